@@ -1,0 +1,33 @@
+//===- KHAOps.h - kha dialect operations --------------------------*- C++ -*-===//
+
+#ifndef KHA_DIALECT_KHA_IR_KHAOPS_H
+#define KHA_DIALECT_KHA_IR_KHAOPS_H
+
+#include "kha/Dialect/KHA/IR/KHADialect.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define GET_OP_CLASSES
+#include "kha/Dialect/KHA/IR/KHAOps.h.inc"
+
+namespace mlir {
+namespace kha {
+
+/// True when `value` is a constant square matrix equal to the identity.
+bool isConstantIdentity(Value value);
+
+/// True when `value` is a constant tensor whose elements are all +0 or -0.
+bool isConstantZero(Value value);
+
+/// Adds the knock simplifications: removal of knocks equal to their initial
+/// value (also available as folders) and the composition of two linear knocks
+/// in a row into one. These are the ops' canonicalization patterns.
+void populateKnockSimplificationPatterns(RewritePatternSet &patterns);
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_DIALECT_KHA_IR_KHAOPS_H

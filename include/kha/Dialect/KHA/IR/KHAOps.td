@@ -1,0 +1,246 @@
+//===- KHAOps.td - kha dialect operations ------------------*- tablegen -*-===//
+//
+// The high-level attention block and the mid-level ops it expands into. Each
+// verifier rule is named in docs/semantics.md (rules R1..).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KHA_DIALECT_KHA_IR_KHAOPS_TD
+#define KHA_DIALECT_KHA_IR_KHAOPS_TD
+
+include "kha/Dialect/KHA/IR/KHADialect.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/OpBase.td"
+
+//===----------------------------------------------------------------------===//
+// Base classes and type constraints
+//===----------------------------------------------------------------------===//
+
+/// Every kha op is a pure function of its tensor operands.
+class KHA_Op<string mnemonic, list<Trait> traits = []>
+    : Op<KHA_Dialect, mnemonic, !listconcat([Pure], traits)>;
+
+/// The element types KHA computes in. Ranks are checked by the verifiers so that
+/// each rule gets its own message.
+def KHA_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
+
+/// Mid-level ops that map a per-head tensor `[B, L, N, d]` to one of the same
+/// type.
+class KHA_PerHeadOp<string mnemonic, list<Trait> traits = []>
+    : KHA_Op<mnemonic, !listconcat([AllTypesMatch<["input", "result"]>],
+                                   traits)> {
+  let results = (outs KHA_FloatTensor:$result);
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// High-level op
+//===----------------------------------------------------------------------===//
+
+def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]> {
+  let summary = "a whole knocking-heads attention layer";
+  let description = [{
+    Computes one attention layer with knocking heads, in the order of
+    docs/semantics.md:
+
+        projection -> knock -> QK-RMSNorm (q, k) -> RoPE (q, k) -> SDPA -> W^O
+
+    Operands, in the order of the layer function's arguments:
+    `input` `[B, L, D]`; `wq` `[D, H*d]`; `wk`, `wv` `[D, G*d]`; `wo` `[H*d, D]`;
+    then the optional parts, each introduced by a keyword:
+
+    - `knock_q(%tq)`, `knock_k(%tk)`, `knock_v(%tv)`: a `[d, d]` matrix shared
+      by all query heads, all key heads, or all value heads;
+    - `knock_v_mlp(%up, %gate, %down)`: the gated value MLP
+      `2 * ((v up) * sigmoid(v gate)) down`, each matrix `[d, d]`;
+    - `qk_norm(%q_norm, %k_norm)`: per-head RMSNorm weights `[d]` for queries
+      and keys, with `rms_norm_eps`.
+
+    Attributes: `num_heads` (H) and `num_kv_heads` (G, dividing H); `causal`;
+    `rope_theta` (absent: no RoPE); `rms_norm_eps` (default 1e-6). The head width
+    d is `wq`'s column count divided by H, and the attention scale is
+    `1/sqrt(d)`. Query head h reads key/value head `h / (H / G)`. B and L may be
+    dynamic; weights must have static shapes. D need not equal `H*d`.
+
+    Example (GQA, MLP knock on values, QK-norm, RoPE):
+
+    ```mlir
+    %y = kha.attention_block %x, %wq, %wk, %wv, %wo
+           knock_v_mlp(%up, %gate, %down) qk_norm(%qn, %kn)
+           {num_heads = 8 : i64, num_kv_heads = 2 : i64, causal,
+            rope_theta = 10000.0 : f64}
+         : (tensor<2x?x512xf32>, tensor<512x512xf32>, tensor<512x128xf32>,
+            tensor<512x128xf32>, tensor<512x512xf32>, tensor<64x64xf32>,
+            tensor<64x64xf32>, tensor<64x64xf32>, tensor<64xf32>,
+            tensor<64xf32>) -> tensor<2x?x512xf32>
+    ```
+  }];
+  let arguments = (ins
+    KHA_FloatTensor:$input,
+    KHA_FloatTensor:$wq,
+    KHA_FloatTensor:$wk,
+    KHA_FloatTensor:$wv,
+    KHA_FloatTensor:$wo,
+    Optional<KHA_FloatTensor>:$tq,
+    Optional<KHA_FloatTensor>:$tk,
+    Optional<KHA_FloatTensor>:$tv,
+    Optional<KHA_FloatTensor>:$v_up,
+    Optional<KHA_FloatTensor>:$v_gate,
+    Optional<KHA_FloatTensor>:$v_down,
+    Optional<KHA_FloatTensor>:$q_norm,
+    Optional<KHA_FloatTensor>:$k_norm,
+    I64Attr:$num_heads,
+    I64Attr:$num_kv_heads,
+    UnitAttr:$causal,
+    OptionalAttr<F64Attr>:$rope_theta,
+    DefaultValuedAttr<F64Attr, "1e-6">:$rms_norm_eps
+  );
+  let results = (outs KHA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $wq `,` $wk `,` $wv `,` $wo
+    (`knock_q` `(` $tq^ `)`)?
+    (`knock_k` `(` $tk^ `)`)?
+    (`knock_v` `(` $tv^ `)`)?
+    (`knock_v_mlp` `(` $v_up^ `,` $v_gate `,` $v_down `)`)?
+    (`qk_norm` `(` $q_norm^ `,` $k_norm `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// d, the width of one head (wq's columns / H). Valid after verification.
+    int64_t getHeadDim();
+    /// D, the model width (the input's last dimension).
+    int64_t getModelDim();
+    /// True when the values go through the gated MLP knock.
+    bool hasMlpKnock() { return getVUp() != nullptr; }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Mid-level ops
+//===----------------------------------------------------------------------===//
+
+def KHA_LinearKnockOp : KHA_PerHeadOp<"linear_knock"> {
+  let summary = "multiply every head by one shared d x d matrix";
+  let description = [{
+    For a per-head tensor `input` of shape `[B, L, N, d]` and a matrix
+    `transform` of shape `[d, d]`, computes for every head n
+
+        result[b, l, n, :] = input[b, l, n, :] * transform
+
+    i.e. `X~_n = X_n T` with one `T` shared by all N heads (the KHA-Linear knock,
+    Eqs. 5-7 of the paper). A constant identity `transform` folds away, and two
+    knocks in a row compose into one (`kha-simplify-knocks`).
+
+    ```mlir
+    %k2 = kha.linear_knock %k, %tk : tensor<2x128x4x64xf32>, tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins KHA_FloatTensor:$input, KHA_FloatTensor:$transform);
+  let assemblyFormat = [{
+    $input `,` $transform attr-dict `:` type($input) `,` type($transform)
+  }];
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+}
+
+def KHA_MlpKnockOp : KHA_PerHeadOp<"mlp_knock",
+    [AllTypesMatch<["up", "gate", "down"]>]> {
+  let summary = "the gated MLP shared by all value heads";
+  let description = [{
+    For a per-head tensor `input` `[B, L, N, d]` and three `[d, d]` matrices,
+    computes for every head n
+
+        result_n = 2 * ((X_n up) * sigmoid(X_n gate)) down
+
+    (the KHA-MLP knock, Eq. 9). With `up = down = I` and `gate = 0` (the
+    paper's initialisation) it is the identity, and folds away when those are
+    constants.
+
+    ```mlir
+    %v2 = kha.mlp_knock %v, %up, %gate, %down
+        : tensor<2x128x4x64xf32>, tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins KHA_FloatTensor:$input, KHA_FloatTensor:$up,
+                       KHA_FloatTensor:$gate, KHA_FloatTensor:$down);
+  let assemblyFormat = [{
+    $input `,` $up `,` $gate `,` $down attr-dict `:` type($input) `,` type($up)
+  }];
+  let hasFolder = 1;
+}
+
+def KHA_RMSNormOp : KHA_PerHeadOp<"rms_norm"> {
+  let summary = "RMSNorm over the last axis of every head";
+  let description = [{
+    For `input` `[B, L, N, d]` and `weight` `[d]`:
+
+        result[b, l, n, :] = x / sqrt(mean(x^2) + epsilon) * weight
+
+    where `x = input[b, l, n, :]`. Used for QK-norm; `epsilon` must be positive.
+
+    ```mlir
+    %q2 = kha.rms_norm %q, %w {epsilon = 1.0e-06 : f64}
+        : tensor<2x?x8x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins KHA_FloatTensor:$input, KHA_FloatTensor:$weight,
+                       F64Attr:$epsilon);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight)
+  }];
+}
+
+def KHA_RoPEOp : KHA_PerHeadOp<"rope"> {
+  let summary = "rotary position embedding, rotate-half form";
+  let description = [{
+    For `input` `[B, L, N, d]` with even d, position p = the index along L
+    (0-based), and j in [0, d/2):
+
+        f_j = theta^(-2j/d),  a = p * f_j
+        out[j]       = x[j] cos a - x[j + d/2] sin a
+        out[j + d/2] = x[j + d/2] cos a + x[j] sin a
+
+    `theta` must be positive.
+
+    ```mlir
+    %q2 = kha.rope %q {theta = 1.0e+04 : f64} : tensor<2x128x8x64xf32>
+    ```
+  }];
+  let arguments = (ins KHA_FloatTensor:$input, F64Attr:$theta);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def KHA_SDPAOp : KHA_Op<"sdpa"> {
+  let summary = "scaled dot-product attention with H query and G key/value heads";
+  let description = [{
+    `query` `[B, L, H, d]`, `key` `[B, S, G, d]`, `value` `[B, S, G, dv]`,
+    G dividing H. Query head h attends with key/value head `h / (H / G)` (MHA
+    when G = H, MQA when G = 1, GQA otherwise):
+
+        result[b, :, h, :] = softmax(Q_h K_g^T * scale + M) V_g     [B, L, H, dv]
+
+    `M` is the optional additive `mask`, either `[L, S]` (shared by batch and
+    heads) or `[B, H, L, S]`, plus, with `causal`, -inf where key position j
+    exceeds query position i (the upper-left aligned causal mask, as in
+    PyTorch's `is_causal`). `scale` must be positive; the attention block uses
+    `1/sqrt(d)`.
+
+    ```mlir
+    %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, causal}
+       : (tensor<2x128x8x64xf32>, tensor<2x128x2x64xf32>,
+          tensor<2x128x2x64xf32>) -> tensor<2x128x8x64xf32>
+    ```
+  }];
+  let arguments = (ins KHA_FloatTensor:$query, KHA_FloatTensor:$key,
+                       KHA_FloatTensor:$value, Optional<KHA_FloatTensor>:$mask,
+                       F64Attr:$scale, UnitAttr:$causal);
+  let results = (outs KHA_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`mask` `(` $mask^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // KHA_DIALECT_KHA_IR_KHAOPS_TD

@@ -1,0 +1,25 @@
+//===- Passes.h - kha dialect passes ------------------------------*- C++ -*-===//
+
+#ifndef KHA_DIALECT_KHA_TRANSFORMS_PASSES_H
+#define KHA_DIALECT_KHA_TRANSFORMS_PASSES_H
+
+#include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+namespace kha {
+
+#define GEN_PASS_DECL
+#include "kha/Dialect/KHA/Transforms/Passes.h.inc"
+
+/// Adds the pattern that rewrites kha.attention_block into linalg projections
+/// and mid-level kha ops.
+void populateExpandAttentionBlockPatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "kha/Dialect/KHA/Transforms/Passes.h.inc"
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_DIALECT_KHA_TRANSFORMS_PASSES_H

@@ -1,0 +1,81 @@
+//===- Passes.td - kha dialect passes ----------------------*- tablegen -*-===//
+
+#ifndef KHA_DIALECT_KHA_TRANSFORMS_PASSES_TD
+#define KHA_DIALECT_KHA_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def KHAExpandAttentionBlockPass : Pass<"kha-expand-attention-block"> {
+  let summary = "expand kha.attention_block into linalg projections and "
+                "mid-level kha ops";
+  let description = [{
+    Rewrites every `kha.attention_block` into the computation it stands for:
+    the Q, K and V projections and the output projection become
+    `linalg.matmul` ops on the input reshaped to `[B*L, D]` (accumulated in f32,
+    truncated back for f16/bf16), their results are reshaped into heads
+    `[B, L, N, d]`, and the knocks, QK-RMSNorm, RoPE and attention become
+    `kha.linear_knock`, `kha.mlp_knock`, `kha.rms_norm`, `kha.rope` and
+    `kha.sdpa`, in the order projection, knock, norm, RoPE, SDPA.
+
+    Before:
+
+    ```mlir
+    %y = kha.attention_block %x, %wq, %wk, %wv, %wo knock_v(%tv)
+           {num_heads = 8 : i64, num_kv_heads = 2 : i64, causal}
+         : (...) -> tensor<1x16x512xf32>
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %x2 = tensor.collapse_shape %x [[0, 1], [2]]
+    %v2 = linalg.matmul ins(%x2, %wv : ...) outs(...)
+    %v  = tensor.expand_shape %v2 [[0, 1], [2, 3]] output_shape [1, 16, 2, 64]
+    %vk = kha.linear_knock %v, %tv : tensor<1x16x2x64xf32>, tensor<64x64xf32>
+    %o  = kha.sdpa %q, %k, %vk {causal, scale = 1.250000e-01 : f64} : ...
+    ...
+    ```
+
+    Ops other than `kha.attention_block` are left alone.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def KHASimplifyKnocksPass : Pass<"kha-simplify-knocks"> {
+  let summary = "remove knocks at their initial value and compose linear "
+                "knocks";
+  let description = [{
+    Applies only the knock simplifications (the same rewrites `-canonicalize`
+    applies to knock ops), to knock ops only:
+
+    - `kha.linear_knock %x, %T` with a constant identity `%T` becomes `%x`;
+    - `kha.mlp_knock %x, %up, %gate, %down` with constant identity `up` and
+      `down` and a constant zero `gate` becomes `%x`
+      (`2 * sigmoid(0) = 1`);
+    - two linear knocks in a row, the first with no other user, become one
+      whose matrix is the product: folded into a new constant when both
+      matrices are constants, otherwise a `linalg.matmul` of the two d x d
+      matrices (its cost does not grow with B*L).
+
+    Before / after:
+
+    ```mlir
+    %a = kha.linear_knock %x, %t1 : tensor<1x4x2x8xf32>, tensor<8x8xf32>
+    %b = kha.linear_knock %a, %t2 : tensor<1x4x2x8xf32>, tensor<8x8xf32>
+    // becomes
+    %t = linalg.matmul ins(%t1, %t2 : ...) outs(...)
+    %b = kha.linear_knock %x, %t : tensor<1x4x2x8xf32>, tensor<8x8xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+#endif // KHA_DIALECT_KHA_TRANSFORMS_PASSES_TD

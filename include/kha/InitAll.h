@@ -1,0 +1,24 @@
+//===- InitAll.h - register everything kha provides ---------------*- C++ -*-===//
+
+#ifndef KHA_INITALL_H
+#define KHA_INITALL_H
+
+#include "kha/Dialect/KHA/IR/KHADialect.h"
+#include "kha/Dialect/KHA/Transforms/Passes.h"
+#include "mlir/IR/DialectRegistry.h"
+
+namespace mlir {
+namespace kha {
+
+/// Adds the kha dialect to `registry`.
+inline void registerAllKHADialects(DialectRegistry &registry) {
+  registry.insert<KHADialect>();
+}
+
+/// Registers every kha pass (and, as later work adds them, pipelines).
+inline void registerAllKHAPasses() { registerKHAPasses(); }
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_INITALL_H

@@ -1,0 +1,63 @@
+//===- LayerConfig.h - the layer configuration of contract.md -----*- C++ -*-===//
+//
+// The JSON layer configuration (Hugging Face-style keys) and its import into a
+// module holding the public function @kha_layer.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KHA_TARGET_LAYERCONFIG_LAYERCONFIG_H
+#define KHA_TARGET_LAYERCONFIG_LAYERCONFIG_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/LLVM.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir {
+namespace kha {
+
+enum class KnockKind { None, Linear, Mlp };
+
+/// A validated layer configuration. Defaults follow Hugging Face's for the
+/// keys a model's config.json may omit (docs/layer-config.md).
+struct LayerConfig {
+  int64_t hiddenSize = 0;  // D
+  int64_t numHeads = 0;    // H
+  int64_t numKvHeads = 0;  // G (default: H)
+  int64_t headDim = 0;     // d (default: D / H)
+  KnockKind knockQ = KnockKind::None;
+  KnockKind knockK = KnockKind::None;
+  KnockKind knockV = KnockKind::None;
+  bool qkNorm = false;
+  double rmsNormEps = 1e-6;
+  std::optional<double> ropeTheta = 10000.0; // nullopt: no RoPE
+  bool causal = true;
+  std::optional<int64_t> batch;  // nullopt: dynamic
+  std::optional<int64_t> seqLen; // nullopt: dynamic
+  std::string dtype = "f32";     // "f32", "f16" or "bf16"
+};
+
+/// Parses and validates the JSON text of a layer configuration. Problems are
+/// reported as errors at locations in `filename` (the line of the offending
+/// key where it can be found); returns failure after the first one.
+FailureOr<LayerConfig> parseLayerConfig(StringRef text, StringRef filename,
+                                        MLIRContext *context);
+
+/// Builds a module with the public function @kha_layer of contract.md section
+/// 2: arguments x, wq, wk, wv, wo, then tq, tk, tv or v_up, v_gate, v_down,
+/// then q_norm, k_norm, as the configuration asks; one kha.attention_block.
+OwningOpRef<ModuleOp> buildLayerModule(const LayerConfig &config,
+                                       MLIRContext *context, Location loc);
+
+/// The names of @kha_layer's arguments, in order, for `config`.
+SmallVector<std::string> getLayerArgumentNames(const LayerConfig &config);
+
+/// Registers `--import-layer-config` with mlir-translate's registry.
+void registerImportLayerConfigTranslation();
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_TARGET_LAYERCONFIG_LAYERCONFIG_H

@@ -1,0 +1,389 @@
+//===- KHAOps.cpp - kha op verifiers and folders --------------------------===//
+//
+// Every rule checked here is numbered (R1..) in docs/semantics.md, which ties it
+// to kha-semantics.md and contract.md; test/Dialect/KHA/invalid.mlir has a case
+// for each.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Dialect/KHA/IR/KHAOps.h"
+
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::kha;
+
+//===----------------------------------------------------------------------===//
+// Shape helpers
+//===----------------------------------------------------------------------===//
+
+/// Formats a shape as `[2, ?, 512]`.
+static std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  llvm::raw_string_ostream os(text);
+  llvm::interleaveComma(shape, os, [&](int64_t size) {
+    if (ShapedType::isDynamic(size))
+      os << "?";
+    else
+      os << size;
+  });
+  os << "]";
+  return text;
+}
+
+/// Two sizes agree when they are equal or either is dynamic.
+static bool sizesAgree(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+static bool shapesAgree(ArrayRef<int64_t> actual, ArrayRef<int64_t> expected) {
+  if (actual.size() != expected.size())
+    return false;
+  return llvm::all_of(llvm::zip_equal(actual, expected), [](auto pair) {
+    return sizesAgree(std::get<0>(pair), std::get<1>(pair));
+  });
+}
+
+/// Checks that `value` (called `name` in messages) has the expected shape,
+/// where dynamic sizes on either side agree with anything.
+static LogicalResult verifyShape(Operation *op, StringRef name, Value value,
+                                 ArrayRef<int64_t> expected,
+                                 StringRef meaning) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (shapesAgree(type.getShape(), expected))
+    return success();
+  return op->emitOpError() << "'" << name << "' must have shape "
+                           << formatShape(expected) << " (" << meaning
+                           << "), got " << formatShape(type.getShape());
+}
+
+static LogicalResult verifyRank(Operation *op, StringRef name, Value value,
+                                int64_t rank, StringRef layout) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getRank() == rank)
+    return success();
+  return op->emitOpError() << "'" << name << "' must be a rank-" << rank
+                           << " tensor " << layout << ", got rank "
+                           << type.getRank();
+}
+
+/// All named values must share the element type of the first one (R20).
+static LogicalResult
+verifyElementTypes(Operation *op,
+                   ArrayRef<std::pair<StringRef, Value>> namedValues) {
+  Type expected = getElementTypeOrSelf(namedValues.front().second.getType());
+  for (auto [name, value] : namedValues.drop_front()) {
+    if (!value)
+      continue;
+    Type actual = getElementTypeOrSelf(value.getType());
+    if (actual != expected)
+      return op->emitOpError()
+             << "element types must agree: '" << namedValues.front().first
+             << "' has " << expected << " but '" << name << "' has " << actual;
+  }
+  return success();
+}
+
+static LogicalResult verifyPositive(Operation *op, StringRef name,
+                                    double value) {
+  if (std::isfinite(value) && value > 0.0)
+    return success();
+  return op->emitOpError() << "'" << name
+                           << "' must be a positive finite number, got "
+                           << value;
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionBlockOp
+//===----------------------------------------------------------------------===//
+
+int64_t AttentionBlockOp::getHeadDim() {
+  return getWq().getType().getDimSize(1) / getNumHeads();
+}
+
+int64_t AttentionBlockOp::getModelDim() {
+  return getInput().getType().getDimSize(2);
+}
+
+LogicalResult AttentionBlockOp::verify() {
+  Operation *op = getOperation();
+  auto inputType = getInput().getType();
+
+  // R1: the input is [B, L, D] with a static D.
+  if (failed(verifyRank(op, "input", getInput(), 3, "[B, L, D]")))
+    return failure();
+  int64_t modelDim = inputType.getDimSize(2);
+  if (ShapedType::isDynamic(modelDim))
+    return emitOpError("the model width D (the input's last dimension) must "
+                       "be static");
+
+  // R2: the result has the input's type.
+  if (getResult().getType() != inputType)
+    return emitOpError() << "result type " << getResult().getType()
+                         << " must equal the input type " << inputType;
+
+  // R3, R4, R5: head counts.
+  int64_t numHeads = getNumHeads(), numKvHeads = getNumKvHeads();
+  if (numHeads <= 0)
+    return emitOpError() << "num_heads must be positive, got " << numHeads;
+  if (numKvHeads <= 0)
+    return emitOpError() << "num_kv_heads must be positive, got "
+                         << numKvHeads;
+  if (numHeads % numKvHeads != 0)
+    return emitOpError() << "num_kv_heads (" << numKvHeads
+                         << ") must divide num_heads (" << numHeads << ")";
+
+  // R6: optional operands come in complete groups and the two value knocks
+  // exclude each other. The custom syntax guarantees this; the generic form
+  // does not.
+  bool anyMlp = getVUp() || getVGate() || getVDown();
+  if (anyMlp && !(getVUp() && getVGate() && getVDown()))
+    return emitOpError("the MLP knock needs all of v_up, v_gate and v_down");
+  if (anyMlp && getTv())
+    return emitOpError("values take a linear knock or an MLP knock, not both");
+  if (static_cast<bool>(getQNorm()) != static_cast<bool>(getKNorm()))
+    return emitOpError("QK-norm needs both q_norm and k_norm");
+
+  // R7: weights have static shapes.
+  SmallVector<std::pair<StringRef, Value>> weights = {
+      {"wq", getWq()},         {"wk", getWk()},        {"wv", getWv()},
+      {"wo", getWo()},         {"tq", getTq()},        {"tk", getTk()},
+      {"tv", getTv()},         {"v_up", getVUp()},     {"v_gate", getVGate()},
+      {"v_down", getVDown()},  {"q_norm", getQNorm()}, {"k_norm", getKNorm()}};
+  for (auto [name, value] : weights) {
+    if (value && !cast<RankedTensorType>(value.getType()).hasStaticShape())
+      return emitOpError() << "weight '" << name
+                           << "' must have a static shape, got "
+                           << value.getType();
+  }
+
+  // R8: element types agree.
+  SmallVector<std::pair<StringRef, Value>> all = {{"input", getInput()}};
+  all.append(weights.begin(), weights.end());
+  if (failed(verifyElementTypes(op, all)))
+    return failure();
+
+  // R9: projections.
+  for (auto [name, value] : ArrayRef(weights).take_front(4))
+    if (failed(verifyRank(op, name, value, 2, "(a projection matrix)")))
+      return failure();
+  int64_t qCols = getWq().getType().getDimSize(1);
+  if (getWq().getType().getDimSize(0) != modelDim)
+    return emitOpError() << "'wq' must have D = " << modelDim
+                         << " rows, got " << getWq().getType().getDimSize(0);
+  if (qCols % numHeads != 0)
+    return emitOpError() << "'wq' has " << qCols
+                         << " columns, not a multiple of num_heads ("
+                         << numHeads << ")";
+  int64_t d = qCols / numHeads;
+  if (failed(verifyShape(op, "wk", getWk(), {modelDim, numKvHeads * d},
+                         "D x G*d")) ||
+      failed(verifyShape(op, "wv", getWv(), {modelDim, numKvHeads * d},
+                         "D x G*d")) ||
+      failed(verifyShape(op, "wo", getWo(), {numHeads * d, modelDim},
+                         "H*d x D")))
+    return failure();
+
+  // R10: knock matrices are d x d; R11: norm weights have d elements.
+  for (auto [name, value] : ArrayRef(weights).slice(4, 6))
+    if (value && failed(verifyShape(op, name, value, {d, d}, "d x d")))
+      return failure();
+  for (auto [name, value] : ArrayRef(weights).slice(10, 2))
+    if (value && failed(verifyShape(op, name, value, {d}, "d")))
+      return failure();
+
+  // R12: RoPE rotates pairs (j, j + d/2), so d must be even; theta > 0.
+  if (std::optional<APFloat> theta = getRopeTheta()) {
+    if (failed(verifyPositive(op, "rope_theta", theta->convertToDouble())))
+      return failure();
+    if (d % 2 != 0)
+      return emitOpError() << "RoPE needs an even head dimension, got d = "
+                           << d;
+  }
+  // R13: the RMSNorm epsilon is positive.
+  return verifyPositive(op, "rms_norm_eps", getRmsNormEps().convertToDouble());
+}
+
+//===----------------------------------------------------------------------===//
+// Per-head ops
+//===----------------------------------------------------------------------===//
+
+/// The checks every per-head op shares (R14): the input is `[B, L, N, d]` with
+/// a static head width d. Returns d, or failure.
+static FailureOr<int64_t> verifyPerHeadInput(Operation *op, Value input) {
+  if (failed(verifyRank(op, "input", input, 4, "[B, L, N, d]")))
+    return failure();
+  int64_t d = cast<RankedTensorType>(input.getType()).getDimSize(3);
+  if (ShapedType::isDynamic(d))
+    return op->emitOpError("the head dimension d (the input's last "
+                           "dimension) must be static");
+  return d;
+}
+
+LogicalResult LinearKnockOp::verify() {
+  FailureOr<int64_t> d = verifyPerHeadInput(*this, getInput());
+  if (failed(d) ||
+      failed(verifyElementTypes(
+          *this, {{"input", getInput()}, {"transform", getTransform()}})) ||
+      failed(verifyRank(*this, "transform", getTransform(), 2, "[d, d]")))
+    return failure();
+  // R15: the shared matrix is d x d.
+  return verifyShape(*this, "transform", getTransform(), {*d, *d}, "d x d");
+}
+
+LogicalResult MlpKnockOp::verify() {
+  FailureOr<int64_t> d = verifyPerHeadInput(*this, getInput());
+  if (failed(d) ||
+      failed(verifyElementTypes(*this, {{"input", getInput()}, {"up", getUp()}})) ||
+      failed(verifyRank(*this, "up", getUp(), 2, "[d, d]")))
+    return failure();
+  // R15: up, gate and down (one type) are d x d.
+  return verifyShape(*this, "up", getUp(), {*d, *d}, "d x d");
+}
+
+LogicalResult RMSNormOp::verify() {
+  FailureOr<int64_t> d = verifyPerHeadInput(*this, getInput());
+  if (failed(d) ||
+      failed(verifyElementTypes(
+          *this, {{"input", getInput()}, {"weight", getWeight()}})) ||
+      failed(verifyRank(*this, "weight", getWeight(), 1, "[d]")) ||
+      failed(verifyShape(*this, "weight", getWeight(), {*d}, "d")))
+    return failure();
+  // R13.
+  return verifyPositive(*this, "epsilon", getEpsilon().convertToDouble());
+}
+
+LogicalResult RoPEOp::verify() {
+  FailureOr<int64_t> d = verifyPerHeadInput(*this, getInput());
+  if (failed(d))
+    return failure();
+  // R12.
+  if (*d % 2 != 0)
+    return emitOpError() << "RoPE needs an even head dimension, got d = "
+                         << *d;
+  return verifyPositive(*this, "theta", getTheta().convertToDouble());
+}
+
+//===----------------------------------------------------------------------===//
+// SDPAOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SDPAOp::verify() {
+  Operation *op = getOperation();
+  // R16: q, k, v are rank-4 per-head tensors.
+  if (failed(verifyRank(op, "query", getQuery(), 4, "[B, L, H, d]")) ||
+      failed(verifyRank(op, "key", getKey(), 4, "[B, S, G, d]")) ||
+      failed(verifyRank(op, "value", getValue(), 4, "[B, S, G, dv]")) ||
+      failed(verifyElementTypes(op, {{"query", getQuery()},
+                                     {"key", getKey()},
+                                     {"value", getValue()},
+                                     {"mask", getMask()},
+                                     {"result", getResult()}})))
+    return failure();
+  ArrayRef<int64_t> q = getQuery().getType().getShape();
+  ArrayRef<int64_t> k = getKey().getType().getShape();
+  ArrayRef<int64_t> v = getValue().getType().getShape();
+  int64_t batch = q[0], len = q[1], heads = q[2], keyLen = k[1],
+          kvHeads = k[2], dv = v[3];
+
+  // R17: key and value cover the same batch, positions and heads; the query
+  // shares the batch.
+  if (!sizesAgree(k[0], batch) || !sizesAgree(v[0], batch))
+    return emitOpError() << "query, key and value must have the same batch "
+                            "size, got "
+                         << formatShape({q[0], k[0], v[0]});
+  if (!sizesAgree(v[1], keyLen) || !sizesAgree(v[2], kvHeads))
+    return emitOpError() << "key " << formatShape(k) << " and value "
+                         << formatShape(v)
+                         << " must agree in sequence length and head count";
+  // R18: query and key heads have the same width.
+  if (!sizesAgree(q[3], k[3]))
+    return emitOpError() << "query and key head widths must agree, got "
+                         << q[3] << " and " << k[3];
+  // R5 (for SDPA): G divides H.
+  if (!ShapedType::isDynamic(heads) && !ShapedType::isDynamic(kvHeads) &&
+      heads % kvHeads != 0)
+    return emitOpError() << "the number of key/value heads (" << kvHeads
+                         << ") must divide the number of query heads ("
+                         << heads << ")";
+  // R19: the result is [B, L, H, dv].
+  if (failed(verifyRank(op, "result", getResult(), 4, "[B, L, H, dv]")) ||
+      failed(verifyShape(op, "result", getResult(), {batch, len, heads, dv},
+                         "B x L x H x dv")))
+    return failure();
+  // R20: an additive mask is [L, S] or [B, H, L, S].
+  if (Value mask = getMask()) {
+    auto maskType = cast<RankedTensorType>(mask.getType());
+    if (maskType.getRank() == 2) {
+      if (failed(verifyShape(op, "mask", mask, {len, keyLen}, "L x S")))
+        return failure();
+    } else if (maskType.getRank() == 4) {
+      if (failed(verifyShape(op, "mask", mask, {batch, heads, len, keyLen},
+                             "B x H x L x S")))
+        return failure();
+    } else {
+      return emitOpError() << "'mask' must be [L, S] or [B, H, L, S], got rank "
+                           << maskType.getRank();
+    }
+  }
+  // R21: a positive scale.
+  return verifyPositive(op, "scale", getScale().convertToDouble());
+}
+
+//===----------------------------------------------------------------------===//
+// Folders
+//===----------------------------------------------------------------------===//
+
+/// The constant float elements behind `value`, if it is a constant.
+static std::optional<DenseFPElementsAttr> getConstantElements(Value value) {
+  DenseFPElementsAttr attr;
+  if (!matchPattern(value, m_Constant(&attr)))
+    return std::nullopt;
+  return attr;
+}
+
+bool kha::isConstantIdentity(Value value) {
+  std::optional<DenseFPElementsAttr> attr = getConstantElements(value);
+  if (!attr)
+    return false;
+  auto type = cast<ShapedType>(attr->getType());
+  if (type.getRank() != 2 || type.getDimSize(0) != type.getDimSize(1))
+    return false;
+  int64_t n = type.getDimSize(0);
+  int64_t index = 0;
+  for (const APFloat &element : attr->getValues<APFloat>()) {
+    bool onDiagonal = index / n == index % n;
+    ++index;
+    if (onDiagonal ? !element.isExactlyValue(1.0) : !element.isZero())
+      return false;
+  }
+  return true;
+}
+
+bool kha::isConstantZero(Value value) {
+  std::optional<DenseFPElementsAttr> attr = getConstantElements(value);
+  return attr && llvm::all_of(attr->getValues<APFloat>(),
+                              [](const APFloat &v) { return v.isZero(); });
+}
+
+OpFoldResult LinearKnockOp::fold(FoldAdaptor) {
+  // X I = X: a knock still at its diagonal initialisation does nothing.
+  if (isConstantIdentity(getTransform()))
+    return getInput();
+  return {};
+}
+
+OpFoldResult MlpKnockOp::fold(FoldAdaptor) {
+  // 2 * ((X I) * sigmoid(X 0)) I = 2 * X * 1/2 = X: the paper's initialisation.
+  if (isConstantIdentity(getUp()) && isConstantZero(getGate()) &&
+      isConstantIdentity(getDown()))
+    return getInput();
+  return {};
+}
+
+#define GET_OP_CLASSES
+#include "kha/Dialect/KHA/IR/KHAOps.cpp.inc"

@@ -1,0 +1,259 @@
+//===- LayerConfig.cpp - parse and validate a layer configuration ---------===//
+//
+// Every rule of contract.md section 1 is enforced here, each with a message
+// that names the key and the problem, located at the key's line in the file.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Target/LayerConfig/LayerConfig.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Location.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Regex.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::kha;
+
+namespace {
+/// Reports configuration errors at the line of the key they concern.
+class ConfigReader {
+public:
+  ConfigReader(StringRef text, StringRef filename, MLIRContext *context)
+      : text(text), filename(filename), context(context) {}
+
+  /// The location of `"key"`'s first occurrence in the text, or the file's
+  /// start.
+  Location locate(StringRef key) const {
+    size_t pos = text.find(("\"" + key + "\"").str());
+    if (pos == StringRef::npos)
+      return locAt(1, 1);
+    StringRef before = text.take_front(pos);
+    unsigned line = before.count('\n') + 1;
+    size_t lineStart = before.rfind('\n');
+    unsigned column =
+        lineStart == StringRef::npos ? pos + 1 : pos - lineStart;
+    return locAt(line, column);
+  }
+
+  Location locAt(unsigned line, unsigned column) const {
+    return FileLineColLoc::get(context, filename, line, column);
+  }
+
+  InFlightDiagnostic error(StringRef key) const {
+    return emitError(locate(key)) << "layer config: ";
+  }
+
+private:
+  StringRef text;
+  StringRef filename;
+  MLIRContext *context;
+};
+} // namespace
+
+/// The largest size accepted for any dimension; keeps every product of sizes
+/// (H*d, B*L*D) far from int64 overflow.
+static constexpr int64_t kMaxSize = int64_t(1) << 24;
+
+static const char *const kKnownKeys[] = {
+    "hidden_size", "num_attention_heads", "num_key_value_heads",
+    "head_dim",    "knock",               "qk_norm",
+    "rms_norm_eps", "rope_theta",         "causal",
+    "batch",       "seq_len",             "dtype"};
+
+/// Reads a positive integer size, or nullopt for null when `nullable`.
+static LogicalResult readSize(const ConfigReader &reader,
+                              const llvm::json::Object &object, StringRef key,
+                              std::optional<int64_t> &out, bool nullable) {
+  const llvm::json::Value *value = object.get(key);
+  if (!value)
+    return success();
+  if (nullable && value->getAsNull()) {
+    out = std::nullopt;
+    return success();
+  }
+  std::optional<int64_t> size = value->getAsInteger();
+  if (!size || *size <= 0 || *size > kMaxSize) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << *value;
+    return reader.error(key)
+           << "'" << key << "' must be a positive integer"
+           << (nullable ? " or null (dynamic)" : "") << " at most " << kMaxSize
+           << ", got " << text;
+  }
+  out = *size;
+  return success();
+}
+
+static LogicalResult readBool(const ConfigReader &reader,
+                              const llvm::json::Object &object, StringRef key,
+                              bool &out) {
+  const llvm::json::Value *value = object.get(key);
+  if (!value)
+    return success();
+  std::optional<bool> flag = value->getAsBoolean();
+  if (!flag)
+    return reader.error(key) << "'" << key << "' must be true or false";
+  out = *flag;
+  return success();
+}
+
+/// Reads a positive finite number (or null, giving nullopt, when `nullable`).
+static LogicalResult readPositiveNumber(const ConfigReader &reader,
+                                        const llvm::json::Object &object,
+                                        StringRef key,
+                                        std::optional<double> &out,
+                                        bool nullable) {
+  const llvm::json::Value *value = object.get(key);
+  if (!value)
+    return success();
+  if (nullable && value->getAsNull()) {
+    out = std::nullopt;
+    return success();
+  }
+  std::optional<double> number = value->getAsNumber();
+  if (!number || !std::isfinite(*number) || *number <= 0.0)
+    return reader.error(key) << "'" << key
+                             << "' must be a positive number"
+                             << (nullable ? " or null" : "");
+  out = *number;
+  return success();
+}
+
+static LogicalResult readKnocks(const ConfigReader &reader,
+                                const llvm::json::Object &object,
+                                LayerConfig &config) {
+  const llvm::json::Value *value = object.get("knock");
+  if (!value)
+    return success();
+  const llvm::json::Object *knock = value->getAsObject();
+  if (!knock)
+    return reader.error("knock")
+           << "'knock' must be an object such as {\"q\": \"none\", \"k\": "
+              "\"none\", \"v\": \"mlp\"}";
+  for (const auto &entry : *knock) {
+    StringRef key = entry.first;
+    if (key != "q" && key != "k" && key != "v")
+      return reader.error("knock")
+             << "unknown key '" << key << "' in 'knock' (expected q, k, v)";
+  }
+  for (auto [key, slot] : {std::pair<StringRef, KnockKind *>{"q", &config.knockQ},
+                           {"k", &config.knockK},
+                           {"v", &config.knockV}}) {
+    const llvm::json::Value *kind = knock->get(key);
+    if (!kind)
+      continue;
+    std::optional<StringRef> name = kind->getAsString();
+    bool valuesOnly = key == "v";
+    if (name && *name == "none")
+      *slot = KnockKind::None;
+    else if (name && *name == "linear")
+      *slot = KnockKind::Linear;
+    else if (name && *name == "mlp" && valuesOnly)
+      *slot = KnockKind::Mlp;
+    else
+      return reader.error("knock")
+             << "'knock." << key << "' must be "
+             << (valuesOnly ? "\"none\", \"linear\" or \"mlp\""
+                            : "\"none\" or \"linear\"")
+             << (name && *name == "mlp"
+                     ? " (the MLP knock applies to values only)"
+                     : "");
+  }
+  return success();
+}
+
+FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
+                                             MLIRContext *context) {
+  ConfigReader reader(text, filename, context);
+  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(text);
+  if (!parsed) {
+    // llvm::json reports "<message> [line:column, byte=N]".
+    std::string message = llvm::toString(parsed.takeError());
+    SmallVector<StringRef> groups;
+    llvm::Regex where("^(.*) \\[([0-9]+):([0-9]+), byte=[0-9]+\\]$");
+    Location loc = reader.locAt(1, 1);
+    if (where.match(message, &groups)) {
+      unsigned line = 1, column = 1;
+      groups[2].getAsInteger(10, line);
+      groups[3].getAsInteger(10, column);
+      loc = reader.locAt(line, column);
+      message = groups[1].str();
+    }
+    return emitError(loc) << "layer config is not valid JSON: " << message;
+  }
+  const llvm::json::Object *object = parsed->getAsObject();
+  if (!object)
+    return emitError(reader.locAt(1, 1))
+           << "layer config: the configuration must be a JSON object";
+
+  llvm::StringSet<> known;
+  for (const char *key : kKnownKeys)
+    known.insert(key);
+  for (const auto &entry : *object)
+    if (!known.contains(entry.first))
+      return reader.error(entry.first)
+             << "unknown key '" << entry.first.str() << "'";
+
+  LayerConfig config;
+  std::optional<int64_t> hidden, heads, kvHeads, headDim;
+  if (failed(readSize(reader, *object, "hidden_size", hidden, false)) ||
+      failed(readSize(reader, *object, "num_attention_heads", heads, false)) ||
+      failed(readSize(reader, *object, "num_key_value_heads", kvHeads, false)) ||
+      failed(readSize(reader, *object, "head_dim", headDim, false)) ||
+      failed(readSize(reader, *object, "batch", config.batch, true)) ||
+      failed(readSize(reader, *object, "seq_len", config.seqLen, true)) ||
+      failed(readBool(reader, *object, "qk_norm", config.qkNorm)) ||
+      failed(readBool(reader, *object, "causal", config.causal)) ||
+      failed(readKnocks(reader, *object, config)))
+    return failure();
+  std::optional<double> eps = config.rmsNormEps;
+  if (failed(readPositiveNumber(reader, *object, "rms_norm_eps", eps, false)) ||
+      failed(readPositiveNumber(reader, *object, "rope_theta",
+                                config.ropeTheta, true)))
+    return failure();
+  config.rmsNormEps = *eps;
+
+  if (!hidden)
+    return reader.error("hidden_size") << "'hidden_size' is required";
+  if (!heads)
+    return reader.error("num_attention_heads")
+           << "'num_attention_heads' is required";
+  config.hiddenSize = *hidden;
+  config.numHeads = *heads;
+  config.numKvHeads = kvHeads.value_or(*heads);
+  if (config.numHeads % config.numKvHeads != 0)
+    return reader.error("num_key_value_heads")
+           << "num_key_value_heads (" << config.numKvHeads
+           << ") must divide num_attention_heads (" << config.numHeads << ")";
+  if (headDim) {
+    config.headDim = *headDim;
+  } else if (config.hiddenSize % config.numHeads == 0) {
+    config.headDim = config.hiddenSize / config.numHeads;
+  } else {
+    return reader.error("hidden_size")
+           << "'head_dim' is missing and hidden_size (" << config.hiddenSize
+           << ") is not a multiple of num_attention_heads (" << config.numHeads
+           << ")";
+  }
+  if (config.numHeads * config.headDim > kMaxSize)
+    return reader.error("head_dim")
+           << "num_attention_heads * head_dim must be at most " << kMaxSize;
+  if (config.ropeTheta && config.headDim % 2 != 0)
+    return reader.error("head_dim")
+           << "RoPE needs an even head_dim, got " << config.headDim
+           << " (set \"rope_theta\": null for no RoPE)";
+
+  if (const llvm::json::Value *dtype = object->get("dtype")) {
+    std::optional<StringRef> name = dtype->getAsString();
+    if (!name || (*name != "f32" && *name != "f16" && *name != "bf16"))
+      return reader.error("dtype")
+             << "'dtype' must be \"f32\", \"f16\" or \"bf16\"";
+    config.dtype = name->str();
+  }
+  return config;
+}
