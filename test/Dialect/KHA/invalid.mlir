@@ -1,0 +1,459 @@
+// Every verifier rule of the kha ops (numbered R1.. in docs/semantics.md) with a
+// case that breaks it and the diagnostic it must produce.
+// RUN: kha-opt %s -split-input-file -verify-diagnostics
+
+// R1: the input is [B, L, D]
+func.func @f(%a0: tensor<4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'input' must be a rank-3 tensor [B, L, D], got rank 2}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+// R1: D is static
+func.func @f(%a0: tensor<1x4x?xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{the model width D (the input's last dimension) must be static}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x?xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+// R2: the result has the input type
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{result type 'tensor<1x4x8xf32>' must equal the input type 'tensor<1x4x16xf32>'}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x8xf32>
+  return
+}
+
+// -----
+
+// R3: H > 0
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{num_heads must be positive, got 0}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 0 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R4: G > 0
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{num_kv_heads must be positive, got -1}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = -1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R5: G divides H
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{num_kv_heads (3) must divide num_heads (2)}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 3 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R6: the MLP knock is complete
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>) {
+  // expected-error @+1 {{the MLP knock needs all of v_up, v_gate and v_down}}
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0>}>
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R6: one value knock
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>, %a7: tensor<8x8xf32>, %a8: tensor<8x8xf32>) {
+  // expected-error @+1 {{values take a linear knock or an MLP knock, not both}}
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7, %a8) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0>}>
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R6: QK-norm weights come in pairs
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>) {
+  // expected-error @+1 {{QK-norm needs both q_norm and k_norm}}
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0>}>
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R7: weights are static
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x?xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{weight 'wq' must have a static shape, got 'tensor<16x?xf32>'}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x?xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R8: one element type
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf16>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{element types must agree: 'input' has 'f32' but 'wk' has 'f16'}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf16>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R9: projections are matrices
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x2x8xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'wq' must be a rank-2 tensor (a projection matrix), got rank 3}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x2x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R9: wq is D x H*d
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<12x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'wq' must have D = 16 rows, got 12}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<12x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R9: H divides the columns of wq
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x15xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'wq' has 15 columns, not a multiple of num_heads (2)}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x15xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R9: wk is D x G*d
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x16xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'wk' must have shape [16, 8] (D x G*d), got [16, 16]}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R9: wv is D x G*d
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x4xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'wv' must have shape [16, 8] (D x G*d), got [16, 4]}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x4xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R9: wo is H*d x D
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x12xf32>) {
+  // expected-error @+1 {{'wo' must have shape [16, 16] (H*d x D), got [16, 12]}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x12xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R10: knock matrices are d x d
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x4xf32>) {
+  // expected-error @+1 {{'tq' must have shape [8, 8] (d x d), got [8, 4]}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 knock_q(%a5) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x4xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R10: MLP knock matrices are d x d
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<4x4xf32>, %a7: tensor<8x8xf32>) {
+  // expected-error @+1 {{'v_gate' must have shape [8, 8] (d x d), got [4, 4]}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 knock_v_mlp(%a5, %a6, %a7) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<4x4xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R11: norm weights have d elements
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>, %a6: tensor<16xf32>) {
+  // expected-error @+1 {{'k_norm' must have shape [8] (d), got [16]}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 qk_norm(%a5, %a6) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8xf32>, tensor<16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R12: RoPE needs an even d
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x14xf32>, %a2: tensor<16x7xf32>, %a3: tensor<16x7xf32>, %a4: tensor<14x16xf32>) {
+  // expected-error @+1 {{RoPE needs an even head dimension, got d = 7}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rope_theta = 10000.0 : f64}
+       : (tensor<1x4x16xf32>, tensor<16x14xf32>, tensor<16x7xf32>, tensor<16x7xf32>, tensor<14x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R12: theta > 0
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'rope_theta' must be a positive finite number, got 0}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rope_theta = 0.0 : f64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R13: eps > 0
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'rms_norm_eps' must be a positive finite number, got -1}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rms_norm_eps = -1.0 : f64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R8: element types are f32, f16 or bf16
+func.func @f(%a0: tensor<1x4x16xi32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xi32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xi32>
+  return
+}
+
+// -----
+
+// R14: per-head inputs are [B, L, N, d]
+func.func @f(%x: tensor<4x2x8xf32>, %t: tensor<8x8xf32>) {
+  // expected-error @+1 {{'input' must be a rank-4 tensor [B, L, N, d], got rank 3}}
+  %0 = kha.linear_knock %x, %t : tensor<4x2x8xf32>, tensor<8x8xf32>
+  return
+}
+
+// -----
+
+// R14: the head width is static
+func.func @f(%x: tensor<1x4x2x?xf32>) {
+  // expected-error @+1 {{the head dimension d (the input's last dimension) must be static}}
+  %0 = kha.rope %x {theta = 1.0e4 : f64} : tensor<1x4x2x?xf32>
+  return
+}
+
+// -----
+
+// R15: the linear knock matrix is d x d
+func.func @f(%x: tensor<1x4x2x8xf32>, %t: tensor<8x16xf32>) {
+  // expected-error @+1 {{'transform' must have shape [8, 8] (d x d), got [8, 16]}}
+  %0 = kha.linear_knock %x, %t : tensor<1x4x2x8xf32>, tensor<8x16xf32>
+  return
+}
+
+// -----
+
+// R15: the linear knock matrix is a matrix
+func.func @f(%x: tensor<1x4x2x8xf32>, %t: tensor<8xf32>) {
+  // expected-error @+1 {{'transform' must be a rank-2 tensor [d, d], got rank 1}}
+  %0 = kha.linear_knock %x, %t : tensor<1x4x2x8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+// R8: the knock matrix has the input element type
+func.func @f(%x: tensor<1x4x2x8xf32>, %t: tensor<8x8xbf16>) {
+  // expected-error @+1 {{element types must agree: 'input' has 'f32' but 'transform' has 'bf16'}}
+  %0 = kha.linear_knock %x, %t : tensor<1x4x2x8xf32>, tensor<8x8xbf16>
+  return
+}
+
+// -----
+
+// R15: MLP knock matrices are d x d
+func.func @f(%x: tensor<1x4x2x8xf32>, %u: tensor<4x4xf32>) {
+  // expected-error @+1 {{'up' must have shape [8, 8] (d x d), got [4, 4]}}
+  %0 = kha.mlp_knock %x, %u, %u, %u : tensor<1x4x2x8xf32>, tensor<4x4xf32>
+  return
+}
+
+// -----
+
+// R15: the MLP knock matrices share one type
+func.func @f(%x: tensor<1x4x2x8xf32>, %u: tensor<8x8xf32>, %g: tensor<4x8xf32>) {
+  // expected-error @+1 {{failed to verify that all of {up, gate, down} have same type}}
+  %0 = "kha.mlp_knock"(%x, %u, %g, %u) : (tensor<1x4x2x8xf32>, tensor<8x8xf32>, tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<1x4x2x8xf32>
+  return
+}
+
+// -----
+
+// R2: per-head ops keep their input type
+func.func @f(%x: tensor<1x4x2x8xf32>) {
+  // expected-error @+1 {{failed to verify that all of {input, result} have same type}}
+  %0 = "kha.rope"(%x) {theta = 1.0e4 : f64} : (tensor<1x4x2x8xf32>) -> tensor<1x4x2x8xf16>
+  return
+}
+
+// -----
+
+// R11: the RMSNorm weight has d elements
+func.func @f(%x: tensor<1x4x2x8xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{'weight' must have shape [8] (d), got [4]}}
+  %0 = kha.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<1x4x2x8xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+// R13: the RMSNorm epsilon is positive
+func.func @f(%x: tensor<1x4x2x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'epsilon' must be a positive finite number, got 0}}
+  %0 = kha.rms_norm %x, %w {epsilon = 0.0 : f64} : tensor<1x4x2x8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+// R12: RoPE needs an even d
+func.func @f(%x: tensor<1x4x2x5xf32>) {
+  // expected-error @+1 {{RoPE needs an even head dimension, got d = 5}}
+  %0 = kha.rope %x {theta = 1.0e4 : f64} : tensor<1x4x2x5xf32>
+  return
+}
+
+// -----
+
+// R12: the RoPE theta is positive
+func.func @f(%x: tensor<1x4x2x8xf32>) {
+  // expected-error @+1 {{'theta' must be a positive finite number, got -2}}
+  %0 = kha.rope %x {theta = -2.0 : f64} : tensor<1x4x2x8xf32>
+  return
+}
+
+// -----
+
+// R16: SDPA operands are rank 4
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x8xf32>, %v: tensor<2x6x2x8xf32>) {
+  // expected-error @+1 {{'key' must be a rank-4 tensor [B, S, G, d], got rank 3}}
+  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x8xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R17: one batch size
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<3x6x2x8xf32>, %v: tensor<2x6x2x8xf32>) {
+  // expected-error @+1 {{query, key and value must have the same batch size, got [2, 3, 2]}}
+  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<3x6x2x8xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R17: key and value agree
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x5x2x8xf32>) {
+  // expected-error @+1 {{key [2, 6, 2, 8] and value [2, 5, 2, 8] must agree in sequence length and head count}}
+  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x5x2x8xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R18: query and key widths agree
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x4xf32>, %v: tensor<2x6x2x8xf32>) {
+  // expected-error @+1 {{query and key head widths must agree, got 8 and 4}}
+  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x4xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R5: G divides H in SDPA
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x3x8xf32>, %v: tensor<2x6x3x8xf32>) {
+  // expected-error @+1 {{the number of key/value heads (3) must divide the number of query heads (4)}}
+  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x3x8xf32>, tensor<2x6x3x8xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R19: the result is [B, L, H, dv]
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x16xf32>) {
+  // expected-error @+1 {{'result' must have shape [2, 4, 4, 16] (B x L x H x dv), got [2, 4, 4, 8]}}
+  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x16xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R20: a mask is [L, S] or [B, H, L, S]
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x4x6xf32>) {
+  // expected-error @+1 {{'mask' must be [L, S] or [B, H, L, S], got rank 3}}
+  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x4x6xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R20: a 2-D mask is [L, S]
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x4xf32>) {
+  // expected-error @+1 {{'mask' must have shape [4, 6] (L x S), got [4, 4]}}
+  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x4xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R20: a 4-D mask is [B, H, L, S]
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<2x2x4x6xf32>) {
+  // expected-error @+1 {{'mask' must have shape [2, 4, 4, 6] (B x H x L x S), got [2, 2, 4, 6]}}
+  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<2x2x4x6xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R8: the mask has the element type of the query
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x6xf16>) {
+  // expected-error @+1 {{element types must agree: 'query' has 'f32' but 'mask' has 'f16'}}
+  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x6xf16>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R21: the scale is positive
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>) {
+  // expected-error @+1 {{'scale' must be a positive finite number, got 0}}
+  %0 = kha.sdpa %q, %k, %v {scale = 0.0 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// The custom syntax: an MLP knock needs its three matrices.
+func.func @f(%x: tensor<1x4x16xf32>, %w: tensor<16x16xf32>, %u: tensor<8x8xf32>) {
+  // expected-error @+1 {{expected ','}}
+  %y = kha.attention_block %x, %w, %w, %w, %w knock_v_mlp(%u, %u
+       ) {num_heads = 2 : i64, num_kv_heads = 2 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
+  return
+}

@@ -1,0 +1,99 @@
+// kha-expand-attention-block rewrites the layer op into linalg projections and
+// mid-level kha ops, in the order projection, knock, norm, RoPE, SDPA, W^O.
+// RUN: kha-opt %s -kha-expand-attention-block -split-input-file | FileCheck %s
+
+// Every part present, static shapes, GQA (H = 4, G = 2, d = 8, D = 24 != H*d).
+// CHECK-LABEL: func @full
+// CHECK-SAME: (%[[X:[a-z0-9]+]]: tensor<2x3x24xf32>, %[[WQ:[a-z0-9]+]]: tensor<24x32xf32>, %[[WK:[a-z0-9]+]]: tensor<24x16xf32>, %[[WV:[a-z0-9]+]]: tensor<24x16xf32>, %[[WO:[a-z0-9]+]]: tensor<32x24xf32>, %[[TQ:[a-z0-9]+]]: tensor<8x8xf32>, %[[TK:[a-z0-9]+]]: tensor<8x8xf32>, %[[TV:[a-z0-9]+]]: tensor<8x8xf32>, %[[QN:[a-z0-9]+]]: tensor<8xf32>, %[[KN:[a-z0-9]+]]: tensor<8xf32>)
+// CHECK: %[[TOK:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0, 1], [2]] : tensor<2x3x24xf32> into tensor<6x24xf32>
+// CHECK: %[[Q2:.*]] = linalg.matmul ins(%[[TOK]], %[[WQ]] : tensor<6x24xf32>, tensor<24x32xf32>)
+// CHECK: %[[Q:.*]] = tensor.expand_shape %[[Q2]] {{\[\[}}0, 1], [2, 3]] output_shape [2, 3, 4, 8] : tensor<6x32xf32> into tensor<2x3x4x8xf32>
+// CHECK: %[[K2:.*]] = linalg.matmul ins(%[[TOK]], %[[WK]] :
+// CHECK: %[[K:.*]] = tensor.expand_shape %[[K2]] {{.*}} into tensor<2x3x2x8xf32>
+// CHECK: %[[V2:.*]] = linalg.matmul ins(%[[TOK]], %[[WV]] :
+// CHECK: %[[V:.*]] = tensor.expand_shape %[[V2]] {{.*}} into tensor<2x3x2x8xf32>
+// CHECK: %[[QK:.*]] = kha.linear_knock %[[Q]], %[[TQ]] : tensor<2x3x4x8xf32>, tensor<8x8xf32>
+// CHECK: %[[KK:.*]] = kha.linear_knock %[[K]], %[[TK]] : tensor<2x3x2x8xf32>, tensor<8x8xf32>
+// CHECK: %[[VK:.*]] = kha.linear_knock %[[V]], %[[TV]] : tensor<2x3x2x8xf32>, tensor<8x8xf32>
+// CHECK: %[[QNO:.*]] = kha.rms_norm %[[QK]], %[[QN]] {epsilon = 1.000000e-05 : f64}
+// CHECK: %[[KNO:.*]] = kha.rms_norm %[[KK]], %[[KN]] {epsilon = 1.000000e-05 : f64}
+// CHECK: %[[QR:.*]] = kha.rope %[[QNO]] {theta = 1.000000e+04 : f64} : tensor<2x3x4x8xf32>
+// CHECK: %[[KR:.*]] = kha.rope %[[KNO]] {theta = 1.000000e+04 : f64} : tensor<2x3x2x8xf32>
+// CHECK: %[[O:.*]] = kha.sdpa %[[QR]], %[[KR]], %[[VK]] {causal, scale = 0.35355339059327373 : f64}
+// CHECK: %[[OF:.*]] = tensor.collapse_shape %[[O]] {{\[\[}}0, 1], [2, 3]] : tensor<2x3x4x8xf32> into tensor<6x32xf32>
+// CHECK: %[[Y2:.*]] = linalg.matmul ins(%[[OF]], %[[WO]] : tensor<6x32xf32>, tensor<32x24xf32>)
+// CHECK: %[[Y:.*]] = tensor.expand_shape %[[Y2]] {{\[\[}}0, 1], [2]] output_shape [2, 3, 24] : tensor<6x24xf32> into tensor<2x3x24xf32>
+// CHECK-NOT: kha.attention_block
+// CHECK: return %[[Y]]
+func.func @full(%x: tensor<2x3x24xf32>, %wq: tensor<24x32xf32>, %wk: tensor<24x16xf32>,
+                %wv: tensor<24x16xf32>, %wo: tensor<32x24xf32>, %tq: tensor<8x8xf32>,
+                %tk: tensor<8x8xf32>, %tv: tensor<8x8xf32>, %qn: tensor<8xf32>,
+                %kn: tensor<8xf32>) -> tensor<2x3x24xf32> {
+  %y = kha.attention_block %x, %wq, %wk, %wv, %wo knock_q(%tq) knock_k(%tk)
+         knock_v(%tv) qk_norm(%qn, %kn)
+         {num_heads = 4 : i64, num_kv_heads = 2 : i64, causal,
+          rope_theta = 10000.0 : f64, rms_norm_eps = 1.0e-5 : f64}
+       : (tensor<2x3x24xf32>, tensor<24x32xf32>, tensor<24x16xf32>,
+          tensor<24x16xf32>, tensor<32x24xf32>, tensor<8x8xf32>, tensor<8x8xf32>,
+          tensor<8x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x3x24xf32>
+  return %y : tensor<2x3x24xf32>
+}
+
+// -----
+
+// Dynamic B and L, MQA with the MLP knock on values only, no norm, no RoPE, not
+// causal: the reshapes take B and L from the input.
+// CHECK-LABEL: func @dynamic_mlp
+// CHECK-SAME: (%[[X:[a-z0-9]+]]: tensor<?x?x16xf32>
+// CHECK-DAG: %[[B:.*]] = tensor.dim %[[X]], %c0
+// CHECK-DAG: %[[L:.*]] = tensor.dim %[[X]], %c1
+// CHECK: tensor.collapse_shape %[[X]] {{\[\[}}0, 1], [2]] : tensor<?x?x16xf32> into tensor<?x16xf32>
+// CHECK: tensor.expand_shape %{{.*}} output_shape [%[[B]], %[[L]], 2, 8] : tensor<?x16xf32> into tensor<?x?x2x8xf32>
+// CHECK: %[[V:.*]] = tensor.expand_shape %{{.*}} output_shape [%[[B]], %[[L]], 1, 8] : tensor<?x8xf32> into tensor<?x?x1x8xf32>
+// CHECK: %[[V2:.*]] = tensor.expand_shape %{{.*}} output_shape [%[[B]], %[[L]], 1, 8] : tensor<?x8xf32> into tensor<?x?x1x8xf32>
+// CHECK: %[[VM:.*]] = kha.mlp_knock %[[V2]], %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?x1x8xf32>, tensor<8x8xf32>
+// CHECK-NOT: kha.rms_norm
+// CHECK-NOT: kha.rope
+// CHECK: kha.sdpa %{{.*}}, %[[V]], %[[VM]] {scale = 0.35355339059327373 : f64}
+// CHECK: tensor.expand_shape %{{.*}} output_shape [%[[B]], %[[L]], 16] : tensor<?x16xf32> into tensor<?x?x16xf32>
+func.func @dynamic_mlp(%x: tensor<?x?x16xf32>, %wq: tensor<16x16xf32>, %wk: tensor<16x8xf32>,
+                       %wv: tensor<16x8xf32>, %wo: tensor<16x16xf32>, %up: tensor<8x8xf32>,
+                       %gate: tensor<8x8xf32>, %down: tensor<8x8xf32>) -> tensor<?x?x16xf32> {
+  %y = kha.attention_block %x, %wq, %wk, %wv, %wo knock_v_mlp(%up, %gate, %down)
+         {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<?x?x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>,
+          tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>)
+         -> tensor<?x?x16xf32>
+  return %y : tensor<?x?x16xf32>
+}
+
+// -----
+
+// f16: the projections accumulate in f32 and round back to f16.
+// CHECK-LABEL: func @half
+// CHECK: %[[P:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<4x8xf16>, tensor<8x8xf16>) outs(%{{.*}} : tensor<4x8xf32>)
+// CHECK: arith.truncf %[[P]] : tensor<4x8xf32> to tensor<4x8xf16>
+// CHECK: kha.sdpa {{.*}} -> tensor<1x4x2x4xf16>
+func.func @half(%x: tensor<1x4x8xf16>, %w: tensor<8x8xf16>) -> tensor<1x4x8xf16> {
+  %y = kha.attention_block %x, %w, %w, %w, %w {num_heads = 2 : i64, num_kv_heads = 2 : i64}
+       : (tensor<1x4x8xf16>, tensor<8x8xf16>, tensor<8x8xf16>, tensor<8x8xf16>,
+          tensor<8x8xf16>) -> tensor<1x4x8xf16>
+  return %y : tensor<1x4x8xf16>
+}
+
+// -----
+
+// Mid-level ops and everything else are left alone, dead ops included.
+// CHECK-LABEL: func @leaves_other_ops
+// CHECK: arith.mulf
+// CHECK: kha.linear_knock
+// CHECK: kha.sdpa
+// CHECK-NOT: linalg.matmul
+func.func @leaves_other_ops(%q: tensor<1x4x2x8xf32>, %t: tensor<8x8xf32>, %a: f32)
+    -> tensor<1x4x2x8xf32> {
+  %dead = arith.mulf %a, %a : f32
+  %k = kha.linear_knock %q, %t : tensor<1x4x2x8xf32>, tensor<8x8xf32>
+  %o = kha.sdpa %q, %k, %k {scale = 1.0 : f64}
+     : (tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) -> tensor<1x4x2x8xf32>
+  return %o : tensor<1x4x2x8xf32>
+}
