@@ -172,17 +172,17 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
   ConfigReader reader(text, filename, context);
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(text);
   if (!parsed) {
-    // llvm::json reports "<message> [line:column, byte=N]".
+    // llvm::json reports "[line:column, byte=N]: <message>".
     std::string message = llvm::toString(parsed.takeError());
     SmallVector<StringRef> groups;
-    llvm::Regex where("^(.*) \\[([0-9]+):([0-9]+), byte=[0-9]+\\]$");
+    llvm::Regex where("^\\[([0-9]+):([0-9]+), byte=[0-9]+\\]: (.*)$");
     Location loc = reader.locAt(1, 1);
     if (where.match(message, &groups)) {
       unsigned line = 1, column = 1;
-      groups[2].getAsInteger(10, line);
-      groups[3].getAsInteger(10, column);
-      loc = reader.locAt(line, column);
-      message = groups[1].str();
+      groups[1].getAsInteger(10, line);
+      groups[2].getAsInteger(10, column);
+      loc = reader.locAt(line, std::max(column, 1u));
+      message = groups[3].str();
     }
     return emitError(loc) << "layer config is not valid JSON: " << message;
   }
