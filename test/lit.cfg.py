@@ -10,7 +10,7 @@ from lit.llvm.subst import ToolSubst
 config.name = "KHA"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "malformed-inputs.test.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.kha_obj_root, "test")
 
@@ -18,6 +18,7 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%kha_src", config.kha_src_root))
 config.substitutions.append(("%examples", os.path.join(config.kha_src_root, "examples")))
 config.substitutions.append(("%python", config.kha_python))
+config.substitutions.append(("%kha_tools", config.kha_tools_dir))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()

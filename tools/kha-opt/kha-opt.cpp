@@ -1,11 +1,16 @@
 //===- kha-opt.cpp - mlir-opt with the kha dialect and passes -------------===//
 
 #include "kha/InitAll.h"
+#include "kha/Support/InputGuard.h"
 
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+/// Deeper bracket nesting than any real IR; the parser handles it on the large
+/// stack the tool runs on.
+static constexpr unsigned kMaxNesting = 4096;
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
@@ -15,6 +20,13 @@ int main(int argc, char **argv) {
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   mlir::kha::registerAllKHADialects(registry);
-  return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "kha optimizer driver\n", registry));
+
+  return mlir::kha::runWithLargeStack([&] {
+    auto [input, output] = mlir::registerAndParseCLIOptions(
+        argc, argv, "kha optimizer driver\n", registry);
+    if (!mlir::kha::checkInputNesting(input, kMaxNesting))
+      return 1;
+    return mlir::asMainReturnCode(
+        mlir::MlirOptMain(argc, argv, input, output, registry));
+  });
 }

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Target/LayerConfig/LayerConfig.h"
+#include "kha/Support/InputGuard.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
@@ -170,6 +171,14 @@ static LogicalResult readKnocks(const ConfigReader &reader,
 FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
                                              MLIRContext *context) {
   ConfigReader reader(text, filename, context);
+  // A configuration nests two levels; llvm::json recurses per level, so
+  // deeper input is refused before it can exhaust the stack.
+  if (std::optional<size_t> offset = findExcessiveNesting(text, 32)) {
+    auto [line, column] = getLineAndColumn(text, *offset);
+    return emitError(reader.locAt(line, column))
+           << "layer config: JSON nested too deeply (a layer configuration "
+              "nests two levels)";
+  }
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(text);
   if (!parsed) {
     // llvm::json reports "[line:column, byte=N]: <message>".

@@ -14,7 +14,7 @@ func.func @f(%a0: tensor<4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32
 
 // R1: D is static
 func.func @f(%a0: tensor<1x4x?xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
-  // expected-error @+1 {{the model width D (the input's last dimension) must be static}}
+  // expected-error @+1 {{the model width D (the input's last dimension) must be static and positive}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x?xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x?xf32>
   return
@@ -455,5 +455,25 @@ func.func @f(%x: tensor<1x4x16xf32>, %w: tensor<16x16xf32>, %u: tensor<8x8xf32>)
   %y = kha.attention_block %x, %w, %w, %w, %w knock_v_mlp(%u, %u
        ) {num_heads = 2 : i64, num_kv_heads = 2 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R1: D is positive
+func.func @f(%a0: tensor<1x4x0xf32>, %a1: tensor<0x16xf32>, %a2: tensor<0x8xf32>, %a3: tensor<0x8xf32>, %a4: tensor<16x0xf32>) {
+  // expected-error @+1 {{the model width D (the input's last dimension) must be static and positive}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x0xf32>, tensor<0x16xf32>, tensor<0x8xf32>, tensor<0x8xf32>, tensor<16x0xf32>) -> tensor<1x4x0xf32>
+  return
+}
+
+// -----
+
+// R9: the head width is positive
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x0xf32>, %a2: tensor<16x0xf32>, %a3: tensor<16x0xf32>, %a4: tensor<0x16xf32>) {
+  // expected-error @+1 {{the head width d ('wq' columns / num_heads) must be positive}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x4x16xf32>, tensor<16x0xf32>, tensor<16x0xf32>, tensor<16x0xf32>, tensor<0x16xf32>) -> tensor<1x4x16xf32>
   return
 }

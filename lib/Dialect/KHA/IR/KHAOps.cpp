@@ -117,9 +117,9 @@ LogicalResult AttentionBlockOp::verify() {
   if (failed(verifyRank(op, "input", getInput(), 3, "[B, L, D]")))
     return failure();
   int64_t modelDim = inputType.getDimSize(2);
-  if (ShapedType::isDynamic(modelDim))
+  if (ShapedType::isDynamic(modelDim) || modelDim <= 0)
     return emitOpError("the model width D (the input's last dimension) must "
-                       "be static");
+                       "be static and positive");
 
   // R2: the result has the input's type.
   if (getResult().getType() != inputType)
@@ -180,6 +180,9 @@ LogicalResult AttentionBlockOp::verify() {
                          << " columns, not a multiple of num_heads ("
                          << numHeads << ")";
   int64_t d = qCols / numHeads;
+  if (d <= 0)
+    return emitOpError("the head width d ('wq' columns / num_heads) must be "
+                       "positive");
   if (failed(verifyShape(op, "wk", getWk(), {modelDim, numKvHeads * d},
                          "D x G*d")) ||
       failed(verifyShape(op, "wv", getWv(), {modelDim, numKvHeads * d},
