@@ -1,4 +1,5 @@
 """kha: Python side of the knocking-heads attention compiler.
 
-The PyTorch reference, the frontend and the bindings live here as they are built.
+- kha.config: layer configurations (contract.md section 1)
+- kha.reference: the float64 PyTorch reference of a layer
 """

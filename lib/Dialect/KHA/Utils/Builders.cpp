@@ -22,25 +22,49 @@ SmallVector<OpFoldResult> kha::getDims(OpBuilder &builder, Location loc,
   return dims;
 }
 
-Value kha::buildMatmul(OpBuilder &builder, Location loc, Value lhs, Value rhs) {
-  auto lhsType = cast<RankedTensorType>(lhs.getType());
-  Type elementType = lhsType.getElementType();
-  Type accType = builder.getF32Type();
+Value kha::buildEmpty(OpBuilder &builder, Location loc,
+                      ArrayRef<OpFoldResult> sizes, Type elementType) {
+  return tensor::EmptyOp::create(builder, loc, sizes, elementType);
+}
 
+Value kha::buildFilled(OpBuilder &builder, Location loc,
+                       ArrayRef<OpFoldResult> sizes, Type elementType,
+                       double value) {
+  Value empty = buildEmpty(builder, loc, sizes, elementType);
+  Value scalar = arith::ConstantOp::create(
+      builder, loc, elementType, builder.getFloatAttr(elementType, value));
+  return linalg::FillOp::create(builder, loc, ValueRange{scalar},
+                                ValueRange{empty})
+      .getResult(0);
+}
+
+Value kha::castFloat(OpBuilder &builder, Location loc, Value value, Type type) {
+  unsigned from = value.getType().getIntOrFloatBitWidth();
+  unsigned to = type.getIntOrFloatBitWidth();
+  if (value.getType() == type)
+    return value;
+  if (from < to)
+    return arith::ExtFOp::create(builder, loc, type, value);
+  return arith::TruncFOp::create(builder, loc, type, value);
+}
+
+Value kha::buildMatmulF32(OpBuilder &builder, Location loc, Value lhs,
+                          Value rhs) {
+  Type f32 = builder.getF32Type();
   SmallVector<OpFoldResult> sizes = {getDims(builder, loc, lhs)[0],
                                      getDims(builder, loc, rhs)[1]};
-  Value empty = tensor::EmptyOp::create(builder, loc, sizes, accType);
-  Value zero = arith::ConstantOp::create(builder, loc, accType,
-                                         builder.getFloatAttr(accType, 0.0));
-  Value init =
-      linalg::FillOp::create(builder, loc, ValueRange{zero}, ValueRange{empty})
-          .getResult(0);
-  Value product = linalg::MatmulOp::create(builder, loc, ValueRange{lhs, rhs},
-                                           ValueRange{init})
-                      .getResult(0);
-  if (elementType == accType)
+  Value init = buildFilled(builder, loc, sizes, f32, 0.0);
+  return linalg::MatmulOp::create(builder, loc, ValueRange{lhs, rhs},
+                                  ValueRange{init})
+      .getResult(0);
+}
+
+Value kha::buildMatmul(OpBuilder &builder, Location loc, Value lhs, Value rhs) {
+  Type elementType = cast<RankedTensorType>(lhs.getType()).getElementType();
+  Value product = buildMatmulF32(builder, loc, lhs, rhs);
+  if (elementType == cast<RankedTensorType>(product.getType()).getElementType())
     return product;
-  auto narrowType = cast<RankedTensorType>(product.getType())
-                        .clone(elementType);
+  auto narrowType =
+      cast<RankedTensorType>(product.getType()).clone(elementType);
   return arith::TruncFOp::create(builder, loc, narrowType, product);
 }

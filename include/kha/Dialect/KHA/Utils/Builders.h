@@ -9,10 +9,25 @@
 namespace mlir {
 namespace kha {
 
-/// Builds `lhs [M, K] x rhs [K, N]` as a `linalg.matmul` on tensors. The product
-/// is accumulated in f32 whatever the operands' element type, and truncated back
-/// to that type afterwards when it is narrower (f16, bf16).
+/// Builds `lhs [M, K] x rhs [K, N]` as a `linalg.matmul` on tensors whose
+/// result is f32 whatever the operands' element types (f16/bf16 accumulate in
+/// f32).
+Value buildMatmulF32(OpBuilder &builder, Location loc, Value lhs, Value rhs);
+
+/// `buildMatmulF32`, with the product rounded to `lhs`'s element type when
+/// that is narrower than f32.
 Value buildMatmul(OpBuilder &builder, Location loc, Value lhs, Value rhs);
+
+/// A `tensor.empty` of the given sizes and element type.
+Value buildEmpty(OpBuilder &builder, Location loc, ArrayRef<OpFoldResult> sizes,
+                 Type elementType);
+
+/// A `tensor.empty` of the given sizes filled with `value` (of `elementType`).
+Value buildFilled(OpBuilder &builder, Location loc,
+                  ArrayRef<OpFoldResult> sizes, Type elementType, double value);
+
+/// Converts a scalar float to `type` (extf, truncf or nothing).
+Value castFloat(OpBuilder &builder, Location loc, Value value, Type type);
 
 /// The sizes of `value`'s dimensions as OpFoldResults: static sizes as index
 /// attributes, dynamic ones through `tensor.dim`.

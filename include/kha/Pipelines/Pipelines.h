@@ -1,0 +1,33 @@
+//===- Pipelines.h - the named kha pipelines ----------------------*- C++ -*-===//
+
+#ifndef KHA_PIPELINES_PIPELINES_H
+#define KHA_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir {
+namespace kha {
+
+/// Options of `--kha-cpu-pipeline`.
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<bool> vectorize{
+      *this, "vectorize",
+      llvm::cl::desc("tile and vectorise matmuls and attention (off: plain "
+                     "loops, for debugging)"),
+      llvm::cl::init(true)};
+};
+
+/// Lowers a module of kha (and linalg) ops on tensors to the LLVM dialect for
+/// the host CPU: kha to linalg, bufferisation with deallocation, the CPU
+/// schedule, then the standard conversions to LLVM. Public functions get a
+/// `_mlir_ciface_` entry point.
+void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
+
+/// Registers `--kha-cpu-pipeline`.
+void registerKHAPipelines();
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_PIPELINES_PIPELINES_H

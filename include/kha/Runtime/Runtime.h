@@ -1,0 +1,117 @@
+//===- Runtime.h - host runtime of compiled kha libraries ---------*- C++ -*-===//
+//
+// What kha-run needs to call a compiled library, with no MLIR or LLVM inside:
+// .npy files, the manifest a library carries, f16/bf16 conversion, and MLIR's
+// memref descriptors. Functions return false and set `error` on bad input.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KHA_RUNTIME_RUNTIME_H
+#define KHA_RUNTIME_RUNTIME_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kha {
+namespace runtime {
+
+//===----------------------------------------------------------------------===//
+// .npy files
+//===----------------------------------------------------------------------===//
+
+/// An array read from or written to an .npy file: C order, little endian.
+struct NpyArray {
+  std::string descr; // numpy's dtype string, e.g. "<f4"
+  std::vector<int64_t> shape;
+  std::vector<char> data;
+};
+
+/// Reads an .npy file (format 1.0, 2.0 or 3.0). Rejects bad magic, truncated
+/// headers or data, Fortran order, big-endian and malformed headers.
+bool readNpy(const std::string &path, NpyArray &array, std::string &error);
+
+/// Writes `array` as an .npy file (format 1.0).
+bool writeNpy(const std::string &path, const NpyArray &array,
+              std::string &error);
+
+/// The numpy name of an .npy dtype descriptor ("<f4" -> "float32").
+std::string numpyTypeName(const std::string &descr);
+
+//===----------------------------------------------------------------------===//
+// Manifests
+//===----------------------------------------------------------------------===//
+
+/// One argument or result: element type "f32", "f16" or "bf16", and sizes
+/// with -1 for dynamic ones.
+struct TensorSpec {
+  std::string name;
+  std::string elementType;
+  std::vector<int64_t> shape;
+};
+
+struct FunctionSpec {
+  std::string name;
+  std::vector<TensorSpec> args;
+  std::vector<TensorSpec> results;
+};
+
+struct Manifest {
+  std::string device;
+  std::vector<FunctionSpec> functions;
+};
+
+/// Parses the manifest text a compiled library exports (docs/runtime.md).
+bool parseManifest(const std::string &text, Manifest &manifest,
+                   std::string &error);
+
+/// Bytes per element of a manifest element type (0 if unknown).
+int64_t elementSize(const std::string &elementType);
+
+/// "[2, ?, 512]".
+std::string formatShape(const std::vector<int64_t> &shape);
+
+//===----------------------------------------------------------------------===//
+// Floating-point conversions (round to nearest even)
+//===----------------------------------------------------------------------===//
+
+uint16_t floatToHalf(float value);
+float halfToFloat(uint16_t bits);
+uint16_t floatToBFloat16(float value);
+float bfloat16ToFloat(uint16_t bits);
+
+//===----------------------------------------------------------------------===//
+// MLIR memref descriptors
+//===----------------------------------------------------------------------===//
+
+/// A ranked memref descriptor as MLIR lays it out: allocated and aligned
+/// pointers, offset, sizes, strides; every field 8 bytes.
+struct MemRefDescriptor {
+  std::vector<int64_t> words;
+
+  /// A descriptor of a contiguous row-major buffer.
+  static MemRefDescriptor contiguous(void *data,
+                                     const std::vector<int64_t> &shape);
+  /// An empty descriptor of `rank` for a function to fill in.
+  static MemRefDescriptor ofRank(size_t rank);
+
+  size_t rank() const { return (words.size() - 3) / 2; }
+  void *allocated() const;
+  char *data(int64_t elementBytes) const;
+  std::vector<int64_t> sizes() const;
+  std::vector<int64_t> strides() const;
+};
+
+/// Copies a strided memref's elements into a contiguous row-major buffer.
+void copyToContiguous(const MemRefDescriptor &memref, int64_t elementBytes,
+                      char *out);
+
+/// Deterministic generated input: U(-1, 1) from `seed`, divided by
+/// sqrt(rows) for matrices so that projections keep activations O(1).
+std::vector<float> generateRandom(const std::vector<int64_t> &shape,
+                                  uint64_t seed);
+
+} // namespace runtime
+} // namespace kha
+
+#endif // KHA_RUNTIME_RUNTIME_H

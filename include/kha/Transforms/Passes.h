@@ -1,0 +1,28 @@
+//===- Passes.h - kha code generation passes ----------------------*- C++ -*-===//
+
+#ifndef KHA_TRANSFORMS_PASSES_H
+#define KHA_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+namespace kha {
+
+#define GEN_PASS_DECL
+#include "kha/Transforms/Passes.h.inc"
+
+/// Adds the rewrite of identity-layout memref.expand_shape into
+/// memref.reinterpret_cast.
+void populateExpandShapeToReinterpretCastPatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "kha/Transforms/Passes.h.inc"
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_TRANSFORMS_PASSES_H

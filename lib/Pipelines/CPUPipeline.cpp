@@ -1,0 +1,64 @@
+//===- CPUPipeline.cpp - kha to the LLVM dialect for the host CPU ---------===//
+
+#include "kha/Pipelines/Pipelines.h"
+
+#include "kha/Conversion/Passes.h"
+#include "kha/Dialect/KHA/Transforms/Passes.h"
+#include "kha/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void kha::buildCPUPipeline(OpPassManager &pm,
+                           const CPUPipelineOptions &options) {
+  // kha -> linalg on tensors.
+  pm.addPass(createKHASimplifyKnocksPass());
+  pm.addPass(createKHALowerToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Tensors -> buffers; function results are freshly allocated buffers that
+  // the caller owns.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+
+  pm.addPass(createKHAMemRefCopyToLinalgPass());
+
+  // Loops.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+
+  // To the LLVM dialect.
+  pm.addPass(createKHAEmitCInterfacePass());
+  pm.addPass(createKHAExpandShapeToReinterpretCastPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void kha::registerKHAPipelines() {
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "kha-cpu-pipeline",
+      "lower kha (and linalg) on tensors to the LLVM dialect for the host CPU",
+      buildCPUPipeline);
+}

@@ -1,0 +1,232 @@
+//===- Runtime.cpp - manifests, float conversions, memref descriptors -----===//
+
+#include "kha/Runtime/Runtime.h"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+using namespace kha::runtime;
+
+//===----------------------------------------------------------------------===//
+// Manifests
+//===----------------------------------------------------------------------===//
+
+int64_t kha::runtime::elementSize(const std::string &elementType) {
+  if (elementType == "f32")
+    return 4;
+  if (elementType == "f16" || elementType == "bf16")
+    return 2;
+  return 0;
+}
+
+std::string kha::runtime::formatShape(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") +
+            (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
+  return text + "]";
+}
+
+bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
+                                 std::string &error) {
+  std::istringstream in(text);
+  std::string line;
+  if (!std::getline(in, line) || line != "kha-manifest 1") {
+    error = "unknown manifest version";
+    return false;
+  }
+  FunctionSpec *current = nullptr;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string kind;
+    words >> kind;
+    if (kind == "device") {
+      words >> manifest.device;
+    } else if (kind == "function") {
+      manifest.functions.emplace_back();
+      current = &manifest.functions.back();
+      words >> current->name;
+    } else if ((kind == "arg" || kind == "result") && current) {
+      TensorSpec spec;
+      size_t rank = 0;
+      words >> spec.name >> spec.elementType >> rank;
+      spec.shape.resize(rank);
+      for (int64_t &size : spec.shape)
+        words >> size;
+      if (!words || elementSize(spec.elementType) == 0) {
+        error = "malformed manifest line '" + line + "'";
+        return false;
+      }
+      (kind == "arg" ? current->args : current->results).push_back(spec);
+    } else if (kind == "end") {
+      current = nullptr;
+    } else if (!kind.empty()) {
+      error = "malformed manifest line '" + line + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Floating-point conversions
+//===----------------------------------------------------------------------===//
+
+static uint32_t bitsOf(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  return bits;
+}
+
+static float floatOf(uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, 4);
+  return value;
+}
+
+uint16_t kha::runtime::floatToBFloat16(float value) {
+  uint32_t bits = bitsOf(value);
+  if (std::isnan(value))
+    return static_cast<uint16_t>((bits >> 16) | 0x40); // quiet NaN
+  uint32_t roundingBias = 0x7fff + ((bits >> 16) & 1);
+  return static_cast<uint16_t>((bits + roundingBias) >> 16);
+}
+
+float kha::runtime::bfloat16ToFloat(uint16_t bits) {
+  return floatOf(static_cast<uint32_t>(bits) << 16);
+}
+
+uint16_t kha::runtime::floatToHalf(float value) {
+  uint32_t bits = bitsOf(value);
+  uint32_t sign = (bits >> 16) & 0x8000;
+  uint32_t exponent = (bits >> 23) & 0xff;
+  uint32_t mantissa = bits & 0x7fffff;
+  if (exponent == 0xff) // inf or NaN
+    return static_cast<uint16_t>(sign | 0x7c00 | (mantissa ? 0x200 : 0));
+  int32_t e = static_cast<int32_t>(exponent) - 127 + 15;
+  if (e >= 31)
+    return static_cast<uint16_t>(sign | 0x7c00);
+  if (e <= 0) {
+    // Subnormal half (or zero): shift the full mantissa into place, rounding
+    // to nearest even.
+    if (e < -10)
+      return static_cast<uint16_t>(sign);
+    mantissa |= 0x800000;
+    uint32_t shift = static_cast<uint32_t>(14 - e);
+    uint32_t half = mantissa >> shift;
+    uint32_t rest = mantissa & ((1u << shift) - 1);
+    uint32_t midpoint = 1u << (shift - 1);
+    if (rest > midpoint || (rest == midpoint && (half & 1)))
+      ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = sign | static_cast<uint32_t>(e) << 10 | mantissa >> 13;
+  uint32_t rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1)))
+    ++half; // may carry into the exponent, giving inf: correct
+  return static_cast<uint16_t>(half);
+}
+
+float kha::runtime::halfToFloat(uint16_t bits) {
+  uint32_t sign = static_cast<uint32_t>(bits & 0x8000) << 16;
+  uint32_t exponent = (bits >> 10) & 0x1f;
+  uint32_t mantissa = bits & 0x3ff;
+  if (exponent == 0x1f)
+    return floatOf(sign | 0x7f800000 | mantissa << 13);
+  if (exponent == 0) {
+    float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -magnitude : magnitude;
+  }
+  return floatOf(sign | (exponent + 112) << 23 | mantissa << 13);
+}
+
+//===----------------------------------------------------------------------===//
+// Memref descriptors
+//===----------------------------------------------------------------------===//
+
+MemRefDescriptor
+MemRefDescriptor::contiguous(void *data, const std::vector<int64_t> &shape) {
+  MemRefDescriptor d = ofRank(shape.size());
+  int64_t pointer = static_cast<int64_t>(reinterpret_cast<intptr_t>(data));
+  d.words[0] = d.words[1] = pointer;
+  d.words[2] = 0;
+  int64_t stride = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    d.words[3 + i] = shape[i];
+    d.words[3 + shape.size() + i] = stride;
+    stride *= shape[i];
+  }
+  return d;
+}
+
+MemRefDescriptor MemRefDescriptor::ofRank(size_t rank) {
+  MemRefDescriptor d;
+  d.words.assign(3 + 2 * rank, 0);
+  return d;
+}
+
+void *MemRefDescriptor::allocated() const {
+  return reinterpret_cast<void *>(static_cast<intptr_t>(words[0]));
+}
+
+char *MemRefDescriptor::data(int64_t elementBytes) const {
+  return reinterpret_cast<char *>(static_cast<intptr_t>(words[1])) +
+         words[2] * elementBytes;
+}
+
+std::vector<int64_t> MemRefDescriptor::sizes() const {
+  return {words.begin() + 3, words.begin() + 3 + rank()};
+}
+
+std::vector<int64_t> MemRefDescriptor::strides() const {
+  return {words.begin() + 3 + rank(), words.end()};
+}
+
+void kha::runtime::copyToContiguous(const MemRefDescriptor &memref,
+                                    int64_t elementBytes, char *out) {
+  std::vector<int64_t> sizes = memref.sizes(), strides = memref.strides();
+  int64_t count = 1;
+  for (int64_t size : sizes)
+    count *= size;
+  const char *base = memref.data(elementBytes);
+  std::vector<int64_t> index(sizes.size(), 0);
+  for (int64_t n = 0; n < count; ++n) {
+    int64_t offset = 0;
+    for (size_t i = 0; i < sizes.size(); ++i)
+      offset += index[i] * strides[i];
+    std::memcpy(out + n * elementBytes, base + offset * elementBytes,
+                elementBytes);
+    for (size_t i = sizes.size(); i-- > 0;) {
+      if (++index[i] < sizes[i])
+        break;
+      index[i] = 0;
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Generated inputs
+//===----------------------------------------------------------------------===//
+
+std::vector<float> kha::runtime::generateRandom(
+    const std::vector<int64_t> &shape, uint64_t seed) {
+  int64_t count = 1;
+  for (int64_t size : shape)
+    count *= size;
+  float scale = shape.size() == 2 && shape[0] > 0
+                    ? 1.0f / std::sqrt(static_cast<float>(shape[0]))
+                    : 1.0f;
+  std::vector<float> values(count);
+  uint64_t state = seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+  for (float &value : values) {
+    // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    double unit = static_cast<double>(z >> 11) * 0x1.0p-53; // [0, 1)
+    value = static_cast<float>(2.0 * unit - 1.0) * scale;
+  }
+  return values;
+}

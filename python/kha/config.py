@@ -1,0 +1,76 @@
+"""Layer configurations (contract.md section 1), read the way kha-translate does.
+
+Defaults for missing keys follow Hugging Face's (docs/layer-config.md).
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+KNOWN_KEYS = {
+    "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
+    "knock", "qk_norm", "rms_norm_eps", "rope_theta", "causal", "batch",
+    "seq_len", "dtype",
+}
+
+
+@dataclass
+class LayerConfig:
+    hidden_size: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    knock: dict = field(default_factory=lambda: {"q": "none", "k": "none", "v": "none"})
+    qk_norm: bool = False
+    rms_norm_eps: float = 1e-6
+    rope_theta: Optional[float] = 10000.0
+    causal: bool = True
+    batch: Optional[int] = None
+    seq_len: Optional[int] = None
+    dtype: str = "f32"
+
+    @staticmethod
+    def from_dict(raw: dict) -> "LayerConfig":
+        unknown = set(raw) - KNOWN_KEYS
+        if unknown:
+            raise ValueError("unknown keys: %s" % ", ".join(sorted(unknown)))
+        heads = raw["num_attention_heads"]
+        knock = {"q": "none", "k": "none", "v": "none"}
+        knock.update(raw.get("knock", {}))
+        return LayerConfig(
+            hidden_size=raw["hidden_size"],
+            num_attention_heads=heads,
+            num_key_value_heads=raw.get("num_key_value_heads", heads),
+            head_dim=raw.get("head_dim", raw["hidden_size"] // heads),
+            knock=knock,
+            qk_norm=raw.get("qk_norm", False),
+            rms_norm_eps=raw.get("rms_norm_eps", 1e-6),
+            rope_theta=raw.get("rope_theta", 10000.0),
+            causal=raw.get("causal", True),
+            batch=raw.get("batch"),
+            seq_len=raw.get("seq_len"),
+            dtype=raw.get("dtype", "f32"),
+        )
+
+    @staticmethod
+    def load(path: str) -> "LayerConfig":
+        with open(path) as f:
+            return LayerConfig.from_dict(json.load(f))
+
+    def argument_shapes(self, batch: int, seq_len: int):
+        """(name, shape) of @kha_layer's arguments, in order (contract.md section 2)."""
+        D, H, G, d = (self.hidden_size, self.num_attention_heads,
+                      self.num_key_value_heads, self.head_dim)
+        args = [("x", (batch, seq_len, D)), ("wq", (D, H * d)), ("wk", (D, G * d)),
+                ("wv", (D, G * d)), ("wo", (H * d, D))]
+        if self.knock["q"] == "linear":
+            args.append(("tq", (d, d)))
+        if self.knock["k"] == "linear":
+            args.append(("tk", (d, d)))
+        if self.knock["v"] == "linear":
+            args.append(("tv", (d, d)))
+        if self.knock["v"] == "mlp":
+            args += [("v_up", (d, d)), ("v_gate", (d, d)), ("v_down", (d, d))]
+        if self.qk_norm:
+            args += [("q_norm", (d,)), ("k_norm", (d,))]
+        return args

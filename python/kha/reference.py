@@ -1,0 +1,125 @@
+"""The PyTorch reference of a KHA layer (docs/semantics.md), float64-capable.
+
+    /usr/bin/python3 -m kha.reference CONFIG.json X.npy WQ.npy ... [-o Y.npy]
+        [--check Y.npy]
+
+Inputs are .npy files in the argument order of contract.md section 2 (bf16
+arguments as float32 files). The layer is computed in float64. --check compares
+a result with it and fails when max|y - ref| / max|ref| exceeds the tolerance of
+contract.md section 5 for the configuration's dtype.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from kha.config import LayerConfig
+
+TOLERANCE = {"f32": 1e-4, "f16": 5e-3, "bf16": 2e-2}
+
+
+def rms_norm(x, weight, eps):
+    return x / torch.sqrt((x * x).mean(dim=-1, keepdim=True) + eps) * weight
+
+
+def rope(x, theta):
+    """Rotate-half RoPE of x [B, L, N, d] at positions 0..L-1."""
+    L, d = x.shape[1], x.shape[-1]
+    half = d // 2
+    j = torch.arange(half, dtype=torch.float64)
+    freq = theta ** (-2.0 * j / d)
+    angle = torch.arange(L, dtype=torch.float64)[:, None] * freq[None, :]
+    cos = torch.cos(angle).to(x.dtype)[None, :, None, :]
+    sin = torch.sin(angle).to(x.dtype)[None, :, None, :]
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+def sdpa(q, k, v, scale, causal, mask=None):
+    """q [B, L, H, d], k [B, S, G, d], v [B, S, G, dv] -> [B, L, H, dv]."""
+    H, G = q.shape[2], k.shape[2]
+    group = H // G
+    k = k.repeat_interleave(group, dim=2)  # head h reads kv head h // group
+    v = v.repeat_interleave(group, dim=2)
+    scores = torch.einsum("blhd,bshd->bhls", q, k) * scale
+    if mask is not None:
+        scores = scores + mask
+    if causal:
+        L, S = scores.shape[-2:]
+        future = torch.ones(L, S, dtype=torch.bool).triu(1)
+        scores = scores.masked_fill(future, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    # A fully masked row gives NaN in softmax; kha defines it as zeros.
+    weights = torch.nan_to_num(weights, nan=0.0)
+    return torch.einsum("bhls,bshd->blhd", weights, v)
+
+
+def kha_layer(config: LayerConfig, args, dtype=torch.float64):
+    """The layer of kha-semantics.md section 4 on `args` (arrays in argument order)."""
+    names = [name for name, _ in config.argument_shapes(1, 1)]
+    t = {name: torch.as_tensor(np.asarray(a), dtype=dtype) for name, a in zip(names, args)}
+    x = t["x"]
+    B, L, _ = x.shape
+    H, G, d = config.num_attention_heads, config.num_key_value_heads, config.head_dim
+    q = (x @ t["wq"]).reshape(B, L, H, d)
+    k = (x @ t["wk"]).reshape(B, L, G, d)
+    v = (x @ t["wv"]).reshape(B, L, G, d)
+    if config.knock["q"] == "linear":
+        q = q @ t["tq"]
+    if config.knock["k"] == "linear":
+        k = k @ t["tk"]
+    if config.knock["v"] == "linear":
+        v = v @ t["tv"]
+    elif config.knock["v"] == "mlp":
+        v = 2.0 * ((v @ t["v_up"]) * torch.sigmoid(v @ t["v_gate"])) @ t["v_down"]
+    if config.qk_norm:
+        q = rms_norm(q, t["q_norm"], config.rms_norm_eps)
+        k = rms_norm(k, t["k_norm"], config.rms_norm_eps)
+    if config.rope_theta is not None:
+        q = rope(q, config.rope_theta)
+        k = rope(k, config.rope_theta)
+    o = sdpa(q, k, v, 1.0 / d ** 0.5, config.causal)
+    return o.reshape(B, L, H * d) @ t["wo"]
+
+
+def relative_error(y, ref):
+    y = np.asarray(y, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if y.shape != ref.shape:
+        raise ValueError("shape %s != reference shape %s" % (y.shape, ref.shape))
+    scale = np.max(np.abs(ref))
+    return float(np.max(np.abs(y - ref)) / (scale if scale > 0 else 1.0))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python3 -m kha.reference", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config")
+    parser.add_argument("inputs", nargs="+", help=".npy files in argument order")
+    parser.add_argument("-o", "--output", help="write the float64 result here")
+    parser.add_argument("--check", help="compare this result with the reference")
+    opts = parser.parse_args(argv)
+
+    config = LayerConfig.load(opts.config)
+    expected = len(config.argument_shapes(1, 1))
+    if len(opts.inputs) != expected:
+        parser.error("the layer takes %d inputs, got %d" % (expected, len(opts.inputs)))
+    args = [np.load(path) for path in opts.inputs]
+    ref = kha_layer(config, args).numpy()
+    if opts.output:
+        np.save(opts.output, ref)
+    print("reference: shape %s, max|ref| %.6g" % (ref.shape, np.max(np.abs(ref))))
+    if opts.check:
+        err = relative_error(np.load(opts.check), ref)
+        tol = TOLERANCE[config.dtype]
+        ok = err < tol
+        print("max|y - ref| / max|ref| = %.3g (tolerance %.0e for %s): %s"
+              % (err, tol, config.dtype, "ok" if ok else "FAIL"))
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+//===- kha-compile.cpp - compile kha IR to a shared library ---------------===//
+//
+//   kha-compile IN.mlir --target=cpu -o OUT.so
+//
+// The library exposes each public function as _mlir_ciface_<name> and a
+// manifest of their argument and result types for kha-run (docs/runtime.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Compiler/Compiler.h"
+#include "kha/InitAll.h"
+#include "kha/Support/InputGuard.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/WithColor.h"
+
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputFilename(cl::Positional,
+                                          cl::desc("<input .mlir>"),
+                                          cl::init("-"));
+static cl::opt<std::string> outputFilename("o", cl::desc("output file"),
+                                           cl::value_desc("path"),
+                                           cl::Required);
+static cl::opt<std::string> target("target",
+                                   cl::desc("cpu (the host) or cuda"),
+                                   cl::init("cpu"));
+static cl::opt<std::string>
+    cudaChip("cuda-chip", cl::desc("sm_80 or sm_90a (--target=cuda)"),
+             cl::init("sm_90a"));
+static cl::opt<std::string> emit("emit",
+                                 cl::desc("so (default), llvm (LLVM IR), or "
+                                          "ptx (--target=cuda)"),
+                                 cl::init("so"));
+static cl::opt<std::string> cpu("mcpu",
+                                cl::desc("CPU to tune for (native or an LLVM "
+                                         "CPU name)"),
+                                cl::init("native"));
+static cl::opt<bool> noVectorize("no-vectorize",
+                                 cl::desc("plain loops (for debugging)"),
+                                 cl::init(false));
+
+static int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "kha-compile") << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "kha compiler\n");
+
+  if (target != "cpu" && target != "cuda")
+    return fail("--target must be cpu or cuda, got '" + target + "'");
+  if (target == "cuda")
+    return fail("--target=cuda is not supported by this build yet; use "
+                "--target=cpu");
+  if (emit != "so" && emit != "llvm")
+    return fail("--emit must be so or llvm for --target=cpu, got '" + emit +
+                "'");
+  if (!mlir::kha::checkInputNesting(inputFilename, 4096))
+    return 1;
+
+  return mlir::kha::runWithLargeStack([&] {
+    mlir::DialectRegistry registry;
+    mlir::registerAllDialects(registry);
+    mlir::registerAllExtensions(registry);
+    mlir::kha::registerAllKHADialects(registry);
+    mlir::MLIRContext context(registry);
+
+    std::string error;
+    auto file = mlir::openInputFile(inputFilename, &error);
+    if (!file)
+      return fail(error);
+    llvm::SourceMgr sourceMgr;
+    sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+    if (!module)
+      return 1;
+
+    mlir::kha::CompileOptions options;
+    options.target = target;
+    options.cpu = cpu;
+    options.vectorize = !noVectorize;
+    return mlir::failed(mlir::kha::compileModule(*module, options,
+                                                 outputFilename,
+                                                 emit == "llvm"))
+               ? 1
+               : 0;
+  });
+}

@@ -1,0 +1,451 @@
+//===- kha-run.cpp - run a function of a compiled kha library -------------===//
+//
+//   kha-run LIB.so --function=kha_layer --input=@x.npy ... --output=@y.npy
+//   kha-run LIB.so --input=2x128x512xf32=random:7 ... --benchmark=20
+//
+// Links no MLIR or LLVM library (contract.md section 3; docs/runtime.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Runtime/Runtime.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <string>
+#include <utility>
+#include <vector>
+
+using namespace kha::runtime;
+
+namespace {
+
+constexpr const char *kUsage =
+    "usage: kha-run LIB.so [--function=NAME] --input=@FILE.npy|SHAPExTYPE="
+    "random:SEED ...\n"
+    "               [--output=@FILE.npy ...] [--device=cpu|cuda] "
+    "[--benchmark=N] [--list]\n";
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "kha-run: error: %s\n", message.c_str());
+  return 1;
+}
+
+struct Options {
+  std::string library;
+  std::string function;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  std::string device;
+  int benchmark = 0;
+  bool list = false;
+};
+
+bool parsePositiveInt(const std::string &text, int &value) {
+  if (text.empty() || text.size() > 9 ||
+      !std::all_of(text.begin(), text.end(), ::isdigit))
+    return false;
+  value = std::atoi(text.c_str());
+  return value > 0;
+}
+
+bool parseOptions(int argc, char **argv, Options &options,
+                  std::string &error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char *flag, std::string &out) {
+      std::string prefix = std::string(flag) + "=";
+      if (arg.compare(0, prefix.size(), prefix) != 0)
+        return false;
+      out = arg.substr(prefix.size());
+      return true;
+    };
+    std::string text;
+    if (value("--function", options.function) ||
+        value("--device", options.device))
+      continue;
+    if (value("--input", text)) {
+      options.inputs.push_back(text);
+    } else if (value("--output", text)) {
+      options.outputs.push_back(text);
+    } else if (value("--benchmark", text)) {
+      if (!parsePositiveInt(text, options.benchmark)) {
+        error = "--benchmark needs a positive number of runs, got '" + text +
+                "'";
+        return false;
+      }
+    } else if (arg == "--list") {
+      options.list = true;
+    } else if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (!arg.empty() && arg[0] == '-') {
+      error = "unknown option '" + arg + "'\n" + kUsage;
+      return false;
+    } else if (options.library.empty()) {
+      options.library = arg;
+    } else {
+      error = "unexpected argument '" + arg + "' (one library only)";
+      return false;
+    }
+  }
+  if (options.library.empty()) {
+    error = std::string("no library given\n") + kUsage;
+    return false;
+  }
+  if (!options.device.empty() && options.device != "cpu" &&
+      options.device != "cuda") {
+    error = "--device must be cpu or cuda, got '" + options.device + "'";
+    return false;
+  }
+  return true;
+}
+
+/// An argument's storage in the element type the function takes.
+struct Buffer {
+  std::vector<int64_t> shape;
+  std::vector<char> bytes;
+};
+
+/// Converts f32 values to the element type `type`.
+std::vector<char> fromFloats(const std::vector<float> &values,
+                             const std::string &type) {
+  std::vector<char> bytes(values.size() * elementSize(type));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (type == "f32") {
+      std::memcpy(bytes.data() + 4 * i, &values[i], 4);
+    } else {
+      uint16_t bits = type == "f16" ? floatToHalf(values[i])
+                                    : floatToBFloat16(values[i]);
+      std::memcpy(bytes.data() + 2 * i, &bits, 2);
+    }
+  }
+  return bytes;
+}
+
+/// Parses "2x128x512xf32=random:7".
+bool parseGenerated(const std::string &spec, std::vector<int64_t> &shape,
+                    std::string &type, uint64_t &seed) {
+  size_t eq = spec.find('=');
+  if (eq == std::string::npos || spec.compare(eq + 1, 7, "random:") != 0)
+    return false;
+  std::string seedText = spec.substr(eq + 8);
+  if (seedText.empty() || seedText.size() > 18 ||
+      !std::all_of(seedText.begin(), seedText.end(), ::isdigit))
+    return false;
+  seed = std::strtoull(seedText.c_str(), nullptr, 10);
+  std::string typed = spec.substr(0, eq);
+  size_t x = typed.rfind('x');
+  type = x == std::string::npos ? typed : typed.substr(x + 1);
+  if (elementSize(type) == 0)
+    return false;
+  shape.clear();
+  if (x == std::string::npos)
+    return true; // a rank-0 value
+  std::string dims = typed.substr(0, x);
+  size_t start = 0;
+  while (start <= dims.size()) {
+    size_t end = dims.find('x', start);
+    std::string dim = dims.substr(start, end - start);
+    if (dim.empty() || dim.size() > 9 ||
+        !std::all_of(dim.begin(), dim.end(), ::isdigit))
+      return false;
+    shape.push_back(std::atoll(dim.c_str()));
+    if (end == std::string::npos)
+      break;
+    start = end + 1;
+  }
+  return true;
+}
+
+/// Loads or generates input `index` for `spec`.
+bool loadInput(const std::string &text, size_t index, const TensorSpec &spec,
+               Buffer &buffer, std::string &error) {
+  std::string what = "input " + std::to_string(index + 1) + " (" + spec.name +
+                     ", " + spec.elementType + " " + formatShape(spec.shape) +
+                     ")";
+  if (!text.empty() && text[0] == '@') {
+    NpyArray array;
+    if (!readNpy(text.substr(1), array, error))
+      return false;
+    // bf16 travels as float32 .npy files (numpy has no bf16).
+    std::string expected = spec.elementType == "f16" ? "<f2" : "<f4";
+    if (array.descr != expected) {
+      error = what + ": " + text.substr(1) + " holds " +
+              numpyTypeName(array.descr) + ", expected " +
+              numpyTypeName(expected);
+      return false;
+    }
+    buffer.shape = array.shape;
+    if (spec.elementType == "bf16") {
+      std::vector<float> values(array.data.size() / 4);
+      std::memcpy(values.data(), array.data.data(), array.data.size());
+      buffer.bytes = fromFloats(values, "bf16");
+    } else {
+      buffer.bytes = std::move(array.data);
+    }
+  } else {
+    std::string type;
+    uint64_t seed;
+    if (!parseGenerated(text, buffer.shape, type, seed)) {
+      error = "bad --input '" + text +
+              "': expected @FILE.npy or SHAPExTYPE=random:SEED, e.g. "
+              "2x128x512xf32=random:7";
+      return false;
+    }
+    if (type != spec.elementType) {
+      error = what + ": generated input has element type " + type;
+      return false;
+    }
+    buffer.bytes =
+        fromFloats(generateRandom(buffer.shape, seed), spec.elementType);
+  }
+  bool match = buffer.shape.size() == spec.shape.size();
+  for (size_t i = 0; match && i < spec.shape.size(); ++i)
+    match = spec.shape[i] < 0 || spec.shape[i] == buffer.shape[i];
+  if (!match) {
+    error = what + ": got shape " + formatShape(buffer.shape);
+    return false;
+  }
+  return true;
+}
+
+/// Calls a `_mlir_ciface_` function with `count` pointer arguments.
+using Entry = void (*)();
+template <size_t... I>
+void callWith(Entry entry, void **args, std::index_sequence<I...>) {
+  using Fn = void (*)(decltype((void)I, static_cast<void *>(nullptr))...);
+  reinterpret_cast<Fn>(entry)(args[I]...);
+}
+template <size_t... N>
+constexpr auto makeCallTable(std::index_sequence<N...>) {
+  return std::array<void (*)(Entry, void **), sizeof...(N)>{
+      [](Entry entry, void **args) {
+        callWith(entry, args, std::make_index_sequence<N>());
+      }...};
+}
+constexpr size_t kMaxPointers = 40;
+const auto kCallTable = makeCallTable(std::make_index_sequence<kMaxPointers>());
+
+/// Writes a result, converting f16 bits to float16 and bf16 to float32.
+bool writeResult(const std::string &path, const TensorSpec &spec,
+                 const MemRefDescriptor &memref, std::string &error) {
+  int64_t bytes = elementSize(spec.elementType);
+  std::vector<int64_t> shape = memref.sizes();
+  int64_t count = 1;
+  for (int64_t size : shape)
+    count *= size;
+  std::vector<char> raw(count * bytes);
+  copyToContiguous(memref, bytes, raw.data());
+  NpyArray array;
+  array.shape = shape;
+  if (spec.elementType == "bf16") {
+    array.descr = "<f4";
+    array.data.resize(count * 4);
+    for (int64_t i = 0; i < count; ++i) {
+      uint16_t bits;
+      std::memcpy(&bits, raw.data() + 2 * i, 2);
+      float value = bfloat16ToFloat(bits);
+      std::memcpy(array.data.data() + 4 * i, &value, 4);
+    }
+  } else {
+    array.descr = spec.elementType == "f16" ? "<f2" : "<f4";
+    array.data = std::move(raw);
+  }
+  return writeNpy(path, array, error);
+}
+
+double elementAsDouble(const std::string &type, const char *p) {
+  if (type == "f32") {
+    float v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return type == "f16" ? halfToFloat(bits) : bfloat16ToFloat(bits);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options options;
+  std::string error;
+  if (!parseOptions(argc, argv, options, error))
+    return fail(error);
+
+  // A bare file name would make dlopen search the library path.
+  std::string path = options.library.find('/') == std::string::npos
+                         ? "./" + options.library
+                         : options.library;
+  void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return fail("cannot load " + options.library + ": " + dlerror());
+  auto *manifestText =
+      static_cast<const char *>(dlsym(handle, "kha_manifest"));
+  if (!manifestText)
+    return fail(options.library +
+                " is not a kha library (it has no kha_manifest)");
+  Manifest manifest;
+  if (!parseManifest(manifestText, manifest, error))
+    return fail(options.library + ": " + error);
+
+  if (options.list) {
+    for (const FunctionSpec &fn : manifest.functions) {
+      std::printf("%s (%s):", fn.name.c_str(), manifest.device.c_str());
+      for (const TensorSpec &arg : fn.args)
+        std::printf(" %s:%s%s", arg.name.c_str(), arg.elementType.c_str(),
+                    formatShape(arg.shape).c_str());
+      std::printf(" ->");
+      for (const TensorSpec &res : fn.results)
+        std::printf(" %s%s", res.elementType.c_str(),
+                    formatShape(res.shape).c_str());
+      std::printf("\n");
+    }
+    return 0;
+  }
+
+  std::string device = options.device.empty() ? manifest.device
+                                              : options.device;
+  if (device != manifest.device)
+    return fail(options.library + " was compiled for " + manifest.device +
+                ", not for --device=" + device);
+  if (device != "cpu")
+    return fail("this kha-run runs cpu libraries only; " + options.library +
+                " is for " + device);
+
+  const FunctionSpec *fn = nullptr;
+  std::string names;
+  for (const FunctionSpec &candidate : manifest.functions) {
+    names += (names.empty() ? "" : ", ") + candidate.name;
+    if (candidate.name == options.function ||
+        (options.function.empty() && manifest.functions.size() == 1))
+      fn = &candidate;
+  }
+  if (!fn)
+    return fail(options.function.empty()
+                    ? "the library has several functions; choose one with "
+                      "--function (" + names + ")"
+                    : "no function '" + options.function + "' in " +
+                          options.library + " (it has: " + names + ")");
+  auto entry = reinterpret_cast<Entry>(
+      dlsym(handle, ("_mlir_ciface_" + fn->name).c_str()));
+  if (!entry)
+    return fail(options.library + " has no entry point _mlir_ciface_" +
+                fn->name);
+
+  if (options.inputs.size() != fn->args.size())
+    return fail(fn->name + " takes " + std::to_string(fn->args.size()) +
+                " inputs, got " + std::to_string(options.inputs.size()));
+  if (options.outputs.size() > fn->results.size())
+    return fail(fn->name + " has " + std::to_string(fn->results.size()) +
+                " results, got " + std::to_string(options.outputs.size()) +
+                " --output options");
+  for (const std::string &output : options.outputs)
+    if (output.size() < 2 || output[0] != '@')
+      return fail("bad --output '" + output + "': expected @FILE.npy");
+
+  std::vector<Buffer> buffers(fn->args.size());
+  for (size_t i = 0; i < fn->args.size(); ++i)
+    if (!loadInput(options.inputs[i], i, fn->args[i], buffers[i], error))
+      return fail(error);
+
+  std::vector<MemRefDescriptor> argDescs;
+  for (Buffer &buffer : buffers)
+    argDescs.push_back(
+        MemRefDescriptor::contiguous(buffer.bytes.data(), buffer.shape));
+  // Results come back as one struct of descriptors, all fields 8 bytes.
+  size_t resultWords = 0;
+  for (const TensorSpec &res : fn->results)
+    resultWords += 3 + 2 * res.shape.size();
+  std::vector<int64_t> resultStruct(resultWords);
+
+  std::vector<void *> pointers;
+  if (!fn->results.empty())
+    pointers.push_back(resultStruct.data());
+  for (MemRefDescriptor &desc : argDescs)
+    pointers.push_back(desc.words.data());
+  if (pointers.size() > kMaxPointers)
+    return fail("too many arguments");
+
+  auto collectResults = [&] {
+    std::vector<MemRefDescriptor> results;
+    size_t word = 0;
+    for (const TensorSpec &res : fn->results) {
+      MemRefDescriptor desc = MemRefDescriptor::ofRank(res.shape.size());
+      std::copy_n(resultStruct.begin() + word, desc.words.size(),
+                  desc.words.begin());
+      word += desc.words.size();
+      results.push_back(desc);
+    }
+    return results;
+  };
+  // Results are buffers the library allocated, unless they alias an input.
+  auto release = [&](const std::vector<MemRefDescriptor> &results) {
+    for (const MemRefDescriptor &desc : results) {
+      bool isInput = false;
+      for (const Buffer &buffer : buffers)
+        isInput |= desc.allocated() == buffer.bytes.data();
+      if (!isInput)
+        std::free(desc.allocated());
+    }
+  };
+
+  auto call = [&] { kCallTable[pointers.size()](entry, pointers.data()); };
+  call();
+  std::vector<MemRefDescriptor> results = collectResults();
+
+  for (size_t i = 0; i < options.outputs.size(); ++i)
+    if (!writeResult(options.outputs[i].substr(1), fn->results[i], results[i],
+                     error))
+      return fail(error);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const TensorSpec &spec = fn->results[i];
+    int64_t bytes = elementSize(spec.elementType);
+    std::vector<int64_t> shape = results[i].sizes();
+    int64_t count = 1;
+    for (int64_t size : shape)
+      count *= size;
+    std::vector<char> raw(count * bytes);
+    copyToContiguous(results[i], bytes, raw.data());
+    double maxAbs = 0, sum = 0;
+    bool finite = true;
+    for (int64_t n = 0; n < count; ++n) {
+      double v = elementAsDouble(spec.elementType, raw.data() + n * bytes);
+      finite &= std::isfinite(v);
+      maxAbs = std::max(maxAbs, std::fabs(v));
+      sum += v;
+    }
+    std::printf("result %zu: %s %s, sum %.6g, max|y| %.6g%s\n", i,
+                spec.elementType.c_str(), formatShape(shape).c_str(), sum,
+                maxAbs, finite ? "" : ", NOT FINITE");
+  }
+  release(results);
+
+  if (options.benchmark > 0) {
+    std::vector<double> times;
+    for (int run = 0; run < options.benchmark; ++run) {
+      auto start = std::chrono::steady_clock::now();
+      call();
+      auto stop = std::chrono::steady_clock::now();
+      release(collectResults());
+      times.push_back(
+          std::chrono::duration<double, std::milli>(stop - start).count());
+    }
+    std::sort(times.begin(), times.end());
+    double median = times.size() % 2
+                        ? times[times.size() / 2]
+                        : 0.5 * (times[times.size() / 2 - 1] +
+                                 times[times.size() / 2]);
+    std::printf("benchmark: %s median %.3f ms over %d runs (min %.3f, max "
+                "%.3f) after 1 warm-up\n",
+                fn->name.c_str(), median, options.benchmark, times.front(),
+                times.back());
+  }
+  return 0;
+}
