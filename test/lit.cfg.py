@@ -18,6 +18,7 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%kha_src", config.kha_src_root))
 config.substitutions.append(("%examples", os.path.join(config.kha_src_root, "examples")))
 config.substitutions.append(("%python", config.kha_python))
+config.environment["PYTHONPATH"] = os.path.join(config.kha_src_root, "python")
 config.substitutions.append(("%kha_tools", config.kha_tools_dir))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
@@ -27,7 +28,14 @@ llvm_config.use_default_substitutions()
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
 
 tool_dirs = [config.kha_tools_dir, config.llvm_tools_dir]
-tools = ["kha-opt", "kha-translate"]
+tools = ["kha-opt", "kha-translate", "kha-compile", "kha-run"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.kha_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+# A shared library that is not a kha library, for kha-run's error tests.
+for candidate in ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6",
+                  "/lib64/libm.so.6", "/usr/lib64/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6"]:
+    if os.path.exists(candidate):
+        config.substitutions.append(("%libm", candidate))
+        break

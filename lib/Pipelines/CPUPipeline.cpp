@@ -22,6 +22,7 @@ void kha::buildCPUPipeline(OpPassManager &pm,
   // kha -> linalg on tensors.
   pm.addPass(createKHASimplifyKnocksPass());
   pm.addPass(createKHALowerToLinalgPass());
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 

@@ -35,6 +35,8 @@ struct ExpandShapeToReinterpretCast
     OpFoldResult stride = rewriter.getIndexAttr(1);
     for (int64_t i = sizes.size() - 1; i >= 0; --i) {
       strides[i] = stride;
+      if (i == 0)
+        break;
       std::optional<int64_t> a = getConstantIntValue(stride);
       std::optional<int64_t> b = getConstantIntValue(sizes[i]);
       if (a && b) {

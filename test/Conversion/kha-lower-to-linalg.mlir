@@ -1,0 +1,141 @@
+// kha-lower-to-linalg: each mid-level op becomes linalg on tensors.
+// RUN: kha-opt %s -kha-lower-to-linalg -split-input-file | FileCheck %s
+
+// GQA through the indexing map (H = 4, G = 2: kv head = h floordiv 2, no copy
+// of K or V), f16 extended to f32 in every reduction, the causal mask from
+// iteration indices (no L x L mask tensor), a stable softmax, fully masked rows
+// giving zero.
+// CHECK-DAG: #[[Q:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d2, d1, d4)>
+// CHECK-DAG: #[[K:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d3, d1 floordiv 2, d4)>
+// CHECK-DAG: #[[V:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d4, d1 floordiv 2, d3)>
+// CHECK-LABEL: func @sdpa_gqa_causal_f16
+// CHECK-SAME: (%[[QA:.*]]: tensor<2x?x4x8xf16>, %[[KA:.*]]: tensor<2x?x2x8xf16>, %[[VA:.*]]: tensor<2x?x2x8xf16>)
+// CHECK-NOT: tensor.concat
+// CHECK: %[[S:.*]] = linalg.generic {indexing_maps = [#[[Q]], #[[K]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[QA]], %[[KA]] : tensor<2x?x4x8xf16>, tensor<2x?x2x8xf16>) outs(%{{.*}} : tensor<2x4x?x?xf32>)
+// CHECK: arith.extf
+// CHECK: %[[M:.*]] = linalg.generic {{.*}} ins(%[[S]] : tensor<2x4x?x?xf32>)
+// CHECK: arith.constant 2.500000e-01
+// CHECK: %[[ROW:.*]] = linalg.index 2
+// CHECK: %[[COL:.*]] = linalg.index 3
+// CHECK: %[[FUT:.*]] = arith.cmpi ugt, %[[COL]], %[[ROW]]
+// CHECK: arith.select %[[FUT]], %{{.*}}, %{{.*}}
+// CHECK: %[[MAX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[M]] : tensor<2x4x?x?xf32>)
+// CHECK: arith.maximumf
+// CHECK: %[[E:.*]] = linalg.generic {{.*}} ins(%[[M]], %[[MAX]] :
+// CHECK: arith.cmpf oeq
+// CHECK: arith.select
+// CHECK: math.exp
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[E]] : tensor<2x4x?x?xf32>)
+// CHECK: %[[PV:.*]] = linalg.generic {indexing_maps = [{{.*}}, #[[V]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[E]], %[[VA]] : tensor<2x4x?x?xf32>, tensor<2x?x2x8xf16>)
+// CHECK: %[[O:.*]] = linalg.generic {{.*}} ins(%[[PV]], %[[SUM]] : {{.*}}) outs(%{{.*}} : tensor<2x?x4x8xf16>)
+// CHECK: arith.cmpf oeq
+// CHECK: arith.divf
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: return %[[O]]
+func.func @sdpa_gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>, %v: tensor<2x?x2x8xf16>) -> tensor<2x?x4x8xf16> {
+  %0 = kha.sdpa %q, %k, %v {causal, scale = 0.25 : f64} : (tensor<2x?x4x8xf16>, tensor<2x?x2x8xf16>, tensor<2x?x2x8xf16>) -> tensor<2x?x4x8xf16>
+  return %0 : tensor<2x?x4x8xf16>
+}
+
+// -----
+
+// Without causal there is no mask code; an [L, S] additive mask is read through
+// a broadcasting map.
+// CHECK-DAG: #[[MASK:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
+// CHECK-LABEL: func @sdpa_mask
+// CHECK-NOT: linalg.index
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[MASK]], #{{.*}}]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x2x4x6xf32>, tensor<4x6xf32>)
+// CHECK: arith.addf
+// CHECK-NOT: linalg.index
+// CHECK: return
+func.func @sdpa_mask(%q: tensor<1x4x2x8xf32>, %k: tensor<1x6x2x8xf32>, %v: tensor<1x6x2x8xf32>, %m: tensor<4x6xf32>) -> tensor<1x4x2x8xf32> {
+  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 1.0 : f64} : (tensor<1x4x2x8xf32>, tensor<1x6x2x8xf32>, tensor<1x6x2x8xf32>, tensor<4x6xf32>) -> tensor<1x4x2x8xf32>
+  return %0 : tensor<1x4x2x8xf32>
+}
+
+// -----
+
+// A linear knock is one matmul over all head vectors.
+// CHECK-LABEL: func @linear_knock
+// CHECK-SAME: (%[[X:.*]]: tensor<?x3x2x8xf32>, %[[T:.*]]: tensor<8x8xf32>)
+// CHECK: %[[ROWS:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0, 1, 2], [3]] : tensor<?x3x2x8xf32> into tensor<?x8xf32>
+// CHECK: %[[P:.*]] = linalg.matmul ins(%[[ROWS]], %[[T]] : tensor<?x8xf32>, tensor<8x8xf32>)
+// CHECK: %[[R:.*]] = tensor.expand_shape %[[P]] {{\[\[}}0, 1, 2], [3]] output_shape [%{{.*}}, 3, 2, 8]
+// CHECK: return %[[R]]
+func.func @linear_knock(%x: tensor<?x3x2x8xf32>, %t: tensor<8x8xf32>) -> tensor<?x3x2x8xf32> {
+  %0 = kha.linear_knock %x, %t : tensor<?x3x2x8xf32>, tensor<8x8xf32>
+  return %0 : tensor<?x3x2x8xf32>
+}
+
+// -----
+
+// The MLP knock: up and gate matmuls in f32, 2 * u * sigmoid(g), the down
+// matmul, one rounding to bf16.
+// CHECK-LABEL: func @mlp_knock
+// CHECK-SAME: (%[[X:.*]]: tensor<1x3x2x8xbf16>, %[[UP:.*]]: tensor<8x8xbf16>, %[[GATE:.*]]: tensor<8x8xbf16>, %[[DOWN:.*]]: tensor<8x8xbf16>)
+// CHECK: %[[ROWS:.*]] = tensor.collapse_shape %[[X]]
+// CHECK: %[[U:.*]] = linalg.matmul ins(%[[ROWS]], %[[UP]] : tensor<6x8xbf16>, tensor<8x8xbf16>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[G:.*]] = linalg.matmul ins(%[[ROWS]], %[[GATE]] : tensor<6x8xbf16>, tensor<8x8xbf16>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[H:.*]] = linalg.generic {{.*}} ins(%[[U]], %[[G]] : tensor<6x8xf32>, tensor<6x8xf32>)
+// CHECK: arith.negf
+// CHECK: math.exp
+// CHECK: arith.divf
+// CHECK: %[[D:.*]] = linalg.matmul ins(%[[H]], %[[DOWN]] : tensor<6x8xf32>, tensor<8x8xbf16>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[N:.*]] = arith.truncf %[[D]] : tensor<6x8xf32> to tensor<6x8xbf16>
+// CHECK: tensor.expand_shape %[[N]]
+func.func @mlp_knock(%x: tensor<1x3x2x8xbf16>, %up: tensor<8x8xbf16>, %gate: tensor<8x8xbf16>, %down: tensor<8x8xbf16>) -> tensor<1x3x2x8xbf16> {
+  %0 = kha.mlp_knock %x, %up, %gate, %down : tensor<1x3x2x8xbf16>, tensor<8x8xbf16>
+  return %0 : tensor<1x3x2x8xbf16>
+}
+
+// -----
+
+// RMSNorm: a sum of squares over d in f32, then x * rsqrt(mean + eps) * w.
+// CHECK-LABEL: func @rms_norm
+// CHECK: %[[SS:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x2xf32>)
+// CHECK: arith.extf
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[SS]], %{{.*}} : tensor<1x?x2x8xf16>, tensor<1x?x2xf32>, tensor<8xf16>)
+// CHECK: arith.constant 1.250000e-01 : f32
+// CHECK: arith.constant 9.99999997E-7 : f32
+// CHECK: math.sqrt
+// CHECK: arith.truncf
+func.func @rms_norm(%x: tensor<1x?x2x8xf16>, %w: tensor<8xf16>) -> tensor<1x?x2x8xf16> {
+  %0 = kha.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<1x?x2x8xf16>, tensor<8xf16>
+  return %0 : tensor<1x?x2x8xf16>
+}
+
+// -----
+
+// RoPE: cos/sin tables [L, d/2] computed once in f64, then the two halves
+// rotated and written into the result.
+// CHECK-LABEL: func @rope
+// CHECK: %[[TAB:.*]]:2 = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} outs(%{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<?x4xf32>)
+// CHECK: linalg.index 0
+// CHECK: linalg.index 1
+// CHECK: arith.sitofp %{{.*}} : i64 to f64
+// CHECK: math.powf %{{.*}}, %{{.*}} : f64
+// CHECK: math.cos %{{.*}} : f64
+// CHECK: math.sin %{{.*}} : f64
+// CHECK: %[[X1:.*]] = tensor.extract_slice %{{.*}}[0, 0, 0, 0] [2, %{{.*}}, 3, 4] [1, 1, 1, 1]
+// CHECK: %[[X2:.*]] = tensor.extract_slice %{{.*}}[0, 0, 0, 4] [2, %{{.*}}, 3, 4] [1, 1, 1, 1]
+// CHECK: %[[ROT:.*]]:2 = linalg.generic {{.*}} ins(%[[X1]], %[[X2]], %[[TAB]]#0, %[[TAB]]#1 :
+// CHECK: %[[LO:.*]] = tensor.insert_slice %[[ROT]]#0 into %{{.*}}[0, 0, 0, 0]
+// CHECK: tensor.insert_slice %[[ROT]]#1 into %[[LO]][0, 0, 0, 4]
+func.func @rope(%x: tensor<2x?x3x8xf32>) -> tensor<2x?x3x8xf32> {
+  %0 = kha.rope %x {theta = 10000.0 : f64} : tensor<2x?x3x8xf32>
+  return %0 : tensor<2x?x3x8xf32>
+}
+
+// -----
+
+// The attention block is expanded and lowered in one go; nothing of kha remains.
+// CHECK-LABEL: func @block
+// CHECK-NOT: kha.
+// CHECK: return
+func.func @block(%x: tensor<1x4x16xf32>, %w: tensor<16x16xf32>, %t: tensor<8x8xf32>) -> tensor<1x4x16xf32> {
+  %y = kha.attention_block %x, %w, %w, %w, %w knock_v(%t) {num_heads = 2 : i64, num_kv_heads = 2 : i64, causal, rope_theta = 10000.0 : f64}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
+  return %y : tensor<1x4x16xf32>
+}
