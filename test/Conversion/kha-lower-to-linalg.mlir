@@ -5,13 +5,13 @@
 // of K or V), f16 extended to f32 in every reduction, the causal mask from
 // iteration indices (no L x L mask tensor), a stable softmax, fully masked rows
 // giving zero.
-// CHECK-DAG: #[[Q:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d2, d1, d4)>
-// CHECK-DAG: #[[K:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d3, d1 floordiv 2, d4)>
-// CHECK-DAG: #[[V:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d4, d1 floordiv 2, d3)>
+// CHECK-DAG: #[[$Q:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d2, d1, d4)>
+// CHECK-DAG: #[[$K:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d3, d1 floordiv 2, d4)>
+// CHECK-DAG: #[[$V:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d4, d1 floordiv 2, d3)>
 // CHECK-LABEL: func @sdpa_gqa_causal_f16
 // CHECK-SAME: (%[[QA:.*]]: tensor<2x?x4x8xf16>, %[[KA:.*]]: tensor<2x?x2x8xf16>, %[[VA:.*]]: tensor<2x?x2x8xf16>)
 // CHECK-NOT: tensor.concat
-// CHECK: %[[S:.*]] = linalg.generic {indexing_maps = [#[[Q]], #[[K]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[QA]], %[[KA]] : tensor<2x?x4x8xf16>, tensor<2x?x2x8xf16>) outs(%{{.*}} : tensor<2x4x?x?xf32>)
+// CHECK: %[[S:.*]] = linalg.generic {indexing_maps = [#[[$Q]], #[[$K]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[QA]], %[[KA]] : tensor<2x?x4x8xf16>, tensor<2x?x2x8xf16>) outs(%{{.*}} : tensor<2x4x?x?xf32>)
 // CHECK: arith.extf
 // CHECK: %[[M:.*]] = linalg.generic {{.*}} ins(%[[S]] : tensor<2x4x?x?xf32>)
 // CHECK: arith.constant 2.500000e-01
@@ -26,7 +26,7 @@
 // CHECK: arith.select
 // CHECK: math.exp
 // CHECK: %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[E]] : tensor<2x4x?x?xf32>)
-// CHECK: %[[PV:.*]] = linalg.generic {indexing_maps = [{{.*}}, #[[V]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[E]], %[[VA]] : tensor<2x4x?x?xf32>, tensor<2x?x2x8xf16>)
+// CHECK: %[[PV:.*]] = linalg.generic {indexing_maps = [{{.*}}, #[[$V]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[E]], %[[VA]] : tensor<2x4x?x?xf32>, tensor<2x?x2x8xf16>)
 // CHECK: %[[O:.*]] = linalg.generic {{.*}} ins(%[[PV]], %[[SUM]] : {{.*}}) outs(%{{.*}} : tensor<2x?x4x8xf16>)
 // CHECK: arith.cmpf oeq
 // CHECK: arith.divf
@@ -41,10 +41,10 @@ func.func @sdpa_gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>,
 
 // Without causal there is no mask code; an [L, S] additive mask is read through
 // a broadcasting map.
-// CHECK-DAG: #[[MASK:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
+// CHECK-DAG: #[[$MASK:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
 // CHECK-LABEL: func @sdpa_mask
 // CHECK-NOT: linalg.index
-// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[MASK]], #{{.*}}]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x2x4x6xf32>, tensor<4x6xf32>)
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[$MASK]], #{{.*}}]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x2x4x6xf32>, tensor<4x6xf32>)
 // CHECK: arith.addf
 // CHECK-NOT: linalg.index
 // CHECK: return
