@@ -63,4 +63,76 @@ def KHAMemRefCopyToLinalgPass : Pass<"kha-memref-copy-to-linalg"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def KHACPUSchedulePass : Pass<"kha-cpu-schedule", "::mlir::ModuleOp"> {
+  let summary = "tile and vectorise linalg ops on tensors for the host CPU";
+  let description = [{
+    Applies kha's CPU schedule, a transform-dialect script (in
+    `lib/Transforms/CPUSchedule.cpp`, or `schedule-file` to try another), to
+    the module before bufferisation:
+
+    - matmuls (`linalg.matmul`, `linalg.batch_matmul`) are tiled to an 8 x 32
+      register tile and a K step of 1, vectorised into `vector.contract` (masked
+      where sizes do not divide), and their accumulator is hoisted out of the K
+      loop so that it stays in registers; `convert-vector-to-llvm` later turns
+      each step into outer-product FMAs;
+    - elementwise and row-reduction `linalg.generic` ops are tiled to one row
+      and vectorised along the row.
+
+    ```mlir
+    %c = linalg.matmul ins(%a, %b : tensor<512x512xf32>, tensor<512x512xf32>) ...
+    // becomes scf.for loops over 8 x 32 tiles whose K loop carries a
+    // vector<8x32xf32> accumulator updated by vector.contract
+    ```
+  }];
+  let options = [
+    Option<"scheduleFile", "schedule-file", "std::string", /*default=*/"\"\"",
+           "a transform script to apply instead of the built-in one">
+  ];
+  let dependentDialects = [
+    "::mlir::transform::TransformDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::ub::UBDialect"
+  ];
+}
+
+def KHAMathApproximationPass : Pass<"kha-math-approximation"> {
+  let summary = "replace f32 math functions by polynomial approximations";
+  let description = [{
+    Rewrites f32 `math.exp` (and the other functions MLIR approximates:
+    tanh, log, erf, ...) on scalars and vectors into arithmetic: LLVM would
+    otherwise call libm once per vector lane. The approximations are accurate
+    to a few ulp, far inside the tolerances of contract.md section 5; f64 math
+    (the RoPE tables) is left alone.
+
+    ```mlir
+    %e = math.exp %x : vector<16xf32>
+    // becomes a range reduction and a polynomial in arith ops on vector<16xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def KHALowerVectorReductionsPass : Pass<"kha-lower-vector-reductions"> {
+  let summary = "lower vector.multi_reduction to 1-D reductions";
+  let description = [{
+    The vectorised row reductions of the softmax and RMSNorm are
+    `vector.multi_reduction`s, which `convert-vector-to-llvm` does not lower.
+    This pass rewrites them (inner-reduction strategy) into `vector.reduction`
+    of 1-D vectors, which become LLVM's vector reduction intrinsics.
+
+    ```mlir
+    %r = vector.multi_reduction <add>, %v, %acc [1] : vector<1x64xf32> to vector<1xf32>
+    // becomes a vector.reduction <add> of the 64-element row
+    ```
+  }];
+  let dependentDialects = ["::mlir::vector::VectorDialect"];
+}
+
 #endif // KHA_TRANSFORMS_PASSES_TD

@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -51,6 +52,18 @@ Value narrowTensor(OpBuilder &b, Location loc, Value value, Type elementType) {
   if (type.getElementType() == elementType)
     return value;
   return arith::TruncFOp::create(b, loc, type.clone(elementType), value);
+}
+
+/// Marks a row-wise generic for the CPU schedule (kha-cpu-schedule vectorises
+/// its rows) when its last dimension, the row, is static.
+void markRows(linalg::GenericOp op) {
+  auto type = cast<ShapedType>(op.getDpsInits()[0].getType());
+  int64_t rank = op.getNumLoops();
+  if (!ShapedType::isDynamic(
+          op.getStaticLoopRanges()[op.getNumLoops() - 1]) &&
+      rank >= 2 && rank <= 5 && type.hasRank())
+    op->setAttr("kha.rows", IntegerAttr::get(
+                                IntegerType::get(op.getContext(), 64), rank));
 }
 
 //===----------------------------------------------------------------------===//
@@ -107,6 +120,7 @@ struct LowerMlpKnock : OpRewritePattern<MlpKnockOp> {
                   b, l, ValueRange{arith::DivFOp::create(b, l, twice, denom)});
             })
             .getResult(0);
+    markRows(cast<linalg::GenericOp>(gated.getDefiningOp()));
 
     Value down = buildMatmulF32(rewriter, loc, gated, op.getDown());
     down = narrowTensor(rewriter, loc, down, elementTypeOf(op.getInput()));
@@ -151,10 +165,11 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
                   b, l, ValueRange{arith::AddFOp::create(b, l, args[1], sq)});
             })
             .getResult(0);
+    markRows(cast<linalg::GenericOp>(sumSq.getDefiningOp()));
 
     double eps = op.getEpsilon().convertToDouble();
     Value init = buildEmpty(rewriter, loc, dims, elementType);
-    rewriter.replaceOpWithNewOp<linalg::GenericOp>(
+    auto normalised = rewriter.replaceOpWithNewOp<linalg::GenericOp>(
         op, op.getType(), ValueRange{x, sumSq, op.getWeight()},
         ValueRange{init}, ArrayRef<AffineMap>{all, rows, last, all},
         ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar},
@@ -171,6 +186,7 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
           linalg::YieldOp::create(b, l,
                                   ValueRange{castFloat(b, l, y, elementType)});
         });
+    markRows(normalised);
     return success();
   }
 };
@@ -257,6 +273,7 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
                          castFloat(b, l, out2, elementType)});
         });
 
+    markRows(rotated);
     Value result = buildEmpty(rewriter, loc, dims, elementType);
     result = tensor::InsertSliceOp::create(rewriter, loc, rotated.getResult(0),
                                            result, zeros, halfDims, ones);
@@ -270,6 +287,41 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
 // SDPA
 //===----------------------------------------------------------------------===//
 
+/// Reshapes and transposes `value` into a new tensor: `expand` splits
+/// dimensions (empty: none), `perm` permutes, `collapse` merges.
+Value relayout(OpBuilder &b, Location loc, Value value,
+               ArrayRef<ReassociationIndices> expand,
+               ArrayRef<OpFoldResult> expandedSizes, ArrayRef<int64_t> perm,
+               ArrayRef<ReassociationIndices> collapse) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (!expand.empty()) {
+    SmallVector<int64_t> shape;
+    for (OpFoldResult size : expandedSizes) {
+      std::optional<int64_t> c = getConstantIntValue(size);
+      shape.push_back(c ? *c : ShapedType::kDynamic);
+    }
+    value = tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value,
+                                          expand, expandedSizes);
+  }
+  SmallVector<OpFoldResult> dims = getDims(b, loc, value);
+  SmallVector<OpFoldResult> permuted;
+  for (int64_t p : perm)
+    permuted.push_back(dims[p]);
+  Value init = buildEmpty(b, loc, permuted, type.getElementType());
+  value = linalg::TransposeOp::create(b, loc, value, init, perm).getResult()[0];
+  if (collapse.empty())
+    return value;
+  return tensor::CollapseShapeOp::create(b, loc, value, collapse);
+}
+
+/// Attention as two batched matmuls around a row-wise softmax. Query heads
+/// are grouped by the key/value head they read, so each group is one matmul
+/// against its K and V (GQA without copying K or V per query head):
+///
+///   Q [B, L, G*r, d] -> [B*G, r*L, d],  K -> [B*G, d, S],  V -> [B*G, S, dv]
+///   scores = Q K          [B*G, r*L, S]   (seen as [B, G, r, L, S])
+///   m = max_j(scores * scale + mask), e = exp(... - m), l = sum_j e
+///   out = (e V) / l        back to [B, L, G*r, dv]
 struct LowerSDPA : OpRewritePattern<SDPAOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(SDPAOp op,
@@ -279,167 +331,179 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
     Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
     int64_t heads = op.getQuery().getType().getDimSize(2);
     int64_t kvHeads = op.getKey().getType().getDimSize(2);
+    int64_t d = op.getQuery().getType().getDimSize(3);
     int64_t dv = op.getValue().getType().getDimSize(3);
     if (ShapedType::isDynamic(heads) || ShapedType::isDynamic(kvHeads) ||
-        ShapedType::isDynamic(dv))
+        ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
       return rewriter.notifyMatchFailure(
-          op, "head counts and the value width must be static to lower");
+          op, "head counts and widths must be static to lower");
     int64_t group = heads / kvHeads;
     Type elementType = elementTypeOf(q);
     Type f32 = rewriter.getF32Type();
     SmallVector<OpFoldResult> qDims = getDims(rewriter, loc, q);
     SmallVector<OpFoldResult> kDims = getDims(rewriter, loc, k);
     OpFoldResult batch = qDims[0], len = qDims[1], keyLen = kDims[1];
-    SmallVector<OpFoldResult> scoreDims = {
-        batch, rewriter.getIndexAttr(heads), len, keyLen};
-    SmallVector<OpFoldResult> rowDims = {batch, rewriter.getIndexAttr(heads),
-                                         len};
+    auto idx = [&](int64_t n) -> OpFoldResult {
+      return rewriter.getIndexAttr(n);
+    };
     const double negInf = -std::numeric_limits<double>::infinity();
 
-    // Iteration space (b, h, i, j, c): query head h reads key/value head
-    // h floordiv (H/G) through the indexing map, never through a copy.
-    AffineExpr b, h, i, j, c;
-    bindDims(ctx, b, h, i, j, c);
-    AffineExpr g = h.floorDiv(group);
-    AffineMap scoreMap4 = dimsMap(ctx, 4, {b, h, i, j});
-    AffineMap rowMap4 = dimsMap(ctx, 4, {b, h, i});
+    // Q [B, L, G, r, d] -> [B, G, r, L, d] -> [B*G, r*L, d].
+    Value qg = relayout(rewriter, loc, q, {{0}, {1}, {2, 3}, {4}},
+                        {batch, len, idx(kvHeads), idx(group), idx(d)},
+                        {0, 2, 3, 1, 4}, {{0, 1}, {2, 3}, {4}});
+    // K [B, S, G, d] -> [B, G, d, S] -> [B*G, d, S].
+    Value kt = relayout(rewriter, loc, k, {}, {}, {0, 2, 3, 1},
+                        {{0, 1}, {2}, {3}});
+    // V [B, S, G, dv] -> [B, G, S, dv] -> [B*G, S, dv].
+    Value vg = relayout(rewriter, loc, v, {}, {}, {0, 2, 1, 3},
+                        {{0, 1}, {2}, {3}});
 
-    // scores[b, h, i, j] = sum_c q[b, i, h, c] k[b, j, g, c]
-    Value scoreInit = buildFilled(rewriter, loc, scoreDims, f32, 0.0);
-    Value scores =
-        linalg::GenericOp::create(
-            rewriter, loc, scoreInit.getType(), ValueRange{q, k},
-            ValueRange{scoreInit},
-            ArrayRef<AffineMap>{dimsMap(ctx, 5, {b, i, h, c}),
-                                dimsMap(ctx, 5, {b, j, g, c}),
-                                dimsMap(ctx, 5, {b, h, i, j})},
-            ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar, kRed},
-            [&](OpBuilder &bb, Location l, ValueRange args) {
-              Value prod = arith::MulFOp::create(
-                  bb, l, castFloat(bb, l, args[0], f32),
-                  castFloat(bb, l, args[1], f32));
-              linalg::YieldOp::create(
-                  bb, l, ValueRange{arith::AddFOp::create(bb, l, args[2], prod)});
-            })
-            .getResult(0);
 
-    // Scale, additive mask, and the causal mask from the iteration indices.
-    SmallVector<Value> maskInputs = {scores};
-    SmallVector<AffineMap> maskMaps = {scoreMap4};
-    if (Value mask = op.getMask()) {
-      maskInputs.push_back(mask);
+    // Both matmuls run on f32 operands.
+    auto widen = [&](Value value) -> Value {
+      auto type = cast<RankedTensorType>(value.getType());
+      if (type.getElementType() == f32)
+        return value;
+      return arith::ExtFOp::create(rewriter, loc, type.clone(f32), value);
+    };
+    qg = widen(qg);
+    kt = widen(kt);
+    vg = widen(vg);
+
+    // scores = Q K, accumulated in f32.
+    SmallVector<OpFoldResult> qgDims = getDims(rewriter, loc, qg);
+    Value scoreInit = buildFilled(rewriter, loc, {qgDims[0], qgDims[1], keyLen},
+                                  f32, 0.0);
+    Value scores = linalg::BatchMatmulOp::create(
+                       rewriter, loc, ValueRange{qg, kt}, ValueRange{scoreInit})
+                       .getResult(0);
+    // ... seen as [B, G, r, L, S] for the softmax.
+    SmallVector<OpFoldResult> rowSpace = {batch, idx(kvHeads), idx(group), len,
+                                          keyLen};
+    Value scores5 = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get(
+            {op.getQuery().getType().getDimSize(0), kvHeads, group,
+             op.getQuery().getType().getDimSize(1),
+             op.getKey().getType().getDimSize(1)},
+            f32),
+        scores, ArrayRef<ReassociationIndices>{{0, 1}, {2, 3}, {4}}, rowSpace);
+
+    // Iteration space (b, g, rr, i, j): query head h = g * r + rr.
+    AffineExpr b, g, rr, i, j;
+    bindDims(ctx, b, g, rr, i, j);
+    AffineMap all5 = dimsMap(ctx, 5, {b, g, rr, i, j});
+    AffineMap rows5 = dimsMap(ctx, 5, {b, g, rr, i});
+    SmallVector<Value> scoreInputs = {scores5};
+    SmallVector<AffineMap> scoreMaps = {all5};
+    Value mask = op.getMask();
+    if (mask) {
+      scoreInputs.push_back(mask);
       bool perHead = cast<ShapedType>(mask.getType()).getRank() == 4;
-      maskMaps.push_back(perHead ? scoreMap4 : dimsMap(ctx, 4, {i, j}));
+      scoreMaps.push_back(perHead ? dimsMap(ctx, 5, {b, g * group + rr, i, j})
+                                  : dimsMap(ctx, 5, {i, j}));
     }
-    maskMaps.push_back(scoreMap4);
     double scale = op.getScale().convertToDouble();
     bool causal = op.getCausal();
-    bool hasMask = static_cast<bool>(op.getMask());
-    Value maskedInit = buildEmpty(rewriter, loc, scoreDims, f32);
-    Value masked =
-        linalg::GenericOp::create(
-            rewriter, loc, maskedInit.getType(), maskInputs,
-            ValueRange{maskedInit}, maskMaps,
-            ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar},
-            [&](OpBuilder &bb, Location l, ValueRange args) {
-              Value s = arith::MulFOp::create(bb, l, args[0],
-                                              f32Const(bb, l, scale));
-              if (hasMask)
-                s = arith::AddFOp::create(bb, l, s,
-                                          castFloat(bb, l, args[1], f32));
-              if (causal) {
-                Value row = linalg::IndexOp::create(bb, l, 2);
-                Value col = linalg::IndexOp::create(bb, l, 3);
-                Value future = arith::CmpIOp::create(
-                    bb, l, arith::CmpIPredicate::ugt, col, row);
-                s = arith::SelectOp::create(bb, l, future,
-                                            f32Const(bb, l, negInf), s);
-              }
-              linalg::YieldOp::create(bb, l, ValueRange{s});
-            })
-            .getResult(0);
+    // The scaled, masked score of the current (b, g, rr, i, j).
+    auto maskedScore = [&](OpBuilder &bb, Location l, ValueRange args) {
+      Value s = arith::MulFOp::create(bb, l, args[0], f32Const(bb, l, scale));
+      if (mask)
+        s = arith::AddFOp::create(bb, l, s, castFloat(bb, l, args[1], f32));
+      if (causal) {
+        Value row = linalg::IndexOp::create(bb, l, 3);
+        Value col = linalg::IndexOp::create(bb, l, 4);
+        Value future = arith::CmpIOp::create(bb, l, arith::CmpIPredicate::ugt,
+                                             col, row);
+        s = arith::SelectOp::create(bb, l, future, f32Const(bb, l, negInf), s);
+      }
+      return s;
+    };
+    SmallVector<utils::IteratorType> rowReduction = {kPar, kPar, kPar, kPar,
+                                                     kRed};
+    SmallVector<utils::IteratorType> allParallel(5, kPar);
 
-    // Row maximum, for a numerically stable softmax.
+    // m = max_j masked score.
+    SmallVector<OpFoldResult> rowDims(rowSpace.begin(), rowSpace.end() - 1);
     Value maxInit = buildFilled(rewriter, loc, rowDims, f32, negInf);
-    Value rowMax =
-        linalg::GenericOp::create(
-            rewriter, loc, maxInit.getType(), ValueRange{masked},
-            ValueRange{maxInit}, ArrayRef<AffineMap>{scoreMap4, rowMap4},
-            ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kRed},
-            [&](OpBuilder &bb, Location l, ValueRange args) {
-              linalg::YieldOp::create(
-                  bb, l,
-                  ValueRange{arith::MaximumFOp::create(bb, l, args[0], args[1])});
-            })
-            .getResult(0);
+    SmallVector<AffineMap> maxMaps = scoreMaps;
+    maxMaps.push_back(rows5);
+    auto rowMax = linalg::GenericOp::create(
+        rewriter, loc, maxInit.getType(), scoreInputs, ValueRange{maxInit},
+        maxMaps, rowReduction, [&](OpBuilder &bb, Location l, ValueRange args) {
+          Value s = maskedScore(bb, l, args);
+          linalg::YieldOp::create(
+              bb, l, ValueRange{arith::MaximumFOp::create(bb, l, s, args.back())});
+        });
+    markRows(rowMax);
 
-    // e = exp(s - max); a fully masked row (max = -inf) subtracts 0 instead,
+    // e = exp(masked score - m); a fully masked row (m = -inf) subtracts 0,
     // so that its e is 0 rather than NaN.
-    Value expInit = buildEmpty(rewriter, loc, scoreDims, f32);
-    Value exps =
-        linalg::GenericOp::create(
-            rewriter, loc, expInit.getType(), ValueRange{masked, rowMax},
-            ValueRange{expInit},
-            ArrayRef<AffineMap>{scoreMap4, rowMap4, scoreMap4},
-            ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar},
-            [&](OpBuilder &bb, Location l, ValueRange args) {
-              Value isEmpty = arith::CmpFOp::create(
-                  bb, l, arith::CmpFPredicate::OEQ, args[1],
-                  f32Const(bb, l, negInf));
-              Value shift = arith::SelectOp::create(
-                  bb, l, isEmpty, f32Const(bb, l, 0.0), args[1]);
-              Value e = math::ExpOp::create(
-                  bb, l, arith::SubFOp::create(bb, l, args[0], shift));
-              linalg::YieldOp::create(bb, l, ValueRange{e});
-            })
-            .getResult(0);
+    SmallVector<Value> expInputs = scoreInputs;
+    expInputs.push_back(rowMax.getResult(0));
+    SmallVector<AffineMap> expMaps = scoreMaps;
+    expMaps.append({rows5, all5});
+    Value expInit = buildEmpty(rewriter, loc, rowSpace, f32);
+    auto exps = linalg::GenericOp::create(
+        rewriter, loc, expInit.getType(), expInputs, ValueRange{expInit},
+        expMaps, allParallel, [&](OpBuilder &bb, Location l, ValueRange args) {
+          Value s = maskedScore(bb, l, args);
+          Value m = args[args.size() - 2];
+          Value isEmpty = arith::CmpFOp::create(
+              bb, l, arith::CmpFPredicate::OEQ, m, f32Const(bb, l, negInf));
+          Value shift =
+              arith::SelectOp::create(bb, l, isEmpty, f32Const(bb, l, 0.0), m);
+          Value e = math::ExpOp::create(bb, l,
+                                        arith::SubFOp::create(bb, l, s, shift));
+          linalg::YieldOp::create(bb, l, ValueRange{e});
+        });
+    markRows(exps);
 
+    // l = sum_j e.
     Value sumInit = buildFilled(rewriter, loc, rowDims, f32, 0.0);
-    Value rowSum =
-        linalg::GenericOp::create(
-            rewriter, loc, sumInit.getType(), ValueRange{exps},
-            ValueRange{sumInit}, ArrayRef<AffineMap>{scoreMap4, rowMap4},
-            ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kRed},
-            [&](OpBuilder &bb, Location l, ValueRange args) {
-              linalg::YieldOp::create(
-                  bb, l, ValueRange{arith::AddFOp::create(bb, l, args[0], args[1])});
-            })
-            .getResult(0);
-
-    // pv[b, i, h, c] = sum_j e[b, h, i, j] v[b, j, g, c], iterating
-    // (b, h, i, c, j) so that the reduction is innermost.
-    AffineExpr cc = j, jj = c; // dims 3 and 4 swap roles here
-    SmallVector<OpFoldResult> outDims = {batch, len,
-                                         rewriter.getIndexAttr(heads),
-                                         rewriter.getIndexAttr(dv)};
-    Value pvInit = buildFilled(rewriter, loc, outDims, f32, 0.0);
-    Value pv =
-        linalg::GenericOp::create(
-            rewriter, loc, pvInit.getType(), ValueRange{exps, v},
-            ValueRange{pvInit},
-            ArrayRef<AffineMap>{dimsMap(ctx, 5, {b, h, i, jj}),
-                                dimsMap(ctx, 5, {b, jj, g, cc}),
-                                dimsMap(ctx, 5, {b, i, h, cc})},
-            ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar, kRed},
-            [&](OpBuilder &bb, Location l, ValueRange args) {
-              Value prod = arith::MulFOp::create(
-                  bb, l, args[0], castFloat(bb, l, args[1], f32));
-              linalg::YieldOp::create(
-                  bb, l, ValueRange{arith::AddFOp::create(bb, l, args[2], prod)});
-            })
-            .getResult(0);
-
-    // Normalise by the row sum (0 for fully masked rows, whose pv is 0).
-    AffineExpr ob, oi, oh, oc;
-    bindDims(ctx, ob, oi, oh, oc);
-    Value outInit = buildEmpty(rewriter, loc, outDims, elementType);
-    rewriter.replaceOpWithNewOp<linalg::GenericOp>(
-        op, op.getType(), ValueRange{pv, rowSum}, ValueRange{outInit},
-        ArrayRef<AffineMap>{dimsMap(ctx, 4, {ob, oi, oh, oc}),
-                            dimsMap(ctx, 4, {ob, oh, oi}),
-                            dimsMap(ctx, 4, {ob, oi, oh, oc})},
-        ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar},
+    auto rowSum = linalg::GenericOp::create(
+        rewriter, loc, sumInit.getType(), ValueRange{exps.getResult(0)},
+        ValueRange{sumInit}, ArrayRef<AffineMap>{all5, rows5}, rowReduction,
         [&](OpBuilder &bb, Location l, ValueRange args) {
+          linalg::YieldOp::create(
+              bb, l, ValueRange{arith::AddFOp::create(bb, l, args[0], args[1])});
+        });
+    markRows(rowSum);
+
+    // pv = e V, in f32: [B*G, r*L, S] x [B*G, S, dv].
+    Value e3 = tensor::CollapseShapeOp::create(
+        rewriter, loc, exps.getResult(0),
+        ArrayRef<ReassociationIndices>{{0, 1}, {2, 3}, {4}});
+    Value pvInit =
+        buildFilled(rewriter, loc, {qgDims[0], qgDims[1], idx(dv)}, f32, 0.0);
+    Value pv = linalg::BatchMatmulOp::create(rewriter, loc,
+                                             ValueRange{e3, vg},
+                                             ValueRange{pvInit})
+                   .getResult(0);
+    Value pv5 = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get(
+            {op.getQuery().getType().getDimSize(0), kvHeads, group,
+             op.getQuery().getType().getDimSize(1), dv},
+            f32),
+        pv, ArrayRef<ReassociationIndices>{{0, 1}, {2, 3}, {4}},
+        ArrayRef<OpFoldResult>{batch, idx(kvHeads), idx(group), len, idx(dv)});
+
+    // out[b, i, g, rr, c] = pv / l (0 for fully masked rows), then heads
+    // merged: [B, L, G, r, dv] -> [B, L, H, dv].
+    AffineExpr ob, oi, og, orr, oc;
+    bindDims(ctx, ob, oi, og, orr, oc);
+    Value outInit = buildEmpty(
+        rewriter, loc, {batch, len, idx(kvHeads), idx(group), idx(dv)},
+        elementType);
+    auto normalised = linalg::GenericOp::create(
+        rewriter, loc, outInit.getType(), ValueRange{pv5, rowSum.getResult(0)},
+        ValueRange{outInit},
+        ArrayRef<AffineMap>{dimsMap(ctx, 5, {ob, og, orr, oi, oc}),
+                            dimsMap(ctx, 5, {ob, og, orr, oi}),
+                            dimsMap(ctx, 5, {ob, oi, og, orr, oc})},
+        allParallel, [&](OpBuilder &bb, Location l, ValueRange args) {
           Value isEmpty = arith::CmpFOp::create(
               bb, l, arith::CmpFPredicate::OEQ, args[1], f32Const(bb, l, 0.0));
           Value denom = arith::SelectOp::create(bb, l, isEmpty,
@@ -448,6 +512,10 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
           linalg::YieldOp::create(bb, l,
                                   ValueRange{castFloat(bb, l, o, elementType)});
         });
+    markRows(normalised);
+    rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
+        op, op.getType(), normalised.getResult(0),
+        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}, {4}});
     return success();
   }
 };

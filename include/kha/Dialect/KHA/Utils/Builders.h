@@ -10,8 +10,8 @@ namespace mlir {
 namespace kha {
 
 /// Builds `lhs [M, K] x rhs [K, N]` as a `linalg.matmul` on tensors whose
-/// result is f32 whatever the operands' element types (f16/bf16 accumulate in
-/// f32).
+/// result is f32 whatever the operands' element types (f16/bf16 operands are
+/// extended to f32 first).
 Value buildMatmulF32(OpBuilder &builder, Location loc, Value lhs, Value rhs);
 
 /// `buildMatmulF32`, with the product rounded to `lhs`'s element type when

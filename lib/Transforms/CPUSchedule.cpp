@@ -1,0 +1,200 @@
+//===- CPUSchedule.cpp - tile and vectorise for the host CPU --------------===//
+//
+// The schedule is a transform-dialect script, applied through the transform
+// interpreter; docs/pipeline.md explains its choices (cpu-codegen.md measured
+// them on this class of CPU).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/TransformOps/FuncTransformOps.h"
+#include "mlir/Dialect/Linalg/TransformOps/DialectExtension.h"
+#include "mlir/Dialect/SCF/TransformOps/SCFTransformOps.h"
+#include "mlir/Dialect/Tensor/TransformOps/TensorTransformOps.h"
+#include "mlir/Dialect/Transform/IR/TransformOps.h"
+#include "mlir/Dialect/Transform/Transforms/TransformInterpreterUtils.h"
+#include "mlir/Dialect/Vector/TransformOps/VectorTransformOps.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+namespace mlir {
+namespace kha {
+#define GEN_PASS_DEF_KHACPUSCHEDULEPASS
+#include "kha/Transforms/Passes.h.inc"
+} // namespace kha
+} // namespace mlir
+
+using namespace mlir;
+
+/// The built-in schedule.
+static const char kSchedule[] = R"mlir(
+module attributes {transform.with_named_sequence} {
+  // Matmuls: 8 x 32 register tiles. Loops whose trip count the tile does not
+  // divide are peeled, so full tiles are static and vectorise without masks;
+  // the partial tiles at the edges stay scalar.
+  transform.named_sequence @peel(%loop: !transform.any_op {transform.readonly}) {
+    %for = transform.cast %loop : !transform.any_op to !transform.op<"scf.for">
+    %main, %rest = transform.loop.peel %for : (!transform.op<"scf.for">) -> (!transform.any_op, !transform.any_op)
+    transform.yield
+  }
+  transform.named_sequence @tile_matmul(%mm: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1 = transform.structured.tile_using_for %mm tile_sizes [8, 32, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @peel failures(suppress) (%l1) : (!transform.any_op) -> ()
+    transform.include @peel failures(suppress) (%l0) : (!transform.any_op) -> ()
+    transform.yield
+  }
+  transform.named_sequence @tile_batch_matmul(%mm: !transform.any_op {transform.consumed}) {
+    %t, %lb, %l0, %l1 = transform.structured.tile_using_for %mm tile_sizes [1, 8, 32, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @peel failures(suppress) (%l1) : (!transform.any_op) -> ()
+    transform.include @peel failures(suppress) (%l0) : (!transform.any_op) -> ()
+    transform.yield
+  }
+  // A full tile: K step 1, one vector.contract per step (outer-product FMAs
+  // after lowering), the 8 x 32 accumulator hoisted out of the K loop.
+  transform.named_sequence @vectorize_matmul(%mm: !transform.any_op {transform.consumed}) {
+    %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 1]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
+    transform.loop.hoist_loop_invariant_subsets %lk : !transform.any_op
+    transform.yield
+  }
+  transform.named_sequence @vectorize_batch_matmul(%mm: !transform.any_op {transform.consumed}) {
+    %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 0, 1]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
+    transform.loop.hoist_loop_invariant_subsets %lk : !transform.any_op
+    transform.yield
+  }
+  // Row-wise generics (tagged kha.rows = rank by kha-lower-to-linalg when the
+  // row is static): one row per iteration, vectorised along the row.
+  transform.named_sequence @rows2(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0 = transform.structured.tile_using_for %op tile_sizes [1, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.structured.vectorize %t : !transform.any_op
+    transform.yield
+  }
+  transform.named_sequence @rows3(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1 = transform.structured.tile_using_for %op tile_sizes [1, 1, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.structured.vectorize %t : !transform.any_op
+    transform.yield
+  }
+  transform.named_sequence @rows4(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1, %l2 = transform.structured.tile_using_for %op tile_sizes [1, 1, 1, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)
+    transform.structured.vectorize %t : !transform.any_op
+    transform.yield
+  }
+  transform.named_sequence @rows5(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1, %l2, %l3 = transform.structured.tile_using_for %op tile_sizes [1, 1, 1, 1, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)
+    transform.structured.vectorize %t : !transform.any_op
+    transform.yield
+  }
+  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
+    %funcs = transform.structured.match ops{["func.func"]} in %root : (!transform.any_op) -> !transform.any_op
+    %mm = transform.structured.match ops{["linalg.matmul"]} in %root : (!transform.any_op) -> !transform.any_op
+    transform.foreach %mm : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @tile_matmul failures(propagate) (%op) : (!transform.any_op) -> ()
+    }
+    %bmm = transform.structured.match ops{["linalg.batch_matmul"]} in %root : (!transform.any_op) -> !transform.any_op
+    transform.foreach %bmm : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @tile_batch_matmul failures(propagate) (%op) : (!transform.any_op) -> ()
+    }
+    transform.apply_patterns to %funcs {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+    %tiles = transform.structured.match ops{["linalg.matmul"]} in %root : (!transform.any_op) -> !transform.any_op
+    transform.foreach %tiles : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @vectorize_matmul failures(suppress) (%op) : (!transform.any_op) -> ()
+    }
+    %btiles = transform.structured.match ops{["linalg.batch_matmul"]} in %root : (!transform.any_op) -> !transform.any_op
+    transform.foreach %btiles : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @vectorize_batch_matmul failures(suppress) (%op) : (!transform.any_op) -> ()
+    }
+    %rows2 = transform.structured.match attributes {kha.rows = 2 : i64} in %root : (!transform.any_op) -> !transform.any_op
+    transform.foreach %rows2 : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @rows2 failures(suppress) (%op) : (!transform.any_op) -> ()
+    }
+    %rows3 = transform.structured.match attributes {kha.rows = 3 : i64} in %root : (!transform.any_op) -> !transform.any_op
+    transform.foreach %rows3 : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @rows3 failures(suppress) (%op) : (!transform.any_op) -> ()
+    }
+    %rows4 = transform.structured.match attributes {kha.rows = 4 : i64} in %root : (!transform.any_op) -> !transform.any_op
+    transform.foreach %rows4 : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @rows4 failures(suppress) (%op) : (!transform.any_op) -> ()
+    }
+    %rows5 = transform.structured.match attributes {kha.rows = 5 : i64} in %root : (!transform.any_op) -> !transform.any_op
+    transform.foreach %rows5 : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @rows5 failures(suppress) (%op) : (!transform.any_op) -> ()
+    }
+    transform.apply_patterns to %funcs {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+    transform.yield
+  }
+}
+)mlir";
+
+namespace {
+struct CPUSchedulePass : kha::impl::KHACPUSchedulePassBase<CPUSchedulePass> {
+  using Base::Base;
+
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    linalg::registerTransformDialectExtension(registry);
+    scf::registerTransformDialectExtension(registry);
+    tensor::registerTransformDialectExtension(registry);
+    vector::registerTransformDialectExtension(registry);
+    func::registerTransformDialectExtension(registry);
+  }
+
+  LogicalResult initialize(MLIRContext *context) override {
+    std::string text = kSchedule;
+    if (!scheduleFile.empty()) {
+      std::string error;
+      std::unique_ptr<llvm::MemoryBuffer> file =
+          openInputFile(scheduleFile, &error);
+      if (!file)
+        return emitError(UnknownLoc::get(context)) << error;
+      text = file->getBuffer().str();
+    }
+    schedule = std::make_shared<OwningOpRef<ModuleOp>>(
+        parseSourceString<ModuleOp>(text, context, "kha-cpu-schedule"));
+    if (!*schedule)
+      return failure();
+    return success();
+  }
+
+  void runOnOperation() override {
+    ModuleOp scheduleModule = schedule->get();
+    Operation *entry = nullptr;
+    scheduleModule.walk([&](transform::NamedSequenceOp op) {
+      if (op.getSymName() == "__transform_main")
+        entry = op;
+    });
+    if (!entry) {
+      scheduleModule.emitError("the schedule has no @__transform_main");
+      return signalPassFailure();
+    }
+    if (failed(transform::applyTransformNamedSequence(
+            getOperation(), entry, scheduleModule,
+            transform::TransformOptions())))
+      signalPassFailure();
+  }
+
+  std::shared_ptr<OwningOpRef<ModuleOp>> schedule;
+};
+} // namespace
