@@ -59,6 +59,12 @@ module attributes {transform.with_named_sequence} {
     %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 1]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
     transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
+    // Canonicalise first: hoisting needs the accumulator's read and write to
+    // address the loop's iteration argument directly.
+    %f = transform.get_parent_op %lk {op_name = "func.func"} : (!transform.any_op) -> !transform.any_op
+    transform.apply_patterns to %f {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
     transform.loop.hoist_loop_invariant_subsets %lk : !transform.any_op
     transform.yield
   }
@@ -66,6 +72,12 @@ module attributes {transform.with_named_sequence} {
     %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 0, 1]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
     transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
+    // Canonicalise first: hoisting needs the accumulator's read and write to
+    // address the loop's iteration argument directly.
+    %f = transform.get_parent_op %lk {op_name = "func.func"} : (!transform.any_op) -> !transform.any_op
+    transform.apply_patterns to %f {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
     transform.loop.hoist_loop_invariant_subsets %lk : !transform.any_op
     transform.yield
   }

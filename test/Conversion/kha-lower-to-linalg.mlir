@@ -1,37 +1,45 @@
 // kha-lower-to-linalg: each mid-level op becomes linalg on tensors.
 // RUN: kha-opt %s -kha-lower-to-linalg -split-input-file | FileCheck %s
 
-// GQA through the indexing map (H = 4, G = 2: kv head = h floordiv 2, no copy
-// of K or V), f16 extended to f32 in every reduction, the causal mask from
-// iteration indices (no L x L mask tensor), a stable softmax, fully masked rows
-// giving zero.
-// CHECK-DAG: #[[$Q:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d2, d1, d4)>
-// CHECK-DAG: #[[$K:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d3, d1 floordiv 2, d4)>
-// CHECK-DAG: #[[$V:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d4, d1 floordiv 2, d3)>
+// GQA by grouping: the r = H/G query heads that read one key/value head are
+// stacked into one matmul against that head's K and V (no copy of K or V per
+// query head). f16 operands are widened and every product accumulates in f32;
+// the causal mask comes from iteration indices (no L x L mask tensor); the
+// softmax subtracts the row maximum; a fully masked row gives zero.
 // CHECK-LABEL: func @sdpa_gqa_causal_f16
 // CHECK-SAME: (%[[QA:.*]]: tensor<2x?x4x8xf16>, %[[KA:.*]]: tensor<2x?x2x8xf16>, %[[VA:.*]]: tensor<2x?x2x8xf16>)
-// CHECK-NOT: tensor.concat
-// CHECK: %[[S:.*]] = linalg.generic {indexing_maps = [#[[$Q]], #[[$K]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[QA]], %[[KA]] : tensor<2x?x4x8xf16>, tensor<2x?x2x8xf16>) outs(%{{.*}} : tensor<2x4x?x?xf32>)
-// CHECK: arith.extf
-// CHECK: %[[M:.*]] = linalg.generic {{.*}} ins(%[[S]] : tensor<2x4x?x?xf32>)
+// CHECK: %[[QE:.*]] = tensor.expand_shape %[[QA]] {{\[\[}}0], [1], [2, 3], [4]] {{.*}} into tensor<2x?x2x2x8xf16>
+// CHECK: %[[QT:.*]] = linalg.transpose ins(%[[QE]] : {{.*}}) outs(%{{.*}} : tensor<2x2x2x?x8xf16>) permutation = [0, 2, 3, 1, 4]
+// CHECK: %[[QG:.*]] = tensor.collapse_shape %[[QT]] {{.*}} into tensor<4x?x8xf16>
+// CHECK: %[[KT:.*]] = linalg.transpose ins(%[[KA]] : {{.*}}) outs(%{{.*}} : tensor<2x2x8x?xf16>) permutation = [0, 2, 3, 1]
+// CHECK: %[[KG:.*]] = tensor.collapse_shape %[[KT]] {{.*}} into tensor<4x8x?xf16>
+// CHECK: %[[VT:.*]] = linalg.transpose ins(%[[VA]] : {{.*}}) outs(%{{.*}} : tensor<2x2x?x8xf16>) permutation = [0, 2, 1, 3]
+// CHECK: %[[VG:.*]] = tensor.collapse_shape %[[VT]] {{.*}} into tensor<4x?x8xf16>
+// CHECK: %[[QW:.*]] = arith.extf %[[QG]] : tensor<4x?x8xf16> to tensor<4x?x8xf32>
+// CHECK: %[[KW:.*]] = arith.extf %[[KG]] : tensor<4x8x?xf16> to tensor<4x8x?xf32>
+// CHECK: %[[VW:.*]] = arith.extf %[[VG]] : tensor<4x?x8xf16> to tensor<4x?x8xf32>
+// CHECK: %[[S:.*]] = linalg.batch_matmul ins(%[[QW]], %[[KW]] : tensor<4x?x8xf32>, tensor<4x8x?xf32>) outs(%{{.*}} : tensor<4x?x?xf32>)
+// CHECK: %[[S5:.*]] = tensor.expand_shape %[[S]] {{.*}} into tensor<2x2x2x?x?xf32>
+// CHECK: %[[MAX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[S5]] : tensor<2x2x2x?x?xf32>) outs(%{{.*}} : tensor<2x2x2x?xf32>)
 // CHECK: arith.constant 2.500000e-01
-// CHECK: %[[ROW:.*]] = linalg.index 2
-// CHECK: %[[COL:.*]] = linalg.index 3
+// CHECK: %[[ROW:.*]] = linalg.index 3
+// CHECK: %[[COL:.*]] = linalg.index 4
 // CHECK: %[[FUT:.*]] = arith.cmpi ugt, %[[COL]], %[[ROW]]
 // CHECK: arith.select %[[FUT]], %{{.*}}, %{{.*}}
-// CHECK: %[[MAX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[M]] : tensor<2x4x?x?xf32>)
 // CHECK: arith.maximumf
-// CHECK: %[[E:.*]] = linalg.generic {{.*}} ins(%[[M]], %[[MAX]] :
+// CHECK: %[[E:.*]] = linalg.generic {{.*}} ins(%[[S5]], %[[MAX]] :
 // CHECK: arith.cmpf oeq
-// CHECK: arith.select
 // CHECK: math.exp
-// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[E]] : tensor<2x4x?x?xf32>)
-// CHECK: %[[PV:.*]] = linalg.generic {indexing_maps = [{{.*}}, #[[$V]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[E]], %[[VA]] : tensor<2x4x?x?xf32>, tensor<2x?x2x8xf16>)
-// CHECK: %[[O:.*]] = linalg.generic {{.*}} ins(%[[PV]], %[[SUM]] : {{.*}}) outs(%{{.*}} : tensor<2x?x4x8xf16>)
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[E]] : tensor<2x2x2x?x?xf32>)
+// CHECK: %[[E3:.*]] = tensor.collapse_shape %[[E]] {{.*}} into tensor<4x?x?xf32>
+// CHECK: %[[PV:.*]] = linalg.batch_matmul ins(%[[E3]], %[[VW]] : tensor<4x?x?xf32>, tensor<4x?x8xf32>)
+// CHECK: %[[PV5:.*]] = tensor.expand_shape %[[PV]]
+// CHECK: %[[O:.*]] = linalg.generic {{.*}} ins(%[[PV5]], %[[SUM]] : {{.*}}) outs(%{{.*}} : tensor<2x?x2x2x8xf16>)
 // CHECK: arith.cmpf oeq
 // CHECK: arith.divf
 // CHECK: arith.truncf %{{.*}} : f32 to f16
-// CHECK: return %[[O]]
+// CHECK: %[[R:.*]] = tensor.collapse_shape %[[O]] {{\[\[}}0], [1], [2, 3], [4]] : tensor<2x?x2x2x8xf16> into tensor<2x?x4x8xf16>
+// CHECK: return %[[R]]
 func.func @sdpa_gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>, %v: tensor<2x?x2x8xf16>) -> tensor<2x?x4x8xf16> {
   %0 = kha.sdpa %q, %k, %v {causal, scale = 0.25 : f64} : (tensor<2x?x4x8xf16>, tensor<2x?x2x8xf16>, tensor<2x?x2x8xf16>) -> tensor<2x?x4x8xf16>
   return %0 : tensor<2x?x4x8xf16>
@@ -40,17 +48,20 @@ func.func @sdpa_gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>,
 // -----
 
 // Without causal there is no mask code; an [L, S] additive mask is read through
-// a broadcasting map.
-// CHECK-DAG: #[[$MASK:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
+// a broadcasting map, and a [B, H, L, S] mask through h = g * r + rr.
+// CHECK-DAG: #[[$MASK2:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d3, d4)>
+// CHECK-DAG: #[[$MASK4:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1 * 2 + d2, d3, d4)>
 // CHECK-LABEL: func @sdpa_mask
 // CHECK-NOT: linalg.index
-// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[$MASK]], #{{.*}}]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x2x4x6xf32>, tensor<4x6xf32>)
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[$MASK2]], #{{.*}}]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x1x2x4x6xf32>, tensor<4x6xf32>)
 // CHECK: arith.addf
 // CHECK-NOT: linalg.index
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[$MASK4]], #{{.*}}]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x1x2x4x6xf32>, tensor<1x2x4x6xf32>)
 // CHECK: return
-func.func @sdpa_mask(%q: tensor<1x4x2x8xf32>, %k: tensor<1x6x2x8xf32>, %v: tensor<1x6x2x8xf32>, %m: tensor<4x6xf32>) -> tensor<1x4x2x8xf32> {
-  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 1.0 : f64} : (tensor<1x4x2x8xf32>, tensor<1x6x2x8xf32>, tensor<1x6x2x8xf32>, tensor<4x6xf32>) -> tensor<1x4x2x8xf32>
-  return %0 : tensor<1x4x2x8xf32>
+func.func @sdpa_mask(%q: tensor<1x4x2x8xf32>, %k: tensor<1x6x1x8xf32>, %v: tensor<1x6x1x8xf32>, %m: tensor<4x6xf32>, %m4: tensor<1x2x4x6xf32>) -> (tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) {
+  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 1.0 : f64} : (tensor<1x4x2x8xf32>, tensor<1x6x1x8xf32>, tensor<1x6x1x8xf32>, tensor<4x6xf32>) -> tensor<1x4x2x8xf32>
+  %1 = kha.sdpa %q, %k, %v mask(%m4) {scale = 1.0 : f64} : (tensor<1x4x2x8xf32>, tensor<1x6x1x8xf32>, tensor<1x6x1x8xf32>, tensor<1x2x4x6xf32>) -> tensor<1x4x2x8xf32>
+  return %0, %1 : tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>
 }
 
 // -----
@@ -74,13 +85,17 @@ func.func @linear_knock(%x: tensor<?x3x2x8xf32>, %t: tensor<8x8xf32>) -> tensor<
 // CHECK-LABEL: func @mlp_knock
 // CHECK-SAME: (%[[X:.*]]: tensor<1x3x2x8xbf16>, %[[UP:.*]]: tensor<8x8xbf16>, %[[GATE:.*]]: tensor<8x8xbf16>, %[[DOWN:.*]]: tensor<8x8xbf16>)
 // CHECK: %[[ROWS:.*]] = tensor.collapse_shape %[[X]]
-// CHECK: %[[U:.*]] = linalg.matmul ins(%[[ROWS]], %[[UP]] : tensor<6x8xbf16>, tensor<8x8xbf16>) outs(%{{.*}} : tensor<6x8xf32>)
-// CHECK: %[[G:.*]] = linalg.matmul ins(%[[ROWS]], %[[GATE]] : tensor<6x8xbf16>, tensor<8x8xbf16>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[XW:.*]] = arith.extf %[[ROWS]] : tensor<6x8xbf16> to tensor<6x8xf32>
+// CHECK: %[[UPW:.*]] = arith.extf %[[UP]] : tensor<8x8xbf16> to tensor<8x8xf32>
+// CHECK: %[[U:.*]] = linalg.matmul ins(%[[XW]], %[[UPW]] : tensor<6x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[GATEW:.*]] = arith.extf %[[GATE]] : tensor<8x8xbf16> to tensor<8x8xf32>
+// CHECK: %[[G:.*]] = linalg.matmul ins(%{{.*}}, %[[GATEW]] : tensor<6x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<6x8xf32>)
 // CHECK: %[[H:.*]] = linalg.generic {{.*}} ins(%[[U]], %[[G]] : tensor<6x8xf32>, tensor<6x8xf32>)
 // CHECK: arith.negf
 // CHECK: math.exp
 // CHECK: arith.divf
-// CHECK: %[[D:.*]] = linalg.matmul ins(%[[H]], %[[DOWN]] : tensor<6x8xf32>, tensor<8x8xbf16>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[DOWNW:.*]] = arith.extf %[[DOWN]] : tensor<8x8xbf16> to tensor<8x8xf32>
+// CHECK: %[[D:.*]] = linalg.matmul ins(%[[H]], %[[DOWNW]] : tensor<6x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<6x8xf32>)
 // CHECK: %[[N:.*]] = arith.truncf %[[D]] : tensor<6x8xf32> to tensor<6x8xbf16>
 // CHECK: tensor.expand_shape %[[N]]
 func.func @mlp_knock(%x: tensor<1x3x2x8xbf16>, %up: tensor<8x8xbf16>, %gate: tensor<8x8xbf16>, %down: tensor<8x8xbf16>) -> tensor<1x3x2x8xbf16> {
@@ -132,7 +147,7 @@ func.func @rope(%x: tensor<2x?x3x8xf32>) -> tensor<2x?x3x8xf32> {
 
 // The attention block is expanded and lowered in one go; nothing of kha remains.
 // CHECK-LABEL: func @block
-// CHECK-NOT: kha.
+// CHECK-NOT: = kha.
 // CHECK: return
 func.func @block(%x: tensor<1x4x16xf32>, %w: tensor<16x16xf32>, %t: tensor<8x8xf32>) -> tensor<1x4x16xf32> {
   %y = kha.attention_block %x, %w, %w, %w, %w knock_v(%t) {num_heads = 2 : i64, num_kv_heads = 2 : i64, causal, rope_theta = 10000.0 : f64}

@@ -69,9 +69,11 @@ func.func @dynamic_mlp(%x: tensor<?x?x16xf32>, %wq: tensor<16x16xf32>, %wk: tens
 
 // -----
 
-// f16: the projections accumulate in f32 and round back to f16.
+// f16: the projections are computed in f32 and rounded back to f16.
 // CHECK-LABEL: func @half
-// CHECK: %[[P:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<4x8xf16>, tensor<8x8xf16>) outs(%{{.*}} : tensor<4x8xf32>)
+// CHECK: arith.extf %{{.*}} : tensor<4x8xf16> to tensor<4x8xf32>
+// CHECK: arith.extf %{{.*}} : tensor<8x8xf16> to tensor<8x8xf32>
+// CHECK: %[[P:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<4x8xf32>)
 // CHECK: arith.truncf %[[P]] : tensor<4x8xf32> to tensor<4x8xf16>
 // CHECK: kha.sdpa {{.*}} -> tensor<1x4x2x4xf16>
 func.func @half(%x: tensor<1x4x8xf16>, %w: tensor<8x8xf16>) -> tensor<1x4x8xf16> {

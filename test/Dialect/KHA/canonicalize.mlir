@@ -103,9 +103,11 @@ func.func @compose_runtime(%x: tensor<?x?x2x4xf32>, %t1: tensor<4x4xf32>,
 
 // -----
 
-// In f16 the product of the two matrices is accumulated in f32.
+// In f16 the two matrices are multiplied in f32 and the product rounded once.
 // CHECK-LABEL: func @compose_runtime_f16
-// CHECK: %[[P:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<4x4xf16>, tensor<4x4xf16>) outs(%{{.*}} : tensor<4x4xf32>)
+// CHECK: %[[A:.*]] = arith.extf %{{.*}} : tensor<4x4xf16> to tensor<4x4xf32>
+// CHECK: %[[B:.*]] = arith.extf %{{.*}} : tensor<4x4xf16> to tensor<4x4xf32>
+// CHECK: %[[P:.*]] = linalg.matmul ins(%[[A]], %[[B]] : tensor<4x4xf32>, tensor<4x4xf32>) outs(%{{.*}} : tensor<4x4xf32>)
 // CHECK: %[[T:.*]] = arith.truncf %[[P]] : tensor<4x4xf32> to tensor<4x4xf16>
 // CHECK: kha.linear_knock %{{.*}}, %[[T]]
 func.func @compose_runtime_f16(%x: tensor<1x2x2x4xf16>, %t1: tensor<4x4xf16>,
