@@ -1,0 +1,123 @@
+"""Benchmark: the compiled KHA layer against PyTorch eager on the CPU.
+
+    /usr/bin/python3 bench/cpu_vs_pytorch.py [--tools build/bin] [--runs 10] [--rounds 3]
+
+For each shape (mha-small and paper-main at B = 1, L = 512 by default) the layer
+is compiled with kha-compile and run with kha-run on the same inputs that
+PyTorch gets; PyTorch runs the same layer (kha.reference in float32, eager) with
+1 thread and with all threads. The compiled layer is single-threaded. Rounds
+alternate between the two so that a noisy host affects both; medians of all
+runs are reported with their ratio, next to the BLAS rate PyTorch saw.
+
+PyTorch must use a fast BLAS (toolchain.md): this script installs Debian's
+OpenBLAS when it is missing (--no-install to skip) and sets
+OPENBLAS_CORETYPE=SkylakeX before torch loads.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+
+def ensure_openblas(install):
+    have = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "libopenblas0-pthread"],
+                          capture_output=True, text=True).stdout == "install ok installed"
+    if not have and install:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "libopenblas0-pthread"],
+                       check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        have = True
+    return have
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tools", default=os.path.join(ROOT, "build", "bin"))
+    parser.add_argument("--configs", nargs="+",
+                        default=[os.path.join(ROOT, "examples", "mha-small.json"),
+                                 os.path.join(ROOT, "examples", "paper-main.json")])
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--seq-len", type=int, default=512)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-install", action="store_true")
+    opts = parser.parse_args()
+
+    openblas = ensure_openblas(not opts.no_install)
+    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+    import numpy as np
+    import torch
+    from kha.check import compile_config
+    from kha.config import LayerConfig
+    from kha.inputs import make_inputs, save_inputs
+    from kha.reference import kha_layer
+
+    # The BLAS rate PyTorch sees (one thread).
+    torch.set_num_threads(1)
+    a = torch.rand(512, 512)
+    b = torch.rand(512, 512)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(20):
+        a @ b
+    gflops = 20 * 2 * 512 ** 3 / (time.perf_counter() - start) / 1e9
+    print("PyTorch %s, BLAS: %s, sgemm 512^3 on 1 thread: %.0f GFLOP/s"
+          % (torch.__version__, "OpenBLAS" if openblas else "default", gflops))
+    all_threads = os.cpu_count() or 1
+
+    rows = []
+    for config_path in opts.configs:
+        name = os.path.splitext(os.path.basename(config_path))[0]
+        with open(config_path) as f:
+            raw = json.load(f)
+        raw["batch"], raw["seq_len"] = opts.batch, opts.seq_len
+        with tempfile.TemporaryDirectory() as tmp:
+            static = os.path.join(tmp, name + ".json")
+            with open(static, "w") as f:
+                json.dump(raw, f)
+            config = LayerConfig.load(static)
+            lib = compile_config(static, opts.tools, tmp)
+            inputs = make_inputs(config, opts.batch, opts.seq_len, seed=1)
+            paths = save_inputs(inputs, tmp)
+            run_cmd = [os.path.join(opts.tools, "kha-run"), lib,
+                       *["--input=@" + p for p in paths], "--benchmark=%d" % opts.runs]
+            tensors = [a for _, a in inputs]
+            times = {"kha": [], "torch1": [], "torchN": []}
+            for _ in range(opts.rounds):
+                out = subprocess.run(run_cmd, capture_output=True, text=True, check=True).stdout
+                times["kha"].append(float(re.search(r"median ([0-9.]+) ms", out).group(1)))
+                for key, threads in (("torch1", 1), ("torchN", all_threads)):
+                    torch.set_num_threads(threads)
+                    with torch.no_grad():
+                        kha_layer(config, tensors, dtype=torch.float32)
+                        samples = []
+                        for _ in range(opts.runs):
+                            start = time.perf_counter()
+                            kha_layer(config, tensors, dtype=torch.float32)
+                            samples.append((time.perf_counter() - start) * 1e3)
+                    times[key].append(statistics.median(samples))
+            med = {k: statistics.median(v) for k, v in times.items()}
+            rows.append((name, med))
+
+    print()
+    print("| shape (B=%d, L=%d, f32) | kha, 1 thread | PyTorch, 1 thread | PyTorch, %d threads "
+          "| PyTorch 1T / kha |" % (opts.batch, opts.seq_len, all_threads))
+    print("|---|---|---|---|---|")
+    for name, med in rows:
+        print("| %s | %.2f ms | %.2f ms | %.2f ms | %.2fx |" % (
+            name, med["kha"], med["torch1"], med["torchN"], med["torch1"] / med["kha"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
