@@ -85,6 +85,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   PassManager pm(module.getContext());
   CPUPipelineOptions pipelineOptions;
   pipelineOptions.vectorize = options.vectorize;
+  pipelineOptions.scheduleFile = options.scheduleFile;
   buildCPUPipeline(pm, pipelineOptions);
   if (failed(pm.run(module)))
     return emitError(loc) << "lowering for the CPU failed";

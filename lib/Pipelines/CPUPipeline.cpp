@@ -30,7 +30,9 @@ void kha::buildCPUPipeline(OpPassManager &pm,
 
   // Tile and vectorise on tensors, where the accumulators can be hoisted.
   if (options.vectorize) {
-    pm.addPass(createKHACPUSchedulePass());
+    KHACPUSchedulePassOptions schedule;
+    schedule.scheduleFile = options.scheduleFile;
+    pm.addPass(createKHACPUSchedulePass(schedule));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
   }

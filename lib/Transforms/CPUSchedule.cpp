@@ -40,7 +40,14 @@ module attributes {transform.with_named_sequence} {
     transform.yield
   }
   transform.named_sequence @tile_matmul(%mm: !transform.any_op {transform.consumed}) {
-    %t, %l0, %l1 = transform.structured.tile_using_for %mm tile_sizes [8, 32, 0]
+    // Cache tiles of 64 rows x 512 columns x 256 of K, visited n, k, m: a
+    // 256 x 32 panel of B (32 KiB) stays in L1 while the rows stream past.
+    %c, %cl0, %cl1, %cl2 = transform.structured.tile_using_for %mm tile_sizes [64, 512, 256] interchange = [1, 2, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @peel failures(suppress) (%cl2) : (!transform.any_op) -> ()
+    transform.include @peel failures(suppress) (%cl1) : (!transform.any_op) -> ()
+    transform.include @peel failures(suppress) (%cl0) : (!transform.any_op) -> ()
+    %t, %l0, %l1 = transform.structured.tile_using_for %c tile_sizes [8, 32, 0]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
     transform.include @peel failures(suppress) (%l1) : (!transform.any_op) -> ()
     transform.include @peel failures(suppress) (%l0) : (!transform.any_op) -> ()

@@ -47,6 +47,12 @@ static cl::opt<bool> noVectorize("no-vectorize",
                                  cl::desc("plain loops (for debugging)"),
                                  cl::init(false));
 
+static cl::opt<std::string>
+    cpuSchedule("cpu-schedule",
+                cl::desc("transform script replacing the built-in CPU "
+                         "schedule (for experiments)"),
+                cl::init(""));
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "kha-compile") << message << "\n";
   return 1;
@@ -90,6 +96,7 @@ int main(int argc, char **argv) {
     options.target = target;
     options.cpu = cpu;
     options.vectorize = !noVectorize;
+    options.scheduleFile = cpuSchedule;
     return mlir::failed(mlir::kha::compileModule(*module, options,
                                                  outputFilename,
                                                  emit == "llvm"))

@@ -16,6 +16,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("tile and vectorise matmuls and attention (off: plain "
                      "loops, for debugging)"),
       llvm::cl::init(true)};
+  PassOptions::Option<std::string> scheduleFile{
+      *this, "schedule-file",
+      llvm::cl::desc("a transform script to use instead of the built-in CPU "
+                     "schedule (for experiments)"),
+      llvm::cl::init("")};
 };
 
 /// Lowers a module of kha (and linalg) ops on tensors to the LLVM dialect for
