@@ -5,5 +5,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build.sh" kha-docs
 mkdir -p "$root/docs/generated"
 cp "$root/build/docs/Dialects/KHAOps.md" "$root/docs/generated/KHAOps.md"
-cp "$root/build/docs/Passes/KHAPasses.md" "$root/docs/generated/KHAPasses.md"
+for doc in KHAPasses KHAConversionPasses KHACodegenPasses; do
+  cp "$root/build/docs/Passes/$doc.md" "$root/docs/generated/$doc.md"
+done
 echo "docs/generated updated"
