@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -371,139 +372,129 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
     kt = widen(kt);
     vg = widen(vg);
 
-    // scores = Q K, accumulated in f32.
+    // scores = Q K: [N, R, S] with N = B*G and R = r*L. Row (n, row) is batch
+    // n / G, query head (n mod G) * r + row / L, query position row mod L.
     SmallVector<OpFoldResult> qgDims = getDims(rewriter, loc, qg);
-    Value scoreInit = buildFilled(rewriter, loc, {qgDims[0], qgDims[1], keyLen},
-                                  f32, 0.0);
-    Value scores = linalg::BatchMatmulOp::create(
-                       rewriter, loc, ValueRange{qg, kt}, ValueRange{scoreInit})
-                       .getResult(0);
-    // ... seen as [B, G, r, L, S] for the softmax.
-    SmallVector<OpFoldResult> rowSpace = {batch, idx(kvHeads), idx(group), len,
-                                          keyLen};
-    Value scores5 = tensor::ExpandShapeOp::create(
-        rewriter, loc,
-        RankedTensorType::get(
-            {op.getQuery().getType().getDimSize(0), kvHeads, group,
-             op.getQuery().getType().getDimSize(1),
-             op.getKey().getType().getDimSize(1)},
-            f32),
-        scores, ArrayRef<ReassociationIndices>{{0, 1}, {2, 3}, {4}}, rowSpace);
+    OpFoldResult groups = qgDims[0], rows = qgDims[1];
+    auto tag = [&](Operation *tagged, StringRef role) {
+      tagged->setAttr("kha.attention", rewriter.getStringAttr(role));
+    };
+    Value scoreInit =
+        buildFilled(rewriter, loc, {groups, rows, keyLen}, f32, 0.0);
+    auto scoresOp = linalg::BatchMatmulOp::create(
+        rewriter, loc, ValueRange{qg, kt}, ValueRange{scoreInit});
+    tag(scoresOp, "scores");
+    Value scores = scoresOp.getResult(0);
 
-    // Iteration space (b, g, rr, i, j): query head h = g * r + rr.
-    AffineExpr b, g, rr, i, j;
-    bindDims(ctx, b, g, rr, i, j);
-    AffineMap all5 = dimsMap(ctx, 5, {b, g, rr, i, j});
-    AffineMap rows5 = dimsMap(ctx, 5, {b, g, rr, i});
-    SmallVector<Value> scoreInputs = {scores5};
-    SmallVector<AffineMap> scoreMaps = {all5};
+    AffineExpr n, r, jj;
+    bindDims(ctx, n, r, jj);
+    AffineMap all3 = dimsMap(ctx, 3, {n, r, jj});
+    AffineMap rows3 = dimsMap(ctx, 3, {n, r});
+    SmallVector<utils::IteratorType> rowReduction = {kPar, kPar, kRed};
+    SmallVector<utils::IteratorType> allParallel(3, kPar);
+    Value lenValue = getValueOrCreateConstantIndexOp(rewriter, loc, len);
     Value mask = op.getMask();
-    if (mask) {
-      scoreInputs.push_back(mask);
-      bool perHead = cast<ShapedType>(mask.getType()).getRank() == 4;
-      scoreMaps.push_back(perHead ? dimsMap(ctx, 5, {b, g * group + rr, i, j})
-                                  : dimsMap(ctx, 5, {i, j}));
-    }
     double scale = op.getScale().convertToDouble();
     bool causal = op.getCausal();
-    // The scaled, masked score of the current (b, g, rr, i, j).
-    auto maskedScore = [&](OpBuilder &bb, Location l, ValueRange args) {
-      Value s = arith::MulFOp::create(bb, l, args[0], f32Const(bb, l, scale));
-      if (mask)
-        s = arith::AddFOp::create(bb, l, s, castFloat(bb, l, args[1], f32));
+    // The scaled, masked score at the current (n, row, j); `score` is the
+    // product Q K there. A mask is gathered with tensor.extract (its index
+    // is not an affine function of (n, row, j) when L is dynamic).
+    auto maskedScore = [&](OpBuilder &bb, Location l, Value score) {
+      Value s = arith::MulFOp::create(bb, l, score, f32Const(bb, l, scale));
+      if (!causal && !mask)
+        return s;
+      Value row = linalg::IndexOp::create(bb, l, 1);
+      Value col = linalg::IndexOp::create(bb, l, 2);
+      Value pos = arith::RemUIOp::create(bb, l, row, lenValue);
+      if (mask) {
+        SmallVector<Value> at = {pos, col};
+        if (cast<ShapedType>(mask.getType()).getRank() == 4) {
+          Value nIndex = linalg::IndexOp::create(bb, l, 0);
+          Value kv = arith::ConstantIndexOp::create(bb, l, kvHeads);
+          Value batchIndex = arith::DivUIOp::create(bb, l, nIndex, kv);
+          Value head = arith::AddIOp::create(
+              bb, l,
+              arith::MulIOp::create(
+                  bb, l, arith::RemUIOp::create(bb, l, nIndex, kv),
+                  arith::ConstantIndexOp::create(bb, l, group)),
+              arith::DivUIOp::create(bb, l, row, lenValue));
+          at = {batchIndex, head, pos, col};
+        }
+        Value m = tensor::ExtractOp::create(bb, l, mask, at);
+        s = arith::AddFOp::create(bb, l, s, castFloat(bb, l, m, f32));
+      }
       if (causal) {
-        Value row = linalg::IndexOp::create(bb, l, 3);
-        Value col = linalg::IndexOp::create(bb, l, 4);
         Value future = arith::CmpIOp::create(bb, l, arith::CmpIPredicate::ugt,
-                                             col, row);
+                                             col, pos);
         s = arith::SelectOp::create(bb, l, future, f32Const(bb, l, negInf), s);
       }
       return s;
     };
-    SmallVector<utils::IteratorType> rowReduction = {kPar, kPar, kPar, kPar,
-                                                     kRed};
-    SmallVector<utils::IteratorType> allParallel(5, kPar);
+    // Row-wise ops are vectorised by the CPU schedule unless a mask is
+    // gathered.
+    auto rowWise = [&](linalg::GenericOp generic, StringRef role) {
+      tag(generic, role);
+      if (!mask)
+        markRows(generic);
+    };
 
     // m = max_j masked score.
-    SmallVector<OpFoldResult> rowDims(rowSpace.begin(), rowSpace.end() - 1);
-    Value maxInit = buildFilled(rewriter, loc, rowDims, f32, negInf);
-    SmallVector<AffineMap> maxMaps = scoreMaps;
-    maxMaps.push_back(rows5);
+    Value maxInit = buildFilled(rewriter, loc, {groups, rows}, f32, negInf);
     auto rowMax = linalg::GenericOp::create(
-        rewriter, loc, maxInit.getType(), scoreInputs, ValueRange{maxInit},
-        maxMaps, rowReduction, [&](OpBuilder &bb, Location l, ValueRange args) {
-          Value s = maskedScore(bb, l, args);
+        rewriter, loc, maxInit.getType(), ValueRange{scores},
+        ValueRange{maxInit}, ArrayRef<AffineMap>{all3, rows3}, rowReduction,
+        [&](OpBuilder &bb, Location l, ValueRange args) {
+          Value s = maskedScore(bb, l, args[0]);
           linalg::YieldOp::create(
-              bb, l, ValueRange{arith::MaximumFOp::create(bb, l, s, args.back())});
+              bb, l, ValueRange{arith::MaximumFOp::create(bb, l, s, args[1])});
         });
-    markRows(rowMax);
+    rowWise(rowMax, "max");
 
     // e = exp(masked score - m); a fully masked row (m = -inf) subtracts 0,
     // so that its e is 0 rather than NaN.
-    SmallVector<Value> expInputs = scoreInputs;
-    expInputs.push_back(rowMax.getResult(0));
-    SmallVector<AffineMap> expMaps = scoreMaps;
-    expMaps.append({rows5, all5});
-    Value expInit = buildEmpty(rewriter, loc, rowSpace, f32);
+    Value expInit = buildEmpty(rewriter, loc, {groups, rows, keyLen}, f32);
     auto exps = linalg::GenericOp::create(
-        rewriter, loc, expInit.getType(), expInputs, ValueRange{expInit},
-        expMaps, allParallel, [&](OpBuilder &bb, Location l, ValueRange args) {
-          Value s = maskedScore(bb, l, args);
-          Value m = args[args.size() - 2];
+        rewriter, loc, expInit.getType(), ValueRange{scores, rowMax.getResult(0)},
+        ValueRange{expInit}, ArrayRef<AffineMap>{all3, rows3, all3},
+        allParallel, [&](OpBuilder &bb, Location l, ValueRange args) {
+          Value s = maskedScore(bb, l, args[0]);
           Value isEmpty = arith::CmpFOp::create(
-              bb, l, arith::CmpFPredicate::OEQ, m, f32Const(bb, l, negInf));
-          Value shift =
-              arith::SelectOp::create(bb, l, isEmpty, f32Const(bb, l, 0.0), m);
+              bb, l, arith::CmpFPredicate::OEQ, args[1], f32Const(bb, l, negInf));
+          Value shift = arith::SelectOp::create(bb, l, isEmpty,
+                                                f32Const(bb, l, 0.0), args[1]);
           Value e = math::ExpOp::create(bb, l,
                                         arith::SubFOp::create(bb, l, s, shift));
           linalg::YieldOp::create(bb, l, ValueRange{e});
         });
-    markRows(exps);
+    rowWise(exps, "exp");
 
     // l = sum_j e.
-    Value sumInit = buildFilled(rewriter, loc, rowDims, f32, 0.0);
+    Value sumInit = buildFilled(rewriter, loc, {groups, rows}, f32, 0.0);
     auto rowSum = linalg::GenericOp::create(
         rewriter, loc, sumInit.getType(), ValueRange{exps.getResult(0)},
-        ValueRange{sumInit}, ArrayRef<AffineMap>{all5, rows5}, rowReduction,
+        ValueRange{sumInit}, ArrayRef<AffineMap>{all3, rows3}, rowReduction,
         [&](OpBuilder &bb, Location l, ValueRange args) {
           linalg::YieldOp::create(
               bb, l, ValueRange{arith::AddFOp::create(bb, l, args[0], args[1])});
         });
+    tag(rowSum, "sum");
     markRows(rowSum);
 
-    // pv = e V, in f32: [B*G, r*L, S] x [B*G, S, dv].
-    Value e3 = tensor::CollapseShapeOp::create(
-        rewriter, loc, exps.getResult(0),
-        ArrayRef<ReassociationIndices>{{0, 1}, {2, 3}, {4}});
-    Value pvInit =
-        buildFilled(rewriter, loc, {qgDims[0], qgDims[1], idx(dv)}, f32, 0.0);
-    Value pv = linalg::BatchMatmulOp::create(rewriter, loc,
-                                             ValueRange{e3, vg},
-                                             ValueRange{pvInit})
-                   .getResult(0);
-    Value pv5 = tensor::ExpandShapeOp::create(
-        rewriter, loc,
-        RankedTensorType::get(
-            {op.getQuery().getType().getDimSize(0), kvHeads, group,
-             op.getQuery().getType().getDimSize(1), dv},
-            f32),
-        pv, ArrayRef<ReassociationIndices>{{0, 1}, {2, 3}, {4}},
-        ArrayRef<OpFoldResult>{batch, idx(kvHeads), idx(group), len, idx(dv)});
+    // pv = e V: [N, R, S] x [N, S, dv], in f32.
+    Value pvInit = buildFilled(rewriter, loc, {groups, rows, idx(dv)}, f32, 0.0);
+    auto pvOp = linalg::BatchMatmulOp::create(
+        rewriter, loc, ValueRange{exps.getResult(0), vg}, ValueRange{pvInit});
+    tag(pvOp, "pv");
 
-    // out[b, i, g, rr, c] = pv / l (0 for fully masked rows), then heads
-    // merged: [B, L, G, r, dv] -> [B, L, H, dv].
-    AffineExpr ob, oi, og, orr, oc;
-    bindDims(ctx, ob, oi, og, orr, oc);
-    Value outInit = buildEmpty(
-        rewriter, loc, {batch, len, idx(kvHeads), idx(group), idx(dv)},
-        elementType);
+    // out = pv / l (0 for fully masked rows), rounded to the element type;
+    // the root of the fused attention loop (kha-cpu-schedule).
+    Value outInit =
+        buildEmpty(rewriter, loc, {groups, rows, idx(dv)}, elementType);
     auto normalised = linalg::GenericOp::create(
-        rewriter, loc, outInit.getType(), ValueRange{pv5, rowSum.getResult(0)},
-        ValueRange{outInit},
-        ArrayRef<AffineMap>{dimsMap(ctx, 5, {ob, og, orr, oi, oc}),
-                            dimsMap(ctx, 5, {ob, og, orr, oi}),
-                            dimsMap(ctx, 5, {ob, oi, og, orr, oc})},
-        allParallel, [&](OpBuilder &bb, Location l, ValueRange args) {
+        rewriter, loc, outInit.getType(),
+        ValueRange{pvOp.getResult(0), rowSum.getResult(0)}, ValueRange{outInit},
+        ArrayRef<AffineMap>{all3, rows3, all3}, allParallel,
+        [&](OpBuilder &bb, Location l, ValueRange args) {
           Value isEmpty = arith::CmpFOp::create(
               bb, l, arith::CmpFPredicate::OEQ, args[1], f32Const(bb, l, 0.0));
           Value denom = arith::SelectOp::create(bb, l, isEmpty,
@@ -512,10 +503,17 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
           linalg::YieldOp::create(bb, l,
                                   ValueRange{castFloat(bb, l, o, elementType)});
         });
+    tag(normalised, "root");
     markRows(normalised);
-    rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
-        op, op.getType(), normalised.getResult(0),
-        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}, {4}});
+
+    // [B*G, r*L, dv] -> [B, G, r, L, dv] -> [B, L, G, r, dv] -> [B, L, H, dv].
+    Value out = relayout(rewriter, loc, normalised.getResult(0),
+                         {{0, 1}, {2, 3}, {4}},
+                         {batch, idx(kvHeads), idx(group), len, idx(dv)},
+                         {0, 3, 1, 2, 4}, {{0}, {1}, {2, 3}, {4}});
+    if (out.getType() != op.getType())
+      out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
+    rewriter.replaceOp(op, out);
     return success();
   }
 };
