@@ -88,6 +88,41 @@ module attributes {transform.with_named_sequence} {
     transform.loop.hoist_loop_invariant_subsets %lk : !transform.any_op
     transform.yield
   }
+  // Attention: the normalisation (root) tiled by 16 rows, and its producer
+  // chain fused into the row loop, so scores and probabilities live in cache.
+  transform.named_sequence @fuse_attention(%root: !transform.any_op {transform.consumed}) {
+    %pv = transform.get_producer_of_operand %root[0] : (!transform.any_op) -> !transform.any_op
+    %sum = transform.get_producer_of_operand %root[1] : (!transform.any_op) -> !transform.any_op
+    %e = transform.get_producer_of_operand %pv[0] : (!transform.any_op) -> !transform.any_op
+    %max = transform.get_producer_of_operand %e[1] : (!transform.any_op) -> !transform.any_op
+    %scores = transform.get_producer_of_operand %e[0] : (!transform.any_op) -> !transform.any_op
+    %tiled, %ln, %lr = transform.structured.tile_using_for %root tile_sizes [1, 16, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    %f1, %l1 = transform.structured.fuse_into_containing_op %pv into %lr : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %f3, %l3 = transform.structured.fuse_into_containing_op %sum into %l1 : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    // CSE merges the identical slices of e taken by its two users, so that e
+    // is fused (computed) once per tile; likewise for the scores below.
+    %fn3 = transform.get_parent_op %l3 {op_name = "func.func"} : (!transform.any_op) -> !transform.any_op
+    transform.apply_cse to %fn3 : !transform.any_op
+    %f5, %l5 = transform.structured.fuse_into_containing_op %e into %l3 : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %f6, %l6 = transform.structured.fuse_into_containing_op %max into %l5 : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %fn6 = transform.get_parent_op %l6 {op_name = "func.func"} : (!transform.any_op) -> !transform.any_op
+    transform.apply_cse to %fn6 : !transform.any_op
+    %f8, %l8 = transform.structured.fuse_into_containing_op %scores into %l6 : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    // The initial values (fills, possibly shared by CSE) are fused too, so
+    // that no full-size scores or probabilities tensor is ever allocated.
+    %fn8 = transform.get_parent_op %l8 {op_name = "func.func"} : (!transform.any_op) -> !transform.any_op
+    %fills = transform.structured.match ops{["linalg.fill"]} in %fn8 : (!transform.any_op) -> !transform.any_op
+    transform.foreach %fills : !transform.any_op {
+    ^bb0(%fill: !transform.any_op):
+      transform.include @fuse_fill failures(suppress) (%fill, %l8) : (!transform.any_op, !transform.any_op) -> ()
+    }
+    transform.yield
+  }
+  transform.named_sequence @fuse_fill(%fill: !transform.any_op {transform.consumed}, %loop: !transform.any_op {transform.readonly}) {
+    %f, %l = transform.structured.fuse_into_containing_op %fill into %loop : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.yield
+  }
   // Row-wise generics (tagged kha.rows = rank by kha-lower-to-linalg when the
   // row is static): one row per iteration, vectorised along the row.
   transform.named_sequence @rows2(%op: !transform.any_op {transform.consumed}) {
@@ -116,6 +151,16 @@ module attributes {transform.with_named_sequence} {
   }
   transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
     %funcs = transform.structured.match ops{["func.func"]} in %root : (!transform.any_op) -> !transform.any_op
+    %att = transform.structured.match attributes {kha.attention = "root"} in %root : (!transform.any_op) -> !transform.any_op
+    transform.foreach %att : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @fuse_attention failures(propagate) (%op) : (!transform.any_op) -> ()
+    }
+    // Slices of full-size empty tensors become tile-size ones.
+    transform.apply_patterns to %funcs {
+      transform.apply_patterns.tensor.fold_tensor_empty
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
     %mm = transform.structured.match ops{["linalg.matmul"]} in %root : (!transform.any_op) -> !transform.any_op
     transform.foreach %mm : !transform.any_op {
     ^bb0(%op: !transform.any_op):
