@@ -18,27 +18,27 @@
 // CHECK: %[[QW:.*]] = arith.extf %[[QG]] : tensor<4x?x8xf16> to tensor<4x?x8xf32>
 // CHECK: %[[KW:.*]] = arith.extf %[[KG]] : tensor<4x8x?xf16> to tensor<4x8x?xf32>
 // CHECK: %[[VW:.*]] = arith.extf %[[VG]] : tensor<4x?x8xf16> to tensor<4x?x8xf32>
-// CHECK: %[[S:.*]] = linalg.batch_matmul ins(%[[QW]], %[[KW]] : tensor<4x?x8xf32>, tensor<4x8x?xf32>) outs(%{{.*}} : tensor<4x?x?xf32>)
-// CHECK: %[[S5:.*]] = tensor.expand_shape %[[S]] {{.*}} into tensor<2x2x2x?x?xf32>
-// CHECK: %[[MAX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[S5]] : tensor<2x2x2x?x?xf32>) outs(%{{.*}} : tensor<2x2x2x?xf32>)
+// CHECK: %[[S:.*]] = linalg.batch_matmul {kha.attention = "scores"} ins(%[[QW]], %[[KW]] : tensor<4x?x8xf32>, tensor<4x8x?xf32>) outs(%{{.*}} : tensor<4x?x?xf32>)
+// CHECK: %[[MAX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[S]] : tensor<4x?x?xf32>) outs(%{{.*}} : tensor<4x?xf32>) attrs = {kha.attention = "max"}
 // CHECK: arith.constant 2.500000e-01
-// CHECK: %[[ROW:.*]] = linalg.index 3
-// CHECK: %[[COL:.*]] = linalg.index 4
-// CHECK: %[[FUT:.*]] = arith.cmpi ugt, %[[COL]], %[[ROW]]
+// CHECK: %[[ROW:.*]] = linalg.index 1
+// CHECK: %[[COL:.*]] = linalg.index 2
+// CHECK: %[[POS:.*]] = arith.remui %[[ROW]], %{{.*}} : index
+// CHECK: %[[FUT:.*]] = arith.cmpi ugt, %[[COL]], %[[POS]]
 // CHECK: arith.select %[[FUT]], %{{.*}}, %{{.*}}
 // CHECK: arith.maximumf
-// CHECK: %[[E:.*]] = linalg.generic {{.*}} ins(%[[S5]], %[[MAX]] :
+// CHECK: %[[E:.*]] = linalg.generic {{.*}} ins(%[[S]], %[[MAX]] : {{.*}}) attrs = {kha.attention = "exp"}
 // CHECK: arith.cmpf oeq
 // CHECK: math.exp
-// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[E]] : tensor<2x2x2x?x?xf32>)
-// CHECK: %[[E3:.*]] = tensor.collapse_shape %[[E]] {{.*}} into tensor<4x?x?xf32>
-// CHECK: %[[PV:.*]] = linalg.batch_matmul ins(%[[E3]], %[[VW]] : tensor<4x?x?xf32>, tensor<4x?x8xf32>)
-// CHECK: %[[PV5:.*]] = tensor.expand_shape %[[PV]]
-// CHECK: %[[O:.*]] = linalg.generic {{.*}} ins(%[[PV5]], %[[SUM]] : {{.*}}) outs(%{{.*}} : tensor<2x?x2x2x8xf16>)
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[E]] : tensor<4x?x?xf32>) {{.*}} attrs = {kha.attention = "sum"}
+// CHECK: %[[PV:.*]] = linalg.batch_matmul {kha.attention = "pv"} ins(%[[E]], %[[VW]] : tensor<4x?x?xf32>, tensor<4x?x8xf32>)
+// CHECK: %[[O:.*]] = linalg.generic {{.*}} ins(%[[PV]], %[[SUM]] : {{.*}}) outs(%{{.*}} : tensor<4x?x8xf16>) attrs = {kha.attention = "root", kha.rows = 3 : i64}
 // CHECK: arith.cmpf oeq
 // CHECK: arith.divf
 // CHECK: arith.truncf %{{.*}} : f32 to f16
-// CHECK: %[[R:.*]] = tensor.collapse_shape %[[O]] {{\[\[}}0], [1], [2, 3], [4]] : tensor<2x?x2x2x8xf16> into tensor<2x?x4x8xf16>
+// CHECK: %[[OE:.*]] = tensor.expand_shape %[[O]] {{.*}} into tensor<2x2x2x?x8xf16>
+// CHECK: %[[OT:.*]] = linalg.transpose ins(%[[OE]] : {{.*}}) outs(%{{.*}} : tensor<2x?x2x2x8xf16>) permutation = [0, 3, 1, 2, 4]
+// CHECK: %[[R:.*]] = tensor.collapse_shape %[[OT]] {{\[\[}}0], [1], [2, 3], [4]] : tensor<2x?x2x2x8xf16> into tensor<2x?x4x8xf16>
 // CHECK: return %[[R]]
 func.func @sdpa_gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>, %v: tensor<2x?x2x8xf16>) -> tensor<2x?x4x8xf16> {
   %0 = kha.sdpa %q, %k, %v {causal, scale = 0.25 : f64} : (tensor<2x?x4x8xf16>, tensor<2x?x2x8xf16>, tensor<2x?x2x8xf16>) -> tensor<2x?x4x8xf16>
@@ -47,16 +47,19 @@ func.func @sdpa_gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>,
 
 // -----
 
-// Without causal there is no mask code; an [L, S] additive mask is read through
-// a broadcasting map, and a [B, H, L, S] mask through h = g * r + rr.
-// CHECK-DAG: #[[$MASK2:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d3, d4)>
-// CHECK-DAG: #[[$MASK4:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1 * 2 + d2, d3, d4)>
+// Without causal or mask there is no index code; a mask is gathered per
+// score: [L, S] at (row mod L, j), [B, H, L, S] at (n / G, (n mod G) * r +
+// row / L, row mod L, j). Masked rows are not tagged for row vectorisation.
 // CHECK-LABEL: func @sdpa_mask
-// CHECK-NOT: linalg.index
-// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[$MASK2]], #{{.*}}]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x1x2x4x6xf32>, tensor<4x6xf32>)
+// CHECK: linalg.generic {{.*}} attrs = {kha.attention = "max"}
+// CHECK: %[[P:.*]] = arith.remui
+// CHECK: tensor.extract %{{.*}}[%[[P]], %{{.*}}] : tensor<4x6xf32>
 // CHECK: arith.addf
-// CHECK-NOT: linalg.index
-// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[$MASK4]], #{{.*}}]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x1x2x4x6xf32>, tensor<1x2x4x6xf32>)
+// CHECK: linalg.generic {{.*}} attrs = {kha.attention = "root", kha.rows = 3 : i64}
+// CHECK: linalg.generic {{.*}} attrs = {kha.attention = "max"}
+// CHECK: %[[N:.*]] = linalg.index 0
+// CHECK: %[[B:.*]] = arith.divui %[[N]], %{{.*}}
+// CHECK: tensor.extract %{{.*}}[%[[B]], %{{.*}}, %{{.*}}, %{{.*}}] : tensor<1x2x4x6xf32>
 // CHECK: return
 func.func @sdpa_mask(%q: tensor<1x4x2x8xf32>, %k: tensor<1x6x1x8xf32>, %v: tensor<1x6x1x8xf32>, %m: tensor<4x6xf32>, %m4: tensor<1x2x4x6xf32>) -> (tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) {
   %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 1.0 : f64} : (tensor<1x4x2x8xf32>, tensor<1x6x1x8xf32>, tensor<1x6x1x8xf32>, tensor<4x6xf32>) -> tensor<1x4x2x8xf32>

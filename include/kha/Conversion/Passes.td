@@ -19,11 +19,12 @@ def KHALowerToLinalgPass : Pass<"kha-lower-to-linalg"> {
     - `kha.rope`: cos/sin tables `[L, d/2]` computed once in f64 (so that
       angles stay exact at long positions), then an elementwise rotation of
       the two halves of each head;
-    - `kha.sdpa`: scores, a numerically stable softmax (the row maximum is
-      subtracted) and the product with V. Key/value heads are read through
-      the indexing map `h floordiv (H/G)`, never copied; the causal mask is
-      computed from iteration indices, never materialised. A row whose
-      scores are all -inf (fully masked) produces zeros, not NaN.
+    - `kha.sdpa`: query heads grouped by the key/value head they read
+      (`[B*G, r*L, d]`, without copying K or V per query head), scores as a
+      batched matmul, a numerically stable softmax (the row maximum is
+      subtracted), the product with V and a division by the row sum; the
+      causal mask is computed from iteration indices, never materialised. A
+      row whose scores are all -inf (fully masked) produces zeros, not NaN.
 
     f16 and bf16 operands are extended to f32 for every reduction and
     rounded back once per op.

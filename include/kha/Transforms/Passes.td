@@ -75,8 +75,11 @@ def KHACPUSchedulePass : Pass<"kha-cpu-schedule", "::mlir::ModuleOp"> {
       where sizes do not divide), and their accumulator is hoisted out of the K
       loop so that it stays in registers; `convert-vector-to-llvm` later turns
       each step into outer-product FMAs;
-    - elementwise and row-reduction `linalg.generic` ops are tiled to one row
-      and vectorised along the row.
+    - attention (ops tagged `kha.attention` by `kha-lower-to-linalg`): the
+      final normalisation is tiled by 16 rows and the scores, softmax and P.V
+      are fused into that loop, so no full score matrix is materialised;
+    - elementwise and row-reduction `linalg.generic` ops tagged `kha.rows` are
+      tiled to one row and vectorised along the row.
 
     ```mlir
     %c = linalg.matmul ins(%a, %b : tensor<512x512xf32>, tensor<512x512xf32>) ...
