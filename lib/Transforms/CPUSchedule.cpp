@@ -28,8 +28,9 @@ namespace kha {
 
 using namespace mlir;
 
-/// The built-in schedule.
-static const char kSchedule[] = R"mlir(
+/// The built-in schedule; buildSchedule() fills in the row-wise sequences,
+/// one per rank.
+static const char kScheduleTemplate[] = R"mlir(
 module attributes {transform.with_named_sequence} {
   // Matmuls: 8 x 32 register tiles. Loops whose trip count the tile does not
   // divide are peeled, so full tiles are static and vectorise without masks;
@@ -123,32 +124,7 @@ module attributes {transform.with_named_sequence} {
     %f, %l = transform.structured.fuse_into_containing_op %fill into %loop : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
     transform.yield
   }
-  // Row-wise generics (tagged kha.rows = rank by kha-lower-to-linalg when the
-  // row is static): one row per iteration, vectorised along the row.
-  transform.named_sequence @rows2(%op: !transform.any_op {transform.consumed}) {
-    %t, %l0 = transform.structured.tile_using_for %op tile_sizes [1, 0]
-        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
-    transform.structured.vectorize %t : !transform.any_op
-    transform.yield
-  }
-  transform.named_sequence @rows3(%op: !transform.any_op {transform.consumed}) {
-    %t, %l0, %l1 = transform.structured.tile_using_for %op tile_sizes [1, 1, 0]
-        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
-    transform.structured.vectorize %t : !transform.any_op
-    transform.yield
-  }
-  transform.named_sequence @rows4(%op: !transform.any_op {transform.consumed}) {
-    %t, %l0, %l1, %l2 = transform.structured.tile_using_for %op tile_sizes [1, 1, 1, 0]
-        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)
-    transform.structured.vectorize %t : !transform.any_op
-    transform.yield
-  }
-  transform.named_sequence @rows5(%op: !transform.any_op {transform.consumed}) {
-    %t, %l0, %l1, %l2, %l3 = transform.structured.tile_using_for %op tile_sizes [1, 1, 1, 1, 0]
-        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)
-    transform.structured.vectorize %t : !transform.any_op
-    transform.yield
-  }
+@ROW_SEQUENCES@
   transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
     %funcs = transform.structured.match ops{["func.func"]} in %root : (!transform.any_op) -> !transform.any_op
     %att = transform.structured.match attributes {kha.attention = "root"} in %root : (!transform.any_op) -> !transform.any_op
@@ -184,26 +160,7 @@ module attributes {transform.with_named_sequence} {
     ^bb0(%op: !transform.any_op):
       transform.include @vectorize_batch_matmul failures(suppress) (%op) : (!transform.any_op) -> ()
     }
-    %rows2 = transform.structured.match attributes {kha.rows = 2 : i64} in %root : (!transform.any_op) -> !transform.any_op
-    transform.foreach %rows2 : !transform.any_op {
-    ^bb0(%op: !transform.any_op):
-      transform.include @rows2 failures(suppress) (%op) : (!transform.any_op) -> ()
-    }
-    %rows3 = transform.structured.match attributes {kha.rows = 3 : i64} in %root : (!transform.any_op) -> !transform.any_op
-    transform.foreach %rows3 : !transform.any_op {
-    ^bb0(%op: !transform.any_op):
-      transform.include @rows3 failures(suppress) (%op) : (!transform.any_op) -> ()
-    }
-    %rows4 = transform.structured.match attributes {kha.rows = 4 : i64} in %root : (!transform.any_op) -> !transform.any_op
-    transform.foreach %rows4 : !transform.any_op {
-    ^bb0(%op: !transform.any_op):
-      transform.include @rows4 failures(suppress) (%op) : (!transform.any_op) -> ()
-    }
-    %rows5 = transform.structured.match attributes {kha.rows = 5 : i64} in %root : (!transform.any_op) -> !transform.any_op
-    transform.foreach %rows5 : !transform.any_op {
-    ^bb0(%op: !transform.any_op):
-      transform.include @rows5 failures(suppress) (%op) : (!transform.any_op) -> ()
-    }
+@ROW_SCHEDULES@
     transform.apply_patterns to %funcs {
       transform.apply_patterns.canonicalization
     } : !transform.any_op
@@ -211,6 +168,48 @@ module attributes {transform.with_named_sequence} {
   }
 }
 )mlir";
+
+
+/// The schedule with its row-wise parts for ranks 2 to 5: one row per
+/// iteration (all dimensions but the last tiled by 1), vectorised whole.
+static std::string buildSchedule() {
+  std::string sequences =
+      "  // Row-wise generics (tagged kha.rows = rank by kha-lower-to-linalg "
+      "when the\n  // row is static): one row per iteration, vectorised along "
+      "the row.\n";
+  std::string schedules;
+  for (int rank = 2; rank <= 5; ++rank) {
+    std::string r = std::to_string(rank);
+    std::string sizes, handles = "!transform.any_op", loops;
+    for (int i = 0; i < rank; ++i) {
+      sizes += i + 1 < rank ? "1, " : "0";
+      if (i + 1 < rank) {
+        handles += ", !transform.any_op";
+        loops += ", %l" + std::to_string(i);
+      }
+    }
+    sequences +=
+        "  transform.named_sequence @rows" + r +
+        "(%op: !transform.any_op {transform.consumed}) {\n"
+        "    %t" + loops + " = transform.structured.tile_using_for %op "
+        "tile_sizes [" + sizes + "]\n"
+        "        : (!transform.any_op) -> (" + handles + ")\n"
+        "    transform.structured.vectorize %t : !transform.any_op\n"
+        "    transform.yield\n  }\n";
+    schedules +=
+        "    %rows" + r + " = transform.structured.match attributes "
+        "{kha.rows = " + r + " : i64} in %root : (!transform.any_op) -> "
+        "!transform.any_op\n"
+        "    transform.foreach %rows" + r + " : !transform.any_op {\n"
+        "    ^bb0(%op: !transform.any_op):\n"
+        "      transform.include @rows" + r + " failures(suppress) (%op) : "
+        "(!transform.any_op) -> ()\n    }\n";
+  }
+  std::string text = kScheduleTemplate;
+  text.replace(text.find("@ROW_SEQUENCES@\n"), 16, sequences);
+  text.replace(text.find("@ROW_SCHEDULES@\n"), 16, schedules);
+  return text;
+}
 
 namespace {
 struct CPUSchedulePass : kha::impl::KHACPUSchedulePassBase<CPUSchedulePass> {
@@ -226,7 +225,7 @@ struct CPUSchedulePass : kha::impl::KHACPUSchedulePassBase<CPUSchedulePass> {
   }
 
   LogicalResult initialize(MLIRContext *context) override {
-    std::string text = kSchedule;
+    std::string text = buildSchedule();
     if (!scheduleFile.empty()) {
       std::string error;
       std::unique_ptr<llvm::MemoryBuffer> file =

@@ -360,17 +360,10 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
     Value vg = relayout(rewriter, loc, v, {}, {}, {0, 2, 1, 3},
                         {{0, 1}, {2}, {3}});
 
-
     // Both matmuls run on f32 operands.
-    auto widen = [&](Value value) -> Value {
-      auto type = cast<RankedTensorType>(value.getType());
-      if (type.getElementType() == f32)
-        return value;
-      return arith::ExtFOp::create(rewriter, loc, type.clone(f32), value);
-    };
-    qg = widen(qg);
-    kt = widen(kt);
-    vg = widen(vg);
+    qg = widenToF32(rewriter, loc, qg);
+    kt = widenToF32(rewriter, loc, kt);
+    vg = widenToF32(rewriter, loc, vg);
 
     // scores = Q K: [N, R, S] with N = B*G and R = r*L. Row (n, row) is batch
     // n / G, query head (n mod G) * r + row / L, query position row mod L.

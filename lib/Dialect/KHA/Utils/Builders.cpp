@@ -38,6 +38,14 @@ Value kha::buildFilled(OpBuilder &builder, Location loc,
       .getResult(0);
 }
 
+Value kha::widenToF32(OpBuilder &builder, Location loc, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  Type f32 = builder.getF32Type();
+  if (type.getElementType() == f32)
+    return value;
+  return arith::ExtFOp::create(builder, loc, type.clone(f32), value);
+}
+
 Value kha::castFloat(OpBuilder &builder, Location loc, Value value, Type type) {
   unsigned from = value.getType().getIntOrFloatBitWidth();
   unsigned to = type.getIntOrFloatBitWidth();
@@ -53,14 +61,8 @@ Value kha::buildMatmulF32(OpBuilder &builder, Location loc, Value lhs,
   Type f32 = builder.getF32Type();
   // Narrow operands are widened first: the product is computed entirely in
   // f32, and the CPU code generator only vectorises same-type contractions.
-  auto widen = [&](Value value) -> Value {
-    auto type = cast<RankedTensorType>(value.getType());
-    if (type.getElementType() == f32)
-      return value;
-    return arith::ExtFOp::create(builder, loc, type.clone(f32), value);
-  };
-  lhs = widen(lhs);
-  rhs = widen(rhs);
+  lhs = widenToF32(builder, loc, lhs);
+  rhs = widenToF32(builder, loc, rhs);
   SmallVector<OpFoldResult> sizes = {getDims(builder, loc, lhs)[0],
                                      getDims(builder, loc, rhs)[1]};
   Value init = buildFilled(builder, loc, sizes, f32, 0.0);

@@ -26,6 +26,10 @@ Value buildEmpty(OpBuilder &builder, Location loc, ArrayRef<OpFoldResult> sizes,
 Value buildFilled(OpBuilder &builder, Location loc,
                   ArrayRef<OpFoldResult> sizes, Type elementType, double value);
 
+/// `value` (a float tensor) extended to f32 with an elementwise arith.extf, or
+/// `value` itself when it already is f32.
+Value widenToF32(OpBuilder &builder, Location loc, Value value);
+
 /// Converts a scalar float to `type` (extf, truncf or nothing).
 Value castFloat(OpBuilder &builder, Location loc, Value value, Type type);
 
