@@ -86,6 +86,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   CPUPipelineOptions pipelineOptions;
   pipelineOptions.vectorize = options.vectorize;
   pipelineOptions.scheduleFile = options.scheduleFile;
+  pipelineOptions.foldKnocks = options.foldKnocks;
   buildCPUPipeline(pm, pipelineOptions);
   if (failed(pm.run(module)))
     return emitError(loc) << "lowering for the CPU failed";

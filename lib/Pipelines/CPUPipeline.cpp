@@ -23,6 +23,12 @@ void kha::buildCPUPipeline(OpPassManager &pm,
                            const CPUPipelineOptions &options) {
   // kha -> linalg on tensors.
   pm.addPass(createKHASimplifyKnocksPass());
+  pm.addPass(createKHAExpandAttentionBlockPass());
+  if (options.foldKnocks) {
+    // Constant weights fold only once their casts are folded away.
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createKHAFoldKnockPass());
+  }
   pm.addPass(createKHALowerToLinalgPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());

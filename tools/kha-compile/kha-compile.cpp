@@ -47,6 +47,11 @@ static cl::opt<bool> noVectorize("no-vectorize",
                                  cl::desc("plain loops (for debugging)"),
                                  cl::init(false));
 
+static cl::opt<bool>
+    noFoldKnocks("no-fold-knocks",
+                 cl::desc("keep linear knocks as separate ops instead of "
+                          "folding them into the projection weights"),
+                 cl::init(false));
 static cl::opt<std::string>
     cpuSchedule("cpu-schedule",
                 cl::desc("transform script replacing the built-in CPU "
@@ -97,6 +102,7 @@ int main(int argc, char **argv) {
     options.cpu = cpu;
     options.vectorize = !noVectorize;
     options.scheduleFile = cpuSchedule;
+    options.foldKnocks = !noFoldKnocks;
     return mlir::failed(mlir::kha::compileModule(*module, options,
                                                  outputFilename,
                                                  emit == "llvm"))

@@ -24,6 +24,8 @@ struct CompileOptions {
   std::string cpu = "native";
   /// Tile and vectorise (false: plain loops).
   bool vectorize = true;
+  /// Fold linear knocks into the projection weights.
+  bool foldKnocks = true;
   /// A transform script replacing the built-in CPU schedule ("": built-in).
   std::string scheduleFile;
 };

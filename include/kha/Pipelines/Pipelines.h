@@ -16,6 +16,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("tile and vectorise matmuls and attention (off: plain "
                      "loops, for debugging)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> foldKnocks{
+      *this, "fold-knocks",
+      llvm::cl::desc("fold linear knocks into the projection weights "
+                     "(kha-fold-knock)"),
+      llvm::cl::init(true)};
   PassOptions::Option<std::string> scheduleFile{
       *this, "schedule-file",
       llvm::cl::desc("a transform script to use instead of the built-in CPU "

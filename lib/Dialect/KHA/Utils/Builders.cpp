@@ -80,3 +80,35 @@ Value kha::buildMatmul(OpBuilder &builder, Location loc, Value lhs, Value rhs) {
       cast<RankedTensorType>(product.getType()).clone(elementType);
   return arith::TruncFOp::create(builder, loc, narrowType, product);
 }
+
+DenseElementsAttr kha::multiplyConstantMatrices(DenseFPElementsAttr lhs,
+                                                DenseFPElementsAttr rhs) {
+  auto lhsType = cast<ShapedType>(lhs.getType());
+  auto rhsType = cast<ShapedType>(rhs.getType());
+  int64_t m = lhsType.getDimSize(0), k = lhsType.getDimSize(1),
+          n = rhsType.getDimSize(1);
+  auto toDoubles = [](DenseFPElementsAttr attr) {
+    SmallVector<double> values;
+    for (const APFloat &v : attr.getValues<APFloat>())
+      values.push_back(v.convertToDouble());
+    return values;
+  };
+  SmallVector<double> a = toDoubles(lhs), b = toDoubles(rhs);
+  const llvm::fltSemantics &semantics =
+      cast<FloatType>(lhsType.getElementType()).getFloatSemantics();
+  SmallVector<APFloat> product;
+  product.reserve(m * n);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0.0;
+      for (int64_t c = 0; c < k; ++c)
+        sum += a[i * k + c] * b[c * n + j];
+      APFloat value(sum);
+      bool losesInfo;
+      value.convert(semantics, APFloat::rmNearestTiesToEven, &losesInfo);
+      product.push_back(value);
+    }
+  }
+  return DenseElementsAttr::get(
+      RankedTensorType::get({m, n}, lhsType.getElementType()), product);
+}

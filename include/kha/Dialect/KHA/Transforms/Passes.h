@@ -16,6 +16,9 @@ namespace kha {
 /// and mid-level kha ops.
 void populateExpandAttentionBlockPatterns(RewritePatternSet &patterns);
 
+/// Adds the pattern folding a linear knock into the projection that feeds it.
+void populateFoldKnockPatterns(RewritePatternSet &patterns);
+
 #define GEN_PASS_REGISTRATION
 #include "kha/Dialect/KHA/Transforms/Passes.h.inc"
 

@@ -78,4 +78,43 @@ def KHASimplifyKnocksPass : Pass<"kha-simplify-knocks"> {
   ];
 }
 
+def KHAFoldKnockPass : Pass<"kha-fold-knock"> {
+  let summary = "fold linear knocks into the projection weights";
+  let description = [{
+    A linear knock applied to a projection costs nothing once folded:
+    `(x W_n) T = x (W_n T)` for every head block n of the projection's columns.
+    This pass matches, in any frontend's IR,
+
+        %p = linalg.matmul ins(%x, %w) outs(zero-filled)     [M, N*d]
+        (%p = arith.truncf %p, for f16/bf16)
+        %h = tensor.expand_shape %p [[0, 1], [2, 3]]        [B, L, N, d]
+        %k = kha.linear_knock %h, %t                        [d, d]
+
+    and rewrites it into one projection by folded weights `W' = W T` per
+    head block, computed as `[D*N, d] x [d, d]` (a cost of D*N*d*d, independent
+    of B*L, once per call for runtime weights), or folded into a new constant
+    at compile time when `W` and `T` are constants.
+
+    Left alone: a knock whose input is not such a projection (after RMSNorm or
+    RoPE, or any other op), a projection or reshape with other users (it would
+    be computed anyway), a matmul with a non-zero initial value or
+    non-default indexing maps, and the MLP knock (not linear).
+
+    ```mlir
+    %p = linalg.matmul ins(%x, %wv : tensor<?x512xf32>, tensor<512x128xf32>) ...
+    %v = tensor.expand_shape %p [[0, 1], [2, 3]] ... into tensor<?x?x2x64xf32>
+    %k = kha.linear_knock %v, %tv : tensor<?x?x2x64xf32>, tensor<64x64xf32>
+    // becomes
+    %w2 = linalg.matmul ins(%wv_as_256x64, %tv) ...        // W' = W T
+    %p2 = linalg.matmul ins(%x, %w2_as_512x128) ...
+    %k = tensor.expand_shape %p2 [[0, 1], [2, 3]] ...
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // KHA_DIALECT_KHA_TRANSFORMS_PASSES_TD

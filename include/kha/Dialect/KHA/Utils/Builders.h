@@ -4,6 +4,7 @@
 #define KHA_DIALECT_KHA_UTILS_BUILDERS_H
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Value.h"
 
 namespace mlir {
@@ -25,6 +26,11 @@ Value buildEmpty(OpBuilder &builder, Location loc, ArrayRef<OpFoldResult> sizes,
 /// A `tensor.empty` of the given sizes filled with `value` (of `elementType`).
 Value buildFilled(OpBuilder &builder, Location loc,
                   ArrayRef<OpFoldResult> sizes, Type elementType, double value);
+
+/// `lhs [M, K] x rhs [K, N]` for two constant float matrices of one element
+/// type, accumulated in double and rounded once to that type.
+DenseElementsAttr multiplyConstantMatrices(DenseFPElementsAttr lhs,
+                                           DenseFPElementsAttr rhs);
 
 /// `value` (a float tensor) extended to f32 with an elementwise arith.extf, or
 /// `value` itself when it already is f32.

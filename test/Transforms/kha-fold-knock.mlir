@@ -1,0 +1,102 @@
+// kha-fold-knock: (x W_n) T = x (W_n T) for each head block of a projection.
+// RUN: kha-opt %s -kha-fold-knock -split-input-file | FileCheck %s
+
+// Runtime weights: W' = W T is one [D*N, d] x [d, d] matmul (cost independent
+// of B*L), then the projection uses W'; the knock is gone.
+// CHECK-LABEL: func @runtime
+// CHECK-SAME: (%[[X:.*]]: tensor<?x16xf32>, %[[W:.*]]: tensor<16x8xf32>, %[[T:.*]]: tensor<4x4xf32>, %{{.*}}: index, %{{.*}}: index)
+// CHECK: %[[WB:.*]] = tensor.expand_shape %[[W]] {{\[\[}}0], [1, 2]] output_shape [16, 2, 4] : tensor<16x8xf32> into tensor<16x2x4xf32>
+// CHECK: %[[WF:.*]] = tensor.collapse_shape %[[WB]] {{\[\[}}0, 1], [2]] : tensor<16x2x4xf32> into tensor<32x4xf32>
+// CHECK: %[[WT:.*]] = linalg.matmul ins(%[[WF]], %[[T]] : tensor<32x4xf32>, tensor<4x4xf32>)
+// CHECK: %[[WT3:.*]] = tensor.expand_shape %[[WT]] {{\[\[}}0, 1], [2]] {{.*}} into tensor<16x2x4xf32>
+// CHECK: %[[W2:.*]] = tensor.collapse_shape %[[WT3]] {{\[\[}}0], [1, 2]] : tensor<16x2x4xf32> into tensor<16x8xf32>
+// CHECK: %[[P:.*]] = linalg.matmul ins(%[[X]], %[[W2]] : tensor<?x16xf32>, tensor<16x8xf32>)
+// CHECK: %[[R:.*]] = tensor.expand_shape %[[P]] {{\[\[}}0, 1], [2, 3]]
+// CHECK-NOT: kha.linear_knock
+// CHECK: return %[[R]]
+func.func @runtime(%x: tensor<?x16xf32>, %w: tensor<16x8xf32>, %t: tensor<4x4xf32>, %b: index, %l: index) -> tensor<?x?x2x4xf32> {
+  %c0 = arith.constant 0 : index
+  %m = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %e = tensor.empty(%m) : tensor<?x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<?x8xf32>) -> tensor<?x8xf32>
+  %p = linalg.matmul ins(%x, %w : tensor<?x16xf32>, tensor<16x8xf32>) outs(%f : tensor<?x8xf32>) -> tensor<?x8xf32>
+  %h = tensor.expand_shape %p [[0, 1], [2, 3]] output_shape [%b, %l, 2, 4] : tensor<?x8xf32> into tensor<?x?x2x4xf32>
+  %k = kha.linear_knock %h, %t : tensor<?x?x2x4xf32>, tensor<4x4xf32>
+  return %k : tensor<?x?x2x4xf32>
+}
+
+// -----
+
+// Constant weights and knock: W' is computed at compile time. Each head block
+// of [[1, 2, 3, 4], ...] times the swap [[0, 1], [1, 0]] swaps its two columns.
+// CHECK-LABEL: func @constant
+// CHECK: %[[W2:.*]] = arith.constant dense<{{\[\[}}2.000000e+00, 1.000000e+00, 4.000000e+00, 3.000000e+00], [1.000000e+00, 0.000000e+00, 1.000000e+00, 0.000000e+00]]> : tensor<2x4xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %[[W2]] : tensor<3x2xf32>, tensor<2x4xf32>)
+// CHECK-NOT: kha.linear_knock
+func.func @constant(%x: tensor<3x2xf32>) -> tensor<1x3x2x2xf32> {
+  %w = arith.constant dense<[[1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 0.0, 1.0]]> : tensor<2x4xf32>
+  %t = arith.constant dense<[[0.0, 1.0], [1.0, 0.0]]> : tensor<2x2xf32>
+  %e = tensor.empty() : tensor<3x4xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<3x4xf32>) -> tensor<3x4xf32>
+  %p = linalg.matmul ins(%x, %w : tensor<3x2xf32>, tensor<2x4xf32>) outs(%f : tensor<3x4xf32>) -> tensor<3x4xf32>
+  %h = tensor.expand_shape %p [[0, 1], [2, 3]] output_shape [1, 3, 2, 2] : tensor<3x4xf32> into tensor<1x3x2x2xf32>
+  %k = kha.linear_knock %h, %t : tensor<1x3x2x2xf32>, tensor<2x2xf32>
+  return %k : tensor<1x3x2x2xf32>
+}
+
+// -----
+
+// f16: the projection is computed in f32 and rounded; the knock matrix joins
+// the f32 weights and the rounding stays after the folded projection.
+// CHECK-LABEL: func @half
+// CHECK: %[[T32:.*]] = arith.extf %{{.*}} : tensor<4x4xf16> to tensor<4x4xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %[[T32]] : tensor<32x4xf32>, tensor<4x4xf32>)
+// CHECK: %[[P:.*]] = linalg.matmul
+// CHECK: %[[N:.*]] = arith.truncf %[[P]] : tensor<6x8xf32> to tensor<6x8xf16>
+// CHECK: tensor.expand_shape %[[N]]
+// CHECK-NOT: kha.linear_knock
+func.func @half(%x: tensor<6x16xf32>, %w: tensor<16x8xf32>, %t: tensor<4x4xf16>) -> tensor<2x3x2x4xf16> {
+  %e = tensor.empty() : tensor<6x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %p = linalg.matmul ins(%x, %w : tensor<6x16xf32>, tensor<16x8xf32>) outs(%f : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %n = arith.truncf %p : tensor<6x8xf32> to tensor<6x8xf16>
+  %h = tensor.expand_shape %n [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xf16> into tensor<2x3x2x4xf16>
+  %k = kha.linear_knock %h, %t : tensor<2x3x2x4xf16>, tensor<4x4xf16>
+  return %k : tensor<2x3x2x4xf16>
+}
+
+// -----
+
+// Left alone: a knock after RMSNorm (not linear in the projection), a
+// projection whose result has another user, a matmul accumulating into
+// non-zero values, and the MLP knock.
+// CHECK-LABEL: func @refusals
+// CHECK-COUNT-3: kha.linear_knock
+// CHECK: kha.mlp_knock
+func.func @refusals(%x: tensor<6x16xf32>, %w: tensor<16x8xf32>, %t: tensor<4x4xf32>, %nw: tensor<4xf32>, %c: tensor<6x8xf32>)
+    -> (tensor<2x3x2x4xf32>, tensor<2x3x2x4xf32>, tensor<6x8xf32>, tensor<2x3x2x4xf32>, tensor<2x3x2x4xf32>) {
+  %e = tensor.empty() : tensor<6x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<6x8xf32>) -> tensor<6x8xf32>
+  // After RMSNorm.
+  %p0 = linalg.matmul ins(%x, %w : tensor<6x16xf32>, tensor<16x8xf32>) outs(%f : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %h0 = tensor.expand_shape %p0 [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xf32> into tensor<2x3x2x4xf32>
+  %n0 = kha.rms_norm %h0, %nw {epsilon = 1.0e-6 : f64} : tensor<2x3x2x4xf32>, tensor<4xf32>
+  %k0 = kha.linear_knock %n0, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  // The projection has another user.
+  %p1 = linalg.matmul ins(%x, %w : tensor<6x16xf32>, tensor<16x8xf32>) outs(%f : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %h1 = tensor.expand_shape %p1 [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xf32> into tensor<2x3x2x4xf32>
+  %k1 = kha.linear_knock %h1, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  // Accumulating into %c: (c + x W) T is not c + x (W T).
+  %p2 = linalg.matmul ins(%x, %w : tensor<6x16xf32>, tensor<16x8xf32>) outs(%c : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %h2 = tensor.expand_shape %p2 [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xf32> into tensor<2x3x2x4xf32>
+  %k2 = kha.linear_knock %h2, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  // The MLP knock.
+  %p3 = linalg.matmul ins(%x, %w : tensor<6x16xf32>, tensor<16x8xf32>) outs(%f : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %h3 = tensor.expand_shape %p3 [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xf32> into tensor<2x3x2x4xf32>
+  %k3 = kha.mlp_knock %h3, %t, %t, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  return %k0, %k1, %p1, %k2, %k3 : tensor<2x3x2x4xf32>, tensor<2x3x2x4xf32>, tensor<6x8xf32>, tensor<2x3x2x4xf32>, tensor<2x3x2x4xf32>
+}
