@@ -8,7 +8,9 @@
 #ifndef KHA_TARGET_LAYERCONFIG_LAYERCONFIG_H
 #define KHA_TARGET_LAYERCONFIG_LAYERCONFIG_H
 
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LLVM.h"
 
@@ -48,8 +50,18 @@ FailureOr<LayerConfig> parseLayerConfig(StringRef text, StringRef filename,
 /// Builds a module with the public function @kha_layer of contract.md section
 /// 2: arguments x, wq, wk, wv, wo, then tq, tk, tv or v_up, v_gate, v_down,
 /// then q_norm, k_norm, as the configuration asks; one kha.attention_block.
-OwningOpRef<ModuleOp> buildLayerModule(const LayerConfig &config,
-                                       MLIRContext *context, Location loc);
+/// With `weights` (one constant per argument name but x), the weights are
+/// embedded as constants and x is the only argument.
+OwningOpRef<ModuleOp>
+buildLayerModule(const LayerConfig &config, MLIRContext *context, Location loc,
+                 const llvm::StringMap<DenseElementsAttr> *weights = nullptr);
+
+/// Reads DIR/<name>.npy for every weight argument of `config` (all but x),
+/// checking shapes and dtypes (float32 files for f32 and bf16, float16 for
+/// f16). Errors are reported at `loc`.
+FailureOr<llvm::StringMap<DenseElementsAttr>>
+loadLayerWeights(const LayerConfig &config, StringRef directory,
+                 MLIRContext *context, Location loc);
 
 /// The names of @kha_layer's arguments, in order, for `config`.
 SmallVector<std::string> getLayerArgumentNames(const LayerConfig &config);
