@@ -5,9 +5,12 @@
 For the mha-small shape (D = 512, H = G = 8, d = 64, causal, QK-norm, RoPE, f32,
 B = 1) at L in {128, 512, 2048}, compiles the layer with no knock, with KHA-Linear
 (Q, K, V linear knocks, folded into the projections by kha-fold-knock), and with
-KHA-MLP on values, runs them alternately with kha-run on the same inputs, and
-prints the median times and the overhead against no knock. Targets (issue 4):
-KHA-Linear <= 1% at L >= 512, KHA-MLP <= 5%.
+KHA-MLP on values, in two forms: weights as runtime arguments (the folded weights
+W T are computed on every call, a cost of D*N*d*d) and weights embedded as
+constants (kha-translate --weights; the fold happens at compile time: inference).
+Runs all alternately with kha-run on the same inputs and prints the median times
+and the overhead against no knock. Targets (issue 4): KHA-Linear <= 1% at
+L >= 512, KHA-MLP <= 5%.
 """
 
 import argparse
@@ -22,7 +25,6 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
-from kha.check import compile_config  # noqa: E402
 from kha.config import LayerConfig  # noqa: E402
 from kha.inputs import make_inputs, save_inputs  # noqa: E402
 
@@ -49,32 +51,45 @@ def main():
         for seq_len in opts.seq_lens:
             commands = {}
             for name, knock in VARIANTS.items():
-                work = os.path.join(tmp, "%s-%d" % (name, seq_len))
-                os.makedirs(work)
-                config = dict(base, knock=knock, batch=1, seq_len=seq_len)
-                path = os.path.join(work, "config.json")
-                with open(path, "w") as f:
-                    json.dump(config, f)
-                lib = compile_config(path, opts.tools, work)
-                inputs = make_inputs(LayerConfig.load(path), 1, seq_len, seed=3)
-                paths = save_inputs(inputs, work)
-                commands[name] = [os.path.join(opts.tools, "kha-run"), lib,
-                                  *["--input=@" + p for p in paths],
-                                  "--benchmark=%d" % opts.runs]
-            times = {name: [] for name in VARIANTS}
+                for form in ("args", "const"):
+                    work = os.path.join(tmp, "%s-%s-%d" % (name, form, seq_len))
+                    os.makedirs(work)
+                    config = dict(base, knock=knock, batch=1, seq_len=seq_len)
+                    path = os.path.join(work, "config.json")
+                    with open(path, "w") as f:
+                        json.dump(config, f)
+                    inputs = make_inputs(LayerConfig.load(path), 1, seq_len, seed=3)
+                    paths = save_inputs(inputs, work)
+                    mlir = os.path.join(work, "layer.mlir")
+                    lib = os.path.join(work, "layer.so")
+                    translate = [os.path.join(opts.tools, "kha-translate"),
+                                 "--import-layer-config", path, "-o", mlir]
+                    if form == "const":
+                        translate.append("--weights=" + work)
+                        paths = paths[:1]
+                    subprocess.run(translate, check=True)
+                    subprocess.run([os.path.join(opts.tools, "kha-compile"), mlir,
+                                    "--target=cpu", "-o", lib], check=True)
+                    commands[(name, form)] = [os.path.join(opts.tools, "kha-run"), lib,
+                                              *["--input=@" + p for p in paths],
+                                              "--benchmark=%d" % opts.runs]
+            times = {key: [] for key in commands}
             for _ in range(opts.rounds):
                 for name, cmd in commands.items():
                     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                     times[name].append(float(re.search(r"median ([0-9.]+) ms", out).group(1)))
-            med = {name: statistics.median(t) for name, t in times.items()}
+            med = {key: statistics.median(t) for key, t in times.items()}
             rows.append((seq_len, med))
 
-    print("| L | no knock | KHA-Linear (Q, K, V) | overhead | KHA-MLP (V) | overhead |")
-    print("|---|---|---|---|---|---|")
-    for seq_len, med in rows:
-        print("| %d | %.2f ms | %.2f ms | %+.1f%% | %.2f ms | %+.1f%% |" % (
-            seq_len, med["none"], med["linear"], 100 * (med["linear"] / med["none"] - 1),
-            med["mlp"], 100 * (med["mlp"] / med["none"] - 1)))
+    for form, title in (("const", "weights embedded as constants (inference)"),
+                        ("args", "weights as runtime arguments")):
+        print("\n%s:\n" % title)
+        print("| L | no knock | KHA-Linear (Q, K, V) | overhead | KHA-MLP (V) | overhead |")
+        print("|---|---|---|---|---|---|")
+        for seq_len, med in rows:
+            none, lin, mlp = (med[(n, form)] for n in ("none", "linear", "mlp"))
+            print("| %d | %.2f ms | %.2f ms | %+.1f%% | %.2f ms | %+.1f%% |" % (
+                seq_len, none, lin, 100 * (lin / none - 1), mlp, 100 * (mlp / none - 1)))
     return 0
 
 
