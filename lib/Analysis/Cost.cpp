@@ -1,0 +1,166 @@
+//===- Cost.cpp - FLOPs and bytes of kha and linalg ops -------------------===//
+
+#include "kha/Analysis/Cost.h"
+#include "kha/Dialect/KHA/IR/KHAOps.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+using namespace mlir;
+using namespace mlir::kha;
+
+/// Elements of a statically shaped tensor or memref, or nullopt.
+static std::optional<int64_t> elements(Type type) {
+  auto shaped = dyn_cast<ShapedType>(type);
+  if (!shaped || !shaped.hasStaticShape())
+    return std::nullopt;
+  return shaped.getNumElements();
+}
+
+static std::optional<int64_t> bytesOf(Type type) {
+  std::optional<int64_t> count = elements(type);
+  if (!count)
+    return std::nullopt;
+  auto shaped = cast<ShapedType>(type);
+  return *count * ((shaped.getElementTypeBitWidth() + 7) / 8);
+}
+
+/// Bytes of every shaped operand plus every result, or nullopt if one is
+/// dynamic.
+static std::optional<int64_t> bytesMoved(Operation *op, ValueRange operands) {
+  int64_t total = 0;
+  for (Value value : operands) {
+    if (!isa<ShapedType>(value.getType()))
+      continue;
+    std::optional<int64_t> b = bytesOf(value.getType());
+    if (!b)
+      return std::nullopt;
+    total += *b;
+  }
+  for (Type type : op->getResultTypes()) {
+    std::optional<int64_t> b = bytesOf(type);
+    if (!b)
+      return std::nullopt;
+    total += *b;
+  }
+  return total;
+}
+
+/// Float arithmetic ops in a linalg body (casts and selects are free).
+static int64_t bodyFlops(Block &body) {
+  int64_t count = 0;
+  for (Operation &op : body) {
+    if (isa<arith::ExtFOp, arith::TruncFOp, arith::SelectOp, arith::CmpIOp,
+            linalg::YieldOp, linalg::IndexOp>(op))
+      continue;
+    if (op.getNumResults() == 1 &&
+        isa<FloatType>(getElementTypeOrSelf(op.getResult(0).getType())) &&
+        (op.getDialect()->getNamespace() == "arith" ||
+         op.getDialect()->getNamespace() == "math") &&
+        !isa<arith::ConstantOp>(op))
+      ++count;
+    else if (isa<arith::CmpFOp>(op))
+      ++count;
+  }
+  return count;
+}
+
+std::optional<OpCost> kha::estimateCost(Operation *op) {
+  OpCost cost;
+  auto bytes = [&](ValueRange operands) -> bool {
+    std::optional<int64_t> b = bytesMoved(op, operands);
+    if (b)
+      cost.bytes = *b;
+    return b.has_value();
+  };
+
+  if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op)) {
+    int64_t iterations = 1;
+    for (int64_t range : linalgOp.getStaticLoopRanges()) {
+      if (ShapedType::isDynamic(range))
+        return std::nullopt;
+      iterations *= range;
+    }
+    cost.flops = iterations * bodyFlops(*linalgOp.getBlock());
+    if (!bytes(linalgOp.getDpsInputs()))
+      return std::nullopt;
+    return cost;
+  }
+
+  // kha ops, by formula (docs/cost-model.md). E: elements of the per-head
+  // input [B, L, N, d].
+  if (auto knock = dyn_cast<LinearKnockOp>(op)) {
+    std::optional<int64_t> e = elements(knock.getType());
+    if (!e || !bytes(op->getOperands()))
+      return std::nullopt;
+    cost.flops = 2 * *e * knock.getType().getDimSize(3);
+    return cost;
+  }
+  if (auto knock = dyn_cast<MlpKnockOp>(op)) {
+    std::optional<int64_t> e = elements(knock.getType());
+    if (!e || !bytes(op->getOperands()))
+      return std::nullopt;
+    // Three d x d matmuls per head vector, and 2 u sigmoid(g): neg, exp, add,
+    // div, add, div = 6 per element.
+    cost.flops = 6 * *e * knock.getType().getDimSize(3) + 6 * *e;
+    return cost;
+  }
+  if (auto norm = dyn_cast<RMSNormOp>(op)) {
+    std::optional<int64_t> e = elements(norm.getType());
+    if (!e || !bytes(op->getOperands()))
+      return std::nullopt;
+    // x*x and the sum (2), then x * inv * w (2), per element.
+    cost.flops = 4 * *e;
+    return cost;
+  }
+  if (auto rope = dyn_cast<RoPEOp>(op)) {
+    std::optional<int64_t> e = elements(rope.getType());
+    if (!e || !bytes(op->getOperands()))
+      return std::nullopt;
+    // Per pair of elements: 4 multiplies, 2 adds.
+    cost.flops = 3 * *e;
+    return cost;
+  }
+  if (auto sdpa = dyn_cast<SDPAOp>(op)) {
+    auto q = sdpa.getQuery().getType(), k = sdpa.getKey().getType(),
+         v = sdpa.getValue().getType();
+    if (!q.hasStaticShape() || !k.hasStaticShape() || !v.hasStaticShape() ||
+        !bytes(op->getOperands()))
+      return std::nullopt;
+    int64_t scores = q.getDimSize(0) * q.getDimSize(2) * q.getDimSize(1) *
+                     k.getDimSize(1);
+    // Q K^T and P V (2 per multiply-add), the softmax (scale, max, subtract,
+    // exp, sum: 5 per score), and the division of each output.
+    cost.flops = 2 * scores * q.getDimSize(3) + 2 * scores * v.getDimSize(3) +
+                 5 * scores + *elements(sdpa.getType());
+    return cost;
+  }
+  if (auto block = dyn_cast<AttentionBlockOp>(op)) {
+    auto x = block.getInput().getType();
+    if (!x.hasStaticShape() || !bytes(op->getOperands()))
+      return std::nullopt;
+    int64_t tokens = x.getDimSize(0) * x.getDimSize(1);
+    int64_t D = block.getModelDim(), H = block.getNumHeads(),
+            G = block.getNumKvHeads(), d = block.getHeadDim();
+    int64_t qElems = tokens * H * d, kvElems = tokens * G * d;
+    int64_t flops = 2 * tokens * D * (H * d + 2 * G * d) // Q, K, V
+                    + 2 * tokens * H * d * D;            // W^O
+    if (block.getTq())
+      flops += 2 * qElems * d;
+    if (block.getTk())
+      flops += 2 * kvElems * d;
+    if (block.getTv())
+      flops += 2 * kvElems * d;
+    if (block.hasMlpKnock())
+      flops += 6 * kvElems * d + 6 * kvElems;
+    if (block.getQNorm())
+      flops += 4 * (qElems + kvElems);
+    if (block.getRopeTheta())
+      flops += 3 * (qElems + kvElems);
+    int64_t scores = x.getDimSize(0) * H * x.getDimSize(1) * x.getDimSize(1);
+    flops += 4 * scores * d + 5 * scores + qElems;
+    cost.flops = flops;
+    return cost;
+  }
+  return std::nullopt;
+}
