@@ -63,9 +63,8 @@ module attributes {transform.with_named_sequence} {
   }
   // A full tile: K step 1, one vector.contract per step (outer-product FMAs
   // after lowering), the 8 x 32 accumulator hoisted out of the K loop.
-  transform.named_sequence @vectorize_matmul(%mm: !transform.any_op {transform.consumed}) {
-    %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 1]
-        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+  transform.named_sequence @vectorize_and_hoist(%t: !transform.any_op {transform.consumed},
+                                                %lk: !transform.any_op {transform.readonly}) {
     transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
     // Canonicalise first: hoisting needs the accumulator's read and write to
     // address the loop's iteration argument directly.
@@ -76,17 +75,16 @@ module attributes {transform.with_named_sequence} {
     transform.loop.hoist_loop_invariant_subsets %lk : !transform.any_op
     transform.yield
   }
+  transform.named_sequence @vectorize_matmul(%mm: !transform.any_op {transform.consumed}) {
+    %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 1]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.include @vectorize_and_hoist failures(propagate) (%t, %lk) : (!transform.any_op, !transform.any_op) -> ()
+    transform.yield
+  }
   transform.named_sequence @vectorize_batch_matmul(%mm: !transform.any_op {transform.consumed}) {
     %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 0, 1]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
-    transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
-    // Canonicalise first: hoisting needs the accumulator's read and write to
-    // address the loop's iteration argument directly.
-    %f = transform.get_parent_op %lk {op_name = "func.func"} : (!transform.any_op) -> !transform.any_op
-    transform.apply_patterns to %f {
-      transform.apply_patterns.canonicalization
-    } : !transform.any_op
-    transform.loop.hoist_loop_invariant_subsets %lk : !transform.any_op
+    transform.include @vectorize_and_hoist failures(propagate) (%t, %lk) : (!transform.any_op, !transform.any_op) -> ()
     transform.yield
   }
   // Attention: the normalisation (root) tiled by 16 rows, and its producer
