@@ -87,6 +87,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   pipelineOptions.vectorize = options.vectorize;
   pipelineOptions.scheduleFile = options.scheduleFile;
   pipelineOptions.foldKnocks = options.foldKnocks;
+  pipelineOptions.fuseKnockMlp = options.fuseKnockMlp;
   buildCPUPipeline(pm, pipelineOptions);
   if (failed(pm.run(module)))
     return emitError(loc) << "lowering for the CPU failed";

@@ -29,6 +29,8 @@ void kha::buildCPUPipeline(OpPassManager &pm,
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createKHAFoldKnockPass());
   }
+  if (options.fuseKnockMlp)
+    pm.addPass(createKHAFuseKnockMlpPass());
   pm.addPass(createKHALowerToLinalgPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());

@@ -52,6 +52,11 @@ static cl::opt<bool>
                  cl::desc("keep linear knocks as separate ops instead of "
                           "folding them into the projection weights"),
                  cl::init(false));
+static cl::opt<bool>
+    noFuseKnockMlp("no-fuse-knock-mlp",
+                   cl::desc("keep MLP knocks separate from the value "
+                            "projection"),
+                   cl::init(false));
 static cl::opt<std::string>
     cpuSchedule("cpu-schedule",
                 cl::desc("transform script replacing the built-in CPU "
@@ -103,6 +108,7 @@ int main(int argc, char **argv) {
     options.vectorize = !noVectorize;
     options.scheduleFile = cpuSchedule;
     options.foldKnocks = !noFoldKnocks;
+    options.fuseKnockMlp = !noFuseKnockMlp;
     return mlir::failed(mlir::kha::compileModule(*module, options,
                                                  outputFilename,
                                                  emit == "llvm"))

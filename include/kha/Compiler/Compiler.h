@@ -26,6 +26,8 @@ struct CompileOptions {
   bool vectorize = true;
   /// Fold linear knocks into the projection weights.
   bool foldKnocks = true;
+  /// Fuse MLP knocks into the value projection.
+  bool fuseKnockMlp = true;
   /// A transform script replacing the built-in CPU schedule ("": built-in).
   std::string scheduleFile;
 };

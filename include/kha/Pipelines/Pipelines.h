@@ -21,6 +21,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("fold linear knocks into the projection weights "
                      "(kha-fold-knock)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> fuseKnockMlp{
+      *this, "fuse-knock-mlp",
+      llvm::cl::desc("fuse MLP knocks into the value projection "
+                     "(kha-fuse-knock-mlp)"),
+      llvm::cl::init(true)};
   PassOptions::Option<std::string> scheduleFile{
       *this, "schedule-file",
       llvm::cl::desc("a transform script to use instead of the built-in CPU "

@@ -55,18 +55,6 @@ Value narrowTensor(OpBuilder &b, Location loc, Value value, Type elementType) {
   return arith::TruncFOp::create(b, loc, type.clone(elementType), value);
 }
 
-/// Marks a row-wise generic for the CPU schedule (kha-cpu-schedule vectorises
-/// its rows) when its last dimension, the row, is static.
-void markRows(linalg::GenericOp op) {
-  auto type = cast<ShapedType>(op.getDpsInits()[0].getType());
-  int64_t rank = op.getNumLoops();
-  if (!ShapedType::isDynamic(
-          op.getStaticLoopRanges()[op.getNumLoops() - 1]) &&
-      rank >= 2 && rank <= 5 && type.hasRank())
-    op->setAttr("kha.rows", IntegerAttr::get(
-                                IntegerType::get(op.getContext(), 64), rank));
-}
-
 //===----------------------------------------------------------------------===//
 // Knocks
 //===----------------------------------------------------------------------===//
@@ -95,35 +83,11 @@ struct LowerMlpKnock : OpRewritePattern<MlpKnockOp> {
   LogicalResult matchAndRewrite(MlpKnockOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    MLIRContext *ctx = rewriter.getContext();
     SmallVector<OpFoldResult> dims = getDims(rewriter, loc, op.getInput());
     Value rows = tensor::CollapseShapeOp::create(rewriter, loc, op.getInput(),
                                                  kHeadsOuter);
-    Value up = buildMatmulF32(rewriter, loc, rows, op.getUp());
-    Value gate = buildMatmulF32(rewriter, loc, rows, op.getGate());
-
-    // 2 * up * sigmoid(gate), in f32.
-    AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
-    Value gatedInit = buildEmpty(rewriter, loc, getDims(rewriter, loc, up),
-                                 rewriter.getF32Type());
-    Value gated =
-        linalg::GenericOp::create(
-            rewriter, loc, gatedInit.getType(), ValueRange{up, gate},
-            ValueRange{gatedInit}, ArrayRef<AffineMap>{id, id, id},
-            ArrayRef<utils::IteratorType>{kPar, kPar},
-            [&](OpBuilder &b, Location l, ValueRange args) {
-              Value one = f32Const(b, l, 1.0);
-              Value negGate = arith::NegFOp::create(b, l, args[1]);
-              Value denom = arith::AddFOp::create(
-                  b, l, one, math::ExpOp::create(b, l, negGate));
-              Value twice = arith::AddFOp::create(b, l, args[0], args[0]);
-              linalg::YieldOp::create(
-                  b, l, ValueRange{arith::DivFOp::create(b, l, twice, denom)});
-            })
-            .getResult(0);
-    markRows(cast<linalg::GenericOp>(gated.getDefiningOp()));
-
-    Value down = buildMatmulF32(rewriter, loc, gated, op.getDown());
+    Value down =
+        buildGatedMlp(rewriter, loc, rows, op.getUp(), op.getGate(), op.getDown());
     down = narrowTensor(rewriter, loc, down, elementTypeOf(op.getInput()));
     rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, op.getType(), down,
                                                        kHeadsOuter, dims);
@@ -166,7 +130,7 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
                   b, l, ValueRange{arith::AddFOp::create(b, l, args[1], sq)});
             })
             .getResult(0);
-    markRows(cast<linalg::GenericOp>(sumSq.getDefiningOp()));
+    markRowWise(cast<linalg::GenericOp>(sumSq.getDefiningOp()));
 
     double eps = op.getEpsilon().convertToDouble();
     Value init = buildEmpty(rewriter, loc, dims, elementType);
@@ -187,7 +151,7 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
           linalg::YieldOp::create(b, l,
                                   ValueRange{castFloat(b, l, y, elementType)});
         });
-    markRows(normalised);
+    markRowWise(normalised);
     return success();
   }
 };
@@ -274,7 +238,7 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
                          castFloat(b, l, out2, elementType)});
         });
 
-    markRows(rotated);
+    markRowWise(rotated);
     Value result = buildEmpty(rewriter, loc, dims, elementType);
     result = tensor::InsertSliceOp::create(rewriter, loc, rotated.getResult(0),
                                            result, zeros, halfDims, ones);
@@ -428,7 +392,7 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
     auto rowWise = [&](linalg::GenericOp generic, StringRef role) {
       tag(generic, role);
       if (!mask)
-        markRows(generic);
+        markRowWise(generic);
     };
 
     // m = max_j masked score.
@@ -471,7 +435,7 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
               bb, l, ValueRange{arith::AddFOp::create(bb, l, args[0], args[1])});
         });
     tag(rowSum, "sum");
-    markRows(rowSum);
+    markRowWise(rowSum);
 
     // pv = e V: [N, R, S] x [N, S, dv], in f32.
     Value pvInit = buildFilled(rewriter, loc, {groups, rows, idx(dv)}, f32, 0.0);
@@ -497,7 +461,7 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
                                   ValueRange{castFloat(bb, l, o, elementType)});
         });
     tag(normalised, "root");
-    markRows(normalised);
+    markRowWise(normalised);
 
     // [B*G, r*L, dv] -> [B, G, r, L, dv] -> [B, L, G, r, dv] -> [B, L, H, dv].
     Value out = relayout(rewriter, loc, normalised.getResult(0),

@@ -8,6 +8,8 @@
 #include "kha/Dialect/KHA/Transforms/Passes.h"
 #include "kha/Dialect/KHA/Utils/Builders.h"
 
+#include "HeadProjection.h"
+
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
@@ -22,17 +24,6 @@ namespace kha {
 
 using namespace mlir;
 using namespace mlir::kha;
-
-/// True when `init` is a linalg.fill of +0.0, so that the matmul is a plain
-/// product.
-static bool isZeroFilled(Value init) {
-  auto fill = init.getDefiningOp<linalg::FillOp>();
-  if (!fill)
-    return false;
-  FloatAttr value;
-  return matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
-         value.getValue().isPosZero();
-}
 
 /// W [D, N*d] times T [d, d] per head block: W viewed as [D*N, d] (the same
 /// row-major data), multiplied by T, viewed back as [D, N*d].
@@ -70,29 +61,13 @@ struct FoldLinearKnockIntoProjection : OpRewritePattern<LinearKnockOp> {
 
   LogicalResult matchAndRewrite(LinearKnockOp knock,
                                 PatternRewriter &rewriter) const override {
-    auto expand = knock.getInput().getDefiningOp<tensor::ExpandShapeOp>();
-    if (!expand || !expand->hasOneUse() ||
-        expand.getReassociationIndices() !=
-            SmallVector<ReassociationIndices>{{0, 1}, {2, 3}})
-      return rewriter.notifyMatchFailure(
-          knock, "input is not a projection split into heads");
-    Value projection = expand.getSrc();
-    auto trunc = projection.getDefiningOp<arith::TruncFOp>();
-    if (trunc) {
-      if (!trunc->hasOneUse())
-        return rewriter.notifyMatchFailure(knock, "rounding has other users");
-      projection = trunc.getIn();
-    }
-    auto matmul = projection.getDefiningOp<linalg::MatmulOp>();
-    if (!matmul || !matmul->hasOneUse() || matmul.hasUserDefinedMaps() ||
-        !isZeroFilled(matmul.getDpsInits()[0]))
-      return rewriter.notifyMatchFailure(
-          knock, "not fed by a plain, single-use linalg.matmul");
-    Value weight = matmul.getDpsInputs()[1];
+    FailureOr<HeadProjection> projection =
+        matchHeadProjection(knock.getInput(), knock, rewriter);
+    if (failed(projection))
+      return failure();
+    Value weight = projection->weight();
     auto weightType = cast<RankedTensorType>(weight.getType());
     int64_t d = knock.getType().getDimSize(3);
-    if (!weightType.hasStaticShape() || weightType.getDimSize(1) % d != 0)
-      return rewriter.notifyMatchFailure(knock, "weights are not [D, N*d]");
 
     // The knock matrix in the weights' element type (the projection may
     // compute in f32 what the layer stores in f16/bf16).
@@ -104,22 +79,22 @@ struct FoldLinearKnockIntoProjection : OpRewritePattern<LinearKnockOp> {
       transform = widenToF32(rewriter, knock.getLoc(), transform);
     }
 
+    linalg::MatmulOp matmul = projection->matmul;
     Location loc = rewriter.getFusedLoc({matmul.getLoc(), knock.getLoc()});
     Value folded = foldWeights(rewriter, loc, weight, transform, d);
     Value product =
         linalg::MatmulOp::create(rewriter, loc,
-                                 ValueRange{matmul.getDpsInputs()[0], folded},
+                                 ValueRange{projection->tokens(), folded},
                                  ValueRange{matmul.getDpsInits()[0]})
             .getResult(0);
-    if (trunc)
-      product = arith::TruncFOp::create(rewriter, loc, trunc.getType(), product);
+    if (projection->trunc)
+      product = arith::TruncFOp::create(rewriter, loc,
+                                        projection->trunc.getType(), product);
     rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
-        knock, knock.getType(), product, expand.getReassociationIndices(),
-        expand.getMixedOutputShape());
-    rewriter.eraseOp(expand);
-    if (trunc)
-      rewriter.eraseOp(trunc);
-    rewriter.eraseOp(matmul);
+        knock, knock.getType(), product,
+        projection->expand.getReassociationIndices(),
+        projection->expand.getMixedOutputShape());
+    projection->erase(rewriter);
     return success();
   }
 };

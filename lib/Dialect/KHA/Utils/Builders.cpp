@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
@@ -111,4 +112,41 @@ DenseElementsAttr kha::multiplyConstantMatrices(DenseFPElementsAttr lhs,
   }
   return DenseElementsAttr::get(
       RankedTensorType::get({m, n}, lhsType.getElementType()), product);
+}
+
+void kha::markRowWise(Operation *genericOp) {
+  auto op = cast<linalg::LinalgOp>(genericOp);
+  int64_t rank = op.getNumLoops();
+  if (rank >= 2 && rank <= 5 &&
+      !ShapedType::isDynamic(op.getStaticLoopRanges()[rank - 1]))
+    op->setAttr("kha.rows", IntegerAttr::get(
+                                IntegerType::get(op->getContext(), 64), rank));
+}
+
+Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows,
+                         Value up, Value gate, Value down) {
+  Value u = buildMatmulF32(builder, loc, rows, up);
+  Value g = buildMatmulF32(builder, loc, rows, gate);
+  // 2 * u * sigmoid(g), in f32.
+  AffineMap id = AffineMap::getMultiDimIdentityMap(2, builder.getContext());
+  Value init = buildEmpty(builder, loc, getDims(builder, loc, u),
+                          builder.getF32Type());
+  auto f32 = [&](OpBuilder &b, Location l, double v) -> Value {
+    return arith::ConstantOp::create(b, l, b.getF32FloatAttr(v));
+  };
+  auto gated = linalg::GenericOp::create(
+      builder, loc, init.getType(), ValueRange{u, g}, ValueRange{init},
+      ArrayRef<AffineMap>{id, id, id},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                    utils::IteratorType::parallel},
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        Value negGate = arith::NegFOp::create(b, l, args[1]);
+        Value denom = arith::AddFOp::create(
+            b, l, f32(b, l, 1.0), math::ExpOp::create(b, l, negGate));
+        Value twice = arith::AddFOp::create(b, l, args[0], args[0]);
+        linalg::YieldOp::create(
+            b, l, ValueRange{arith::DivFOp::create(b, l, twice, denom)});
+      });
+  markRowWise(gated);
+  return buildMatmulF32(builder, loc, gated.getResult(0), down);
 }

@@ -4,6 +4,8 @@
 #define KHA_DIALECT_KHA_TRANSFORMS_PASSES_H
 
 #include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -18,6 +20,10 @@ void populateExpandAttentionBlockPatterns(RewritePatternSet &patterns);
 
 /// Adds the pattern folding a linear knock into the projection that feeds it.
 void populateFoldKnockPatterns(RewritePatternSet &patterns);
+
+/// Adds the pattern fusing an MLP knock into the value projection feeding it,
+/// in blocks of `rows` tokens.
+void populateFuseKnockMlpPatterns(RewritePatternSet &patterns, int64_t rows);
 
 #define GEN_PASS_REGISTRATION
 #include "kha/Dialect/KHA/Transforms/Passes.h.inc"

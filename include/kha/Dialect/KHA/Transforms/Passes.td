@@ -117,6 +117,48 @@ def KHAFoldKnockPass : Pass<"kha-fold-knock"> {
   ];
 }
 
+def KHAFuseKnockMlpPass : Pass<"kha-fuse-knock-mlp"> {
+  let summary = "fuse the MLP knock into the value projection's epilogue";
+  let description = [{
+    The MLP knock `2 ((V up) * sigmoid(V gate)) down` is not linear and cannot
+    be folded into the weights; this pass fuses it into the projection that
+    produces V instead. It matches (as `kha-fold-knock` does, in any
+    frontend's IR)
+
+        %p = linalg.matmul ins(%x, %wv) outs(zero-filled)   [M, G*d]
+        (%p = arith.truncf %p, for f16/bf16)
+        %v = tensor.expand_shape %p [[0, 1], [2, 3]]      [B, L, G, d]
+        %o = kha.mlp_knock %v, %up, %gate, %down
+
+    and rewrites it into one loop over blocks of `rows` tokens: each block
+    projects its tokens (`[rows, D] x [D, G*d]`), runs the MLP on the block's
+    `rows * G` head vectors (the G key/value heads only) and writes only the
+    knocked result. V exists one block at a time, in cache, and is never
+    written to memory and read back; it also stays in f32 between the
+    projection and the MLP. Anything else is left alone.
+
+    ```mlir
+    %o = scf.for %i = %c0 to %M step %c64 iter_args(%acc = %empty) {
+      %xi = tensor.extract_slice %x[%i, 0] [%n, 512] [1, 1]
+      %vi = linalg.matmul ins(%xi, %wv ...)          // [n, G*d], f32
+      ... the MLP on [n*G, d] ...
+      tensor.insert_slice ... into %acc[%i, 0] [%n, 128] [1, 1]
+    }
+    ```
+  }];
+  let options = [
+    Option<"rows", "rows", "int64_t", /*default=*/"64",
+           "tokens per block">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def KHACostReportPass : Pass<"kha-cost-report", "::mlir::ModuleOp"> {
   let summary = "report the FLOPs and bytes moved of each op and function";
   let description = [{

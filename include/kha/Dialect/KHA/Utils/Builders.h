@@ -36,6 +36,15 @@ DenseElementsAttr multiplyConstantMatrices(DenseFPElementsAttr lhs,
 /// `value` itself when it already is f32.
 Value widenToF32(OpBuilder &builder, Location loc, Value value);
 
+/// Tags a row-wise linalg.generic (`kha.rows = <rank>`) for the CPU schedule,
+/// which vectorises it one row at a time, when its last loop is static.
+void markRowWise(Operation *genericOp);
+
+/// The gated MLP knock on head vectors `rows` [R, d]:
+/// `2 ((rows up) * sigmoid(rows gate)) down`, computed and returned in f32.
+Value buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
+                    Value gate, Value down);
+
 /// Converts a scalar float to `type` (extf, truncf or nothing).
 Value castFloat(OpBuilder &builder, Location loc, Value value, Type type);
 
