@@ -10,7 +10,8 @@ W T are computed on every call, a cost of D*N*d*d) and weights embedded as
 constants (kha-translate --weights; the fold happens at compile time: inference).
 Runs all alternately with kha-run on the same inputs and prints the median times
 and the overhead against no knock. Targets (issue 4): KHA-Linear <= 1% at
-L >= 512, KHA-MLP <= 5%.
+L >= 512, KHA-MLP <= 5%. Wall-clock times on a shared host are noisy;
+`--instructions --seq-lens 512` counts instructions with callgrind instead.
 """
 
 import argparse
@@ -42,7 +43,13 @@ def main():
     parser.add_argument("--seq-lens", type=int, nargs="+", default=[128, 512, 2048])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions with callgrind instead of timing "
+                             "(deterministic; embedded weights; AVX2 code, as "
+                             "valgrind does not decode AVX-512)")
     opts = parser.parse_args()
+    if opts.instructions:
+        return count_instructions(opts)
     with open(os.path.join(ROOT, "examples", "mha-small.json")) as f:
         base = json.load(f)
 
@@ -90,6 +97,40 @@ def main():
             none, lin, mlp = (med[(n, form)] for n in ("none", "linear", "mlp"))
             print("| %d | %.2f ms | %.2f ms | %+.1f%% | %.2f ms | %+.1f%% |" % (
                 seq_len, none, lin, 100 * (lin / none - 1), mlp, 100 * (mlp / none - 1)))
+    return 0
+
+
+def count_instructions(opts):
+    """Instructions of one kha-run (3 calls) per variant, weights embedded."""
+    with open(os.path.join(ROOT, "examples", "mha-small.json")) as f:
+        base = json.load(f)
+    print("| L | no knock | KHA-Linear (Q, K, V) | overhead | KHA-MLP (V) | overhead |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seq_len in opts.seq_lens:
+            counts = {}
+            for name, knock in VARIANTS.items():
+                work = os.path.join(tmp, "%s-%d" % (name, seq_len))
+                os.makedirs(work)
+                path = os.path.join(work, "config.json")
+                with open(path, "w") as f:
+                    json.dump(dict(base, knock=knock, batch=1, seq_len=seq_len), f)
+                paths = save_inputs(make_inputs(LayerConfig.load(path), 1, seq_len, seed=3), work)
+                mlir, lib = os.path.join(work, "layer.mlir"), os.path.join(work, "layer.so")
+                subprocess.run([os.path.join(opts.tools, "kha-translate"), "--import-layer-config",
+                                path, "--weights=" + work, "-o", mlir], check=True)
+                subprocess.run([os.path.join(opts.tools, "kha-compile"), mlir, "--target=cpu",
+                                "--mcpu=haswell", "-o", lib], check=True)
+                out = subprocess.run(["valgrind", "--tool=callgrind",
+                                      "--callgrind-out-file=" + os.path.join(work, "cg.out"),
+                                      os.path.join(opts.tools, "kha-run"), lib,
+                                      "--input=@" + paths[0], "--benchmark=2"],
+                                     capture_output=True, text=True, check=True).stderr
+                counts[name] = int(re.search(r"Collected : ([0-9]+)", out).group(1))
+            none = counts["none"]
+            print("| %d | %d | %d | %+.2f%% | %d | %+.2f%% |" % (
+                seq_len, none, counts["linear"], 100 * (counts["linear"] / none - 1),
+                counts["mlp"], 100 * (counts["mlp"] / none - 1)))
     return 0
 
 
