@@ -65,6 +65,32 @@ static int64_t bodyFlops(Block &body) {
   return count;
 }
 
+/// The FLOPs of the kha ops, shared by the mid-level ops and the attention
+/// block that expands into them.
+static int64_t linearKnockFlopsPerElement(int64_t d) { return 2 * d; }
+/// Three d x d matmuls, and 2 u sigmoid(g): neg, exp, add, div, add, div.
+static int64_t mlpKnockFlopsPerElement(int64_t d) { return 6 * d + 6; }
+/// x*x and the sum, then x * inv * w.
+static constexpr int64_t kRMSNormFlopsPerElement = 4;
+/// Per pair of elements: 4 multiplies, 2 adds.
+static constexpr int64_t kRoPEFlopsPerElement = 3;
+/// Q K^T and P V (2 per multiply-add), the softmax (scale, max, subtract, exp,
+/// sum: 5 per score), and the division of each output element.
+static int64_t sdpaFlops(int64_t scores, int64_t d, int64_t dv,
+                         int64_t outputs) {
+  return 2 * scores * d + 2 * scores * dv + 5 * scores + outputs;
+}
+
+static int64_t perHeadFlopsPerElement(Operation *op, int64_t d) {
+  if (isa<LinearKnockOp>(op))
+    return linearKnockFlopsPerElement(d);
+  if (isa<MlpKnockOp>(op))
+    return mlpKnockFlopsPerElement(d);
+  if (isa<RMSNormOp>(op))
+    return kRMSNormFlopsPerElement;
+  return kRoPEFlopsPerElement;
+}
+
 std::optional<OpCost> kha::estimateCost(Operation *op) {
   OpCost cost;
   auto bytes = [&](ValueRange operands) -> bool {
@@ -87,38 +113,14 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
     return cost;
   }
 
-  // kha ops, by formula (docs/cost-model.md). E: elements of the per-head
-  // input [B, L, N, d].
-  if (auto knock = dyn_cast<LinearKnockOp>(op)) {
-    std::optional<int64_t> e = elements(knock.getType());
+  // kha ops, by formula (docs/cost-model.md). Per-head ops cost a number of
+  // FLOPs per element of their [B, L, N, d] input.
+  if (isa<LinearKnockOp, MlpKnockOp, RMSNormOp, RoPEOp>(op)) {
+    auto type = cast<RankedTensorType>(op->getResult(0).getType());
+    std::optional<int64_t> e = elements(type);
     if (!e || !bytes(op->getOperands()))
       return std::nullopt;
-    cost.flops = 2 * *e * knock.getType().getDimSize(3);
-    return cost;
-  }
-  if (auto knock = dyn_cast<MlpKnockOp>(op)) {
-    std::optional<int64_t> e = elements(knock.getType());
-    if (!e || !bytes(op->getOperands()))
-      return std::nullopt;
-    // Three d x d matmuls per head vector, and 2 u sigmoid(g): neg, exp, add,
-    // div, add, div = 6 per element.
-    cost.flops = 6 * *e * knock.getType().getDimSize(3) + 6 * *e;
-    return cost;
-  }
-  if (auto norm = dyn_cast<RMSNormOp>(op)) {
-    std::optional<int64_t> e = elements(norm.getType());
-    if (!e || !bytes(op->getOperands()))
-      return std::nullopt;
-    // x*x and the sum (2), then x * inv * w (2), per element.
-    cost.flops = 4 * *e;
-    return cost;
-  }
-  if (auto rope = dyn_cast<RoPEOp>(op)) {
-    std::optional<int64_t> e = elements(rope.getType());
-    if (!e || !bytes(op->getOperands()))
-      return std::nullopt;
-    // Per pair of elements: 4 multiplies, 2 adds.
-    cost.flops = 3 * *e;
+    cost.flops = *e * perHeadFlopsPerElement(op, type.getDimSize(3));
     return cost;
   }
   if (auto sdpa = dyn_cast<SDPAOp>(op)) {
@@ -129,10 +131,8 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
       return std::nullopt;
     int64_t scores = q.getDimSize(0) * q.getDimSize(2) * q.getDimSize(1) *
                      k.getDimSize(1);
-    // Q K^T and P V (2 per multiply-add), the softmax (scale, max, subtract,
-    // exp, sum: 5 per score), and the division of each output.
-    cost.flops = 2 * scores * q.getDimSize(3) + 2 * scores * v.getDimSize(3) +
-                 5 * scores + *elements(sdpa.getType());
+    cost.flops = sdpaFlops(scores, q.getDimSize(3), v.getDimSize(3),
+                           *elements(sdpa.getType()));
     return cost;
   }
   if (auto block = dyn_cast<AttentionBlockOp>(op)) {
@@ -146,19 +146,19 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
     int64_t flops = 2 * tokens * D * (H * d + 2 * G * d) // Q, K, V
                     + 2 * tokens * H * d * D;            // W^O
     if (block.getTq())
-      flops += 2 * qElems * d;
+      flops += qElems * linearKnockFlopsPerElement(d);
     if (block.getTk())
-      flops += 2 * kvElems * d;
+      flops += kvElems * linearKnockFlopsPerElement(d);
     if (block.getTv())
-      flops += 2 * kvElems * d;
+      flops += kvElems * linearKnockFlopsPerElement(d);
     if (block.hasMlpKnock())
-      flops += 6 * kvElems * d + 6 * kvElems;
+      flops += kvElems * mlpKnockFlopsPerElement(d);
     if (block.getQNorm())
-      flops += 4 * (qElems + kvElems);
+      flops += (qElems + kvElems) * kRMSNormFlopsPerElement;
     if (block.getRopeTheta())
-      flops += 3 * (qElems + kvElems);
+      flops += (qElems + kvElems) * kRoPEFlopsPerElement;
     int64_t scores = x.getDimSize(0) * H * x.getDimSize(1) * x.getDimSize(1);
-    flops += 4 * scores * d + 5 * scores + qElems;
+    flops += sdpaFlops(scores, d, d, qElems);
     cost.flops = flops;
     return cost;
   }
