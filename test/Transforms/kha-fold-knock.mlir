@@ -70,6 +70,178 @@ func.func @half(%x: tensor<6x16xf32>, %w: tensor<16x8xf32>, %t: tensor<4x4xf16>)
 
 // -----
 
+// Another frontend's forms: the projection as linalg.batch_matmul over
+// [B, L, D] tokens, the weight broadcast over the batch by linalg.broadcast;
+// the weight is folded before the broadcast, and the knock is gone.
+// CHECK-LABEL: func @batch_broadcast
+// CHECK-SAME: (%[[X:.*]]: tensor<2x3x16xf32>, %[[W:.*]]: tensor<16x8xf32>, %[[T:.*]]: tensor<4x4xf32>)
+// CHECK: %[[WF:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<16x2x4xf32> into tensor<32x4xf32>
+// CHECK: linalg.matmul ins(%[[WF]], %[[T]] : tensor<32x4xf32>, tensor<4x4xf32>)
+// CHECK: %[[W2:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0], [1, 2]] : tensor<16x2x4xf32> into tensor<16x8xf32>
+// CHECK: %[[WB:.*]] = linalg.broadcast ins(%[[W2]] : tensor<16x8xf32>) outs(%{{.*}} : tensor<2x16x8xf32>) dimensions = [0]
+// CHECK: %[[P:.*]] = linalg.batch_matmul ins(%[[X]], %[[WB]] : tensor<2x3x16xf32>, tensor<2x16x8xf32>)
+// CHECK: %[[R:.*]] = tensor.expand_shape %[[P]] {{\[\[}}0], [1], [2, 3]]
+// CHECK-NOT: kha.linear_knock
+// CHECK: return %[[R]]
+func.func @batch_broadcast(%x: tensor<2x3x16xf32>, %w: tensor<16x8xf32>, %t: tensor<4x4xf32>) -> tensor<2x3x2x4xf32> {
+  %eb = tensor.empty() : tensor<2x16x8xf32>
+  %wb = linalg.broadcast ins(%w : tensor<16x8xf32>) outs(%eb : tensor<2x16x8xf32>) dimensions = [0]
+  %e = tensor.empty() : tensor<2x3x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %p = linalg.batch_matmul ins(%x, %wb : tensor<2x3x16xf32>, tensor<2x16x8xf32>) outs(%f : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %h = tensor.expand_shape %p [[0], [1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<2x3x8xf32> into tensor<2x3x2x4xf32>
+  %k = kha.linear_knock %h, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  return %k : tensor<2x3x2x4xf32>
+}
+
+// -----
+
+// The broadcast written as batch_matmul's indexing map: the folded [D, N*d]
+// weight takes the weight's place and the map is unchanged.
+// CHECK-DAG: #[[$BMAP:.*]] = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
+// CHECK-LABEL: func @batch_map
+// CHECK-SAME: (%[[X:.*]]: tensor<2x3x16xf32>, %[[W:.*]]: tensor<16x8xf32>, %[[T:.*]]: tensor<4x4xf32>)
+// CHECK: linalg.matmul ins(%{{.*}}, %[[T]] : tensor<32x4xf32>, tensor<4x4xf32>)
+// CHECK: %[[W2:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0], [1, 2]] : tensor<16x2x4xf32> into tensor<16x8xf32>
+// CHECK: linalg.batch_matmul indexing_maps = [{{.*}}, #[[$BMAP]], {{.*}}] ins(%[[X]], %[[W2]] : tensor<2x3x16xf32>, tensor<16x8xf32>)
+// CHECK-NOT: kha.linear_knock
+func.func @batch_map(%x: tensor<2x3x16xf32>, %w: tensor<16x8xf32>, %t: tensor<4x4xf32>) -> tensor<2x3x2x4xf32> {
+  %e = tensor.empty() : tensor<2x3x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %p = linalg.batch_matmul
+         indexing_maps = [affine_map<(b, m, n, k) -> (b, m, k)>,
+                          affine_map<(b, m, n, k) -> (k, n)>,
+                          affine_map<(b, m, n, k) -> (b, m, n)>]
+         ins(%x, %w : tensor<2x3x16xf32>, tensor<16x8xf32>) outs(%f : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %h = tensor.expand_shape %p [[0], [1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<2x3x8xf32> into tensor<2x3x2x4xf32>
+  %k = kha.linear_knock %h, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  return %k : tensor<2x3x2x4xf32>
+}
+
+// -----
+
+// The weight stored transposed [N*d, D], as nn.Linear stores it (a
+// transposed B map): the folded weight keeps that layout, T^T times each
+// [d, D] row block, as one [d, d] x [d, N*D] matmul between two permutes.
+// CHECK-LABEL: func @transposed
+// CHECK-SAME: (%[[X:.*]]: tensor<6x16xf32>, %[[W:.*]]: tensor<8x16xf32>, %[[T:.*]]: tensor<4x4xf32>)
+// CHECK: %[[TT:.*]] = linalg.transpose ins(%[[T]] : tensor<4x4xf32>) outs(%{{.*}} : tensor<4x4xf32>) permutation = [1, 0]
+// CHECK: %[[WE:.*]] = tensor.expand_shape %[[W]] {{\[\[}}0, 1], [2]] output_shape [2, 4, 16] : tensor<8x16xf32> into tensor<2x4x16xf32>
+// CHECK: %[[WI:.*]] = linalg.transpose ins(%[[WE]] : tensor<2x4x16xf32>) outs(%{{.*}} : tensor<4x2x16xf32>) permutation = [1, 0, 2]
+// CHECK: %[[WC:.*]] = tensor.collapse_shape %[[WI]] {{\[\[}}0], [1, 2]] : tensor<4x2x16xf32> into tensor<4x32xf32>
+// CHECK: %[[PR:.*]] = linalg.matmul ins(%[[TT]], %[[WC]] : tensor<4x4xf32>, tensor<4x32xf32>)
+// CHECK: %[[PE:.*]] = tensor.expand_shape %[[PR]] {{\[\[}}0], [1, 2]] output_shape [4, 2, 16]
+// CHECK: %[[PO:.*]] = linalg.transpose ins(%[[PE]] : tensor<4x2x16xf32>) outs(%{{.*}} : tensor<2x4x16xf32>) permutation = [1, 0, 2]
+// CHECK: %[[W2:.*]] = tensor.collapse_shape %[[PO]] {{\[\[}}0, 1], [2]] : tensor<2x4x16xf32> into tensor<8x16xf32>
+// CHECK: linalg.matmul indexing_maps = {{.*}} ins(%[[X]], %[[W2]] : tensor<6x16xf32>, tensor<8x16xf32>)
+// CHECK-NOT: kha.linear_knock
+func.func @transposed(%x: tensor<6x16xf32>, %w: tensor<8x16xf32>, %t: tensor<4x4xf32>) -> tensor<2x3x2x4xf32> {
+  %e = tensor.empty() : tensor<6x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %p = linalg.matmul
+         indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                          affine_map<(m, n, k) -> (n, k)>,
+                          affine_map<(m, n, k) -> (m, n)>]
+         ins(%x, %w : tensor<6x16xf32>, tensor<8x16xf32>) outs(%f : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %h = tensor.expand_shape %p [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xf32> into tensor<2x3x2x4xf32>
+  %k = kha.linear_knock %h, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  return %k : tensor<2x3x2x4xf32>
+}
+
+// -----
+
+// Transposed constant weights (linalg.matmul with a transposed B map): the
+// folded constant keeps the [N*d, D] layout; the swap knock swaps the two
+// rows of each head block.
+// CHECK-LABEL: func @transposed_constant
+// CHECK: %[[W2:.*]] = arith.constant dense<{{\[\[}}2.000000e+00, 1.000000e+00], [1.000000e+00, 0.000000e+00], [4.000000e+00, 1.000000e+00], [3.000000e+00, 0.000000e+00]]> : tensor<4x2xf32>
+// CHECK: linalg.matmul indexing_maps = {{.*}} ins(%{{.*}}, %[[W2]] : tensor<3x2xf32>, tensor<4x2xf32>)
+// CHECK-NOT: kha.linear_knock
+func.func @transposed_constant(%x: tensor<3x2xf32>) -> tensor<1x3x2x2xf32> {
+  %w = arith.constant dense<[[1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [4.0, 1.0]]> : tensor<4x2xf32>
+  %t = arith.constant dense<[[0.0, 1.0], [1.0, 0.0]]> : tensor<2x2xf32>
+  %e = tensor.empty() : tensor<3x4xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<3x4xf32>) -> tensor<3x4xf32>
+  %p = linalg.matmul
+         indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                          affine_map<(m, n, k) -> (n, k)>,
+                          affine_map<(m, n, k) -> (m, n)>]
+         ins(%x, %w : tensor<3x2xf32>, tensor<4x2xf32>) outs(%f : tensor<3x4xf32>) -> tensor<3x4xf32>
+  %h = tensor.expand_shape %p [[0, 1], [2, 3]] output_shape [1, 3, 2, 2] : tensor<3x4xf32> into tensor<1x3x2x2xf32>
+  %k = kha.linear_knock %h, %t : tensor<1x3x2x2xf32>, tensor<2x2xf32>
+  return %k : tensor<1x3x2x2xf32>
+}
+
+// -----
+
+// A linalg.generic multiply-add contraction is a projection too.
+// CHECK-LABEL: func @generic
+// CHECK-SAME: (%[[X:.*]]: tensor<6x16xf32>, %[[W:.*]]: tensor<16x8xf32>, %[[T:.*]]: tensor<4x4xf32>)
+// CHECK: linalg.matmul ins(%{{.*}}, %[[T]] : tensor<32x4xf32>, tensor<4x4xf32>)
+// CHECK: %[[W2:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0], [1, 2]] : tensor<16x2x4xf32> into tensor<16x8xf32>
+// CHECK: linalg.generic {{.*}} ins(%[[X]], %[[W2]] : tensor<6x16xf32>, tensor<16x8xf32>)
+// CHECK-NOT: kha.linear_knock
+func.func @generic(%x: tensor<6x16xf32>, %w: tensor<16x8xf32>, %t: tensor<4x4xf32>) -> tensor<2x3x2x4xf32> {
+  %e = tensor.empty() : tensor<6x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %p = linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                                        affine_map<(m, n, k) -> (k, n)>,
+                                        affine_map<(m, n, k) -> (m, n)>],
+                       iterator_types = ["parallel", "parallel", "reduction"]}
+         ins(%x, %w : tensor<6x16xf32>, tensor<16x8xf32>) outs(%f : tensor<6x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<6x8xf32>
+  %h = tensor.expand_shape %p [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xf32> into tensor<2x3x2x4xf32>
+  %k = kha.linear_knock %h, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  return %k : tensor<2x3x2x4xf32>
+}
+
+// -----
+
+// Left alone among the batched forms: weights that differ across the batch
+// (a [B, D, N*d] argument, not a broadcast), a knock matrix computed after
+// the projection, and a max-reduction (not linear) in place of the sum.
+// CHECK-LABEL: func @batch_refusals
+// CHECK-COUNT-3: kha.linear_knock
+func.func @batch_refusals(%x: tensor<2x3x16xf32>, %wb: tensor<2x16x8xf32>, %t: tensor<4x4xf32>, %x2: tensor<6x16xf32>, %w: tensor<16x8xf32>)
+    -> (tensor<2x3x2x4xf32>, tensor<2x3x2x4xf32>, tensor<2x3x2x4xf32>) {
+  %e = tensor.empty() : tensor<2x3x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %p0 = linalg.batch_matmul ins(%x, %wb : tensor<2x3x16xf32>, tensor<2x16x8xf32>) outs(%f : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %h0 = tensor.expand_shape %p0 [[0], [1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<2x3x8xf32> into tensor<2x3x2x4xf32>
+  %k0 = kha.linear_knock %h0, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  %e2 = tensor.empty() : tensor<6x8xf32>
+  %f2 = linalg.fill ins(%z : f32) outs(%e2 : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %p1 = linalg.matmul ins(%x2, %w : tensor<6x16xf32>, tensor<16x8xf32>) outs(%f2 : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %t1 = arith.addf %t, %t : tensor<4x4xf32>
+  %h1 = tensor.expand_shape %p1 [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xf32> into tensor<2x3x2x4xf32>
+  %k1 = kha.linear_knock %h1, %t1 : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  %p2 = linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                                         affine_map<(m, n, k) -> (k, n)>,
+                                         affine_map<(m, n, k) -> (m, n)>],
+                        iterator_types = ["parallel", "parallel", "reduction"]}
+         ins(%x2, %w : tensor<6x16xf32>, tensor<16x8xf32>) outs(%f2 : tensor<6x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.maximumf %c, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<6x8xf32>
+  %h2 = tensor.expand_shape %p2 [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xf32> into tensor<2x3x2x4xf32>
+  %k2 = kha.linear_knock %h2, %t : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  return %k0, %k1, %k2 : tensor<2x3x2x4xf32>, tensor<2x3x2x4xf32>, tensor<2x3x2x4xf32>
+}
+
+// -----
+
 // Left alone: a knock after RMSNorm (not linear in the projection), a
 // projection whose result has another user, a matmul accumulating into
 // non-zero values, and the MLP knock.

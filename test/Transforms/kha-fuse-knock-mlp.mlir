@@ -80,3 +80,24 @@ func.func @refusals(%x: tensor<6x16xf32>, %w: tensor<16x8xf32>, %m: tensor<4x4xf
   %k1 = kha.mlp_knock %v1, %m, %m, %m : tensor<2x3x2x4xf32>, tensor<4x4xf32>
   return %k0, %k1, %p1 : tensor<2x3x2x4xf32>, tensor<2x3x2x4xf32>, tensor<6x8xf32>
 }
+
+// -----
+
+// Left alone: a batched projection (the blocked loop is built for the 2-D
+// token matrix our lowering emits); the MLP knock is then lowered on its own.
+// CHECK-LABEL: func @batched
+// CHECK-NOT: scf.for
+// CHECK: kha.mlp_knock
+func.func @batched(%x: tensor<2x3x16xf32>, %w: tensor<16x8xf32>, %m: tensor<4x4xf32>) -> tensor<2x3x2x4xf32> {
+  %e = tensor.empty() : tensor<2x3x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %p = linalg.batch_matmul
+         indexing_maps = [affine_map<(b, m, n, k) -> (b, m, k)>,
+                          affine_map<(b, m, n, k) -> (k, n)>,
+                          affine_map<(b, m, n, k) -> (b, m, n)>]
+         ins(%x, %w : tensor<2x3x16xf32>, tensor<16x8xf32>) outs(%f : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %h = tensor.expand_shape %p [[0], [1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<2x3x8xf32> into tensor<2x3x2x4xf32>
+  %k = kha.mlp_knock %h, %m, %m, %m : tensor<2x3x2x4xf32>, tensor<4x4xf32>
+  return %k : tensor<2x3x2x4xf32>
+}

@@ -34,8 +34,11 @@ struct FuseMlpKnockIntoProjection : OpRewritePattern<MlpKnockOp> {
         matchHeadProjection(knock.getInput(), knock, rewriter);
     if (failed(projection))
       return failure();
-    Location loc =
-        rewriter.getFusedLoc({projection->matmul.getLoc(), knock.getLoc()});
+    if (!projection->isPlainMatmul())
+      return rewriter.notifyMatchFailure(
+          knock, "only a plain linalg.matmul projection is blocked by rows");
+    Location loc = rewriter.getFusedLoc(
+        {projection->contraction.getLoc(), knock.getLoc()});
     Value tokens = projection->tokens();
     Value weight = projection->weight();
     auto headsType = knock.getType();

@@ -7,8 +7,8 @@
 using namespace mlir;
 using namespace mlir::kha;
 
-/// True when `init` is a linalg.fill of +0.0, so that the matmul is a plain
-/// product.
+/// True when `init` is a linalg.fill of +0.0, so that the contraction is a
+/// plain product.
 static bool isZeroFilled(Value init) {
   auto fill = init.getDefiningOp<linalg::FillOp>();
   if (!fill)
@@ -18,11 +18,19 @@ static bool isZeroFilled(Value init) {
          value.getValue().isPosZero();
 }
 
+bool HeadProjection::isPlainMatmul() {
+  auto matmul = dyn_cast<linalg::MatmulOp>(contraction.getOperation());
+  return matmul && !matmul.hasUserDefinedMaps() && !broadcast &&
+         weightInput == 1 && !transposed;
+}
+
 void HeadProjection::erase(PatternRewriter &rewriter) {
   rewriter.eraseOp(expand);
   if (trunc)
     rewriter.eraseOp(trunc);
-  rewriter.eraseOp(matmul);
+  rewriter.eraseOp(contraction);
+  if (broadcast && broadcast->use_empty())
+    rewriter.eraseOp(broadcast);
 }
 
 FailureOr<HeadProjection>
@@ -30,9 +38,11 @@ kha::matchHeadProjection(Value heads, Operation *user,
                          PatternRewriter &rewriter) {
   HeadProjection match;
   match.expand = heads.getDefiningOp<tensor::ExpandShapeOp>();
-  if (!match.expand || !match.expand->hasOneUse() ||
-      match.expand.getReassociationIndices() !=
-          SmallVector<ReassociationIndices>{{0, 1}, {2, 3}})
+  SmallVector<ReassociationIndices> groups;
+  if (match.expand)
+    groups = match.expand.getReassociationIndices();
+  if (!match.expand || !match.expand->hasOneUse() || groups.empty() ||
+      groups.back() != ReassociationIndices{2, 3})
     return rewriter.notifyMatchFailure(
         user, "input is not a projection split into heads");
   Value projection = match.expand.getSrc();
@@ -42,16 +52,64 @@ kha::matchHeadProjection(Value heads, Operation *user,
       return rewriter.notifyMatchFailure(user, "rounding has other users");
     projection = match.trunc.getIn();
   }
-  match.matmul = projection.getDefiningOp<linalg::MatmulOp>();
-  if (!match.matmul || !match.matmul->hasOneUse() ||
-      match.matmul.hasUserDefinedMaps() ||
-      !isZeroFilled(match.matmul.getDpsInits()[0]))
+
+  // C = A B, with C's last dimension the columns split into heads.
+  match.contraction = projection.getDefiningOp<linalg::LinalgOp>();
+  linalg::LinalgOp op = match.contraction;
+  if (!op || !op->hasOneUse() || !op.hasPureTensorSemantics() ||
+      op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !linalg::isaContractionOpInterface(op) ||
+      !isZeroFilled(op.getDpsInits()[0]))
     return rewriter.notifyMatchFailure(
-        user, "not fed by a plain, single-use linalg.matmul");
+        user, "not fed by a single-use contraction from zero");
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->n.size() != 1 || dims->k.size() != 1)
+    return rewriter.notifyMatchFailure(user, "not one [D, N*d] weight");
+  unsigned n = dims->n[0], k = dims->k[0];
+  AffineMap outMap = op.getIndexingMapMatchingResult(op->getResult(0));
+  if (outMap.getNumResults() == 0 ||
+      outMap.getResults().back() != getAffineDimExpr(n, op->getContext()))
+    return rewriter.notifyMatchFailure(user, "heads are not the last columns");
+
+  // B: the input indexed by n; its map is (batch..., k, n) in some order.
+  AffineMap bMap;
+  for (unsigned i = 0; i < 2; ++i) {
+    AffineMap map = op.getMatchingIndexingMap(op.getDpsInputOperand(i));
+    if (map.isFunctionOfDim(n)) {
+      match.weightInput = i;
+      bMap = map;
+    }
+  }
+  if (!bMap.isProjectedPermutation())
+    return rewriter.notifyMatchFailure(user, "weights are not a plain matrix");
+  std::optional<unsigned> kPos = bMap.getResultPosition(
+      getAffineDimExpr(k, op->getContext()));
+  std::optional<unsigned> nPos = bMap.getResultPosition(
+      getAffineDimExpr(n, op->getContext()));
+  if (!kPos || !nPos)
+    return rewriter.notifyMatchFailure(user, "weights are not a plain matrix");
+  SmallVector<int64_t> batchPositions;
+  for (unsigned p = 0; p < bMap.getNumResults(); ++p)
+    if (p != *kPos && p != *nPos)
+      batchPositions.push_back(p);
+  match.transposed = *nPos < *kPos;
+  if (!batchPositions.empty()) {
+    // One weight per batch entry is folded only when they are all the same
+    // matrix, broadcast.
+    match.broadcast = op.getDpsInputs()[match.weightInput]
+                          .getDefiningOp<linalg::BroadcastOp>();
+    if (!match.broadcast ||
+        match.broadcast.getDimensions() != ArrayRef<int64_t>(batchPositions))
+      return rewriter.notifyMatchFailure(
+          user, "weights differ across the batch (not a broadcast matrix)");
+  }
+
   auto weightType = cast<RankedTensorType>(match.weight().getType());
   int64_t d = cast<ShapedType>(heads.getType()).getDimSize(3);
-  if (!weightType.hasStaticShape() || ShapedType::isDynamic(d) ||
-      weightType.getDimSize(1) % d != 0)
+  int64_t columns = weightType.getDimSize(match.transposed ? 0 : 1);
+  if (weightType.getRank() != 2 || !weightType.hasStaticShape() ||
+      ShapedType::isDynamic(d) || columns % d != 0)
     return rewriter.notifyMatchFailure(user, "weights are not [D, N*d]");
   return match;
 }

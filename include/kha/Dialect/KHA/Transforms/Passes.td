@@ -85,20 +85,29 @@ def KHAFoldKnockPass : Pass<"kha-fold-knock"> {
     `(x W_n) T = x (W_n T)` for every head block n of the projection's columns.
     This pass matches, in any frontend's IR,
 
-        %p = linalg.matmul ins(%x, %w) outs(zero-filled)     [M, N*d]
+        %p = C = A B, zero-filled                          [M, N*d] or [B, L, N*d]
         (%p = arith.truncf %p, for f16/bf16)
-        %h = tensor.expand_shape %p [[0, 1], [2, 3]]        [B, L, N, d]
+        %h = tensor.expand_shape %p [..., [2, 3]]           [B, L, N, d]
         %k = kha.linear_knock %h, %t                        [d, d]
 
-    and rewrites it into one projection by folded weights `W' = W T` per
-    head block, computed as `[D*N, d] x [d, d]` (a cost of D*N*d*d, independent
-    of B*L, once per call for runtime weights), or folded into a new constant
-    at compile time when `W` and `T` are constants.
+    where the contraction is `linalg.matmul`, `linalg.batch_matmul`, either
+    with transposed or broadcast indexing maps, or a `linalg.generic`
+    multiply-add; and B is one weight matrix `[D, N*d]` or its transpose
+    `[N*d, D]` (nn.Linear's layout), used as it is, broadcast over the batch by
+    the indexing map, or by a `linalg.broadcast`.
+
+    The weight operand is replaced in place by the folded weights `W' = W T`
+    per head block (for the transposed layout, `T^T Wt_n`), computed as one
+    `[D*N, d] x [d, d]` matmul (a cost of D*N*d*d, independent of B*L, once
+    per call for runtime weights), or folded into a new constant at compile
+    time when `W` and `T` are constants; the contraction keeps its form and
+    the knock disappears.
 
     Left alone: a knock whose input is not such a projection (after RMSNorm or
     RoPE, or any other op), a projection or reshape with other users (it would
-    be computed anyway), a matmul with a non-zero initial value or
-    non-default indexing maps, and the MLP knock (not linear).
+    be computed anyway), a contraction with a non-zero initial value or a
+    non-linear reduction, weights that differ across the batch, a knock
+    matrix computed after the projection, and the MLP knock (not linear).
 
     ```mlir
     %p = linalg.matmul ins(%x, %wv : tensor<?x512xf32>, tensor<512x128xf32>) ...
@@ -106,8 +115,8 @@ def KHAFoldKnockPass : Pass<"kha-fold-knock"> {
     %k = kha.linear_knock %v, %tv : tensor<?x?x2x64xf32>, tensor<64x64xf32>
     // becomes
     %w2 = linalg.matmul ins(%wv_as_256x64, %tv) ...        // W' = W T
-    %p2 = linalg.matmul ins(%x, %w2_as_512x128) ...
-    %k = tensor.expand_shape %p2 [[0, 1], [2, 3]] ...
+    %p = linalg.matmul ins(%x, %w2_as_512x128) ...
+    %v = tensor.expand_shape %p [[0, 1], [2, 3]] ...       // the knock's uses
     ```
   }];
   let dependentDialects = [
