@@ -3,7 +3,7 @@
     /usr/bin/python3 bench/knock_overhead.py [--tools build/bin] [--runs 10] [--rounds 3]
 
 For the mha-small shape (D = 512, H = G = 8, d = 64, causal, QK-norm, RoPE, f32,
-B = 1) at L in {128, 512, 2048}, compiles the layer with no knock, with KHA-Linear
+B = 1; `--config` picks another, e.g. paper-main) at L in {128, 512, 2048}, compiles the layer with no knock, with KHA-Linear
 (Q, K, V linear knocks, folded into the projections by kha-fold-knock), and with
 KHA-MLP on values, in two forms: weights as runtime arguments (the folded weights
 W T are computed on every call, a cost of D*N*d*d) and weights embedded as
@@ -40,6 +40,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tools", default=os.path.join(ROOT, "build", "bin"))
+    parser.add_argument("--config", default="mha-small",
+                        help="an examples/ config name or a config JSON path whose shape is "
+                             "measured (its knock is replaced by each variant)")
     parser.add_argument("--seq-lens", type=int, nargs="+", default=[128, 512, 2048])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
@@ -50,8 +53,7 @@ def main():
     opts = parser.parse_args()
     if opts.instructions:
         return count_instructions(opts)
-    with open(os.path.join(ROOT, "examples", "mha-small.json")) as f:
-        base = json.load(f)
+    base = load_config(opts.config)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,10 +102,15 @@ def main():
     return 0
 
 
+def load_config(name):
+    path = name if os.path.exists(name) else os.path.join(ROOT, "examples", name + ".json")
+    with open(path) as f:
+        return json.load(f)
+
+
 def count_instructions(opts):
     """Instructions of one kha-run (3 calls) per variant, weights embedded."""
-    with open(os.path.join(ROOT, "examples", "mha-small.json")) as f:
-        base = json.load(f)
+    base = load_config(opts.config)
     print("| L | no knock | KHA-Linear (Q, K, V) | overhead | KHA-MLP (V) | overhead |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:

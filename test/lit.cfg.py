@@ -33,6 +33,11 @@ llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.kha_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
+# The plugin for stock mlir-opt-22 (Debian names it with a suffix).
+config.substitutions.append(("%kha_plugin", os.path.join(config.kha_obj_root, "lib", "libKHAPlugin.so")))
+mlir_opt = os.path.join(config.llvm_tools_dir, "mlir-opt")
+config.substitutions.append(("%mlir_opt", mlir_opt if os.path.exists(mlir_opt) else "mlir-opt-22"))
+
 # A shared library that is not a kha library, for kha-run's error tests.
 for candidate in ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6",
                   "/lib64/libm.so.6", "/usr/lib64/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6"]:
