@@ -28,7 +28,7 @@ llvm_config.use_default_substitutions()
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
 
 tool_dirs = [config.kha_tools_dir, config.llvm_tools_dir]
-tools = ["kha-opt", "kha-translate", "kha-compile", "kha-run"]
+tools = ["kha-opt", "kha-translate", "kha-compile", "kha-run", "kha-lsp-server"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.kha_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

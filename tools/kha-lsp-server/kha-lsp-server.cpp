@@ -1,0 +1,21 @@
+//===- kha-lsp-server.cpp - MLIR language server with the kha dialect -----===//
+//
+// mlir-lsp-server that also knows the kha dialect: editors get parse and
+// verifier diagnostics, hover, go-to-definition and symbols for .mlir files
+// with kha ops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/InitAll.h"
+
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Tools/mlir-lsp-server/MlirLspServerMain.h"
+
+int main(int argc, char **argv) {
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::kha::registerAllKHADialects(registry);
+  return mlir::failed(mlir::MlirLspServerMain(argc, argv, registry));
+}
