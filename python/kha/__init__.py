@@ -1,5 +1,13 @@
 """kha: Python side of the knocking-heads attention compiler.
 
+- kha.Context, kha.Module, kha.compile, kha.Error (kha.ir): parse or build
+  kha IR, run pass pipelines, compile to a shared library, through the C API
+  in libKHACAPI.so (loaded on first use).
+- kha.Library (kha.runtime): call a compiled library on numpy arrays.
+- kha.torch: a PyTorch KHA attention module and its exporter to kha IR.
 - kha.config: layer configurations (contract.md section 1)
 - kha.reference: the float64 PyTorch reference of a layer
 """
+
+from kha.ir import Context, Error, Module, compile  # noqa: F401
+from kha.runtime import Library  # noqa: F401

@@ -52,6 +52,27 @@ class LayerConfig:
             dtype=raw.get("dtype", "f32"),
         )
 
+    def to_dict(self) -> dict:
+        """The JSON object of contract.md section 1 (batch/seq_len omitted when
+        dynamic, rope_theta null when RoPE is off)."""
+        out = {
+            "hidden_size": self.hidden_size,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "knock": dict(self.knock),
+            "qk_norm": self.qk_norm,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "causal": self.causal,
+            "dtype": self.dtype,
+        }
+        if self.batch is not None:
+            out["batch"] = self.batch
+        if self.seq_len is not None:
+            out["seq_len"] = self.seq_len
+        return out
+
     @staticmethod
     def load(path: str) -> "LayerConfig":
         with open(path) as f:

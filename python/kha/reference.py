@@ -28,9 +28,9 @@ def rope(x, theta):
     """Rotate-half RoPE of x [B, L, N, d] at positions 0..L-1."""
     L, d = x.shape[1], x.shape[-1]
     half = d // 2
-    j = torch.arange(half, dtype=torch.float64)
+    j = torch.arange(half, dtype=torch.float64, device=x.device)
     freq = theta ** (-2.0 * j / d)
-    angle = torch.arange(L, dtype=torch.float64)[:, None] * freq[None, :]
+    angle = torch.arange(L, dtype=torch.float64, device=x.device)[:, None] * freq[None, :]
     cos = torch.cos(angle).to(x.dtype)[None, :, None, :]
     sin = torch.sin(angle).to(x.dtype)[None, :, None, :]
     x1, x2 = x[..., :half], x[..., half:]
@@ -48,7 +48,7 @@ def sdpa(q, k, v, scale, causal, mask=None):
         scores = scores + mask
     if causal:
         L, S = scores.shape[-2:]
-        future = torch.ones(L, S, dtype=torch.bool).triu(1)
+        future = torch.ones(L, S, dtype=torch.bool, device=scores.device).triu(1)
         scores = scores.masked_fill(future, float("-inf"))
     weights = torch.softmax(scores, dim=-1)
     # A fully masked row gives NaN in softmax; kha defines it as zeros.
@@ -60,6 +60,12 @@ def kha_layer(config: LayerConfig, args, dtype=torch.float64):
     """The layer of kha-semantics.md section 4 on `args` (arrays in argument order)."""
     names = [name for name, _ in config.argument_shapes(1, 1)]
     t = {name: torch.as_tensor(np.asarray(a), dtype=dtype) for name, a in zip(names, args)}
+    return layer_forward(config, t)
+
+
+def layer_forward(config: LayerConfig, t):
+    """The layer on tensors `t` (by argument name, contract.md section 2), in
+    their dtype and on their device; kha.torch.KHAAttention runs this too."""
     x = t["x"]
     B, L, _ = x.shape
     H, G, d = config.num_attention_heads, config.num_key_value_heads, config.head_dim

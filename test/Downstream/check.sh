@@ -2,9 +2,9 @@
 # Installs the kha build into a fresh prefix, builds test/Downstream against it
 # with find_package(KHA), and runs the downstream tool on a layer imported
 # from an example config.
-# usage: check.sh BUILD_DIR SOURCE_DIR CXX_COMPILER MLIR_DIR FILECHECK
+# usage: check.sh BUILD_DIR SOURCE_DIR CXX_COMPILER MLIR_DIR FILECHECK PYTHON
 set -euo pipefail
-build=$1 src=$2 cxx=$3 mlir_dir=$4 filecheck=$5
+build=$1 src=$2 cxx=$3 mlir_dir=$4 filecheck=$5 python=$6
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -27,6 +27,14 @@ plugin="$work/prefix/lib/libKHAPlugin.so"
 "$(dirname "$filecheck")/mlir-opt" --load-dialect-plugin="$plugin" --load-pass-plugin="$plugin" \
   "$work/layer.mlir" --pass-pipeline="builtin.module(func.func(kha-expand-attention-block))" |
   "$filecheck" "$src/test/Downstream/expected.txt"
+# The installed Python package finds the installed C API library.
+PYTHONPATH="$work/prefix/python" "$python" -c "
+import kha, kha._capi as c
+assert c.library_path().startswith('$work/prefix/lib'), c.library_path()
+m = kha.Module.from_layer_config('$src/examples/mqa.json')
+m.run_pipeline('kha-expand-attention-block')
+assert 'kha.sdpa' in str(m)
+"
 # Unknown passes and bad IR are reported as by any mlir-opt.
 if "$work/build/downstream-opt" "$work/layer.mlir" --kha-no-such-pass 2>/dev/null; then
   echo "downstream-opt accepted an unknown pass"; exit 1

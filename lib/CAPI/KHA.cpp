@@ -1,0 +1,95 @@
+//===- KHA.cpp - C API of the kha dialect, passes and compiler ------------===//
+
+#include "kha-c/KHA.h"
+
+#include "kha/Compiler/Compiler.h"
+#include "kha/InitAll.h"
+#include "kha/Target/LayerConfig/LayerConfig.h"
+
+#include "mlir/CAPI/IR.h"
+#include "mlir/CAPI/Registration.h"
+#include "mlir/CAPI/Support.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+
+using namespace mlir;
+
+MLIR_DEFINE_CAPI_DIALECT_REGISTRATION(KHA, kha, mlir::kha::KHADialect)
+
+void khaRegisterPasses(void) {
+  // Idempotent: a binding may call it once per context it creates.
+  static bool registered = [] {
+    kha::registerAllKHAPasses();
+    return true;
+  }();
+  (void)registered;
+}
+
+void khaRegisterAllDialects(MlirDialectRegistry registry) {
+  DialectRegistry &r = *unwrap(registry);
+  registerAllDialects(r);
+  registerAllExtensions(r);
+  kha::registerAllKHADialects(r);
+}
+
+MlirContext khaContextCreate(void) {
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  kha::registerAllKHADialects(registry);
+  return wrap(new MLIRContext(registry));
+}
+
+MlirModule khaImportLayerConfig(MlirContext context, MlirStringRef json,
+                                MlirStringRef filename,
+                                MlirStringRef weightsDir) {
+  MLIRContext *ctx = unwrap(context);
+  ctx->loadDialect<kha::KHADialect>();
+  StringRef file = unwrap(filename);
+  if (file.empty())
+    file = "<layer-config>";
+  FailureOr<kha::LayerConfig> config =
+      kha::parseLayerConfig(unwrap(json), file, ctx);
+  if (failed(config))
+    return MlirModule{nullptr};
+  Location loc = FileLineColLoc::get(ctx, file, 1, 1);
+  FailureOr<llvm::StringMap<DenseElementsAttr>> weights;
+  StringRef dir = unwrap(weightsDir);
+  if (!dir.empty()) {
+    weights = kha::loadLayerWeights(*config, dir, ctx, loc);
+    if (failed(weights))
+      return MlirModule{nullptr};
+  }
+  OwningOpRef<ModuleOp> module =
+      kha::buildLayerModule(*config, ctx, loc, dir.empty() ? nullptr : &*weights);
+  if (!module || failed(verify(*module)))
+    return MlirModule{nullptr};
+  return wrap(module.release());
+}
+
+KhaCompileOptions khaCompileOptionsGetDefault(void) {
+  KhaCompileOptions options;
+  options.target = mlirStringRefCreateFromCString("cpu");
+  options.cpu = mlirStringRefCreateFromCString("native");
+  options.vectorize = true;
+  options.foldKnocks = true;
+  options.fuseKnockMlp = true;
+  options.scheduleFile = mlirStringRefCreateFromCString("");
+  return options;
+}
+
+MlirLogicalResult khaCompileModule(MlirModule module,
+                                   const KhaCompileOptions *options,
+                                   MlirStringRef outputPath) {
+  KhaCompileOptions given =
+      options ? *options : khaCompileOptionsGetDefault();
+  kha::CompileOptions compile;
+  compile.target = unwrap(given.target).str();
+  compile.cpu = unwrap(given.cpu).str();
+  compile.vectorize = given.vectorize;
+  compile.foldKnocks = given.foldKnocks;
+  compile.fuseKnockMlp = given.fuseKnockMlp;
+  compile.scheduleFile = unwrap(given.scheduleFile).str();
+  return wrap(kha::compileModule(unwrap(module), compile, unwrap(outputPath)));
+}

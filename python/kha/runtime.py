@@ -1,0 +1,183 @@
+"""Calling a library compiled by kha (kha-compile or kha.compile) from Python,
+on numpy arrays, with no MLIR involved: the library's `kha_manifest` says
+what each public function takes and returns (docs/runtime.md), and
+`_mlir_ciface_<name>` is called with MLIR memref descriptors.
+
+    lib = kha.Library("layer.so")
+    lib.functions["kha_layer"].args        # [(name, dtype, shape), ...]
+    y = lib.kha_layer(x, wq, wk, wv, wo)   # or lib("kha_layer", ...)
+
+Arrays are converted to the argument's element type (f32: float32, f16:
+float16, bf16: float32 values rounded to bfloat16); results come back as
+numpy arrays (bf16 as float32) that own their memory.
+"""
+
+import ctypes
+import ctypes.util
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"))
+_libc.free.argtypes = [ctypes.c_void_p]
+_libc.free.restype = None
+
+_NUMPY = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
+_BYTES = {"f32": 4, "f16": 2, "bf16": 2}
+
+
+class RuntimeError_(RuntimeError):
+    pass
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    dtype: str
+    shape: list  # -1: dynamic
+
+    def describe(self):
+        return "%s:%s[%s]" % (self.name, self.dtype,
+                              ", ".join("?" if s < 0 else str(s) for s in self.shape))
+
+
+@dataclass
+class FunctionSpec:
+    name: str
+    args: list = field(default_factory=list)
+    results: list = field(default_factory=list)
+
+
+def parse_manifest(text):
+    """(device, {name: FunctionSpec}) from a kha manifest."""
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0][:2] != ["kha-manifest", "1"]:
+        raise RuntimeError_("not a kha manifest (version 1)")
+    device, functions, current = None, {}, None
+    for words in lines[1:]:
+        kind = words[0]
+        if kind == "device":
+            device = words[1]
+        elif kind == "function":
+            current = functions[words[1]] = FunctionSpec(words[1])
+        elif kind in ("arg", "result") and current is not None:
+            rank = int(words[3])
+            spec = TensorSpec(words[1], words[2], [int(s) for s in words[4:4 + rank]])
+            (current.args if kind == "arg" else current.results).append(spec)
+        elif kind == "end":
+            current = None
+        else:
+            raise RuntimeError_("malformed manifest line: %s" % " ".join(words))
+    return device, functions
+
+
+def to_bfloat16_bits(values):
+    """float32 -> bfloat16 bit patterns, rounded to nearest even."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    rounding = ((bits >> 16) & 1) + 0x7FFF
+    rounded = ((bits + rounding) >> 16).astype(np.uint16)
+    nan = np.isnan(values)
+    rounded[nan] = ((bits[nan] >> 16) | 0x40).astype(np.uint16)
+    return rounded
+
+
+def from_bfloat16_bits(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def _descriptor(rank):
+    return (ctypes.c_int64 * (3 + 2 * rank))()
+
+
+class Library:
+    """A compiled kha library, loaded. Each public function is an attribute."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        try:
+            self._dll = ctypes.CDLL(self.path)
+        except OSError as e:
+            raise RuntimeError_("cannot load %s: %s" % (self.path, e)) from None
+        try:
+            start = ctypes.addressof(ctypes.c_char.in_dll(self._dll, "kha_manifest"))
+        except ValueError:
+            raise RuntimeError_("%s is not a kha library (no kha_manifest)" % self.path) from None
+        self.device, self.functions = parse_manifest(ctypes.string_at(start).decode())
+        if self.device != "cpu":
+            raise RuntimeError_("%s is built for device %s; Python calls run on the cpu only"
+                                % (self.path, self.device))
+
+    def __getattr__(self, name):
+        functions = self.__dict__.get("functions", {})
+        if name in functions:
+            return lambda *arrays: self(name, *arrays)
+        raise AttributeError(name)
+
+    def __call__(self, name, *arrays):
+        if name not in self.functions:
+            raise RuntimeError_("%s has no function %s (it has %s)"
+                                % (self.path, name, ", ".join(sorted(self.functions))))
+        fn = self.functions[name]
+        if len(arrays) != len(fn.args):
+            raise RuntimeError_("%s takes %d arguments (%s), got %d" % (
+                name, len(fn.args), ", ".join(a.describe() for a in fn.args), len(arrays)))
+        buffers = [self._argument(spec, a) for spec, a in zip(fn.args, arrays)]
+        arg_descs = []
+        for buf in buffers:
+            desc = _descriptor(buf.ndim)
+            ptr = buf.ctypes.data
+            strides = [s // buf.itemsize for s in buf.strides]
+            desc[:] = [ptr, ptr, 0, *buf.shape, *strides]
+            arg_descs.append(desc)
+        words = sum(3 + 2 * len(r.shape) for r in fn.results)
+        result_struct = (ctypes.c_int64 * max(words, 1))()
+        pointers = ([ctypes.cast(result_struct, ctypes.c_void_p)] if fn.results else []) + \
+                   [ctypes.cast(d, ctypes.c_void_p) for d in arg_descs]
+        entry = getattr(self._dll, "_mlir_ciface_" + name)
+        entry.restype = None
+        entry.argtypes = [ctypes.c_void_p] * len(pointers)
+        entry(*pointers)
+        outputs, word = [], 0
+        inputs = {buf.ctypes.data for buf in buffers}
+        for spec in fn.results:
+            rank = len(spec.shape)
+            desc = list(result_struct[word:word + 3 + 2 * rank])
+            word += 3 + 2 * rank
+            outputs.append(self._result(spec, desc, inputs))
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    @staticmethod
+    def _argument(spec, array):
+        a = np.asarray(array)
+        if a.ndim != len(spec.shape):
+            raise RuntimeError_("argument %s: expected rank %d, got shape %s"
+                                % (spec.describe(), len(spec.shape), list(a.shape)))
+        for i, (want, got) in enumerate(zip(spec.shape, a.shape)):
+            if want >= 0 and want != got:
+                raise RuntimeError_("argument %s: dimension %d is %d, expected %d"
+                                    % (spec.describe(), i, got, want))
+        if not np.issubdtype(a.dtype, np.floating):
+            raise RuntimeError_("argument %s: expected floating-point values, got %s"
+                                % (spec.describe(), a.dtype))
+        if spec.dtype == "bf16":
+            return to_bfloat16_bits(a)
+        return np.ascontiguousarray(a, dtype=_NUMPY[spec.dtype])
+
+    @staticmethod
+    def _result(spec, desc, inputs):
+        rank = len(spec.shape)
+        allocated, aligned, offset = desc[0], desc[1], desc[2]
+        sizes, strides = desc[3:3 + rank], desc[3 + rank:3 + 2 * rank]
+        itemsize = _BYTES[spec.dtype]
+        count = int(np.prod(sizes)) if rank else 1
+        out = np.empty(sizes, dtype=_NUMPY[spec.dtype])
+        if count:
+            extent = 1 + sum((s - 1) * st for s, st in zip(sizes, strides)) if rank else 1
+            base = (ctypes.c_char * (extent * itemsize)).from_address(aligned + offset * itemsize)
+            view = np.lib.stride_tricks.as_strided(
+                np.frombuffer(base, dtype=_NUMPY[spec.dtype]), shape=sizes,
+                strides=[st * itemsize for st in strides])
+            out[...] = view
+        if allocated and allocated not in inputs:
+            _libc.free(allocated)
+        return from_bfloat16_bits(out) if spec.dtype == "bf16" else out

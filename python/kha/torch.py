@@ -1,0 +1,385 @@
+"""kha.torch: knocking-heads attention as a PyTorch module, and its export to
+kha IR.
+
+    from kha.torch import KHAAttention, export
+    layer = KHAAttention(hidden_size=512, num_heads=8, num_kv_heads=2,
+                         knock_q="linear", knock_k="linear", knock_v="mlp")
+    y = layer(x)                                   # x [B, L, D] -> [B, L, D]
+    module = export(layer, seq_len=None)           # kha.Module, weights as arguments
+    module = export(layer, embed_weights=True)     # weights as constants
+    lib = kha.compile(module, "layer.so")
+    y2 = lib.kha_layer(x.numpy(), *layer.weight_arrays())   # same as y
+
+The module computes exactly the layer of docs/semantics.md (the reference's
+`layer_forward`), with parameters in contract.md section 2's layout (x @ W,
+W [D, N*d]). It is initialised as the paper does: projections ~ N(0, 0.02),
+knock matrices T = I, value MLP with identity up/down and a zero gate (so
+that the MLP knock starts as V), norm weights 1.
+
+`capture(model)` turns an attention block written with standard modules
+(nn.Linear projections, view/transpose into heads,
+F.scaled_dot_product_attention, an output nn.Linear) into a KHAAttention with
+no knock, through torch.fx.
+"""
+
+import json
+import os
+import operator
+import tempfile
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from kha.config import LayerConfig
+from kha.reference import layer_forward
+
+_DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+_NAMES = {v: k for k, v in _DTYPES.items()}
+
+
+class KHAAttention(nn.Module):
+    """A knocking-heads attention layer (kha-semantics.md)."""
+
+    def __init__(self, hidden_size, num_heads, num_kv_heads=None, head_dim=None,
+                 knock_q="none", knock_k="none", knock_v="none", qk_norm=False,
+                 rope_theta=10000.0, causal=True, rms_norm_eps=1e-6,
+                 dtype=torch.float32, init_std=0.02):
+        super().__init__()
+        num_kv_heads = num_kv_heads or num_heads
+        head_dim = head_dim or hidden_size // num_heads
+        if dtype not in _NAMES:
+            raise ValueError("dtype must be float32, float16 or bfloat16, got %s" % dtype)
+        self.layer_config = LayerConfig(
+            hidden_size=hidden_size, num_attention_heads=num_heads,
+            num_key_value_heads=num_kv_heads, head_dim=head_dim,
+            knock={"q": knock_q, "k": knock_k, "v": knock_v}, qk_norm=qk_norm,
+            rms_norm_eps=rms_norm_eps, rope_theta=rope_theta, causal=causal,
+            dtype=_NAMES[dtype])
+        self._check()
+        for name, shape in self.layer_config.argument_shapes(1, 1)[1:]:
+            self.register_parameter(name, nn.Parameter(torch.empty(shape, dtype=dtype)))
+        self.reset_parameters(init_std)
+
+    def _check(self):
+        c = self.layer_config
+        if c.knock["q"] not in ("none", "linear") or c.knock["k"] not in ("none", "linear") \
+                or c.knock["v"] not in ("none", "linear", "mlp"):
+            raise ValueError("knocks: q and k are none|linear, v is none|linear|mlp; got %s"
+                             % c.knock)
+        if c.num_attention_heads % c.num_key_value_heads:
+            raise ValueError("num_heads (%d) must be a multiple of num_kv_heads (%d)"
+                             % (c.num_attention_heads, c.num_key_value_heads))
+        if c.rope_theta is not None and c.head_dim % 2:
+            raise ValueError("RoPE needs an even head_dim, got %d" % c.head_dim)
+
+    @classmethod
+    def from_config(cls, config, dtype=None):
+        """From a layer configuration (a LayerConfig, a dict or a JSON path)."""
+        if isinstance(config, (str, os.PathLike)):
+            config = LayerConfig.load(config)
+        elif isinstance(config, dict):
+            config = LayerConfig.from_dict(config)
+        return cls(config.hidden_size, config.num_attention_heads,
+                   config.num_key_value_heads, config.head_dim,
+                   knock_q=config.knock["q"], knock_k=config.knock["k"],
+                   knock_v=config.knock["v"], qk_norm=config.qk_norm,
+                   rope_theta=config.rope_theta, causal=config.causal,
+                   rms_norm_eps=config.rms_norm_eps,
+                   dtype=dtype or _DTYPES[config.dtype])
+
+    @torch.no_grad()
+    def reset_parameters(self, init_std=0.02):
+        """The paper's initialisation (kha-semantics.md section 5)."""
+        for name, p in self.named_parameters():
+            if name in ("wq", "wk", "wv", "wo"):
+                p.normal_(0.0, init_std)
+            elif name in ("tq", "tk", "tv", "v_up", "v_down"):
+                p.copy_(torch.eye(p.shape[0]))  # converted to p's dtype
+            elif name == "v_gate":
+                p.zero_()
+            else:  # q_norm, k_norm
+                p.fill_(1.0)
+
+    def argument_names(self):
+        return [name for name, _ in self.layer_config.argument_shapes(1, 1)]
+
+    def forward(self, x):
+        t = dict(self.named_parameters())
+        t["x"] = x
+        return layer_forward(self.layer_config, t)
+
+    def weight_arrays(self):
+        """The weights as numpy arrays in argument order after x (bf16 as float32)."""
+        return [_to_numpy(p) for name, p in self.named_parameters()]
+
+    def extra_repr(self):
+        c = self.layer_config
+        return ("hidden_size=%d, num_heads=%d, num_kv_heads=%d, head_dim=%d, knock=%s, "
+                "qk_norm=%s, rope_theta=%s, causal=%s, dtype=%s"
+                % (c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                   c.knock, c.qk_norm, c.rope_theta, c.causal, c.dtype))
+
+
+def _to_numpy(t):
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return t.numpy()
+
+
+def export_config(layer: KHAAttention, batch=None, seq_len=None) -> dict:
+    """The layer's configuration as contract JSON (None: a dynamic size)."""
+    config = layer.layer_config.to_dict()
+    if batch is not None:
+        config["batch"] = int(batch)
+    if seq_len is not None:
+        config["seq_len"] = int(seq_len)
+    return config
+
+
+def export(layer: KHAAttention, batch=None, seq_len=None, embed_weights=False, context=None):
+    """kha IR for `layer`: a kha.Module whose public function @kha_layer takes
+    x [B, L, D] and the weights in argument order (contract.md section 2),
+    or, with `embed_weights`, x only, the current weights being constants.
+    `batch`/`seq_len` fix those sizes; None leaves them dynamic."""
+    import kha
+
+    config = export_config(layer, batch, seq_len)
+    if not embed_weights:
+        return kha.Module.from_layer_config(config, context)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, p in layer.named_parameters():
+            array = _to_numpy(p)
+            if layer.layer_config.dtype == "f16":
+                array = array.astype(np.float16)
+            np.save(os.path.join(tmp, name + ".npy"), array)
+        path = os.path.join(tmp, "config.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        return kha.Module.from_layer_config(path, context, weights_dir=tmp)
+
+
+# torch.fx capture ---------------------------------------------------------
+
+class CaptureError(ValueError):
+    """The model is not an attention block capture() understands."""
+
+
+_SHAPE_METHODS = {"view", "reshape", "transpose", "permute", "contiguous", "repeat_interleave"}
+_SHAPE_FUNCTIONS = {torch.reshape, torch.transpose, torch.permute, torch.repeat_interleave}
+_MATMULS = {operator.matmul, torch.matmul, torch.bmm}
+_SOFTMAX = {F.softmax, torch.softmax}
+
+
+def _is_shape_op(node):
+    return ((node.op == "call_method" and node.target in _SHAPE_METHODS)
+            or (node.op == "call_function" and node.target in _SHAPE_FUNCTIONS))
+
+
+def _is_matmul(node):
+    return ((node.op == "call_function" and node.target in _MATMULS)
+            or (node.op == "call_method" and node.target in ("matmul", "bmm")))
+
+
+def capture(model: nn.Module, example_input=None) -> KHAAttention:
+    """A KHAAttention (no knock, no RoPE, no QK-norm) computing what `model`
+    computes: self-attention over x [B, L, D] written with standard modules.
+
+    Understood: `nn.MultiheadAttention(D, H, bias=False, batch_first=True)`
+    (called as self-attention, mha(x, x, x)), and any module that torch.fx
+    traces into
+
+        q = self.q_proj(x).view(B, L, H, d).transpose(1, 2)  # likewise k, v
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=...)   # or
+        o = softmax(q @ k.transpose(-2, -1) * d**-0.5 [masked]) @ v
+        y = self.o_proj(o.transpose(1, 2).reshape(B, L, H * d))
+
+    with bias-free nn.Linear projections, GQA by `enable_gqa` or
+    repeat_interleave of k and v, H read from a `num_heads` (or `n_heads`)
+    attribute and G from `num_kv_heads` (or `num_key_value_heads`). The
+    written-out softmax form needs `example_input` to tell causal from not
+    (its mask is data); otherwise `example_input`, when given, checks the
+    captured layer against the model. Raises CaptureError naming what did
+    not match."""
+    if isinstance(model, nn.MultiheadAttention):
+        return _capture_multihead(model, example_input)
+    import torch.fx as fx
+
+    try:
+        graph = fx.symbolic_trace(model).graph
+    except Exception as e:  # fx raises TraceError and others for untraceable code
+        raise CaptureError("torch.fx cannot trace the model (%s); write shapes as "
+                           "x.shape[0] rather than unpacking x.shape" % e) from None
+    modules = dict(model.named_modules())
+    q_src, k_src, v_src, out, causal, scale = _match_attention(graph)
+
+    def projection(node, what):
+        """The nn.Linear feeding `node` through shape-only ops."""
+        while not (node.op == "call_module" and isinstance(modules.get(node.target), nn.Linear)):
+            if not _is_shape_op(node):
+                raise CaptureError("%s does not come from an nn.Linear through view/reshape/"
+                                   "transpose (found %s %s)" % (what, node.op, node.target))
+            node = node.args[0]
+        if modules[node.target].bias is not None:
+            raise CaptureError("%s projection %s has a bias" % (what, node.target))
+        return node, modules[node.target]
+
+    q_node, q_proj = projection(q_src, "the query")
+    k_node, k_proj = projection(k_src, "the key")
+    v_node, v_proj = projection(v_src, "the value")
+    if len({q_node.args[0], k_node.args[0], v_node.args[0]}) != 1:
+        raise CaptureError("q, k and v projections read different inputs (cross attention)")
+    if q_node.args[0].op != "placeholder":
+        raise CaptureError("the projections' input is not the model's input")
+
+    # The output projection: reached from the attention through shape ops,
+    # and the model's result.
+    node = out
+    while True:
+        users = list(node.users)
+        if len(users) != 1:
+            raise CaptureError("the attention output is used more than once")
+        node = users[0]
+        if node.op == "call_module" and isinstance(modules.get(node.target), nn.Linear):
+            o_proj = modules[node.target]
+            break
+        if not _is_shape_op(node):
+            raise CaptureError("the attention output reaches %s %s, not an output nn.Linear"
+                               % (node.op, node.target))
+    if o_proj.bias is not None:
+        raise CaptureError("output projection %s has a bias" % node.target)
+    if [u.op for u in node.users] != ["output"]:
+        raise CaptureError("the output projection is not the model's result")
+
+    heads = _attribute(model, "num_heads", "n_heads", "num_attention_heads")
+    if heads is None:
+        raise CaptureError("the model has no num_heads (or n_heads) attribute to read H from")
+    kv_heads = _attribute(model, "num_kv_heads", "num_key_value_heads", "n_kv_heads") or heads
+    head_dim = q_proj.out_features // heads
+    if scale is not None and abs(scale * head_dim ** 0.5 - 1.0) > 1e-6:
+        raise CaptureError("attention scale %g is not 1/sqrt(d) = %g"
+                           % (scale, head_dim ** -0.5))
+    weights = (q_proj.weight.t(), k_proj.weight.t(), v_proj.weight.t(), o_proj.weight.t())
+    return _build_captured(model, example_input, q_proj.in_features, heads, kv_heads, head_dim,
+                           causal, weights)
+
+
+def _match_attention(graph):
+    """(q, k, v sources, attention output node, causal or None, scale or
+    None) of the one attention in `graph`."""
+    sdpa = getattr(F, "scaled_dot_product_attention", None)
+    fused = [n for n in graph.nodes if sdpa is not None and n.op == "call_function"
+             and n.target is sdpa]
+    softmaxes = [n for n in graph.nodes
+                 if (n.op == "call_function" and n.target in _SOFTMAX)
+                 or (n.op == "call_method" and n.target == "softmax")]
+    if len(fused) + len(softmaxes) != 1:
+        raise CaptureError("expected one attention (F.scaled_dot_product_attention or one "
+                           "softmax), found %d" % (len(fused) + len(softmaxes)))
+    if fused:
+        node = fused[0]
+        args = dict(zip(["query", "key", "value", "attn_mask", "dropout_p", "is_causal"],
+                        node.args))
+        args.update(node.kwargs)
+        if args.get("attn_mask") is not None:
+            raise CaptureError("attention masks are not captured (only is_causal)")
+        if args.get("dropout_p", 0.0):
+            raise CaptureError("attention dropout is not captured")
+        scale = args.get("scale")
+        return (args["query"], args["key"], args["value"], node,
+                bool(args.get("is_causal", False)), scale if scale is not None else None)
+
+    softmax = softmaxes[0]
+    dim = softmax.kwargs.get("dim", softmax.args[1] if len(softmax.args) > 1 else None)
+    if dim not in (-1, 3):
+        raise CaptureError("the softmax is not over the last dimension")
+    users = list(softmax.users)
+    if len(users) != 1 or not _is_matmul(users[0]) or users[0].args[0] is not softmax:
+        raise CaptureError("the softmax does not feed one matmul with the values")
+    out, v_src = users[0], users[0].args[1]
+    # scores = (q @ k^T) * scale, maybe masked.
+    node, scale, masked = softmax.args[0], 1.0, False
+    while not _is_matmul(node):
+        if node.op in ("call_method", "call_function") and \
+                getattr(node.target, "__name__", node.target) in ("masked_fill", "masked_fill_"):
+            masked = True
+            node = node.args[0]
+        elif node.op == "call_function" and node.target in (operator.mul, operator.truediv) \
+                and isinstance(node.args[1], (int, float)):
+            scale = scale * node.args[1] if node.target is operator.mul else scale / node.args[1]
+            node = node.args[0]
+        elif node.op == "call_function" and node.target is operator.add:
+            raise CaptureError("an additive attention mask is not captured")
+        else:
+            raise CaptureError("the attention scores come from %s %s, not q @ k^T"
+                               % (node.op, node.target))
+    q_src, kt = node.args[0], node.args[1]
+    if not _is_shape_op(kt) or kt.target not in ("transpose", torch.transpose):
+        raise CaptureError("the scores are not q @ k.transpose(-2, -1)")
+    return q_src, kt.args[0], v_src, out, (None if masked else False), scale
+
+
+def _capture_multihead(mha, example_input):
+    if not mha.batch_first:
+        raise CaptureError("nn.MultiheadAttention must be batch_first=True ([B, L, D])")
+    if mha.in_proj_bias is not None or mha.out_proj.bias is not None \
+            or mha.bias_k is not None or mha.add_zero_attn:
+        raise CaptureError("nn.MultiheadAttention must have bias=False")
+    if not mha._qkv_same_embed_dim or mha.dropout:
+        raise CaptureError("nn.MultiheadAttention with kdim/vdim or dropout is not captured")
+    D, H = mha.embed_dim, mha.num_heads
+    wq, wk, wv = mha.in_proj_weight.chunk(3, dim=0)
+    weights = (wq.t(), wk.t(), wv.t(), mha.out_proj.weight.t())
+    model = _SelfAttention(mha)
+    return _build_captured(model, example_input, D, H, H, D // H, False, weights)
+
+
+class _SelfAttention(nn.Module):
+    def __init__(self, mha):
+        super().__init__()
+        self.mha = mha
+
+    def forward(self, x):
+        return self.mha(x, x, x, need_weights=False)[0]
+
+
+def _build_captured(model, example_input, hidden, heads, kv_heads, head_dim, causal, weights):
+    if causal is None and example_input is None:
+        raise CaptureError("the attention is masked in a way only data shows: pass "
+                           "example_input to tell causal from not")
+
+    def build(is_causal):
+        layer = KHAAttention(hidden, heads, kv_heads, head_dim, rope_theta=None,
+                             causal=is_causal, dtype=weights[0].dtype)
+        with torch.no_grad():  # nn.Linear stores W^T: y = x W^T
+            for p, w in zip((layer.wq, layer.wk, layer.wv, layer.wo), weights):
+                if p.shape != w.shape:
+                    raise CaptureError("a projection is %s, expected %s for %d heads of %d "
+                                       "(%d kv heads)" % (tuple(w.shape), tuple(p.shape),
+                                                         heads, head_dim, kv_heads))
+                p.copy_(w)
+        return layer
+
+    if example_input is None:
+        return build(causal)
+    with torch.no_grad():
+        want = model(example_input)
+    for candidate in ([causal] if causal is not None else [True, False]):
+        layer = build(candidate)
+        with torch.no_grad():
+            got = layer(example_input)
+        scale = want.abs().max().clamp_min(1e-30)
+        if torch.isfinite(got).all() and float((want - got).abs().max() / scale) < 1e-4:
+            return layer
+    raise CaptureError("the captured layer does not reproduce the model on example_input "
+                       "(heads laid out as [B, L, H, d] -> [B, H, L, d]? a causal or no mask?)")
+
+
+def _attribute(model, *names):
+    for name in names:
+        value = getattr(model, name, None)
+        if isinstance(value, int):
+            return value
+    return None
