@@ -10,4 +10,4 @@
 """
 
 from kha.ir import Context, Error, Module, compile  # noqa: F401
-from kha.runtime import Library  # noqa: F401
+from kha.runtime import Library, LibraryError  # noqa: F401

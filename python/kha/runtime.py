@@ -14,6 +14,7 @@ numpy arrays (bf16 as float32) that own their memory.
 
 import ctypes
 import ctypes.util
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,8 +27,8 @@ _NUMPY = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
 _BYTES = {"f32": 4, "f16": 2, "bf16": 2}
 
 
-class RuntimeError_(RuntimeError):
-    pass
+class LibraryError(RuntimeError):
+    """A library that cannot be loaded or called as asked."""
 
 
 @dataclass
@@ -52,7 +53,7 @@ def parse_manifest(text):
     """(device, {name: FunctionSpec}) from a kha manifest."""
     lines = [line.split() for line in text.splitlines() if line.strip()]
     if not lines or lines[0][:2] != ["kha-manifest", "1"]:
-        raise RuntimeError_("not a kha manifest (version 1)")
+        raise LibraryError("not a kha manifest (version 1)")
     device, functions, current = None, {}, None
     for words in lines[1:]:
         kind = words[0]
@@ -67,7 +68,7 @@ def parse_manifest(text):
         elif kind == "end":
             current = None
         else:
-            raise RuntimeError_("malformed manifest line: %s" % " ".join(words))
+            raise LibraryError("malformed manifest line: %s" % " ".join(words))
     return device, functions
 
 
@@ -93,18 +94,19 @@ class Library:
     """A compiled kha library, loaded. Each public function is an attribute."""
 
     def __init__(self, path):
-        self.path = str(path)
+        # A path, not a name for the dynamic loader's search.
+        self.path = os.path.abspath(os.fspath(path))
         try:
             self._dll = ctypes.CDLL(self.path)
         except OSError as e:
-            raise RuntimeError_("cannot load %s: %s" % (self.path, e)) from None
+            raise LibraryError("cannot load %s: %s" % (self.path, e)) from None
         try:
             start = ctypes.addressof(ctypes.c_char.in_dll(self._dll, "kha_manifest"))
         except ValueError:
-            raise RuntimeError_("%s is not a kha library (no kha_manifest)" % self.path) from None
+            raise LibraryError("%s is not a kha library (no kha_manifest)" % self.path) from None
         self.device, self.functions = parse_manifest(ctypes.string_at(start).decode())
         if self.device != "cpu":
-            raise RuntimeError_("%s is built for device %s; Python calls run on the cpu only"
+            raise LibraryError("%s is built for device %s; Python calls run on the cpu only"
                                 % (self.path, self.device))
 
     def __getattr__(self, name):
@@ -115,11 +117,11 @@ class Library:
 
     def __call__(self, name, *arrays):
         if name not in self.functions:
-            raise RuntimeError_("%s has no function %s (it has %s)"
+            raise LibraryError("%s has no function %s (it has %s)"
                                 % (self.path, name, ", ".join(sorted(self.functions))))
         fn = self.functions[name]
         if len(arrays) != len(fn.args):
-            raise RuntimeError_("%s takes %d arguments (%s), got %d" % (
+            raise LibraryError("%s takes %d arguments (%s), got %d" % (
                 name, len(fn.args), ", ".join(a.describe() for a in fn.args), len(arrays)))
         buffers = [self._argument(spec, a) for spec, a in zip(fn.args, arrays)]
         arg_descs = []
@@ -150,14 +152,14 @@ class Library:
     def _argument(spec, array):
         a = np.asarray(array)
         if a.ndim != len(spec.shape):
-            raise RuntimeError_("argument %s: expected rank %d, got shape %s"
+            raise LibraryError("argument %s: expected rank %d, got shape %s"
                                 % (spec.describe(), len(spec.shape), list(a.shape)))
         for i, (want, got) in enumerate(zip(spec.shape, a.shape)):
             if want >= 0 and want != got:
-                raise RuntimeError_("argument %s: dimension %d is %d, expected %d"
+                raise LibraryError("argument %s: dimension %d is %d, expected %d"
                                     % (spec.describe(), i, got, want))
         if not np.issubdtype(a.dtype, np.floating):
-            raise RuntimeError_("argument %s: expected floating-point values, got %s"
+            raise LibraryError("argument %s: expected floating-point values, got %s"
                                 % (spec.describe(), a.dtype))
         if spec.dtype == "bf16":
             return to_bfloat16_bits(a)

@@ -156,6 +156,12 @@ def _():
                                 "/lib/aarch64-linux-gnu/libm.so.6") if os.path.exists(p))
         raises(lambda: kha.Library(libm), "not a kha library")
         raises(lambda: kha.Library(os.path.join(tmp, "missing.so")), "cannot load")
+        cwd = os.getcwd()
+        try:  # a relative path is a path, not a loader search
+            os.chdir(tmp)
+            assert "kha_layer" in kha.Library("a.so").functions
+        finally:
+            os.chdir(cwd)
 
 
 failed = 0
