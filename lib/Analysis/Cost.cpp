@@ -2,6 +2,7 @@
 
 #include "kha/Analysis/Cost.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "kha/Dialect/KHA/Utils/Builders.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -68,8 +69,11 @@ static int64_t bodyFlops(Block &body) {
 /// The FLOPs of the kha ops, shared by the mid-level ops and the attention
 /// block that expands into them.
 static int64_t linearKnockFlopsPerElement(int64_t d) { return 2 * d; }
-/// Three d x d matmuls, and 2 u sigmoid(g): neg, exp, add, div, add, div.
-static int64_t mlpKnockFlopsPerElement(int64_t d) { return 6 * d + 6; }
+/// Three d x d matmuls (two when the down projection is a constant identity,
+/// which lowers to nothing), and 2 u sigmoid(g): neg, exp, add, div, add, div.
+static int64_t mlpKnockFlopsPerElement(int64_t d, bool identityDown = false) {
+  return (identityDown ? 4 : 6) * d + 6;
+}
 /// x*x and the sum, then x * inv * w.
 static constexpr int64_t kRMSNormFlopsPerElement = 4;
 /// Per pair of elements: 4 multiplies, 2 adds.
@@ -84,8 +88,8 @@ static int64_t sdpaFlops(int64_t scores, int64_t d, int64_t dv,
 static int64_t perHeadFlopsPerElement(Operation *op, int64_t d) {
   if (isa<LinearKnockOp>(op))
     return linearKnockFlopsPerElement(d);
-  if (isa<MlpKnockOp>(op))
-    return mlpKnockFlopsPerElement(d);
+  if (auto mlp = dyn_cast<MlpKnockOp>(op))
+    return mlpKnockFlopsPerElement(d, isConstantIdentity(mlp.getDown()));
   if (isa<RMSNormOp>(op))
     return kRMSNormFlopsPerElement;
   return kRoPEFlopsPerElement;

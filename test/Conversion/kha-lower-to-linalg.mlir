@@ -108,6 +108,22 @@ func.func @mlp_knock(%x: tensor<1x3x2x8xbf16>, %up: tensor<8x8xbf16>, %gate: ten
 
 // -----
 
+// A constant identity down projection (left by kha-fold-knock after moving
+// it into the output projection) costs no matmul: up, gate, the gating.
+// CHECK-LABEL: func @mlp_knock_identity_down
+// CHECK-COUNT-2: linalg.matmul
+// CHECK-NOT: linalg.matmul
+// CHECK: %[[H:.*]] = linalg.generic
+// CHECK: math.exp
+// CHECK: tensor.expand_shape %[[H]]
+func.func @mlp_knock_identity_down(%x: tensor<1x3x2x2xf32>, %up: tensor<2x2xf32>, %gate: tensor<2x2xf32>) -> tensor<1x3x2x2xf32> {
+  %eye = arith.constant dense<[[1.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf32>
+  %0 = kha.mlp_knock %x, %up, %gate, %eye : tensor<1x3x2x2xf32>, tensor<2x2xf32>
+  return %0 : tensor<1x3x2x2xf32>
+}
+
+// -----
+
 // RMSNorm: a sum of squares over d in f32, then x * rsqrt(mean + eps) * w.
 // CHECK-LABEL: func @rms_norm
 // CHECK: %[[SS:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x2xf32>)

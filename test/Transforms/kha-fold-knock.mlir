@@ -242,9 +242,85 @@ func.func @batch_refusals(%x: tensor<2x3x16xf32>, %wb: tensor<2x16x8xf32>, %t: t
 
 // -----
 
+// The MLP knock's down projection D moves through attention (linear in its
+// values) into the output projection: Wo_h <- D Wo_h for every head's row
+// block of Wo [H*d, D] (GQA: H = 4 query heads over G = 2 value heads, all
+// sharing D); the knock keeps up and gate, its down becomes the identity.
+// CHECK-LABEL: func @mlp_down
+// CHECK-SAME: (%[[V:.*]]: tensor<1x3x2x4xf32>, %[[Q:.*]]: tensor<1x3x4x4xf32>, %[[K:.*]]: tensor<1x3x2x4xf32>, %[[UP:.*]]: tensor<4x4xf32>, %[[GATE:.*]]: tensor<4x4xf32>, %[[DOWN:.*]]: tensor<4x4xf32>, %[[WO:.*]]: tensor<16x8xf32>)
+// CHECK: %[[EYE:.*]] = arith.constant dense<{{\[\[}}1.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00], [0.000000e+00, 1.000000e+00
+// CHECK: %[[M:.*]] = kha.mlp_knock %[[V]], %[[UP]], %[[GATE]], %[[EYE]]
+// CHECK: %[[O:.*]] = kha.sdpa %[[Q]], %[[K]], %[[M]]
+// CHECK: %[[OF:.*]] = tensor.collapse_shape %[[O]]
+// CHECK: %[[WB:.*]] = tensor.expand_shape %[[WO]] {{\[\[}}0, 1], [2]] output_shape [4, 4, 8] : tensor<16x8xf32> into tensor<4x4x8xf32>
+// CHECK: %[[WI:.*]] = linalg.transpose ins(%[[WB]] : tensor<4x4x8xf32>) outs(%{{.*}} : tensor<4x4x8xf32>) permutation = [1, 0, 2]
+// CHECK: %[[WC:.*]] = tensor.collapse_shape %[[WI]] {{\[\[}}0], [1, 2]] : tensor<4x4x8xf32> into tensor<4x32xf32>
+// CHECK: %[[DW:.*]] = linalg.matmul ins(%[[DOWN]], %[[WC]] : tensor<4x4xf32>, tensor<4x32xf32>)
+// CHECK: %[[W2:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<4x4x8xf32> into tensor<16x8xf32>
+// CHECK: %[[Y:.*]] = linalg.matmul ins(%[[OF]], %[[W2]] : tensor<3x16xf32>, tensor<16x8xf32>)
+// CHECK: return %[[Y]]
+func.func @mlp_down(%v: tensor<1x3x2x4xf32>, %q: tensor<1x3x4x4xf32>, %k: tensor<1x3x2x4xf32>, %up: tensor<4x4xf32>, %gate: tensor<4x4xf32>, %down: tensor<4x4xf32>, %wo: tensor<16x8xf32>) -> tensor<3x8xf32> {
+  %m = kha.mlp_knock %v, %up, %gate, %down : tensor<1x3x2x4xf32>, tensor<4x4xf32>
+  %o = kha.sdpa %q, %k, %m {causal, scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>) -> tensor<1x3x4x4xf32>
+  %of = tensor.collapse_shape %o [[0, 1], [2, 3]] : tensor<1x3x4x4xf32> into tensor<3x16xf32>
+  %e = tensor.empty() : tensor<3x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<3x8xf32>) -> tensor<3x8xf32>
+  %y = linalg.matmul ins(%of, %wo : tensor<3x16xf32>, tensor<16x8xf32>) outs(%f : tensor<3x8xf32>) -> tensor<3x8xf32>
+  return %y : tensor<3x8xf32>
+}
+
+// -----
+
+// Constant down and output weights: D Wo_h at compile time. With one head of
+// d = 2, D = [[0, 1], [1, 0]] swaps the rows of Wo = [[1, 2], [3, 4]].
+// CHECK-LABEL: func @mlp_down_constant
+// CHECK: %[[W2:.*]] = arith.constant dense<{{\[\[}}3.000000e+00, 4.000000e+00], [1.000000e+00, 2.000000e+00]]> : tensor<2x2xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %[[W2]] : tensor<1x2xf32>, tensor<2x2xf32>)
+func.func @mlp_down_constant(%v: tensor<1x1x1x2xf32>, %q: tensor<1x1x1x2xf32>, %up: tensor<2x2xf32>, %gate: tensor<2x2xf32>) -> tensor<1x2xf32> {
+  %down = arith.constant dense<[[0.0, 1.0], [1.0, 0.0]]> : tensor<2x2xf32>
+  %wo = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
+  %m = kha.mlp_knock %v, %up, %gate, %down : tensor<1x1x1x2xf32>, tensor<2x2xf32>
+  %o = kha.sdpa %q, %q, %m {scale = 0.5 : f64} : (tensor<1x1x1x2xf32>, tensor<1x1x1x2xf32>, tensor<1x1x1x2xf32>) -> tensor<1x1x1x2xf32>
+  %of = tensor.collapse_shape %o [[0, 1], [2, 3]] : tensor<1x1x1x2xf32> into tensor<1x2xf32>
+  %e = tensor.empty() : tensor<1x2xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1x2xf32>) -> tensor<1x2xf32>
+  %y = linalg.matmul ins(%of, %wo : tensor<1x2xf32>, tensor<2x2xf32>) outs(%f : tensor<1x2xf32>) -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
+}
+
+// -----
+
+// Left alone: knocked values with another user, an attention output with
+// another user, and an output projection accumulating into non-zero values.
+// CHECK-LABEL: func @mlp_down_refusals
+// CHECK-COUNT-3: kha.mlp_knock %{{.*}}, %{{.*}}, %{{.*}}, %arg5 :
+func.func @mlp_down_refusals(%v: tensor<1x3x2x4xf32>, %q: tensor<1x3x4x4xf32>, %k: tensor<1x3x2x4xf32>, %up: tensor<4x4xf32>, %gate: tensor<4x4xf32>, %down: tensor<4x4xf32>, %wo: tensor<16x8xf32>, %c: tensor<3x8xf32>)
+    -> (tensor<3x8xf32>, tensor<1x3x2x4xf32>, tensor<3x8xf32>, tensor<1x3x4x4xf32>, tensor<3x8xf32>) {
+  %e = tensor.empty() : tensor<3x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<3x8xf32>) -> tensor<3x8xf32>
+  %m0 = kha.mlp_knock %v, %up, %gate, %down : tensor<1x3x2x4xf32>, tensor<4x4xf32>
+  %o0 = kha.sdpa %q, %k, %m0 {scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>) -> tensor<1x3x4x4xf32>
+  %of0 = tensor.collapse_shape %o0 [[0, 1], [2, 3]] : tensor<1x3x4x4xf32> into tensor<3x16xf32>
+  %y0 = linalg.matmul ins(%of0, %wo : tensor<3x16xf32>, tensor<16x8xf32>) outs(%f : tensor<3x8xf32>) -> tensor<3x8xf32>
+  %m1 = kha.mlp_knock %v, %up, %gate, %down : tensor<1x3x2x4xf32>, tensor<4x4xf32>
+  %o1 = kha.sdpa %q, %k, %m1 {scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>) -> tensor<1x3x4x4xf32>
+  %of1 = tensor.collapse_shape %o1 [[0, 1], [2, 3]] : tensor<1x3x4x4xf32> into tensor<3x16xf32>
+  %y1 = linalg.matmul ins(%of1, %wo : tensor<3x16xf32>, tensor<16x8xf32>) outs(%f : tensor<3x8xf32>) -> tensor<3x8xf32>
+  %m2 = kha.mlp_knock %v, %up, %gate, %down : tensor<1x3x2x4xf32>, tensor<4x4xf32>
+  %o2 = kha.sdpa %q, %k, %m2 {scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>) -> tensor<1x3x4x4xf32>
+  %of2 = tensor.collapse_shape %o2 [[0, 1], [2, 3]] : tensor<1x3x4x4xf32> into tensor<3x16xf32>
+  %y2 = linalg.matmul ins(%of2, %wo : tensor<3x16xf32>, tensor<16x8xf32>) outs(%c : tensor<3x8xf32>) -> tensor<3x8xf32>
+  return %y0, %m0, %y1, %o1, %y2 : tensor<3x8xf32>, tensor<1x3x2x4xf32>, tensor<3x8xf32>, tensor<1x3x4x4xf32>, tensor<3x8xf32>
+}
+
+// -----
+
 // Left alone: a knock after RMSNorm (not linear in the projection), a
 // projection whose result has another user, a matmul accumulating into
-// non-zero values, and the MLP knock.
+// non-zero values, and an MLP knock whose values feed no attention.
 // CHECK-LABEL: func @refusals
 // CHECK-COUNT-3: kha.linear_knock
 // CHECK: kha.mlp_knock

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "kha/Dialect/KHA/Utils/Builders.h"
 
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
@@ -342,36 +343,6 @@ LogicalResult SDPAOp::verify() {
 //===----------------------------------------------------------------------===//
 
 /// The constant float elements behind `value`, if it is a constant.
-static std::optional<DenseFPElementsAttr> getConstantElements(Value value) {
-  DenseFPElementsAttr attr;
-  if (!matchPattern(value, m_Constant(&attr)))
-    return std::nullopt;
-  return attr;
-}
-
-bool kha::isConstantIdentity(Value value) {
-  std::optional<DenseFPElementsAttr> attr = getConstantElements(value);
-  if (!attr)
-    return false;
-  auto type = cast<ShapedType>(attr->getType());
-  if (type.getRank() != 2 || type.getDimSize(0) != type.getDimSize(1))
-    return false;
-  int64_t n = type.getDimSize(0);
-  int64_t index = 0;
-  for (const APFloat &element : attr->getValues<APFloat>()) {
-    bool onDiagonal = index / n == index % n;
-    ++index;
-    if (onDiagonal ? !element.isExactlyValue(1.0) : !element.isZero())
-      return false;
-  }
-  return true;
-}
-
-bool kha::isConstantZero(Value value) {
-  std::optional<DenseFPElementsAttr> attr = getConstantElements(value);
-  return attr && llvm::all_of(attr->getValues<APFloat>(),
-                              [](const APFloat &v) { return v.isZero(); });
-}
 
 OpFoldResult LinearKnockOp::fold(FoldAdaptor) {
   // X I = X: a knock still at its diagonal initialisation does nothing.

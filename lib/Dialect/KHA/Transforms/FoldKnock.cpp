@@ -40,12 +40,37 @@ static DenseFPElementsAttr transposeConstant(DenseFPElementsAttr attr) {
       RankedTensorType::get({cols, rows}, type.getElementType()), transposed));
 }
 
-/// W [D, N*d] times T [d, d] per head block: W viewed as [D*N, d] (the same
-/// row-major data), multiplied by T, viewed back as [D, N*d].
-static Value foldWeights(PatternRewriter &rewriter, Location loc, Value weight,
-                         Value transform, int64_t d) {
+/// `d x d` matrix transposed: a new constant, or a linalg.transpose.
+static Value transposeMatrix(PatternRewriter &rewriter, Location loc,
+                             Value matrix) {
+  DenseFPElementsAttr attr;
+  if (matchPattern(matrix, m_Constant(&attr)))
+    return arith::ConstantOp::create(rewriter, loc, transposeConstant(attr));
+  auto type = cast<RankedTensorType>(matrix.getType());
+  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                       type.getElementType());
+  return linalg::TransposeOp::create(rewriter, loc, matrix, init,
+                                     ArrayRef<int64_t>{1, 0})
+      ->getResult(0);
+}
+
+/// W [R, N*d] with each column block W_n multiplied by T [d, d] on the
+/// right: W viewed as [R*N, d] (the same row-major data), times T, viewed
+/// back. A new constant when both are constants.
+static Value multiplyColumnBlocks(PatternRewriter &rewriter, Location loc,
+                                  Value weight, Value transform, int64_t d) {
   auto type = cast<RankedTensorType>(weight.getType());
   int64_t rows = type.getDimSize(0), heads = type.getDimSize(1) / d;
+  DenseFPElementsAttr w, t;
+  if (matchPattern(weight, m_Constant(&w)) &&
+      matchPattern(transform, m_Constant(&t))) {
+    DenseElementsAttr product = multiplyConstantMatrices(
+        cast<DenseFPElementsAttr>(w.reshape(
+            RankedTensorType::get({rows * heads, d}, type.getElementType()))),
+        t);
+    return arith::ConstantOp::create(
+        rewriter, loc, cast<TypedAttr>(product.reshape(type)));
+  }
   auto blocks = RankedTensorType::get({rows, heads, d}, type.getElementType());
   Value perHead = tensor::ExpandShapeOp::create(
       rewriter, loc, blocks, weight,
@@ -60,29 +85,40 @@ static Value foldWeights(PatternRewriter &rewriter, Location loc, Value weight,
       rewriter, loc, back, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
 }
 
-/// The transposed layout Wt [N*d, D] (as nn.Linear stores it): block n of the
-/// folded weight is (W_n T)^T = T^T Wt_n. Wt is viewed as [N, d, D], permuted
-/// to [d, N*D] so that one [d, d] x [d, N*D] matmul folds every head, and
-/// permuted back.
-static Value foldTransposedWeights(PatternRewriter &rewriter, Location loc,
-                                   Value weight, Value transform, int64_t d) {
+/// W [N*d, C] with each row block W_n multiplied by M [d, d] on the left:
+/// W viewed as [N, d, C], permuted to [d, N*C] so that one [d, d] x [d, N*C]
+/// matmul does every block, and permuted back. A new constant when both are
+/// constants (M W_n = (W_n^T M^T)^T, the column-block product of W^T).
+static Value multiplyRowBlocks(PatternRewriter &rewriter, Location loc,
+                               Value matrix, Value weight, int64_t d) {
   auto type = cast<RankedTensorType>(weight.getType());
   Type element = type.getElementType();
   int64_t heads = type.getDimSize(0) / d, cols = type.getDimSize(1);
+  DenseFPElementsAttr w, m;
+  if (matchPattern(weight, m_Constant(&w)) &&
+      matchPattern(matrix, m_Constant(&m))) {
+    auto wt = transposeConstant(w);
+    auto product = cast<DenseFPElementsAttr>(
+        multiplyConstantMatrices(
+            cast<DenseFPElementsAttr>(wt.reshape(
+                RankedTensorType::get({cols * heads, d}, element))),
+            transposeConstant(m))
+            .reshape(wt.getType()));
+    return arith::ConstantOp::create(rewriter, loc, transposeConstant(product));
+  }
   auto transposeTo = [&](Value value, ArrayRef<int64_t> shape,
                          ArrayRef<int64_t> permutation) -> Value {
     Value init = tensor::EmptyOp::create(rewriter, loc, shape, element);
     return linalg::TransposeOp::create(rewriter, loc, value, init, permutation)
         ->getResult(0);
   };
-  Value transformT = transposeTo(transform, {d, d}, {1, 0});
   Value blocks = tensor::ExpandShapeOp::create(
       rewriter, loc, RankedTensorType::get({heads, d, cols}, element), weight,
       ArrayRef<ReassociationIndices>{{0, 1}, {2}});
   Value inner = transposeTo(blocks, {d, heads, cols}, {1, 0, 2});
   Value flat = tensor::CollapseShapeOp::create(
       rewriter, loc, inner, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
-  Value product = buildMatmul(rewriter, loc, transformT, flat);
+  Value product = buildMatmul(rewriter, loc, matrix, flat);
   Value back = tensor::ExpandShapeOp::create(
       rewriter, loc, RankedTensorType::get({d, heads, cols}, element), product,
       ArrayRef<ReassociationIndices>{{0}, {1, 2}});
@@ -91,29 +127,16 @@ static Value foldTransposedWeights(PatternRewriter &rewriter, Location loc,
       rewriter, loc, outer, ArrayRef<ReassociationIndices>{{0, 1}, {2}});
 }
 
-/// The folded weight in the layout of `weight`: a new constant when both
-/// matrices are constants, else the ops that compute it once per call.
+/// The weight with the knock T folded in, in the layout of `weight`:
+/// [D, N*d] -> W_n T; transposed [N*d, D] (nn.Linear's layout) ->
+/// (W_n T)^T = T^T Wt_n.
 static Value buildFoldedWeight(PatternRewriter &rewriter, Location loc,
                                Value weight, Value transform, int64_t d,
                                bool transposed) {
-  auto type = cast<RankedTensorType>(weight.getType());
-  DenseFPElementsAttr w, t;
-  if (matchPattern(weight, m_Constant(&w)) &&
-      matchPattern(transform, m_Constant(&t))) {
-    if (transposed)
-      w = transposeConstant(w);
-    int64_t rows = w.getType().getDimSize(0);
-    int64_t heads = w.getType().getDimSize(1) / d;
-    auto product = cast<DenseFPElementsAttr>(multiplyConstantMatrices(
-        cast<DenseFPElementsAttr>(w.reshape(RankedTensorType::get(
-            {rows * heads, d}, type.getElementType()))),
-        t).reshape(w.getType()));
-    if (transposed)
-      product = transposeConstant(product);
-    return arith::ConstantOp::create(rewriter, loc, product);
-  }
-  return transposed ? foldTransposedWeights(rewriter, loc, weight, transform, d)
-                    : foldWeights(rewriter, loc, weight, transform, d);
+  if (!transposed)
+    return multiplyColumnBlocks(rewriter, loc, weight, transform, d);
+  return multiplyRowBlocks(rewriter, loc,
+                           transposeMatrix(rewriter, loc, transform), weight, d);
 }
 
 namespace {
@@ -175,6 +198,77 @@ struct FoldLinearKnockIntoProjection : OpRewritePattern<LinearKnockOp> {
   }
 };
 
+/// The MLP knock's down projection is linear, and so is attention in its
+/// values: with V' = M D (M the gated part, per key/value head),
+///   O_h = P_h V'_g = (P_h M_g) D   and   y = sum_h O_h Wo_h = sum_h (P_h M_g) (D Wo_h),
+/// so D joins every row block of the output projection (Wo_h <- D Wo_h) and
+/// the knock keeps only its up and gate matmuls (down becomes the identity,
+/// which costs nothing).
+struct FoldMlpDownIntoOutputProjection : OpRewritePattern<MlpKnockOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MlpKnockOp knock,
+                                PatternRewriter &rewriter) const override {
+    Value down = knock.getDown();
+    if (isConstantIdentity(down))
+      return rewriter.notifyMatchFailure(knock, "down is already the identity");
+    if (!knock->hasOneUse())
+      return rewriter.notifyMatchFailure(knock, "knocked values have other users");
+    auto sdpa = dyn_cast<SDPAOp>(*knock->user_begin());
+    if (!sdpa || sdpa.getValue() != knock.getResult() ||
+        sdpa.getQuery() == knock.getResult() ||
+        sdpa.getKey() == knock.getResult() || !sdpa->hasOneUse())
+      return rewriter.notifyMatchFailure(
+          knock, "not the values of an attention whose output has one user");
+    auto collapse = dyn_cast<tensor::CollapseShapeOp>(*sdpa->user_begin());
+    if (!collapse || !collapse->hasOneUse() ||
+        collapse.getReassociationIndices().back() != ReassociationIndices{2, 3})
+      return rewriter.notifyMatchFailure(
+          knock, "attention heads are not merged into the output projection");
+    auto matmul = dyn_cast<linalg::MatmulOp>(*collapse->user_begin());
+    if (!matmul || matmul.hasUserDefinedMaps() ||
+        matmul.getDpsInputs()[0] != collapse.getResult() ||
+        !isZeroFilled(matmul.getDpsInits()[0]))
+      return rewriter.notifyMatchFailure(
+          knock, "attention output does not feed a plain output projection");
+    Value weight = matmul.getDpsInputs()[1];
+    auto weightType = cast<RankedTensorType>(weight.getType());
+    int64_t d = knock.getType().getDimSize(3);
+    if (!weightType.hasStaticShape() || weightType.getDimSize(0) % d != 0)
+      return rewriter.notifyMatchFailure(knock, "output weights are not [H*d, D]");
+    if (!DominanceInfo().properlyDominates(down, matmul))
+      return rewriter.notifyMatchFailure(
+          knock, "down matrix is defined after the output projection");
+    Type weightElement = weightType.getElementType();
+    if (getElementTypeOrSelf(down.getType()) != weightElement &&
+        !weightElement.isF32())
+      return rewriter.notifyMatchFailure(knock, "mixed element types");
+
+    Location loc = rewriter.getFusedLoc({knock.getLoc(), matmul.getLoc()});
+    rewriter.setInsertionPoint(matmul);
+    Value matrix = down;
+    if (getElementTypeOrSelf(matrix.getType()) != weightElement)
+      matrix = widenToF32(rewriter, loc, matrix);
+    // Wo_h <- D Wo_h for every row block of Wo [H*d, D].
+    Value folded = multiplyRowBlocks(rewriter, loc, matrix, weight, d);
+    rewriter.modifyOpInPlace(
+        matmul, [&] { matmul.getDpsInputOperand(1)->set(folded); });
+
+    rewriter.setInsertionPoint(knock);
+    auto downType = cast<RankedTensorType>(down.getType());
+    auto element = cast<FloatType>(downType.getElementType());
+    SmallVector<APFloat> identity;
+    for (int64_t i = 0; i < d * d; ++i)
+      identity.push_back(APFloat(element.getFloatSemantics(),
+                                 i / d == i % d ? 1 : 0));
+    Value eye = arith::ConstantOp::create(
+        rewriter, knock.getLoc(),
+        DenseElementsAttr::get(downType, ArrayRef<APFloat>(identity)));
+    rewriter.modifyOpInPlace(knock, [&] { knock.getDownMutable().assign(eye); });
+    return success();
+  }
+};
+
 struct FoldKnockPass : kha::impl::KHAFoldKnockPassBase<FoldKnockPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
@@ -185,5 +279,6 @@ struct FoldKnockPass : kha::impl::KHAFoldKnockPassBase<FoldKnockPass> {
 } // namespace
 
 void kha::populateFoldKnockPatterns(RewritePatternSet &patterns) {
-  patterns.add<FoldLinearKnockIntoProjection>(patterns.getContext());
+  patterns.add<FoldLinearKnockIntoProjection, FoldMlpDownIntoOutputProjection>(
+      patterns.getContext());
 }

@@ -7,9 +7,7 @@
 using namespace mlir;
 using namespace mlir::kha;
 
-/// True when `init` is a linalg.fill of +0.0, so that the contraction is a
-/// plain product.
-static bool isZeroFilled(Value init) {
+bool kha::isZeroFilled(Value init) {
   auto fill = init.getDefiningOp<linalg::FillOp>();
   if (!fill)
     return false;

@@ -44,6 +44,10 @@ struct HeadProjection {
   void erase(PatternRewriter &rewriter);
 };
 
+/// True when `init` is a linalg.fill of +0.0: a contraction into it is a
+/// plain product.
+bool isZeroFilled(Value init);
+
 /// Matches the projection producing `heads` (the input of `user`), where each
 /// matched op has a single user, so that rewriting it loses nothing; the
 /// weights must be static with the head width d of `heads`.

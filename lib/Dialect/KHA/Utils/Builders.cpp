@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 
@@ -114,6 +115,37 @@ DenseElementsAttr kha::multiplyConstantMatrices(DenseFPElementsAttr lhs,
       RankedTensorType::get({m, n}, lhsType.getElementType()), product);
 }
 
+static std::optional<DenseFPElementsAttr> getConstantElements(Value value) {
+  DenseFPElementsAttr attr;
+  if (!matchPattern(value, m_Constant(&attr)))
+    return std::nullopt;
+  return attr;
+}
+
+bool kha::isConstantIdentity(Value value) {
+  std::optional<DenseFPElementsAttr> attr = getConstantElements(value);
+  if (!attr)
+    return false;
+  auto type = cast<ShapedType>(attr->getType());
+  if (type.getRank() != 2 || type.getDimSize(0) != type.getDimSize(1))
+    return false;
+  int64_t n = type.getDimSize(0);
+  int64_t index = 0;
+  for (const APFloat &element : attr->getValues<APFloat>()) {
+    bool onDiagonal = index / n == index % n;
+    ++index;
+    if (onDiagonal ? !element.isExactlyValue(1.0) : !element.isZero())
+      return false;
+  }
+  return true;
+}
+
+bool kha::isConstantZero(Value value) {
+  std::optional<DenseFPElementsAttr> attr = getConstantElements(value);
+  return attr && llvm::all_of(attr->getValues<APFloat>(),
+                              [](const APFloat &v) { return v.isZero(); });
+}
+
 void kha::markRowWise(Operation *genericOp) {
   auto op = cast<linalg::LinalgOp>(genericOp);
   int64_t rank = op.getNumLoops();
@@ -148,5 +180,9 @@ Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows,
             b, l, ValueRange{arith::DivFOp::create(b, l, twice, denom)});
       });
   markRowWise(gated);
+  // A constant identity down projection (kha-fold-knock moved it into the
+  // output projection) costs nothing.
+  if (isConstantIdentity(down))
+    return gated.getResult(0);
   return buildMatmulF32(builder, loc, gated.getResult(0), down);
 }

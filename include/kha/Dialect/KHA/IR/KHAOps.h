@@ -16,11 +16,6 @@
 namespace mlir {
 namespace kha {
 
-/// True when `value` is a constant square matrix equal to the identity.
-bool isConstantIdentity(Value value);
-
-/// True when `value` is a constant tensor whose elements are all +0 or -0.
-bool isConstantZero(Value value);
 
 /// Adds the knock simplifications: removal of knocks equal to their initial
 /// value (also available as folders) and the composition of two linear knocks

@@ -107,7 +107,18 @@ def KHAFoldKnockPass : Pass<"kha-fold-knock"> {
     RoPE, or any other op), a projection or reshape with other users (it would
     be computed anyway), a contraction with a non-zero initial value or a
     non-linear reduction, weights that differ across the batch, a knock
-    matrix computed after the projection, and the MLP knock (not linear).
+    matrix computed after the projection.
+
+    The MLP knock is not linear, but its last step is: `V' = M D` with
+    `M = 2 (V U) * sigmoid(V G)`. Attention is linear in its values, so for
+    every query head h of value group g, `O_h = P_h V'_g = (P_h M_g) D`, and
+    the output projection gets `y = sum_h (P_h M_g) (D Wo_h)`. When the
+    knocked values feed only a `kha.sdpa` whose output, merged into `[..., H*d]`
+    columns, feeds only a zero-filled `linalg.matmul` by `Wo [H*d, D]`, the
+    down projection joins every head's row block of `Wo` (`Wo_h <- D Wo_h`,
+    a new constant or once per call as for the linear knocks) and the knock
+    keeps its up and gate matmuls: its down becomes a constant identity,
+    which lowers to nothing. A third of the MLP knock's matmul FLOPs go.
 
     ```mlir
     %p = linalg.matmul ins(%x, %wv : tensor<?x512xf32>, tensor<512x128xf32>) ...

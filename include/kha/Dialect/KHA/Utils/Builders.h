@@ -40,8 +40,15 @@ Value widenToF32(OpBuilder &builder, Location loc, Value value);
 /// which vectorises it one row at a time, when its last loop is static.
 void markRowWise(Operation *genericOp);
 
+/// True when `value` is a constant square matrix equal to the identity.
+bool isConstantIdentity(Value value);
+
+/// True when `value` is a constant tensor whose elements are all +0 or -0.
+bool isConstantZero(Value value);
+
 /// The gated MLP knock on head vectors `rows` [R, d]:
-/// `2 ((rows up) * sigmoid(rows gate)) down`, computed and returned in f32.
+/// `2 ((rows up) * sigmoid(rows gate)) down`, computed and returned in f32
+/// (with no matmul when `down` is a constant identity).
 Value buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
                     Value gate, Value down);
 
