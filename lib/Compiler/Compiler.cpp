@@ -7,8 +7,8 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/IR/Constants.h"
@@ -19,6 +19,7 @@
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -26,6 +27,8 @@
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
+
+#include <dlfcn.h>
 
 using namespace mlir;
 
@@ -72,30 +75,86 @@ static std::optional<std::string> findLinker() {
   return std::nullopt;
 }
 
+/// kha's CUDA runtime archive: $KHA_CUDA_RUNTIME, else in the lib/
+/// directory beside the binary holding this code (build/bin -> build/lib,
+/// PREFIX/lib/libKHACAPI.so -> PREFIX/lib).
+static std::optional<std::string> findCudaRuntime() {
+  if (const char *env = std::getenv("KHA_CUDA_RUNTIME"))
+    return std::string(env);
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void *>(&findCudaRuntime), &info) ||
+      !info.dli_fname)
+    return std::nullopt;
+  SmallString<256> file(info.dli_fname);
+  llvm::sys::fs::make_absolute(file);
+  llvm::sys::path::remove_filename(file); // the binary's directory
+  llvm::sys::path::remove_filename(file); // its parent
+  llvm::sys::path::append(file, "lib", "libKHACudaRuntime.a");
+  if (!llvm::sys::fs::exists(file))
+    return std::nullopt;
+  return std::string(file);
+}
+
+/// Writes the PTX of every kernel image of `module` (format=isa) to `path`.
+static LogicalResult writePTX(ModuleOp module, StringRef path) {
+  std::string text;
+  module.walk([&](gpu::BinaryOp binary) {
+    for (Attribute object : binary.getObjects())
+      text += cast<gpu::ObjectAttr>(object).getObject().getValue().str();
+  });
+  if (text.empty())
+    return emitError(module.getLoc()) << "the module has no GPU kernels";
+  std::string error;
+  auto output = openOutputFile(path, &error);
+  if (!output)
+    return emitError(module.getLoc()) << error;
+  output->os() << text;
+  output->keep();
+  return success();
+}
+
 LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
-                                 StringRef outputPath, bool emitLLVMIR) {
+                                 StringRef outputPath, OutputKind kind) {
   Location loc = module.getLoc();
-  if (options.target != "cpu")
-    return emitError(loc) << "target '" << options.target
-                          << "' is not supported by this build (use cpu)";
+  bool cuda = options.target == "cuda";
+  if (options.target != "cpu" && !cuda)
+    return emitError(loc) << "target must be cpu or cuda, got '"
+                          << options.target << "'";
+  if (kind == OutputKind::PTX && !cuda)
+    return emitError(loc) << "PTX is only emitted for the cuda target";
   FailureOr<std::string> manifest = buildManifest(module, options.target);
   if (failed(manifest))
     return failure();
 
-  PassManager pm(module.getContext());
-  CPUPipelineOptions pipelineOptions;
-  pipelineOptions.vectorize = options.vectorize;
-  pipelineOptions.scheduleFile = options.scheduleFile;
-  pipelineOptions.foldKnocks = options.foldKnocks;
-  pipelineOptions.fuseKnockMlp = options.fuseKnockMlp;
-  buildCPUPipeline(pm, pipelineOptions);
-  if (failed(pm.run(module)))
-    return emitError(loc) << "lowering for the CPU failed";
-
+  // Translations: the kernels' (gpu-module-to-binary) and the host's.
   DialectRegistry registry;
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
+  registerAllToLLVMIRTranslations(registry);
   module.getContext()->appendDialectRegistry(registry);
+
+  PassManager pm(module.getContext());
+  if (cuda) {
+    GPUPipelineOptions pipelineOptions;
+    pipelineOptions.chip = options.cudaChip;
+    pipelineOptions.format =
+        kind == OutputKind::PTX ? std::string("isa") : options.cudaFormat;
+    pipelineOptions.foldKnocks = options.foldKnocks;
+    std::string error;
+    if (failed(checkGPUPipelineOptions(pipelineOptions, error)))
+      return emitError(loc) << error;
+    buildGPUPipeline(pm, pipelineOptions);
+  } else {
+    CPUPipelineOptions pipelineOptions;
+    pipelineOptions.vectorize = options.vectorize;
+    pipelineOptions.scheduleFile = options.scheduleFile;
+    pipelineOptions.foldKnocks = options.foldKnocks;
+    pipelineOptions.fuseKnockMlp = options.fuseKnockMlp;
+    buildCPUPipeline(pm, pipelineOptions);
+  }
+  if (failed(pm.run(module)))
+    return emitError(loc) << "lowering for the " << (cuda ? "GPU" : "CPU")
+                          << " failed";
+  if (kind == OutputKind::PTX)
+    return writePTX(module, outputPath);
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, llvmContext, "kha");
@@ -122,7 +181,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     return emitError(loc) << "LLVM optimisation failed: "
                           << llvm::toString(std::move(err));
 
-  if (emitLLVMIR) {
+  if (kind == OutputKind::LLVMIR) {
     auto output = openOutputFile(outputPath, &error);
     if (!output)
       return emitError(loc) << error;
@@ -150,9 +209,18 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   if (!linker)
     return emitError(loc) << "no C compiler driver found to link the shared "
                              "library (install clang-22, or set KHA_CC)";
-  SmallVector<StringRef> args = {*linker,      "-shared", "-o",
-                                 outputPath,   objectPath, "-lm",
-                                 "-Wl,-z,defs"};
+  SmallVector<StringRef> args = {*linker, "-shared", "-o", outputPath,
+                                 objectPath};
+  std::optional<std::string> runtime;
+  if (cuda) {
+    runtime = findCudaRuntime();
+    if (!runtime)
+      return emitError(loc) << "kha's CUDA runtime (libKHACudaRuntime.a) was "
+                               "not found beside the compiler; set "
+                               "KHA_CUDA_RUNTIME to its path";
+    args.append({*runtime, "-lstdc++", "-ldl"});
+  }
+  args.append({"-lm", "-Wl,-z,defs"});
   std::string linkError;
   int status = llvm::sys::ExecuteAndWait(*linker, args, std::nullopt, {}, 0, 0,
                                          &linkError);

@@ -96,4 +96,24 @@ void kha::registerKHAPipelines() {
       "kha-cpu-pipeline",
       "lower kha (and linalg) on tensors to the LLVM dialect for the host CPU",
       buildCPUPipeline);
+  // Registered by hand so that a bad chip or format is an error, not a
+  // pipeline silently built for something else.
+  registerPassPipeline(
+      "kha-gpu-pipeline",
+      "lower kha (and linalg) on tensors to NVVM kernels and host code calling "
+      "the GPU runtime",
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        GPUPipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        std::string error;
+        if (failed(checkGPUPipelineOptions(options, error)))
+          return errorHandler("kha-gpu-pipeline: " + error);
+        buildGPUPipeline(pm, options);
+        return success();
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
+        optHandler(GPUPipelineOptions());
+      });
 }

@@ -35,6 +35,11 @@ static cl::opt<std::string> target("target",
 static cl::opt<std::string>
     cudaChip("cuda-chip", cl::desc("sm_80 or sm_90a (--target=cuda)"),
              cl::init("sm_90a"));
+static cl::opt<std::string>
+    cudaFormat("cuda-format",
+               cl::desc("how kernels are embedded (--target=cuda): isa (PTX, "
+                        "compiled by the driver), bin (cubin) or fatbin"),
+               cl::init("isa"));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("so (default), llvm (LLVM IR), or "
                                           "ptx (--target=cuda)"),
@@ -74,12 +79,10 @@ int main(int argc, char **argv) {
 
   if (target != "cpu" && target != "cuda")
     return fail("--target must be cpu or cuda, got '" + target + "'");
-  if (target == "cuda")
-    return fail("--target=cuda is not supported by this build yet; use "
-                "--target=cpu");
-  if (emit != "so" && emit != "llvm")
-    return fail("--emit must be so or llvm for --target=cpu, got '" + emit +
-                "'");
+  if (emit != "so" && emit != "llvm" && emit != "ptx")
+    return fail("--emit must be so, llvm or ptx, got '" + emit + "'");
+  if (emit == "ptx" && target != "cuda")
+    return fail("--emit=ptx needs --target=cuda");
   if (!mlir::kha::checkInputNesting(inputFilename, 4096))
     return 1;
 
@@ -109,9 +112,14 @@ int main(int argc, char **argv) {
     options.scheduleFile = cpuSchedule;
     options.foldKnocks = !noFoldKnocks;
     options.fuseKnockMlp = !noFuseKnockMlp;
+    options.cudaChip = cudaChip;
+    options.cudaFormat = cudaFormat;
+    mlir::kha::OutputKind kind =
+        emit == "llvm"  ? mlir::kha::OutputKind::LLVMIR
+        : emit == "ptx" ? mlir::kha::OutputKind::PTX
+                        : mlir::kha::OutputKind::SharedLibrary;
     return mlir::failed(mlir::kha::compileModule(*module, options,
-                                                 outputFilename,
-                                                 emit == "llvm"))
+                                                 outputFilename, kind))
                ? 1
                : 0;
   });

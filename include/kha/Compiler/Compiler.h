@@ -18,8 +18,12 @@ namespace mlir {
 namespace kha {
 
 struct CompileOptions {
-  /// "cpu" (the host) is the only target this library builds so far.
+  /// "cpu" (the host) or "cuda" (NVIDIA GPUs).
   std::string target = "cpu";
+  /// --target=cuda: the GPU (sm_80 ... sm_90a) and the kernels' embedded form
+  /// (isa: PTX, bin: cubin, fatbin).
+  std::string cudaChip = "sm_90a";
+  std::string cudaFormat = "isa";
   /// The host CPU to tune for: "native" or an LLVM CPU name.
   std::string cpu = "native";
   /// Tile and vectorise (false: plain loops).
@@ -41,10 +45,21 @@ constexpr const char *kManifestSymbol = "kha_manifest";
 /// cannot pass (anything but ranked tensors or memrefs of f32, f16, bf16).
 FailureOr<std::string> buildManifest(ModuleOp module, StringRef device);
 
+/// What compileModule writes.
+enum class OutputKind {
+  SharedLibrary, ///< a self-contained .so
+  LLVMIR,        ///< the optimised host LLVM IR
+  PTX,           ///< --target=cuda: the kernels' PTX
+};
+
 /// Lowers `module` (in place) and writes a self-contained shared library to
-/// `outputPath`. `emitLLVMIR` writes the optimised LLVM IR there instead.
+/// `outputPath` (or, as `kind` asks, the host LLVM IR or the kernels' PTX).
+/// A library for "cuda" embeds its kernels and links kha's CUDA runtime
+/// (libKHACudaRuntime.a, found next to this library's lib/ directory or
+/// through $KHA_CUDA_RUNTIME); its memref arguments are device pointers.
 LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
-                            StringRef outputPath, bool emitLLVMIR = false);
+                            StringRef outputPath,
+                            OutputKind kind = OutputKind::SharedLibrary);
 
 } // namespace kha
 } // namespace mlir

@@ -39,7 +39,38 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// `_mlir_ciface_` entry point.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
-/// Registers `--kha-cpu-pipeline`.
+/// Options of `--kha-gpu-pipeline`.
+struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("the NVIDIA GPU to compile for: sm_80 (Ampere) ... "
+                     "sm_90a (Hopper)"),
+      llvm::cl::init("sm_80")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("the kernels' embedded form: isa (PTX, compiled by the "
+                     "driver when loaded), bin (cubin, needs ptxas) or fatbin "
+                     "(needs ptxas and fatbinary)"),
+      llvm::cl::init("isa")};
+  PassOptions::Option<bool> foldKnocks{
+      *this, "fold-knocks",
+      llvm::cl::desc("fold linear knocks into the projection weights "
+                     "(kha-fold-knock)"),
+      llvm::cl::init(true)};
+};
+
+/// Lowers a module of kha (and linalg) ops on tensors for NVIDIA GPUs: kha to
+/// linalg, bufferisation into device buffers, every linalg op a kernel
+/// mapped to blocks and threads, kernels to NVVM and serialised (PTX or
+/// cubin), host code to LLVM calling the mgpu* runtime. Public functions take
+/// and return device buffers and get a `_mlir_ciface_` entry point.
+void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
+
+/// Checks the chip and format of `options`; the error names what is wrong.
+LogicalResult checkGPUPipelineOptions(const GPUPipelineOptions &options,
+                                      std::string &error);
+
+/// Registers `--kha-cpu-pipeline` and `--kha-gpu-pipeline`.
 void registerKHAPipelines();
 
 } // namespace kha

@@ -138,4 +138,35 @@ def KHALowerVectorReductionsPass : Pass<"kha-lower-vector-reductions"> {
   let dependentDialects = ["::mlir::vector::VectorDialect"];
 }
 
+def KHAGPUDeviceBuffersPass : Pass<"kha-gpu-device-buffers", "::mlir::ModuleOp"> {
+  let summary = "allocate host functions' buffers in GPU memory";
+  let description = [{
+    After bufferization for `--target=cuda`, every buffer a host function
+    allocates is read and written by kernels only, so it must live in device
+    memory: `memref.alloc` becomes `gpu.alloc`, `memref.dealloc` becomes
+    `gpu.dealloc`, and a constant (`memref.get_global`, e.g. embedded
+    weights) is copied from the host image into a device buffer once per call
+    with `gpu.memcpy`. Ops inside `gpu.launch` bodies are left alone.
+
+    ```mlir
+    %b = memref.alloc(%n) : memref<?x64xf32>
+    // becomes
+    %b = gpu.alloc (%n) : memref<?x64xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def KHAGPUMergeKernelModulesPass
+    : Pass<"kha-gpu-merge-kernel-modules", "::mlir::ModuleOp"> {
+  let summary = "move every outlined kernel into one gpu.module";
+  let description = [{
+    `gpu-kernel-outlining` makes one `gpu.module` per kernel. This pass moves
+    all kernels into a single `gpu.module @kha_kernels` (renaming on clashes)
+    and updates the `gpu.launch_func` references, so that a library embeds
+    one PTX/cubin image, loaded once, and `--emit=ptx` writes one PTX file.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 #endif // KHA_TRANSFORMS_PASSES_TD

@@ -1,0 +1,89 @@
+//===- GPUPipeline.cpp - kha to NVVM kernels and host code that runs them -===//
+
+#include "kha/Pipelines/Pipelines.h"
+
+#include "kha/Conversion/Passes.h"
+#include "kha/Dialect/KHA/Transforms/Passes.h"
+#include "kha/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+LogicalResult kha::checkGPUPipelineOptions(const GPUPipelineOptions &options,
+                                           std::string &error) {
+  StringRef chip = options.chip;
+  if (chip != "sm_80" && chip != "sm_86" && chip != "sm_89" &&
+      chip != "sm_90" && chip != "sm_90a") {
+    error = "chip must be sm_80, sm_86, sm_89, sm_90 or sm_90a, got '" +
+            chip.str() + "'";
+    return failure();
+  }
+  StringRef format = options.format;
+  if (format != "isa" && format != "bin" && format != "fatbin") {
+    error = "format must be isa, bin or fatbin, got '" + format.str() + "'";
+    return failure();
+  }
+  return success();
+}
+
+void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options) {
+  // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
+  pm.addPass(createKHASimplifyKnocksPass());
+  pm.addPass(createKHAExpandAttentionBlockPass());
+  if (options.foldKnocks) {
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createKHAFoldKnockPass());
+  }
+  pm.addPass(createKHALowerToLinalgPass());
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Buffers; the function's results are device buffers the caller owns.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+  pm.addPass(createKHAMemRefCopyToLinalgPass());
+  pm.addPass(createKHAExpandShapeToReinterpretCastPass());
+
+  // Every remaining linalg op becomes a kernel: parallel loops tiled into
+  // 16 x 16 thread blocks (constant bounds, guarded), mapped to the grid and
+  // the block, outlined.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(
+      createParallelLoopTilingPass({16, 16}, /*noMinMaxBounds=*/true));
+  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  pm.addPass(createCanonicalizerPass());
+  // exp and friends as polynomials: no libdevice needed.
+  pm.addPass(createKHAMathApproximationPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createKHAGPUMergeKernelModulesPass());
+
+  // Host side: device buffers, one stream per call.
+  pm.addPass(createKHAGPUDeviceBuffersPass());
+  pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
+  pm.addPass(createKHAEmitCInterfacePass());
+
+  // Kernels to NVVM and PTX/cubin; host code to LLVM.
+  gpu::GPUToNVVMPipelineOptions nvvm;
+  nvvm.cubinChip = options.chip.getValue();
+  nvvm.cubinFeatures = "+ptx80";
+  nvvm.cubinFormat = options.format.getValue();
+  nvvm.optLevel = 3;
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+}
