@@ -44,3 +44,12 @@ for candidate in ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/
     if os.path.exists(candidate):
         config.substitutions.append(("%libm", candidate))
         break
+
+# A CUDA driver on this machine (a GPU machine): tests of the no-driver path
+# are unsupported there.
+try:
+    import ctypes
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -215,6 +216,34 @@ bool loadInput(const std::string &text, size_t index, const TensorSpec &spec,
   return true;
 }
 
+/// The data-moving part of the CUDA runtime linked into a library compiled
+/// for --target=cuda (lib/Runtime/CUDARuntime.cpp): kha-run itself loads no
+/// CUDA library.
+struct CudaApi {
+  const char *(*init)() = nullptr;
+  const char *(*lastError)() = nullptr;
+  void *(*alloc)(uint64_t, void *, bool) = nullptr;
+  void (*free)(void *, void *) = nullptr;
+  void (*copy)(void *, void *, size_t, void *) = nullptr;
+  void (*synchronize)(void *) = nullptr;
+
+  bool bind(void *library, std::string &error) {
+    auto get = [&](auto &slot, const char *name) {
+      slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(
+          dlsym(library, name));
+      if (!slot && error.empty())
+        error = std::string("no ") + name +
+                " (not a library kha-compile built for --target=cuda)";
+      return slot != nullptr;
+    };
+    return get(init, "kha_cuda_init") &&
+           get(lastError, "kha_cuda_last_error") &&
+           get(alloc, "mgpuMemAlloc") && get(free, "mgpuMemFree") &&
+           get(copy, "mgpuMemcpy") &&
+           get(synchronize, "mgpuStreamSynchronize");
+  }
+};
+
 /// Calls a `_mlir_ciface_` function with `count` pointer arguments.
 using Entry = void (*)();
 template <size_t... I>
@@ -315,9 +344,9 @@ int main(int argc, char **argv) {
   if (device != manifest.device)
     return fail(options.library + " was compiled for " + manifest.device +
                 ", not for --device=" + device);
-  if (device != "cpu")
-    return fail("this kha-run runs cpu libraries only; " + options.library +
-                " is for " + device);
+  bool cuda = device == "cuda";
+  if (device != "cpu" && !cuda)
+    return fail(options.library + " is for an unknown device '" + device + "'");
 
   const FunctionSpec *fn = nullptr;
   std::string names;
@@ -355,10 +384,29 @@ int main(int argc, char **argv) {
     if (!loadInput(options.inputs[i], i, fn->args[i], buffers[i], error))
       return fail(error);
 
+  // For cuda, the library's own runtime (linked into it) moves the data:
+  // arguments are device buffers, results come back as device buffers.
+  CudaApi gpu;
+  std::vector<void *> deviceInputs;
+  if (cuda) {
+    if (!gpu.bind(handle, error))
+      return fail(options.library + ": " + error);
+    if (const char *problem = gpu.init())
+      return fail(std::string("cannot use the GPU: ") + problem);
+    for (Buffer &buffer : buffers) {
+      void *device = gpu.alloc(buffer.bytes.size(), nullptr, false);
+      gpu.copy(device, buffer.bytes.data(), buffer.bytes.size(), nullptr);
+      deviceInputs.push_back(device);
+    }
+    gpu.synchronize(nullptr);
+    if (const char *problem = gpu.lastError())
+      return fail(std::string("copying the inputs to the GPU failed: ") +
+                  problem);
+  }
   std::vector<MemRefDescriptor> argDescs;
-  for (Buffer &buffer : buffers)
-    argDescs.push_back(
-        MemRefDescriptor::contiguous(buffer.bytes.data(), buffer.shape));
+  for (size_t i = 0; i < buffers.size(); ++i)
+    argDescs.push_back(MemRefDescriptor::contiguous(
+        cuda ? deviceInputs[i] : buffers[i].bytes.data(), buffers[i].shape));
   // Results come back as one struct of descriptors, all fields 8 bytes.
   size_t resultWords = 0;
   for (const TensorSpec &res : fn->results)
@@ -389,16 +437,57 @@ int main(int argc, char **argv) {
   auto release = [&](const std::vector<MemRefDescriptor> &results) {
     for (const MemRefDescriptor &desc : results) {
       bool isInput = false;
-      for (const Buffer &buffer : buffers)
-        isInput |= desc.allocated() == buffer.bytes.data();
-      if (!isInput)
+      for (size_t i = 0; i < buffers.size(); ++i)
+        isInput |= desc.allocated() == (cuda ? deviceInputs[i]
+                                             : buffers[i].bytes.data());
+      if (isInput)
+        continue;
+      if (cuda)
+        gpu.free(desc.allocated(), nullptr);
+      else
         std::free(desc.allocated());
     }
   };
 
-  auto call = [&] { kCallTable[pointers.size()](entry, pointers.data()); };
+  auto call = [&] {
+    kCallTable[pointers.size()](entry, pointers.data());
+    if (cuda)
+      gpu.synchronize(nullptr);
+  };
   call();
-  std::vector<MemRefDescriptor> results = collectResults();
+  if (cuda)
+    if (const char *problem = gpu.lastError())
+      return fail(fn->name + " failed on the GPU: " + problem);
+  std::vector<MemRefDescriptor> deviceResults = collectResults();
+  // Host copies of the results (for cuda: each result's extent, copied
+  // back, with the same strides).
+  std::vector<std::vector<char>> hostCopies(deviceResults.size());
+  std::vector<MemRefDescriptor> results = deviceResults;
+  if (cuda) {
+    for (size_t i = 0; i < results.size(); ++i) {
+      int64_t bytes = elementSize(fn->results[i].elementType);
+      std::vector<int64_t> sizes = results[i].sizes(),
+                           strides = results[i].strides();
+      int64_t extent = 1;
+      bool empty = false;
+      for (size_t d = 0; d < sizes.size(); ++d) {
+        empty |= sizes[d] == 0;
+        extent += (sizes[d] - 1) * strides[d];
+      }
+      if (empty)
+        extent = 0;
+      hostCopies[i].resize(std::max<int64_t>(extent, 1) * bytes);
+      gpu.copy(hostCopies[i].data(), results[i].data(bytes), extent * bytes,
+               nullptr);
+      results[i].words[0] = results[i].words[1] =
+          reinterpret_cast<int64_t>(hostCopies[i].data());
+      results[i].words[2] = 0;
+    }
+    gpu.synchronize(nullptr);
+    if (const char *problem = gpu.lastError())
+      return fail(std::string("copying the results from the GPU failed: ") +
+                  problem);
+  }
 
   for (size_t i = 0; i < options.outputs.size(); ++i)
     if (!writeResult(options.outputs[i].substr(1), fn->results[i], results[i],
@@ -425,7 +514,7 @@ int main(int argc, char **argv) {
                 spec.elementType.c_str(), formatShape(shape).c_str(), sum,
                 maxAbs, finite ? "" : ", NOT FINITE");
   }
-  release(results);
+  release(deviceResults);
 
   if (options.benchmark > 0) {
     std::vector<double> times;
@@ -446,6 +535,12 @@ int main(int argc, char **argv) {
                 "%.3f) after 1 warm-up\n",
                 fn->name.c_str(), median, options.benchmark, times.front(),
                 times.back());
+  }
+  if (cuda) {
+    for (void *device : deviceInputs)
+      gpu.free(device, nullptr);
+    if (const char *problem = gpu.lastError())
+      return fail(std::string("the GPU failed: ") + problem);
   }
   return 0;
 }
