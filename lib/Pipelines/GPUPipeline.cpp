@@ -44,6 +44,9 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createKHAFoldKnockPass());
   }
+  // Attention: one fused kernel per kha.sdpa (online softmax, K/V tiles in
+  // shared memory for a whole query-head group).
+  pm.addPass(createKHASDPAToGPUPass());
   pm.addPass(createKHALowerToLinalgPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
@@ -55,8 +58,10 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  bufferization::BufferDeallocationPipelineOptions dealloc;
-  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+  pm.addPass(createCanonicalizerPass());
+  // (MLIR's ownership-based deallocation rejects kernels: they declare no
+  // memory effects.)
+  pm.addNestedPass<func::FuncOp>(createKHAFreeIntermediateBuffersPass());
   pm.addPass(createKHAMemRefCopyToLinalgPass());
   pm.addPass(createKHAExpandShapeToReinterpretCastPass());
 

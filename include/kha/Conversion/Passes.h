@@ -3,7 +3,12 @@
 #ifndef KHA_CONVERSION_PASSES_H
 #define KHA_CONVERSION_PASSES_H
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 
@@ -15,6 +20,9 @@ namespace kha {
 
 /// Adds the patterns lowering each mid-level kha op to linalg on tensors.
 void populateKHAToLinalgConversionPatterns(RewritePatternSet &patterns);
+
+/// kha.sdpa -> one fused attention kernel (gpu.launch) per op.
+void populateSDPAToGPUPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "kha/Conversion/Passes.h.inc"

@@ -44,4 +44,38 @@ def KHALowerToLinalgPass : Pass<"kha-lower-to-linalg"> {
   ];
 }
 
+def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
+  let summary = "lower kha.sdpa to one fused attention kernel";
+  let description = [{
+    Replaces each `kha.sdpa` (static H, G, d, dv) by a `gpu.launch` of a
+    flash-attention kernel on the operands' buffers, the result a new buffer
+    seen as a tensor (`bufferization.to_buffer` / `to_tensor`), so that the
+    rest of the function bufferizes around it:
+
+    - grid `(ceil(L / rows), G, B)`: one block per (batch, key/value head,
+      tile of query rows), covering that tile for all `r = H/G` query heads
+      of the group, so a K/V tile is loaded into shared memory once for the
+      whole group (GQA/MQA);
+    - each (query head, row) is owned by `Td` lanes (4 when d and dv allow)
+      holding `d/Td` of the query and of the output accumulator in
+      registers; a score is a partial dot product reduced by xor shuffles;
+    - K and V tiles (up to 64 keys, f32, at most 40 KiB) go through shared
+      memory between barriers;
+    - online softmax: running max and sum per row, the accumulator rescaled
+      by `exp(m_old - m_new)`; the `L x S` scores never reach memory;
+    - `causal`: key tiles past the query tile's last row are not visited;
+      the additive mask (`[L, S]` or `[B, H, L, S]`) is added per score; a
+      fully masked row is zeros.
+
+    f16/bf16 operands are widened to f32 as they are loaded; the output is
+    rounded once.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // KHA_CONVERSION_PASSES_TD

@@ -157,6 +157,22 @@ def KHAGPUDeviceBuffersPass : Pass<"kha-gpu-device-buffers", "::mlir::ModuleOp">
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def KHAFreeIntermediateBuffersPass
+    : Pass<"kha-free-intermediate-buffers", "::mlir::func::FuncOp"> {
+  let summary = "free each buffer a straight-line function allocates after its last use";
+  let description = [{
+    The GPU path's replacement for MLIR's ownership-based deallocation, which
+    rejects kernels (`gpu.barrier` and `gpu.launch_func` declare no memory
+    effects). In a function whose body is one block (what the kha lowering
+    produces on the host side), every `memref.alloc` whose buffer, through
+    any views of it, does not reach the `return` gets a `memref.dealloc`
+    after its last use in that block (a use inside a `gpu.launch` counts as
+    the launch). Returned buffers are the caller's. A function with more
+    than one block is left alone.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def KHAGPUMergeKernelModulesPass
     : Pass<"kha-gpu-merge-kernel-modules", "::mlir::ModuleOp"> {
   let summary = "move every outlined kernel into one gpu.module";

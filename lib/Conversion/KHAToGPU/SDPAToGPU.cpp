@@ -1,0 +1,339 @@
+//===- SDPAToGPU.cpp - kha.sdpa as one fused attention kernel -------------===//
+//
+// One thread block per (batch, key/value head, tile of query rows). The block
+// handles the tile's rows for all r = H/G query heads that read this
+// key/value head, so each K/V tile is loaded into shared memory once for the
+// whole group. Every (query head, row) is owned by Td consecutive lanes, each
+// holding d/Td of the query and of the output accumulator in registers; a
+// score is a partial dot product reduced with Td-wide xor shuffles. The
+// softmax is online (running max m and sum l, the accumulator rescaled by
+// exp(m_old - m_new)), so the L x S scores never exist in memory. With
+// `causal`, key tiles past the tile's last query row are never visited.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Conversion/Passes.h"
+#include "kha/Dialect/KHA/IR/KHAOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+#include <limits>
+
+namespace mlir {
+namespace kha {
+#define GEN_PASS_DEF_KHASDPATOGPUPASS
+#include "kha/Conversion/Passes.h.inc"
+} // namespace kha
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::kha;
+
+namespace {
+/// The kernel's shape, fixed at compile time from d, dv and r.
+struct AttentionTiling {
+  int64_t lanes;   ///< Td: lanes per (head, row); divides d, dv and 32
+  int64_t rows;    ///< query rows per block
+  int64_t keys;    ///< keys per shared-memory tile
+  int64_t threads; ///< lanes * r * rows
+
+  static std::optional<AttentionTiling> choose(int64_t d, int64_t dv,
+                                               int64_t r) {
+    AttentionTiling t;
+    t.lanes = 1;
+    for (int64_t candidate : {4, 2})
+      if (d % candidate == 0 && dv % candidate == 0) {
+        t.lanes = candidate;
+        break;
+      }
+    // 128 threads when the group allows, more (up to 1024) for wide groups.
+    t.rows = std::max<int64_t>(1, 128 / (t.lanes * r));
+    t.threads = t.lanes * r * t.rows;
+    if (t.threads > 1024)
+      return std::nullopt;
+    // K and V tiles in f32 within 40 KiB of static shared memory.
+    int64_t keys = 40 * 1024 / (4 * (d + dv));
+    if (keys < 1)
+      return std::nullopt;
+    t.keys = 1;
+    while (t.keys * 2 <= std::min<int64_t>(keys, 64))
+      t.keys *= 2;
+    return t;
+  }
+};
+
+/// Builds index and float arithmetic tersely.
+struct Emitter {
+  OpBuilder &b;
+  Location loc;
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
+  Value rem(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
+  Value min(Value x, Value y) { return arith::MinUIOp::create(b, loc, x, y); }
+  Value lt(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  }
+  Value le(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, x, y);
+  }
+  Value ceilDiv(Value x, int64_t y) {
+    return arith::CeilDivUIOp::create(b, loc, x, idx(y));
+  }
+  /// Loads an element as f32.
+  Value loadF32(Value memref, ValueRange indices) {
+    Value v = memref::LoadOp::create(b, loc, memref, indices);
+    if (!v.getType().isF32())
+      v = arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+    return v;
+  }
+};
+
+struct SDPAToKernel : OpRewritePattern<SDPAOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SDPAOp op,
+                                PatternRewriter &rewriter) const override {
+    auto qType = op.getQuery().getType(), kType = op.getKey().getType(),
+         vType = op.getValue().getType();
+    auto outType = cast<RankedTensorType>(op.getType());
+    int64_t H = qType.getDimSize(2), G = kType.getDimSize(2),
+            d = qType.getDimSize(3), dv = vType.getDimSize(3);
+    if (ShapedType::isDynamic(H) || ShapedType::isDynamic(G) ||
+        ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
+      return rewriter.notifyMatchFailure(op, "head counts and sizes must be static");
+    int64_t r = H / G;
+    std::optional<AttentionTiling> tiling = AttentionTiling::choose(d, dv, r);
+    if (!tiling)
+      return rewriter.notifyMatchFailure(op, "no kernel shape fits");
+    AttentionTiling t = *tiling;
+    Location loc = op.getLoc();
+    Emitter e{rewriter, loc};
+
+    // The operands as (read-only) buffers, the result as a new buffer.
+    auto asBuffer = [&](Value tensor) -> Value {
+      auto type = cast<RankedTensorType>(tensor.getType());
+      return bufferization::ToBufferOp::create(
+          rewriter, loc, MemRefType::get(type.getShape(), type.getElementType()),
+          tensor, /*readOnly=*/true);
+    };
+    Value q = asBuffer(op.getQuery()), k = asBuffer(op.getKey()),
+          v = asBuffer(op.getValue());
+    Value mask = op.getMask() ? asBuffer(op.getMask()) : Value();
+    Value B = memref::DimOp::create(rewriter, loc, q, 0);
+    Value L = memref::DimOp::create(rewriter, loc, q, 1);
+    Value S = memref::DimOp::create(rewriter, loc, k, 1);
+    SmallVector<Value> dynamicSizes;
+    for (int64_t i = 0; i < 2; ++i)
+      if (outType.isDynamicDim(i))
+        dynamicSizes.push_back(i == 0 ? B : L);
+    auto outMemref =
+        MemRefType::get(outType.getShape(), outType.getElementType());
+    Value out = memref::AllocOp::create(rewriter, loc, outMemref, dynamicSizes);
+
+    auto workgroup = gpu::AddressSpaceAttr::get(
+        rewriter.getContext(), gpu::AddressSpace::Workgroup);
+    auto f32 = rewriter.getF32Type();
+    auto kTile = MemRefType::get({t.keys, d}, f32, AffineMap(), workgroup);
+    auto vTile = MemRefType::get({t.keys, dv}, f32, AffineMap(), workgroup);
+    Value gridX = e.ceilDiv(L, t.rows);
+    auto launch = gpu::LaunchOp::create(
+        rewriter, loc, gridX, e.idx(G), B, e.idx(t.threads), e.idx(1),
+        e.idx(1), /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+        /*asyncDependencies=*/ValueRange(), TypeRange{kTile, vTile});
+
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToStart(&launch.getBody().front());
+    Value ks = launch.getWorkgroupAttributions()[0];
+    Value vs = launch.getWorkgroupAttributions()[1];
+    Value tid = launch.getThreadIds().x;
+    Value tile = launch.getBlockIds().x, g = launch.getBlockIds().y,
+          batch = launch.getBlockIds().z;
+    int64_t cq = d / t.lanes, cv = dv / t.lanes;
+
+    // This thread: column slice `lane`, query head h = g*r + j, row i.
+    Value lane = e.rem(tid, e.idx(t.lanes));
+    Value group = e.div(tid, e.idx(t.lanes));
+    Value j = e.rem(group, e.idx(r));
+    Value row = e.div(group, e.idx(r));
+    Value h = e.add(e.mul(g, e.idx(r)), j);
+    Value tileStart = e.mul(tile, e.idx(t.rows));
+    Value i = e.add(tileStart, row);
+    Value valid = e.lt(i, L);
+    Value iSafe = e.min(i, arith::SubIOp::create(rewriter, loc, L, e.idx(1)));
+
+    // The query slice in registers (zeros for rows past L).
+    auto qVecType = VectorType::get({cq}, f32);
+    Value qVec = arith::ConstantOp::create(
+        rewriter, loc, DenseElementsAttr::get(qVecType, 0.0f));
+    Value qCol0 = e.mul(lane, e.idx(cq));
+    for (int64_t c = 0; c < cq; ++c) {
+      Value x = e.loadF32(q, {batch, iSafe, h, e.add(qCol0, e.idx(c))});
+      qVec = vector::InsertOp::create(rewriter, loc, x, qVec, c);
+    }
+    Value zeroQ = arith::ConstantOp::create(
+        rewriter, loc, DenseElementsAttr::get(qVecType, 0.0f));
+    qVec = arith::SelectOp::create(rewriter, loc, valid, qVec, zeroQ);
+
+    // Key tiles up to the last row of this query tile when causal.
+    Value kvEnd = S;
+    if (op.getCausal())
+      kvEnd = e.min(S, e.add(tileStart, e.idx(t.rows)));
+    auto oVecType = VectorType::get({cv}, f32);
+    Value negInf = e.f32(-std::numeric_limits<double>::infinity());
+    Value zero = e.f32(0.0);
+    Value oInit = arith::ConstantOp::create(
+        rewriter, loc, DenseElementsAttr::get(oVecType, 0.0f));
+    auto tiles = scf::ForOp::create(
+        rewriter, loc, e.idx(0), kvEnd, e.idx(t.keys),
+        ValueRange{negInf, zero, oInit},
+        [&](OpBuilder &b, Location l, Value kv0, ValueRange state) {
+          Emitter x{b, l};
+          // Cooperative load of the K and V tiles (zeros past S).
+          auto loadTile = [&](Value global, Value shared, int64_t width) {
+            scf::ForOp::create(
+                b, l, tid, x.idx(t.keys * width), x.idx(t.threads),
+                ValueRange{},
+                [&](OpBuilder &bb, Location ll, Value idx, ValueRange) {
+                  Emitter y{bb, ll};
+                  Value kk = y.div(idx, y.idx(width));
+                  Value col = y.rem(idx, y.idx(width));
+                  Value key = y.add(kv0, kk);
+                  Value inside = y.lt(key, S);
+                  auto branch = scf::IfOp::create(
+                      bb, ll, TypeRange{bb.getF32Type()}, inside,
+                      /*withElseRegion=*/true);
+                  {
+                    OpBuilder::InsertionGuard g2(bb);
+                    bb.setInsertionPointToStart(branch.thenBlock());
+                    Emitter z{bb, ll};
+                    scf::YieldOp::create(
+                        bb, ll, z.loadF32(global, {batch, key, g, col}));
+                    bb.setInsertionPointToStart(branch.elseBlock());
+                    scf::YieldOp::create(bb, ll, z.f32(0.0));
+                  }
+                  memref::StoreOp::create(bb, ll, branch.getResult(0), shared,
+                                          ValueRange{kk, col});
+                  scf::YieldOp::create(bb, ll);
+                });
+          };
+          loadTile(k, ks, d);
+          loadTile(v, vs, dv);
+          gpu::BarrierOp::create(b, l);
+
+          auto keysLoop = scf::ForOp::create(
+              b, l, x.idx(0), x.idx(t.keys), x.idx(1), state,
+              [&](OpBuilder &bb, Location ll, Value kk, ValueRange st) {
+                Emitter y{bb, ll};
+                Value key = y.add(kv0, kk);
+                // s = q . k over this lane's slice, then over the lanes.
+                Value kVec = vector::LoadOp::create(
+                    bb, ll, qVecType, ks, ValueRange{kk, qCol0});
+                Value prod = arith::MulFOp::create(bb, ll, qVec, kVec);
+                Value s = vector::ReductionOp::create(
+                    bb, ll, vector::CombiningKind::ADD, prod);
+                for (int64_t offset = 1; offset < t.lanes; offset *= 2) {
+                  Value other = gpu::ShuffleOp::create(
+                                    bb, ll, s, offset, /*width=*/32,
+                                    gpu::ShuffleMode::XOR)
+                                    .getShuffleResult();
+                  s = arith::AddFOp::create(bb, ll, s, other);
+                }
+                s = arith::MulFOp::create(
+                    bb, ll, s, y.f32(op.getScale().convertToDouble()));
+                if (mask) {
+                  Value keySafe = y.min(
+                      key, arith::SubIOp::create(bb, ll, S, y.idx(1)));
+                  SmallVector<Value> at =
+                      cast<MemRefType>(mask.getType()).getRank() == 2
+                          ? SmallVector<Value>{iSafe, keySafe}
+                          : SmallVector<Value>{batch, h, iSafe, keySafe};
+                  s = arith::AddFOp::create(bb, ll, s, y.loadF32(mask, at));
+                }
+                Value allowed = y.lt(key, S);
+                if (op.getCausal())
+                  allowed = arith::AndIOp::create(bb, ll, allowed, y.le(key, i));
+                s = arith::SelectOp::create(bb, ll, allowed, s, negInf);
+
+                // Online softmax; a row with no finite score yet keeps
+                // m = -inf, l = 0, o = 0.
+                Value m = st[0], sum = st[1], o = st[2];
+                Value mNew = arith::MaximumFOp::create(bb, ll, m, s);
+                Value none = arith::CmpFOp::create(
+                    bb, ll, arith::CmpFPredicate::OEQ, mNew, negInf);
+                Value base = arith::SelectOp::create(bb, ll, none, zero, mNew);
+                Value p = math::ExpOp::create(
+                    bb, ll, arith::SubFOp::create(bb, ll, s, base));
+                Value alpha = math::ExpOp::create(
+                    bb, ll, arith::SubFOp::create(bb, ll, m, base));
+                Value sumNew = arith::AddFOp::create(
+                    bb, ll, arith::MulFOp::create(bb, ll, sum, alpha), p);
+                Value vVec = vector::LoadOp::create(
+                    bb, ll, oVecType, vs,
+                    ValueRange{kk, y.mul(lane, y.idx(cv))});
+                Value alphaV =
+                    vector::BroadcastOp::create(bb, ll, oVecType, alpha);
+                Value pV = vector::BroadcastOp::create(bb, ll, oVecType, p);
+                Value oNew = vector::FMAOp::create(
+                    bb, ll, pV, vVec, arith::MulFOp::create(bb, ll, o, alphaV));
+                scf::YieldOp::create(bb, ll, ValueRange{mNew, sumNew, oNew});
+              });
+          gpu::BarrierOp::create(b, l);
+          scf::YieldOp::create(b, l, keysLoop.getResults());
+        });
+
+    // o / l (zeros for a fully masked row), stored by rows inside L.
+    Value sum = tiles.getResult(1), o = tiles.getResult(2);
+    Value empty = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OEQ,
+                                        sum, zero);
+    Value inv = arith::SelectOp::create(
+        rewriter, loc, empty, zero,
+        arith::DivFOp::create(rewriter, loc, e.f32(1.0), sum));
+    Value result = arith::MulFOp::create(
+        rewriter, loc, o,
+        vector::BroadcastOp::create(rewriter, loc, oVecType, inv));
+    auto store = scf::IfOp::create(rewriter, loc, valid, /*withElse=*/false);
+    rewriter.setInsertionPointToStart(store.thenBlock());
+    Value vCol0 = e.mul(lane, e.idx(cv));
+    Type outElement = outType.getElementType();
+    for (int64_t c = 0; c < cv; ++c) {
+      Value y = vector::ExtractOp::create(rewriter, loc, result, c);
+      if (outElement != f32)
+        y = arith::TruncFOp::create(rewriter, loc, outElement, y);
+      memref::StoreOp::create(rewriter, loc, y, out,
+                              ValueRange{batch, i, h, e.add(vCol0, e.idx(c))});
+    }
+    rewriter.setInsertionPointToEnd(&launch.getBody().front());
+    gpu::TerminatorOp::create(rewriter, loc);
+
+    rewriter.setInsertionPointAfter(launch);
+    rewriter.replaceOpWithNewOp<bufferization::ToTensorOp>(
+        op, outType, out, /*restrict=*/true, /*writable=*/true);
+    return success();
+  }
+};
+
+struct SDPAToGPUPass : kha::impl::KHASDPAToGPUPassBase<SDPAToGPUPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateSDPAToGPUPatterns(patterns);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+} // namespace
+
+void kha::populateSDPAToGPUPatterns(RewritePatternSet &patterns) {
+  patterns.add<SDPAToKernel>(patterns.getContext());
+}

@@ -1,0 +1,62 @@
+//===- FreeIntermediateBuffers.cpp - dealloc after the last use -----------===//
+
+#include "kha/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+namespace mlir {
+namespace kha {
+#define GEN_PASS_DEF_KHAFREEINTERMEDIATEBUFFERSPASS
+#include "kha/Transforms/Passes.h.inc"
+} // namespace kha
+} // namespace mlir
+
+using namespace mlir;
+
+namespace {
+struct FreeIntermediateBuffersPass
+    : kha::impl::KHAFreeIntermediateBuffersPassBase<
+          FreeIntermediateBuffersPass> {
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    if (func.isExternal() || !func.getBody().hasOneBlock())
+      return;
+    Block &body = func.getBody().front();
+    SmallVector<memref::AllocOp> allocs(body.getOps<memref::AllocOp>());
+    for (memref::AllocOp alloc : allocs) {
+      // Every op using the buffer or a view of it, as an op of `body`.
+      Operation *last = alloc;
+      bool escapes = false;
+      SmallVector<Value> worklist = {alloc.getResult()};
+      while (!worklist.empty() && !escapes) {
+        Value value = worklist.pop_back_val();
+        for (OpOperand &use : value.getUses()) {
+          Operation *user = use.getOwner();
+          if (isa<func::ReturnOp>(user)) {
+            escapes = true;
+            break;
+          }
+          if (auto view = dyn_cast<ViewLikeOpInterface>(user))
+            if (view.getViewSource() == value)
+              for (Value result : user->getResults())
+                worklist.push_back(result);
+          Operation *top = body.findAncestorOpInBlock(*user);
+          if (!top) {
+            escapes = true; // used outside this block: keep it
+            break;
+          }
+          if (last->isBeforeInBlock(top))
+            last = top;
+        }
+      }
+      if (escapes)
+        continue;
+      OpBuilder builder(last->getContext());
+      builder.setInsertionPointAfter(last);
+      memref::DeallocOp::create(builder, alloc.getLoc(), alloc.getResult());
+    }
+  }
+};
+} // namespace

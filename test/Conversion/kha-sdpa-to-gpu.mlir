@@ -1,0 +1,74 @@
+// kha-sdpa-to-gpu: one fused flash-attention kernel per kha.sdpa.
+// RUN: kha-opt %s -kha-sdpa-to-gpu -split-input-file | FileCheck %s
+
+// GQA (H = 8 over G = 2, r = 4), causal, f16, d = 64: 4 lanes per (head,
+// row), 8 rows per block for all 4 heads of a group = 128 threads; grid
+// (ceil(L/8), G, B); 64-key f32 tiles of K and V in shared memory.
+// CHECK-LABEL: func @gqa_causal
+// CHECK-DAG: %[[Q:.*]] = bufferization.to_buffer %arg0 read_only
+// CHECK-DAG: %[[K:.*]] = bufferization.to_buffer %arg1 read_only
+// CHECK-DAG: %[[V:.*]] = bufferization.to_buffer %arg2 read_only
+// CHECK: %[[OUT:.*]] = memref.alloc(%{{.*}}) : memref<2x?x8x64xf16>
+// CHECK: %[[TILES:.*]] = arith.ceildivui %{{.*}}, %c8
+// CHECK: gpu.launch blocks(%{{.*}}, %[[G:.*]], %[[B:.*]]) in (%{{.*}} = %[[TILES]], %{{.*}} = %c2, %{{.*}} = %{{.*}}) threads(%[[TID:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c128, {{.*}}) workgroup(%[[KS:.*]] : memref<64x64xf32, #gpu.address_space<workgroup>>, %[[VS:.*]] : memref<64x64xf32, #gpu.address_space<workgroup>>)
+// The query slice (16 values) is loaded once, widened to f32.
+// CHECK-COUNT-16: arith.extf
+// Causal: key tiles only up to the query tile's last row.
+// CHECK: %[[END:.*]] = arith.minui
+// CHECK: scf.for %[[KV0:.*]] = %{{.*}} to %[[END]] step %c64{{[_0-9]*}} iter_args({{.*}}) -> (f32, f32, vector<16xf32>)
+// CHECK:   scf.for %{{.*}} = %[[TID]] to %c4096{{[_0-9]*}} step %c128{{[_0-9]*}}
+// CHECK:     memref.load %[[K]]
+// CHECK:     memref.store %{{.*}}, %[[KS]]
+// CHECK:   scf.for %{{.*}} = %[[TID]] to %c4096{{[_0-9]*}} step %c128{{[_0-9]*}}
+// CHECK:     memref.load %[[V]]
+// CHECK:     memref.store %{{.*}}, %[[VS]]
+// CHECK:   gpu.barrier
+// CHECK:   scf.for {{.*}} iter_args({{.*}}) -> (f32, f32, vector<16xf32>)
+// CHECK:     vector.load %[[KS]]
+// CHECK:     vector.reduction <add>
+// CHECK:     gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32{{.*}}
+// CHECK:     gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32{{.*}}
+// CHECK:     arith.cmpi ule
+// CHECK:     arith.maximumf
+// CHECK:     math.exp
+// CHECK:     math.exp
+// CHECK:     vector.load %[[VS]]
+// CHECK:     vector.fma
+// CHECK:   gpu.barrier
+// CHECK: scf.if
+// CHECK-COUNT-16: arith.truncf %{{.*}} : f32 to f16
+// CHECK: gpu.terminator
+// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK-NOT: kha.sdpa
+func.func @gqa_causal(%q: tensor<2x?x8x64xf16>, %k: tensor<2x?x2x64xf16>, %v: tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16> {
+  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : (tensor<2x?x8x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16>
+  return %o : tensor<2x?x8x64xf16>
+}
+
+// -----
+
+// MQA with an [L, S] mask, not causal, odd d = 5 (one lane per row, no
+// shuffles): every key tile is visited, the mask is added per score.
+// CHECK-LABEL: func @mqa_mask
+// CHECK: %[[M:.*]] = bufferization.to_buffer %arg3 read_only
+// CHECK: gpu.launch
+// CHECK-NOT: arith.minui %dim
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %dim{{.*}} step
+// CHECK-NOT: gpu.shuffle
+// CHECK: memref.load %[[M]]
+// CHECK: math.exp
+func.func @mqa_mask(%q: tensor<1x7x4x5xf32>, %k: tensor<1x?x1x5xf32>, %v: tensor<1x?x1x5xf32>, %m: tensor<7x?xf32>) -> tensor<1x7x4x5xf32> {
+  %o = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<1x7x4x5xf32>, tensor<1x?x1x5xf32>, tensor<1x?x1x5xf32>, tensor<7x?xf32>) -> tensor<1x7x4x5xf32>
+  return %o : tensor<1x7x4x5xf32>
+}
+
+// -----
+
+// Left alone: a group too wide for one block (r = 512 heads of 4 lanes).
+// CHECK-LABEL: func @too_wide
+// CHECK: kha.sdpa
+// CHECK-NOT: gpu.launch
+func.func @too_wide(%q: tensor<1x2x512x4xf32>, %k: tensor<1x2x1x4xf32>) -> tensor<1x2x512x4xf32> {
+  %o = kha.sdpa %q, %k, %k {scale = 0.5 : f64} : (tensor<1x2x512x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) -> tensor<1x2x512x4xf32>
+  return %o : tensor<1x2x512x4xf32>
+}

@@ -1,0 +1,43 @@
+// kha-free-intermediate-buffers: a buffer is freed after its last use
+// (through views, inside kernels); returned buffers and multi-block
+// functions are left alone.
+// RUN: kha-opt %s -kha-free-intermediate-buffers -split-input-file | FileCheck %s
+
+// CHECK-LABEL: func @straight
+// CHECK: %[[T:.*]] = memref.alloc
+// CHECK: %[[R:.*]] = memref.alloc
+// CHECK: %[[V:.*]] = memref.expand_shape %[[T]]
+// CHECK: gpu.launch
+// CHECK:   memref.load %[[V]]
+// CHECK: gpu.terminator
+// CHECK-NEXT: }
+// CHECK-NEXT: memref.dealloc %[[T]]
+// CHECK-NOT: memref.dealloc %[[R]]
+// CHECK: return %[[R]]
+func.func @straight(%n: index) -> memref<?xf32> {
+  %t = memref.alloc(%n) : memref<?xf32>
+  %r = memref.alloc(%n) : memref<?xf32>
+  %v = memref.expand_shape %t [[0, 1]] output_shape [%n, 1] : memref<?xf32> into memref<?x1xf32>
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c1, %j = %c1, %k = %c1) {
+    %a = memref.load %v[%tx, %c0] : memref<?x1xf32>
+    memref.store %a, %r[%tx] : memref<?xf32>
+    gpu.terminator
+  }
+  return %r : memref<?xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @branches
+// CHECK-NOT: memref.dealloc
+func.func @branches(%n: index, %c: i1) {
+  %t = memref.alloc(%n) : memref<?xf32>
+  cf.cond_br %c, ^a, ^b
+^a:
+  return
+^b:
+  return
+}
