@@ -51,6 +51,8 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Projections (and folded weights): shared-memory tiled matmul kernels.
+  pm.addPass(createKHAMatmulToGPUPass());
 
   // Buffers; the function's results are device buffers the caller owns.
   bufferization::OneShotBufferizePassOptions bufferize;

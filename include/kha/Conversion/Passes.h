@@ -5,6 +5,7 @@
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -23,6 +24,9 @@ void populateKHAToLinalgConversionPatterns(RewritePatternSet &patterns);
 
 /// kha.sdpa -> one fused attention kernel (gpu.launch) per op.
 void populateSDPAToGPUPatterns(RewritePatternSet &patterns);
+
+/// linalg.matmul (from zero, on tensors) -> a shared-memory tiled kernel.
+void populateMatmulToGPUPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "kha/Conversion/Passes.h.inc"

@@ -78,4 +78,31 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
   ];
 }
 
+def KHAMatmulToGPUPass : Pass<"kha-matmul-to-gpu"> {
+  let summary = "lower linalg.matmul to a shared-memory tiled kernel";
+  let description = [{
+    Replaces each `linalg.matmul` on tensors with the default indexing maps
+    and a zero-filled init (the projections of the kha lowering, including
+    folded knocks) by a `gpu.launch` of a tiled kernel, the result a new
+    buffer seen as a tensor:
+
+    - one block of 256 threads per 64 x 64 tile of C (grid
+      `(ceil(N/64), ceil(M/64))`);
+    - K walked in steps of 16: a 64 x 16 tile of A (stored transposed) and a
+      16 x 64 tile of B staged in shared memory between barriers, zeros past
+      the matrices' edges;
+    - each thread accumulates a 4 x 4 sub-tile of C in registers (rows
+      `ty + 16i`, columns `tx + 16j`), in f32 whatever the operands' type,
+      rounded once when stored.
+
+    Accumulating matmuls and other indexing maps are left to the generic
+    mapping of the GPU pipeline.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // KHA_CONVERSION_PASSES_TD

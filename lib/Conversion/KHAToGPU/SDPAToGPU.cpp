@@ -13,6 +13,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Conversion/Passes.h"
+
+#include "KernelEmitter.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -70,37 +72,6 @@ struct AttentionTiling {
   }
 };
 
-/// Builds index and float arithmetic tersely.
-struct Emitter {
-  OpBuilder &b;
-  Location loc;
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32(double v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
-  Value rem(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
-  Value min(Value x, Value y) { return arith::MinUIOp::create(b, loc, x, y); }
-  Value lt(Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
-  }
-  Value le(Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, x, y);
-  }
-  Value ceilDiv(Value x, int64_t y) {
-    return arith::CeilDivUIOp::create(b, loc, x, idx(y));
-  }
-  /// Loads an element as f32.
-  Value loadF32(Value memref, ValueRange indices) {
-    Value v = memref::LoadOp::create(b, loc, memref, indices);
-    if (!v.getType().isF32())
-      v = arith::ExtFOp::create(b, loc, b.getF32Type(), v);
-    return v;
-  }
-};
-
 struct SDPAToKernel : OpRewritePattern<SDPAOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -123,11 +94,8 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     Emitter e{rewriter, loc};
 
     // The operands as (read-only) buffers, the result as a new buffer.
-    auto asBuffer = [&](Value tensor) -> Value {
-      auto type = cast<RankedTensorType>(tensor.getType());
-      return bufferization::ToBufferOp::create(
-          rewriter, loc, MemRefType::get(type.getShape(), type.getElementType()),
-          tensor, /*readOnly=*/true);
+    auto asBuffer = [&](Value tensor) {
+      return readOnlyBuffer(rewriter, loc, tensor);
     };
     Value q = asBuffer(op.getQuery()), k = asBuffer(op.getKey()),
           v = asBuffer(op.getValue());

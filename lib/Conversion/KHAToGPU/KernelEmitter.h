@@ -1,0 +1,61 @@
+//===- KernelEmitter.h - terse index and float arithmetic for kernels -*- C++ -*-===//
+//
+// Shared by the kernel generators of KHAToGPU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KHA_LIB_CONVERSION_KHATOGPU_KERNELEMITTER_H
+#define KHA_LIB_CONVERSION_KHATOGPU_KERNELEMITTER_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir {
+namespace kha {
+
+/// Builds index and float arithmetic tersely.
+struct Emitter {
+  OpBuilder &b;
+  Location loc;
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
+  Value rem(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
+  Value min(Value x, Value y) { return arith::MinUIOp::create(b, loc, x, y); }
+  Value lt(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  }
+  Value le(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, x, y);
+  }
+  Value ceilDiv(Value x, int64_t y) {
+    return arith::CeilDivUIOp::create(b, loc, x, idx(y));
+  }
+  /// Loads an element as f32.
+  Value loadF32(Value memref, ValueRange indices) {
+    Value v = memref::LoadOp::create(b, loc, memref, indices);
+    if (!v.getType().isF32())
+      v = arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+    return v;
+  }
+};
+
+/// `tensor` as a read-only buffer of the same shape (identity layout), for a
+/// kernel to read.
+inline Value readOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  return bufferization::ToBufferOp::create(
+      b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+      /*readOnly=*/true);
+}
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_LIB_CONVERSION_KHATOGPU_KERNELEMITTER_H

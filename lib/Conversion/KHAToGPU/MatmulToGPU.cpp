@@ -1,0 +1,200 @@
+//===- MatmulToGPU.cpp - linalg.matmul as a shared-memory tiled kernel ----===//
+//
+// C = A B (from zero) with a 64 x 64 tile of C per block of 256 threads: the
+// block walks K in steps of 16, staging a 64 x 16 tile of A (transposed, so
+// that a thread's four rows are one broadcast read) and a 16 x 64 tile of B
+// in shared memory between barriers; each thread accumulates a 4 x 4
+// sub-tile in registers (rows ty + 16i, columns tx + 16j: coalesced loads
+// and bank-conflict-free reads).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Conversion/Passes.h"
+
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+namespace mlir {
+namespace kha {
+#define GEN_PASS_DEF_KHAMATMULTOGPUPASS
+#include "kha/Conversion/Passes.h.inc"
+} // namespace kha
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::kha;
+
+static constexpr int64_t kTile = 64, kStep = 16, kSide = 16, kPer = 4;
+static constexpr int64_t kThreads = kSide * kSide;
+
+/// True when `init` is a linalg.fill of +0.0.
+static bool isZeroFill(Value init) {
+  auto fill = init.getDefiningOp<linalg::FillOp>();
+  FloatAttr value;
+  return fill && matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
+         value.getValue().isPosZero();
+}
+
+namespace {
+struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::MatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics() || op.hasUserDefinedMaps() ||
+        !isZeroFill(op.getDpsInits()[0]))
+      return rewriter.notifyMatchFailure(
+          op, "not a plain matmul on tensors from zero");
+    auto outType = cast<RankedTensorType>(op.getResultTypes()[0]);
+    Type f32 = rewriter.getF32Type();
+    for (Value operand : op->getOperands())
+      if (!isa<FloatType>(getElementTypeOrSelf(operand.getType())))
+        return rewriter.notifyMatchFailure(op, "not a float matmul");
+    Location loc = op.getLoc();
+    Emitter e{rewriter, loc};
+    Value a = readOnlyBuffer(rewriter, loc, op.getDpsInputs()[0]);
+    Value bm = readOnlyBuffer(rewriter, loc, op.getDpsInputs()[1]);
+    Value M = memref::DimOp::create(rewriter, loc, a, 0);
+    Value K = memref::DimOp::create(rewriter, loc, a, 1);
+    Value N = memref::DimOp::create(rewriter, loc, bm, 1);
+    SmallVector<Value> dynamicSizes;
+    if (outType.isDynamicDim(0))
+      dynamicSizes.push_back(M);
+    if (outType.isDynamicDim(1))
+      dynamicSizes.push_back(N);
+    Value out = memref::AllocOp::create(
+        rewriter, loc,
+        MemRefType::get(outType.getShape(), outType.getElementType()),
+        dynamicSizes);
+
+    auto workgroup = gpu::AddressSpaceAttr::get(
+        rewriter.getContext(), gpu::AddressSpace::Workgroup);
+    auto tileType = [&](int64_t rows, int64_t cols) {
+      return MemRefType::get({rows, cols}, f32, AffineMap(), workgroup);
+    };
+    auto launch = gpu::LaunchOp::create(
+        rewriter, loc, e.ceilDiv(N, kTile), e.ceilDiv(M, kTile), e.idx(1),
+        e.idx(kThreads), e.idx(1), e.idx(1), nullptr, nullptr, ValueRange(),
+        TypeRange{tileType(kStep, kTile), tileType(kStep, kTile)});
+
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToStart(&launch.getBody().front());
+    Value as = launch.getWorkgroupAttributions()[0]; // [k][m]
+    Value bs = launch.getWorkgroupAttributions()[1]; // [k][n]
+    Value tid = launch.getThreadIds().x;
+    Value m0 = e.mul(launch.getBlockIds().y, e.idx(kTile));
+    Value n0 = e.mul(launch.getBlockIds().x, e.idx(kTile));
+    Value tx = e.rem(tid, e.idx(kSide)), ty = e.div(tid, e.idx(kSide));
+    auto accType = VectorType::get({kPer * kPer}, f32);
+    Value accInit = arith::ConstantOp::create(
+        rewriter, loc, DenseElementsAttr::get(accType, 0.0f));
+
+    auto steps = scf::ForOp::create(
+        rewriter, loc, e.idx(0), K, e.idx(kStep), ValueRange{accInit},
+        [&](OpBuilder &b, Location l, Value k0, ValueRange acc) {
+          Emitter x{b, l};
+          // Stage A[m0.., k0..] (as [k][m]) and B[k0.., n0..]: four
+          // elements per thread each, zeros outside the matrices.
+          auto stage = [&](Value global, Value shared, bool isA) {
+            for (int64_t p = 0; p < kTile * kStep / kThreads; ++p) {
+              Value index = x.add(tid, x.idx(p * kThreads));
+              Value r = x.div(index, x.idx(isA ? kStep : kTile));
+              Value c = x.rem(index, x.idx(isA ? kStep : kTile));
+              // A: r is the row m, c the column k; B: r is k, c is n.
+              Value row = x.add(isA ? m0 : k0, r);
+              Value col = x.add(isA ? k0 : n0, c);
+              Value inside = arith::AndIOp::create(
+                  b, l, x.lt(row, isA ? M : K), x.lt(col, isA ? K : N));
+              auto branch = scf::IfOp::create(b, l, TypeRange{b.getF32Type()},
+                                              inside, /*withElseRegion=*/true);
+              {
+                OpBuilder::InsertionGuard g2(b);
+                b.setInsertionPointToStart(branch.thenBlock());
+                scf::YieldOp::create(b, l, x.loadF32(global, {row, col}));
+                b.setInsertionPointToStart(branch.elseBlock());
+                scf::YieldOp::create(b, l, x.f32(0.0));
+              }
+              SmallVector<Value> at = isA ? SmallVector<Value>{c, r}
+                                          : SmallVector<Value>{r, c};
+              memref::StoreOp::create(b, l, branch.getResult(0), shared, at);
+            }
+          };
+          stage(a, as, /*isA=*/true);
+          stage(bm, bs, /*isA=*/false);
+          gpu::BarrierOp::create(b, l);
+          auto inner = scf::ForOp::create(
+              b, l, x.idx(0), x.idx(kStep), x.idx(1), acc,
+              [&](OpBuilder &bb, Location ll, Value kk, ValueRange sum) {
+                Emitter y{bb, ll};
+                SmallVector<Value> av, bv;
+                for (int64_t i = 0; i < kPer; ++i)
+                  av.push_back(memref::LoadOp::create(
+                      bb, ll, as,
+                      ValueRange{kk, y.add(ty, y.idx(kSide * i))}));
+                for (int64_t j = 0; j < kPer; ++j)
+                  bv.push_back(memref::LoadOp::create(
+                      bb, ll, bs,
+                      ValueRange{kk, y.add(tx, y.idx(kSide * j))}));
+                SmallVector<Value> lhs, rhs;
+                for (int64_t i = 0; i < kPer; ++i)
+                  for (int64_t j = 0; j < kPer; ++j) {
+                    lhs.push_back(av[i]);
+                    rhs.push_back(bv[j]);
+                  }
+                Value fma = vector::FMAOp::create(
+                    bb, ll,
+                    vector::FromElementsOp::create(bb, ll, accType, lhs),
+                    vector::FromElementsOp::create(bb, ll, accType, rhs),
+                    sum[0]);
+                scf::YieldOp::create(bb, ll, fma);
+              });
+          gpu::BarrierOp::create(b, l);
+          scf::YieldOp::create(b, l, inner.getResults());
+        });
+
+    // Store the 4 x 4 sub-tile, inside the matrix.
+    Type outElement = outType.getElementType();
+    for (int64_t i = 0; i < kPer; ++i)
+      for (int64_t j = 0; j < kPer; ++j) {
+        Value row = e.add(m0, e.add(ty, e.idx(kSide * i)));
+        Value col = e.add(n0, e.add(tx, e.idx(kSide * j)));
+        Value inside =
+            arith::AndIOp::create(rewriter, loc, e.lt(row, M), e.lt(col, N));
+        auto store = scf::IfOp::create(rewriter, loc, inside, false);
+        OpBuilder::InsertionGuard g3(rewriter);
+        rewriter.setInsertionPointToStart(store.thenBlock());
+        Value value = vector::ExtractOp::create(rewriter, loc,
+                                                steps.getResult(0), i * kPer + j);
+        if (outElement != f32)
+          value = arith::TruncFOp::create(rewriter, loc, outElement, value);
+        memref::StoreOp::create(rewriter, loc, value, out,
+                                ValueRange{row, col});
+      }
+    gpu::TerminatorOp::create(rewriter, loc);
+
+    rewriter.setInsertionPointAfter(launch);
+    rewriter.replaceOpWithNewOp<bufferization::ToTensorOp>(
+        op, outType, out, /*restrict=*/true, /*writable=*/true);
+    return success();
+  }
+};
+
+struct MatmulToGPUPass
+    : kha::impl::KHAMatmulToGPUPassBase<MatmulToGPUPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMatmulToGPUPatterns(patterns);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+} // namespace
+
+void kha::populateMatmulToGPUPatterns(RewritePatternSet &patterns) {
+  patterns.add<MatmulToKernel>(patterns.getContext());
+}
