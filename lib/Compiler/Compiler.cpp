@@ -132,6 +132,9 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   module.getContext()->appendDialectRegistry(registry);
 
   PassManager pm(module.getContext());
+  if (cuda && !findCudaToolkit())
+    return emitError(loc) << "the CUDA toolkit was not found (kernels link its "
+                             "libdevice): set CUDA_HOME";
   if (cuda) {
     GPUPipelineOptions pipelineOptions;
     pipelineOptions.chip = options.cudaChip;

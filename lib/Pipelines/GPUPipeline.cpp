@@ -17,6 +17,10 @@
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/Support/FileSystem.h"
+
+#include <cstdlib>
+
 using namespace mlir;
 
 LogicalResult kha::checkGPUPipelineOptions(const GPUPipelineOptions &options,
@@ -36,7 +40,21 @@ LogicalResult kha::checkGPUPipelineOptions(const GPUPipelineOptions &options,
   return success();
 }
 
+std::optional<std::string> kha::findCudaToolkit() {
+  for (const char *var : {"CUDA_HOME", "CUDA_ROOT", "CUDA_PATH"})
+    if (const char *path = std::getenv(var))
+      if (*path)
+        return std::string(path);
+  if (llvm::sys::fs::exists("/usr/local/cuda/nvvm/libdevice/libdevice.10.bc"))
+    return std::string("/usr/local/cuda");
+  return std::nullopt;
+}
+
 void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options) {
+  // MLIR's NVVM serialisation links libdevice (the math functions kernels
+  // call) and finds ptxas through $CUDA_HOME; Debian's MLIR has no default.
+  if (std::optional<std::string> toolkit = findCudaToolkit())
+    ::setenv("CUDA_HOME", toolkit->c_str(), /*overwrite=*/0);
   // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
   pm.addPass(createKHASimplifyKnocksPass());
   pm.addPass(createKHAExpandAttentionBlockPass());

@@ -33,16 +33,20 @@ func.func @projection(%x: tensor<?x48xf32>, %w: tensor<48x40xf32>) -> tensor<?x4
 
 // -----
 
-// Left alone: accumulation into a non-zero value, a transposed map.
+// Left alone: accumulation into a non-zero value, a transposed map, f64.
 // CHECK-LABEL: func @refusals
 // CHECK-NOT: gpu.launch
-// CHECK-COUNT-2: linalg.matmul
-func.func @refusals(%x: tensor<6x8xf32>, %w: tensor<8x4xf32>, %c: tensor<6x4xf32>, %wt: tensor<4x8xf32>) -> (tensor<6x4xf32>, tensor<6x4xf32>) {
+// CHECK-COUNT-3: linalg.matmul
+func.func @refusals(%x: tensor<6x8xf32>, %w: tensor<8x4xf32>, %c: tensor<6x4xf32>, %wt: tensor<4x8xf32>, %x64: tensor<6x8xf64>, %w64: tensor<8x4xf64>) -> (tensor<6x4xf32>, tensor<6x4xf32>, tensor<6x4xf64>) {
   %p = linalg.matmul ins(%x, %w : tensor<6x8xf32>, tensor<8x4xf32>) outs(%c : tensor<6x4xf32>) -> tensor<6x4xf32>
   %e = tensor.empty() : tensor<6x4xf32>
   %z = arith.constant 0.0 : f32
   %f = linalg.fill ins(%z : f32) outs(%e : tensor<6x4xf32>) -> tensor<6x4xf32>
   %q = linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>]
          ins(%x, %wt : tensor<6x8xf32>, tensor<4x8xf32>) outs(%f : tensor<6x4xf32>) -> tensor<6x4xf32>
-  return %p, %q : tensor<6x4xf32>, tensor<6x4xf32>
+  %e64 = tensor.empty() : tensor<6x4xf64>
+  %z64 = arith.constant 0.0 : f64
+  %f64 = linalg.fill ins(%z64 : f64) outs(%e64 : tensor<6x4xf64>) -> tensor<6x4xf64>
+  %r = linalg.matmul ins(%x64, %w64 : tensor<6x8xf64>, tensor<8x4xf64>) outs(%f64 : tensor<6x4xf64>) -> tensor<6x4xf64>
+  return %p, %q, %r : tensor<6x4xf32>, tensor<6x4xf32>, tensor<6x4xf64>
 }

@@ -72,3 +72,15 @@ func.func @too_wide(%q: tensor<1x2x512x4xf32>, %k: tensor<1x2x1x4xf32>) -> tenso
   %o = kha.sdpa %q, %k, %k {scale = 0.5 : f64} : (tensor<1x2x512x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) -> tensor<1x2x512x4xf32>
   return %o : tensor<1x2x512x4xf32>
 }
+
+// -----
+
+// A result type with dynamic head dimensions (the verifier allows it): the
+// output buffer gets every dynamic size.
+// CHECK-LABEL: func @dynamic_result_heads
+// CHECK: memref.alloc(%{{.*}}, %{{.*}}, %{{.*}}) : memref<1x?x?x?xf32>
+// CHECK: gpu.launch
+func.func @dynamic_result_heads(%q: tensor<1x?x4x8xf32>, %k: tensor<1x?x2x8xf32>) -> tensor<1x?x?x?xf32> {
+  %o = kha.sdpa %q, %k, %k {scale = 0.5 : f64} : (tensor<1x?x4x8xf32>, tensor<1x?x2x8xf32>, tensor<1x?x2x8xf32>) -> tensor<1x?x?x?xf32>
+  return %o : tensor<1x?x?x?xf32>
+}

@@ -6,6 +6,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
+#include <optional>
+#include <string>
+
 namespace mlir {
 namespace kha {
 
@@ -65,6 +68,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
 /// cubin), host code to LLVM calling the mgpu* runtime. Public functions take
 /// and return device buffers and get a `_mlir_ciface_` entry point.
 void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
+
+/// The CUDA toolkit whose libdevice kernels link: $CUDA_HOME (or CUDA_ROOT,
+/// CUDA_PATH), else /usr/local/cuda when it has libdevice. buildGPUPipeline
+/// sets CUDA_HOME to it for MLIR's NVVM serialisation.
+std::optional<std::string> findCudaToolkit();
 
 /// Checks the chip and format of `options`; the error names what is wrong.
 LogicalResult checkGPUPipelineOptions(const GPUPipelineOptions &options,

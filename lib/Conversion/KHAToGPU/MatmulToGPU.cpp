@@ -53,9 +53,12 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
           op, "not a plain matmul on tensors from zero");
     auto outType = cast<RankedTensorType>(op.getResultTypes()[0]);
     Type f32 = rewriter.getF32Type();
-    for (Value operand : op->getOperands())
-      if (!isa<FloatType>(getElementTypeOrSelf(operand.getType())))
-        return rewriter.notifyMatchFailure(op, "not a float matmul");
+    // Computed in f32: operands and result of at most 32 bits.
+    for (Value operand : op->getOperands()) {
+      auto element = dyn_cast<FloatType>(getElementTypeOrSelf(operand.getType()));
+      if (!element || element.getWidth() > 32)
+        return rewriter.notifyMatchFailure(op, "not an f32/f16/bf16 matmul");
+    }
     Location loc = op.getLoc();
     Emitter e{rewriter, loc};
     Value a = readOnlyBuffer(rewriter, loc, op.getDpsInputs()[0]);

@@ -85,6 +85,8 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     if (ShapedType::isDynamic(H) || ShapedType::isDynamic(G) ||
         ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
       return rewriter.notifyMatchFailure(op, "head counts and sizes must be static");
+    if (H <= 0 || G <= 0 || d <= 0 || dv <= 0 || H % G != 0)
+      return rewriter.notifyMatchFailure(op, "empty heads or G not dividing H");
     int64_t r = H / G;
     std::optional<AttentionTiling> tiling = AttentionTiling::choose(d, dv, r);
     if (!tiling)
@@ -103,10 +105,11 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     Value B = memref::DimOp::create(rewriter, loc, q, 0);
     Value L = memref::DimOp::create(rewriter, loc, q, 1);
     Value S = memref::DimOp::create(rewriter, loc, k, 1);
+    Value sizes[4] = {B, L, e.idx(H), e.idx(dv)};
     SmallVector<Value> dynamicSizes;
-    for (int64_t i = 0; i < 2; ++i)
+    for (int64_t i = 0; i < 4; ++i)
       if (outType.isDynamicDim(i))
-        dynamicSizes.push_back(i == 0 ? B : L);
+        dynamicSizes.push_back(sizes[i]);
     auto outMemref =
         MemRefType::get(outType.getShape(), outType.getElementType());
     Value out = memref::AllocOp::create(rewriter, loc, outMemref, dynamicSizes);

@@ -44,8 +44,13 @@ def main():
                             "-o", mlir], check=True)
             for chip in CHIPS:
                 ptx = os.path.join(tmp, "%s-%s.ptx" % (name, chip))
+                # Without CUDA_HOME & co.: kha finds the toolkit's libdevice
+                # itself (else the math functions stay unresolved).
+                env = {k: v for k, v in os.environ.items()
+                       if k not in ("CUDA_HOME", "CUDA_ROOT", "CUDA_PATH")}
                 subprocess.run([os.path.join(tools, "kha-compile"), mlir, "--target=cuda",
-                                "--cuda-chip=" + chip, "--emit=ptx", "-o", ptx], check=True)
+                                "--cuda-chip=" + chip, "--emit=ptx", "-o", ptx], check=True,
+                               env=env)
                 run = subprocess.run([ptxas, "-arch=" + chip, "-v", ptx, "-o", ptx + ".cubin"],
                                      capture_output=True, text=True)
                 report = run.stdout + run.stderr
