@@ -46,15 +46,17 @@ MLIR_CAPI_EXPORTED MlirModule khaImportLayerConfig(MlirContext context,
 
 /// What kha-compile's flags set.
 typedef struct {
-  MlirStringRef target;       ///< "cpu"
+  MlirStringRef target;       ///< "cpu" or "cuda"
   MlirStringRef cpu;          ///< "native" or an LLVM CPU name
   bool vectorize;             ///< false: plain loops
   bool foldKnocks;            ///< kha-fold-knock
   bool fuseKnockMlp;          ///< kha-fuse-knock-mlp
   MlirStringRef scheduleFile; ///< "" for the built-in CPU schedule
+  MlirStringRef cudaChip;     ///< "sm_80" ... "sm_90a" (target "cuda")
+  MlirStringRef cudaFormat;   ///< "isa", "bin" or "fatbin" (target "cuda")
 } KhaCompileOptions;
 
-/// kha-compile's defaults: cpu, native, everything on.
+/// kha-compile's defaults: cpu, native, everything on; sm_90a, isa.
 MLIR_CAPI_EXPORTED KhaCompileOptions khaCompileOptionsGetDefault(void);
 
 /// Lowers `module` (in place) and writes a shared library to `outputPath`;

@@ -76,6 +76,8 @@ KhaCompileOptions khaCompileOptionsGetDefault(void) {
   options.foldKnocks = true;
   options.fuseKnockMlp = true;
   options.scheduleFile = mlirStringRefCreateFromCString("");
+  options.cudaChip = mlirStringRefCreateFromCString("sm_90a");
+  options.cudaFormat = mlirStringRefCreateFromCString("isa");
   return options;
 }
 
@@ -91,5 +93,7 @@ MlirLogicalResult khaCompileModule(MlirModule module,
   compile.foldKnocks = given.foldKnocks;
   compile.fuseKnockMlp = given.fuseKnockMlp;
   compile.scheduleFile = unwrap(given.scheduleFile).str();
+  compile.cudaChip = unwrap(given.cudaChip).str();
+  compile.cudaFormat = unwrap(given.cudaFormat).str();
   return wrap(kha::compileModule(unwrap(module), compile, unwrap(outputPath)));
 }

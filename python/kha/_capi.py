@@ -41,7 +41,8 @@ class MlirLogicalResult(ctypes.Structure):
 class KhaCompileOptions(ctypes.Structure):
     _fields_ = [("target", MlirStringRef), ("cpu", MlirStringRef),
                 ("vectorize", ctypes.c_bool), ("foldKnocks", ctypes.c_bool),
-                ("fuseKnockMlp", ctypes.c_bool), ("scheduleFile", MlirStringRef)]
+                ("fuseKnockMlp", ctypes.c_bool), ("scheduleFile", MlirStringRef),
+                ("cudaChip", MlirStringRef), ("cudaFormat", MlirStringRef)]
 
 
 MlirStringCallback = ctypes.CFUNCTYPE(None, MlirStringRef, ctypes.c_void_p)

@@ -188,19 +188,24 @@ class Module:
 
 
 def compile(module: Module, output: str, target="cpu", cpu="native", vectorize=True,
-            fold_knocks=True, fuse_knock_mlp=True, schedule_file=""):
+            fold_knocks=True, fuse_knock_mlp=True, schedule_file="", cuda_chip="sm_90a",
+            cuda_format="isa"):
     """Compiles (a copy of) `module` to the shared library `output`, as
-    kha-compile does, and returns it loaded as a kha.Library."""
+    kha-compile does. For the cpu target, returns it loaded as a kha.Library;
+    for cuda (a library taking device pointers, for kha-run --device=cuda or
+    a framework), returns the path."""
     from kha.runtime import Library
 
     lib = module.context._lib
     copy = module.clone()
-    keep = [s.encode("utf-8") for s in (target, cpu, schedule_file, os.fspath(output))]
+    keep = [s.encode("utf-8") for s in (target, cpu, schedule_file, os.fspath(output),
+                                        cuda_chip, cuda_format)]
     options = _capi.KhaCompileOptions(
         _capi.string_ref(keep[0]), _capi.string_ref(keep[1]), bool(vectorize),
-        bool(fold_knocks), bool(fuse_knock_mlp), _capi.string_ref(keep[2]))
+        bool(fold_knocks), bool(fuse_knock_mlp), _capi.string_ref(keep[2]),
+        _capi.string_ref(keep[4]), _capi.string_ref(keep[5]))
     ok = lib.khaCompileModule(copy._module, ctypes.byref(options), _capi.string_ref(keep[3]))
     if not ok.value:
         module.context.fail("cannot compile the module to %s" % output)
     module.context.take_diagnostics()
-    return Library(output)
+    return Library(output) if target == "cpu" else os.fspath(output)

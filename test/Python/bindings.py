@@ -141,6 +141,10 @@ def _():
     m = kha.Module.from_layer_config(SMALL)
     with tempfile.TemporaryDirectory() as tmp:
         raises(lambda: kha.compile(m, os.path.join(tmp, "a.so"), target="tpu"), "cannot compile")
+        raises(lambda: kha.compile(m, os.path.join(tmp, "a.so"), target="cuda", cuda_chip="sm_70"),
+               "chip must be")
+        gpu = kha.compile(m, os.path.join(tmp, "gpu.so"), target="cuda", cuda_chip="sm_80")
+        raises(lambda: kha.Library(gpu), "built for device cuda")
         raises(lambda: kha.compile(m, os.path.join(tmp, "no", "dir", "a.so")), "cannot compile")
         lib = kha.compile(m, os.path.join(tmp, "a.so"))
         assert "kha.attention_block" in str(m)  # compile works on a copy

@@ -3,6 +3,8 @@
 no spills. Skipped (exit 77) where ptxas is absent.
 
 usage: ptxas_examples.py TOOLS_DIR EXAMPLES_DIR
+       ptxas_examples.py TOOLS_DIR --numerics   the 36 configurations of the
+           random numerics suite (awkward sizes, dynamic dims, f16/bf16), sm_90a
 """
 import glob
 import os
@@ -27,8 +29,26 @@ def find_ptxas():
     return None
 
 
+def configs(source, tmp):
+    """(name, config path, chips) to check."""
+    if source != "--numerics":
+        return [(os.path.splitext(os.path.basename(p))[0], p, CHIPS)
+                for p in sorted(glob.glob(os.path.join(source, "*.json")))]
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "cpu"))
+    import json
+    from numerics import cases
+    out = []
+    for n, (config, _, _) in enumerate(cases()):
+        path = os.path.join(tmp, "case-%02d.json" % n)
+        with open(path, "w") as f:
+            json.dump(config, f)
+        out.append(("case-%02d" % n, path, ["sm_90a"]))
+    return out
+
+
 def main():
-    tools, examples = sys.argv[1], sys.argv[2]
+    tools, source = sys.argv[1], sys.argv[2]
     ptxas = find_ptxas()
     if not ptxas:
         print("SKIPPED: ptxas not found (PATH, /usr/local/cuda/bin, $CUDA_HOME)")
@@ -37,12 +57,11 @@ def main():
     print("| config | chip | kernels | max registers | spills | ptxas |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for config in sorted(glob.glob(os.path.join(examples, "*.json"))):
-            name = os.path.splitext(os.path.basename(config))[0]
+        for name, config, chips in configs(source, tmp):
             mlir = os.path.join(tmp, name + ".mlir")
             subprocess.run([os.path.join(tools, "kha-translate"), "--import-layer-config", config,
                             "-o", mlir], check=True)
-            for chip in CHIPS:
+            for chip in chips:
                 ptx = os.path.join(tmp, "%s-%s.ptx" % (name, chip))
                 # Without CUDA_HOME & co.: kha finds the toolkit's libdevice
                 # itself (else the math functions stay unresolved).
