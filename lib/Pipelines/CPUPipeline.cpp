@@ -2,6 +2,8 @@
 
 #include "kha/Pipelines/Pipelines.h"
 
+#include "PipelineSteps.h"
+
 #include "kha/Conversion/Passes.h"
 #include "kha/Dialect/KHA/Transforms/Passes.h"
 #include "kha/Transforms/Passes.h"
@@ -19,16 +21,28 @@
 
 using namespace mlir;
 
-void kha::buildCPUPipeline(OpPassManager &pm,
-                           const CPUPipelineOptions &options) {
-  // kha -> linalg on tensors.
+void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks) {
   pm.addPass(createKHASimplifyKnocksPass());
   pm.addPass(createKHAExpandAttentionBlockPass());
-  if (options.foldKnocks) {
+  if (foldKnocks) {
     // Constant weights fold only once their casts are folded away.
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createKHAFoldKnockPass());
   }
+}
+
+void kha::addBufferization(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+}
+
+void kha::buildCPUPipeline(OpPassManager &pm,
+                           const CPUPipelineOptions &options) {
+  // kha -> linalg on tensors.
+  addExpansionAndKnockFolding(pm, options.foldKnocks);
   if (options.fuseKnockMlp)
     pm.addPass(createKHAFuseKnockMlpPass());
   pm.addPass(createKHALowerToLinalgPass());
@@ -45,13 +59,8 @@ void kha::buildCPUPipeline(OpPassManager &pm,
     pm.addPass(createCSEPass());
   }
 
-  // Tensors -> buffers; function results are freshly allocated buffers that
-  // the caller owns.
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Tensors -> buffers, with deallocation.
+  addBufferization(pm);
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 

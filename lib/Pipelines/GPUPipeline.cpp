@@ -2,6 +2,8 @@
 
 #include "kha/Pipelines/Pipelines.h"
 
+#include "PipelineSteps.h"
+
 #include "kha/Conversion/Passes.h"
 #include "kha/Dialect/KHA/Transforms/Passes.h"
 #include "kha/Transforms/Passes.h"
@@ -56,12 +58,7 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   if (std::optional<std::string> toolkit = findCudaToolkit())
     ::setenv("CUDA_HOME", toolkit->c_str(), /*overwrite=*/0);
   // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
-  pm.addPass(createKHASimplifyKnocksPass());
-  pm.addPass(createKHAExpandAttentionBlockPass());
-  if (options.foldKnocks) {
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createKHAFoldKnockPass());
-  }
+  addExpansionAndKnockFolding(pm, options.foldKnocks);
   // Attention: one fused kernel per kha.sdpa (online softmax, K/V tiles in
   // shared memory for a whole query-head group).
   pm.addPass(createKHASDPAToGPUPass());
@@ -73,11 +70,7 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   pm.addPass(createKHAMatmulToGPUPass());
 
   // Buffers; the function's results are device buffers the caller owns.
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  addBufferization(pm);
   pm.addPass(createCanonicalizerPass());
   // (MLIR's ownership-based deallocation rejects kernels: they declare no
   // memory effects.)

@@ -18,28 +18,12 @@ from kha.inputs import make_inputs
 from kha.reference import TOLERANCE, kha_layer, relative_error
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-results = []
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((name, True, ""))
-        except Exception as e:  # report and go on
-            results.append((name, False, "%s: %s" % (type(e).__name__, e)))
-        return fn
-    return wrap
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import case, finish, raises as _raises  # noqa: E402
 
 
 def raises(fn, *fragments):
-    try:
-        fn()
-    except (kha.Error, RuntimeError, ValueError) as e:
-        for fragment in fragments:
-            assert fragment in str(e), "%r not in %r" % (fragment, str(e))
-        return
-    raise AssertionError("no error raised")
+    _raises(fn, *fragments, errors=(kha.Error, RuntimeError, ValueError))
 
 
 SMALL = {"hidden_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 10,
@@ -168,9 +152,4 @@ def _():
             os.chdir(cwd)
 
 
-failed = 0
-for name, ok, message in results:
-    print("%s: %s%s" % ("ok" if ok else "FAIL", name, "" if ok else " -- " + message))
-    failed += not ok
-print("%d passed, %d failed" % (len(results) - failed, failed))
-sys.exit(1 if failed else 0)
+finish()

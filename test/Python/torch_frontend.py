@@ -20,18 +20,8 @@ from kha.config import LayerConfig
 from kha.reference import TOLERANCE, kha_layer, relative_error
 from kha.torch import CaptureError, KHAAttention, capture, export
 
-results = []
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((name, True, ""))
-        except Exception as e:
-            results.append((name, False, "%s: %s" % (type(e).__name__, e)))
-        return fn
-    return wrap
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import case, finish, raises  # noqa: E402
 
 
 def perturb(layer, seed):
@@ -172,12 +162,7 @@ def _():
 @case("capture refusals name what did not match")
 def _():
     def refuses(fn, fragment):
-        try:
-            fn()
-        except CaptureError as e:
-            assert fragment in str(e), "%r not in %r" % (fragment, str(e))
-            return
-        raise AssertionError("captured")
+        raises(fn, fragment, errors=CaptureError)
     model = StandardAttention(32, 4, 4)
     refuses(lambda: capture(model), "pass example_input")
     biased = StandardAttention(32, 4, 4)
@@ -193,9 +178,4 @@ def _():
     refuses(lambda: capture(Unpacking(32, 4, 4)), "cannot trace")
 
 
-failed = 0
-for name, ok, message in results:
-    print("%s: %s%s" % ("ok" if ok else "FAIL", name, "" if ok else " -- " + message))
-    failed += not ok
-print("%d passed, %d failed" % (len(results) - failed, failed))
-sys.exit(1 if failed else 0)
+finish()

@@ -1,0 +1,23 @@
+//===- PipelineSteps.h - steps the CPU and GPU pipelines share ----*- C++ -*-===//
+
+#ifndef KHA_LIB_PIPELINES_PIPELINESTEPS_H
+#define KHA_LIB_PIPELINES_PIPELINESTEPS_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir {
+namespace kha {
+
+/// The attention block expanded into mid-level kha ops, knocks simplified,
+/// and (with `foldKnocks`) linear knocks and the MLP knock's down projection
+/// folded into the projection weights.
+void addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks);
+
+/// One-shot bufferisation across function boundaries with identity layouts:
+/// results are fresh buffers the caller owns.
+void addBufferization(OpPassManager &pm);
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_LIB_PIPELINES_PIPELINESTEPS_H
