@@ -22,8 +22,10 @@ namespace kha {
 /// Adds the patterns lowering each mid-level kha op to linalg on tensors.
 void populateKHAToLinalgConversionPatterns(RewritePatternSet &patterns);
 
-/// kha.sdpa -> one fused attention kernel (gpu.launch) per op.
-void populateSDPAToGPUPatterns(RewritePatternSet &patterns);
+/// kha.sdpa -> one fused attention kernel (gpu.launch) per op; `lanes` per
+/// (head, row) and query `rows` per block, 0 to choose them.
+void populateSDPAToGPUPatterns(RewritePatternSet &patterns, int64_t lanes = 0,
+                               int64_t rows = 0);
 
 /// linalg.matmul (from zero, on tensors) -> a shared-memory tiled kernel.
 void populateMatmulToGPUPatterns(RewritePatternSet &patterns);

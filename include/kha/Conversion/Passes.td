@@ -68,8 +68,16 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
       fully masked row is zeros.
 
     f16/bf16 operands are widened to f32 as they are loaded; the output is
-    rounded once.
+    rounded once. `lanes` and `rows` fix the kernel's shape (0: chosen from
+    d, dv and r); `lanes=1 rows=1` on MHA gives one-thread blocks, which
+    `kha-gpu-launch-to-host-loops` can run on the CPU in tests.
   }];
+  let options = [
+    Option<"lanes", "lanes", "int64_t", /*default=*/"0",
+           "lanes per (query head, row): 1, 2, 4, ... dividing d, dv and 32 (0: choose)">,
+    Option<"rows", "rows", "int64_t", /*default=*/"0",
+           "query rows per block (0: choose)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",

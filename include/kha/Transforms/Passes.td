@@ -173,6 +173,20 @@ def KHAFreeIntermediateBuffersPass
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
+  let summary = "run one-thread gpu.launch blocks as host loops (for tests)";
+  let description = [{
+    For checking kernels' numerics on machines without a GPU: a `gpu.launch`
+    whose blocks have one thread becomes nested `scf.for` loops over its grid
+    on the host, with the block ids the loop indices, the thread id 0,
+    workgroup buffers as stack buffers and barriers dropped (one thread has
+    nothing to wait for). Any other launch is an error: a block of several
+    threads cannot be run faithfully as a loop.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def KHAGPUMergeKernelModulesPass
     : Pass<"kha-gpu-merge-kernel-modules", "::mlir::ModuleOp"> {
   let summary = "move every outlined kernel into one gpu.module";

@@ -47,17 +47,26 @@ struct AttentionTiling {
   int64_t keys;    ///< keys per shared-memory tile
   int64_t threads; ///< lanes * r * rows
 
+  /// `lanes`/`rows` of 0 choose them; a given `lanes` must divide d, dv
+  /// and 32.
   static std::optional<AttentionTiling> choose(int64_t d, int64_t dv,
-                                               int64_t r) {
+                                               int64_t r, int64_t lanes,
+                                               int64_t rows) {
     AttentionTiling t;
     t.lanes = 1;
-    for (int64_t candidate : {4, 2})
-      if (d % candidate == 0 && dv % candidate == 0) {
-        t.lanes = candidate;
-        break;
-      }
+    if (lanes > 0) {
+      if (d % lanes || dv % lanes || 32 % lanes)
+        return std::nullopt;
+      t.lanes = lanes;
+    } else {
+      for (int64_t candidate : {4, 2})
+        if (d % candidate == 0 && dv % candidate == 0) {
+          t.lanes = candidate;
+          break;
+        }
+    }
     // 128 threads when the group allows, more (up to 1024) for wide groups.
-    t.rows = std::max<int64_t>(1, 128 / (t.lanes * r));
+    t.rows = rows > 0 ? rows : std::max<int64_t>(1, 128 / (t.lanes * r));
     t.threads = t.lanes * r * t.rows;
     if (t.threads > 1024)
       return std::nullopt;
@@ -73,7 +82,9 @@ struct AttentionTiling {
 };
 
 struct SDPAToKernel : OpRewritePattern<SDPAOp> {
-  using OpRewritePattern::OpRewritePattern;
+  SDPAToKernel(MLIRContext *context, int64_t lanes, int64_t rows)
+      : OpRewritePattern(context), lanes(lanes), rows(rows) {}
+  int64_t lanes, rows;
 
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
@@ -88,7 +99,8 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     if (H <= 0 || G <= 0 || d <= 0 || dv <= 0 || H % G != 0)
       return rewriter.notifyMatchFailure(op, "empty heads or G not dividing H");
     int64_t r = H / G;
-    std::optional<AttentionTiling> tiling = AttentionTiling::choose(d, dv, r);
+    std::optional<AttentionTiling> tiling =
+        AttentionTiling::choose(d, dv, r, lanes, rows);
     if (!tiling)
       return rewriter.notifyMatchFailure(op, "no kernel shape fits");
     AttentionTiling t = *tiling;
@@ -297,14 +309,20 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
 };
 
 struct SDPAToGPUPass : kha::impl::KHASDPAToGPUPassBase<SDPAToGPUPass> {
+  using Base::Base;
   void runOnOperation() override {
+    if (lanes < 0 || rows < 0) {
+      getOperation()->emitError("kha-sdpa-to-gpu: lanes and rows must not be negative");
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(&getContext());
-    populateSDPAToGPUPatterns(patterns);
+    populateSDPAToGPUPatterns(patterns, lanes, rows);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 } // namespace
 
-void kha::populateSDPAToGPUPatterns(RewritePatternSet &patterns) {
-  patterns.add<SDPAToKernel>(patterns.getContext());
+void kha::populateSDPAToGPUPatterns(RewritePatternSet &patterns, int64_t lanes,
+                                    int64_t rows) {
+  patterns.add<SDPAToKernel>(patterns.getContext(), lanes, rows);
 }

@@ -1,0 +1,105 @@
+"""The fused attention kernel of kha-sdpa-to-gpu, run on the host: with
+lanes=1 rows=1 an MHA kernel has one-thread blocks, which
+kha-gpu-launch-to-host-loops turns into loops over the grid; the result is
+compiled for the CPU and compared with the float64 reference. This checks
+the kernel's tiling over keys (several shared-memory tiles, a partial last
+one), the online softmax, the causal bound and mask, both additive mask
+layouts, fully masked rows, L != S, L = 1, f16/bf16 loads and stores, and
+dynamic sizes, without a GPU (not the multi-lane shuffles or GQA grouping,
+which need real threads: the GPU check covers those).
+
+usage: sdpa_kernel_on_host.py TOOLS_DIR
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
+from kha.reference import TOLERANCE, relative_error, sdpa  # noqa: E402
+
+# (B, L, S, H, d, causal, mask, dtype, dynamic)
+CASES = [
+    (2, 5, 7, 3, 8, True, None, "f32", False),
+    (1, 150, 150, 2, 16, True, None, "f32", True),     # 3 key tiles, the last partial
+    (2, 9, 130, 2, 5, False, "LS", "f32", False),      # odd d, [L, S] mask
+    (1, 1, 1, 4, 8, True, None, "f32", False),         # L = S = 1
+    (2, 6, 6, 2, 8, False, "BHLS", "f16", False),      # [B, H, L, S] mask, f16
+    (1, 70, 70, 1, 12, True, None, "bf16", True),
+]
+
+
+def module(B, L, S, H, d, causal, mask, dtype, dynamic):
+    b, l, s = ("?", "?", "?") if dynamic else (B, L, S)
+    t = lambda n, m: "tensor<%sx%sx%dx%dx%s>" % (b, n, m, d, dtype)
+    q, kv = t(l, H), t(s, H)
+    mask_type = {"LS": "tensor<%sx%sx%s>" % (l, s, dtype),
+                 "BHLS": "tensor<%sx%dx%sx%sx%s>" % (b, H, l, s, dtype)}.get(mask)
+    args = "%%q: %s, %%k: %s, %%v: %s" % (q, kv, kv) + (", %%m: %s" % mask_type if mask else "")
+    types = "%s, %s, %s" % (q, kv, kv) + (", %s" % mask_type if mask else "")
+    return ("func.func @attn(%s) -> %s {\n  %%o = kha.sdpa %%q, %%k, %%v%s {%sscale = %r : f64}"
+            " : (%s) -> %s\n  return %%o : %s\n}\n" % (
+                args, q, " mask(%m)" if mask else "", "causal, " if causal else "",
+                d ** -0.5, types, q, q))
+
+
+def main():
+    tools = sys.argv[1]
+    rng = np.random.default_rng(3)
+    passed = failed = 0
+    for (B, L, S, H, d, causal, mask, dtype, dynamic) in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "attn.mlir")
+            with open(src, "w") as f:
+                f.write(module(B, L, S, H, d, causal, mask, dtype, dynamic))
+            host = os.path.join(tmp, "host.mlir")
+            subprocess.run([os.path.join(tools, "kha-opt"), src, "--kha-sdpa-to-gpu=lanes=1 rows=1",
+                            "--kha-gpu-launch-to-host-loops", "-o", host], check=True)
+            lib = os.path.join(tmp, "attn.so")
+            subprocess.run([os.path.join(tools, "kha-compile"), host, "-o", lib], check=True)
+            store = np.float16 if dtype == "f16" else np.float32
+            arrays = [rng.uniform(-1, 1, (B, n, H, d)).astype(store) for n in (L, S, S)]
+            if dtype == "bf16":  # the values the kernel sees
+                arrays = [torch.from_numpy(a).bfloat16().float().numpy() for a in arrays]
+            m = None
+            if mask:
+                m = rng.uniform(-2, 2, (L, S) if mask == "LS" else (B, H, L, S)).astype(store)
+                m[..., L // 2, :] = -np.inf  # one fully masked row
+                if dtype == "bf16":
+                    m = torch.from_numpy(m).bfloat16().float().numpy()
+                arrays.append(m)
+            paths = []
+            for i, a in enumerate(arrays):
+                paths.append(os.path.join(tmp, "in%d.npy" % i))
+                np.save(paths[-1], a)
+            out = os.path.join(tmp, "y.npy")
+            subprocess.run([os.path.join(tools, "kha-run"), lib, *["--input=@" + p for p in paths],
+                            "--output=@" + out], check=True, capture_output=True)
+            y = np.load(out).astype(np.float64)
+        t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))
+        ref = sdpa(t(arrays[0]), t(arrays[1]), t(arrays[2]), d ** -0.5, causal,
+                   None if m is None else t(m)).numpy()
+        err = relative_error(y, ref)
+        ok = err < TOLERANCE[dtype] and np.all(np.isfinite(y))
+        if mask:
+            ok = ok and np.all(y[:, L // 2] == 0)
+        if causal and L > 1:
+            # Negative control: the same output is far from the non-causal
+            # reference, so the comparison can see a wrong mask.
+            other = sdpa(t(arrays[0]), t(arrays[1]), t(arrays[2]), d ** -0.5, False).numpy()
+            ok = ok and relative_error(y, other) > 10 * TOLERANCE[dtype]
+        passed += ok
+        failed += not ok
+        print("B=%d L=%d S=%d H=%d d=%d causal=%s mask=%s %s%s: error %.3g: %s" % (
+            B, L, S, H, d, causal, mask, dtype, " dynamic" if dynamic else "", err,
+            "ok" if ok else "FAIL"))
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
