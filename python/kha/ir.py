@@ -191,9 +191,9 @@ def compile(module: Module, output: str, target="cpu", cpu="native", vectorize=T
             fold_knocks=True, fuse_knock_mlp=True, schedule_file="", cuda_chip="sm_90a",
             cuda_format="isa"):
     """Compiles (a copy of) `module` to the shared library `output`, as
-    kha-compile does. For the cpu target, returns it loaded as a kha.Library;
-    for cuda (a library taking device pointers, for kha-run --device=cuda or
-    a framework), returns the path."""
+    kha-compile does, and returns it loaded as a kha.Library (for cuda, a
+    library whose C functions take device pointers; kha.Library moves numpy
+    arrays to and from the GPU)."""
     from kha.runtime import Library
 
     lib = module.context._lib
@@ -208,4 +208,4 @@ def compile(module: Module, output: str, target="cpu", cpu="native", vectorize=T
     if not ok.value:
         module.context.fail("cannot compile the module to %s" % output)
     module.context.take_diagnostics()
-    return Library(output) if target == "cpu" else os.fspath(output)
+    return Library(output)

@@ -7,6 +7,9 @@ what each public function takes and returns (docs/runtime.md), and
     lib.functions["kha_layer"].args        # [(name, dtype, shape), ...]
     y = lib.kha_layer(x, wq, wk, wv, wo)   # or lib("kha_layer", ...)
 
+A library for --target=cuda is called the same way: numpy arrays are copied to
+the GPU and the results back, by the runtime linked into the library.
+
 Arrays are converted to the argument's element type (f32: float32, f16:
 float16, bf16: float32 values rounded to bfloat16); results come back as
 numpy arrays (bf16 as float32) that own their memory.
@@ -105,9 +108,9 @@ class Library:
         except ValueError:
             raise LibraryError("%s is not a kha library (no kha_manifest)" % self.path) from None
         self.device, self.functions = parse_manifest(ctypes.string_at(start).decode())
-        if self.device != "cpu":
-            raise LibraryError("%s is built for device %s; Python calls run on the cpu only"
-                                % (self.path, self.device))
+        if self.device not in ("cpu", "cuda"):
+            raise LibraryError("%s is built for an unknown device %s" % (self.path, self.device))
+        self._gpu = _CudaRuntime(self._dll) if self.device == "cuda" else None
 
     def __getattr__(self, name):
         functions = self.__dict__.get("functions", {})
@@ -124,10 +127,15 @@ class Library:
             raise LibraryError("%s takes %d arguments (%s), got %d" % (
                 name, len(fn.args), ", ".join(a.describe() for a in fn.args), len(arrays)))
         buffers = [self._argument(spec, a) for spec, a in zip(fn.args, arrays)]
+        gpu = self._gpu
+        # For cuda: the library's own runtime moves arguments to the device.
+        pointers_of = [buf.ctypes.data for buf in buffers]
+        if gpu:
+            gpu.start()
+            pointers_of = [gpu.to_device(buf) for buf in buffers]
         arg_descs = []
-        for buf in buffers:
+        for buf, ptr in zip(buffers, pointers_of):
             desc = _descriptor(buf.ndim)
-            ptr = buf.ctypes.data
             strides = [s // buf.itemsize for s in buf.strides]
             desc[:] = [ptr, ptr, 0, *buf.shape, *strides]
             arg_descs.append(desc)
@@ -139,13 +147,19 @@ class Library:
         entry.restype = None
         entry.argtypes = [ctypes.c_void_p] * len(pointers)
         entry(*pointers)
+        if gpu:
+            gpu.check(name + " failed on the GPU")
         outputs, word = [], 0
-        inputs = {buf.ctypes.data for buf in buffers}
+        inputs = set(pointers_of)
         for spec in fn.results:
             rank = len(spec.shape)
             desc = list(result_struct[word:word + 3 + 2 * rank])
             word += 3 + 2 * rank
-            outputs.append(self._result(spec, desc, inputs))
+            outputs.append(self._result(spec, desc, inputs, gpu))
+        if gpu:
+            for ptr in pointers_of:
+                gpu.free(ptr)
+            gpu.check("the GPU failed")
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     @staticmethod
@@ -166,7 +180,7 @@ class Library:
         return np.ascontiguousarray(a, dtype=_NUMPY[spec.dtype])
 
     @staticmethod
-    def _result(spec, desc, inputs):
+    def _result(spec, desc, inputs, gpu=None):
         rank = len(spec.shape)
         allocated, aligned, offset = desc[0], desc[1], desc[2]
         sizes, strides = desc[3:3 + rank], desc[3 + rank:3 + 2 * rank]
@@ -175,11 +189,61 @@ class Library:
         out = np.empty(sizes, dtype=_NUMPY[spec.dtype])
         if count:
             extent = 1 + sum((s - 1) * st for s, st in zip(sizes, strides)) if rank else 1
-            base = (ctypes.c_char * (extent * itemsize)).from_address(aligned + offset * itemsize)
+            start = aligned + offset * itemsize
+            if gpu:  # the result's extent, copied back
+                host = np.empty(extent, dtype=_NUMPY[spec.dtype])
+                gpu.to_host(host, start)
+                start = host.ctypes.data
+            base = (ctypes.c_char * (extent * itemsize)).from_address(start)
             view = np.lib.stride_tricks.as_strided(
                 np.frombuffer(base, dtype=_NUMPY[spec.dtype]), shape=sizes,
                 strides=[st * itemsize for st in strides])
             out[...] = view
         if allocated and allocated not in inputs:
-            _libc.free(allocated)
+            if gpu:
+                gpu.free(allocated)
+            else:
+                _libc.free(allocated)
         return from_bfloat16_bits(out) if spec.dtype == "bf16" else out
+
+
+class _CudaRuntime:
+    """The data-moving entry points of the CUDA runtime linked into a library
+    compiled for --target=cuda (lib/Runtime/CUDARuntime.cpp)."""
+
+    def __init__(self, dll):
+        def bind(name, restype, argtypes):
+            fn = getattr(dll, name)
+            fn.restype, fn.argtypes = restype, argtypes
+            return fn
+        p, c = ctypes.c_void_p, ctypes.c_char_p
+        self._init = bind("kha_cuda_init", c, [])
+        self._error = bind("kha_cuda_last_error", c, [])
+        self._alloc = bind("mgpuMemAlloc", p, [ctypes.c_uint64, p, ctypes.c_bool])
+        self._free = bind("mgpuMemFree", None, [p, p])
+        self._copy = bind("mgpuMemcpy", None, [p, p, ctypes.c_size_t, p])
+        self._sync = bind("mgpuStreamSynchronize", None, [p])
+
+    def start(self):
+        problem = self._init()
+        if problem:
+            raise LibraryError("cannot use the GPU: " + problem.decode())
+
+    def check(self, what):
+        self._sync(None)
+        problem = self._error()
+        if problem:
+            raise LibraryError("%s: %s" % (what, problem.decode()))
+
+    def to_device(self, array):
+        pointer = self._alloc(array.nbytes, None, False)
+        self._copy(pointer, array.ctypes.data, array.nbytes, None)
+        self.check("copying an argument to the GPU failed")
+        return pointer
+
+    def to_host(self, array, pointer):
+        self._copy(array.ctypes.data, pointer, array.nbytes, None)
+        self.check("copying a result from the GPU failed")
+
+    def free(self, pointer):
+        self._free(pointer, None)

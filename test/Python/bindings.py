@@ -127,8 +127,19 @@ def _():
         raises(lambda: kha.compile(m, os.path.join(tmp, "a.so"), target="tpu"), "cannot compile")
         raises(lambda: kha.compile(m, os.path.join(tmp, "a.so"), target="cuda", cuda_chip="sm_70"),
                "chip must be")
-        gpu = kha.compile(m, os.path.join(tmp, "gpu.so"), target="cuda", cuda_chip="sm_80")
-        raises(lambda: kha.Library(gpu), "built for device cuda")
+        # A cuda library: called like a cpu one where a GPU is, else a clear error.
+        gpu = kha.compile(m, os.path.join(tmp, "gpu.so"), target="cuda")
+        assert gpu.device == "cuda"
+        cfg = LayerConfig.from_dict(SMALL)
+        xs = [a for _, a in make_inputs(cfg, 2, 5, seed=4)]
+        try:
+            y = gpu.kha_layer(*xs)
+        except kha.LibraryError as e:
+            assert "cannot use the GPU: cannot load the CUDA driver" in str(e) or \
+                "cannot use the GPU" in str(e), str(e)
+        else:
+            err = relative_error(y, kha_layer(cfg, xs).numpy())
+            assert err < TOLERANCE["f32"], "GPU error %.3g" % err
         raises(lambda: kha.compile(m, os.path.join(tmp, "no", "dir", "a.so")), "cannot compile")
         lib = kha.compile(m, os.path.join(tmp, "a.so"))
         assert "kha.attention_block" in str(m)  # compile works on a copy
