@@ -13,8 +13,8 @@ driver, PyTorch; the repository for python/kha):
     python3 scripts/gpu_check.py run DIR [--chip-check]
 
 runs every case on the GPU with kha-run --device=cuda against the float64
-reference at the contract's tolerances, runs compute-sanitizer memcheck on
-one case, and times kha's attention kernel against
+reference at the contract's tolerances, calls one from Python (kha.Library),
+runs compute-sanitizer memcheck on one case, and times kha's attention kernel against
 torch.nn.functional.scaled_dot_product_attention on the same inputs (CUDA
 events, medians). Prints one table; ends with "N passed, M failed".
 scripts/gpu-check.sh wraps both steps.
@@ -140,6 +140,24 @@ def run(opts):
             print("| %s | %s | %d | %d | %.3g | %g | %s |" % (
                 item["name"], cfg.dtype, item["batch"], item["seq_len"], err,
                 TOLERANCE[cfg.dtype], note))
+
+        # The same library called from Python (kha.Library: numpy to and from
+        # the GPU through the library's runtime; no MLIR needed).
+        from kha.runtime import Library
+        item = plan["numerics"][-3]  # mqa
+        cfg = LayerConfig.load(os.path.join(opts.dir, item["name"] + ".json"))
+        inputs = [a for _, a in make_inputs(cfg, 2, 37, seed=7)]
+        try:
+            y = Library(os.path.join(opts.dir, item["name"] + ".so")).kha_layer(*inputs)
+            err = relative_error(y, kha_layer(cfg, inputs).numpy())
+            ok = err < TOLERANCE[cfg.dtype]
+            print("\nkha.Library (Python) on %s, B=2, L=37: error %.3g: %s" % (
+                item["name"], err, "ok" if ok else "FAIL"))
+        except Exception as e:  # report, count, go on
+            ok = False
+            print("\nkha.Library (Python) on %s: FAIL: %s" % (item["name"], e))
+        passed += ok
+        failed += not ok
 
         # compute-sanitizer memcheck on one GQA case with a ragged L.
         sanitizer = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
