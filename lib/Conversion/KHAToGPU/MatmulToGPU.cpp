@@ -13,6 +13,8 @@
 
 #include "KernelEmitter.h"
 
+#include "kha/Dialect/KHA/Utils/Builders.h"
+
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -33,13 +35,6 @@ using namespace mlir::kha;
 static constexpr int64_t kTile = 64, kStep = 16, kSide = 16, kPer = 4;
 static constexpr int64_t kThreads = kSide * kSide;
 
-/// True when `init` is a linalg.fill of +0.0.
-static bool isZeroFill(Value init) {
-  auto fill = init.getDefiningOp<linalg::FillOp>();
-  FloatAttr value;
-  return fill && matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
-         value.getValue().isPosZero();
-}
 
 namespace {
 struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
@@ -48,7 +43,7 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureTensorSemantics() || op.hasUserDefinedMaps() ||
-        !isZeroFill(op.getDpsInits()[0]))
+        !isZeroFilled(op.getDpsInits()[0]))
       return rewriter.notifyMatchFailure(
           op, "not a plain matmul on tensors from zero");
     auto outType = cast<RankedTensorType>(op.getResultTypes()[0]);

@@ -7,14 +7,6 @@
 using namespace mlir;
 using namespace mlir::kha;
 
-bool kha::isZeroFilled(Value init) {
-  auto fill = init.getDefiningOp<linalg::FillOp>();
-  if (!fill)
-    return false;
-  FloatAttr value;
-  return matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
-         value.getValue().isPosZero();
-}
 
 bool HeadProjection::isPlainMatmul() {
   auto matmul = dyn_cast<linalg::MatmulOp>(contraction.getOperation());

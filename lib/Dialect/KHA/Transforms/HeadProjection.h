@@ -8,6 +8,7 @@
 #ifndef KHA_LIB_DIALECT_KHA_TRANSFORMS_HEADPROJECTION_H
 #define KHA_LIB_DIALECT_KHA_TRANSFORMS_HEADPROJECTION_H
 
+#include "kha/Dialect/KHA/Utils/Builders.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -43,10 +44,6 @@ struct HeadProjection {
   /// Erases the matched ops, once the heads value has no user left.
   void erase(PatternRewriter &rewriter);
 };
-
-/// True when `init` is a linalg.fill of +0.0: a contraction into it is a
-/// plain product.
-bool isZeroFilled(Value init);
 
 /// Matches the projection producing `heads` (the input of `user`), where each
 /// matched op has a single user, so that rewriting it loses nothing; the

@@ -146,6 +146,13 @@ bool kha::isConstantZero(Value value) {
                               [](const APFloat &v) { return v.isZero(); });
 }
 
+bool kha::isZeroFilled(Value init) {
+  auto fill = init.getDefiningOp<linalg::FillOp>();
+  FloatAttr value;
+  return fill && matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
+         value.getValue().isPosZero();
+}
+
 void kha::markRowWise(Operation *genericOp) {
   auto op = cast<linalg::LinalgOp>(genericOp);
   int64_t rank = op.getNumLoops();

@@ -40,6 +40,10 @@ Value widenToF32(OpBuilder &builder, Location loc, Value value);
 /// which vectorises it one row at a time, when its last loop is static.
 void markRowWise(Operation *genericOp);
 
+/// True when `init` is a linalg.fill of +0.0: a contraction into it is a
+/// plain product.
+bool isZeroFilled(Value init);
+
 /// True when `value` is a constant square matrix equal to the identity.
 bool isConstantIdentity(Value value);
 
