@@ -122,7 +122,15 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
                           << options.target << "'";
   if (kind == OutputKind::PTX && !cuda)
     return emitError(loc) << "PTX is only emitted for the cuda target";
-  FailureOr<std::string> manifest = buildManifest(module, options.target);
+  if (options.cudaOnHost && !cuda)
+    return emitError(loc) << "kernels on the host is an option of the cuda "
+                             "target";
+  // Kernels run on the host: a host library, called like a CPU one.
+  bool onHost = cuda && options.cudaOnHost;
+  if (kind == OutputKind::PTX && onHost)
+    return emitError(loc) << "kernels run on the host have no PTX";
+  FailureOr<std::string> manifest =
+      buildManifest(module, onHost ? StringRef("cpu") : StringRef(options.target));
   if (failed(manifest))
     return failure();
 
@@ -132,7 +140,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   module.getContext()->appendDialectRegistry(registry);
 
   PassManager pm(module.getContext());
-  if (cuda && !findCudaToolkit())
+  if (cuda && !onHost && !findCudaToolkit())
     return emitError(loc) << "the CUDA toolkit was not found (kernels link its "
                              "libdevice): set CUDA_HOME";
   if (cuda) {
@@ -141,6 +149,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     pipelineOptions.format =
         kind == OutputKind::PTX ? std::string("isa") : options.cudaFormat;
     pipelineOptions.foldKnocks = options.foldKnocks;
+    pipelineOptions.hostEmulation = onHost;
     std::string error;
     if (failed(checkGPUPipelineOptions(pipelineOptions, error)))
       return emitError(loc) << error;
@@ -215,7 +224,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   SmallVector<StringRef> args = {*linker, "-shared", "-o", outputPath,
                                  objectPath};
   std::optional<std::string> runtime;
-  if (cuda) {
+  if (cuda && !onHost) {
     runtime = findCudaRuntime();
     if (!runtime)
       return emitError(loc) << "kha's CUDA runtime (libKHACudaRuntime.a) was "

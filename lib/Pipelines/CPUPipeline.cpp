@@ -39,6 +39,38 @@ void kha::addBufferization(OpPassManager &pm) {
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
 }
 
+void kha::addHostLowering(OpPassManager &pm) {
+  // Vectors: masks and transfers to plain loads and stores, contractions to
+  // outer products (FMA chains).
+  pm.addNestedPass<func::FuncOp>(vector::createLowerVectorMaskPass());
+  pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass(
+      VectorTransferToSCFOptions().enableFullUnroll()));
+  pm.addNestedPass<func::FuncOp>(createKHALowerVectorReductionsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createKHAMathApproximationPass());
+
+  // To the LLVM dialect.
+  pm.addPass(createKHAEmitCInterfacePass());
+  pm.addPass(createKHAExpandShapeToReinterpretCastPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  vectorToLLVM.vectorContractLowering =
+      vector::VectorContractLowering::OuterProduct;
+  vectorToLLVM.vectorTransposeLowering =
+      vector::VectorTransposeLowering::Shuffle1D;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
 void kha::buildCPUPipeline(OpPassManager &pm,
                            const CPUPipelineOptions &options) {
   // kha -> linalg on tensors.
@@ -69,35 +101,7 @@ void kha::buildCPUPipeline(OpPassManager &pm,
   // Loops.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
 
-  // Vectors: masks and transfers to plain loads and stores, contractions to
-  // outer products (FMA chains).
-  pm.addNestedPass<func::FuncOp>(vector::createLowerVectorMaskPass());
-  pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass(
-      VectorTransferToSCFOptions().enableFullUnroll()));
-  pm.addNestedPass<func::FuncOp>(createKHALowerVectorReductionsPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createKHAMathApproximationPass());
-
-  // To the LLVM dialect.
-  pm.addPass(createKHAEmitCInterfacePass());
-  pm.addPass(createKHAExpandShapeToReinterpretCastPass());
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
-  ConvertVectorToLLVMPassOptions vectorToLLVM;
-  vectorToLLVM.vectorContractLowering =
-      vector::VectorContractLowering::OuterProduct;
-  vectorToLLVM.vectorTransposeLowering =
-      vector::VectorTransposeLowering::Shuffle1D;
-  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createUBToLLVMConversionPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  pm.addPass(createCanonicalizerPass());
+  addHostLowering(pm);
 }
 
 void kha::registerKHAPipelines() {

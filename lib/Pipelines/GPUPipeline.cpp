@@ -55,7 +55,8 @@ std::optional<std::string> kha::findCudaToolkit() {
 void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options) {
   // MLIR's NVVM serialisation links libdevice (the math functions kernels
   // call) and finds ptxas through $CUDA_HOME; Debian's MLIR has no default.
-  if (std::optional<std::string> toolkit = findCudaToolkit())
+  if (!options.hostEmulation)
+    if (std::optional<std::string> toolkit = findCudaToolkit())
     ::setenv("CUDA_HOME", toolkit->c_str(), /*overwrite=*/0);
   // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
   addExpansionAndKnockFolding(pm, options.foldKnocks);
@@ -89,6 +90,16 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   pm.addPass(createCanonicalizerPass());
   // exp and friends as polynomials: no libdevice needed.
   pm.addPass(createKHAMathApproximationPass());
+
+  // Checking without a GPU: the same kernels run on the host, their threads
+  // as loops, on host buffers.
+  if (options.hostEmulation) {
+    pm.addPass(createKHAGPULaunchToHostLoopsPass());
+    pm.addPass(createCanonicalizerPass());
+    addHostLowering(pm);
+    return;
+  }
+
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createKHAGPUMergeKernelModulesPass());
 

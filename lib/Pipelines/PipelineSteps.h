@@ -17,6 +17,10 @@ void addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks);
 /// results are fresh buffers the caller owns.
 void addBufferization(OpPassManager &pm);
 
+/// Loops, vectors and math on host buffers to the LLVM dialect for the host
+/// (public functions get a `_mlir_ciface_` entry point).
+void addHostLowering(OpPassManager &pm);
+
 } // namespace kha
 } // namespace mlir
 

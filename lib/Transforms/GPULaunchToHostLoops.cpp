@@ -1,12 +1,38 @@
-//===- GPULaunchToHostLoops.cpp - one-thread kernels run on the host ------===//
+//===- GPULaunchToHostLoops.cpp - kernels run on the host as loops --------===//
+//
+// A `gpu.launch` becomes loops over its grid on the host; within a block, the
+// threads become loops ("thread loops") over the linear thread id, split at
+// every synchronisation point:
+//
+//   - between two thread loops every thread has finished the first, which is
+//     what `gpu.barrier` promises, so barriers are split points;
+//   - `gpu.shuffle` reads a value another thread computed in the same step,
+//     so it gets a thread loop of its own that reads the partner's value;
+//   - `scf.for` and `scf.if` that contain either stay outside, with uniform
+//     bounds and conditions (as the GPU requires for barriers and shuffles),
+//     and are split recursively.
+//
+// A value computed in one thread loop and used in another is carried in a
+// per-thread array (one element per thread). Side-effect-free operations of
+// uniform values (block ids, sizes, constants) are computed once, outside the
+// thread loops. Running the threads of a block one after the other between
+// split points is one legal schedule of a race-free kernel, so a kernel whose
+// barriers or shuffles are wrong (a missing barrier, a wrong partner) gives
+// wrong results here too.
+//
+//===----------------------------------------------------------------------===//
 
 #include "kha/Transforms/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
-#include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir {
 namespace kha {
@@ -17,7 +43,446 @@ namespace kha {
 
 using namespace mlir;
 
-static bool isOne(Value value) { return matchPattern(value, m_One()); }
+namespace {
+/// Emits the host form of one launch.
+class HostLaunch {
+public:
+  explicit HostLaunch(gpu::LaunchOp launch) : launch(launch) {}
+  LogicalResult emit();
+
+private:
+  bool isInside(Value value) {
+    return launch.getBody().isAncestor(value.getParentRegion());
+  }
+  bool isUniform(Value value) {
+    return !isInside(value) || uniform.contains(value);
+  }
+  Value constant(OpBuilder &b, Location loc, int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  }
+
+  LogicalResult emitOps(Block &block, OpBuilder &b);
+  LogicalResult emitThreadLoop(ArrayRef<Operation *> run, OpBuilder &b);
+  LogicalResult emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b);
+  LogicalResult emitFor(scf::ForOp loop, OpBuilder &b);
+  LogicalResult emitIf(scf::IfOp branch, OpBuilder &b);
+  /// A thread loop storing `values` (per thread) into `targets`.
+  LogicalResult emitCopy(Location loc, ValueRange values,
+                         ArrayRef<Value> targets, OpBuilder &b);
+
+  /// A new per-thread array for values of `type`.
+  FailureOr<Value> newArray(Location loc, Type type);
+  /// `value` as one value for all threads (thread 0's where it is carried).
+  FailureOr<Value> uniformValue(Value value, Location loc, OpBuilder &b);
+  /// `value` in the thread loop with thread id `tid`, loaded where carried.
+  FailureOr<Value> threadValue(Value value, IRMapping &local, Value tid,
+                               Location loc, OpBuilder &b);
+  /// Maps the launch's thread ids to those of linear thread `tid`.
+  void mapThreadIds(IRMapping &local, Value tid, Location loc, OpBuilder &b);
+
+  gpu::LaunchOp launch;
+  DenseSet<Operation *> synchronising;
+  IRMapping uniform;
+  DenseMap<Value, Value> carried;
+  OpBuilder allocBuilder{launch};
+  Value numThreads;
+};
+} // namespace
+
+FailureOr<Value> HostLaunch::newArray(Location loc, Type type) {
+  if (!MemRefType::isValidElementType(type))
+    return emitError(loc) << "cannot carry a value of type " << type
+                          << " from one thread loop to another";
+  return memref::AllocaOp::create(
+             allocBuilder, loc, MemRefType::get({ShapedType::kDynamic}, type),
+             ValueRange{numThreads})
+      .getResult();
+}
+
+FailureOr<Value> HostLaunch::uniformValue(Value value, Location loc,
+                                          OpBuilder &b) {
+  if (!isInside(value))
+    return value;
+  if (Value mapped = uniform.lookupOrNull(value))
+    return mapped;
+  auto it = carried.find(value);
+  if (it == carried.end())
+    return emitError(loc) << "kernel value used before it is defined";
+  return memref::LoadOp::create(b, loc, it->second,
+                                ValueRange{constant(b, loc, 0)})
+      .getResult();
+}
+
+FailureOr<Value> HostLaunch::threadValue(Value value, IRMapping &local,
+                                         Value tid, Location loc,
+                                         OpBuilder &b) {
+  if (Value mapped = local.lookupOrNull(value))
+    return mapped;
+  if (!isInside(value))
+    return value;
+  if (Value mapped = uniform.lookupOrNull(value)) {
+    local.map(value, mapped);
+    return mapped;
+  }
+  auto it = carried.find(value);
+  if (it == carried.end())
+    return emitError(loc) << "kernel value used before it is defined";
+  Value loaded = memref::LoadOp::create(b, loc, it->second, ValueRange{tid});
+  local.map(value, loaded);
+  return loaded;
+}
+
+void HostLaunch::mapThreadIds(IRMapping &local, Value tid, Location loc,
+                              OpBuilder &b) {
+  gpu::KernelDim3 size = launch.getBlockSizeOperandValues();
+  gpu::KernelDim3 ids = launch.getThreadIds();
+  Value plane = arith::MulIOp::create(b, loc, size.x, size.y);
+  local.map(ids.x, arith::RemUIOp::create(b, loc, tid, size.x));
+  local.map(ids.y, arith::RemUIOp::create(
+                       b, loc, arith::DivUIOp::create(b, loc, tid, size.x),
+                       size.y));
+  local.map(ids.z, arith::DivUIOp::create(b, loc, tid, plane));
+}
+
+LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
+                                         OpBuilder &b) {
+  if (run.empty())
+    return success();
+  Location loc = run.front()->getLoc();
+  auto loop = scf::ForOp::create(b, loc, constant(b, loc, 0), numThreads,
+                                 constant(b, loc, 1));
+  OpBuilder hoisted(loop);
+  OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
+  Value tid = loop.getInductionVar();
+  IRMapping local;
+  mapThreadIds(local, tid, loc, tb);
+  DenseSet<Operation *> inLoop;
+  gpu::KernelDim3 blockSize = launch.getBlockSizeOperandValues();
+  for (Operation *op : run) {
+    // Ids and sizes of the launch, as operations.
+    if (auto id = dyn_cast<gpu::ThreadIdOp>(op)) {
+      gpu::KernelDim3 ids = launch.getThreadIds();
+      Value dim = id.getDimension() == gpu::Dimension::x   ? ids.x
+                  : id.getDimension() == gpu::Dimension::y ? ids.y
+                                                           : ids.z;
+      local.map(id.getResult(), local.lookup(dim));
+      inLoop.insert(op);
+      continue;
+    }
+    if (isa<gpu::LaneIdOp>(op)) {
+      Value lane = arith::RemUIOp::create(tb, loc, tid, constant(tb, loc, 32));
+      local.map(op->getResult(0), lane);
+      inLoop.insert(op);
+      continue;
+    }
+    if (auto id = dyn_cast<gpu::BlockIdOp>(op)) {
+      gpu::KernelDim3 ids = launch.getBlockIds();
+      uniform.map(id.getResult(),
+                  uniform.lookup(id.getDimension() == gpu::Dimension::x   ? ids.x
+                                 : id.getDimension() == gpu::Dimension::y ? ids.y
+                                                                          : ids.z));
+      continue;
+    }
+    if (auto dim = dyn_cast<gpu::BlockDimOp>(op)) {
+      uniform.map(dim.getResult(),
+                  dim.getDimension() == gpu::Dimension::x   ? blockSize.x
+                  : dim.getDimension() == gpu::Dimension::y ? blockSize.y
+                                                            : blockSize.z);
+      continue;
+    }
+    if (auto dim = dyn_cast<gpu::GridDimOp>(op)) {
+      gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
+      uniform.map(dim.getResult(),
+                  dim.getDimension() == gpu::Dimension::x   ? grid.x
+                  : dim.getDimension() == gpu::Dimension::y ? grid.y
+                                                            : grid.z);
+      continue;
+    }
+    // Side-effect-free arithmetic on uniform values: once, for all threads.
+    if (op->getNumRegions() == 0 && isPure(op) &&
+        llvm::all_of(op->getOperands(),
+                     [&](Value v) { return isUniform(v); })) {
+      hoisted.clone(*op, uniform);
+      continue;
+    }
+    if (op->getName().getDialectNamespace() ==
+        gpu::GPUDialect::getDialectNamespace())
+      return op->emitError("no host form for this operation in a kernel");
+    SetVector<Value> used;
+    used.insert(op->operand_begin(), op->operand_end());
+    getUsedValuesDefinedAbove(op->getRegions(), used);
+    for (Value value : used)
+      if (failed(threadValue(value, local, tid, op->getLoc(), tb)))
+        return failure();
+    tb.clone(*op, local);
+    inLoop.insert(op);
+  }
+  // Results used outside this thread loop are carried in arrays.
+  for (Operation *op : run) {
+    if (!inLoop.contains(op))
+      continue;
+    for (Value result : op->getResults()) {
+      bool escapes = llvm::any_of(result.getUsers(), [&](Operation *user) {
+        Operation *ancestor = op->getBlock()->findAncestorOpInBlock(*user);
+        return !ancestor || !inLoop.contains(ancestor);
+      });
+      if (!escapes)
+        continue;
+      FailureOr<Value> array = newArray(op->getLoc(), result.getType());
+      if (failed(array))
+        return failure();
+      carried[result] = *array;
+      memref::StoreOp::create(tb, op->getLoc(), local.lookup(result), *array,
+                              ValueRange{tid});
+    }
+  }
+  // A loop left with nothing but index arithmetic does nothing.
+  if (llvm::all_of(loop.getBody()->without_terminator(),
+                   [](Operation &op) { return isPure(&op); }))
+    loop.erase();
+  return success();
+}
+
+LogicalResult HostLaunch::emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b) {
+  Location loc = shuffle.getLoc();
+  FailureOr<Value> offset = uniformValue(shuffle.getOffset(), loc, b);
+  FailureOr<Value> width = uniformValue(shuffle.getWidth(), loc, b);
+  if (failed(offset) || failed(width))
+    return failure();
+  Type index = b.getIndexType();
+  Value off = arith::IndexCastUIOp::create(b, loc, index, *offset);
+  Value w = arith::IndexCastUIOp::create(b, loc, index, *width);
+  FailureOr<Value> values = newArray(loc, shuffle.getShuffleResult().getType());
+  FailureOr<Value> valids = newArray(loc, shuffle.getValid().getType());
+  if (failed(values) || failed(valids))
+    return failure();
+  auto loop = scf::ForOp::create(b, loc, constant(b, loc, 0), numThreads,
+                                 constant(b, loc, 1));
+  OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
+  Value tid = loop.getInductionVar();
+  // The lane within its segment of `width` lanes, and the source lane.
+  Value start = arith::MulIOp::create(
+      tb, loc, arith::DivUIOp::create(tb, loc, tid, w), w);
+  Value lane = arith::SubIOp::create(tb, loc, tid, start);
+  Value source;
+  Value inRange = arith::ConstantIntOp::create(tb, loc, 1, 1);
+  switch (shuffle.getMode()) {
+  case gpu::ShuffleMode::XOR:
+    source = arith::XOrIOp::create(tb, loc, lane, off);
+    break;
+  case gpu::ShuffleMode::DOWN:
+    source = arith::AddIOp::create(tb, loc, lane, off);
+    break;
+  case gpu::ShuffleMode::UP:
+    inRange = arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::uge, lane,
+                                    off);
+    source = arith::SubIOp::create(tb, loc, lane, off);
+    break;
+  case gpu::ShuffleMode::IDX:
+    source = off;
+    break;
+  }
+  Value sourceTid = arith::AddIOp::create(tb, loc, start, source);
+  Value valid = arith::AndIOp::create(
+      tb, loc, inRange,
+      arith::AndIOp::create(
+          tb, loc,
+          arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::ult, source, w),
+          arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::ult, sourceTid,
+                                numThreads)));
+  // An invalid source reads this thread's own value.
+  Value from = arith::SelectOp::create(tb, loc, valid, sourceTid, tid);
+  Value value = shuffle.getValue();
+  Value result;
+  if (isUniform(value)) {
+    result = uniform.lookupOrDefault(value);
+  } else {
+    auto it = carried.find(value);
+    if (it == carried.end())
+      return shuffle.emitError("shuffled value is not carried between threads");
+    result = memref::LoadOp::create(tb, loc, it->second, ValueRange{from});
+  }
+  memref::StoreOp::create(tb, loc, result, *values, ValueRange{tid});
+  memref::StoreOp::create(tb, loc, valid, *valids, ValueRange{tid});
+  carried[shuffle.getShuffleResult()] = *values;
+  carried[shuffle.getValid()] = *valids;
+  return success();
+}
+
+LogicalResult HostLaunch::emitCopy(Location loc, ValueRange values,
+                                   ArrayRef<Value> targets, OpBuilder &b) {
+  if (values.empty())
+    return success();
+  auto loop = scf::ForOp::create(b, loc, constant(b, loc, 0), numThreads,
+                                 constant(b, loc, 1));
+  OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
+  Value tid = loop.getInductionVar();
+  IRMapping local;
+  mapThreadIds(local, tid, loc, tb);
+  // All loads before any store: a value may move from one array to another.
+  SmallVector<Value> loaded;
+  for (Value value : values) {
+    FailureOr<Value> v = threadValue(value, local, tid, loc, tb);
+    if (failed(v))
+      return failure();
+    loaded.push_back(*v);
+  }
+  for (auto [value, target] : llvm::zip(loaded, targets))
+    memref::StoreOp::create(tb, loc, value, target, ValueRange{tid});
+  return success();
+}
+
+LogicalResult HostLaunch::emitFor(scf::ForOp loop, OpBuilder &b) {
+  Location loc = loop.getLoc();
+  FailureOr<Value> lb = uniformValue(loop.getLowerBound(), loc, b);
+  FailureOr<Value> ub = uniformValue(loop.getUpperBound(), loc, b);
+  FailureOr<Value> step = uniformValue(loop.getStep(), loc, b);
+  if (failed(lb) || failed(ub) || failed(step))
+    return failure();
+  SmallVector<Value> state;
+  for (Value arg : loop.getRegionIterArgs()) {
+    FailureOr<Value> array = newArray(loc, arg.getType());
+    if (failed(array))
+      return failure();
+    state.push_back(*array);
+  }
+  if (failed(emitCopy(loc, loop.getInitArgs(), state, b)))
+    return failure();
+  auto host = scf::ForOp::create(b, loc, *lb, *ub, *step);
+  uniform.map(loop.getInductionVar(), host.getInductionVar());
+  for (auto [arg, array] : llvm::zip(loop.getRegionIterArgs(), state))
+    carried[arg] = array;
+  OpBuilder body = OpBuilder::atBlockTerminator(host.getBody());
+  if (failed(emitOps(*loop.getBody(), body)) ||
+      failed(emitCopy(loc, loop.getBody()->getTerminator()->getOperands(),
+                      state, body)))
+    return failure();
+  for (auto [result, array] : llvm::zip(loop.getResults(), state))
+    carried[result] = array;
+  return success();
+}
+
+LogicalResult HostLaunch::emitIf(scf::IfOp branch, OpBuilder &b) {
+  Location loc = branch.getLoc();
+  FailureOr<Value> condition = uniformValue(branch.getCondition(), loc, b);
+  if (failed(condition))
+    return failure();
+  SmallVector<Value> results;
+  for (Value result : branch.getResults()) {
+    FailureOr<Value> array = newArray(loc, result.getType());
+    if (failed(array))
+      return failure();
+    results.push_back(*array);
+  }
+  auto host = scf::IfOp::create(b, loc, *condition,
+                                /*withElseRegion=*/!branch.getElseRegion().empty());
+  auto emitRegion = [&](Region &from, Block *to) -> LogicalResult {
+    OpBuilder body = OpBuilder::atBlockTerminator(to);
+    Block &block = from.front();
+    return success(
+        succeeded(emitOps(block, body)) &&
+        succeeded(emitCopy(loc, block.getTerminator()->getOperands(), results,
+                           body)));
+  };
+  if (failed(emitRegion(branch.getThenRegion(), host.thenBlock())))
+    return failure();
+  if (!branch.getElseRegion().empty() &&
+      failed(emitRegion(branch.getElseRegion(), host.elseBlock())))
+    return failure();
+  for (auto [result, array] : llvm::zip(branch.getResults(), results))
+    carried[result] = array;
+  return success();
+}
+
+LogicalResult HostLaunch::emitOps(Block &block, OpBuilder &b) {
+  SmallVector<Operation *> run;
+  for (Operation &op : block.without_terminator()) {
+    if (!synchronising.contains(&op)) {
+      run.push_back(&op);
+      continue;
+    }
+    if (failed(emitThreadLoop(run, b)))
+      return failure();
+    run.clear();
+    if (isa<gpu::BarrierOp>(op))
+      continue;
+    LogicalResult emitted =
+        TypeSwitch<Operation *, LogicalResult>(&op)
+            .Case([&](gpu::ShuffleOp shuffle) { return emitShuffle(shuffle, b); })
+            .Case([&](scf::ForOp loop) { return emitFor(loop, b); })
+            .Case([&](scf::IfOp branch) { return emitIf(branch, b); })
+            .Default([](Operation *other) {
+              return other->emitError(
+                  "a barrier or shuffle inside this operation cannot run on "
+                  "the host");
+            });
+    if (failed(emitted))
+      return failure();
+  }
+  return emitThreadLoop(run, b);
+}
+
+LogicalResult HostLaunch::emit() {
+  if (launch.getAsyncToken() || !launch.getAsyncDependencies().empty() ||
+      launch.hasClusterSize() || !launch.getPrivateAttributions().empty() ||
+      !launch.getBody().hasOneBlock())
+    return launch.emitError(
+        "only synchronous launches of one-block kernels without clusters or "
+        "private buffers can run as host loops");
+  launch.getBody().walk([&](Operation *op) {
+    if (!isa<gpu::BarrierOp, gpu::ShuffleOp>(op))
+      return;
+    for (Operation *at = op; at != launch; at = at->getParentOp())
+      synchronising.insert(at);
+  });
+
+  // Host buffers (workgroup memory, per-thread arrays) on the stack for the
+  // launch's duration.
+  Location loc = launch.getLoc();
+  OpBuilder b(launch);
+  auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
+  b.setInsertionPointToStart(&scope.getBodyRegion().emplaceBlock());
+  memref::AllocaScopeReturnOp::create(b, loc);
+  b.setInsertionPointToStart(&scope.getBodyRegion().front());
+  gpu::KernelDim3 grid = launch.getGridSizeOperandValues(),
+                  block = launch.getBlockSizeOperandValues();
+  numThreads = arith::MulIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, block.x, block.y), block.z);
+  Value zero = constant(b, loc, 0), one = constant(b, loc, 1);
+
+  // Workgroup buffers: one set, used by the blocks in turn.
+  for (BlockArgument buffer : launch.getWorkgroupAttributions()) {
+    auto type = cast<MemRefType>(buffer.getType());
+    uniform.map(buffer, memref::AllocaOp::create(
+                            b, loc, MemRefType::get(type.getShape(),
+                                                    type.getElementType())));
+  }
+  gpu::KernelDim3 blockSizes = launch.getBlockSize(),
+                  gridSizes = launch.getGridSize();
+  uniform.map(blockSizes.x, block.x);
+  uniform.map(blockSizes.y, block.y);
+  uniform.map(blockSizes.z, block.z);
+  uniform.map(gridSizes.x, grid.x);
+  uniform.map(gridSizes.y, grid.y);
+  uniform.map(gridSizes.z, grid.z);
+
+  auto z = scf::ForOp::create(b, loc, zero, grid.z, one);
+  allocBuilder.setInsertionPoint(z);
+  OpBuilder zb = OpBuilder::atBlockTerminator(z.getBody());
+  auto y = scf::ForOp::create(zb, loc, zero, grid.y, one);
+  OpBuilder yb = OpBuilder::atBlockTerminator(y.getBody());
+  auto x = scf::ForOp::create(yb, loc, zero, grid.x, one);
+  gpu::KernelDim3 ids = launch.getBlockIds();
+  uniform.map(ids.x, x.getInductionVar());
+  uniform.map(ids.y, y.getInductionVar());
+  uniform.map(ids.z, z.getInductionVar());
+  OpBuilder xb = OpBuilder::atBlockTerminator(x.getBody());
+  if (failed(emitOps(launch.getBody().front(), xb)))
+    return failure();
+
+  launch.erase();
+  return success();
+}
 
 namespace {
 struct GPULaunchToHostLoopsPass
@@ -25,66 +490,9 @@ struct GPULaunchToHostLoopsPass
   void runOnOperation() override {
     SmallVector<gpu::LaunchOp> launches;
     getOperation()->walk([&](gpu::LaunchOp launch) { launches.push_back(launch); });
-    for (gpu::LaunchOp launch : launches) {
-      gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
-      if (!isOne(block.x) || !isOne(block.y) || !isOne(block.z) ||
-          launch.getAsyncToken() || !launch.getBody().hasOneBlock()) {
-        launch.emitError("only synchronous launches of one-thread blocks can "
-                         "run as host loops");
+    for (gpu::LaunchOp launch : launches)
+      if (failed(HostLaunch(launch).emit()))
         return signalPassFailure();
-      }
-      OpBuilder b(launch);
-      Location loc = launch.getLoc();
-      gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
-      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-      Value one = arith::ConstantIndexOp::create(b, loc, 1);
-      IRMapping map;
-      gpu::KernelDim3 threadIds = launch.getThreadIds(),
-                      blockSizes = launch.getBlockSize(),
-                      gridSizes = launch.getGridSize();
-      for (Value id : {threadIds.x, threadIds.y, threadIds.z})
-        map.map(id, zero);
-      for (Value size : {blockSizes.x, blockSizes.y, blockSizes.z})
-        map.map(size, one);
-      map.map(gridSizes.x, grid.x);
-      map.map(gridSizes.y, grid.y);
-      map.map(gridSizes.z, grid.z);
-      // Workgroup buffers: one per block, on the stack of the host loop.
-      Block &body = launch.getBody().front();
-      auto loops = [&](OpBuilder &nb, Location l, Value z, Value y, Value x) {
-        gpu::KernelDim3 ids = launch.getBlockIds();
-        map.map(ids.x, x);
-        map.map(ids.y, y);
-        map.map(ids.z, z);
-        for (BlockArgument buffer : launch.getWorkgroupAttributions()) {
-          auto type = cast<MemRefType>(buffer.getType());
-          map.map(buffer, memref::AllocaOp::create(
-                              nb, l, MemRefType::get(type.getShape(),
-                                                     type.getElementType())));
-        }
-        for (Operation &op : body.without_terminator())
-          nb.clone(op, map);
-      };
-      scf::ForOp::create(
-          b, loc, zero, grid.z, one, ValueRange{},
-          [&](OpBuilder &bz, Location lz, Value z, ValueRange) {
-            scf::ForOp::create(
-                bz, lz, zero, grid.y, one, ValueRange{},
-                [&](OpBuilder &by, Location ly, Value y, ValueRange) {
-                  scf::ForOp::create(
-                      by, ly, zero, grid.x, one, ValueRange{},
-                      [&](OpBuilder &bx, Location lx, Value x, ValueRange) {
-                        loops(bx, lx, z, y, x);
-                        scf::YieldOp::create(bx, lx);
-                      });
-                  scf::YieldOp::create(by, ly);
-                });
-            scf::YieldOp::create(bz, lz);
-          });
-      launch.erase();
-    }
-    // One thread waits for nobody.
-    getOperation()->walk([](gpu::BarrierOp barrier) { barrier.erase(); });
   }
 };
 } // namespace

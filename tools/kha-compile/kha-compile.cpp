@@ -40,6 +40,12 @@ static cl::opt<std::string>
                cl::desc("how kernels are embedded (--target=cuda): isa (PTX, "
                         "compiled by the driver), bin (cubin) or fatbin"),
                cl::init("isa"));
+static cl::opt<bool> cudaOnHost(
+    "cuda-on-host",
+    cl::desc("run the CUDA kernels on the host CPU instead, threads as loops "
+             "(--target=cuda): a slow check of the GPU path without a GPU; "
+             "the library is called like a CPU one"),
+    cl::init(false));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("so (default), llvm (LLVM IR), or "
                                           "ptx (--target=cuda)"),
@@ -83,6 +89,10 @@ int main(int argc, char **argv) {
     return fail("--emit must be so, llvm or ptx, got '" + emit + "'");
   if (emit == "ptx" && target != "cuda")
     return fail("--emit=ptx needs --target=cuda");
+  if (cudaOnHost && target != "cuda")
+    return fail("--cuda-on-host needs --target=cuda");
+  if (cudaOnHost && emit == "ptx")
+    return fail("--cuda-on-host makes no PTX: the kernels run on the host");
   if (!mlir::kha::checkInputNesting(inputFilename, 4096))
     return 1;
 
@@ -114,6 +124,7 @@ int main(int argc, char **argv) {
     options.fuseKnockMlp = !noFuseKnockMlp;
     options.cudaChip = cudaChip;
     options.cudaFormat = cudaFormat;
+    options.cudaOnHost = cudaOnHost;
     mlir::kha::OutputKind kind =
         emit == "llvm"  ? mlir::kha::OutputKind::LLVMIR
         : emit == "ptx" ? mlir::kha::OutputKind::PTX

@@ -24,6 +24,10 @@ struct CompileOptions {
   /// (isa: PTX, bin: cubin, fatbin).
   std::string cudaChip = "sm_90a";
   std::string cudaFormat = "isa";
+  /// --target=cuda: run the kernels on the host CPU instead (threads as
+  /// loops), giving a host library with host buffers: the GPU path checked
+  /// without a GPU.
+  bool cudaOnHost = false;
   /// The host CPU to tune for: "native" or an LLVM CPU name.
   std::string cpu = "native";
   /// Tile and vectorise (false: plain loops).

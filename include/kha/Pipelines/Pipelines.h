@@ -60,6 +60,14 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("fold linear knocks into the projection weights "
                      "(kha-fold-knock)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> hostEmulation{
+      *this, "host-emulation",
+      llvm::cl::desc("run the kernels on the host CPU instead, threads as "
+                     "loops split at barriers and shuffles "
+                     "(kha-gpu-launch-to-host-loops): the GPU path checked "
+                     "without a GPU; the result is host code with host "
+                     "buffers, like --kha-cpu-pipeline's"),
+      llvm::cl::init(false)};
 };
 
 /// Lowers a module of kha (and linalg) ops on tensors for NVIDIA GPUs: kha to

@@ -174,16 +174,38 @@ def KHAFreeIntermediateBuffersPass
 }
 
 def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
-  let summary = "run one-thread gpu.launch blocks as host loops (for tests)";
+  let summary = "run gpu.launch kernels on the host as loops (to check them "
+                "without a GPU)";
   let description = [{
-    For checking kernels' numerics on machines without a GPU: a `gpu.launch`
-    whose blocks have one thread becomes nested `scf.for` loops over its grid
-    on the host, with the block ids the loop indices, the thread id 0,
-    workgroup buffers as stack buffers and barriers dropped (one thread has
-    nothing to wait for). Any other launch is an error: a block of several
-    threads cannot be run faithfully as a loop.
+    For checking kernels' numerics on machines without a GPU. A `gpu.launch`
+    becomes loops over its grid (z, y, x) on the host. Within a block, the
+    threads become loops over the linear thread id ("thread loops"), split at
+    every synchronisation point:
+
+    - `gpu.barrier` ends one thread loop and starts the next: every thread
+      has finished what comes before it, as on the GPU;
+    - `gpu.shuffle` (all four modes, any width) is a thread loop of its own
+      that reads the source lane's value (its own where the source is out of
+      range, with `valid` false);
+    - `scf.for` and `scf.if` that contain a barrier or shuffle stay on the
+      outside with their bounds or condition taken from thread 0 (the GPU
+      requires them uniform) and are split in turn.
+
+    A value made in one thread loop and used in another is carried in a
+    per-thread array; side-effect-free operations of uniform values (block
+    ids, sizes, constants) are computed once, outside the thread loops.
+    Workgroup buffers are host buffers shared by the blocks in turn. Running
+    a block's threads one after another between synchronisation points is a
+    legal schedule of a race-free kernel, so a wrong barrier or shuffle gives
+    wrong numbers here as well. Refused with an error: asynchronous launches,
+    clusters, private attributions, a barrier or shuffle inside any other
+    region-holding operation, and values that cannot live in a memref.
+
+    `--kha-gpu-pipeline="host-emulation"` and `kha-compile --target=cuda
+    --cuda-on-host` use it to run the whole GPU path on the CPU.
   }];
-  let dependentDialects = ["::mlir::scf::SCFDialect",
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect"];
 }
 

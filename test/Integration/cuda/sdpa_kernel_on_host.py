@@ -1,15 +1,19 @@
-"""The fused attention kernel of kha-sdpa-to-gpu, run on the host: with
-lanes=1 rows=1 an MHA kernel has one-thread blocks, which
-kha-gpu-launch-to-host-loops turns into loops over the grid; the result is
-compiled for the CPU and compared with the float64 reference. This checks
-the kernel's tiling over keys (several shared-memory tiles, a partial last
-one), the online softmax, the causal bound and mask, both additive mask
-layouts, fully masked rows, L != S, L = 1, f16/bf16 loads and stores, and
-dynamic sizes, without a GPU (not the multi-lane shuffles or GQA grouping,
-which need real threads: the GPU check covers those).
+"""The fused attention kernel of kha-sdpa-to-gpu, run on the host:
+kha-gpu-launch-to-host-loops turns the grid into loops and each block's
+threads into loops split at barriers and shuffles; the result is compiled
+for the CPU and compared with the float64 reference. Every case runs twice:
+with the kernel shape the GPU pipeline chooses (several lanes per row whose
+partial dot products meet through xor shuffles, the r query heads of a GQA
+group in one block sharing its K/V tiles) and with `lanes=1 rows=1` (one
+thread per block). This checks the kernel's tiling over keys (several
+shared-memory tiles, a partial last one), the online softmax, the causal
+bound and mask, both additive mask layouts, fully masked rows, L != S,
+L = 1, GQA and MQA groups, f16/bf16 loads and stores, and dynamic sizes,
+without a GPU.
 
 usage: sdpa_kernel_on_host.py TOOLS_DIR
 """
+import itertools
 import os
 import subprocess
 import sys
@@ -22,21 +26,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
 from kha.reference import TOLERANCE, relative_error, sdpa  # noqa: E402
 
-# (B, L, S, H, d, causal, mask, dtype, dynamic)
+# (B, L, S, H, G, d, causal, mask, dtype, dynamic)
 CASES = [
-    (2, 5, 7, 3, 8, True, None, "f32", False),
-    (1, 150, 150, 2, 16, True, None, "f32", True),     # 3 key tiles, the last partial
-    (2, 9, 130, 2, 5, False, "LS", "f32", False),      # odd d, [L, S] mask
-    (1, 1, 1, 4, 8, True, None, "f32", False),         # L = S = 1
-    (2, 6, 6, 2, 8, False, "BHLS", "f16", False),      # [B, H, L, S] mask, f16
-    (1, 70, 70, 1, 12, True, None, "bf16", True),
+    (2, 5, 7, 3, 3, 8, True, None, "f32", False),
+    (1, 150, 150, 2, 2, 16, True, None, "f32", True),  # 3 key tiles, the last partial
+    (2, 9, 130, 2, 2, 5, False, "LS", "f32", False),   # odd d, [L, S] mask
+    (1, 1, 1, 4, 4, 8, True, None, "f32", False),      # L = S = 1
+    (2, 6, 6, 2, 2, 8, False, "BHLS", "f16", False),   # [B, H, L, S] mask, f16
+    (1, 70, 70, 1, 1, 12, True, None, "bf16", True),
+    (2, 37, 37, 4, 2, 8, True, None, "f32", False),    # GQA: 2 query heads per block
+    (1, 45, 90, 6, 1, 6, False, "BHLS", "f32", True),  # MQA, d = 6 (2 lanes)
+    (1, 33, 33, 8, 2, 16, True, None, "f16", False),   # GQA, 4 lanes, f16
 ]
+TILINGS = ["", "lanes=1 rows=1"]
 
 
-def module(B, L, S, H, d, causal, mask, dtype, dynamic):
+def module(B, L, S, H, G, d, causal, mask, dtype, dynamic):
     b, l, s = ("?", "?", "?") if dynamic else (B, L, S)
     t = lambda n, m: "tensor<%sx%sx%dx%dx%s>" % (b, n, m, d, dtype)
-    q, kv = t(l, H), t(s, H)
+    q, kv = t(l, H), t(s, G)
     mask_type = {"LS": "tensor<%sx%sx%s>" % (l, s, dtype),
                  "BHLS": "tensor<%sx%dx%sx%sx%s>" % (b, H, l, s, dtype)}.get(mask)
     args = "%%q: %s, %%k: %s, %%v: %s" % (q, kv, kv) + (", %%m: %s" % mask_type if mask else "")
@@ -51,18 +59,20 @@ def main():
     tools = sys.argv[1]
     rng = np.random.default_rng(3)
     passed = failed = 0
-    for (B, L, S, H, d, causal, mask, dtype, dynamic) in CASES:
+    for (B, L, S, H, G, d, causal, mask, dtype, dynamic), tiling in itertools.product(
+            CASES, TILINGS):
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, "attn.mlir")
             with open(src, "w") as f:
-                f.write(module(B, L, S, H, d, causal, mask, dtype, dynamic))
+                f.write(module(B, L, S, H, G, d, causal, mask, dtype, dynamic))
             host = os.path.join(tmp, "host.mlir")
-            subprocess.run([os.path.join(tools, "kha-opt"), src, "--kha-sdpa-to-gpu=lanes=1 rows=1",
+            subprocess.run([os.path.join(tools, "kha-opt"), src, "--kha-sdpa-to-gpu=" + tiling,
                             "--kha-gpu-launch-to-host-loops", "-o", host], check=True)
             lib = os.path.join(tmp, "attn.so")
             subprocess.run([os.path.join(tools, "kha-compile"), host, "-o", lib], check=True)
             store = np.float16 if dtype == "f16" else np.float32
-            arrays = [rng.uniform(-1, 1, (B, n, H, d)).astype(store) for n in (L, S, S)]
+            arrays = [rng.uniform(-1, 1, (B, n, heads, d)).astype(store)
+                      for n, heads in ((L, H), (S, G), (S, G))]
             if dtype == "bf16":  # the values the kernel sees
                 arrays = [torch.from_numpy(a).bfloat16().float().numpy() for a in arrays]
             m = None
@@ -94,9 +104,9 @@ def main():
             ok = ok and relative_error(y, other) > 10 * TOLERANCE[dtype]
         passed += ok
         failed += not ok
-        print("B=%d L=%d S=%d H=%d d=%d causal=%s mask=%s %s%s: error %.3g: %s" % (
-            B, L, S, H, d, causal, mask, dtype, " dynamic" if dynamic else "", err,
-            "ok" if ok else "FAIL"))
+        print("B=%d L=%d S=%d H=%d G=%d d=%d causal=%s mask=%s %s%s [%s]: error %.3g: %s" % (
+            B, L, S, H, G, d, causal, mask, dtype, " dynamic" if dynamic else "",
+            tiling or "default tiling", err, "ok" if ok else "FAIL"))
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 
