@@ -29,6 +29,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 
@@ -84,7 +85,9 @@ private:
   DenseSet<Operation *> synchronising;
   IRMapping uniform;
   DenseMap<Value, Value> carried;
-  OpBuilder allocBuilder{launch};
+  /// Where buffers go: the entry of the enclosing allocation scope (the
+  /// function) when their size is constant, else just before the launch.
+  OpBuilder entryBuilder{launch}, allocBuilder{launch};
   Value numThreads;
 };
 } // namespace
@@ -93,6 +96,11 @@ FailureOr<Value> HostLaunch::newArray(Location loc, Type type) {
   if (!MemRefType::isValidElementType(type))
     return emitError(loc) << "cannot carry a value of type " << type
                           << " from one thread loop to another";
+  std::optional<int64_t> threads = getConstantIntValue(numThreads);
+  if (threads)
+    return memref::AllocaOp::create(entryBuilder, loc,
+                                    MemRefType::get({*threads}, type))
+        .getResult();
   return memref::AllocaOp::create(
              allocBuilder, loc, MemRefType::get({ShapedType::kDynamic}, type),
              ValueRange{numThreads})
@@ -436,26 +444,37 @@ LogicalResult HostLaunch::emit() {
       synchronising.insert(at);
   });
 
-  // Host buffers (workgroup memory, per-thread arrays) on the stack for the
-  // launch's duration.
+  // Host buffers (workgroup memory, per-thread arrays) are stack buffers,
+  // allocated once at the function's entry where their size is constant (so
+  // a launch in a loop does not grow the stack).
   Location loc = launch.getLoc();
+  Operation *scope =
+      launch->getParentWithTrait<OpTrait::AutomaticAllocationScope>();
+  if (!scope || scope->getNumRegions() == 0 || scope->getRegion(0).empty())
+    return launch.emitError("a launch run on the host needs an enclosing "
+                            "function to hold its buffers");
+  entryBuilder.setInsertionPointToStart(&scope->getRegion(0).front());
   OpBuilder b(launch);
-  auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
-  b.setInsertionPointToStart(&scope.getBodyRegion().emplaceBlock());
-  memref::AllocaScopeReturnOp::create(b, loc);
-  b.setInsertionPointToStart(&scope.getBodyRegion().front());
   gpu::KernelDim3 grid = launch.getGridSizeOperandValues(),
                   block = launch.getBlockSizeOperandValues();
-  numThreads = arith::MulIOp::create(
-      b, loc, arith::MulIOp::create(b, loc, block.x, block.y), block.z);
+  std::optional<int64_t> x = getConstantIntValue(block.x),
+                         y = getConstantIntValue(block.y),
+                         z = getConstantIntValue(block.z);
+  numThreads = x && y && z
+                   ? constant(b, loc, *x * *y * *z)
+                   : arith::MulIOp::create(
+                         b, loc, arith::MulIOp::create(b, loc, block.x, block.y),
+                         block.z)
+                         .getResult();
   Value zero = constant(b, loc, 0), one = constant(b, loc, 1);
 
   // Workgroup buffers: one set, used by the blocks in turn.
   for (BlockArgument buffer : launch.getWorkgroupAttributions()) {
     auto type = cast<MemRefType>(buffer.getType());
     uniform.map(buffer, memref::AllocaOp::create(
-                            b, loc, MemRefType::get(type.getShape(),
-                                                    type.getElementType())));
+                            entryBuilder, loc,
+                            MemRefType::get(type.getShape(),
+                                            type.getElementType())));
   }
   gpu::KernelDim3 blockSizes = launch.getBlockSize(),
                   gridSizes = launch.getGridSize();
@@ -466,17 +485,17 @@ LogicalResult HostLaunch::emit() {
   uniform.map(gridSizes.y, grid.y);
   uniform.map(gridSizes.z, grid.z);
 
-  auto z = scf::ForOp::create(b, loc, zero, grid.z, one);
-  allocBuilder.setInsertionPoint(z);
-  OpBuilder zb = OpBuilder::atBlockTerminator(z.getBody());
-  auto y = scf::ForOp::create(zb, loc, zero, grid.y, one);
-  OpBuilder yb = OpBuilder::atBlockTerminator(y.getBody());
-  auto x = scf::ForOp::create(yb, loc, zero, grid.x, one);
+  auto gz = scf::ForOp::create(b, loc, zero, grid.z, one);
+  allocBuilder.setInsertionPoint(gz);
+  OpBuilder zb = OpBuilder::atBlockTerminator(gz.getBody());
+  auto gy = scf::ForOp::create(zb, loc, zero, grid.y, one);
+  OpBuilder yb = OpBuilder::atBlockTerminator(gy.getBody());
+  auto gx = scf::ForOp::create(yb, loc, zero, grid.x, one);
   gpu::KernelDim3 ids = launch.getBlockIds();
-  uniform.map(ids.x, x.getInductionVar());
-  uniform.map(ids.y, y.getInductionVar());
-  uniform.map(ids.z, z.getInductionVar());
-  OpBuilder xb = OpBuilder::atBlockTerminator(x.getBody());
+  uniform.map(ids.x, gx.getInductionVar());
+  uniform.map(ids.y, gy.getInductionVar());
+  uniform.map(ids.z, gz.getInductionVar());
+  OpBuilder xb = OpBuilder::atBlockTerminator(gx.getBody());
   if (failed(emitOps(launch.getBody().front(), xb)))
     return failure();
 

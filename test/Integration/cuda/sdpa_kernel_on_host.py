@@ -39,6 +39,10 @@ CASES = [
     (1, 33, 33, 8, 2, 16, True, None, "f16", False),   # GQA, 4 lanes, f16
 ]
 TILINGS = ["", "lanes=1 rows=1"]
+# Negative control: the same kernel with its xor shuffles turned into "down"
+# shuffles (partial dot products summed from the wrong lanes) must fail, so
+# the host run can see a wrong shuffle.
+BROKEN = (2, 37, 37, 4, 2, 8, True, None, "f32", False)
 
 
 def module(B, L, S, H, G, d, causal, mask, dtype, dynamic):
@@ -59,15 +63,22 @@ def main():
     tools = sys.argv[1]
     rng = np.random.default_rng(3)
     passed = failed = 0
-    for (B, L, S, H, G, d, causal, mask, dtype, dynamic), tiling in itertools.product(
-            CASES, TILINGS):
+    runs = [(case, tiling, False) for case, tiling in itertools.product(CASES, TILINGS)]
+    runs.append((BROKEN, "", True))
+    for (B, L, S, H, G, d, causal, mask, dtype, dynamic), tiling, broken in runs:
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, "attn.mlir")
             with open(src, "w") as f:
                 f.write(module(B, L, S, H, G, d, causal, mask, dtype, dynamic))
+            kernel = subprocess.run([os.path.join(tools, "kha-opt"), src,
+                                     "--kha-sdpa-to-gpu=" + tiling],
+                                    check=True, capture_output=True, text=True).stdout
+            if broken:
+                assert "gpu.shuffle  xor" in kernel
+                kernel = kernel.replace("gpu.shuffle  xor", "gpu.shuffle  down")
             host = os.path.join(tmp, "host.mlir")
-            subprocess.run([os.path.join(tools, "kha-opt"), src, "--kha-sdpa-to-gpu=" + tiling,
-                            "--kha-gpu-launch-to-host-loops", "-o", host], check=True)
+            subprocess.run([os.path.join(tools, "kha-opt"), "-", "--kha-gpu-launch-to-host-loops",
+                            "-o", host], input=kernel, check=True, text=True)
             lib = os.path.join(tmp, "attn.so")
             subprocess.run([os.path.join(tools, "kha-compile"), host, "-o", lib], check=True)
             store = np.float16 if dtype == "f16" else np.float32
@@ -102,11 +113,14 @@ def main():
             # reference, so the comparison can see a wrong mask.
             other = sdpa(t(arrays[0]), t(arrays[1]), t(arrays[2]), d ** -0.5, False).numpy()
             ok = ok and relative_error(y, other) > 10 * TOLERANCE[dtype]
+        if broken:  # (a NaN error fails the comparison too)
+            ok = not err < TOLERANCE[dtype]
         passed += ok
         failed += not ok
         print("B=%d L=%d S=%d H=%d G=%d d=%d causal=%s mask=%s %s%s [%s]: error %.3g: %s" % (
             B, L, S, H, G, d, causal, mask, dtype, " dynamic" if dynamic else "",
-            tiling or "default tiling", err, "ok" if ok else "FAIL"))
+            (tiling or "default tiling") + (", shuffles broken: must fail" if broken else ""),
+            err, "ok" if ok else "FAIL"))
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 
