@@ -54,9 +54,11 @@ typedef struct {
   MlirStringRef scheduleFile; ///< "" for the built-in CPU schedule
   MlirStringRef cudaChip;     ///< "sm_80" ... "sm_90a" (target "cuda")
   MlirStringRef cudaFormat;   ///< "isa", "bin" or "fatbin" (target "cuda")
+  bool cudaOnHost;            ///< target "cuda": kernels run on the host CPU
 } KhaCompileOptions;
 
-/// kha-compile's defaults: cpu, native, everything on; sm_90a, isa.
+/// kha-compile's defaults: cpu, native, everything on; sm_90a, isa, on the
+/// GPU.
 MLIR_CAPI_EXPORTED KhaCompileOptions khaCompileOptionsGetDefault(void);
 
 /// Lowers `module` (in place) and writes a shared library to `outputPath`;

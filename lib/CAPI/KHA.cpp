@@ -78,6 +78,7 @@ KhaCompileOptions khaCompileOptionsGetDefault(void) {
   options.scheduleFile = mlirStringRefCreateFromCString("");
   options.cudaChip = mlirStringRefCreateFromCString("sm_90a");
   options.cudaFormat = mlirStringRefCreateFromCString("isa");
+  options.cudaOnHost = false;
   return options;
 }
 
@@ -95,5 +96,6 @@ MlirLogicalResult khaCompileModule(MlirModule module,
   compile.scheduleFile = unwrap(given.scheduleFile).str();
   compile.cudaChip = unwrap(given.cudaChip).str();
   compile.cudaFormat = unwrap(given.cudaFormat).str();
+  compile.cudaOnHost = given.cudaOnHost;
   return wrap(kha::compileModule(unwrap(module), compile, unwrap(outputPath)));
 }

@@ -93,7 +93,8 @@ private:
 } // namespace
 
 FailureOr<Value> HostLaunch::newArray(Location loc, Type type) {
-  if (!MemRefType::isValidElementType(type))
+  // Scalars and vectors: what a thread keeps in registers.
+  if (!isa<IntegerType, IndexType, FloatType, VectorType>(type))
     return emitError(loc) << "cannot carry a value of type " << type
                           << " from one thread loop to another";
   std::optional<int64_t> threads = getConstantIntValue(numThreads);
@@ -272,8 +273,7 @@ LogicalResult HostLaunch::emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b) {
   Value start = arith::MulIOp::create(
       tb, loc, arith::DivUIOp::create(tb, loc, tid, w), w);
   Value lane = arith::SubIOp::create(tb, loc, tid, start);
-  Value source;
-  Value inRange = arith::ConstantIntOp::create(tb, loc, 1, 1);
+  Value source, inRange;
   switch (shuffle.getMode()) {
   case gpu::ShuffleMode::XOR:
     source = arith::XOrIOp::create(tb, loc, lane, off);
@@ -292,12 +292,12 @@ LogicalResult HostLaunch::emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b) {
   }
   Value sourceTid = arith::AddIOp::create(tb, loc, start, source);
   Value valid = arith::AndIOp::create(
-      tb, loc, inRange,
-      arith::AndIOp::create(
-          tb, loc,
-          arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::ult, source, w),
-          arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::ult, sourceTid,
-                                numThreads)));
+      tb, loc,
+      arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::ult, source, w),
+      arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::ult, sourceTid,
+                            numThreads));
+  if (inRange)
+    valid = arith::AndIOp::create(tb, loc, inRange, valid);
   // An invalid source reads this thread's own value.
   Value from = arith::SelectOp::create(tb, loc, valid, sourceTid, tid);
   Value value = shuffle.getValue();

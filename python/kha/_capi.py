@@ -42,7 +42,8 @@ class KhaCompileOptions(ctypes.Structure):
     _fields_ = [("target", MlirStringRef), ("cpu", MlirStringRef),
                 ("vectorize", ctypes.c_bool), ("foldKnocks", ctypes.c_bool),
                 ("fuseKnockMlp", ctypes.c_bool), ("scheduleFile", MlirStringRef),
-                ("cudaChip", MlirStringRef), ("cudaFormat", MlirStringRef)]
+                ("cudaChip", MlirStringRef), ("cudaFormat", MlirStringRef),
+                ("cudaOnHost", ctypes.c_bool)]
 
 
 MlirStringCallback = ctypes.CFUNCTYPE(None, MlirStringRef, ctypes.c_void_p)

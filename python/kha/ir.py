@@ -189,11 +189,13 @@ class Module:
 
 def compile(module: Module, output: str, target="cpu", cpu="native", vectorize=True,
             fold_knocks=True, fuse_knock_mlp=True, schedule_file="", cuda_chip="sm_90a",
-            cuda_format="isa"):
+            cuda_format="isa", cuda_on_host=False):
     """Compiles (a copy of) `module` to the shared library `output`, as
     kha-compile does, and returns it loaded as a kha.Library (for cuda, a
     library whose C functions take device pointers; kha.Library moves numpy
-    arrays to and from the GPU)."""
+    arrays to and from the GPU). `cuda_on_host` (kha-compile --cuda-on-host)
+    runs the cuda target's kernels on the host CPU instead: a host library
+    that checks the GPU path without a GPU."""
     from kha.runtime import Library
 
     lib = module.context._lib
@@ -203,7 +205,7 @@ def compile(module: Module, output: str, target="cpu", cpu="native", vectorize=T
     options = _capi.KhaCompileOptions(
         _capi.string_ref(keep[0]), _capi.string_ref(keep[1]), bool(vectorize),
         bool(fold_knocks), bool(fuse_knock_mlp), _capi.string_ref(keep[2]),
-        _capi.string_ref(keep[4]), _capi.string_ref(keep[5]))
+        _capi.string_ref(keep[4]), _capi.string_ref(keep[5]), bool(cuda_on_host))
     ok = lib.khaCompileModule(copy._module, ctypes.byref(options), _capi.string_ref(keep[3]))
     if not ok.value:
         module.context.fail("cannot compile the module to %s" % output)

@@ -3,6 +3,7 @@
 // casts left; bad options are errors.
 // RUN: kha-opt %s --kha-gpu-pipeline="chip=sm_90a format=isa" | FileCheck %s
 // RUN: kha-opt %s --kha-gpu-pipeline="chip=sm_80" | FileCheck %s --check-prefix=SM80
+// RUN: kha-opt %s --kha-gpu-pipeline="host-emulation" | FileCheck %s --check-prefix=HOST
 // RUN: not kha-opt %s --kha-gpu-pipeline="chip=sm_75" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not kha-opt %s --kha-gpu-pipeline="format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
 
@@ -19,6 +20,17 @@
 // CHECK-NOT: unrealized_conversion_cast
 // SM80: chip = "sm_80"
 // CHECK-NOT: kha.
+// host-emulation: the same kernels as host loops in plain LLVM, no runtime
+// calls, no kernel image.
+// HOST-NOT: mgpu
+// HOST-NOT: gpu.
+// HOST-LABEL: llvm.func @layer(
+// HOST: llvm.alloca
+// HOST-NOT: mgpu
+// HOST-NOT: gpu.
+// HOST-LABEL: llvm.func @_mlir_ciface_layer(
+// HOST-NOT: gpu.binary
+// HOST-NOT: unrealized_conversion_cast
 // CHIP: error: kha-gpu-pipeline: chip must be sm_80, sm_86, sm_89, sm_90 or sm_90a, got 'sm_75'
 // FORMAT: error: kha-gpu-pipeline: format must be isa, bin or fatbin, got 'elf'
 func.func @layer(%x: tensor<?x4x2x8xf32>, %t: tensor<8x8xf32>, %w: tensor<8xf32>) -> tensor<?x4x2x8xf32> {

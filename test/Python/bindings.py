@@ -119,6 +119,10 @@ def _():
                   rope_theta=None, causal=False)
     check_layer(config, 3, 5, False, 3, fold_knocks=False, fuse_knock_mlp=False)
 
+@case("compile for cuda with the kernels on the host (cuda_on_host), GQA, f16")
+def _():
+    check_layer(dict(SMALL, dtype="f16"), 2, 7, False, 5, target="cuda", cuda_on_host=True)
+
 
 @case("compile errors and library call errors")
 def _():

@@ -1,18 +1,24 @@
-// kha-gpu-launch-to-host-loops: a launch of one-thread blocks becomes loops
-// over its grid (z, y, x) with stack buffers for its workgroup memory and no
-// barriers; a block of several threads is refused.
+// kha-gpu-launch-to-host-loops: a launch becomes loops over its grid (z, y, x);
+// a block's threads become loops over the linear thread id, split at barriers
+// and shuffles; values crossing a split are carried in per-thread arrays;
+// uniform arithmetic is computed once; loops and branches holding a barrier
+// stay outside with uniform bounds. Launches it cannot run are refused.
 // RUN: kha-opt %s -kha-gpu-launch-to-host-loops -split-input-file -verify-diagnostics | FileCheck %s
 
+// One thread per block: the barrier splits nothing that matters; workgroup
+// memory is one stack buffer at the function's entry.
 // CHECK-LABEL: func @one_thread
 // CHECK-SAME: (%[[GX:.*]]: index, %[[GY:.*]]: index, %[[OUT:.*]]: memref<?x?xf32>)
-// CHECK: scf.for %[[Z:.*]] = %c0 to %c1
-// CHECK:   scf.for %[[Y:.*]] = %c0 to %[[GY]]
-// CHECK:     scf.for %[[X:.*]] = %c0 to %[[GX]]
-// CHECK:       %[[TILE:.*]] = memref.alloca() : memref<4xf32>
-// CHECK:       memref.store %{{.*}}, %[[TILE]][%c0]
+// CHECK: %[[TILE:.*]] = memref.alloca() : memref<4xf32>
+// CHECK: scf.for %[[Z:.*]] = %{{.*}} to %c1
+// CHECK:   scf.for %[[Y:.*]] = %{{.*}} to %[[GY]]
+// CHECK:     scf.for %[[X:.*]] = %{{.*}} to %[[GX]]
+// CHECK:       scf.for %[[T:.*]] = %{{.*}} to %[[ONE:.*]] step
+// CHECK:         memref.store %{{.*}}, %[[TILE]][
 // CHECK-NOT:   gpu.barrier
-// CHECK:       %[[V:.*]] = memref.load %[[TILE]][%c0]
-// CHECK:       memref.store %[[V]], %[[OUT]][%[[Y]], %[[X]]]
+// CHECK:       scf.for %{{.*}} = %{{.*}} to %[[ONE]] step
+// CHECK:         %[[V:.*]] = memref.load %[[TILE]][
+// CHECK:         memref.store %[[V]], %[[OUT]][%[[Y]], %[[X]]]
 // CHECK-NOT: gpu.launch
 func.func @one_thread(%gx: index, %gy: index, %out: memref<?x?xf32>) {
   %c1 = arith.constant 1 : index
@@ -31,12 +37,309 @@ func.func @one_thread(%gx: index, %gy: index, %out: memref<?x?xf32>) {
 
 // -----
 
-func.func @many_threads(%out: memref<32xf32>) {
+// 32 threads reverse a tile through workgroup memory. Before the barrier every
+// thread stores; after it every thread loads its mirror element. The index
+// 31 - tx, computed before the barrier and used after, is carried in a
+// per-thread array; the block offset (uniform) is computed once per block.
+// CHECK-LABEL: func @reverse
+// CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+// CHECK-DAG: %[[TILE:.*]] = memref.alloca() : memref<32xf32>
+// CHECK-DAG: %[[MIRROR:.*]] = memref.alloca() : memref<32xindex>
+// CHECK: scf.for
+// CHECK:   scf.for
+// CHECK:     scf.for %[[BX:.*]] = %{{.*}} to %{{.*}} step
+// CHECK:   %[[BASE:.*]] = arith.muli %[[BX]], %c32
+// CHECK:   scf.for %[[T:.*]] = %{{.*}} to %[[NT:.*]] step
+// CHECK:     %[[TX:.*]] = arith.remui %[[T]], %[[C32]]
+// CHECK:     %[[R:.*]] = arith.subi %c31, %[[TX]]
+// CHECK:     %[[G:.*]] = arith.addi %[[BASE]], %[[TX]]
+// CHECK:     %[[A:.*]] = memref.load %{{.*}}[%[[G]]]
+// CHECK:     memref.store %[[A]], %[[TILE]][%[[TX]]]
+// CHECK:     memref.store %[[R]], %[[MIRROR]][%[[T]]]
+// CHECK:     memref.store %[[G]], %[[GIDX:.*]][%[[T]]]
+// CHECK:   }
+// CHECK-NOT: gpu.barrier
+// CHECK:   scf.for %[[T2:.*]] = %{{.*}} to %[[NT]] step
+// CHECK:     %[[R2:.*]] = memref.load %[[MIRROR]][%[[T2]]]
+// CHECK:     %[[B:.*]] = memref.load %[[TILE]][%[[R2]]]
+// CHECK:     %[[G2:.*]] = memref.load %[[GIDX]][%[[T2]]]
+// CHECK:     memref.store %[[B]], %{{.*}}[%[[G2]]]
+func.func @reverse(%in: memref<?xf32>, %out: memref<?xf32>, %blocks: index) {
   %c1 = arith.constant 1 : index
   %c32 = arith.constant 32 : index
-  // expected-error @+1 {{only synchronous launches of one-thread blocks can run as host loops}}
+  %c31 = arith.constant 31 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %blocks, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1)
+             workgroup(%tile : memref<32xf32, #gpu.address_space<workgroup>>) {
+    %base = arith.muli %bx, %c32 : index
+    %r = arith.subi %c31, %tx : index
+    %g = arith.addi %base, %tx : index
+    %a = memref.load %in[%g] : memref<?xf32>
+    memref.store %a, %tile[%tx] : memref<32xf32, #gpu.address_space<workgroup>>
+    gpu.barrier
+    %b = memref.load %tile[%r] : memref<32xf32, #gpu.address_space<workgroup>>
+    memref.store %b, %out[%g] : memref<?xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A butterfly reduction: the shuffle reads the source lane's value from the
+// array its producer wrote; an out-of-range source reads the thread's own.
+// CHECK-LABEL: func @shuffle_xor
+// CHECK-DAG: %[[SRC:.*]] = memref.alloca() : memref<8xf32>
+// CHECK-DAG: %[[RES:.*]] = memref.alloca() : memref<8xf32>
+// CHECK-DAG: %[[VALID:.*]] = memref.alloca() : memref<8xi1>
+// CHECK: scf.for
+// CHECK:   scf.for
+// CHECK:     scf.for
+// CHECK: scf.for %[[T:.*]] =
+// CHECK:   %[[V:.*]] = memref.load
+// CHECK:   memref.store %[[V]], %[[SRC]][%[[T]]]
+// CHECK: scf.for %[[U:.*]] =
+// CHECK:   %[[START:.*]] = arith.muli
+// CHECK:   %[[LANE:.*]] = arith.subi %[[U]], %[[START]]
+// CHECK:   %[[FROM:.*]] = arith.xori %[[LANE]], %{{.*}}
+// CHECK:   %[[FROMT:.*]] = arith.addi %[[START]], %[[FROM]]
+// CHECK:   %[[OK:.*]] = arith.andi
+// CHECK:   %[[AT:.*]] = arith.select %[[OK]], %[[FROMT]], %[[U]]
+// CHECK:   %[[OTHER:.*]] = memref.load %[[SRC]][%[[AT]]]
+// CHECK:   memref.store %[[OTHER]], %[[RES]][%[[U]]]
+// CHECK:   memref.store %[[OK]], %[[VALID]][%[[U]]]
+// CHECK: scf.for %[[W:.*]] =
+// CHECK:   memref.load %[[SRC]][%[[W]]]
+// CHECK:   memref.load %[[RES]][%[[W]]]
+// CHECK:   arith.addf
+func.func @shuffle_xor(%in: memref<8xf32>, %out: memref<8xf32>) {
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %off = arith.constant 4 : i32
+  %width = arith.constant 8 : i32
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c8, %j = %c1, %k = %c1) {
+    %v = memref.load %in[%tx] : memref<8xf32>
+    %other, %valid = gpu.shuffle xor %v, %off, %width : f32
+    %s = arith.addf %v, %other : f32
+    memref.store %s, %out[%tx] : memref<8xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// The modes other than xor: the source lane is lane + offset (down),
+// lane - offset (up, in range only when lane >= offset) or offset (idx).
+// CHECK-LABEL: func @shuffle_modes
+// CHECK: arith.addi %{{.*}}, %{{.*}} : index
+// CHECK: arith.cmpi uge
+// CHECK: arith.subi
+// CHECK: scf.for
+// CHECK-NOT: gpu.shuffle
+func.func @shuffle_modes(%in: memref<8xf32>, %out: memref<3x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c8 = arith.constant 8 : index
+  %off = arith.constant 1 : i32
+  %width = arith.constant 8 : i32
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c8, %j = %c1, %k = %c1) {
+    %v = memref.load %in[%tx] : memref<8xf32>
+    %d, %dv = gpu.shuffle down %v, %off, %width : f32
+    %u, %uv = gpu.shuffle up %v, %off, %width : f32
+    %i0, %iv = gpu.shuffle idx %v, %off, %width : f32
+    memref.store %d, %out[%c0, %tx] : memref<3x8xf32>
+    memref.store %u, %out[%c1, %tx] : memref<3x8xf32>
+    memref.store %i0, %out[%c2, %tx] : memref<3x8xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A loop holding a barrier stays outside the thread loops, its bounds uniform;
+// its iteration value lives in a per-thread array: set before the loop,
+// updated at the end of each iteration, read after it.
+// CHECK-LABEL: func @loop_with_barrier
+// CHECK-DAG: %[[ACC:.*]] = memref.alloca() : memref<16xf32>
+// CHECK: scf.for
+// CHECK:   scf.for
+// CHECK:     scf.for
+// CHECK: scf.for %[[T0:.*]] =
+// CHECK:   memref.store %{{.*}}, %[[ACC]][%[[T0]]]
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %c16
+// CHECK:   scf.for %[[T1:.*]] =
+// CHECK:     memref.store %{{.*}}, %[[TILE:.*]][
+// CHECK:   scf.for %[[T2:.*]] =
+// CHECK:     memref.load %[[TILE]]
+// CHECK:     memref.load %[[ACC]][%[[T2]]]
+// CHECK:     arith.addf
+// CHECK:   scf.for %[[T3:.*]] =
+// CHECK:     %[[NEW:.*]] = memref.load %{{.*}}[%[[T3]]]
+// CHECK:     memref.store %[[NEW]], %[[ACC]][%[[T3]]]
+// CHECK: scf.for %[[T4:.*]] =
+// CHECK:   %[[FINAL:.*]] = memref.load %[[ACC]][%[[T4]]]
+// CHECK:   memref.store %[[FINAL]], %{{.*}}[
+func.func @loop_with_barrier(%in: memref<?xf32>, %out: memref<16xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c15 = arith.constant 15 : index
+  %c16 = arith.constant 16 : index
+  %zero = arith.constant 0.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c16, %j = %c1, %k = %c1)
+             workgroup(%tile : memref<32xf32, #gpu.address_space<workgroup>>) {
+    %sum = scf.for %k0 = %c0 to %n step %c16 iter_args(%acc = %zero) -> f32 {
+      %g = arith.addi %k0, %tx : index
+      %a = memref.load %in[%g] : memref<?xf32>
+      memref.store %a, %tile[%tx] : memref<32xf32, #gpu.address_space<workgroup>>
+      gpu.barrier
+      %r = arith.subi %c15, %tx : index
+      %b = memref.load %tile[%r] : memref<32xf32, #gpu.address_space<workgroup>>
+      %next = arith.addf %acc, %b : f32
+      gpu.barrier
+      scf.yield %next : f32
+    }
+    memref.store %sum, %out[%tx] : memref<16xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A branch holding a barrier takes thread 0's condition (uniform on a GPU).
+// CHECK-LABEL: func @branch_with_barrier
+// CHECK: %[[FLAGS:.*]] = memref.alloca() : memref<4xi1>
+// CHECK: scf.for
+// CHECK:   scf.for
+// CHECK:     scf.for
+// CHECK: scf.for %[[T:.*]] =
+// CHECK:   memref.store %{{.*}}, %[[FLAGS]][%[[T]]]
+// CHECK: %[[COND:.*]] = memref.load %[[FLAGS]][%c0
+// CHECK: scf.if %[[COND]] {
+// CHECK:   scf.for
+// CHECK:   scf.for
+// CHECK: }
+func.func @branch_with_barrier(%flag: memref<1xi1>, %out: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %one = arith.constant 1.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c4, %j = %c1, %k = %c1) {
+    %f = memref.load %flag[%c0] : memref<1xi1>
+    scf.if %f {
+      memref.store %one, %out[%tx] : memref<4xf32>
+      gpu.barrier
+      memref.store %one, %out[%c0] : memref<4xf32>
+    }
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// Block sizes known only at run time: the arrays get the dynamic thread count.
+// CHECK-LABEL: func @dynamic_block
+// CHECK: arith.muli
+// CHECK: %[[N:.*]] = arith.muli
+// CHECK: %[[ARR:.*]] = memref.alloca(%[[N]]) : memref<?xf32>
+func.func @dynamic_block(%in: memref<?xf32>, %out: memref<?xf32>, %threads: index) {
+  %c1 = arith.constant 1 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %threads, %j = %c1, %k = %c1) {
+    %a = memref.load %in[%tx] : memref<?xf32>
+    gpu.barrier
+    memref.store %a, %out[%tx] : memref<?xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @barrier_in_while(%out: memref<32xf32>) {
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  %true = arith.constant true
   gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
              threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1) {
+    // expected-error @+1 {{a barrier or shuffle inside this operation cannot run on the host}}
+    scf.while : () -> () {
+      scf.condition(%true)
+    } do {
+      gpu.barrier
+      scf.yield
+    }
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @async_launch(%out: memref<32xf32>) {
+  %c1 = arith.constant 1 : index
+  %t = gpu.wait async
+  // expected-error @+1 {{only synchronous launches of one-block kernels without clusters or private buffers can run as host loops}}
+  %done = gpu.launch async [%t] blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c1, %j = %c1, %k = %c1) {
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @private_buffer(%out: memref<32xf32>) {
+  %c1 = arith.constant 1 : index
+  // expected-error @+1 {{only synchronous launches of one-block kernels without clusters or private buffers can run as host loops}}
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c1, %j = %c1, %k = %c1)
+             private(%p : memref<4xf32, #gpu.address_space<private>>) {
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A per-thread buffer cannot be carried across a barrier in an array.
+func.func @carry_memref(%out: memref<32xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  %f = arith.constant 1.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1) {
+    // expected-error @+1 {{cannot carry a value of type 'memref<4xf32>' from one thread loop to another}}
+    %buf = memref.alloca() : memref<4xf32>
+    memref.store %f, %buf[%c0] : memref<4xf32>
+    gpu.barrier
+    %v = memref.load %buf[%c0] : memref<4xf32>
+    memref.store %v, %out[%tx] : memref<32xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @unknown_gpu_op(%out: memref<32xf32>) {
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1) {
+    %v = arith.constant 1.0 : f32
+    // expected-error @+1 {{no host form for this operation in a kernel}}
+    %r = gpu.subgroup_reduce add %v : (f32) -> f32
+    memref.store %r, %out[%tx] : memref<32xf32>
     gpu.terminator
   }
   return
