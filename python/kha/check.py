@@ -1,12 +1,14 @@
 """Compile a layer configuration for the CPU, run it, compare with the reference.
 
     /usr/bin/python3 -m kha.check CONFIG.json --tools build/bin [--batch B]
-        [--seq-len L] [--seed S] [--benchmark N]
+        [--seq-len L] [--seed S] [--benchmark N] [--compile-flag FLAG]...
 
 Imports the configuration (kha-translate), compiles it (kha-compile), runs it on
 seeded random inputs (kha-run) and prints max|y - ref| / max|ref| against the
 float64 reference, with the tolerance of contract.md section 5. Exit status 1
-when the error is above the tolerance.
+when the error is above the tolerance. `--compile-flag` passes a flag to
+kha-compile (e.g. `--compile-flag=--target=cuda --compile-flag=--cuda-on-host`
+checks the GPU kernels run on the host).
 """
 
 import argparse
@@ -41,13 +43,13 @@ def compile_config(config_path, tools, workdir, extra_flags=()):
 
 
 def check(config_path, tools, batch=None, seq_len=None, seed=0, benchmark=0,
-          workdir=None, library=None):
+          workdir=None, library=None, compile_flags=()):
     """Returns (relative error, tolerance, median ms or None)."""
     config = LayerConfig.load(config_path)
     batch = config.batch or batch or 2
     seq_len = config.seq_len or seq_len or 16
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        lib = library or compile_config(config_path, tools, tmp)
+        lib = library or compile_config(config_path, tools, tmp, compile_flags)
         inputs = make_inputs(config, batch, seq_len, seed)
         paths = save_inputs(inputs, tmp)
         y_path = os.path.join(tmp, "y.npy")
@@ -74,9 +76,11 @@ def main(argv=None):
     parser.add_argument("--seq-len", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--benchmark", type=int, default=0)
+    parser.add_argument("--compile-flag", action="append", default=[],
+                        help="extra kha-compile flag (repeatable)")
     opts = parser.parse_args(argv)
     err, tol, median = check(opts.config, opts.tools, opts.batch, opts.seq_len, opts.seed,
-                             opts.benchmark)
+                             opts.benchmark, compile_flags=opts.compile_flag)
     ok = err < tol
     line = "%s: max|y - ref| / max|ref| = %.3g (tolerance %.0e) %s" % (
         os.path.basename(opts.config), err, tol, "ok" if ok else "FAIL")
