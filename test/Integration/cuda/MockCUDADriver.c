@@ -1,0 +1,333 @@
+/*===- MockCUDADriver.c - a libcuda.so.1 that checks how it is called ------===*
+ *
+ * For testing kha's CUDA runtime and the host code of CUDA libraries on
+ * machines without a GPU: the driver API functions the runtime binds, with
+ * host memory standing in for device memory and kernels that are checked but
+ * not run (their outputs are whatever the buffers held). It checks what a
+ * real driver would reject, or what would corrupt memory on one:
+ *
+ *   - modules are PTX text for an sm_* target, and functions exist in them;
+ *   - launches have 1..1024 threads per block, a non-empty grid, at most
+ *     48 KiB of dynamic shared memory, and a readable kernelParams entry for
+ *     every .param of the kernel's PTX signature;
+ *   - copies and memsets that touch an allocation stay inside it, frees free
+ *     live allocations.
+ *
+ * Every call is counted; the counts and any violation are appended to the
+ * file $KHA_MOCK_CUDA_LOG at exit. $KHA_MOCK_CUDA_FAIL=NAME:CODE makes the
+ * function NAME return CODE (to test error paths).
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef int CUresult;
+
+enum {
+  SUCCESS = 0,
+  INVALID_VALUE = 1,
+  OUT_OF_MEMORY = 2,
+  NO_DEVICE = 100,
+  INVALID_PTX = 218,
+  NOT_FOUND = 500,
+};
+
+static int loads, functions, launches, allocs, frees, copies, violations;
+static long live;
+
+static void violation(const char *format, ...) {
+  const char *path = getenv("KHA_MOCK_CUDA_LOG");
+  ++violations;
+  FILE *log = path ? fopen(path, "a") : stderr;
+  if (!log)
+    return;
+  va_list args;
+  va_start(args, format);
+  fprintf(log, "violation: ");
+  vfprintf(log, format, args);
+  fprintf(log, "\n");
+  va_end(args);
+  if (log != stderr)
+    fclose(log);
+}
+
+/* The injected failure for `name`, or 0. */
+static CUresult injected(const char *name) {
+  const char *spec = getenv("KHA_MOCK_CUDA_FAIL");
+  size_t n = strlen(name);
+  if (spec && strncmp(spec, name, n) == 0 && spec[n] == ':')
+    return atoi(spec + n + 1);
+  return SUCCESS;
+}
+#define INJECT(name)                                                           \
+  do {                                                                         \
+    CUresult r = injected(name);                                               \
+    if (r)                                                                     \
+      return r;                                                                \
+  } while (0)
+
+/* Allocations: "device" memory is host memory. */
+typedef struct {
+  char *base;
+  size_t bytes;
+} Allocation;
+static Allocation table[4096];
+
+static Allocation *find(uint64_t address) {
+  for (int i = 0; i < 4096; ++i)
+    if (table[i].base && (char *)address >= table[i].base &&
+        (char *)address < table[i].base + (table[i].bytes ? table[i].bytes : 1))
+      return &table[i];
+  return NULL;
+}
+
+static int inside(uint64_t address, size_t bytes, const char *call) {
+  Allocation *a = find(address);
+  if (a && (char *)address + bytes > a->base + a->bytes) {
+    violation("%s runs past the end of an allocation (%zu bytes from offset "
+              "%ld of %zu)",
+              call, bytes, (long)((char *)address - a->base), a->bytes);
+    return 0;
+  }
+  return 1;
+}
+
+__attribute__((destructor)) static void summary(void) {
+  const char *path = getenv("KHA_MOCK_CUDA_LOG");
+  FILE *log = path ? fopen(path, "a") : NULL;
+  if (!log)
+    return;
+  fprintf(log,
+          "summary: loads=%d functions=%d launches=%d allocs=%d frees=%d "
+          "live=%ld copies=%d violations=%d\n",
+          loads, functions, launches, allocs, frees, live, copies, violations);
+  fclose(log);
+}
+
+EXPORT CUresult cuInit(unsigned flags) {
+  INJECT("cuInit");
+  return flags == 0 ? SUCCESS : INVALID_VALUE;
+}
+EXPORT CUresult cuDeviceGetCount(int *count) {
+  INJECT("cuDeviceGetCount");
+  *count = 1;
+  return SUCCESS;
+}
+EXPORT CUresult cuDeviceGet(int *device, int ordinal) {
+  INJECT("cuDeviceGet");
+  *device = ordinal;
+  return ordinal == 0 ? SUCCESS : INVALID_VALUE;
+}
+static int context;
+EXPORT CUresult cuDevicePrimaryCtxRetain(void **ctx, int device) {
+  INJECT("cuDevicePrimaryCtxRetain");
+  *ctx = &context;
+  return device == 0 ? SUCCESS : INVALID_VALUE;
+}
+EXPORT CUresult cuCtxSetCurrent(void *ctx) {
+  INJECT("cuCtxSetCurrent");
+  return ctx == &context ? SUCCESS : INVALID_VALUE;
+}
+
+/* Modules keep their PTX; functions their parameter sizes. */
+typedef struct {
+  char *ptx;
+} Module;
+typedef struct {
+  char name[256];
+  int params;
+  int sizes[512];
+} Function;
+
+EXPORT CUresult cuModuleLoadData(void **module, const void *image) {
+  INJECT("cuModuleLoadData");
+  const char *text = (const char *)image;
+  if (!strstr(text, ".version") || !strstr(text, ".target sm_")) {
+    violation("cuModuleLoadData: the image is not PTX for an sm_ target");
+    return INVALID_PTX;
+  }
+  Module *m = malloc(sizeof(Module));
+  m->ptx = strdup(text);
+  *module = m;
+  ++loads;
+  return SUCCESS;
+}
+EXPORT CUresult cuModuleUnload(void *module) {
+  INJECT("cuModuleUnload");
+  free(((Module *)module)->ptx);
+  free(module);
+  return SUCCESS;
+}
+EXPORT CUresult cuModuleGetFunction(void **function, void *module,
+                                    const char *name) {
+  INJECT("cuModuleGetFunction");
+  const char *ptx = ((Module *)module)->ptx;
+  char pattern[300];
+  snprintf(pattern, sizeof(pattern), ".entry %s(", name);
+  const char *at = strstr(ptx, pattern);
+  if (!at || strlen(name) >= 256)
+    return NOT_FOUND;
+  Function *f = calloc(1, sizeof(Function));
+  strcpy(f->name, name);
+  const char *end = strchr(at, ')');
+  for (const char *p = strstr(at, ".param"); p && p < end && f->params < 512;
+       p = strstr(p + 1, ".param")) {
+    int size = 8;
+    if (strncmp(p, ".param .u32", 11) == 0 || strncmp(p, ".param .b32", 11) == 0 ||
+        strncmp(p, ".param .f32", 11) == 0 || strncmp(p, ".param .s32", 11) == 0)
+      size = 4;
+    f->sizes[f->params++] = size;
+  }
+  *function = f;
+  ++functions;
+  return SUCCESS;
+}
+EXPORT CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
+  INJECT("cuFuncSetAttribute");
+  return function ? SUCCESS : INVALID_VALUE;
+}
+EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
+                               unsigned gz, unsigned bx, unsigned by,
+                               unsigned bz, unsigned shared, void *stream,
+                               void **params, void **extra) {
+  INJECT("cuLaunchKernel");
+  Function *f = (Function *)function;
+  unsigned long threads = (unsigned long)bx * by * bz;
+  if (!gx || !gy || !gz || threads == 0 || threads > 1024 || shared > 48 * 1024) {
+    violation("cuLaunchKernel %s: grid %ux%ux%u or block of %lu threads or "
+              "%u bytes of shared memory out of range",
+              f->name, gx, gy, gz, threads, shared);
+    return INVALID_VALUE;
+  }
+  if (f->params && !params && !extra) {
+    violation("cuLaunchKernel %s: no parameters for %d .params", f->name,
+              f->params);
+    return INVALID_VALUE;
+  }
+  /* Every parameter's value must be readable (a short array faults here). */
+  volatile uint64_t sink = 0;
+  for (int i = 0; params && i < f->params; ++i) {
+    if (!params[i]) {
+      violation("cuLaunchKernel %s: parameter %d of %d is null", f->name, i,
+                f->params);
+      return INVALID_VALUE;
+    }
+    sink += f->sizes[i] == 4 ? *(uint32_t *)params[i] : *(uint64_t *)params[i];
+  }
+  (void)sink;
+  ++launches;
+  return SUCCESS;
+}
+
+static int streams;
+EXPORT CUresult cuStreamCreate(void **stream, unsigned flags) {
+  INJECT("cuStreamCreate");
+  *stream = malloc(1);
+  ++streams;
+  return SUCCESS;
+}
+EXPORT CUresult cuStreamDestroy_v2(void *stream) {
+  INJECT("cuStreamDestroy");
+  free(stream);
+  --streams;
+  return SUCCESS;
+}
+EXPORT CUresult cuStreamSynchronize(void *stream) {
+  INJECT("cuStreamSynchronize");
+  return SUCCESS;
+}
+EXPORT CUresult cuStreamWaitEvent(void *stream, void *event, unsigned flags) {
+  INJECT("cuStreamWaitEvent");
+  return SUCCESS;
+}
+EXPORT CUresult cuEventCreate(void **event, unsigned flags) {
+  INJECT("cuEventCreate");
+  *event = malloc(1);
+  return SUCCESS;
+}
+EXPORT CUresult cuEventDestroy_v2(void *event) {
+  INJECT("cuEventDestroy");
+  free(event);
+  return SUCCESS;
+}
+EXPORT CUresult cuEventRecord(void *event, void *stream) {
+  INJECT("cuEventRecord");
+  return SUCCESS;
+}
+EXPORT CUresult cuEventSynchronize(void *event) {
+  INJECT("cuEventSynchronize");
+  return SUCCESS;
+}
+
+EXPORT CUresult cuMemAlloc_v2(uint64_t *pointer, size_t bytes) {
+  INJECT("cuMemAlloc");
+  for (int i = 0; i < 4096; ++i)
+    if (!table[i].base) {
+      table[i].base = malloc(bytes ? bytes : 1);
+      table[i].bytes = bytes;
+      *pointer = (uint64_t)table[i].base;
+      ++allocs;
+      ++live;
+      return SUCCESS;
+    }
+  return OUT_OF_MEMORY;
+}
+EXPORT CUresult cuMemFree_v2(uint64_t pointer) {
+  INJECT("cuMemFree");
+  for (int i = 0; i < 4096; ++i)
+    if (table[i].base == (char *)pointer) {
+      free(table[i].base);
+      table[i].base = NULL;
+      ++frees;
+      --live;
+      return SUCCESS;
+    }
+  violation("cuMemFree of an address that is not a live allocation");
+  return INVALID_VALUE;
+}
+EXPORT CUresult cuMemcpyAsync(uint64_t dst, uint64_t src, size_t bytes,
+                              void *stream) {
+  INJECT("cuMemcpyAsync");
+  if (!inside(dst, bytes, "cuMemcpyAsync (destination)") ||
+      !inside(src, bytes, "cuMemcpyAsync (source)"))
+    return INVALID_VALUE;
+  memmove((void *)dst, (const void *)src, bytes);
+  ++copies;
+  return SUCCESS;
+}
+EXPORT CUresult cuMemsetD32Async(uint64_t dst, unsigned value, size_t count,
+                                 void *stream) {
+  INJECT("cuMemsetD32Async");
+  if (!inside(dst, count * 4, "cuMemsetD32Async"))
+    return INVALID_VALUE;
+  for (size_t i = 0; i < count; ++i)
+    ((uint32_t *)dst)[i] = value;
+  return SUCCESS;
+}
+EXPORT CUresult cuMemsetD16Async(uint64_t dst, unsigned short value,
+                                 size_t count, void *stream) {
+  INJECT("cuMemsetD16Async");
+  if (!inside(dst, count * 2, "cuMemsetD16Async"))
+    return INVALID_VALUE;
+  for (size_t i = 0; i < count; ++i)
+    ((uint16_t *)dst)[i] = value;
+  return SUCCESS;
+}
+
+EXPORT CUresult cuGetErrorName(CUresult error, const char **name) {
+  switch (error) {
+  case SUCCESS: *name = "CUDA_SUCCESS"; return SUCCESS;
+  case INVALID_VALUE: *name = "CUDA_ERROR_INVALID_VALUE"; return SUCCESS;
+  case OUT_OF_MEMORY: *name = "CUDA_ERROR_OUT_OF_MEMORY"; return SUCCESS;
+  case INVALID_PTX: *name = "CUDA_ERROR_INVALID_PTX"; return SUCCESS;
+  case NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; return SUCCESS;
+  case NO_DEVICE: *name = "CUDA_ERROR_NO_DEVICE"; return SUCCESS;
+  default: *name = NULL; return INVALID_VALUE;
+  }
+}

@@ -1,0 +1,171 @@
+"""kha's CUDA runtime and the host code of CUDA libraries, driven through a
+mock libcuda.so.1 (MockCUDADriver.c): host memory as device memory, kernels
+checked (launch shapes, a readable parameter for every .param of their PTX)
+but not run. Without a GPU this checks everything around the kernels:
+
+  - kha-run --device=cuda and kha.Library load the module once (lazily), look
+    up kernels that exist, launch every kernel with a valid shape, keep every
+    copy inside its allocation, and free every allocation (none live at
+    exit), over several calls, with static and dynamic sizes;
+  - a failing driver call (injected) is reported naming the call and the
+    driver's error, the tools exit 1, and nothing runs after it.
+
+The outputs are not checked: the kernels do not run (the GPU check and
+--cuda-on-host cover the numbers).
+
+usage: mock_driver.py TOOLS_DIR MOCK_DRIVER_DIR CONFIG_DIR
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
+
+SMALL_DYNAMIC = {  # GQA, H*d != D, dynamic B and L, MLP knock on V
+    "hidden_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+    "knock": {"q": "linear", "k": "none", "v": "mlp"}, "qk_norm": True,
+    "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "causal": True,
+    "batch": None, "seq_len": None, "dtype": "f16",
+}
+
+passed = failed = 0
+
+
+def expect(ok, what):
+    global passed, failed
+    passed += bool(ok)
+    failed += not ok
+    print("%s: %s" % ("ok  " if ok else "FAIL", what))
+
+
+def summary(log):
+    text = open(log).read() if os.path.exists(log) else ""
+    match = re.search(r"summary: (.*)", text)
+    counts = dict(kv.split("=") for kv in match.group(1).split()) if match else {}
+    return {k: int(v) for k, v in counts.items()}, text
+
+
+def run(cmd, env, log):
+    if os.path.exists(log):
+        os.remove(log)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    counts, text = summary(log)
+    return proc, counts, text
+
+
+def main():
+    tools, mock_dir, config_dir = sys.argv[1:4]
+    kha_run = os.path.join(tools, "kha-run")
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "mock.log")
+        env = dict(os.environ, LD_LIBRARY_PATH=mock_dir, KHA_MOCK_CUDA_LOG=log,
+                   PYTHONPATH=os.path.join(HERE, "..", "..", "..", "python"))
+        env.pop("KHA_MOCK_CUDA_FAIL", None)
+        small = os.path.join(tmp, "small.json")
+        with open(small, "w") as f:
+            json.dump(SMALL_DYNAMIC, f)
+        libs = {}
+        for name, config in (("mha-small", os.path.join(config_dir, "mha-small.json")),
+                             ("small-dynamic", small)):
+            mlir = os.path.join(tmp, name + ".mlir")
+            subprocess.run([os.path.join(tools, "kha-translate"), "--import-layer-config",
+                            config, "-o", mlir], check=True)
+            lib = os.path.join(tmp, name + ".so")
+            proc = subprocess.run([os.path.join(tools, "kha-compile"), mlir, "--target=cuda",
+                                   "-o", lib], capture_output=True, text=True)
+            if "CUDA toolkit was not found" in proc.stderr:
+                print("skipped: no CUDA toolkit to compile kernels with")
+                return 77
+            if proc.returncode:
+                sys.exit(proc.stderr)
+            libs[name] = lib
+
+        # kha-run: 1 warm-up + 3 timed calls on one set of device inputs.
+        from kha.config import LayerConfig
+        for name, batch, seq_len in (("mha-small", 1, 512), ("small-dynamic", 3, 13)):
+            config = LayerConfig.load(os.path.join(config_dir, "mha-small.json")
+                                      if name == "mha-small" else small)
+            shapes = config.argument_shapes(batch, seq_len)
+            dtype = config.dtype
+            inputs = ["--input=%sx%s=random:%d" % ("x".join(map(str, shape)), dtype, i)
+                      for i, (_, shape) in enumerate(shapes)]
+            out = os.path.join(tmp, "y.npy")
+            proc, counts, text = run([kha_run, libs[name], "--device=cuda", *inputs,
+                                      "--output=@" + out, "--benchmark=3"], env, log)
+            kernels = counts.get("launches", 0) // 4
+            expect(proc.returncode == 0 and counts.get("violations", 1) == 0
+                   and counts.get("loads") == 1 and kernels > 0
+                   and counts.get("launches") == 4 * kernels
+                   and counts.get("allocs", 0) > 0 and counts.get("live") == 0
+                   and np.load(out).shape == (batch, seq_len, config.hidden_size),
+                   "kha-run --device=cuda %s B=%d L=%d, 4 calls: one module load, %d kernels "
+                   "per call, every allocation freed, no violations (%s)%s" % (
+                       name, batch, seq_len, kernels, counts,
+                       "" if proc.returncode == 0 else ": " + proc.stderr.strip()))
+            if re.search(r"^violation:", text, re.M):
+                print(text)
+
+        # kha.Library: numpy in and out through the library's runtime.
+        script = ("import numpy as np, kha\n"
+                  "from kha.config import LayerConfig\n"
+                  "from kha.inputs import make_inputs\n"
+                  "cfg = LayerConfig.load(%r)\n"
+                  "xs = [a for _, a in make_inputs(cfg, 2, 9, 0)]\n"
+                  "lib = kha.Library(%r)\n"
+                  "for _ in range(2):\n"
+                  "    y = lib.kha_layer(*xs)\n"
+                  "assert y.shape == (2, 9, cfg.hidden_size), y.shape\n"
+                  "print(y.dtype)\n" % (small, libs["small-dynamic"]))
+        proc, counts, text = run([sys.executable, "-c", script], env, log)
+        expect(proc.returncode == 0 and counts.get("violations", 1) == 0
+               and counts.get("loads") == 1 and counts.get("live") == 0
+               and counts.get("launches", 0) > 0,
+               "kha.Library on the cuda library, 2 calls: %s%s" % (
+                   counts, "" if proc.returncode == 0 else ": " + proc.stderr.strip()))
+
+        # Negative control: the mock sees a copy past the end of an allocation
+        # (made here through the library's mgpu* entry points).
+        script = ("import ctypes\n"
+                  "lib = ctypes.CDLL(%r)\n"
+                  "lib.mgpuMemAlloc.restype = ctypes.c_void_p\n"
+                  "lib.mgpuMemAlloc.argtypes = [ctypes.c_uint64, ctypes.c_void_p, ctypes.c_bool]\n"
+                  "lib.mgpuMemcpy.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]\n"
+                  "lib.kha_cuda_last_error.restype = ctypes.c_char_p\n"
+                  "d = lib.mgpuMemAlloc(16, None, False)\n"
+                  "host = ctypes.create_string_buffer(64)\n"
+                  "lib.mgpuMemcpy(d, host, 32, None)\n"
+                  "print(lib.kha_cuda_last_error().decode())\n" % libs["small-dynamic"])
+        proc, counts, text = run([sys.executable, "-c", script], env, log)
+        expect(counts.get("violations") == 1 and "runs past the end of an allocation" in text
+               and "cuMemcpyAsync failed: CUDA_ERROR_INVALID_VALUE" in proc.stdout,
+               "negative control: a 32-byte copy into a 16-byte allocation is caught: %r" % (
+                   proc.stdout.strip()))
+
+        # Injected failures: a message naming the call, exit 1, nothing after.
+        shapes = LayerConfig.load(small).argument_shapes(1, 4)
+        inputs = ["--input=%sxf16=random:%d" % ("x".join(map(str, s)), i)
+                  for i, (_, s) in enumerate(shapes)]
+        for call, code, message in (
+                ("cuInit", 100, "cannot use the GPU: cuInit failed: CUDA_ERROR_NO_DEVICE (100)"),
+                ("cuMemAlloc", 2, "cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY (2)"),
+                ("cuModuleLoadData", 218, "cuModuleLoadData failed: CUDA_ERROR_INVALID_PTX (218)"),
+                ("cuModuleGetFunction", 500, "cuModuleGetFunction failed: CUDA_ERROR_NOT_FOUND (500)"),
+                ("cuLaunchKernel", 1, "cuLaunchKernel failed: CUDA_ERROR_INVALID_VALUE (1)")):
+            proc, counts, _ = run([kha_run, libs["small-dynamic"], "--device=cuda", *inputs],
+                                  dict(env, KHA_MOCK_CUDA_FAIL="%s:%d" % (call, code)), log)
+            expect(proc.returncode == 1 and message in proc.stderr
+                   and counts.get("launches", 1) == 0,
+                   "%s fails with %d: exit %d, %r, no launch after it" % (
+                       call, code, proc.returncode, proc.stderr.strip().splitlines()[-1:]))
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
