@@ -48,7 +48,8 @@ namespace {
 /// Emits the host form of one launch.
 class HostLaunch {
 public:
-  explicit HostLaunch(gpu::LaunchOp launch) : launch(launch) {}
+  HostLaunch(gpu::LaunchOp launch, bool reverseThreads)
+      : launch(launch), reverseThreads(reverseThreads) {}
   LogicalResult emit();
 
 private:
@@ -62,6 +63,8 @@ private:
     return arith::ConstantIndexOp::create(b, loc, v);
   }
 
+  /// A loop over the block's threads and the thread id it runs.
+  std::pair<scf::ForOp, Value> createThreadLoop(OpBuilder &b, Location loc);
   LogicalResult emitOps(Block &block, OpBuilder &b);
   LogicalResult emitThreadLoop(ArrayRef<Operation *> run, OpBuilder &b);
   LogicalResult emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b);
@@ -82,6 +85,7 @@ private:
   void mapThreadIds(IRMapping &local, Value tid, Location loc, OpBuilder &b);
 
   gpu::LaunchOp launch;
+  bool reverseThreads;
   DenseSet<Operation *> synchronising;
   IRMapping uniform;
   DenseMap<Value, Value> carried;
@@ -91,6 +95,20 @@ private:
   Value numThreads;
 };
 } // namespace
+
+std::pair<scf::ForOp, Value> HostLaunch::createThreadLoop(OpBuilder &b,
+                                                          Location loc) {
+  auto loop = scf::ForOp::create(b, loc, constant(b, loc, 0), numThreads,
+                                 constant(b, loc, 1));
+  Value tid = loop.getInductionVar();
+  if (reverseThreads) {
+    OpBuilder tb = OpBuilder::atBlockBegin(loop.getBody());
+    tid = arith::SubIOp::create(
+        tb, loc, arith::SubIOp::create(tb, loc, numThreads, constant(tb, loc, 1)),
+        tid);
+  }
+  return {loop, tid};
+}
 
 FailureOr<Value> HostLaunch::newArray(Location loc, Type type) {
   // Scalars and vectors: what a thread keeps in registers.
@@ -158,11 +176,9 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
   if (run.empty())
     return success();
   Location loc = run.front()->getLoc();
-  auto loop = scf::ForOp::create(b, loc, constant(b, loc, 0), numThreads,
-                                 constant(b, loc, 1));
+  auto [loop, tid] = createThreadLoop(b, loc);
   OpBuilder hoisted(loop);
   OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
-  Value tid = loop.getInductionVar();
   IRMapping local;
   mapThreadIds(local, tid, loc, tb);
   DenseSet<Operation *> inLoop;
@@ -265,10 +281,8 @@ LogicalResult HostLaunch::emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b) {
   FailureOr<Value> valids = newArray(loc, shuffle.getValid().getType());
   if (failed(values) || failed(valids))
     return failure();
-  auto loop = scf::ForOp::create(b, loc, constant(b, loc, 0), numThreads,
-                                 constant(b, loc, 1));
+  auto [loop, tid] = createThreadLoop(b, loc);
   OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
-  Value tid = loop.getInductionVar();
   // The lane within its segment of `width` lanes, and the source lane.
   Value start = arith::MulIOp::create(
       tb, loc, arith::DivUIOp::create(tb, loc, tid, w), w);
@@ -321,10 +335,8 @@ LogicalResult HostLaunch::emitCopy(Location loc, ValueRange values,
                                    ArrayRef<Value> targets, OpBuilder &b) {
   if (values.empty())
     return success();
-  auto loop = scf::ForOp::create(b, loc, constant(b, loc, 0), numThreads,
-                                 constant(b, loc, 1));
+  auto [loop, tid] = createThreadLoop(b, loc);
   OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
-  Value tid = loop.getInductionVar();
   IRMapping local;
   mapThreadIds(local, tid, loc, tb);
   // All loads before any store: a value may move from one array to another.
@@ -506,11 +518,12 @@ LogicalResult HostLaunch::emit() {
 namespace {
 struct GPULaunchToHostLoopsPass
     : kha::impl::KHAGPULaunchToHostLoopsPassBase<GPULaunchToHostLoopsPass> {
+  using Base::Base;
   void runOnOperation() override {
     SmallVector<gpu::LaunchOp> launches;
     getOperation()->walk([&](gpu::LaunchOp launch) { launches.push_back(launch); });
     for (gpu::LaunchOp launch : launches)
-      if (failed(HostLaunch(launch).emit()))
+      if (failed(HostLaunch(launch, reverseThreads).emit()))
         return signalPassFailure();
   }
 };

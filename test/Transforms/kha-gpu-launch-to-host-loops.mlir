@@ -4,6 +4,7 @@
 // uniform arithmetic is computed once; loops and branches holding a barrier
 // stay outside with uniform bounds. Launches it cannot run are refused.
 // RUN: kha-opt %s -kha-gpu-launch-to-host-loops -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: kha-opt %s -kha-gpu-launch-to-host-loops=reverse-threads -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=REV
 
 // One thread per block: the barrier splits nothing that matters; workgroup
 // memory is one stack buffer at the function's entry.
@@ -41,6 +42,15 @@ func.func @one_thread(%gx: index, %gy: index, %out: memref<?x?xf32>) {
 // thread stores; after it every thread loads its mirror element. The index
 // 31 - tx, computed before the barrier and used after, is carried in a
 // per-thread array; the block offset (uniform) is computed once per block.
+// With reverse-threads, thread loop i runs thread N - 1 - i.
+// REV-LABEL: func @reverse
+// REV: scf.for
+// REV:   scf.for
+// REV:     scf.for %{{.*}} = %{{.*}} to %{{.*}} step
+// REV: scf.for %[[I:.*]] = %{{.*}} to %[[N:.*]] step
+// REV:   %[[LAST:.*]] = arith.subi %[[N]], %{{.*}}
+// REV:   %[[T:.*]] = arith.subi %[[LAST]], %[[I]]
+// REV:   arith.remui %[[T]]
 // CHECK-LABEL: func @reverse
 // CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
 // CHECK-DAG: %[[TILE:.*]] = memref.alloca() : memref<32xf32>

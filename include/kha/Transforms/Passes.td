@@ -203,7 +203,17 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
 
     `--kha-gpu-pipeline="host-emulation"` and `kha-compile --target=cuda
     --cuda-on-host` use it to run the whole GPU path on the CPU.
+
+    With `reverse-threads`, each thread loop runs the threads from the last
+    to the first: another legal schedule, under which a race-free kernel
+    computes bit-identical results, so comparing the two schedules finds
+    races between two synchronisation points (two threads writing one
+    location, or one reading what another writes).
   }];
+  let options = [
+    Option<"reverseThreads", "reverse-threads", "bool", /*default=*/"false",
+           "run each block's threads from the last to the first">
+  ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect"];

@@ -76,11 +76,17 @@ def main():
             if broken:
                 assert "gpu.shuffle  xor" in kernel
                 kernel = kernel.replace("gpu.shuffle  xor", "gpu.shuffle  down")
-            host = os.path.join(tmp, "host.mlir")
-            subprocess.run([os.path.join(tools, "kha-opt"), "-", "--kha-gpu-launch-to-host-loops",
-                            "-o", host], input=kernel, check=True, text=True)
-            lib = os.path.join(tmp, "attn.so")
-            subprocess.run([os.path.join(tools, "kha-compile"), host, "-o", lib], check=True)
+            # Threads in order, and (several threads per block) in reverse.
+            schedules = ["", "reverse-threads"] if tiling == "" and not broken else [""]
+            libs = []
+            for schedule in schedules:
+                host = os.path.join(tmp, "host%d.mlir" % len(libs))
+                subprocess.run([os.path.join(tools, "kha-opt"), "-",
+                                "--kha-gpu-launch-to-host-loops=" + schedule, "-o", host],
+                               input=kernel, check=True, text=True)
+                libs.append(os.path.join(tmp, "attn%d.so" % len(libs)))
+                subprocess.run([os.path.join(tools, "kha-compile"), host, "-o", libs[-1]],
+                               check=True)
             store = np.float16 if dtype == "f16" else np.float32
             arrays = [rng.uniform(-1, 1, (B, n, heads, d)).astype(store)
                       for n, heads in ((L, H), (S, G), (S, G))]
@@ -97,15 +103,21 @@ def main():
             for i, a in enumerate(arrays):
                 paths.append(os.path.join(tmp, "in%d.npy" % i))
                 np.save(paths[-1], a)
-            out = os.path.join(tmp, "y.npy")
-            subprocess.run([os.path.join(tools, "kha-run"), lib, *["--input=@" + p for p in paths],
-                            "--output=@" + out], check=True, capture_output=True)
-            y = np.load(out).astype(np.float64)
+            ys = []
+            for lib in libs:
+                out = os.path.join(tmp, "y.npy")
+                subprocess.run([os.path.join(tools, "kha-run"), lib,
+                                *["--input=@" + p for p in paths], "--output=@" + out],
+                               check=True, capture_output=True)
+                ys.append(np.load(out).astype(np.float64))
+            y = ys[0]
+            # A race-free kernel gives the same bits under either schedule.
+            same_bits = all(np.array_equal(y, other) for other in ys[1:])
         t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))
         ref = sdpa(t(arrays[0]), t(arrays[1]), t(arrays[2]), d ** -0.5, causal,
                    None if m is None else t(m)).numpy()
         err = relative_error(y, ref)
-        ok = err < TOLERANCE[dtype] and np.all(np.isfinite(y))
+        ok = err < TOLERANCE[dtype] and np.all(np.isfinite(y)) and same_bits
         if mask:
             ok = ok and np.all(y[:, L // 2] == 0)
         if causal and L > 1:
@@ -119,7 +131,8 @@ def main():
         failed += not ok
         print("B=%d L=%d S=%d H=%d G=%d d=%d causal=%s mask=%s %s%s [%s]: error %.3g: %s" % (
             B, L, S, H, G, d, causal, mask, dtype, " dynamic" if dynamic else "",
-            (tiling or "default tiling") + (", shuffles broken: must fail" if broken else ""),
+            (tiling or "default tiling") + (", shuffles broken: must fail" if broken else "")
+            + (", same bits with threads reversed" if len(ys) > 1 and same_bits else ""),
             err, "ok" if ok else "FAIL"))
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
