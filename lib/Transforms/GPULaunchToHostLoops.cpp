@@ -76,6 +76,8 @@ private:
 
   /// A new per-thread array for values of `type`.
   FailureOr<Value> newArray(Location loc, Type type);
+  LogicalResult newArrays(Location loc, TypeRange types,
+                          SmallVectorImpl<Value> &arrays);
   /// `value` as one value for all threads (thread 0's where it is carried).
   FailureOr<Value> uniformValue(Value value, Location loc, OpBuilder &b);
   /// `value` in the thread loop with thread id `tid`, loaded where carried.
@@ -108,6 +110,17 @@ std::pair<scf::ForOp, Value> HostLaunch::createThreadLoop(OpBuilder &b,
         tid);
   }
   return {loop, tid};
+}
+
+LogicalResult HostLaunch::newArrays(Location loc, TypeRange types,
+                                    SmallVectorImpl<Value> &arrays) {
+  for (Type type : types) {
+    FailureOr<Value> array = newArray(loc, type);
+    if (failed(array))
+      return failure();
+    arrays.push_back(*array);
+  }
+  return success();
 }
 
 FailureOr<Value> HostLaunch::newArray(Location loc, Type type) {
@@ -360,13 +373,8 @@ LogicalResult HostLaunch::emitFor(scf::ForOp loop, OpBuilder &b) {
   if (failed(lb) || failed(ub) || failed(step))
     return failure();
   SmallVector<Value> state;
-  for (Value arg : loop.getRegionIterArgs()) {
-    FailureOr<Value> array = newArray(loc, arg.getType());
-    if (failed(array))
-      return failure();
-    state.push_back(*array);
-  }
-  if (failed(emitCopy(loc, loop.getInitArgs(), state, b)))
+  if (failed(newArrays(loc, loop.getResultTypes(), state)) ||
+      failed(emitCopy(loc, loop.getInitArgs(), state, b)))
     return failure();
   auto host = scf::ForOp::create(b, loc, *lb, *ub, *step);
   uniform.map(loop.getInductionVar(), host.getInductionVar());
@@ -388,12 +396,8 @@ LogicalResult HostLaunch::emitIf(scf::IfOp branch, OpBuilder &b) {
   if (failed(condition))
     return failure();
   SmallVector<Value> results;
-  for (Value result : branch.getResults()) {
-    FailureOr<Value> array = newArray(loc, result.getType());
-    if (failed(array))
-      return failure();
-    results.push_back(*array);
-  }
+  if (failed(newArrays(loc, branch.getResultTypes(), results)))
+    return failure();
   auto host = scf::IfOp::create(b, loc, *condition,
                                 /*withElseRegion=*/!branch.getElseRegion().empty());
   auto emitRegion = [&](Region &from, Block *to) -> LogicalResult {
