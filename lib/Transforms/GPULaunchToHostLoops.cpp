@@ -25,6 +25,7 @@
 #include "kha/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -43,6 +44,9 @@ namespace kha {
 } // namespace mlir
 
 using namespace mlir;
+
+/// The most threads a block has on NVIDIA GPUs.
+static constexpr int64_t kMaxThreads = 1024;
 
 namespace {
 /// Emits the host form of one launch.
@@ -83,6 +87,8 @@ private:
   /// `value` in the thread loop with thread id `tid`, loaded where carried.
   FailureOr<Value> threadValue(Value value, IRMapping &local, Value tid,
                                Location loc, OpBuilder &b);
+  /// The host value of a launch id or size operation, else null.
+  Value idValue(Operation *op, IRMapping &local, Value lane);
   /// Maps the launch's thread ids to those of linear thread `tid`.
   void mapThreadIds(IRMapping &local, Value tid, Location loc, OpBuilder &b);
 
@@ -91,9 +97,17 @@ private:
   DenseSet<Operation *> synchronising;
   IRMapping uniform;
   DenseMap<Value, Value> carried;
-  /// Where buffers go: the entry of the enclosing allocation scope (the
-  /// function) when their size is constant, else just before the launch.
-  OpBuilder entryBuilder{launch}, allocBuilder{launch};
+  /// Where buffers go: the entry block of the enclosing function.
+  Block *entry = nullptr;
+  /// A stack buffer of `type` at the function's entry.
+  Value entryAlloca(Location loc, MemRefType type) {
+    OpBuilder b = OpBuilder::atBlockBegin(entry);
+    if (lastEntryAlloca)
+      b.setInsertionPointAfter(lastEntryAlloca);
+    lastEntryAlloca = memref::AllocaOp::create(b, loc, type);
+    return lastEntryAlloca->getResult(0);
+  }
+  Operation *lastEntryAlloca = nullptr;
   Value numThreads;
 };
 } // namespace
@@ -128,15 +142,12 @@ FailureOr<Value> HostLaunch::newArray(Location loc, Type type) {
   if (!isa<IntegerType, IndexType, FloatType, VectorType>(type))
     return emitError(loc) << "cannot carry a value of type " << type
                           << " from one thread loop to another";
+  // A block has at most 1024 threads (checked when it runs, for sizes known
+  // only then), so arrays have a static size and live at the function's
+  // entry.
   std::optional<int64_t> threads = getConstantIntValue(numThreads);
-  if (threads)
-    return memref::AllocaOp::create(entryBuilder, loc,
-                                    MemRefType::get({*threads}, type))
-        .getResult();
-  return memref::AllocaOp::create(
-             allocBuilder, loc, MemRefType::get({ShapedType::kDynamic}, type),
-             ValueRange{numThreads})
-      .getResult();
+  return entryAlloca(loc,
+                     MemRefType::get({threads ? *threads : kMaxThreads}, type));
 }
 
 FailureOr<Value> HostLaunch::uniformValue(Value value, Location loc,
@@ -147,10 +158,25 @@ FailureOr<Value> HostLaunch::uniformValue(Value value, Location loc,
     return mapped;
   auto it = carried.find(value);
   if (it == carried.end())
-    return emitError(loc) << "kernel value used before it is defined";
-  return memref::LoadOp::create(b, loc, it->second,
-                                ValueRange{constant(b, loc, 0)})
-      .getResult();
+    return emitError(loc) << "a loop bound, branch condition or shuffle width "
+                             "that is a thread id cannot run on the host";
+  Value array = it->second;
+  Value first =
+      memref::LoadOp::create(b, loc, array, ValueRange{constant(b, loc, 0)});
+  // Every thread must agree (as the GPU requires around barriers); a kernel
+  // whose threads do not stops here rather than computing something else.
+  if (isa<IntegerType, IndexType>(value.getType())) {
+    auto [loop, tid] = createThreadLoop(b, loc);
+    OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
+    Value mine = memref::LoadOp::create(tb, loc, array, ValueRange{tid});
+    cf::AssertOp::create(
+        tb, loc,
+        arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::eq, mine, first),
+        "kha-gpu-launch-to-host-loops: a loop bound, branch condition or "
+        "shuffle width around a barrier or shuffle differs between the "
+        "threads of a block");
+  }
+  return first;
 }
 
 FailureOr<Value> HostLaunch::threadValue(Value value, IRMapping &local,
@@ -184,6 +210,27 @@ void HostLaunch::mapThreadIds(IRMapping &local, Value tid, Location loc,
   local.map(ids.z, arith::DivUIOp::create(b, loc, tid, plane));
 }
 
+Value HostLaunch::idValue(Operation *op, IRMapping &local, Value lane) {
+  auto pick = [](gpu::Dimension dim, gpu::KernelDim3 v) {
+    return dim == gpu::Dimension::x ? v.x : dim == gpu::Dimension::y ? v.y : v.z;
+  };
+  return TypeSwitch<Operation *, Value>(op)
+      .Case([&](gpu::ThreadIdOp id) {
+        return local.lookup(pick(id.getDimension(), launch.getThreadIds()));
+      })
+      .Case([&](gpu::BlockIdOp id) {
+        return uniform.lookup(pick(id.getDimension(), launch.getBlockIds()));
+      })
+      .Case([&](gpu::BlockDimOp dim) {
+        return pick(dim.getDimension(), launch.getBlockSizeOperandValues());
+      })
+      .Case([&](gpu::GridDimOp dim) {
+        return pick(dim.getDimension(), launch.getGridSizeOperandValues());
+      })
+      .Case([&](gpu::LaneIdOp) { return lane; })
+      .Default([](Operation *) { return Value(); });
+}
+
 LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
                                          OpBuilder &b) {
   if (run.empty())
@@ -194,48 +241,19 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
   OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
   IRMapping local;
   mapThreadIds(local, tid, loc, tb);
+  Value lane = arith::RemUIOp::create(tb, loc, tid, constant(tb, loc, 32));
   DenseSet<Operation *> inLoop;
   gpu::KernelDim3 blockSize = launch.getBlockSizeOperandValues();
   for (Operation *op : run) {
     // Ids and sizes of the launch, as operations.
-    if (auto id = dyn_cast<gpu::ThreadIdOp>(op)) {
-      gpu::KernelDim3 ids = launch.getThreadIds();
-      Value dim = id.getDimension() == gpu::Dimension::x   ? ids.x
-                  : id.getDimension() == gpu::Dimension::y ? ids.y
-                                                           : ids.z;
-      local.map(id.getResult(), local.lookup(dim));
+    if (Value value = idValue(op, local, lane)) {
+      local.map(op->getResult(0), value);
       inLoop.insert(op);
       continue;
     }
-    if (isa<gpu::LaneIdOp>(op)) {
-      Value lane = arith::RemUIOp::create(tb, loc, tid, constant(tb, loc, 32));
-      local.map(op->getResult(0), lane);
-      inLoop.insert(op);
-      continue;
-    }
-    if (auto id = dyn_cast<gpu::BlockIdOp>(op)) {
-      gpu::KernelDim3 ids = launch.getBlockIds();
-      uniform.map(id.getResult(),
-                  uniform.lookup(id.getDimension() == gpu::Dimension::x   ? ids.x
-                                 : id.getDimension() == gpu::Dimension::y ? ids.y
-                                                                          : ids.z));
-      continue;
-    }
-    if (auto dim = dyn_cast<gpu::BlockDimOp>(op)) {
-      uniform.map(dim.getResult(),
-                  dim.getDimension() == gpu::Dimension::x   ? blockSize.x
-                  : dim.getDimension() == gpu::Dimension::y ? blockSize.y
-                                                            : blockSize.z);
-      continue;
-    }
-    if (auto dim = dyn_cast<gpu::GridDimOp>(op)) {
-      gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
-      uniform.map(dim.getResult(),
-                  dim.getDimension() == gpu::Dimension::x   ? grid.x
-                  : dim.getDimension() == gpu::Dimension::y ? grid.y
-                                                            : grid.z);
-      continue;
-    }
+    if (op->getName().getDialectNamespace() ==
+        gpu::GPUDialect::getDialectNamespace())
+      return op->emitError("no host form for this operation in a kernel");
     // Side-effect-free arithmetic on uniform values: once, for all threads.
     if (op->getNumRegions() == 0 && isPure(op) &&
         llvm::all_of(op->getOperands(),
@@ -243,17 +261,28 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
       hoisted.clone(*op, uniform);
       continue;
     }
-    if (op->getName().getDialectNamespace() ==
-        gpu::GPUDialect::getDialectNamespace())
-      return op->emitError("no host form for this operation in a kernel");
     SetVector<Value> used;
     used.insert(op->operand_begin(), op->operand_end());
     getUsedValuesDefinedAbove(op->getRegions(), used);
     for (Value value : used)
       if (failed(threadValue(value, local, tid, op->getLoc(), tb)))
         return failure();
-    tb.clone(*op, local);
+    Operation *clone = tb.clone(*op, local);
     inLoop.insert(op);
+    // Ids inside nested regions; other GPU operations have no host form.
+    SmallVector<Operation *> nested;
+    clone->walk([&](Operation *inner) {
+      if (inner != clone && inner->getName().getDialectNamespace() ==
+                                gpu::GPUDialect::getDialectNamespace())
+        nested.push_back(inner);
+    });
+    for (Operation *inner : nested) {
+      Value value = idValue(inner, local, lane);
+      if (!value)
+        return inner->emitError("no host form for this operation in a kernel");
+      inner->getResult(0).replaceAllUsesWith(value);
+      inner->erase();
+    }
   }
   // Results used outside this thread loop are carried in arrays.
   for (Operation *op : run) {
@@ -283,12 +312,10 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
 
 LogicalResult HostLaunch::emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b) {
   Location loc = shuffle.getLoc();
-  FailureOr<Value> offset = uniformValue(shuffle.getOffset(), loc, b);
   FailureOr<Value> width = uniformValue(shuffle.getWidth(), loc, b);
-  if (failed(offset) || failed(width))
+  if (failed(width))
     return failure();
   Type index = b.getIndexType();
-  Value off = arith::IndexCastUIOp::create(b, loc, index, *offset);
   Value w = arith::IndexCastUIOp::create(b, loc, index, *width);
   FailureOr<Value> values = newArray(loc, shuffle.getShuffleResult().getType());
   FailureOr<Value> valids = newArray(loc, shuffle.getValid().getType());
@@ -296,10 +323,18 @@ LogicalResult HostLaunch::emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b) {
     return failure();
   auto [loop, tid] = createThreadLoop(b, loc);
   OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
-  // The lane within its segment of `width` lanes, and the source lane.
-  Value start = arith::MulIOp::create(
-      tb, loc, arith::DivUIOp::create(tb, loc, tid, w), w);
-  Value lane = arith::SubIOp::create(tb, loc, tid, start);
+  IRMapping local;
+  mapThreadIds(local, tid, loc, tb);
+  // The offset may differ between lanes.
+  FailureOr<Value> offset =
+      threadValue(shuffle.getOffset(), local, tid, loc, tb);
+  if (failed(offset))
+    return failure();
+  Value off = arith::IndexCastUIOp::create(tb, loc, index, *offset);
+  // The lane within the warp (the subgroup: 32 consecutive thread ids), and
+  // the source lane; the first `width` lanes take part.
+  Value lane = arith::RemUIOp::create(tb, loc, tid, constant(tb, loc, 32));
+  Value warp = arith::SubIOp::create(tb, loc, tid, lane);
   Value source, inRange;
   switch (shuffle.getMode()) {
   case gpu::ShuffleMode::XOR:
@@ -317,12 +352,13 @@ LogicalResult HostLaunch::emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b) {
     source = off;
     break;
   }
-  Value sourceTid = arith::AddIOp::create(tb, loc, start, source);
+  Value sourceTid = arith::AddIOp::create(tb, loc, warp, source);
+  auto ult = [&](Value x, Value y) {
+    return arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::ult, x, y);
+  };
   Value valid = arith::AndIOp::create(
-      tb, loc,
-      arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::ult, source, w),
-      arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::ult, sourceTid,
-                            numThreads));
+      tb, loc, arith::AndIOp::create(tb, loc, ult(lane, w), ult(source, w)),
+      ult(sourceTid, numThreads));
   if (inRange)
     valid = arith::AndIOp::create(tb, loc, inRange, valid);
   // An invalid source reads this thread's own value.
@@ -376,7 +412,9 @@ LogicalResult HostLaunch::emitFor(scf::ForOp loop, OpBuilder &b) {
   if (failed(newArrays(loc, loop.getResultTypes(), state)) ||
       failed(emitCopy(loc, loop.getInitArgs(), state, b)))
     return failure();
-  auto host = scf::ForOp::create(b, loc, *lb, *ub, *step);
+  auto host = scf::ForOp::create(b, loc, *lb, *ub, *step, ValueRange{},
+                                 /*bodyBuilder=*/nullptr,
+                                 loop.getUnsignedCmp());
   uniform.map(loop.getInductionVar(), host.getInductionVar());
   for (auto [arg, array] : llvm::zip(loop.getRegionIterArgs(), state))
     carried[arg] = array;
@@ -453,6 +491,13 @@ LogicalResult HostLaunch::emit() {
     return launch.emitError(
         "only synchronous launches of one-block kernels without clusters or "
         "private buffers can run as host loops");
+  WalkResult allocas = launch.getBody().walk([&](memref::AllocaOp alloca) {
+    alloca.emitError("a stack buffer inside a kernel cannot run on the host "
+                     "(it would be allocated again for every thread)");
+    return WalkResult::interrupt();
+  });
+  if (allocas.wasInterrupted())
+    return failure();
   launch.getBody().walk([&](Operation *op) {
     if (!isa<gpu::BarrierOp, gpu::ShuffleOp>(op))
       return;
@@ -460,22 +505,24 @@ LogicalResult HostLaunch::emit() {
       synchronising.insert(at);
   });
 
-  // Host buffers (workgroup memory, per-thread arrays) are stack buffers,
-  // allocated once at the function's entry where their size is constant (so
-  // a launch in a loop does not grow the stack).
+  // Host buffers (workgroup memory, per-thread arrays) are stack buffers of
+  // static size, allocated once at the function's entry, so a launch in a
+  // loop does not grow the stack; for the same reason a kernel may not
+  // allocate on the stack itself.
   Location loc = launch.getLoc();
-  Operation *scope =
-      launch->getParentWithTrait<OpTrait::AutomaticAllocationScope>();
-  if (!scope || scope->getNumRegions() == 0 || scope->getRegion(0).empty())
+  auto function = launch->getParentOfType<FunctionOpInterface>();
+  if (!function || function.isExternal())
     return launch.emitError("a launch run on the host needs an enclosing "
                             "function to hold its buffers");
-  entryBuilder.setInsertionPointToStart(&scope->getRegion(0).front());
+  entry = &function.getFunctionBody().front();
   OpBuilder b(launch);
   gpu::KernelDim3 grid = launch.getGridSizeOperandValues(),
                   block = launch.getBlockSizeOperandValues();
   std::optional<int64_t> x = getConstantIntValue(block.x),
                          y = getConstantIntValue(block.y),
                          z = getConstantIntValue(block.z);
+  if (x && y && z && *x * *y * *z > kMaxThreads)
+    return launch.emitError("a block has more than 1024 threads");
   numThreads = x && y && z
                    ? constant(b, loc, *x * *y * *z)
                    : arith::MulIOp::create(
@@ -483,14 +530,22 @@ LogicalResult HostLaunch::emit() {
                          block.z)
                          .getResult();
   Value zero = constant(b, loc, 0), one = constant(b, loc, 1);
+  if (!getConstantIntValue(numThreads)) {
+    Value fits = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
+                                       numThreads, constant(b, loc, kMaxThreads));
+    cf::AssertOp::create(b, loc, fits,
+                         "a block has more than 1024 threads");
+  }
 
   // Workgroup buffers: one set, used by the blocks in turn.
   for (BlockArgument buffer : launch.getWorkgroupAttributions()) {
     auto type = cast<MemRefType>(buffer.getType());
-    uniform.map(buffer, memref::AllocaOp::create(
-                            entryBuilder, loc,
-                            MemRefType::get(type.getShape(),
-                                            type.getElementType())));
+    if (!type.hasStaticShape() || !type.getLayout().isIdentity())
+      return launch.emitError("workgroup buffers run on the host must have a "
+                              "static shape and the identity layout");
+    uniform.map(buffer,
+                entryAlloca(loc, MemRefType::get(type.getShape(),
+                                                 type.getElementType())));
   }
   gpu::KernelDim3 blockSizes = launch.getBlockSize(),
                   gridSizes = launch.getGridSize();
@@ -502,7 +557,6 @@ LogicalResult HostLaunch::emit() {
   uniform.map(gridSizes.z, grid.z);
 
   auto gz = scf::ForOp::create(b, loc, zero, grid.z, one);
-  allocBuilder.setInsertionPoint(gz);
   OpBuilder zb = OpBuilder::atBlockTerminator(gz.getBody());
   auto gy = scf::ForOp::create(zb, loc, zero, grid.y, one);
   OpBuilder yb = OpBuilder::atBlockTerminator(gy.getBody());
@@ -514,6 +568,23 @@ LogicalResult HostLaunch::emit() {
   OpBuilder xb = OpBuilder::atBlockTerminator(gx.getBody());
   if (failed(emitOps(launch.getBody().front(), xb)))
     return failure();
+  // Views of workgroup buffers are views of host buffers now.
+  auto workgroup = gpu::AddressSpaceAttr::get(launch.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  auto toHost = [&](Value value) {
+    auto type = dyn_cast<MemRefType>(value.getType());
+    if (type && type.getMemorySpace() == workgroup)
+      value.setType(MemRefType::get(type.getShape(), type.getElementType(),
+                                    type.getLayout()));
+  };
+  gz->walk([&](Operation *op) {
+    for (Value result : op->getResults())
+      toHost(result);
+    for (Region &region : op->getRegions())
+      for (Block &block : region)
+        for (BlockArgument arg : block.getArguments())
+          toHost(arg);
+  });
 
   launch.erase();
   return success();

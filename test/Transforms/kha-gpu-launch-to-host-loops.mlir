@@ -108,12 +108,17 @@ func.func @reverse(%in: memref<?xf32>, %out: memref<?xf32>, %blocks: index) {
 // CHECK: scf.for %[[T:.*]] =
 // CHECK:   %[[V:.*]] = memref.load
 // CHECK:   memref.store %[[V]], %[[SRC]][%[[T]]]
+// CHECK: %[[W8:.*]] = arith.index_castui %c8_i32
 // CHECK: scf.for %[[U:.*]] =
-// CHECK:   %[[START:.*]] = arith.muli
-// CHECK:   %[[LANE:.*]] = arith.subi %[[U]], %[[START]]
-// CHECK:   %[[FROM:.*]] = arith.xori %[[LANE]], %{{.*}}
-// CHECK:   %[[FROMT:.*]] = arith.addi %[[START]], %[[FROM]]
-// CHECK:   %[[OK:.*]] = arith.andi
+// CHECK:   %[[OFF:.*]] = arith.index_castui %c4_i32
+// CHECK:   %[[LANE:.*]] = arith.remui %[[U]], %c32
+// CHECK:   %[[WARP:.*]] = arith.subi %[[U]], %[[LANE]]
+// CHECK:   %[[FROM:.*]] = arith.xori %[[LANE]], %[[OFF]]
+// CHECK:   %[[FROMT:.*]] = arith.addi %[[WARP]], %[[FROM]]
+// CHECK:   %[[LANEOK:.*]] = arith.cmpi ult, %[[LANE]], %[[W8]]
+// CHECK:   %[[FROMOK:.*]] = arith.cmpi ult, %[[FROM]], %[[W8]]
+// CHECK:   %[[BOTH:.*]] = arith.andi %[[LANEOK]], %[[FROMOK]]
+// CHECK:   %[[OK:.*]] = arith.andi %[[BOTH]],
 // CHECK:   %[[AT:.*]] = arith.select %[[OK]], %[[FROMT]], %[[U]]
 // CHECK:   %[[OTHER:.*]] = memref.load %[[SRC]][%[[AT]]]
 // CHECK:   memref.store %[[OTHER]], %[[RES]][%[[U]]]
@@ -255,11 +260,14 @@ func.func @branch_with_barrier(%flag: memref<1xi1>, %out: memref<4xf32>) {
 
 // -----
 
-// Block sizes known only at run time: the arrays get the dynamic thread count.
+// Block sizes known only at run time: arrays for the most threads a block can
+// have (1024), at the function's entry; a bigger block stops with a message.
 // CHECK-LABEL: func @dynamic_block
+// CHECK: memref.alloca() : memref<1024xf32>
 // CHECK: arith.muli
 // CHECK: %[[N:.*]] = arith.muli
-// CHECK: %[[ARR:.*]] = memref.alloca(%[[N]]) : memref<?xf32>
+// CHECK: %[[FITS:.*]] = arith.cmpi ule, %[[N]], %c1024
+// CHECK: cf.assert %[[FITS]], "a block has more than 1024 threads"
 func.func @dynamic_block(%in: memref<?xf32>, %out: memref<?xf32>, %threads: index) {
   %c1 = arith.constant 1 : index
   gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
@@ -320,7 +328,7 @@ func.func @private_buffer(%out: memref<32xf32>) {
 
 // -----
 
-// A per-thread buffer cannot be carried across a barrier in an array.
+// A per-thread view cannot be carried across a barrier in an array.
 func.func @carry_memref(%out: memref<32xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -328,12 +336,25 @@ func.func @carry_memref(%out: memref<32xf32>) {
   %f = arith.constant 1.0 : f32
   gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
              threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1) {
-    // expected-error @+1 {{cannot carry a value of type 'memref<4xf32>' from one thread loop to another}}
-    %buf = memref.alloca() : memref<4xf32>
-    memref.store %f, %buf[%c0] : memref<4xf32>
+    // expected-error @+1 {{cannot carry a value of type 'memref<1xf32, strided<[1], offset: ?>>' from one thread loop to another}}
+    %view = memref.subview %out[%tx] [1] [1] : memref<32xf32> to memref<1xf32, strided<[1], offset: ?>>
     gpu.barrier
-    %v = memref.load %buf[%c0] : memref<4xf32>
-    memref.store %v, %out[%tx] : memref<32xf32>
+    memref.store %f, %view[%c0] : memref<1xf32, strided<[1], offset: ?>>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A stack buffer in a kernel would be allocated again for every thread.
+func.func @kernel_alloca(%out: memref<32xf32>) {
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1) {
+    // expected-error @+1 {{a stack buffer inside a kernel cannot run on the host}}
+    %buf = memref.alloca() : memref<4xf32>
     gpu.terminator
   }
   return
@@ -350,6 +371,178 @@ func.func @unknown_gpu_op(%out: memref<32xf32>) {
     // expected-error @+1 {{no host form for this operation in a kernel}}
     %r = gpu.subgroup_reduce add %v : (f32) -> f32
     memref.store %r, %out[%tx] : memref<32xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A shuffle offset may differ between lanes: it is read per thread, inside
+// the shuffle's thread loop.
+// CHECK-LABEL: func @lane_offsets
+// CHECK-DAG: %[[OFFS:.*]] = memref.alloca() : memref<32xi32>
+// CHECK: scf.for
+// CHECK:   scf.for
+// CHECK:     scf.for
+// CHECK: scf.for %[[T:.*]] =
+// CHECK:   memref.store %{{.*}}, %[[OFFS]][%[[T]]]
+// CHECK: scf.for %[[U:.*]] =
+// CHECK:   %[[MINE:.*]] = memref.load %[[OFFS]][%[[U]]]
+// CHECK:   arith.index_castui %[[MINE]]
+func.func @lane_offsets(%in: memref<32xf32>, %out: memref<32xf32>) {
+  %c1 = arith.constant 1 : index
+  %c31 = arith.constant 31 : index
+  %c32 = arith.constant 32 : index
+  %w = arith.constant 32 : i32
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1) {
+    %v = memref.load %in[%tx] : memref<32xf32>
+    %r = arith.subi %c31, %tx : index
+    %src = arith.index_cast %r : index to i32
+    %s, %ok = gpu.shuffle idx %v, %src, %w : f32
+    memref.store %s, %out[%tx] : memref<32xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A branch condition computed per thread around a barrier: thread 0's value
+// is used, and every thread's value is checked against it when it runs.
+// CHECK-LABEL: func @checked_condition
+// CHECK: %[[CONDS:.*]] = memref.alloca() : memref<64xi1>
+// CHECK: scf.for
+// CHECK:   scf.for
+// CHECK:     scf.for
+// CHECK: %[[FIRST:.*]] = memref.load %[[CONDS]][%c0
+// CHECK: scf.for %[[T:.*]] =
+// CHECK:   %[[MINE:.*]] = memref.load %[[CONDS]][%[[T]]]
+// CHECK:   %[[SAME:.*]] = arith.cmpi eq, %[[MINE]], %[[FIRST]]
+// CHECK:   cf.assert %[[SAME]], "kha-gpu-launch-to-host-loops: a loop bound, branch condition or shuffle width around a barrier or shuffle differs between the threads of a block"
+// CHECK: scf.if %[[FIRST]]
+func.func @checked_condition(%flags: memref<64xi1>, %out: memref<64xf32>) {
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %one = arith.constant 1.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c64, %j = %c1, %k = %c1) {
+    %f = memref.load %flags[%tx] : memref<64xi1>
+    scf.if %f {
+      gpu.barrier
+      memref.store %one, %out[%tx] : memref<64xf32>
+    }
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// Ids inside nested regions become the host's values too.
+// CHECK-LABEL: func @nested_ids
+// CHECK-NOT: gpu.
+// CHECK: scf.if
+// CHECK-NOT: gpu.
+// CHECK: return
+func.func @nested_ids(%c: i1, %out: memref<4x4xindex>) {
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c4, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c4, %j = %c1, %k = %c1) {
+    scf.if %c {
+      %t = gpu.thread_id x
+      %b = gpu.block_id x
+      %n = gpu.block_dim x
+      %l = gpu.lane_id
+      %s = arith.addi %t, %n : index
+      %u = arith.addi %s, %l : index
+      memref.store %u, %out[%b, %t] : memref<4x4xindex>
+    }
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A view of workgroup memory is a view of the host buffer.
+// CHECK-LABEL: func @workgroup_view
+// CHECK: %[[BUF:.*]] = memref.alloca() : memref<8xf32>
+// CHECK: memref.subview %[[BUF]][4] [4] [1] : memref<8xf32> to memref<4xf32, strided<[1], offset: 4>>
+// CHECK-NOT: workgroup
+func.func @workgroup_view(%out: memref<4xf32>) {
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %f = arith.constant 1.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c4, %j = %c1, %k = %c1)
+             workgroup(%buf : memref<8xf32, #gpu.address_space<workgroup>>) {
+    %half = memref.subview %buf[4] [4] [1] : memref<8xf32, #gpu.address_space<workgroup>> to memref<4xf32, strided<[1], offset: 4>, #gpu.address_space<workgroup>>
+    memref.store %f, %half[%tx] : memref<4xf32, strided<[1], offset: 4>, #gpu.address_space<workgroup>>
+    gpu.barrier
+    %v = memref.load %half[%tx] : memref<4xf32, strided<[1], offset: 4>, #gpu.address_space<workgroup>>
+    memref.store %v, %out[%tx] : memref<4xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @global_id(%out: memref<32xindex>) {
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1) {
+    // expected-error @+1 {{no host form for this operation in a kernel}}
+    %g = gpu.global_id x
+    memref.store %g, %out[%tx] : memref<32xindex>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @thread_id_bound(%out: memref<32xf32>) {
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  %f = arith.constant 1.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1) {
+    // expected-error @+1 {{a loop bound, branch condition or shuffle width that is a thread id cannot run on the host}}
+    scf.for %e = %tx to %c32 step %c32 {
+      gpu.barrier
+      memref.store %f, %out[%e] : memref<32xf32>
+    }
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @too_many_threads(%out: memref<32xf32>) {
+  %c1 = arith.constant 1 : index
+  %c2048 = arith.constant 2048 : index
+  // expected-error @+1 {{a block has more than 1024 threads}}
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c2048, %j = %c1, %k = %c1) {
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @dynamic_workgroup(%out: memref<32xf32>, %n: index) {
+  %c1 = arith.constant 1 : index
+  // expected-error @+1 {{workgroup buffers run on the host must have a static shape and the identity layout}}
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c1, %j = %c1, %k = %c1)
+             workgroup(%buf : memref<?xf32, #gpu.address_space<workgroup>>) {
     gpu.terminator
   }
   return

@@ -184,22 +184,31 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
 
     - `gpu.barrier` ends one thread loop and starts the next: every thread
       has finished what comes before it, as on the GPU;
-    - `gpu.shuffle` (all four modes, any width) is a thread loop of its own
-      that reads the source lane's value (its own where the source is out of
-      range, with `valid` false);
+    - `gpu.shuffle` (all four modes, per-lane offsets) is a thread loop of
+      its own that reads the source lane's value within the warp (32
+      consecutive thread ids); lanes at or past `width`, and sources out of
+      range, get `valid` false and their own value;
     - `scf.for` and `scf.if` that contain a barrier or shuffle stay on the
-      outside with their bounds or condition taken from thread 0 (the GPU
-      requires them uniform) and are split in turn.
+      outside with their bounds or condition taken from thread 0 and are
+      split in turn; when the kernel runs, every thread's value is checked
+      against thread 0's (`cf.assert`), so control flow that diverges around
+      a barrier or shuffle stops with a message instead of computing
+      something else.
 
     A value made in one thread loop and used in another is carried in a
     per-thread array; side-effect-free operations of uniform values (block
     ids, sizes, constants) are computed once, outside the thread loops.
-    Workgroup buffers are host buffers shared by the blocks in turn. Running
+    Workgroup buffers (static shapes) and the arrays (sized for the block,
+    at most 1024 threads) are stack buffers at the function's entry, shared
+    by the blocks in turn; launch ids and sizes, also inside nested regions,
+    become the loops' values. Running
     a block's threads one after another between synchronisation points is a
     legal schedule of a race-free kernel, so a wrong barrier or shuffle gives
     wrong numbers here as well. Refused with an error: asynchronous launches,
-    clusters, private attributions, a barrier or shuffle inside any other
-    region-holding operation, and values that cannot live in a memref.
+    clusters, private attributions, stack buffers allocated in a kernel,
+    blocks of more than 1024 threads, a barrier or shuffle inside any other
+    region-holding operation, a bound or condition that is a thread id,
+    other GPU operations, and carrying anything but scalars and vectors.
 
     `--kha-gpu-pipeline="host-emulation"` and `kha-compile --target=cuda
     --cuda-on-host` use it to run the whole GPU path on the CPU.
@@ -215,6 +224,7 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
            "run each block's threads from the last to the first">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::cf::ControlFlowDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect"];
 }
