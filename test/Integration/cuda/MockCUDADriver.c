@@ -7,11 +7,14 @@
  * real driver would reject, or what would corrupt memory on one:
  *
  *   - modules are PTX text for an sm_* target, and functions exist in them;
- *   - launches have 1..1024 threads per block, a non-empty grid, at most
- *     48 KiB of dynamic shared memory, and a readable kernelParams entry for
- *     every .param of the kernel's PTX signature;
- *   - copies and memsets that touch an allocation stay inside it, frees free
- *     live allocations.
+ *   - launches have 1..1024 threads per block (z at most 64), a grid within
+ *     the limits (y and z at most 65535), at most 48 KiB of dynamic shared
+ *     memory unless raised with cuFuncSetAttribute, and a readable
+ *     kernelParams entry of the right size for every .param of the
+ *     kernel's PTX signature;
+ *   - copies and memsets that touch an allocation stay inside it, none
+ *     touches freed memory, memsets hit a live allocation, frees free live
+ *     allocations.
  *
  * Every call is counted; the counts and any violation are appended to the
  * file $KHA_MOCK_CUDA_LOG at exit. $KHA_MOCK_CUDA_FAIL=NAME:CODE makes the
@@ -78,6 +81,10 @@ typedef struct {
   size_t bytes;
 } Allocation;
 static Allocation table[4096];
+/* Recently freed allocations (their host memory is kept, not reused, so a
+ * use after free is seen rather than corrupting the heap). */
+static Allocation freed[4096];
+static int freedNext;
 
 static Allocation *find(uint64_t address) {
   for (int i = 0; i < 4096; ++i)
@@ -88,6 +95,12 @@ static Allocation *find(uint64_t address) {
 }
 
 static int inside(uint64_t address, size_t bytes, const char *call) {
+  for (int i = 0; i < 4096; ++i)
+    if (freed[i].base && (char *)address >= freed[i].base &&
+        (char *)address < freed[i].base + (freed[i].bytes ? freed[i].bytes : 1)) {
+      violation("%s touches freed device memory", call);
+      return 0;
+    }
   Allocation *a = find(address);
   if (a && (char *)address + bytes > a->base + a->bytes) {
     violation("%s runs past the end of an allocation (%zu bytes from offset "
@@ -143,6 +156,7 @@ typedef struct {
   char name[256];
   int params;
   int sizes[512];
+  int maxDynamicShared;
 } Function;
 
 EXPORT CUresult cuModuleLoadData(void **module, const void *image) {
@@ -176,21 +190,48 @@ EXPORT CUresult cuModuleGetFunction(void **function, void *module,
   Function *f = calloc(1, sizeof(Function));
   strcpy(f->name, name);
   const char *end = strchr(at, ')');
+  /* ".param .u64 name", ".param .align 8 .b8 name[16]": bits / 8 bytes,
+   * times the array length. */
   for (const char *p = strstr(at, ".param"); p && p < end && f->params < 512;
        p = strstr(p + 1, ".param")) {
-    int size = 8;
-    if (strncmp(p, ".param .u32", 11) == 0 || strncmp(p, ".param .b32", 11) == 0 ||
-        strncmp(p, ".param .f32", 11) == 0 || strncmp(p, ".param .s32", 11) == 0)
-      size = 4;
-    f->sizes[f->params++] = size;
+    const char *type = p + 6;
+    while (*type == ' ')
+      ++type;
+    if (strncmp(type, ".align", 6) == 0) {
+      type += 6;
+      while (*type == ' ' || (*type >= '0' && *type <= '9'))
+        ++type;
+    }
+    int bits = type[0] == '.' ? atoi(type + 2) : 0;
+    if (bits <= 0 || bits % 8) {
+      violation("cuModuleGetFunction %s: cannot read the type of parameter %d",
+                name, f->params);
+      free(f);
+      return INVALID_PTX;
+    }
+    int count = 1;
+    const char *line = strpbrk(type, ",\n)");
+    const char *bracket = strchr(type, '[');
+    if (bracket && (!line || bracket < line))
+      count = atoi(bracket + 1);
+    f->sizes[f->params++] = bits / 8 * count;
   }
   *function = f;
   ++functions;
   return SUCCESS;
 }
+/* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+#define MAX_DYNAMIC_SHARED 8
 EXPORT CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
   INJECT("cuFuncSetAttribute");
-  return function ? SUCCESS : INVALID_VALUE;
+  if (!function)
+    return INVALID_VALUE;
+  if (attribute == MAX_DYNAMIC_SHARED) {
+    if (value < 0 || value > 227 * 1024)
+      return INVALID_VALUE;
+    ((Function *)function)->maxDynamicShared = value;
+  }
+  return SUCCESS;
 }
 EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
                                unsigned gz, unsigned bx, unsigned by,
@@ -199,7 +240,10 @@ EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
   INJECT("cuLaunchKernel");
   Function *f = (Function *)function;
   unsigned long threads = (unsigned long)bx * by * bz;
-  if (!gx || !gy || !gz || threads == 0 || threads > 1024 || shared > 48 * 1024) {
+  unsigned maxShared = f->maxDynamicShared > 48 * 1024 ? f->maxDynamicShared
+                                                       : 48 * 1024;
+  if (!gx || !gy || !gz || gx > 2147483647u || gy > 65535 || gz > 65535 ||
+      threads == 0 || threads > 1024 || bz > 64 || shared > maxShared) {
     violation("cuLaunchKernel %s: grid %ux%ux%u or block of %lu threads or "
               "%u bytes of shared memory out of range",
               f->name, gx, gy, gz, threads, shared);
@@ -210,15 +254,16 @@ EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
               f->params);
     return INVALID_VALUE;
   }
-  /* Every parameter's value must be readable (a short array faults here). */
-  volatile uint64_t sink = 0;
+  /* Every parameter's bytes must be readable (a short array faults here). */
+  volatile unsigned char sink = 0;
   for (int i = 0; params && i < f->params; ++i) {
     if (!params[i]) {
       violation("cuLaunchKernel %s: parameter %d of %d is null", f->name, i,
                 f->params);
       return INVALID_VALUE;
     }
-    sink += f->sizes[i] == 4 ? *(uint32_t *)params[i] : *(uint64_t *)params[i];
+    for (int byte = 0; byte < f->sizes[i]; ++byte)
+      sink ^= ((const unsigned char *)params[i])[byte];
   }
   (void)sink;
   ++launches;
@@ -282,7 +327,9 @@ EXPORT CUresult cuMemFree_v2(uint64_t pointer) {
   INJECT("cuMemFree");
   for (int i = 0; i < 4096; ++i)
     if (table[i].base == (char *)pointer) {
-      free(table[i].base);
+      free(freed[freedNext].base);
+      freed[freedNext] = table[i];
+      freedNext = (freedNext + 1) % 4096;
       table[i].base = NULL;
       ++frees;
       --live;
@@ -304,6 +351,10 @@ EXPORT CUresult cuMemcpyAsync(uint64_t dst, uint64_t src, size_t bytes,
 EXPORT CUresult cuMemsetD32Async(uint64_t dst, unsigned value, size_t count,
                                  void *stream) {
   INJECT("cuMemsetD32Async");
+  if (!find(dst)) {
+    violation("cuMemsetD32Async of an address that is not a live allocation");
+    return INVALID_VALUE;
+  }
   if (!inside(dst, count * 4, "cuMemsetD32Async"))
     return INVALID_VALUE;
   for (size_t i = 0; i < count; ++i)
@@ -313,6 +364,10 @@ EXPORT CUresult cuMemsetD32Async(uint64_t dst, unsigned value, size_t count,
 EXPORT CUresult cuMemsetD16Async(uint64_t dst, unsigned short value,
                                  size_t count, void *stream) {
   INJECT("cuMemsetD16Async");
+  if (!find(dst)) {
+    violation("cuMemsetD16Async of an address that is not a live allocation");
+    return INVALID_VALUE;
+  }
   if (!inside(dst, count * 2, "cuMemsetD16Async"))
     return INVALID_VALUE;
   for (size_t i = 0; i < count; ++i)

@@ -54,7 +54,7 @@ def summary(log):
 def run(cmd, env, log):
     if os.path.exists(log):
         os.remove(log)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     counts, text = summary(log)
     return proc, counts, text
 
@@ -64,7 +64,9 @@ def main():
     kha_run = os.path.join(tools, "kha-run")
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "mock.log")
-        env = dict(os.environ, LD_LIBRARY_PATH=mock_dir, KHA_MOCK_CUDA_LOG=log,
+        env = dict(os.environ, KHA_MOCK_CUDA_LOG=log,
+                   LD_LIBRARY_PATH=os.pathsep.join(
+                       p for p in (mock_dir, os.environ.get("LD_LIBRARY_PATH")) if p),
                    PYTHONPATH=os.path.join(HERE, "..", "..", "..", "python"))
         env.pop("KHA_MOCK_CUDA_FAIL", None)
         small = os.path.join(tmp, "small.json")
