@@ -348,14 +348,19 @@ EXPORT CUresult cuMemcpyAsync(uint64_t dst, uint64_t src, size_t bytes,
   ++copies;
   return SUCCESS;
 }
+/* A memset must start in a live allocation and stay inside it. */
+static int settable(uint64_t dst, size_t bytes, const char *call) {
+  if (!find(dst)) {
+    violation("%s of an address that is not a live allocation", call);
+    return 0;
+  }
+  return inside(dst, bytes, call);
+}
+
 EXPORT CUresult cuMemsetD32Async(uint64_t dst, unsigned value, size_t count,
                                  void *stream) {
   INJECT("cuMemsetD32Async");
-  if (!find(dst)) {
-    violation("cuMemsetD32Async of an address that is not a live allocation");
-    return INVALID_VALUE;
-  }
-  if (!inside(dst, count * 4, "cuMemsetD32Async"))
+  if (!settable(dst, count * 4, "cuMemsetD32Async"))
     return INVALID_VALUE;
   for (size_t i = 0; i < count; ++i)
     ((uint32_t *)dst)[i] = value;
@@ -364,11 +369,7 @@ EXPORT CUresult cuMemsetD32Async(uint64_t dst, unsigned value, size_t count,
 EXPORT CUresult cuMemsetD16Async(uint64_t dst, unsigned short value,
                                  size_t count, void *stream) {
   INJECT("cuMemsetD16Async");
-  if (!find(dst)) {
-    violation("cuMemsetD16Async of an address that is not a live allocation");
-    return INVALID_VALUE;
-  }
-  if (!inside(dst, count * 2, "cuMemsetD16Async"))
+  if (!settable(dst, count * 2, "cuMemsetD16Async"))
     return INVALID_VALUE;
   for (size_t i = 0; i < count; ++i)
     ((uint16_t *)dst)[i] = value;
