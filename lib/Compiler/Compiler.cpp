@@ -150,6 +150,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
         kind == OutputKind::PTX ? std::string("isa") : options.cudaFormat;
     pipelineOptions.foldKnocks = options.foldKnocks;
     pipelineOptions.hostEmulation = onHost;
+    pipelineOptions.requireTensorCores = options.cudaRequireTensorCores;
     std::string error;
     if (failed(checkGPUPipelineOptions(pipelineOptions, error)))
       return emitError(loc) << error;

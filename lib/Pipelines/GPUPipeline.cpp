@@ -60,6 +60,12 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
     ::setenv("CUDA_HOME", toolkit->c_str(), /*overwrite=*/0);
   // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
   addExpansionAndKnockFolding(pm, options.foldKnocks);
+  // The kernel configuration per op and chip: tensor cores where they can
+  // take the op, else the SIMT kernels with a remark saying why.
+  KHAGPUSelectKernelsPassOptions select;
+  select.chip = options.chip.getValue();
+  select.requireTensorCores = options.requireTensorCores;
+  pm.addPass(createKHAGPUSelectKernelsPass(select));
   // Attention: one fused kernel per kha.sdpa (online softmax, K/V tiles in
   // shared memory for a whole query-head group).
   pm.addPass(createKHASDPAToGPUPass());
@@ -67,7 +73,9 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  // Projections (and folded weights): shared-memory tiled matmul kernels.
+  // Projections (and folded weights): shared-memory tiled matmul kernels;
+  // the matmuls the lowering made (knocks) are configured now.
+  pm.addPass(createKHAGPUSelectKernelsPass(select));
   pm.addPass(createKHAMatmulToGPUPass());
 
   // Buffers; the function's results are device buffers the caller owns.

@@ -46,6 +46,12 @@ static cl::opt<bool> cudaOnHost(
              "(--target=cuda): a slow check of the GPU path without a GPU; "
              "the library is called like a CPU one"),
     cl::init(false));
+static cl::opt<bool> cudaRequireTensorCores(
+    "cuda-require-tensor-cores",
+    cl::desc("make a kernel that falls back to the CUDA cores (f32, a head "
+             "dim not a multiple of 16, ...) an error instead of a remark "
+             "(--target=cuda)"),
+    cl::init(false));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("so (default), llvm (LLVM IR), or "
                                           "ptx (--target=cuda)"),
@@ -125,6 +131,7 @@ int main(int argc, char **argv) {
     options.cudaChip = cudaChip;
     options.cudaFormat = cudaFormat;
     options.cudaOnHost = cudaOnHost;
+    options.cudaRequireTensorCores = cudaRequireTensorCores;
     mlir::kha::OutputKind kind =
         emit == "llvm"  ? mlir::kha::OutputKind::LLVMIR
         : emit == "ptx" ? mlir::kha::OutputKind::PTX

@@ -28,6 +28,9 @@ struct CompileOptions {
   /// loops), giving a host library with host buffers: the GPU path checked
   /// without a GPU.
   bool cudaOnHost = false;
+  /// --target=cuda: a kernel that cannot use the tensor cores is an error
+  /// (otherwise a remark, and the SIMT kernel).
+  bool cudaRequireTensorCores = false;
   /// The host CPU to tune for: "native" or an LLVM CPU name.
   std::string cpu = "native";
   /// Tile and vectorise (false: plain loops).

@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
@@ -27,8 +28,18 @@ void populateKHAToLinalgConversionPatterns(RewritePatternSet &patterns);
 void populateSDPAToGPUPatterns(RewritePatternSet &patterns, int64_t lanes = 0,
                                int64_t rows = 0);
 
-/// linalg.matmul (from zero, on tensors) -> a shared-memory tiled kernel.
+/// kha.sdpa under a tensor-core `#kha.gpu_kernel` -> a FlashAttention-2
+/// kernel on mma.sync (also added by populateSDPAToGPUPatterns).
+void populateSDPAToMmaPatterns(RewritePatternSet &patterns);
+
+/// linalg.matmul (from zero, on tensors) -> a shared-memory tiled kernel:
+/// on the tensor cores under a tensor-core `#kha.gpu_kernel`, else on the
+/// CUDA cores.
 void populateMatmulToGPUPatterns(RewritePatternSet &patterns);
+
+/// linalg.matmul under a tensor-core `#kha.gpu_kernel` -> a cp.async
+/// pipelined mma.sync kernel (also added by populateMatmulToGPUPatterns).
+void populateMatmulToMmaPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "kha/Conversion/Passes.h.inc"

@@ -44,6 +44,39 @@ def KHALowerToLinalgPass : Pass<"kha-lower-to-linalg"> {
   ];
 }
 
+def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
+  let summary = "choose the GPU kernel of each attention and matmul for a chip";
+  let description = [{
+    The configuration step of the GPU code generation. For each `kha.sdpa`
+    and each zero-filled `linalg.matmul` on tensors (the projections), it
+    chooses a kernel from the op's shapes and element types and the `chip`,
+    and records it on the op as a typed `kha.gpu_kernel` attribute
+    (`#kha.gpu_kernel`), which `kha-sdpa-to-gpu` and `kha-matmul-to-gpu`
+    follow:
+
+    - tensor cores (`mma = mma_sync`: `mma.sync.m16n8k16`, `ldmatrix`,
+      `cp.async`) for f16/bf16 attention whose head dims are multiples of 16
+      (up to 256) and have no additive mask: 64 query rows over 4 warps, the
+      widest K/V tile of 64, 32 or 16 keys whose two stages fit in 48 KiB of
+      shared memory; and for f16/bf16 matmuls whose K and N are static
+      multiples of 8: 64 x 64 tiles of C, steps of 32 along K, 3 stages;
+    - otherwise the SIMT kernels (`mma = simt`), with a remark naming the
+      kernel and the reason, e.g.
+      `attention kernel (kha.sdpa) falls back to the CUDA cores: head dim
+      12/12 is not a multiple of 16 up to 256`.
+
+    With `require-tensor-cores` a fallback is an error instead. An op that
+    already carries a configuration is left as it is.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+           "the NVIDIA GPU the kernels are for (sm_80 ... sm_90a)">,
+    Option<"requireTensorCores", "require-tensor-cores", "bool",
+           /*default=*/"false",
+           "make a SIMT fallback an error rather than a remark">
+  ];
+}
+
 def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
   let summary = "lower kha.sdpa to one fused attention kernel";
   let description = [{
@@ -71,6 +104,28 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
     rounded once. `lanes` and `rows` fix the kernel's shape (0: chosen from
     d, dv and r); `lanes=1 rows=1` on MHA gives one-thread blocks, which
     `kha-gpu-launch-to-host-loops` can run on the CPU in tests.
+
+    An op under a tensor-core `#kha.gpu_kernel` (from
+    `kha-gpu-select-kernels`) becomes a FlashAttention-2 kernel on the
+    tensor cores instead:
+
+    - rows `R = i * r + j` of a key/value head's group (query position `i`
+      of its `j`-th query head), `tile_m` of them per block, 16 per warp;
+      grid `(ceil(L r / tile_m), G, B)`;
+    - the Q fragments loaded once into registers;
+    - K/V tiles of `tile_n` keys copied by `cp.async` (16-byte chunks,
+      zero-filled past S) into two shared-memory stages, the next tile in
+      flight while this one is used; rows padded by `padding` elements;
+    - `S = Q K^T` and `O += P V` by `ldmatrix` (`.trans` for V) and
+      `mma.sync.m16n8k16`, f32 accumulators;
+    - online softmax on the accumulator fragments in base 2 (the scale
+      folded into `log2 e`), quad shuffles for row maxima and sums; P
+      re-packed into A fragments in registers, never through memory;
+    - causal: key tiles past the block's last row are never loaded; only
+      tiles crossing the diagonal or the end of S are masked.
+
+    A tensor-core configuration that does not fit its op (an f32 op, a head
+    dim not a multiple of 16, ...) is an error.
   }];
   let options = [
     Option<"lanes", "lanes", "int64_t", /*default=*/"0",
@@ -81,8 +136,8 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::memref::MemRefDialect", "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }
 
@@ -103,13 +158,24 @@ def KHAMatmulToGPUPass : Pass<"kha-matmul-to-gpu"> {
       `ty + 16i`, columns `tx + 16j`), in f32 whatever the operands' type,
       rounded once when stored.
 
+    A matmul under a tensor-core `#kha.gpu_kernel` (from
+    `kha-gpu-select-kernels`; f16/bf16 operands, K and N static multiples
+    of 8) becomes a tensor-core kernel instead: four warps per
+    `tile_m x tile_n` tile of C, each a quarter of it in f32 accumulator
+    fragments; steps of `tile_k` along K copied by `cp.async` (16-byte
+    chunks, zero-filled past the edges) into a ring of `stages` padded
+    shared-memory buffers; A fragments by `ldmatrix`, B by `ldmatrix.trans`,
+    `mma.sync.m16n8k16`; C rounded once and stored in pairs. A tensor-core
+    configuration that does not fit its matmul is an error.
+
     Accumulating matmuls and other indexing maps are left to the generic
     mapping of the GPU pipeline.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+    "::mlir::nvgpu::NVGPUDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -60,6 +60,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("fold linear knocks into the projection weights "
                      "(kha-fold-knock)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> requireTensorCores{
+      *this, "require-tensor-cores",
+      llvm::cl::desc("make a kernel that cannot use the tensor cores an error "
+                     "instead of a remark (kha-gpu-select-kernels)"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> hostEmulation{
       *this, "host-emulation",
       llvm::cl::desc("run the kernels on the host CPU instead, threads as "

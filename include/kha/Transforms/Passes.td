@@ -173,6 +173,30 @@ def KHAFreeIntermediateBuffersPass
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def KHAExpandBF16RoundingPass : Pass<"kha-expand-bf16-rounding"> {
+  let summary = "round f32 to bf16 with integer arithmetic (for the host)";
+  let description = [{
+    Rewrites each `arith.truncf` from f32 to bf16 (scalars and vectors)
+    into integer arithmetic: the f32 bits rounded to nearest even at bit
+    16 (a NaN made quiet instead of rounded), the upper half taken as bf16. Hosts
+    without bf16 conversions otherwise round through a compiler-rt routine
+    (`__truncsfbf2`) that not every toolchain links. Unlike upstream
+    `arith-expand{include-bf16}`, it selects nothing (LLVM turns such
+    selects into selects of bf16 values, which need the same routine). Part of the host
+    lowering of `--kha-cpu-pipeline` and of the GPU path run on the host.
+
+    ```mlir
+    %y = arith.truncf %x : vector<2xf32> to vector<2xbf16>
+    // becomes
+    %bits = arith.bitcast %x : vector<2xf32> to vector<2xi32>
+    ... arith.andi / arith.addi / arith.shrui on i32 ...
+    %h = arith.trunci %r : vector<2xi32> to vector<2xi16>
+    %y = arith.bitcast %h : vector<2xi16> to vector<2xbf16>
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
   let summary = "run gpu.launch kernels on the host as loops (to check them "
                 "without a GPU)";

@@ -7,10 +7,14 @@
 // sub-tile in registers (rows ty + 16i, columns tx + 16j: coalesced loads
 // and bank-conflict-free reads).
 //
+// This is the SIMT kernel (CUDA cores); a matmul under a tensor-core
+// `#kha.gpu_kernel` becomes the kernel of MatmulToMMA.cpp instead.
+//
 //===----------------------------------------------------------------------===//
 
 #include "kha/Conversion/Passes.h"
 
+#include "KernelConfig.h"
 #include "KernelEmitter.h"
 
 #include "kha/Dialect/KHA/Utils/Builders.h"
@@ -42,6 +46,8 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
 
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rewriter) const override {
+    if (GPUKernelAttr config = getGPUKernel(op); config && config.isTensorCore())
+      return rewriter.notifyMatchFailure(op, "a tensor-core kernel");
     if (!op.hasPureTensorSemantics() || op.hasUserDefinedMaps() ||
         !isZeroFilled(op.getDpsInits()[0]))
       return rewriter.notifyMatchFailure(
@@ -186,6 +192,20 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
 struct MatmulToGPUPass
     : kha::impl::KHAMatmulToGPUPassBase<MatmulToGPUPass> {
   void runOnOperation() override {
+    // A tensor-core configuration that does not fit its op is an error,
+    // not a silent fallback.
+    WalkResult fits = getOperation()->walk([&](linalg::MatmulOp op) {
+      std::string reason;
+      GPUKernelAttr config = getGPUKernel(op);
+      if (config && config.isTensorCore() &&
+          !fitsMatmulKernel(op, config, reason)) {
+        op.emitError("kha-matmul-to-gpu: ") << config << " does not fit: " << reason;
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (fits.wasInterrupted())
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populateMatmulToGPUPatterns(patterns);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
@@ -195,4 +215,5 @@ struct MatmulToGPUPass
 
 void kha::populateMatmulToGPUPatterns(RewritePatternSet &patterns) {
   patterns.add<MatmulToKernel>(patterns.getContext());
+  populateMatmulToMmaPatterns(patterns);
 }

@@ -10,10 +10,15 @@
 // exp(m_old - m_new)), so the L x S scores never exist in memory. With
 // `causal`, key tiles past the tile's last query row are never visited.
 //
+// This is the SIMT kernel (CUDA cores), for any shape and element type; an
+// op under a tensor-core `#kha.gpu_kernel` becomes the kernel of
+// SDPAToMMA.cpp instead.
+//
 //===----------------------------------------------------------------------===//
 
 #include "kha/Conversion/Passes.h"
 
+#include "KernelConfig.h"
 #include "KernelEmitter.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 
@@ -88,6 +93,8 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
 
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
+    if (GPUKernelAttr config = getGPUKernel(op); config && config.isTensorCore())
+      return rewriter.notifyMatchFailure(op, "a tensor-core kernel");
     auto qType = op.getQuery().getType(), kType = op.getKey().getType(),
          vType = op.getValue().getType();
     auto outType = cast<RankedTensorType>(op.getType());
@@ -315,6 +322,20 @@ struct SDPAToGPUPass : kha::impl::KHASDPAToGPUPassBase<SDPAToGPUPass> {
       getOperation()->emitError("kha-sdpa-to-gpu: lanes and rows must not be negative");
       return signalPassFailure();
     }
+    // A tensor-core configuration that does not fit its op is an error,
+    // not a silent fallback.
+    WalkResult fits = getOperation()->walk([&](SDPAOp op) {
+      std::string reason;
+      GPUKernelAttr config = getGPUKernel(op);
+      if (config && config.isTensorCore() &&
+          !fitsAttentionKernel(op, config, reason)) {
+        op.emitError("kha-sdpa-to-gpu: ") << config << " does not fit: " << reason;
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (fits.wasInterrupted())
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populateSDPAToGPUPatterns(patterns, lanes, rows);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
@@ -325,4 +346,5 @@ struct SDPAToGPUPass : kha::impl::KHASDPAToGPUPassBase<SDPAToGPUPass> {
 void kha::populateSDPAToGPUPatterns(RewritePatternSet &patterns, int64_t lanes,
                                     int64_t rows) {
   patterns.add<SDPAToKernel>(patterns.getContext(), lanes, rows);
+  populateSDPAToMmaPatterns(patterns);
 }

@@ -6,11 +6,48 @@
 using namespace mlir;
 using namespace mlir::kha;
 
+#include "mlir/IR/DialectImplementation.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
 #include "kha/Dialect/KHA/IR/KHAOpsDialect.cpp.inc"
+#include "kha/Dialect/KHA/IR/KHAEnums.cpp.inc"
+#define GET_ATTRDEF_CLASSES
+#include "kha/Dialect/KHA/IR/KHAAttrs.cpp.inc"
 
 void KHADialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "kha/Dialect/KHA/IR/KHAOps.cpp.inc"
       >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "kha/Dialect/KHA/IR/KHAAttrs.cpp.inc"
+      >();
+}
+
+LogicalResult
+GPUKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      MmaKind mma, int64_t tileM, int64_t tileN, int64_t tileK,
+                      int64_t warps, int64_t stages, int64_t padding) {
+  if (mma == MmaKind::simt) {
+    if (tileM || tileN || tileK || warps || stages || padding)
+      return emitError() << "a simt kernel configuration has no tiles, warps, "
+                            "stages or padding (all 0)";
+    return success();
+  }
+  // mma.sync m16n8k16: tiles in whole fragments, a warp per 16 rows or more.
+  if (tileM <= 0 || tileN <= 0 || tileK <= 0 || tileM % 16 || tileN % 16 ||
+      tileK % 16)
+    return emitError() << "mma_sync tiles must be positive multiples of 16, got "
+                       << tileM << "x" << tileN << "x" << tileK;
+  if (warps <= 0 || warps > 32)
+    return emitError() << "warps must be in 1..32, got " << warps;
+  if (stages < 1 || stages > 8)
+    return emitError() << "stages must be in 1..8, got " << stages;
+  if (padding < 0 || padding % 8)
+    return emitError() << "padding must be a non-negative multiple of 8 "
+                          "elements (16 bytes), got "
+                       << padding;
+  return success();
 }

@@ -6,8 +6,15 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Attributes.h"
 #include "mlir/IR/Dialect.h"
+#include "mlir/IR/DialectImplementation.h"
 
 #include "kha/Dialect/KHA/IR/KHAOpsDialect.h.inc"
+
+#include "kha/Dialect/KHA/IR/KHAEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "kha/Dialect/KHA/IR/KHAAttrs.h.inc"
 
 #endif // KHA_DIALECT_KHA_IR_KHADIALECT_H

@@ -35,6 +35,7 @@ def KHA_Dialect : Dialect {
     "::mlir::linalg::LinalgDialect",
     "::mlir::tensor::TensorDialect"
   ];
+  let useDefaultAttributePrinterParser = 1;
 }
 
 #endif // KHA_DIALECT_KHA_IR_KHADIALECT_TD

@@ -8,6 +8,7 @@
 #ifndef KHA_DIALECT_KHA_IR_KHAOPS_TD
 #define KHA_DIALECT_KHA_IR_KHAOPS_TD
 
+include "kha/Dialect/KHA/IR/KHAAttrs.td"
 include "kha/Dialect/KHA/IR/KHADialect.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/OpBase.td"

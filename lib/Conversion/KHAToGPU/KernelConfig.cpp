@@ -1,0 +1,172 @@
+//===- KernelConfig.cpp - the GPU kernel an op becomes, per chip ----------===//
+
+#include "KernelConfig.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+using namespace mlir;
+using namespace mlir::kha;
+
+static bool isTensorCoreType(Type type) { return type.isF16() || type.isBF16(); }
+
+/// Every chip the GPU pipeline accepts (sm_80 and newer) has mma.sync
+/// m16n8k16 for f16 and bf16, ldmatrix and cp.async.
+static bool hasMmaSync(StringRef chip) {
+  unsigned version = 0;
+  return chip.consume_front("sm_") && !chip.take_while(llvm::isDigit).getAsInteger(10, version) &&
+         version >= 80;
+}
+
+static GPUKernelAttr simt(MLIRContext *context) {
+  return GPUKernelAttr::get(context, MmaKind::simt, 0, 0, 0, 0, 0, 0);
+}
+
+int64_t kha::attentionSharedBytes(GPUKernelAttr config, int64_t d, int64_t dv,
+                                  Type element) {
+  int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+  return config.getStages() * config.getTileN() *
+         (d + dv + 2 * config.getPadding()) * bytes;
+}
+
+int64_t kha::matmulSharedBytes(GPUKernelAttr config, Type element) {
+  int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+  int64_t pad = config.getPadding();
+  return config.getStages() *
+         (config.getTileM() * (config.getTileK() + pad) +
+          config.getTileK() * (config.getTileN() + pad)) *
+         bytes;
+}
+
+bool kha::fitsAttentionKernel(SDPAOp op, GPUKernelAttr config,
+                              std::string &reason) {
+  auto q = op.getQuery().getType(), k = op.getKey().getType(),
+       v = op.getValue().getType();
+  Type element = q.getElementType();
+  if (!isTensorCoreType(element) || k.getElementType() != element ||
+      v.getElementType() != element ||
+      getElementTypeOrSelf(op.getType()) != element) {
+    reason = "the element type is not f16 or bf16 throughout";
+    return false;
+  }
+  if (op.getMask()) {
+    reason = "it has an additive mask";
+    return false;
+  }
+  int64_t H = q.getDimSize(2), G = k.getDimSize(2), d = q.getDimSize(3),
+          dv = v.getDimSize(3);
+  if (ShapedType::isDynamic(H) || ShapedType::isDynamic(G) ||
+      ShapedType::isDynamic(d) || ShapedType::isDynamic(dv) || G <= 0 ||
+      H % G) {
+    reason = "its head counts or head dims are not static";
+    return false;
+  }
+  if (d % 16 || dv % 16 || d > 256 || dv > 256) {
+    reason = "head dim " + std::to_string(d) + "/" + std::to_string(dv) +
+             " is not a multiple of 16 up to 256";
+    return false;
+  }
+  int64_t threads = 32 * config.getWarps();
+  if (config.getTileM() != 16 * config.getWarps()) {
+    reason = "tile_m must be 16 rows per warp";
+    return false;
+  }
+  // Each K/V tile is copied in whole 16-byte chunks, the same number by
+  // every thread.
+  if ((config.getTileN() * d / kChunkElements) % threads ||
+      (config.getTileN() * dv / kChunkElements) % threads) {
+    reason = "a K/V tile of " + std::to_string(config.getTileN()) +
+             " keys is not a whole number of 16-byte copies per thread";
+    return false;
+  }
+  if (config.getTileK() != d) {
+    reason = "tile_k must be the head dim";
+    return false;
+  }
+  if (config.getStages() != 2) {
+    reason = "the attention kernel double-buffers K/V (stages = 2)";
+    return false;
+  }
+  if (attentionSharedBytes(config, d, dv, element) > kStaticSharedBytes) {
+    reason = "its K/V tiles need more than 48 KiB of shared memory";
+    return false;
+  }
+  return true;
+}
+
+GPUKernelAttr kha::chooseAttentionKernel(SDPAOp op, StringRef chip,
+                                         std::string &reason) {
+  MLIRContext *context = op.getContext();
+  if (!hasMmaSync(chip)) {
+    reason = "chip " + chip.str() + " has no mma.sync m16n8k16";
+    return simt(context);
+  }
+  // 4 warps of 16 query rows; the widest K/V tile that fits.
+  std::string why;
+  for (int64_t keys : {64, 32, 16}) {
+    auto config = GPUKernelAttr::get(context, MmaKind::mma_sync, 64, keys,
+                                     op.getQuery().getType().getDimSize(3), 4,
+                                     2, kChunkElements);
+    if (fitsAttentionKernel(op, config, why))
+      return config;
+  }
+  reason = why;
+  return simt(context);
+}
+
+bool kha::fitsMatmulKernel(linalg::MatmulOp op, GPUKernelAttr config,
+                           std::string &reason) {
+  auto a = cast<ShapedType>(op.getDpsInputs()[0].getType()),
+       b = cast<ShapedType>(op.getDpsInputs()[1].getType()),
+       c = cast<ShapedType>(op.getDpsInits()[0].getType());
+  Type element = a.getElementType();
+  if (!isTensorCoreType(element) || b.getElementType() != element) {
+    reason = "its operands are not both f16 or both bf16";
+    return false;
+  }
+  Type out = c.getElementType();
+  if (!isTensorCoreType(out) && !out.isF32()) {
+    reason = "its result is not f16, bf16 or f32";
+    return false;
+  }
+  int64_t K = a.getDimSize(1), N = b.getDimSize(1);
+  if (ShapedType::isDynamic(K) || ShapedType::isDynamic(N) ||
+      K % kChunkElements || N % kChunkElements) {
+    reason = "K and N are not static multiples of 8 (16-byte rows)";
+    return false;
+  }
+  if (config.getWarps() != 4 || config.getTileM() % 32 ||
+      config.getTileN() % 32 || config.getTileK() % 16) {
+    reason = "the matmul kernel has 4 warps of (tile_m/2) x (tile_n/2), "
+             "tile_k a multiple of 16";
+    return false;
+  }
+  int64_t threads = 32 * config.getWarps();
+  if ((config.getTileM() * config.getTileK() / kChunkElements) % threads ||
+      (config.getTileK() * config.getTileN() / kChunkElements) % threads) {
+    reason = "a tile is not a whole number of 16-byte copies per thread";
+    return false;
+  }
+  if (config.getStages() < 2) {
+    reason = "the matmul kernel pipelines at least 2 stages";
+    return false;
+  }
+  if (matmulSharedBytes(config, element) > kStaticSharedBytes) {
+    reason = "its tiles need more than 48 KiB of shared memory";
+    return false;
+  }
+  return true;
+}
+
+GPUKernelAttr kha::chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
+                                      std::string &reason) {
+  MLIRContext *context = op.getContext();
+  if (!hasMmaSync(chip)) {
+    reason = "chip " + chip.str() + " has no mma.sync m16n8k16";
+    return simt(context);
+  }
+  auto config = GPUKernelAttr::get(context, MmaKind::mma_sync, 64, 64, 32, 4,
+                                   3, kChunkElements);
+  if (fitsMatmulKernel(op, config, reason))
+    return config;
+  return simt(context);
+}

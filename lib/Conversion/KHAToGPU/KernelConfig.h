@@ -1,0 +1,56 @@
+//===- KernelConfig.h - the GPU kernel an op becomes, per chip -----*- C++ -*-===//
+//
+// The configuration step of the GPU code generation: from an op, its shapes
+// and element types and the chip, a `#kha.gpu_kernel` (tensor cores where
+// they can take the op, the SIMT kernels otherwise, with the reason). The
+// kernel generators check a configuration against the op with the same
+// rules, so a hand-written one that does not fit is refused, not miscompiled.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KHA_LIB_CONVERSION_KHATOGPU_KERNELCONFIG_H
+#define KHA_LIB_CONVERSION_KHATOGPU_KERNELCONFIG_H
+
+#include "kha/Dialect/KHA/IR/KHAOps.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+
+#include <string>
+
+namespace mlir {
+namespace kha {
+
+/// Elements of a 16-byte copy or ldmatrix row of 16-bit elements.
+inline constexpr int64_t kChunkElements = 8;
+
+/// Static shared memory a kernel may use without opting in (48 KiB).
+inline constexpr int64_t kStaticSharedBytes = 48 * 1024;
+
+/// The attention kernel for `op` on `chip`; on a SIMT fallback `reason`
+/// says why the tensor cores cannot take it.
+GPUKernelAttr chooseAttentionKernel(SDPAOp op, StringRef chip,
+                                    std::string &reason);
+/// The projection kernel for a zero-filled `linalg.matmul` on `chip`.
+GPUKernelAttr chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
+                                 std::string &reason);
+
+/// Whether a tensor-core `config` can generate `op`; else `reason`.
+bool fitsAttentionKernel(SDPAOp op, GPUKernelAttr config, std::string &reason);
+bool fitsMatmulKernel(linalg::MatmulOp op, GPUKernelAttr config,
+                      std::string &reason);
+
+/// Shared memory of the tensor-core attention kernel under `config`.
+int64_t attentionSharedBytes(GPUKernelAttr config, int64_t d, int64_t dv,
+                             Type element);
+/// Shared memory of the tensor-core matmul kernel under `config`.
+int64_t matmulSharedBytes(GPUKernelAttr config, Type element);
+
+/// The configuration recorded on `op`, or null.
+inline GPUKernelAttr getGPUKernel(Operation *op) {
+  return op->getAttrOfType<GPUKernelAttr>(GPUKernelAttr::name);
+}
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_LIB_CONVERSION_KHATOGPU_KERNELCONFIG_H

@@ -1,0 +1,98 @@
+//===- MmaEmitter.h - tensor-core fragments for kernels ------------*- C++ -*-===//
+//
+// Shared by the tensor-core kernel generators of KHAToGPU: warp-level
+// `mma.sync.m16n8k16` (f16/bf16 operands, f32 accumulators), `ldmatrix`
+// fragment loads and 16-byte `cp.async` copies, in the nvgpu dialect.
+//
+// Fragment layouts (PTX ISA, "Matrix fragments for mma.m16n8k16"), with
+// lane = thread in the warp, g = lane / 4 and t = lane % 4:
+//   A (16 x 16) vector<4x2xT>: rows (g, k 2t..2t+1), (g+8, same),
+//       (g, k 8+2t..), (g+8, k 8+2t..);
+//   B (16 x 8)  vector<2x2xT>: (k 2t..2t+1, n g), (k 8+2t.., n g);
+//   C (16 x 8)  vector<2x2xf32>: (row g, cols 2t, 2t+1), (row g+8, same).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KHA_LIB_CONVERSION_KHATOGPU_MMAEMITTER_H
+#define KHA_LIB_CONVERSION_KHATOGPU_MMAEMITTER_H
+
+#include "KernelConfig.h"
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+namespace mlir {
+namespace kha {
+
+/// Builds tensor-core fragment code.
+struct MmaEmitter : Emitter {
+  Type element; ///< f16 or bf16
+
+  VectorType fragA() const { return VectorType::get({4, 2}, element); }
+  VectorType fragB() const { return VectorType::get({2, 2}, element); }
+  VectorType fragC() const { return VectorType::get({2, 2}, b.getF32Type()); }
+  VectorType pair(Type type) const { return VectorType::get({2}, type); }
+
+  Value zeros(VectorType type) {
+    return arith::ConstantOp::create(b, loc, type, b.getZeroAttr(type));
+  }
+  /// `ldmatrix.x4` at this lane's row address `indices`.
+  Value ldmatrix(Value shared, ValueRange indices, bool transpose) {
+    return nvgpu::LdMatrixOp::create(b, loc, fragA(), shared, indices,
+                                     transpose, /*numTiles=*/4);
+  }
+  /// D = A B + C for one 16 x 8 x 16 step.
+  Value mma(Value a, Value bFrag, Value c) {
+    return nvgpu::MmaSyncOp::create(b, loc, a, bFrag, c,
+                                    ArrayRef<int64_t>{16, 8, 16});
+  }
+  /// Rows `first` and `first + 1` of a vector<4x2xT> as a B fragment.
+  Value halfOf(Value x4, int64_t first) {
+    Value frag = zeros(fragB());
+    for (int64_t i = 0; i < 2; ++i)
+      frag = vector::InsertOp::create(
+          b, loc, vector::ExtractOp::create(b, loc, x4, first + i), frag, i);
+    return frag;
+  }
+  /// An A fragment from its four rows (each vector<2xT>).
+  Value fragmentOf(ArrayRef<Value> rows) {
+    Value frag = zeros(fragA());
+    for (auto [i, row] : llvm::enumerate(rows))
+      frag = vector::InsertOp::create(b, loc, row, frag, int64_t(i));
+    return frag;
+  }
+  /// Row `i` of an accumulator (vector<2xf32>).
+  Value row(Value acc, int64_t i) {
+    return vector::ExtractOp::create(b, loc, acc, i);
+  }
+  /// A 16-byte asynchronous copy global -> shared; `srcElements` (elements
+  /// read, the rest zero-filled) may be null for a full copy.
+  Value copy16(Value shared, ValueRange sharedIndices, Value global,
+               ValueRange globalIndices, Value srcElements) {
+    return nvgpu::DeviceAsyncCopyOp::create(
+        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), shared,
+        sharedIndices, global, globalIndices, b.getIndexAttr(kChunkElements),
+        srcElements, b.getUnitAttr());
+  }
+  /// Closes this thread's pending copies into a group.
+  Value commit(ValueRange tokens) {
+    return nvgpu::DeviceAsyncCreateGroupOp::create(
+        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+  }
+  /// Waits until at most `pending` groups of this thread are in flight.
+  void wait(Value group, int64_t pending) {
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, group,
+                                     b.getI32IntegerAttr(pending));
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+};
+
+} // namespace kha
+} // namespace mlir
+
+#endif // KHA_LIB_CONVERSION_KHATOGPU_MMAEMITTER_H
