@@ -13,6 +13,7 @@
 
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/GlobalVariable.h"
+#include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -63,6 +64,35 @@ createHostTargetMachine(StringRef cpu, std::string &error) {
 
 /// The C compiler driver that links the shared library (it knows where libc
 /// and libm are): $KHA_CC, else the first of clang-22, clang, cc, gcc.
+/// Defines `__truncsfbf2` (f32 -> bf16, round to nearest even) in `module`
+/// as a weak hidden function. The host's code generator rounds scalar bf16
+/// values through this compiler-rt routine, which older runtime libraries
+/// (libgcc before GCC 13) lack, so every library carries its own.
+static void addBF16RoundingRoutine(llvm::Module &module) {
+  llvm::LLVMContext &context = module.getContext();
+  if (module.getFunction("__truncsfbf2"))
+    return;
+  auto *type = llvm::FunctionType::get(llvm::Type::getBFloatTy(context),
+                                       {llvm::Type::getFloatTy(context)}, false);
+  auto *function = llvm::Function::Create(type, llvm::GlobalValue::WeakAnyLinkage,
+                                          "__truncsfbf2", module);
+  function->setVisibility(llvm::GlobalValue::HiddenVisibility);
+  function->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", function));
+  llvm::Type *i32 = b.getInt32Ty();
+  llvm::Value *x = function->getArg(0);
+  llvm::Value *bits = b.CreateBitCast(x, i32);
+  // A NaN stays a (quiet) NaN; others round to nearest even at bit 16.
+  llvm::Value *odd = b.CreateAnd(b.CreateLShr(bits, 16), 1);
+  llvm::Value *rounded =
+      b.CreateLShr(b.CreateAdd(bits, b.CreateAdd(odd, b.getInt32(0x7FFF))), 16);
+  llvm::Value *quiet = b.CreateOr(b.CreateLShr(bits, 16), b.getInt32(0x40));
+  llvm::Value *isNaN = b.CreateFCmpUNO(x, x);
+  llvm::Value *half = b.CreateTrunc(b.CreateSelect(isNaN, quiet, rounded),
+                                    b.getInt16Ty());
+  b.CreateRet(b.CreateBitCast(half, llvm::Type::getBFloatTy(context)));
+}
+
 static std::optional<std::string> findLinker() {
   if (const char *env = std::getenv("KHA_CC"))
     return std::string(env);
@@ -202,6 +232,8 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     output->keep();
     return success();
   }
+
+  addBF16RoundingRoutine(*llvmModule);
 
   // Object file, then a shared library linked by the C driver.
   SmallString<128> objectPath;

@@ -48,9 +48,6 @@ void kha::addHostLowering(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createKHALowerVectorReductionsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createKHAMathApproximationPass());
-  // bf16 rounding as integer arithmetic: vectors of bf16 otherwise become
-  // calls to a compiler-rt routine that not every host links.
-  pm.addPass(createKHAExpandBF16RoundingPass());
 
   // To the LLVM dialect.
   pm.addPass(createKHAEmitCInterfacePass());

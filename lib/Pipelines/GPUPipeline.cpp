@@ -116,6 +116,8 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
   pm.addPass(createKHAEmitCInterfacePass());
 
+  // bf16 tensor-core steps, which the upstream nvgpu lowering cannot take.
+  pm.addNestedPass<gpu::GPUModuleOp>(createKHAMmaSyncBF16ToNVVMPass());
   // Kernels to NVVM and PTX/cubin; host code to LLVM.
   gpu::GPUToNVVMPipelineOptions nvvm;
   nvvm.cubinChip = options.chip.getValue();

@@ -7,6 +7,8 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -40,6 +42,9 @@ void populateMatmulToGPUPatterns(RewritePatternSet &patterns);
 /// linalg.matmul under a tensor-core `#kha.gpu_kernel` -> a cp.async
 /// pipelined mma.sync kernel (also added by populateMatmulToGPUPatterns).
 void populateMatmulToMmaPatterns(RewritePatternSet &patterns);
+
+/// bf16 nvgpu.mma.sync (m16n8k16, f32 accumulators) -> nvvm.mma.sync.
+void populateMmaSyncBF16ToNVVMPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "kha/Conversion/Passes.h.inc"

@@ -75,6 +75,7 @@ def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
            /*default=*/"false",
            "make a SIMT fallback an error rather than a remark">
   ];
+  let dependentDialects = ["::mlir::kha::KHADialect"];
 }
 
 def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
@@ -176,6 +177,36 @@ def KHAMatmulToGPUPass : Pass<"kha-matmul-to-gpu"> {
     "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
     "::mlir::nvgpu::NVGPUDialect", "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect"
+  ];
+}
+
+def KHAMmaSyncBF16ToNVVMPass : Pass<"kha-mma-sync-bf16-to-nvvm"> {
+  let summary = "lower bf16 nvgpu.mma.sync to nvvm.mma.sync";
+  let description = [{
+    MLIR's `convert-nvgpu-to-nvvm` handles f16 `nvgpu.mma.sync` but fails on
+    bf16 ("failed to deduce operand PTX types"). This pass rewrites each
+    bf16 m16n8k16 `nvgpu.mma.sync` with f32 accumulators into
+    `nvvm.mma.sync` (`multiplicandAPtxType = bf16`, row-major A,
+    column-major B), each pair of bf16 of a fragment row bitcast to one i32
+    register, the four f32 results put back into `vector<2x2xf32>`. Other
+    `nvgpu.mma.sync` ops are left to `convert-nvgpu-to-nvvm`. The GPU
+    pipeline runs it on the kernels before their lowering to NVVM.
+
+    ```mlir
+    %d = nvgpu.mma.sync(%a, %b, %c) {mmaShape = [16, 8, 16]}
+        : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    // becomes
+    %a0 = vector.extract %a[0] : vector<2xbf16> from vector<4x2xbf16>
+    %r0 = llvm.bitcast %a0 : vector<2xbf16> to i32
+    ...
+    %m = nvvm.mma.sync A[%r0, ...] B[...] C[...] {layoutA = #nvvm.mma_layout<row>,
+        layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>,
+        multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} ...
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::arith::ArithDialect", "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -173,30 +173,6 @@ def KHAFreeIntermediateBuffersPass
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
-def KHAExpandBF16RoundingPass : Pass<"kha-expand-bf16-rounding"> {
-  let summary = "round f32 to bf16 with integer arithmetic (for the host)";
-  let description = [{
-    Rewrites each `arith.truncf` from f32 to bf16 (scalars and vectors)
-    into integer arithmetic: the f32 bits rounded to nearest even at bit
-    16 (a NaN made quiet instead of rounded), the upper half taken as bf16. Hosts
-    without bf16 conversions otherwise round through a compiler-rt routine
-    (`__truncsfbf2`) that not every toolchain links. Unlike upstream
-    `arith-expand{include-bf16}`, it selects nothing (LLVM turns such
-    selects into selects of bf16 values, which need the same routine). Part of the host
-    lowering of `--kha-cpu-pipeline` and of the GPU path run on the host.
-
-    ```mlir
-    %y = arith.truncf %x : vector<2xf32> to vector<2xbf16>
-    // becomes
-    %bits = arith.bitcast %x : vector<2xf32> to vector<2xi32>
-    ... arith.andi / arith.addi / arith.shrui on i32 ...
-    %h = arith.trunci %r : vector<2xi32> to vector<2xi16>
-    %y = arith.bitcast %h : vector<2xi16> to vector<2xbf16>
-    ```
-  }];
-  let dependentDialects = ["::mlir::arith::ArithDialect"];
-}
-
 def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
   let summary = "run gpu.launch kernels on the host as loops (to check them "
                 "without a GPU)";
@@ -218,6 +194,23 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
       against thread 0's (`cf.assert`), so control flow that diverges around
       a barrier or shuffle stops with a message instead of computing
       something else.
+
+    - the warp-collective tensor-core operations `nvgpu.ldmatrix`
+      (`.x1/.x2/.x4`, `.trans`) and `nvgpu.mma.sync` (m16n8k16, f16/bf16
+      into f32) are thread loops of their own that gather the other lanes'
+      row addresses or fragments with the PTX ISA's layouts (lane
+      `g = lane / 4`, `t = lane % 4`), products in f32;
+    - `nvgpu.device_async_copy` (cp.async) is per thread: it fills its
+      destination with NaN and queues the copy (at most 64 pending per
+      thread); `nvgpu.device_async_create_group` closes a group and
+      `nvgpu.device_async_wait {numGroups = N}` carries out, in order, the
+      copies of all but the newest N groups (reading only `srcElements`,
+      zero-filling the rest). A kernel that reads a tile it has not waited
+      for reads NaN.
+
+    A warp-collective operation is a step of the whole block here (all
+    threads reach it before any goes on), so a barrier missing between a
+    wait and an `ldmatrix` of other threads' data is not seen.
 
     A value made in one thread loop and used in another is carried in a
     per-thread array; side-effect-free operations of uniform values (block

@@ -125,8 +125,11 @@ struct MatmulToMmaKernel : OpRewritePattern<linalg::MatmulOp> {
       copy(bm, bs, tileK, tileN, k0, n0, K, N);
       return x.commit(tokens);
     };
-    for (int64_t s = 0; s + 1 < stages; ++s)
-      copyStep(rewriter, loc, e.idx(s), e.idx(s));
+    Value first;
+    for (int64_t s = 0; s + 1 < stages; ++s) {
+      Value group = copyStep(rewriter, loc, e.idx(s), e.idx(s));
+      first = first ? first : group;
+    }
 
     VectorType accT = e.fragC();
     SmallVector<Value> init(mTiles * nTiles, e.zeros(accT));
@@ -171,8 +174,9 @@ struct MatmulToMmaKernel : OpRewritePattern<linalg::MatmulOp> {
           gpu::BarrierOp::create(b, l);
           scf::YieldOp::create(b, l, sums);
         });
-    // No copy is left in flight when the kernel ends.
-    e.wait(e.commit({}), 0);
+    // No copy is left in flight when the kernel ends (a wait for 0 pending
+    // groups waits for all of them, whichever group's token it names).
+    e.wait(first, 0);
 
     // Row g (and g + 8), columns 2t and 2t + 1 of each accumulator tile.
     Value lg = e.div(lane, e.idx(4)), lt = e.rem(lane, e.idx(4));

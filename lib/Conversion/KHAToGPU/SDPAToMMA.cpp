@@ -169,7 +169,7 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
       copy(v, vs, dv);
       return x.commit(tokens);
     };
-    copyTile(rewriter, loc, e.idx(0), e.idx(0), S);
+    Value first = copyTile(rewriter, loc, e.idx(0), e.idx(0), S);
 
     double log2e = 1.0 / std::log(2.0);
     double scaleLog2 = op.getScale().convertToDouble() * log2e;
@@ -337,8 +337,9 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
           yielded.append(o.begin(), o.end());
           scf::YieldOp::create(b, l, yielded);
         });
-    // No copy is left in flight when the kernel ends.
-    e.wait(e.commit({}), 0);
+    // No copy is left in flight when the kernel ends (a wait for 0 pending
+    // groups waits for all of them, whichever group's token it names).
+    e.wait(first, 0);
 
     // O / l, the row sums completed over the four lanes of each row; a
     // fully masked row is zeros.

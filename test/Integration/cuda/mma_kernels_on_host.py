@@ -12,8 +12,11 @@ multiples of any tile, dynamic sizes. Matmuls: f16 and bf16 operands, f32,
 f16 and bf16 results, M, N, K not multiples of the tiles, dynamic M.
 
 Negative controls, each of which must fail: the V fragments loaded without
-`.trans` (a wrong fragment layout), the waits for the copies deleted, the
-barrier after the wait deleted (other threads' copies not yet visible).
+`.trans` (a wrong fragment layout), the waits for the copies deleted, a wait
+that leaves the step about to be used in flight (an off-by-one in the
+pipeline). Not visible here: a missing barrier between a wait and an
+`ldmatrix` of other threads' data, because each warp-collective operation
+runs as a block-wide step of the emulation.
 
 usage: mma_kernels_on_host.py TOOLS_DIR
 """
@@ -53,8 +56,8 @@ BROKEN = [
                            "{numTiles = 4 : i32, transpose = false}")),
     ("cp.async waits deleted", "sdpa", SDPA[0],
      lambda ir: re.sub(r"^.*nvgpu\.device_async_wait.*$", "", ir, flags=re.M)),
-    ("barriers deleted", "matmul", MATMUL[1],
-     lambda ir: re.sub(r"^.*gpu\.barrier.*$", "", ir, flags=re.M)),
+    ("waits one group short (numGroups 3 for 3 stages)", "matmul", MATMUL[1],
+     lambda ir: ir.replace("{numGroups = 2 : i32}", "{numGroups = 3 : i32}")),
     ("cp.async waits deleted", "matmul", MATMUL[0],
      lambda ir: re.sub(r"^.*nvgpu\.device_async_wait.*$", "", ir, flags=re.M)),
 ]
