@@ -477,3 +477,44 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x0xf32>, %a2: tensor<16x0xf3
        : (tensor<1x4x16xf32>, tensor<16x0xf32>, tensor<16x0xf32>, tensor<16x0xf32>, tensor<0x16xf32>) -> tensor<1x4x16xf32>
   return
 }
+
+// -----
+
+// #kha.gpu_kernel: a simt configuration has no tiles.
+func.func @gpu_kernel_simt_tiles(%q: tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32> {
+  // expected-error @below {{a simt kernel configuration has no tiles, warps, stages or padding (all 0)}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 64, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
+  return %o : tensor<1x4x2x16xf32>
+}
+
+// -----
+
+func.func @gpu_kernel_tiles(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> {
+  // expected-error @below {{mma_sync tiles must be positive multiples of 16, got 64x24x16}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 24, tile_k = 16, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  return %o : tensor<1x4x2x16xf16>
+}
+
+// -----
+
+func.func @gpu_kernel_warps(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> {
+  // expected-error @below {{warps must be in 1..32, got 0}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 0, stages = 2, padding = 8>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  return %o : tensor<1x4x2x16xf16>
+}
+
+// -----
+
+func.func @gpu_kernel_stages(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> {
+  // expected-error @below {{stages must be in 1..8, got 0}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 4, stages = 0, padding = 8>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  return %o : tensor<1x4x2x16xf16>
+}
+
+// -----
+
+func.func @gpu_kernel_padding(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> {
+  // expected-error @below {{padding must be a non-negative multiple of 8 elements (16 bytes), got 4}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 4, stages = 2, padding = 4>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  return %o : tensor<1x4x2x16xf16>
+}

@@ -1,0 +1,98 @@
+// kha-gpu-select-kernels: a #kha.gpu_kernel per attention and projection,
+// tensor cores where they fit, else the SIMT kernels with a remark.
+// RUN: kha-opt %s -kha-gpu-select-kernels -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: not kha-opt %s -kha-gpu-select-kernels="require-tensor-cores" -split-input-file 2>&1 | FileCheck %s --check-prefix=STRICT
+
+// f16, d = 64: 64 query rows over 4 warps, K/V tiles of 64 keys (two
+// stages of 64 x 72 f16 each for K and V: 36 KiB).
+// CHECK-LABEL: func @f16_d64
+// CHECK: kha.sdpa {{.*}}kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 8>
+func.func @f16_d64(%q: tensor<2x?x8x64xf16>, %k: tensor<2x?x2x64xf16>, %v: tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16> {
+  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : (tensor<2x?x8x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16>
+  return %o : tensor<2x?x8x64xf16>
+}
+
+// -----
+
+// bf16, d = 128: tiles of 32 keys (64 would need 68 KiB).
+// CHECK-LABEL: func @bf16_d128
+// CHECK: tile_n = 32, tile_k = 128
+func.func @bf16_d128(%q: tensor<1x16x2x128xbf16>, %k: tensor<1x16x2x128xbf16>, %v: tensor<1x16x2x128xbf16>) -> tensor<1x16x2x128xbf16> {
+  %o = kha.sdpa %q, %k, %v {scale = 0.088 : f64} : (tensor<1x16x2x128xbf16>, tensor<1x16x2x128xbf16>, tensor<1x16x2x128xbf16>) -> tensor<1x16x2x128xbf16>
+  return %o : tensor<1x16x2x128xbf16>
+}
+
+// -----
+
+// f32 attention: the SIMT kernel, with the reason.
+// CHECK-LABEL: func @f32_attention
+// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>
+// STRICT: error: attention kernel (kha.sdpa) cannot use the tensor cores on sm_80: the element type is not f16 or bf16 throughout
+func.func @f32_attention(%q: tensor<1x4x2x16xf32>, %k: tensor<1x4x2x16xf32>, %v: tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32> {
+  // expected-remark @below {{attention kernel (kha.sdpa) falls back to the CUDA cores on sm_80: the element type is not f16 or bf16 throughout}}
+  %o = kha.sdpa %q, %k, %v {scale = 0.25 : f64} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
+  return %o : tensor<1x4x2x16xf32>
+}
+
+// -----
+
+// A head dim that is not a multiple of 16.
+// CHECK-LABEL: func @d12
+// CHECK: mma = simt
+func.func @d12(%q: tensor<1x4x2x12xf16>, %k: tensor<1x4x2x12xf16>, %v: tensor<1x4x2x12xf16>) -> tensor<1x4x2x12xf16> {
+  // expected-remark @below {{attention kernel (kha.sdpa) falls back to the CUDA cores on sm_80: head dim 12/12 is not a multiple of 16 up to 256}}
+  %o = kha.sdpa %q, %k, %v {scale = 0.29 : f64} : (tensor<1x4x2x12xf16>, tensor<1x4x2x12xf16>, tensor<1x4x2x12xf16>) -> tensor<1x4x2x12xf16>
+  return %o : tensor<1x4x2x12xf16>
+}
+
+// -----
+
+// An additive mask stays on the SIMT kernel.
+// CHECK-LABEL: func @masked
+// CHECK: mma = simt
+func.func @masked(%q: tensor<1x4x2x16xf16>, %k: tensor<1x4x2x16xf16>, %v: tensor<1x4x2x16xf16>, %m: tensor<4x4xf16>) -> tensor<1x4x2x16xf16> {
+  // expected-remark @below {{falls back to the CUDA cores on sm_80: it has an additive mask}}
+  %o = kha.sdpa %q, %k, %v mask(%m) {scale = 0.25 : f64} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<4x4xf16>) -> tensor<1x4x2x16xf16>
+  return %o : tensor<1x4x2x16xf16>
+}
+
+// -----
+
+// Projections: bf16 with K and N multiples of 8 on the tensor cores (64 x 64
+// tiles, steps of 32, 3 stages); an N of 36 and an f32 matmul fall back;
+// an accumulating matmul (no zero fill) is not a projection and is left
+// alone.
+// CHECK-LABEL: func @projections
+// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 32, warps = 4, stages = 3, padding = 8>}
+// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = simt
+// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = simt
+// CHECK: linalg.matmul ins
+func.func @projections(%a: tensor<?x64xbf16>, %b: tensor<64x48xbf16>, %c: tensor<64x36xbf16>,
+                       %x: tensor<8x8xf32>, %acc: tensor<8x8xf32>) -> (tensor<?x48xf32>, tensor<?x36xf32>, tensor<8x8xf32>, tensor<8x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %d = tensor.dim %a, %c0 : tensor<?x64xbf16>
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty(%d) : tensor<?x48xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<?x48xf32>) -> tensor<?x48xf32>
+  %r = linalg.matmul ins(%a, %b : tensor<?x64xbf16>, tensor<64x48xbf16>) outs(%f : tensor<?x48xf32>) -> tensor<?x48xf32>
+  %e2 = tensor.empty(%d) : tensor<?x36xf32>
+  %f2 = linalg.fill ins(%z : f32) outs(%e2 : tensor<?x36xf32>) -> tensor<?x36xf32>
+  // expected-remark @below {{projection kernel (linalg.matmul ?x64 * 64x36) falls back to the CUDA cores on sm_80: K and N are not static multiples of 8 (16-byte rows)}}
+  %r2 = linalg.matmul ins(%a, %c : tensor<?x64xbf16>, tensor<64x36xbf16>) outs(%f2 : tensor<?x36xf32>) -> tensor<?x36xf32>
+  %e3 = tensor.empty() : tensor<8x8xf32>
+  %f3 = linalg.fill ins(%z : f32) outs(%e3 : tensor<8x8xf32>) -> tensor<8x8xf32>
+  // expected-remark @below {{projection kernel (linalg.matmul 8x8 * 8x8) falls back to the CUDA cores on sm_80: its operands are not both f16 or both bf16}}
+  %r3 = linalg.matmul ins(%x, %x : tensor<8x8xf32>, tensor<8x8xf32>) outs(%f3 : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %r4 = linalg.matmul ins(%x, %x : tensor<8x8xf32>, tensor<8x8xf32>) outs(%acc : tensor<8x8xf32>) -> tensor<8x8xf32>
+  return %r, %r2, %r3, %r4 : tensor<?x48xf32>, tensor<?x36xf32>, tensor<8x8xf32>, tensor<8x8xf32>
+}
+
+// -----
+
+// A configuration already on the op is kept.
+// CHECK-LABEL: func @kept
+// CHECK: mma = simt
+func.func @kept(%q: tensor<1x4x2x64xf16>, %k: tensor<1x4x2x64xf16>, %v: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  return %o : tensor<1x4x2x64xf16>
+}
