@@ -9,7 +9,8 @@ PyTorch gets; PyTorch runs the same layer (kha.reference in float32, eager) with
 alternate between the two so that a noisy host affects both; medians of all
 runs are reported with their ratio, next to the BLAS rate PyTorch saw.
 
-PyTorch must use a fast BLAS (toolchain.md): this script installs Debian's
+PyTorch must use a fast BLAS (Debian's torch calls the reference netlib BLAS
+by default, about 4 GFLOP/s on one core): this script installs Debian's
 OpenBLAS when it is missing (--no-install to skip) and sets
 OPENBLAS_CORETYPE=SkylakeX before torch loads.
 """

@@ -1,8 +1,35 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build and test kha: LLVM/MLIR 22,
 # clang/lld 22, ninja, cmake, and Debian's numpy and torch for the references.
-# Idempotent, and fast (one dpkg query) when nothing is missing.
+# Also fetches NVIDIA's cuobjdump and nvdisasm (PyPI wheels, which read the
+# cubins of the CUDA 13.0 ptxas here) into build/cuda-tools, for the tests that
+# read the kernels' SASS. Idempotent, and fast when nothing is missing.
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# cuobjdump/nvdisasm: no CUDA package of Debian's has them; without them the
+# SASS test reports itself skipped.
+fetch_cuda_tools() {
+  local dest="$root/build/cuda-tools"
+  [[ -x "$dest/nvidia/cu13/bin/cuobjdump" && -x "$dest/nvidia/cu13/bin/nvdisasm" ]] && return 0
+  local py
+  for py in python3 /usr/bin/python3; do
+    "$py" -m pip --version >/dev/null 2>&1 || continue
+    local tmp
+    tmp=$(mktemp -d)
+    if "$py" -m pip download -q --no-deps -d "$tmp" nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm; then
+      mkdir -p "$dest"
+      for wheel in "$tmp"/*.whl; do "$py" -m zipfile -e "$wheel" "$dest"; done
+      chmod +x "$dest"/nvidia/cu13/bin/*
+      echo "setup: cuobjdump and nvdisasm in $dest"
+    else
+      echo "setup: could not fetch cuobjdump/nvdisasm (the SASS test will be skipped)" >&2
+    fi
+    rm -rf "$tmp"
+    return 0
+  done
+  echo "setup: no pip to fetch cuobjdump/nvdisasm (the SASS test will be skipped)" >&2
+}
 
 packages=(llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
           ninja-build cmake python3-numpy python3-torch)
@@ -12,7 +39,10 @@ for pkg in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -eq 0 ]]; then
+  fetch_cuda_tools
+  exit 0
+fi
 
 echo "setup: installing ${missing[*]}"
 sudo=""
@@ -24,3 +54,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: done"
+fetch_cuda_tools

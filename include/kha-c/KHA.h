@@ -34,10 +34,10 @@ MLIR_CAPI_EXPORTED void khaRegisterAllDialects(MlirDialectRegistry registry);
 /// A context with every dialect of khaRegisterAllDialects registered.
 MLIR_CAPI_EXPORTED MlirContext khaContextCreate(void);
 
-/// Builds the module of a layer configuration (JSON text, contract.md section
-/// 1): the public function @kha_layer with one kha.attention_block. With a
-/// non-empty `weightsDir`, the weights are read from <dir>/<name>.npy and
-/// embedded as constants. Returns a null module after emitting a diagnostic
+/// Builds the module of a layer configuration (JSON text,
+/// docs/layer-config.md): the public function @kha_layer with one
+/// kha.attention_block. With a non-empty `weightsDir`, the weights are read
+/// from <dir>/<name>.npy and embedded as constants. Returns a null module after emitting a diagnostic
 /// on `context` (located in `filename`) when anything is wrong.
 MLIR_CAPI_EXPORTED MlirModule khaImportLayerConfig(MlirContext context,
                                                    MlirStringRef json,

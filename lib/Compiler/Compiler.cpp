@@ -72,10 +72,11 @@ static void addBF16RoundingRoutine(llvm::Module &module) {
   llvm::LLVMContext &context = module.getContext();
   if (module.getFunction("__truncsfbf2"))
     return;
-  auto *type = llvm::FunctionType::get(llvm::Type::getBFloatTy(context),
-                                       {llvm::Type::getFloatTy(context)}, false);
-  auto *function = llvm::Function::Create(type, llvm::GlobalValue::WeakAnyLinkage,
-                                          "__truncsfbf2", module);
+  auto *type =
+      llvm::FunctionType::get(llvm::Type::getBFloatTy(context),
+                              {llvm::Type::getFloatTy(context)}, false);
+  auto *function = llvm::Function::Create(
+      type, llvm::GlobalValue::WeakAnyLinkage, "__truncsfbf2", module);
   function->setVisibility(llvm::GlobalValue::HiddenVisibility);
   function->addFnAttr(llvm::Attribute::NoUnwind);
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", function));

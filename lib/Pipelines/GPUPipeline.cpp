@@ -60,6 +60,9 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
     ::setenv("CUDA_HOME", toolkit->c_str(), /*overwrite=*/0);
   // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
   addExpansionAndKnockFolding(pm, options.foldKnocks);
+  // f16/bf16 projections multiply the narrow tensors, not f32 copies (here
+  // and again for the matmuls kha-lower-to-linalg makes).
+  pm.addPass(createKHAFoldMatmulExtensionsPass());
   // The kernel configuration per op and chip: tensor cores where they can
   // take the op, else the SIMT kernels with a remark saying why.
   KHAGPUSelectKernelsPassOptions select;
@@ -70,6 +73,8 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   // shared memory for a whole query-head group).
   pm.addPass(createKHASDPAToGPUPass());
   pm.addPass(createKHALowerToLinalgPass());
+  pm.addPass(createKHAFoldMatmulExtensionsPass());
+  pm.addPass(createKHAFoldMatmulExtensionsPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

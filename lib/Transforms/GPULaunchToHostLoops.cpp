@@ -228,18 +228,10 @@ FailureOr<Value> HostLaunch::threadValue(Value value, IRMapping &local,
                                          OpBuilder &b) {
   if (Value mapped = local.lookupOrNull(value))
     return mapped;
-  if (!isInside(value))
-    return value;
-  if (Value mapped = uniform.lookupOrNull(value)) {
-    local.map(value, mapped);
-    return mapped;
-  }
-  auto it = carried.find(value);
-  if (it == carried.end())
-    return emitError(loc) << "kernel value used before it is defined";
-  Value loaded = memref::LoadOp::create(b, loc, it->second, ValueRange{tid});
-  local.map(value, loaded);
-  return loaded;
+  FailureOr<Value> mine = valueOfThread(value, tid, loc, b);
+  if (succeeded(mine) && isInside(value))
+    local.map(value, *mine);
+  return mine;
 }
 
 void HostLaunch::mapThreadIds(IRMapping &local, Value tid, Location loc,
@@ -439,8 +431,7 @@ FailureOr<Value> HostLaunch::valueOfThread(Value value, Value tid, Location loc,
     return mapped;
   auto it = carried.find(value);
   if (it == carried.end())
-    return emitError(loc) << "a warp-collective operand is not carried "
-                             "between threads";
+    return emitError(loc) << "kernel value used before it is defined";
   return memref::LoadOp::create(b, loc, it->second, ValueRange{tid})
       .getResult();
 }

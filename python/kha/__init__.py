@@ -5,7 +5,7 @@
   in libKHACAPI.so (loaded on first use).
 - kha.Library (kha.runtime): call a compiled library on numpy arrays.
 - kha.torch: a PyTorch KHA attention module and its exporter to kha IR.
-- kha.config: layer configurations (contract.md section 1)
+- kha.config: layer configurations (docs/layer-config.md)
 - kha.reference: the float64 PyTorch reference of a layer
 """
 

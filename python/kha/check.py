@@ -1,17 +1,20 @@
 """Compile a layer configuration for the CPU, run it, compare with the reference.
 
     /usr/bin/python3 -m kha.check CONFIG.json --tools build/bin [--batch B]
-        [--seq-len L] [--seed S] [--benchmark N] [--compile-flag FLAG]...
+        [--seq-len L] [--seed S] [--dtype f32|f16|bf16] [--benchmark N]
+        [--compile-flag FLAG]...
 
 Imports the configuration (kha-translate), compiles it (kha-compile), runs it on
 seeded random inputs (kha-run) and prints max|y - ref| / max|ref| against the
-float64 reference, with the tolerance of contract.md section 5. Exit status 1
+float64 reference, with the tolerance of docs/semantics.md. Exit status 1
 when the error is above the tolerance. `--compile-flag` passes a flag to
 kha-compile (e.g. `--compile-flag=--target=cuda --compile-flag=--cuda-on-host`
-checks the GPU kernels run on the host).
+checks the GPU kernels run on the host). `--dtype` checks the configuration
+with another element type.
 """
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -43,12 +46,20 @@ def compile_config(config_path, tools, workdir, extra_flags=()):
 
 
 def check(config_path, tools, batch=None, seq_len=None, seed=0, benchmark=0,
-          workdir=None, library=None, compile_flags=()):
-    """Returns (relative error, tolerance, median ms or None)."""
+          workdir=None, library=None, compile_flags=(), dtype=None):
+    """Returns (relative error, tolerance, median ms or None); `dtype`
+    overrides the configuration's element type."""
     config = LayerConfig.load(config_path)
     batch = config.batch or batch or 2
     seq_len = config.seq_len or seq_len or 16
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        if dtype and dtype != config.dtype:
+            config.dtype = dtype
+            raw = config.to_dict()
+            raw["batch"], raw["seq_len"] = config.batch, config.seq_len
+            config_path = os.path.join(tmp, "config.json")
+            with open(config_path, "w") as f:
+                json.dump(raw, f)
         lib = library or compile_config(config_path, tools, tmp, compile_flags)
         inputs = make_inputs(config, batch, seq_len, seed)
         paths = save_inputs(inputs, tmp)
@@ -75,15 +86,19 @@ def main(argv=None):
     parser.add_argument("--batch", type=int)
     parser.add_argument("--seq-len", type=int)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=["f32", "f16", "bf16"],
+                        help="check the configuration in this element type")
     parser.add_argument("--benchmark", type=int, default=0)
     parser.add_argument("--compile-flag", action="append", default=[],
                         help="extra kha-compile flag (repeatable)")
     opts = parser.parse_args(argv)
     err, tol, median = check(opts.config, opts.tools, opts.batch, opts.seq_len, opts.seed,
-                             opts.benchmark, compile_flags=opts.compile_flag)
+                             opts.benchmark, compile_flags=opts.compile_flag,
+                             dtype=opts.dtype)
     ok = err < tol
     line = "%s: max|y - ref| / max|ref| = %.3g (tolerance %.0e) %s" % (
-        os.path.basename(opts.config), err, tol, "ok" if ok else "FAIL")
+        os.path.basename(opts.config) + (" (%s)" % opts.dtype if opts.dtype else ""), err, tol,
+        "ok" if ok else "FAIL")
     if median is not None:
         line += "; median %.3f ms over %d runs" % (median, opts.benchmark)
     print(line)

@@ -1,4 +1,4 @@
-"""Layer configurations (contract.md section 1), read the way kha-translate does.
+"""Layer configurations (docs/layer-config.md), read the way kha-translate does.
 
 Defaults for missing keys follow Hugging Face's (docs/layer-config.md).
 """
@@ -53,7 +53,7 @@ class LayerConfig:
         )
 
     def to_dict(self) -> dict:
-        """The JSON object of contract.md section 1 (batch/seq_len omitted when
+        """The JSON object of docs/layer-config.md (batch/seq_len omitted when
         dynamic, rope_theta null when RoPE is off)."""
         out = {
             "hidden_size": self.hidden_size,
@@ -79,7 +79,7 @@ class LayerConfig:
             return LayerConfig.from_dict(json.load(f))
 
     def argument_shapes(self, batch: int, seq_len: int):
-        """(name, shape) of @kha_layer's arguments, in order (contract.md section 2)."""
+        """(name, shape) of @kha_layer's arguments, in order (docs/layer-config.md)."""
         D, H, G, d = (self.hidden_size, self.num_attention_heads,
                       self.num_key_value_heads, self.head_dim)
         args = [("x", (batch, seq_len, D)), ("wq", (D, H * d)), ("wk", (D, G * d)),

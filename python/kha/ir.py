@@ -108,7 +108,7 @@ class Module:
     @staticmethod
     def from_layer_config(config, context: Context = None, weights_dir: str = None) -> "Module":
         """The @kha_layer module of a layer configuration (a path to a JSON file
-        or a dict, contract.md section 1). With `weights_dir` (one .npy per
+        or a dict, docs/layer-config.md). With `weights_dir` (one .npy per
         weight argument), the weights are embedded as constants."""
         context = context or Context()
         if isinstance(config, (str, os.PathLike)):

@@ -3,10 +3,10 @@
     /usr/bin/python3 -m kha.reference CONFIG.json X.npy WQ.npy ... [-o Y.npy]
         [--check Y.npy]
 
-Inputs are .npy files in the argument order of contract.md section 2 (bf16
+Inputs are .npy files in the argument order of docs/layer-config.md (bf16
 arguments as float32 files). The layer is computed in float64. --check compares
 a result with it and fails when max|y - ref| / max|ref| exceeds the tolerance of
-contract.md section 5 for the configuration's dtype.
+docs/semantics.md for the configuration's dtype.
 """
 
 import argparse
@@ -57,14 +57,14 @@ def sdpa(q, k, v, scale, causal, mask=None):
 
 
 def kha_layer(config: LayerConfig, args, dtype=torch.float64):
-    """The layer of kha-semantics.md section 4 on `args` (arrays in argument order)."""
+    """The layer of docs/semantics.md on `args` (arrays in argument order)."""
     names = [name for name, _ in config.argument_shapes(1, 1)]
     t = {name: torch.as_tensor(np.asarray(a), dtype=dtype) for name, a in zip(names, args)}
     return layer_forward(config, t)
 
 
 def layer_forward(config: LayerConfig, t):
-    """The layer on tensors `t` (by argument name, contract.md section 2), in
+    """The layer on tensors `t` (by argument name, docs/layer-config.md), in
     their dtype and on their device; kha.torch.KHAAttention runs this too."""
     x = t["x"]
     B, L, _ = x.shape

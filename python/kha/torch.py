@@ -11,7 +11,7 @@ kha IR.
     y2 = lib.kha_layer(x.numpy(), *layer.weight_arrays())   # same as y
 
 The module computes exactly the layer of docs/semantics.md (the reference's
-`layer_forward`), with parameters in contract.md section 2's layout (x @ W,
+`layer_forward`), with parameters in docs/layer-config.md's layout (x @ W,
 W [D, N*d]). It is initialised as the paper does: projections ~ N(0, 0.02),
 knock matrices T = I, value MLP with identity up/down and a zero gate (so
 that the MLP knock starts as V), norm weights 1.
@@ -40,7 +40,7 @@ _NAMES = {v: k for k, v in _DTYPES.items()}
 
 
 class KHAAttention(nn.Module):
-    """A knocking-heads attention layer (kha-semantics.md)."""
+    """A knocking-heads attention layer (docs/semantics.md)."""
 
     def __init__(self, hidden_size, num_heads, num_kv_heads=None, head_dim=None,
                  knock_q="none", knock_k="none", knock_v="none", qk_norm=False,
@@ -91,7 +91,7 @@ class KHAAttention(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, init_std=0.02):
-        """The paper's initialisation (kha-semantics.md section 5)."""
+        """The paper's initialisation (docs/semantics.md)."""
         for name, p in self.named_parameters():
             if name in ("wq", "wk", "wv", "wo"):
                 p.normal_(0.0, init_std)
@@ -141,7 +141,7 @@ def export_config(layer: KHAAttention, batch=None, seq_len=None) -> dict:
 
 def export(layer: KHAAttention, batch=None, seq_len=None, embed_weights=False, context=None):
     """kha IR for `layer`: a kha.Module whose public function @kha_layer takes
-    x [B, L, D] and the weights in argument order (contract.md section 2),
+    x [B, L, D] and the weights in argument order (docs/layer-config.md),
     or, with `embed_weights`, x only, the current weights being constants.
     `batch`/`seq_len` fix those sizes; None leaves them dynamic."""
     import kha

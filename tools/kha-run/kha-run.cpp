@@ -3,7 +3,7 @@
 //   kha-run LIB.so --function=kha_layer --input=@x.npy ... --output=@y.npy
 //   kha-run LIB.so --input=2x128x512xf32=random:7 ... --benchmark=20
 //
-// Links no MLIR or LLVM library (contract.md section 3; docs/runtime.md).
+// Links no MLIR or LLVM library (docs/runtime.md).
 //
 //===----------------------------------------------------------------------===//
 

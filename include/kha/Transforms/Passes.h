@@ -28,6 +28,10 @@ namespace kha {
 /// memref.reinterpret_cast.
 void populateExpandShapeToReinterpretCastPatterns(RewritePatternSet &patterns);
 
+/// Adds the fold of exact float extensions of a linalg.matmul's operands
+/// into the matmul (which extends them itself).
+void populateFoldMatmulExtensionsPatterns(RewritePatternSet &patterns);
+
 #define GEN_PASS_REGISTRATION
 #include "kha/Transforms/Passes.h.inc"
 

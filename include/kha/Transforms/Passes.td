@@ -40,9 +40,33 @@ def KHAEmitCInterfacePass : Pass<"kha-emit-c-interface", "::mlir::ModuleOp"> {
   let description = [{
     Marks every public `func.func` with `llvm.emit_c_interface`, so that
     `convert-func-to-llvm` emits `_mlir_ciface_<name>`, the entry point that
-    compiled libraries expose (contract.md section 3). Private functions are
+    compiled libraries expose (docs/runtime.md). Private functions are
     left alone.
   }];
+}
+
+def KHAFoldMatmulExtensionsPass : Pass<"kha-fold-matmul-extensions"> {
+  let summary = "multiply f16/bf16 operands directly instead of f32 copies";
+  let description = [{
+    The kha lowering computes f16/bf16 projections as a matmul of operands
+    extended to f32 (`arith.extf` on whole tensors). A `linalg.matmul`
+    extends its operands to the result's element type itself, exactly as
+    `arith.extf` does, so this pass feeds it the narrow tensors instead:
+    no widened copy of the activations or the weights is made, and the GPU
+    kernel configuration sees f16/bf16 operands (tensor cores). Only
+    matmuls on tensors with the default indexing maps, and only float
+    extensions (exact), are folded. The GPU pipeline runs it after
+    `kha-lower-to-linalg`.
+
+    ```mlir
+    %a = arith.extf %x : tensor<8x16xbf16> to tensor<8x16xf32>
+    %b = arith.extf %w : tensor<16x32xbf16> to tensor<16x32xf32>
+    %c = linalg.matmul ins(%a, %b : tensor<8x16xf32>, tensor<16x32xf32>) outs(%z : tensor<8x32xf32>) -> tensor<8x32xf32>
+    // becomes
+    %c = linalg.matmul ins(%x, %w : tensor<8x16xbf16>, tensor<16x32xbf16>) outs(%z : tensor<8x32xf32>) -> tensor<8x32xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
 def KHAMemRefCopyToLinalgPass : Pass<"kha-memref-copy-to-linalg"> {
@@ -109,7 +133,8 @@ def KHAMathApproximationPass : Pass<"kha-math-approximation"> {
     Rewrites f32 `math.exp` (and the other functions MLIR approximates:
     tanh, log, erf, ...) on scalars and vectors into arithmetic: LLVM would
     otherwise call libm once per vector lane. The approximations are accurate
-    to a few ulp, far inside the tolerances of contract.md section 5; f64 math
+    to a few ulp, far inside the tolerances of docs/semantics.md
+    ("Numerical agreement"); f64 math
     (the RoPE tables) is left alone.
 
     ```mlir

@@ -2,18 +2,28 @@
 
 #include "KernelConfig.h"
 
+#include "kha/Dialect/KHA/Utils/Builders.h"
+
 #include "mlir/IR/BuiltinTypes.h"
 
 using namespace mlir;
 using namespace mlir::kha;
 
-static bool isTensorCoreType(Type type) { return type.isF16() || type.isBF16(); }
+bool kha::isProjectionMatmul(linalg::MatmulOp op) {
+  return op.hasPureTensorSemantics() && !op.hasUserDefinedMaps() &&
+         isZeroFilled(op.getDpsInits()[0]);
+}
+
+static bool isTensorCoreType(Type type) {
+  return type.isF16() || type.isBF16();
+}
 
 /// Every chip the GPU pipeline accepts (sm_80 and newer) has mma.sync
 /// m16n8k16 for f16 and bf16, ldmatrix and cp.async.
 static bool hasMmaSync(StringRef chip) {
   unsigned version = 0;
-  return chip.consume_front("sm_") && !chip.take_while(llvm::isDigit).getAsInteger(10, version) &&
+  return chip.consume_front("sm_") &&
+         !chip.take_while(llvm::isDigit).getAsInteger(10, version) &&
          version >= 80;
 }
 
@@ -164,8 +174,8 @@ GPUKernelAttr kha::chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
     reason = "chip " + chip.str() + " has no mma.sync m16n8k16";
     return simt(context);
   }
-  auto config = GPUKernelAttr::get(context, MmaKind::mma_sync, 64, 64, 32, 4,
-                                   3, kChunkElements);
+  auto config = GPUKernelAttr::get(context, MmaKind::mma_sync, 64, 64, 32, 4, 3,
+                                   kChunkElements);
   if (fitsMatmulKernel(op, config, reason))
     return config;
   return simt(context);

@@ -1,4 +1,5 @@
-//===- KernelConfig.h - the GPU kernel an op becomes, per chip -----*- C++ -*-===//
+//===- KernelConfig.h - the GPU kernel an op becomes, per chip -----*- C++
+//-*-===//
 //
 // The configuration step of the GPU code generation: from an op, its shapes
 // and element types and the chip, a `#kha.gpu_kernel` (tensor cores where
@@ -45,9 +46,31 @@ int64_t attentionSharedBytes(GPUKernelAttr config, int64_t d, int64_t dv,
 /// Shared memory of the tensor-core matmul kernel under `config`.
 int64_t matmulSharedBytes(GPUKernelAttr config, Type element);
 
+/// A zero-filled `linalg.matmul` on tensors with the default indexing maps:
+/// a projection, which kha-matmul-to-gpu makes a kernel of.
+bool isProjectionMatmul(linalg::MatmulOp op);
+
 /// The configuration recorded on `op`, or null.
 inline GPUKernelAttr getGPUKernel(Operation *op) {
   return op->getAttrOfType<GPUKernelAttr>(GPUKernelAttr::name);
+}
+
+/// An error on the first `OpTy` under `root` whose tensor-core
+/// configuration does not fit it (by `fits`): a kernel generator refuses
+/// such a configuration rather than falling back silently.
+template <typename OpTy>
+LogicalResult checkTensorCoreConfigs(Operation *root, StringRef pass,
+                                     bool (*fits)(OpTy, GPUKernelAttr,
+                                                  std::string &)) {
+  WalkResult result = root->walk([&](OpTy op) {
+    std::string reason;
+    GPUKernelAttr config = getGPUKernel(op);
+    if (!config || !config.isTensorCore() || fits(op, config, reason))
+      return WalkResult::advance();
+    op.emitError() << pass << ": " << config << " does not fit: " << reason;
+    return WalkResult::interrupt();
+  });
+  return failure(result.wasInterrupted());
 }
 
 } // namespace kha

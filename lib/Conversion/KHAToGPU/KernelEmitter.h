@@ -9,8 +9,10 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
 
 namespace mlir {
 namespace kha {
@@ -34,6 +36,11 @@ struct Emitter {
   Value le(Value x, Value y) {
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, x, y);
   }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
   Value ceilDiv(Value x, int64_t y) {
     return arith::CeilDivUIOp::create(b, loc, x, idx(y));
   }
@@ -53,6 +60,31 @@ inline Value readOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
   return bufferization::ToBufferOp::create(
       b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
       /*readOnly=*/true);
+}
+
+/// A new buffer for a kernel's result of tensor type `type`, its dynamic
+/// sizes taken from `sizes` (one per dimension).
+inline Value allocResult(OpBuilder &b, Location loc, RankedTensorType type,
+                         ArrayRef<Value> sizes) {
+  SmallVector<Value> dynamicSizes;
+  for (auto [i, size] : llvm::enumerate(sizes))
+    if (type.isDynamicDim(i))
+      dynamicSizes.push_back(size);
+  return memref::AllocOp::create(
+      b, loc, MemRefType::get(type.getShape(), type.getElementType()),
+      dynamicSizes);
+}
+
+/// Ends `launch`'s body and replaces `op` (a one-result op on tensors) by
+/// the kernel's result buffer `out` seen as a tensor.
+inline void replaceByKernelResult(PatternRewriter &rewriter, Operation *op,
+                                  gpu::LaunchOp launch, Value out) {
+  rewriter.setInsertionPointToEnd(&launch.getBody().front());
+  gpu::TerminatorOp::create(rewriter, op->getLoc());
+  rewriter.setInsertionPointAfter(launch);
+  rewriter.replaceOpWithNewOp<bufferization::ToTensorOp>(
+      op, op->getResult(0).getType(), out, /*restrict=*/true,
+      /*writable=*/true);
 }
 
 } // namespace kha

@@ -17,8 +17,6 @@
 #include "KernelConfig.h"
 #include "KernelEmitter.h"
 
-#include "kha/Dialect/KHA/Utils/Builders.h"
-
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -48,8 +46,7 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
                                 PatternRewriter &rewriter) const override {
     if (GPUKernelAttr config = getGPUKernel(op); config && config.isTensorCore())
       return rewriter.notifyMatchFailure(op, "a tensor-core kernel");
-    if (!op.hasPureTensorSemantics() || op.hasUserDefinedMaps() ||
-        !isZeroFilled(op.getDpsInits()[0]))
+    if (!isProjectionMatmul(op))
       return rewriter.notifyMatchFailure(
           op, "not a plain matmul on tensors from zero");
     auto outType = cast<RankedTensorType>(op.getResultTypes()[0]);
@@ -67,15 +64,7 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
     Value M = memref::DimOp::create(rewriter, loc, a, 0);
     Value K = memref::DimOp::create(rewriter, loc, a, 1);
     Value N = memref::DimOp::create(rewriter, loc, bm, 1);
-    SmallVector<Value> dynamicSizes;
-    if (outType.isDynamicDim(0))
-      dynamicSizes.push_back(M);
-    if (outType.isDynamicDim(1))
-      dynamicSizes.push_back(N);
-    Value out = memref::AllocOp::create(
-        rewriter, loc,
-        MemRefType::get(outType.getShape(), outType.getElementType()),
-        dynamicSizes);
+    Value out = allocResult(rewriter, loc, outType, {M, N});
 
     auto workgroup = gpu::AddressSpaceAttr::get(
         rewriter.getContext(), gpu::AddressSpace::Workgroup);
@@ -180,11 +169,7 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
         memref::StoreOp::create(rewriter, loc, value, out,
                                 ValueRange{row, col});
       }
-    gpu::TerminatorOp::create(rewriter, loc);
-
-    rewriter.setInsertionPointAfter(launch);
-    rewriter.replaceOpWithNewOp<bufferization::ToTensorOp>(
-        op, outType, out, /*restrict=*/true, /*writable=*/true);
+    replaceByKernelResult(rewriter, op, launch, out);
     return success();
   }
 };
@@ -194,17 +179,8 @@ struct MatmulToGPUPass
   void runOnOperation() override {
     // A tensor-core configuration that does not fit its op is an error,
     // not a silent fallback.
-    WalkResult fits = getOperation()->walk([&](linalg::MatmulOp op) {
-      std::string reason;
-      GPUKernelAttr config = getGPUKernel(op);
-      if (config && config.isTensorCore() &&
-          !fitsMatmulKernel(op, config, reason)) {
-        op.emitError("kha-matmul-to-gpu: ") << config << " does not fit: " << reason;
-        return WalkResult::interrupt();
-      }
-      return WalkResult::advance();
-    });
-    if (fits.wasInterrupted())
+    if (failed(checkTensorCoreConfigs<linalg::MatmulOp>(
+            getOperation(), getArgument(), fitsMatmulKernel)))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populateMatmulToGPUPatterns(patterns);

@@ -25,8 +25,6 @@
 #include "KernelConfig.h"
 #include "MmaEmitter.h"
 
-#include "kha/Dialect/KHA/Utils/Builders.h"
-
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -43,8 +41,7 @@ struct MatmulToMmaKernel : OpRewritePattern<linalg::MatmulOp> {
     GPUKernelAttr config = getGPUKernel(op);
     if (!config || !config.isTensorCore())
       return rewriter.notifyMatchFailure(op, "not a tensor-core configuration");
-    if (!op.hasPureTensorSemantics() || op.hasUserDefinedMaps() ||
-        !isZeroFilled(op.getDpsInits()[0]))
+    if (!isProjectionMatmul(op))
       return rewriter.notifyMatchFailure(
           op, "not a plain matmul on tensors from zero");
     std::string reason;
@@ -67,14 +64,7 @@ struct MatmulToMmaKernel : OpRewritePattern<linalg::MatmulOp> {
     Value M = memref::DimOp::create(rewriter, loc, a, 0);
     Value K = memref::DimOp::create(rewriter, loc, a, 1);
     Value N = memref::DimOp::create(rewriter, loc, bm, 1);
-    SmallVector<Value> dynamicSizes;
-    if (outType.isDynamicDim(0))
-      dynamicSizes.push_back(M);
-    if (outType.isDynamicDim(1))
-      dynamicSizes.push_back(N);
-    Value out = memref::AllocOp::create(
-        rewriter, loc, MemRefType::get(outType.getShape(), outElement),
-        dynamicSizes);
+    Value out = allocResult(rewriter, loc, outType, {M, N});
 
     auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
                                                 gpu::AddressSpace::Workgroup);
@@ -143,32 +133,31 @@ struct MatmulToMmaKernel : OpRewritePattern<linalg::MatmulOp> {
           gpu::BarrierOp::create(b, l);
           Value stage = x.rem(step, x.idx(stages));
           SmallVector<Value> sums(acc.begin(), acc.end());
-          Value aRow = x.add(x.rem(lane, x.idx(8)),
-                             x.mul(x.rem(x.div(lane, x.idx(8)), x.idx(2)),
-                                   x.idx(8)));
+          Value aRow =
+              x.add(x.rem(lane, x.idx(8)),
+                    x.mul(x.rem(x.div(lane, x.idx(8)), x.idx(2)), x.idx(8)));
           Value aCol = x.mul(x.div(lane, x.idx(16)), x.idx(8));
           // B is [k][n]: the same addressing, transposed on the way.
           for (int64_t kk = 0; kk < tileK / 16; ++kk) {
             SmallVector<Value> aFrags, bFrags;
             for (int64_t mt = 0; mt < mTiles; ++mt)
-              aFrags.push_back(x.ldmatrix(
-                  as,
-                  {stage, x.add(wm, x.add(aRow, x.idx(16 * mt))),
-                   x.add(aCol, x.idx(16 * kk))},
-                  /*transpose=*/false));
+              aFrags.push_back(
+                  x.ldmatrix(as,
+                             {stage, x.add(wm, x.add(aRow, x.idx(16 * mt))),
+                              x.add(aCol, x.idx(16 * kk))},
+                             /*transpose=*/false));
             for (int64_t np = 0; np < nTiles / 2; ++np) {
-              Value frag = x.ldmatrix(
-                  bs,
-                  {stage, x.add(aRow, x.idx(16 * kk)),
-                   x.add(wn, x.add(aCol, x.idx(16 * np)))},
-                  /*transpose=*/true);
+              Value frag = x.ldmatrix(bs,
+                                      {stage, x.add(aRow, x.idx(16 * kk)),
+                                       x.add(wn, x.add(aCol, x.idx(16 * np)))},
+                                      /*transpose=*/true);
               bFrags.push_back(x.halfOf(frag, 0));
               bFrags.push_back(x.halfOf(frag, 2));
             }
             for (int64_t mt = 0; mt < mTiles; ++mt)
               for (int64_t nt = 0; nt < nTiles; ++nt)
-                sums[mt * nTiles + nt] = x.mma(aFrags[mt], bFrags[nt],
-                                               sums[mt * nTiles + nt]);
+                sums[mt * nTiles + nt] =
+                    x.mma(aFrags[mt], bFrags[nt], sums[mt * nTiles + nt]);
           }
           // Every warp is done with this stage before it is refilled.
           gpu::BarrierOp::create(b, l);
@@ -186,8 +175,8 @@ struct MatmulToMmaKernel : OpRewritePattern<linalg::MatmulOp> {
       for (int64_t nt = 0; nt < nTiles; ++nt)
         for (int64_t hh = 0; hh < 2; ++hh) {
           Value row = e.add(e.add(m0, wm), e.add(lg, e.idx(16 * mt + 8 * hh)));
-          Value col = e.add(e.add(n0, wn),
-                            e.add(e.mul(lt, e.idx(2)), e.idx(8 * nt)));
+          Value col =
+              e.add(e.add(n0, wn), e.add(e.mul(lt, e.idx(2)), e.idx(8 * nt)));
           Value inside = e.andI(e.lt(row, M), e.lt(col, N));
           auto store = scf::IfOp::create(rewriter, loc, inside, false);
           OpBuilder::InsertionGuard g2(rewriter);
@@ -199,11 +188,7 @@ struct MatmulToMmaKernel : OpRewritePattern<linalg::MatmulOp> {
                                   ValueRange{row, col}, /*nontemporal=*/false,
                                   llvm::MaybeAlign(align));
         }
-    gpu::TerminatorOp::create(rewriter, loc);
-
-    rewriter.setInsertionPointAfter(launch);
-    rewriter.replaceOpWithNewOp<bufferization::ToTensorOp>(
-        op, outType, out, /*restrict=*/true, /*writable=*/true);
+    replaceByKernelResult(rewriter, op, launch, out);
     return success();
   }
 };

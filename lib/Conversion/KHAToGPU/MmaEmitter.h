@@ -1,4 +1,5 @@
-//===- MmaEmitter.h - tensor-core fragments for kernels ------------*- C++ -*-===//
+//===- MmaEmitter.h - tensor-core fragments for kernels ------------*- C++
+//-*-===//
 //
 // Shared by the tensor-core kernel generators of KHAToGPU: warp-level
 // `mma.sync.m16n8k16` (f16/bf16 operands, f32 accumulators), `ldmatrix`
@@ -66,6 +67,16 @@ struct MmaEmitter : Emitter {
   Value row(Value acc, int64_t i) {
     return vector::ExtractOp::create(b, loc, acc, i);
   }
+  /// `x` combined (by `combine`, arith.maximumf or arith.addf) over the
+  /// four lanes of a fragment row, which hold its columns 2t, 2t + 1.
+  template <typename CombineOp> Value acrossRow(Value x) {
+    for (int64_t offset : {1, 2})
+      x = CombineOp::create(
+          b, loc, x,
+          gpu::ShuffleOp::create(b, loc, x, offset, 32, gpu::ShuffleMode::XOR)
+              .getShuffleResult());
+    return x;
+  }
   /// A 16-byte asynchronous copy global -> shared; `srcElements` (elements
   /// read, the rest zero-filled) may be null for a full copy.
   Value copy16(Value shared, ValueRange sharedIndices, Value global,
@@ -85,11 +96,6 @@ struct MmaEmitter : Emitter {
     nvgpu::DeviceAsyncWaitOp::create(b, loc, group,
                                      b.getI32IntegerAttr(pending));
   }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
 };
 
 } // namespace kha

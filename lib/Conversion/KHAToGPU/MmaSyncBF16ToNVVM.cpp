@@ -32,8 +32,10 @@ struct MmaSyncBF16ToNVVM : OpRewritePattern<nvgpu::MmaSyncOp> {
     auto a = cast<VectorType>(op.getMatrixA().getType());
     auto b = cast<VectorType>(op.getMatrixB().getType());
     auto c = cast<VectorType>(op.getMatrixC().getType());
-    SmallVector<int64_t> shape = llvm::map_to_vector(
-        op.getMmaShape(), [](Attribute x) { return cast<IntegerAttr>(x).getInt(); });
+    SmallVector<int64_t> shape =
+        llvm::map_to_vector(op.getMmaShape(), [](Attribute x) {
+          return cast<IntegerAttr>(x).getInt();
+        });
     if (!a.getElementType().isBF16() || !b.getElementType().isBF16() ||
         shape != SmallVector<int64_t>{16, 8, 16} ||
         a.getShape() != ArrayRef<int64_t>{4, 2} ||
@@ -47,7 +49,8 @@ struct MmaSyncBF16ToNVVM : OpRewritePattern<nvgpu::MmaSyncOp> {
       SmallVector<Value> out;
       for (int64_t i = 0; i < rows; ++i)
         out.push_back(LLVM::BitcastOp::create(
-            rewriter, loc, i32, vector::ExtractOp::create(rewriter, loc, fragment, i)));
+            rewriter, loc, i32,
+            vector::ExtractOp::create(rewriter, loc, fragment, i)));
       return out;
     };
     SmallVector<Value> accumulators;
@@ -61,13 +64,16 @@ struct MmaSyncBF16ToNVVM : OpRewritePattern<nvgpu::MmaSyncOp> {
         rewriter, loc, resultType, registers(op.getMatrixA(), 4),
         registers(op.getMatrixB(), 2), accumulators, shape, std::nullopt,
         std::nullopt,
-        std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
-        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col});
-    Value result = arith::ConstantOp::create(rewriter, loc, c, rewriter.getZeroAttr(c));
+        std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
+                                      NVVM::MMATypes::bf16},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    Value result =
+        arith::ConstantOp::create(rewriter, loc, c, rewriter.getZeroAttr(c));
     for (int64_t i = 0; i < 4; ++i)
       result = vector::InsertOp::create(
-          rewriter, loc, LLVM::ExtractValueOp::create(rewriter, loc, mma, i), result,
-          ArrayRef<int64_t>{i / 2, i % 2});
+          rewriter, loc, LLVM::ExtractValueOp::create(rewriter, loc, mma, i),
+          result, ArrayRef<int64_t>{i / 2, i % 2});
     rewriter.replaceOp(op, result);
     return success();
   }

@@ -124,14 +124,8 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     Value B = memref::DimOp::create(rewriter, loc, q, 0);
     Value L = memref::DimOp::create(rewriter, loc, q, 1);
     Value S = memref::DimOp::create(rewriter, loc, k, 1);
-    Value sizes[4] = {B, L, e.idx(H), e.idx(dv)};
-    SmallVector<Value> dynamicSizes;
-    for (int64_t i = 0; i < 4; ++i)
-      if (outType.isDynamicDim(i))
-        dynamicSizes.push_back(sizes[i]);
-    auto outMemref =
-        MemRefType::get(outType.getShape(), outType.getElementType());
-    Value out = memref::AllocOp::create(rewriter, loc, outMemref, dynamicSizes);
+    Value out =
+        allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(dv)});
 
     auto workgroup = gpu::AddressSpaceAttr::get(
         rewriter.getContext(), gpu::AddressSpace::Workgroup);
@@ -305,12 +299,7 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
       memref::StoreOp::create(rewriter, loc, y, out,
                               ValueRange{batch, i, h, e.add(vCol0, e.idx(c))});
     }
-    rewriter.setInsertionPointToEnd(&launch.getBody().front());
-    gpu::TerminatorOp::create(rewriter, loc);
-
-    rewriter.setInsertionPointAfter(launch);
-    rewriter.replaceOpWithNewOp<bufferization::ToTensorOp>(
-        op, outType, out, /*restrict=*/true, /*writable=*/true);
+    replaceByKernelResult(rewriter, op, launch, out);
     return success();
   }
 };
@@ -324,17 +313,8 @@ struct SDPAToGPUPass : kha::impl::KHASDPAToGPUPassBase<SDPAToGPUPass> {
     }
     // A tensor-core configuration that does not fit its op is an error,
     // not a silent fallback.
-    WalkResult fits = getOperation()->walk([&](SDPAOp op) {
-      std::string reason;
-      GPUKernelAttr config = getGPUKernel(op);
-      if (config && config.isTensorCore() &&
-          !fitsAttentionKernel(op, config, reason)) {
-        op.emitError("kha-sdpa-to-gpu: ") << config << " does not fit: " << reason;
-        return WalkResult::interrupt();
-      }
-      return WalkResult::advance();
-    });
-    if (fits.wasInterrupted())
+    if (failed(checkTensorCoreConfigs<SDPAOp>(getOperation(), getArgument(),
+                                              fitsAttentionKernel)))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populateSDPAToGPUPatterns(patterns, lanes, rows);

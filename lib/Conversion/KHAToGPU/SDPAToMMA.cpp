@@ -76,14 +76,8 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     Value B = memref::DimOp::create(rewriter, loc, q, 0);
     Value L = memref::DimOp::create(rewriter, loc, q, 1);
     Value S = memref::DimOp::create(rewriter, loc, k, 1);
-    Value sizes[4] = {B, L, e.idx(H), e.idx(dv)};
-    SmallVector<Value> dynamicSizes;
-    for (int64_t i = 0; i < 4; ++i)
-      if (outType.isDynamicDim(i))
-        dynamicSizes.push_back(sizes[i]);
-    Value out = memref::AllocOp::create(
-        rewriter, loc, MemRefType::get(outType.getShape(), element),
-        dynamicSizes);
+    Value out =
+        allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(dv)});
 
     auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
                                                 gpu::AddressSpace::Workgroup);
@@ -93,8 +87,8 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     };
     Value rows = e.mul(L, e.idx(r));
     auto launch = gpu::LaunchOp::create(
-        rewriter, loc, e.ceilDiv(rows, tileRows), e.idx(G), B,
-        e.idx(threads), e.idx(1), e.idx(1), /*dynamicSharedMemorySize=*/nullptr,
+        rewriter, loc, e.ceilDiv(rows, tileRows), e.idx(G), B, e.idx(threads),
+        e.idx(1), e.idx(1), /*dynamicSharedMemorySize=*/nullptr,
         /*asyncTokenType=*/nullptr, ValueRange(),
         TypeRange{stagesOf(d), stagesOf(dv)});
 
@@ -139,9 +133,10 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     }
 
     // Keys this block visits: up to its last row's position when causal.
-    Value blockLast = e.sub(e.min(e.add(row0, e.idx(tileRows)), rows), e.idx(1));
-    Value kvEnd = causal ? e.min(S, e.add(e.div(blockLast, e.idx(r)), e.idx(1)))
-                         : S;
+    Value blockLast =
+        e.sub(e.min(e.add(row0, e.idx(tileRows)), rows), e.idx(1));
+    Value kvEnd =
+        causal ? e.min(S, e.add(e.div(blockLast, e.idx(r)), e.idx(1))) : S;
     Value firstPos = e.div(row0, e.idx(r));
     Value numTiles = e.ceilDiv(kvEnd, keys);
 
@@ -268,14 +263,10 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
             for (int64_t nt = 0; nt < sTiles; ++nt)
               best = arith::MaximumFOp::create(
                   b, l, best,
-                  vector::ReductionOp::create(b, l, vector::CombiningKind::MAXIMUMF,
+                  vector::ReductionOp::create(b, l,
+                                              vector::CombiningKind::MAXIMUMF,
                                               x.row(masked.getResult(nt), hh)));
-            for (int64_t offset : {1, 2})
-              best = arith::MaximumFOp::create(
-                  b, l, best,
-                  gpu::ShuffleOp::create(b, l, best, offset, 32,
-                                         gpu::ShuffleMode::XOR)
-                      .getShuffleResult());
+            best = x.acrossRow<arith::MaximumFOp>(best);
             Value mPrev = vector::ExtractOp::create(b, l, mOld, hh);
             Value m = arith::MaximumFOp::create(b, l, mPrev, best);
             // A row with no finite score yet keeps m = -inf and sums 0.
@@ -311,9 +302,9 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
 
           // O += P V: P as A fragments (16 keys each), V through
           // ldmatrix.trans, two 8-column tiles per load.
-          Value vRow = x.add(x.rem(lane, x.idx(8)),
-                             x.mul(x.rem(x.div(lane, x.idx(8)), x.idx(2)),
-                                   x.idx(8)));
+          Value vRow =
+              x.add(x.rem(lane, x.idx(8)),
+                    x.mul(x.rem(x.div(lane, x.idx(8)), x.idx(2)), x.idx(8)));
           Value vCol = x.mul(x.div(lane, x.idx(16)), x.idx(8));
           auto narrow = [&](Value pr) {
             return arith::TruncFOp::create(b, l, pairT, pr);
@@ -344,25 +335,21 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     // O / l, the row sums completed over the four lanes of each row; a
     // fully masked row is zeros.
     for (int64_t hh = 0; hh < 2; ++hh) {
-      Value sum = vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh);
-      for (int64_t offset : {1, 2})
-        sum = arith::AddFOp::create(
-            rewriter, loc, sum,
-            gpu::ShuffleOp::create(rewriter, loc, sum, offset, 32,
-                                   gpu::ShuffleMode::XOR)
-                .getShuffleResult());
-      Value empty = arith::CmpFOp::create(rewriter, loc,
-                                          arith::CmpFPredicate::OEQ, sum,
-                                          e.f32(0.0));
-      Value inv = e.select(empty, e.f32(0.0),
-                           arith::DivFOp::create(rewriter, loc, e.f32(1.0), sum));
+      Value sum =
+          vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh);
+      sum = e.acrossRow<arith::AddFOp>(sum);
+      Value empty = arith::CmpFOp::create(
+          rewriter, loc, arith::CmpFPredicate::OEQ, sum, e.f32(0.0));
+      Value inv =
+          e.select(empty, e.f32(0.0),
+                   arith::DivFOp::create(rewriter, loc, e.f32(1.0), sum));
       Value invV = vector::BroadcastOp::create(rewriter, loc, pairF, inv);
       auto store = scf::IfOp::create(rewriter, loc, valid[hh], false);
       OpBuilder::InsertionGuard g3(rewriter);
       rewriter.setInsertionPointToStart(store.thenBlock());
       for (int64_t c = 0; c < oTiles; ++c) {
-        Value y = arith::MulFOp::create(
-            rewriter, loc, e.row(loop.getResult(2 + c), hh), invV);
+        Value y = arith::MulFOp::create(rewriter, loc,
+                                        e.row(loop.getResult(2 + c), hh), invV);
         y = arith::TruncFOp::create(rewriter, loc, pairT, y);
         Value col = e.add(e.mul(lt, e.idx(2)), e.idx(8 * c));
         vector::StoreOp::create(rewriter, loc, y, out,
@@ -370,11 +357,7 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
                                 /*nontemporal=*/false, llvm::MaybeAlign(4));
       }
     }
-    gpu::TerminatorOp::create(rewriter, loc);
-
-    rewriter.setInsertionPointAfter(launch);
-    rewriter.replaceOpWithNewOp<bufferization::ToTensorOp>(
-        op, outType, out, /*restrict=*/true, /*writable=*/true);
+    replaceByKernelResult(rewriter, op, launch, out);
     return success();
   }
 };

@@ -4,8 +4,6 @@
 
 #include "KernelConfig.h"
 
-#include "kha/Dialect/KHA/Utils/Builders.h"
-
 namespace mlir {
 namespace kha {
 #define GEN_PASS_DEF_KHAGPUSELECTKERNELSPASS
@@ -49,19 +47,19 @@ struct GPUSelectKernelsPass
                           "attention kernel (kha.sdpa)", reason);
       } else if (auto matmul = dyn_cast<linalg::MatmulOp>(op)) {
         // The projections: what kha-matmul-to-gpu makes a kernel of.
-        if (!matmul.hasPureTensorSemantics() || matmul.hasUserDefinedMaps() ||
-            !isZeroFilled(matmul.getDpsInits()[0]))
+        if (!isProjectionMatmul(matmul))
           return WalkResult::advance();
         auto a = cast<ShapedType>(matmul.getDpsInputs()[0].getType());
         auto b = cast<ShapedType>(matmul.getDpsInputs()[1].getType());
         std::string name = "projection kernel (linalg.matmul ";
         auto dim = [](int64_t n) {
-          return ShapedType::isDynamic(n) ? std::string("?") : std::to_string(n);
+          return ShapedType::isDynamic(n) ? std::string("?")
+                                          : std::to_string(n);
         };
         name += dim(a.getDimSize(0)) + "x" + dim(a.getDimSize(1)) + " * " +
                 dim(b.getDimSize(0)) + "x" + dim(b.getDimSize(1)) + ")";
-        recorded = record(op, chooseMatmulKernel(matmul, chip, reason), name,
-                          reason);
+        recorded =
+            record(op, chooseMatmulKernel(matmul, chip, reason), name, reason);
       }
       return failed(recorded) ? WalkResult::interrupt() : WalkResult::advance();
     });

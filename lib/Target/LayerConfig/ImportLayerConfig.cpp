@@ -58,7 +58,7 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
   Type xType = tensor({config.batch.value_or(ShapedType::kDynamic),
                        config.seqLen.value_or(ShapedType::kDynamic), D});
 
-  // Argument types in the order of contract.md section 2.
+  // Argument types in the order of docs/layer-config.md.
   SmallVector<Type> argTypes = {xType, tensor({D, H * d}), tensor({D, G * d}),
                                 tensor({D, G * d}), tensor({H * d, D})};
   SmallVector<std::string> names = getLayerArgumentNames(config);

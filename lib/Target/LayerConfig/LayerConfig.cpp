@@ -1,6 +1,6 @@
 //===- LayerConfig.cpp - parse and validate a layer configuration ---------===//
 //
-// Every rule of contract.md section 1 is enforced here, each with a message
+// Every rule of docs/layer-config.md is enforced here, each with a message
 // that names the key and the problem, located at the key's line in the file.
 //
 //===----------------------------------------------------------------------===//

@@ -14,7 +14,7 @@ import tempfile
 
 import numpy as np
 
-TOLERANCE = 1e-4  # f32, contract.md
+TOLERANCE = 1e-4  # f32, docs/semantics.md
 
 
 def module(b, l, dm, n, d):

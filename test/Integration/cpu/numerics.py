@@ -1,6 +1,6 @@
 """The random numerics suite for the CPU: seeded layer configurations run through
 kha-translate -> kha-compile -> kha-run and compared with the float64 reference at
-the tolerances of contract.md section 5.
+the tolerances of docs/semantics.md.
 
     numerics.py --count                    how many cases there are
     numerics.py --tools DIR [--case N]...  run some (default: all) cases

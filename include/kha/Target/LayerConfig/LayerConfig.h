@@ -1,4 +1,4 @@
-//===- LayerConfig.h - the layer configuration of contract.md -----*- C++ -*-===//
+//===- LayerConfig.h - layer configurations --------------------*- C++ -*-===//
 //
 // The JSON layer configuration (Hugging Face-style keys) and its import into a
 // module holding the public function @kha_layer.
@@ -47,8 +47,9 @@ struct LayerConfig {
 FailureOr<LayerConfig> parseLayerConfig(StringRef text, StringRef filename,
                                         MLIRContext *context);
 
-/// Builds a module with the public function @kha_layer of contract.md section
-/// 2: arguments x, wq, wk, wv, wo, then tq, tk, tv or v_up, v_gate, v_down,
+/// Builds a module with the public function @kha_layer of
+/// docs/layer-config.md: arguments x, wq, wk, wv, wo, then tq, tk, tv or
+/// v_up, v_gate, v_down,
 /// then q_norm, k_norm, as the configuration asks; one kha.attention_block.
 /// With `weights` (one constant per argument name but x), the weights are
 /// embedded as constants and x is the only argument.

@@ -1,7 +1,7 @@
 //===- KHAOps.cpp - kha op verifiers and folders --------------------------===//
 //
 // Every rule checked here is numbered (R1..) in docs/semantics.md, which ties it
-// to kha-semantics.md and contract.md; test/Dialect/KHA/invalid.mlir has a case
+// to docs/semantics.md; test/Dialect/KHA/invalid.mlir has a case
 // for each.
 //
 //===----------------------------------------------------------------------===//
