@@ -96,3 +96,16 @@ func.func @kept(%q: tensor<1x4x2x64xf16>, %k: tensor<1x4x2x64xf16>, %v: tensor<1
   %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
   return %o : tensor<1x4x2x64xf16>
 }
+
+// -----
+
+// K = 32 fits in one step: 2 stages, not 3.
+// CHECK-LABEL: func @one_step
+// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 32, warps = 4, stages = 2, padding = 8>}
+func.func @one_step(%a: tensor<16x32xf16>, %b: tensor<32x48xf16>) -> tensor<16x48xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<16x48xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<16x48xf32>) -> tensor<16x48xf32>
+  %r = linalg.matmul ins(%a, %b : tensor<16x32xf16>, tensor<32x48xf16>) outs(%f : tensor<16x48xf32>) -> tensor<16x48xf32>
+  return %r : tensor<16x48xf32>
+}

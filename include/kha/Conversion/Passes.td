@@ -59,7 +59,8 @@ def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
       (up to 256) and have no additive mask: 64 query rows over 4 warps, the
       widest K/V tile of 64, 32 or 16 keys whose two stages fit in 48 KiB of
       shared memory; and for f16/bf16 matmuls whose K and N are static
-      multiples of 8: 64 x 64 tiles of C, steps of 32 along K, 3 stages;
+      multiples of 8: 64 x 64 tiles of C, steps of 32 along K, 3 stages
+      (2 when K fits in one step);
     - otherwise the SIMT kernels (`mma = simt`), with a remark naming the
       kernel and the reason, e.g.
       `attention kernel (kha.sdpa) falls back to the CUDA cores: head dim

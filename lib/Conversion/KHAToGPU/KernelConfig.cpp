@@ -6,6 +6,8 @@
 
 #include "mlir/IR/BuiltinTypes.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace mlir::kha;
 
@@ -174,8 +176,15 @@ GPUKernelAttr kha::chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
     reason = "chip " + chip.str() + " has no mma.sync m16n8k16";
     return simt(context);
   }
-  auto config = GPUKernelAttr::get(context, MmaKind::mma_sync, 64, 64, 32, 4, 3,
-                                   kChunkElements);
+  // 64 x 64 tiles of C, steps of 32 along K, 3 stages; never more stages
+  // than steps + 1 (a stage past the last step only copies zeros, and with
+  // a single step the extra stage makes ptxas spill).
+  int64_t K = cast<ShapedType>(op.getDpsInputs()[0].getType()).getDimSize(1);
+  int64_t stages = 3;
+  if (!ShapedType::isDynamic(K))
+    stages = std::clamp<int64_t>(llvm::divideCeil(K, 32) + 1, 2, 3);
+  auto config = GPUKernelAttr::get(context, MmaKind::mma_sync, 64, 64, 32, 4,
+                                   stages, kChunkElements);
   if (fitsMatmulKernel(op, config, reason))
     return config;
   return simt(context);

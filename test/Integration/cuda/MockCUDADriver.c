@@ -43,6 +43,8 @@ enum {
 
 static int loads, functions, launches, allocs, frees, copies, violations;
 static long live;
+/* Device memory: bytes live now, the most live at once, the largest buffer. */
+static size_t liveBytes, peakBytes, largest;
 
 static void violation(const char *format, ...) {
   const char *path = getenv("KHA_MOCK_CUDA_LOG");
@@ -118,8 +120,9 @@ __attribute__((destructor)) static void summary(void) {
     return;
   fprintf(log,
           "summary: loads=%d functions=%d launches=%d allocs=%d frees=%d "
-          "live=%ld copies=%d violations=%d\n",
-          loads, functions, launches, allocs, frees, live, copies, violations);
+          "live=%ld copies=%d violations=%d peak_bytes=%zu largest=%zu\n",
+          loads, functions, launches, allocs, frees, live, copies, violations,
+          peakBytes, largest);
   fclose(log);
 }
 
@@ -319,6 +322,9 @@ EXPORT CUresult cuMemAlloc_v2(uint64_t *pointer, size_t bytes) {
       *pointer = (uint64_t)table[i].base;
       ++allocs;
       ++live;
+      liveBytes += bytes;
+      peakBytes = liveBytes > peakBytes ? liveBytes : peakBytes;
+      largest = bytes > largest ? bytes : largest;
       return SUCCESS;
     }
   return OUT_OF_MEMORY;
@@ -333,6 +339,7 @@ EXPORT CUresult cuMemFree_v2(uint64_t pointer) {
       table[i].base = NULL;
       ++frees;
       --live;
+      liveBytes -= table[i].bytes;
       return SUCCESS;
     }
   violation("cuMemFree of an address that is not a live allocation");

@@ -8,7 +8,9 @@ but not run. Without a GPU this checks everything around the kernels:
     copy inside its allocation, and free every allocation (none live at
     exit), over several calls, with static and dynamic sizes;
   - a failing driver call (injected) is reported naming the call and the
-    driver's error, the tools exit 1, and nothing runs after it.
+    driver's error, the tools exit 1, and nothing runs after it;
+  - the paper-main layer in bf16 at L = 2048 and 4096: its peak device memory
+    is reported and grows linearly with L (no L x S buffer).
 
 The outputs are not checked: the kernels do not run (the GPU check and
 --cuda-on-host cover the numbers).
@@ -112,6 +114,37 @@ def main():
                        "" if proc.returncode == 0 else ": " + proc.stderr.strip()))
             if re.search(r"^violation:", text, re.M):
                 print(text)
+
+        # Device memory of the paper-main layer in bf16 (dynamic L, B = 1) at
+        # L = 2048 and 4096: reported, and linear in L (the L x S scores of
+        # the fused attention never reach memory).
+        paper = json.load(open(os.path.join(config_dir, "paper-main.json")))
+        paper.update(dtype="bf16", batch=1, seq_len=None)
+        paper_json = os.path.join(tmp, "paper-main-bf16.json")
+        with open(paper_json, "w") as f:
+            json.dump(paper, f)
+        mlir = os.path.join(tmp, "paper-main-bf16.mlir")
+        subprocess.run([os.path.join(tools, "kha-translate"), "--import-layer-config",
+                        paper_json, "-o", mlir], check=True)
+        paper_lib = os.path.join(tmp, "paper-main-bf16.so")
+        subprocess.run([os.path.join(tools, "kha-compile"), mlir, "--target=cuda",
+                        "-o", paper_lib], check=True, capture_output=True)
+        config = LayerConfig.load(paper_json)
+        memory = {}
+        for seq_len in (2048, 4096):
+            inputs = ["--input=%sxbf16=random:%d" % ("x".join(map(str, shape)), i)
+                      for i, (_, shape) in enumerate(config.argument_shapes(1, seq_len))]
+            proc, counts, text = run([kha_run, paper_lib, "--device=cuda", *inputs,
+                                      "--output=@" + os.path.join(tmp, "y.npy")], env, log)
+            memory[seq_len] = (counts.get("peak_bytes", 0), counts.get("largest", 0),
+                               proc.returncode == 0 and counts.get("violations", 1) == 0
+                               and counts.get("live") == 0)
+        (peak2, big2, ok2), (peak4, big4, ok4) = memory[2048], memory[4096]
+        mib = lambda b: b / 2.0 ** 20
+        expect(ok2 and ok4 and peak2 > 0 and peak4 <= 2.05 * peak2 and big4 <= 2.05 * big2,
+               "paper-main bf16, B=1: peak device memory %.1f MiB at L=2048, %.1f MiB at "
+               "L=4096 (x%.2f), largest buffer %.1f -> %.1f MiB: linear in L, no L x S buffer"
+               % (mib(peak2), mib(peak4), peak4 / max(peak2, 1), mib(big2), mib(big4)))
 
         # kha.Library: numpy in and out through the library's runtime.
         script = ("import numpy as np, kha\n"
