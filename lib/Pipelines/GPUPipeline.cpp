@@ -74,7 +74,6 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   pm.addPass(createKHASDPAToGPUPass());
   pm.addPass(createKHALowerToLinalgPass());
   pm.addPass(createKHAFoldMatmulExtensionsPass());
-  pm.addPass(createKHAFoldMatmulExtensionsPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

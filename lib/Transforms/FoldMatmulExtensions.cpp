@@ -2,6 +2,7 @@
 
 #include "kha/Transforms/Passes.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir {
@@ -14,9 +15,49 @@ namespace kha {
 using namespace mlir;
 
 namespace {
+/// `source` reshaped as `reshape` (a tensor.collapse_shape or
+/// tensor.expand_shape) reshapes its operand, with elements of type `element`.
+Value reshapeLike(OpBuilder &b, Operation *reshape, Value source,
+                  Type element) {
+  auto type =
+      cast<RankedTensorType>(reshape->getResult(0).getType()).clone(element);
+  if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(reshape))
+    return tensor::CollapseShapeOp::create(b, collapse.getLoc(), type, source,
+                                           collapse.getReassociationIndices());
+  auto expand = cast<tensor::ExpandShapeOp>(reshape);
+  return tensor::ExpandShapeOp::create(b, expand.getLoc(), type, source,
+                                       expand.getReassociationIndices(),
+                                       expand.getMixedOutputShape());
+}
+
+/// The narrow tensor that `value` widens: `x` for `value = arith.extf x`, or
+/// for `value = reshape(...(arith.extf x))` through tensor.collapse_shape and
+/// tensor.expand_shape (which commute with an elementwise extension), `x`
+/// reshaped the same way (built before `before`). Null otherwise.
+Value narrowSource(PatternRewriter &rewriter, Operation *before, Value value) {
+  SmallVector<Operation *> reshapes;
+  while (Operation *def = value.getDefiningOp()) {
+    if (!isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(def))
+      break;
+    reshapes.push_back(def);
+    value = def->getOperand(0);
+  }
+  auto extension = value.getDefiningOp<arith::ExtFOp>();
+  if (!extension || !isa<RankedTensorType>(extension.getIn().getType()))
+    return {};
+  Value narrow = extension.getIn();
+  Type element = getElementTypeOrSelf(narrow.getType());
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(before);
+  for (Operation *reshape : llvm::reverse(reshapes))
+    narrow = reshapeLike(rewriter, reshape, narrow, element);
+  return narrow;
+}
+
 /// linalg.matmul(extf a, extf b) -> linalg.matmul(a, b): the matmul's body
 /// extends each operand to the result's element type, which is what the
-/// (exact) float extension did.
+/// (exact) float extension did. Extensions seen through reshapes are folded
+/// too (the reshapes then move to the narrow tensors).
 struct FoldExtensionsIntoMatmul : OpRewritePattern<linalg::MatmulOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -27,19 +68,56 @@ struct FoldExtensionsIntoMatmul : OpRewritePattern<linalg::MatmulOp> {
     SmallVector<Value> inputs(op.getDpsInputs());
     bool folded = false;
     for (Value &input : inputs) {
-      auto extension = input.getDefiningOp<arith::ExtFOp>();
-      if (!extension || !isa<RankedTensorType>(extension.getIn().getType()))
+      Value narrow = narrowSource(rewriter, op, input);
+      if (!narrow)
         continue;
-      input = extension.getIn();
+      input = narrow;
       folded = true;
     }
     if (!folded)
       return rewriter.notifyMatchFailure(op, "no extended operand");
-    auto matmul = linalg::MatmulOp::create(rewriter, op.getLoc(),
-                                           op.getResultTypes(), inputs,
-                                           op.getDpsInits());
+    auto matmul = linalg::MatmulOp::create(
+        rewriter, op.getLoc(), op.getResultTypes(), inputs, op.getDpsInits());
     matmul->setDiscardableAttrs(op->getDiscardableAttrDictionary());
     rewriter.replaceOp(op, matmul->getResults());
+    return success();
+  }
+};
+
+/// arith.truncf(reshape(...(x))) -> reshape(...(arith.truncf x)) through
+/// single-use tensor.collapse_shape/expand_shape: the rounding of a matmul's
+/// product (a folded weight, say) then directly follows the matmul, whose
+/// kernel stores the rounded values instead of an f32 copy.
+struct RoundBeforeReshapes : OpRewritePattern<arith::TruncFOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(arith::TruncFOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = dyn_cast<RankedTensorType>(op.getType());
+    if (!type)
+      return rewriter.notifyMatchFailure(op, "not on tensors");
+    SmallVector<Operation *> reshapes;
+    Value value = op.getIn();
+    while (Operation *def = value.getDefiningOp()) {
+      if (!isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(def) ||
+          !def->getResult(0).hasOneUse())
+        break;
+      reshapes.push_back(def);
+      value = def->getOperand(0);
+    }
+    if (reshapes.empty())
+      return rewriter.notifyMatchFailure(op, "not a rounding of a reshape");
+    Type element = type.getElementType();
+    Value narrow = arith::TruncFOp::create(
+        rewriter, op.getLoc(),
+        cast<RankedTensorType>(value.getType()).clone(element), value,
+        op.getRoundingmodeAttr(), op.getFastmathAttr());
+    for (Operation *reshape : llvm::reverse(reshapes))
+      narrow = reshapeLike(rewriter, reshape, narrow, element);
+    rewriter.replaceOp(op, narrow);
+    // The f32 reshapes (already visited by the walk) are dead now.
+    for (Operation *reshape : reshapes)
+      rewriter.eraseOp(reshape);
     return success();
   }
 };
@@ -55,5 +133,6 @@ struct FoldMatmulExtensionsPass
 } // namespace
 
 void kha::populateFoldMatmulExtensionsPatterns(RewritePatternSet &patterns) {
-  patterns.add<FoldExtensionsIntoMatmul>(patterns.getContext());
+  patterns.add<FoldExtensionsIntoMatmul, RoundBeforeReshapes>(
+      patterns.getContext());
 }

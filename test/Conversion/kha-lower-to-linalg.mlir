@@ -83,22 +83,29 @@ func.func @linear_knock(%x: tensor<?x3x2x8xf32>, %t: tensor<8x8xf32>) -> tensor<
 
 // -----
 
-// The MLP knock: up and gate matmuls in f32, 2 * u * sigmoid(g), the down
-// matmul, one rounding to bf16.
+// The MLP knock: up and gate matmuls accumulated in f32, their products kept
+// in bf16 (the layer's dtype), 2 * u * sigmoid(g) in f32 kept in bf16, the
+// down matmul, one rounding to bf16.
 // CHECK-LABEL: func @mlp_knock
 // CHECK-SAME: (%[[X:.*]]: tensor<1x3x2x8xbf16>, %[[UP:.*]]: tensor<8x8xbf16>, %[[GATE:.*]]: tensor<8x8xbf16>, %[[DOWN:.*]]: tensor<8x8xbf16>)
 // CHECK: %[[ROWS:.*]] = tensor.collapse_shape %[[X]]
 // CHECK: %[[XW:.*]] = arith.extf %[[ROWS]] : tensor<6x8xbf16> to tensor<6x8xf32>
 // CHECK: %[[UPW:.*]] = arith.extf %[[UP]] : tensor<8x8xbf16> to tensor<8x8xf32>
-// CHECK: %[[U:.*]] = linalg.matmul ins(%[[XW]], %[[UPW]] : tensor<6x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[U32:.*]] = linalg.matmul ins(%[[XW]], %[[UPW]] : tensor<6x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[U:.*]] = arith.truncf %[[U32]] : tensor<6x8xf32> to tensor<6x8xbf16>
 // CHECK: %[[GATEW:.*]] = arith.extf %[[GATE]] : tensor<8x8xbf16> to tensor<8x8xf32>
-// CHECK: %[[G:.*]] = linalg.matmul ins(%{{.*}}, %[[GATEW]] : tensor<6x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<6x8xf32>)
-// CHECK: %[[H:.*]] = linalg.generic {{.*}} ins(%[[U]], %[[G]] : tensor<6x8xf32>, tensor<6x8xf32>)
+// CHECK: %[[G32:.*]] = linalg.matmul ins(%{{.*}}, %[[GATEW]] : tensor<6x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[G:.*]] = arith.truncf %[[G32]] : tensor<6x8xf32> to tensor<6x8xbf16>
+// CHECK: %[[H:.*]] = linalg.generic {{.*}} ins(%[[U]], %[[G]] : tensor<6x8xbf16>, tensor<6x8xbf16>) outs(%{{.*}} : tensor<6x8xbf16>)
+// CHECK: arith.extf
+// CHECK: arith.extf
 // CHECK: arith.negf
 // CHECK: math.exp
 // CHECK: arith.divf
+// CHECK: arith.truncf {{.*}} : f32 to bf16
+// CHECK: %[[HW:.*]] = arith.extf %[[H]] : tensor<6x8xbf16> to tensor<6x8xf32>
 // CHECK: %[[DOWNW:.*]] = arith.extf %[[DOWN]] : tensor<8x8xbf16> to tensor<8x8xf32>
-// CHECK: %[[D:.*]] = linalg.matmul ins(%[[H]], %[[DOWNW]] : tensor<6x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[D:.*]] = linalg.matmul ins(%[[HW]], %[[DOWNW]] : tensor<6x8xf32>, tensor<8x8xf32>) outs(%{{.*}} : tensor<6x8xf32>)
 // CHECK: %[[N:.*]] = arith.truncf %[[D]] : tensor<6x8xf32> to tensor<6x8xbf16>
 // CHECK: tensor.expand_shape %[[N]]
 func.func @mlp_knock(%x: tensor<1x3x2x8xbf16>, %up: tensor<8x8xbf16>, %gate: tensor<8x8xbf16>, %down: tensor<8x8xbf16>) -> tensor<1x3x2x8xbf16> {

@@ -70,6 +70,32 @@ func.func @half(%x: tensor<6x16xf32>, %w: tensor<16x8xf32>, %t: tensor<4x4xf16>)
 
 // -----
 
+// bf16 weights widened to f32 for the projection (what kha-expand-attention-
+// block emits): the folded weight W T, computed in f32, is kept in bf16 (as
+// the layer keeps its weights), then widened for the projection.
+// CHECK-LABEL: func @bf16_weights
+// CHECK: %[[WT:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<32x4xf32>, tensor<4x4xf32>)
+// CHECK: %[[WT3:.*]] = tensor.expand_shape %[[WT]]
+// CHECK: %[[W2:.*]] = tensor.collapse_shape %[[WT3]]
+// CHECK: %[[R:.*]] = arith.truncf %[[W2]] : tensor<16x8xf32> to tensor<16x8xbf16>
+// CHECK: %[[RW:.*]] = arith.extf %[[R]] : tensor<16x8xbf16> to tensor<16x8xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %[[RW]] : tensor<6x16xf32>, tensor<16x8xf32>)
+// CHECK-NOT: kha.linear_knock
+func.func @bf16_weights(%x: tensor<6x16xbf16>, %w: tensor<16x8xbf16>, %t: tensor<4x4xbf16>) -> tensor<2x3x2x4xbf16> {
+  %xw = arith.extf %x : tensor<6x16xbf16> to tensor<6x16xf32>
+  %ww = arith.extf %w : tensor<16x8xbf16> to tensor<16x8xf32>
+  %e = tensor.empty() : tensor<6x8xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %p = linalg.matmul ins(%xw, %ww : tensor<6x16xf32>, tensor<16x8xf32>) outs(%f : tensor<6x8xf32>) -> tensor<6x8xf32>
+  %n = arith.truncf %p : tensor<6x8xf32> to tensor<6x8xbf16>
+  %h = tensor.expand_shape %n [[0, 1], [2, 3]] output_shape [2, 3, 2, 4] : tensor<6x8xbf16> into tensor<2x3x2x4xbf16>
+  %k = kha.linear_knock %h, %t : tensor<2x3x2x4xbf16>, tensor<4x4xbf16>
+  return %k : tensor<2x3x2x4xbf16>
+}
+
+// -----
+
 // Another frontend's forms: the projection as linalg.batch_matmul over
 // [B, L, D] tokens, the weight broadcast over the batch by linalg.broadcast;
 // the weight is folded before the broadcast, and the knock is gone.

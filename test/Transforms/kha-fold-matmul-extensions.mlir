@@ -44,3 +44,58 @@ func.func @left_alone(%x: tensor<8x16xf32>, %w: tensor<16x32xf16>, %acc: tensor<
          ins(%b, %v : tensor<8x16xf32>, tensor<32x16xf32>) outs(%acc2 : tensor<8x32xf32>) -> tensor<8x32xf32>
   return %c, %d : tensor<8x32xf16>, tensor<8x32xf32>
 }
+
+// -----
+
+// Extensions seen through reshapes (a folded weight's column blocks): the
+// reshapes move to the narrow tensor.
+// CHECK-LABEL: func @through_reshapes
+// CHECK-NOT: arith.extf
+// CHECK: %[[E:.*]] = tensor.expand_shape %arg1 {{\[\[}}0], [1, 2]] output_shape [16, 2, 8] : tensor<16x16xbf16> into tensor<16x2x8xbf16>
+// CHECK: %[[C:.*]] = tensor.collapse_shape %[[E]] {{\[\[}}0, 1], [2]] : tensor<16x2x8xbf16> into tensor<32x8xbf16>
+// CHECK: linalg.matmul ins(%[[C]], %arg0 : tensor<32x8xbf16>, tensor<8x8xbf16>)
+func.func @through_reshapes(%t: tensor<8x8xbf16>, %w: tensor<16x16xbf16>, %acc: tensor<32x8xf32>) -> tensor<32x8xf32> {
+  %a = arith.extf %w : tensor<16x16xbf16> to tensor<16x16xf32>
+  %e = tensor.expand_shape %a [[0], [1, 2]] output_shape [16, 2, 8] : tensor<16x16xf32> into tensor<16x2x8xf32>
+  %c = tensor.collapse_shape %e [[0, 1], [2]] : tensor<16x2x8xf32> into tensor<32x8xf32>
+  %b = arith.extf %t : tensor<8x8xbf16> to tensor<8x8xf32>
+  %m = linalg.matmul ins(%c, %b : tensor<32x8xf32>, tensor<8x8xf32>) outs(%acc : tensor<32x8xf32>) -> tensor<32x8xf32>
+  return %m : tensor<32x8xf32>
+}
+
+// -----
+
+// A rounding of a reshaped product moves next to the product (whose kernel
+// then stores the rounded values), and the rounded weight feeds the next
+// matmul directly.
+// CHECK-LABEL: func @round_before_reshapes
+// CHECK: %[[P:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<32x8xbf16>, tensor<8x8xbf16>)
+// CHECK-NEXT: %[[R:.*]] = arith.truncf %[[P]] : tensor<32x8xf32> to tensor<32x8xbf16>
+// CHECK-NEXT: %[[E:.*]] = tensor.expand_shape %[[R]] {{.*}} : tensor<32x8xbf16> into tensor<16x2x8xbf16>
+// CHECK-NEXT: %[[C:.*]] = tensor.collapse_shape %[[E]] {{.*}} : tensor<16x2x8xbf16> into tensor<16x16xbf16>
+// CHECK-NEXT: linalg.matmul ins(%arg2, %[[C]] : tensor<4x16xbf16>, tensor<16x16xbf16>)
+func.func @round_before_reshapes(%t: tensor<8x8xbf16>, %w: tensor<32x8xbf16>, %x: tensor<4x16xbf16>,
+                                 %acc: tensor<32x8xf32>, %acc2: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %a = arith.extf %w : tensor<32x8xbf16> to tensor<32x8xf32>
+  %b = arith.extf %t : tensor<8x8xbf16> to tensor<8x8xf32>
+  %p = linalg.matmul ins(%a, %b : tensor<32x8xf32>, tensor<8x8xf32>) outs(%acc : tensor<32x8xf32>) -> tensor<32x8xf32>
+  %e = tensor.expand_shape %p [[0, 1], [2]] output_shape [16, 2, 8] : tensor<32x8xf32> into tensor<16x2x8xf32>
+  %c = tensor.collapse_shape %e [[0], [1, 2]] : tensor<16x2x8xf32> into tensor<16x16xf32>
+  %r = arith.truncf %c : tensor<16x16xf32> to tensor<16x16xbf16>
+  %rw = arith.extf %r : tensor<16x16xbf16> to tensor<16x16xf32>
+  %xw = arith.extf %x : tensor<4x16xbf16> to tensor<4x16xf32>
+  %y = linalg.matmul ins(%xw, %rw : tensor<4x16xf32>, tensor<16x16xf32>) outs(%acc2 : tensor<4x16xf32>) -> tensor<4x16xf32>
+  return %y : tensor<4x16xf32>
+}
+
+// -----
+
+// Left alone: a reshape with another use keeps the rounding after it.
+// CHECK-LABEL: func @reshape_with_other_use
+// CHECK: %[[C:.*]] = tensor.collapse_shape %arg0
+// CHECK: arith.truncf %[[C]] : tensor<16xf32> to tensor<16xbf16>
+func.func @reshape_with_other_use(%p: tensor<4x4xf32>) -> (tensor<16xbf16>, tensor<16xf32>) {
+  %c = tensor.collapse_shape %p [[0, 1]] : tensor<4x4xf32> into tensor<16xf32>
+  %r = arith.truncf %c : tensor<16xf32> to tensor<16xbf16>
+  return %r, %c : tensor<16xbf16>, tensor<16xf32>
+}

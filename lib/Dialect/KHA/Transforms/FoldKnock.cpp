@@ -180,6 +180,9 @@ struct FoldLinearKnockIntoProjection : OpRewritePattern<LinearKnockOp> {
 
     Value folded = buildFoldedWeight(rewriter, loc, weight, transform, d,
                                      projection->transposed);
+    // Computed in f32, kept in the element type the weights are stored in,
+    // so that a f16/bf16 projection still multiplies narrow operands.
+    folded = roundThrough(rewriter, loc, folded, storageElementType(weight));
     Value operand = folded;
     if (linalg::BroadcastOp broadcast = projection->broadcast) {
       operand = linalg::BroadcastOp::create(rewriter, loc, folded,
@@ -251,6 +254,7 @@ struct FoldMlpDownIntoOutputProjection : OpRewritePattern<MlpKnockOp> {
       matrix = widenToF32(rewriter, loc, matrix);
     // Wo_h <- D Wo_h for every row block of Wo [H*d, D].
     Value folded = multiplyRowBlocks(rewriter, loc, matrix, weight, d);
+    folded = roundThrough(rewriter, loc, folded, storageElementType(weight));
     rewriter.modifyOpInPlace(
         matmul, [&] { matmul.getDpsInputOperand(1)->set(folded); });
 

@@ -48,6 +48,23 @@ Value kha::widenToF32(OpBuilder &builder, Location loc, Value value) {
   return arith::ExtFOp::create(builder, loc, type.clone(f32), value);
 }
 
+Type kha::storageElementType(Value value) {
+  if (auto extension = value.getDefiningOp<arith::ExtFOp>())
+    return getElementTypeOrSelf(extension.getIn().getType());
+  return getElementTypeOrSelf(value.getType());
+}
+
+Value kha::roundThrough(OpBuilder &builder, Location loc, Value value,
+                        Type elementType) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (elementType.getIntOrFloatBitWidth() >=
+      type.getElementType().getIntOrFloatBitWidth())
+    return value;
+  Value narrow =
+      arith::TruncFOp::create(builder, loc, type.clone(elementType), value);
+  return arith::ExtFOp::create(builder, loc, type, narrow);
+}
+
 Value kha::castFloat(OpBuilder &builder, Location loc, Value value, Type type) {
   unsigned from = value.getType().getIntOrFloatBitWidth();
   unsigned to = type.getIntOrFloatBitWidth();
@@ -158,19 +175,32 @@ void kha::markRowWise(Operation *genericOp) {
   int64_t rank = op.getNumLoops();
   if (rank >= 2 && rank <= 5 &&
       !ShapedType::isDynamic(op.getStaticLoopRanges()[rank - 1]))
-    op->setAttr("kha.rows", IntegerAttr::get(
-                                IntegerType::get(op->getContext(), 64), rank));
+    op->setAttr("kha.rows",
+                IntegerAttr::get(IntegerType::get(op->getContext(), 64), rank));
 }
 
-Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows,
-                         Value up, Value gate, Value down) {
-  Value u = buildMatmulF32(builder, loc, rows, up);
-  Value g = buildMatmulF32(builder, loc, rows, gate);
-  // 2 * u * sigmoid(g), in f32.
+Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
+                         Value gate, Value down) {
+  // Head vectors kept in f16/bf16 keep the MLP's intermediates (its up and
+  // gate products, its hidden layer) in that type too, as a f16/bf16 module
+  // does: every matmul of the layer then multiplies narrow operands and
+  // stores a narrow product. The arithmetic is f32 throughout.
+  Type f32 = builder.getF32Type();
+  Type storage = storageElementType(rows);
+  if (storage.getIntOrFloatBitWidth() >= 32)
+    storage = f32;
+  auto keep = [&](Value product) -> Value {
+    if (storage == f32)
+      return product;
+    auto type = cast<RankedTensorType>(product.getType());
+    return arith::TruncFOp::create(builder, loc, type.clone(storage), product);
+  };
+  Value u = keep(buildMatmulF32(builder, loc, rows, up));
+  Value g = keep(buildMatmulF32(builder, loc, rows, gate));
+  // 2 * u * sigmoid(g).
   AffineMap id = AffineMap::getMultiDimIdentityMap(2, builder.getContext());
-  Value init = buildEmpty(builder, loc, getDims(builder, loc, u),
-                          builder.getF32Type());
-  auto f32 = [&](OpBuilder &b, Location l, double v) -> Value {
+  Value init = buildEmpty(builder, loc, getDims(builder, loc, u), storage);
+  auto constant = [&](OpBuilder &b, Location l, double v) -> Value {
     return arith::ConstantOp::create(b, l, b.getF32FloatAttr(v));
   };
   auto gated = linalg::GenericOp::create(
@@ -179,12 +209,15 @@ Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows,
       ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
                                     utils::IteratorType::parallel},
       [&](OpBuilder &b, Location l, ValueRange args) {
-        Value negGate = arith::NegFOp::create(b, l, args[1]);
-        Value denom = arith::AddFOp::create(
-            b, l, f32(b, l, 1.0), math::ExpOp::create(b, l, negGate));
-        Value twice = arith::AddFOp::create(b, l, args[0], args[0]);
-        linalg::YieldOp::create(
-            b, l, ValueRange{arith::DivFOp::create(b, l, twice, denom)});
+        Value upValue = castFloat(b, l, args[0], f32);
+        Value gateValue = castFloat(b, l, args[1], f32);
+        Value negGate = arith::NegFOp::create(b, l, gateValue);
+        Value denom = arith::AddFOp::create(b, l, constant(b, l, 1.0),
+                                            math::ExpOp::create(b, l, negGate));
+        Value twice = arith::AddFOp::create(b, l, upValue, upValue);
+        Value hidden = arith::DivFOp::create(b, l, twice, denom);
+        linalg::YieldOp::create(b, l,
+                                ValueRange{castFloat(b, l, hidden, storage)});
       });
   markRowWise(gated);
   // A constant identity down projection (kha-fold-knock moved it into the

@@ -36,6 +36,16 @@ DenseElementsAttr multiplyConstantMatrices(DenseFPElementsAttr lhs,
 /// `value` itself when it already is f32.
 Value widenToF32(OpBuilder &builder, Location loc, Value value);
 
+/// The element type `value` is stored in: the source type of the
+/// `arith.extf` that widened it to f32, else its own element type.
+Type storageElementType(Value value);
+
+/// `value` (an f32 tensor) rounded to `elementType` and widened back when
+/// `elementType` is narrower: an f32 computation whose result the layer keeps
+/// in f16/bf16, as PyTorch keeps a module's tensors in its dtype.
+Value roundThrough(OpBuilder &builder, Location loc, Value value,
+                   Type elementType);
+
 /// Tags a row-wise linalg.generic (`kha.rows = <rank>`) for the CPU schedule,
 /// which vectorises it one row at a time, when its last loop is static.
 void markRowWise(Operation *genericOp);
@@ -51,8 +61,11 @@ bool isConstantIdentity(Value value);
 bool isConstantZero(Value value);
 
 /// The gated MLP knock on head vectors `rows` [R, d]:
-/// `2 ((rows up) * sigmoid(rows gate)) down`, computed and returned in f32
-/// (with no matmul when `down` is a constant identity).
+/// `2 ((rows up) * sigmoid(rows gate)) down`, computed in f32 and returned in
+/// f32; when `down` is a constant identity there is no down matmul and the
+/// hidden layer is returned. When `rows` is stored in f16/bf16 (see
+/// storageElementType), the up and gate products and the hidden layer are
+/// kept in that type (the hidden layer is then returned in it).
 Value buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
                     Value gate, Value down);
 
