@@ -4,6 +4,7 @@
 
 #include "PipelineSteps.h"
 
+
 #include "kha/Conversion/Passes.h"
 #include "kha/Dialect/KHA/Transforms/Passes.h"
 #include "kha/Transforms/Passes.h"
@@ -103,9 +104,16 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   // exp and friends as polynomials: no libdevice needed.
   pm.addPass(createKHAMathApproximationPass());
 
+  // Constants and index computations move into the kernels (else each
+  // becomes a kernel parameter when outlined, and a division by a tile size a
+  // 64-bit division by a runtime value).
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+
   // Checking without a GPU: the same kernels run on the host, their threads
-  // as loops, on host buffers.
+  // as loops, on host buffers (with the kernels' index arithmetic narrowed
+  // as on the GPU).
   if (options.hostEmulation) {
+    pm.addNestedPass<func::FuncOp>(createKHAGPUNarrowIndexArithmeticPass());
     pm.addPass(createKHAGPULaunchToHostLoopsPass());
     pm.addPass(createCanonicalizerPass());
     addHostLowering(pm);
@@ -122,6 +130,10 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
 
   // bf16 tensor-core steps, which the upstream nvgpu lowering cannot take.
   pm.addNestedPass<gpu::GPUModuleOp>(createKHAMmaSyncBF16ToNVVMPass());
+  // 32-bit index arithmetic in the kernels where integer range analysis
+  // proves it exact (thread and lane decompositions, shared-memory offsets);
+  // 64-bit where a value can pass 2^31 (offsets into dynamic tensors).
+  pm.addNestedPass<gpu::GPUModuleOp>(createKHAGPUNarrowIndexArithmeticPass());
   // Kernels to NVVM and PTX/cubin; host code to LLVM.
   gpu::GPUToNVVMPipelineOptions nvvm;
   nvvm.cubinChip = options.chip.getValue();

@@ -45,6 +45,29 @@ def KHAEmitCInterfacePass : Pass<"kha-emit-c-interface", "::mlir::ModuleOp"> {
   }];
 }
 
+def KHAGPUNarrowIndexArithmeticPass
+    : Pass<"kha-gpu-narrow-index-arithmetic"> {
+  let summary = "32-bit index arithmetic in tensor-core kernels where it is exact";
+  let description = [{
+    Index arithmetic is 64-bit (`index`) as generated; on NVIDIA GPUs each
+    64-bit integer operation costs two registers and several instructions.
+    In every tensor-core kernel (a `gpu.func` or a `gpu.launch` body that
+    contains `nvgpu.mma.sync` or `nvvm.mma.sync`), this pass runs MLIR's
+    integer range analysis (thread ids are bounded by the block size, block
+    ids by constant grid sizes) and rewrites the `arith` operations whose
+    operands and results provably fit in 32 bits to i32
+    (`arith-int-range-narrowing`): lane and warp decompositions,
+    shared-memory offsets, tile coordinates. Offsets into tensors with dynamic
+    sizes, which can pass 2^31, stay 64-bit. Kernels on the CUDA cores are
+    left alone (narrowing gained them nothing and ptxas then spilled one of
+    them).
+
+    The GPU pipeline runs it on the outlined kernels and, with
+    `host-emulation`, on the `gpu.launch` bodies before they become host
+    loops, so that the emulated kernels compute what the GPU's do.
+  }];
+}
+
 def KHAFoldMatmulExtensionsPass : Pass<"kha-fold-matmul-extensions"> {
   let summary = "multiply f16/bf16 operands directly instead of f32 copies";
   let description = [{
@@ -55,8 +78,13 @@ def KHAFoldMatmulExtensionsPass : Pass<"kha-fold-matmul-extensions"> {
     no widened copy of the activations or the weights is made, and the GPU
     kernel configuration sees f16/bf16 operands (tensor cores). Only
     matmuls on tensors with the default indexing maps, and only float
-    extensions (exact), are folded. The GPU pipeline runs it after
-    `kha-lower-to-linalg`.
+    extensions (exact), are folded; an extension seen through
+    `tensor.collapse_shape`/`tensor.expand_shape` (a folded weight's head
+    blocks) is folded too, the reshapes moving to the narrow tensor.
+    A rounding (`arith.truncf`) of a reshaped tensor moves above the
+    single-use reshapes, next to the product it rounds, so that the matmul
+    kernel can store the rounded values itself (`kha-matmul-to-gpu`). The GPU
+    pipeline runs it before kernel selection and after `kha-lower-to-linalg`.
 
     ```mlir
     %a = arith.extf %x : tensor<8x16xbf16> to tensor<8x16xf32>

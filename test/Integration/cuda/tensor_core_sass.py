@@ -10,6 +10,9 @@ and not (--no-fold-knocks), compiled by kha-compile --target=cuda
 - PTX: every kernel with `mma.sync` also has `ldmatrix` and `cp.async`, and
   each layer has at least 1 + 4 of them (its attention and its four
   projections);
+- PTX: no kernel divides 64-bit integers (constants and index computations
+  are sunk into the kernels, tensor-core kernels compute 32-bit indices
+  where range analysis allows);
 - ptxas -v: every kernel assembles with no spills;
 - SASS (cuobjdump -sass, from build/cuda-tools or $KHA_CUOBJDUMP; fetched by
   scripts/setup.sh): each tensor-core kernel has HMMA, LDSM and LDGSTS and no
@@ -30,18 +33,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ptxas_examples import CHIPS, find_ptxas  # noqa: E402
+from ptxas_examples import CHIPS, find_cuobjdump, find_ptxas  # noqa: E402
 
 EXAMPLES = ["mha-small", "mqa", "dense-1.68B", "paper-main"]
-
-
-def find_cuobjdump(build):
-    for candidate in [os.environ.get("KHA_CUOBJDUMP"),
-                      os.path.join(build, "cuda-tools", "nvidia", "cu13", "bin", "cuobjdump"),
-                      shutil.which("cuobjdump")]:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def ptx_kernels(ptx):
@@ -149,6 +143,9 @@ def main():
                             problems.append("%s: local memory" % kernel)
                         elif counts["LDL/STL"]:
                             notes.append("%s (%d LDL/STL)" % (kernel, counts["LDL/STL"]))
+                        if re.search(r"\b(div|rem)\.[su]64\b", body):
+                            problems.append("%s: 64-bit integer division (constants not "
+                                            "sunk into the kernel?)" % kernel)
                         if mma and not ("ldmatrix" in body and "cp.async" in body):
                             problems.append("%s: mma.sync without ldmatrix/cp.async" % kernel)
                         if mma and not all(counts.get(op) for op in ("HMMA", "LDSM", "LDGSTS")):
