@@ -24,6 +24,7 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
@@ -52,6 +53,21 @@ createHostTargetMachine(StringRef cpu, std::string &error) {
     for (const auto &feature : llvm::sys::getHostCPUFeatures())
       list.AddFeature(feature.first(), feature.second);
     features = list.getString();
+  } else {
+    // An unknown CPU would only be warned about (and then guessed at), and
+    // a 32-bit one cannot run the 64-bit code of this host's triple.
+    std::unique_ptr<llvm::MCSubtargetInfo> info(
+        target->createMCSubtargetInfo(triple, cpuName, ""));
+    if (!info || !info->isCPUStringValid(cpuName)) {
+      error = "unknown CPU '" + cpuName + "' for " + triple.str();
+      return nullptr;
+    }
+    if (triple.getArch() == llvm::Triple::x86_64 &&
+        !info->checkFeatures("+64bit")) {
+      error = "CPU '" + cpuName + "' cannot run 64-bit (" + triple.str() +
+              ") code";
+      return nullptr;
+    }
   }
   llvm::TargetOptions options;
   // Fuse multiply-adds (like -ffp-contract=fast): vectorised matmuls are
@@ -126,6 +142,23 @@ static std::optional<std::string> findCudaRuntime() {
   return std::string(file);
 }
 
+/// Keeps `output` once everything written to it has reached the file; a
+/// write error (a full disk, /dev/full) is reported, not a crash.
+static LogicalResult keepOutput(llvm::ToolOutputFile &output, Location loc) {
+  output.os().flush();
+  if (std::error_code ec = output.os().error()) {
+    output.os().clear_error();
+    // A partial regular file is removed; anything else (a device such as
+    // /dev/full) is left where it is.
+    if (!llvm::sys::fs::is_regular_file(output.getFilename()))
+      output.keep();
+    return emitError(loc) << "cannot write " << output.getFilename() << ": "
+                          << ec.message();
+  }
+  output.keep();
+  return success();
+}
+
 /// Writes the PTX of every kernel image of `module` (format=isa) to `path`.
 static LogicalResult writePTX(ModuleOp module, StringRef path) {
   std::string text;
@@ -140,8 +173,7 @@ static LogicalResult writePTX(ModuleOp module, StringRef path) {
   if (!output)
     return emitError(module.getLoc()) << error;
   output->os() << text;
-  output->keep();
-  return success();
+  return keepOutput(*output, module.getLoc());
 }
 
 LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
@@ -209,7 +241,8 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   std::unique_ptr<llvm::TargetMachine> machine =
       createHostTargetMachine(options.cpu, error);
   if (!machine)
-    return emitError(loc) << "no LLVM target for this host: " << error;
+    return emitError(loc) << "no LLVM target for this host and --mcpu: "
+                          << error;
   llvmModule->setTargetTriple(machine->getTargetTriple());
   llvmModule->setDataLayout(machine->createDataLayout());
 
@@ -230,8 +263,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     if (!output)
       return emitError(loc) << error;
     llvmModule->print(output->os(), nullptr);
-    output->keep();
-    return success();
+    return keepOutput(*output, loc);
   }
 
   addBF16RoundingRoutine(*llvmModule);
@@ -249,6 +281,12 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
                                      llvm::CodeGenFileType::ObjectFile))
       return emitError(loc) << "the host target cannot emit object files";
     codegen.run(*llvmModule);
+    object.flush();
+    if (std::error_code ec = object.error()) {
+      object.clear_error();
+      return emitError(loc) << "cannot write the object file " << objectPath
+                            << ": " << ec.message();
+    }
   }
 
   std::optional<std::string> linker = findLinker();

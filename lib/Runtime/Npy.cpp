@@ -9,23 +9,149 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <sys/stat.h>
 
 using namespace kha::runtime;
 
 namespace {
-/// Finds `'key': ` in a numpy header dict and returns the position after it.
-size_t findKey(const std::string &header, const std::string &key) {
-  size_t pos = header.find("'" + key + "'");
-  if (pos == std::string::npos)
-    return pos;
-  pos = header.find(':', pos);
-  if (pos == std::string::npos)
-    return pos;
-  ++pos;
-  while (pos < header.size() && header[pos] == ' ')
-    ++pos;
-  return pos;
-}
+/// The header of an .npy file as numpy writes it: a Python dict literal with
+/// exactly the keys 'descr' (a string), 'fortran_order' (True or False) and
+/// 'shape' (a tuple of non-negative integers), then spaces and a newline.
+/// Anything else (another key, a key twice, a NUL byte, a malformed value)
+/// is refused rather than guessed at.
+struct HeaderParser {
+  const std::string &text;
+  size_t pos = 0;
+
+  void skipSpaces() {
+    while (pos < text.size() && text[pos] == ' ')
+      ++pos;
+  }
+  bool consume(char c) {
+    skipSpaces();
+    if (pos < text.size() && text[pos] == c) {
+      ++pos;
+      return true;
+    }
+    return false;
+  }
+  bool string(std::string &out) {
+    skipSpaces();
+    if (pos >= text.size() || (text[pos] != '\'' && text[pos] != '"'))
+      return false;
+    char quote = text[pos++];
+    size_t end = text.find(quote, pos);
+    if (end == std::string::npos)
+      return false;
+    out = text.substr(pos, end - pos);
+    pos = end + 1;
+    return std::all_of(out.begin(), out.end(), [](char c) {
+      return std::isprint(static_cast<unsigned char>(c)) && c != '\\';
+    });
+  }
+  bool word(const char *w) {
+    skipSpaces();
+    size_t n = std::strlen(w);
+    if (text.compare(pos, n, w) != 0)
+      return false;
+    pos += n;
+    return true;
+  }
+  /// A non-negative integer of at most 18 digits (no overflow), no sign.
+  bool integer(int64_t &out) {
+    skipSpaces();
+    size_t start = pos;
+    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos])))
+      ++pos;
+    if (pos == start || pos - start > 18)
+      return false;
+    out = std::stoll(text.substr(start, pos - start));
+    return true;
+  }
+  bool shape(std::vector<int64_t> &out) {
+    out.clear();
+    if (!consume('('))
+      return false;
+    if (consume(')'))
+      return true;
+    while (true) {
+      int64_t size;
+      if (!integer(size))
+        return false;
+      out.push_back(size);
+      if (consume(')'))
+        return out.size() == 1 ? false : true; // (n) is not a tuple
+      if (!consume(','))
+        return false;
+      if (consume(')'))
+        return true;
+    }
+  }
+  /// Parses the whole header into `array`; false with `what` on error.
+  bool parse(NpyArray &array, bool &fortranOrder, std::string &what) {
+    bool seenDescr = false, seenOrder = false, seenShape = false;
+    if (!consume('{')) {
+      what = "no '{'";
+      return false;
+    }
+    while (!consume('}')) {
+      std::string key;
+      if (!string(key) || !consume(':')) {
+        what = "expected 'key': value";
+        return false;
+      }
+      if (key == "descr" && !seenDescr) {
+        seenDescr = string(array.descr);
+        if (!seenDescr) {
+          what = "descr";
+          return false;
+        }
+      } else if (key == "fortran_order" && !seenOrder) {
+        seenOrder = true;
+        if (word("True"))
+          fortranOrder = true;
+        else if (word("False"))
+          fortranOrder = false;
+        else {
+          what = "fortran_order is neither True nor False";
+          return false;
+        }
+      } else if (key == "shape" && !seenShape) {
+        seenShape = shape(array.shape);
+        if (!seenShape) {
+          what = "shape";
+          return false;
+        }
+      } else {
+        what = (key == "descr" || key == "fortran_order" || key == "shape")
+                   ? "key '" + key + "' twice"
+                   : "unexpected key '" + key + "'";
+        return false;
+      }
+      if (!consume(',')) {
+        if (!consume('}')) {
+          what = "expected ',' or '}'";
+          return false;
+        }
+        break;
+      }
+    }
+    if (!seenDescr || !seenOrder || !seenShape) {
+      what = std::string("missing '") +
+             (!seenDescr ? "descr" : !seenOrder ? "fortran_order" : "shape") +
+             "'";
+      return false;
+    }
+    skipSpaces();
+    if (pos < text.size() && text[pos] == '\n')
+      ++pos;
+    if (pos != text.size()) {
+      what = "bytes after the dict";
+      return false;
+    }
+    return true;
+  }
+};
 } // namespace
 
 std::string kha::runtime::numpyTypeName(const std::string &descr) {
@@ -41,6 +167,16 @@ std::string kha::runtime::numpyTypeName(const std::string &descr) {
 
 bool kha::runtime::readNpy(const std::string &path, NpyArray &array,
                            std::string &error) {
+  // Only regular files: a directory or a device (/dev/zero) is not an array.
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    error = path + ": cannot open: " + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(info.st_mode)) {
+    error = path + ": not a regular file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = path + ": cannot open: " + std::strerror(errno);
@@ -77,68 +213,31 @@ bool kha::runtime::readNpy(const std::string &path, NpyArray &array,
     return false;
   }
   std::string header = bytes.substr(headerStart, headerLen);
-
-  size_t pos = findKey(header, "descr");
-  if (pos == std::string::npos || pos >= header.size() ||
-      header[pos] != '\'') {
-    error = path + ": malformed .npy header (no 'descr')";
+  bool fortranOrder = false;
+  std::string what;
+  HeaderParser parser{header};
+  if (!parser.parse(array, fortranOrder, what)) {
+    error = path + ": malformed .npy header (" + what + ")";
     return false;
   }
-  size_t end = header.find('\'', pos + 1);
-  if (end == std::string::npos) {
-    error = path + ": malformed .npy header (descr)";
-    return false;
-  }
-  array.descr = header.substr(pos + 1, end - pos - 1);
   if (!array.descr.empty() && array.descr[0] == '>') {
     error = path + ": big-endian data (" + array.descr + ") is not supported";
     return false;
   }
-
-  pos = findKey(header, "fortran_order");
-  if (pos == std::string::npos) {
-    error = path + ": malformed .npy header (no 'fortran_order')";
-    return false;
-  }
-  if (header.compare(pos, 4, "True") == 0) {
+  if (fortranOrder) {
     error = path + ": Fortran-order arrays are not supported (save a "
                    "C-contiguous array)";
     return false;
   }
-
-  pos = findKey(header, "shape");
-  if (pos == std::string::npos || header[pos] != '(') {
-    error = path + ": malformed .npy header (no 'shape')";
-    return false;
-  }
-  end = header.find(')', pos);
-  if (end == std::string::npos) {
-    error = path + ": malformed .npy header (shape)";
-    return false;
-  }
-  array.shape.clear();
-  std::string dims = header.substr(pos + 1, end - pos - 1);
-  std::stringstream stream(dims);
-  std::string item;
+  // The element count, refused above 2^40 before it can overflow.
+  const int64_t limit = int64_t(1) << 40;
   int64_t count = 1;
-  while (std::getline(stream, item, ',')) {
-    size_t first = item.find_first_not_of(' ');
-    if (first == std::string::npos)
-      continue;
-    item = item.substr(first, item.find_last_not_of(' ') - first + 1);
-    if (item.empty() || item.size() > 12 ||
-        !std::all_of(item.begin(), item.end(),
-                     [](char c) { return std::isdigit(c); })) {
-      error = path + ": malformed .npy shape (" + dims + ")";
+  for (int64_t size : array.shape) {
+    if (size != 0 && count > limit / size) {
+      error = path + ": array too large (" + formatShape(array.shape) + ")";
       return false;
     }
-    int64_t size = std::stoll(item);
-    array.shape.push_back(size);
     count *= size;
-    if (count > (int64_t(1) << 40)) {
-      error = path + ": array too large";
-      return false;
-    }
   }
 
   int64_t itemSize = 0;
@@ -190,8 +289,11 @@ bool kha::runtime::writeNpy(const std::string &path, const NpyArray &array,
   out.write(len, 2);
   out << header;
   out.write(array.data.data(), array.data.size());
-  if (!out) {
-    error = path + ": write failed";
+  // Buffered bytes reach the file (or fail to: /dev/full, a full disk) only
+  // when the stream is flushed and closed.
+  out.close();
+  if (out.fail()) {
+    error = path + ": write failed: " + std::strerror(errno);
     return false;
   }
   return true;

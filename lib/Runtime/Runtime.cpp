@@ -2,6 +2,9 @@
 
 #include "kha/Runtime/Runtime.h"
 
+#include <limits>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -49,12 +52,20 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
       words >> current->name;
     } else if ((kind == "arg" || kind == "result") && current) {
       TensorSpec spec;
-      size_t rank = 0;
+      int64_t rank = -1;
       words >> spec.name >> spec.elementType >> rank;
-      spec.shape.resize(rank);
-      for (int64_t &size : spec.shape)
+      // A rank kha could have compiled, sizes that are -1 (dynamic) or
+      // non-negative, and nothing after them.
+      bool ok = words && rank >= 0 && rank <= kMaxRank &&
+                elementSize(spec.elementType) != 0;
+      if (ok)
+        spec.shape.resize(rank);
+      for (int64_t &size : spec.shape) {
         words >> size;
-      if (!words || elementSize(spec.elementType) == 0) {
+        ok &= bool(words) && size >= -1;
+      }
+      std::string rest;
+      if (!ok || (words >> rest)) {
         error = "malformed manifest line '" + line + "'";
         return false;
       }
@@ -208,6 +219,34 @@ void kha::runtime::copyToContiguous(const MemRefDescriptor &memref,
 //===----------------------------------------------------------------------===//
 // Generated inputs
 //===----------------------------------------------------------------------===//
+
+bool kha::runtime::checkedBytes(const std::vector<int64_t> &shape,
+                                int64_t elementBytes, int64_t &bytes,
+                                std::string &error) {
+  // Overflow first, then the machine's memory: a size is refused before
+  // anything is allocated for it.
+  const int64_t limit = std::numeric_limits<int64_t>::max();
+  bytes = elementBytes;
+  for (int64_t size : shape) {
+    if (size < 0) {
+      error = "negative size in " + formatShape(shape);
+      return false;
+    }
+    if (size != 0 && bytes > limit / size) {
+      error = formatShape(shape) + " overflows a 64-bit byte count";
+      return false;
+    }
+    bytes *= size;
+  }
+  long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && pageSize > 0 && bytes / pageSize >= pages) {
+    error = formatShape(shape) + " needs " + std::to_string(bytes) +
+            " bytes, more than this machine's memory (" +
+            std::to_string(int64_t(pages) * pageSize) + " bytes)";
+    return false;
+  }
+  return true;
+}
 
 std::vector<float> kha::runtime::generateRandom(
     const std::vector<int64_t> &shape, uint64_t seed) {

@@ -203,6 +203,11 @@ bool loadInput(const std::string &text, size_t index, const TensorSpec &spec,
       error = what + ": generated input has element type " + type;
       return false;
     }
+    int64_t bytes;
+    if (!checkedBytes(buffer.shape, elementSize(type), bytes, error)) {
+      error = what + ": bad --input '" + text + "': " + error;
+      return false;
+    }
     buffer.bytes =
         fromFloats(generateRandom(buffer.shape, seed), spec.elementType);
   }

@@ -106,6 +106,15 @@ struct MemRefDescriptor {
 void copyToContiguous(const MemRefDescriptor &memref, int64_t elementBytes,
                       char *out);
 
+/// The largest rank a manifest may declare (kha's tensors have rank <= 4).
+constexpr int64_t kMaxRank = 16;
+
+/// The byte size of a `shape` array of `elementBytes`-byte elements; false
+/// with a message when a size is negative, the count overflows 64 bits or it
+/// exceeds the machine's physical memory (checked before allocating).
+bool checkedBytes(const std::vector<int64_t> &shape, int64_t elementBytes,
+                  int64_t &bytes, std::string &error);
+
 /// Deterministic generated input: U(-1, 1) from `seed`, divided by
 /// sqrt(rows) for matrices so that projections keep activations O(1).
 std::vector<float> generateRandom(const std::vector<int64_t> &shape,

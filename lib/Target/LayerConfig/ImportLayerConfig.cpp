@@ -107,7 +107,10 @@ mlir::kha::loadLayerWeights(const LayerConfig &config, StringRef directory,
   int64_t D = config.hiddenSize, H = config.numHeads, G = config.numKvHeads,
           d = config.headDim;
   llvm::StringMap<DenseElementsAttr> weights;
-  for (StringRef name : ArrayRef(getLayerArgumentNames(config)).drop_front()) {
+  // The names outlive the loop (a temporary in the range expression would
+  // not: only the ArrayRef over it would be kept alive).
+  auto names = getLayerArgumentNames(config);
+  for (StringRef name : ArrayRef(names).drop_front()) {
     SmallVector<int64_t> shape;
     if (name == "wq")
       shape = {D, H * d};

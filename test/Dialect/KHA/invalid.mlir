@@ -395,6 +395,16 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x3x8xf32>, %v: tensor<2x6x3x
 
 // -----
 
+// R22: no static size of 0 (here zero key/value heads, which R5 would
+// otherwise divide by)
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x0x8xf32>, %v: tensor<2x6x0x8xf32>) {
+  // expected-error @+1 {{'key' has a size of 0 in [2, 6, 0, 8]; empty tensors are not supported}}
+  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x0x8xf32>, tensor<2x6x0x8xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
 // R19: the result is [B, L, H, dv]
 func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x16xf32>) {
   // expected-error @+1 {{'result' must have shape [2, 4, 4, 16] (B x L x H x dv), got [2, 4, 4, 8]}}
@@ -470,9 +480,9 @@ func.func @f(%a0: tensor<1x4x0xf32>, %a1: tensor<0x16xf32>, %a2: tensor<0x8xf32>
 
 // -----
 
-// R9: the head width is positive
+// R9/R22: the head width is positive (weights with 0 columns are empty)
 func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x0xf32>, %a2: tensor<16x0xf32>, %a3: tensor<16x0xf32>, %a4: tensor<0x16xf32>) {
-  // expected-error @+1 {{the head width d ('wq' columns / num_heads) must be positive}}
+  // expected-error @+1 {{'wq' has a size of 0 in [16, 0]; empty tensors are not supported}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x0xf32>, tensor<16x0xf32>, tensor<16x0xf32>, tensor<0x16xf32>) -> tensor<1x4x16xf32>
   return
@@ -517,4 +527,13 @@ func.func @gpu_kernel_padding(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> 
   // expected-error @below {{padding must be a non-negative multiple of 8 elements (16 bytes), got 4}}
   %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 4, stages = 2, padding = 4>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
   return %o : tensor<1x4x2x16xf16>
+}
+
+// -----
+
+// R22: no static size of 0 (an empty sequence in a per-head op)
+func.func @f(%x: tensor<1x0x2x8xf32>) {
+  // expected-error @+1 {{'input' has a size of 0 in [1, 0, 2, 8]; empty tensors are not supported}}
+  %0 = kha.rope %x {theta = 10000.0 : f64} : tensor<1x0x2x8xf32>
+  return
 }

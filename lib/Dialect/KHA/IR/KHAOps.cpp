@@ -72,10 +72,19 @@ static LogicalResult verifyRank(Operation *op, StringRef name, Value value,
                            << type.getRank();
 }
 
-/// All named values must share the element type of the first one (R20).
+/// All named values must share the element type of the first one (R8), and
+/// none may have a static size of 0 (R22: kha does not compile empty
+/// tensors; a located error here rather than a crash in a pipeline).
 static LogicalResult
 verifyElementTypes(Operation *op,
                    ArrayRef<std::pair<StringRef, Value>> namedValues) {
+  for (auto [name, value] : namedValues) {
+    auto type = value ? dyn_cast<ShapedType>(value.getType()) : ShapedType();
+    if (type && type.hasRank() && llvm::is_contained(type.getShape(), 0))
+      return op->emitOpError()
+             << "'" << name << "' has a size of 0 in " << formatShape(type.getShape())
+             << "; empty tensors are not supported";
+  }
   Type expected = getElementTypeOrSelf(namedValues.front().second.getType());
   for (auto [name, value] : namedValues.drop_front()) {
     if (!value)
@@ -263,7 +272,7 @@ LogicalResult RMSNormOp::verify() {
 
 LogicalResult RoPEOp::verify() {
   FailureOr<int64_t> d = verifyPerHeadInput(*this, getInput());
-  if (failed(d))
+  if (failed(d) || failed(verifyElementTypes(*this, {{"input", getInput()}})))
     return failure();
   // R12.
   if (*d % 2 != 0)
@@ -308,7 +317,7 @@ LogicalResult SDPAOp::verify() {
   if (!sizesAgree(q[3], k[3]))
     return emitOpError() << "query and key head widths must agree, got "
                          << q[3] << " and " << k[3];
-  // R5 (for SDPA): G divides H.
+  // R5 (for SDPA): G divides H (G > 0 by R22).
   if (!ShapedType::isDynamic(heads) && !ShapedType::isDynamic(kvHeads) &&
       heads % kvHeads != 0)
     return emitOpError() << "the number of key/value heads (" << kvHeads
