@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/Support/raw_ostream.h"
+#include <cctype>
 
 using namespace mlir;
 
@@ -53,6 +54,29 @@ static LogicalResult describe(func::FuncOp func, bool isResult, unsigned index,
   return success();
 }
 
+/// True for a C identifier: the function is called through the C symbol
+/// `_mlir_ciface_<name>` (by kha-run, dlsym, ctypes) and named on one
+/// manifest line.
+static bool isCIdentifier(StringRef name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front())))
+    return false;
+  return llvm::all_of(name, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+/// An argument's name as one manifest word: anything but letters, digits,
+/// `_`, `.` and `-` (spaces, newlines, ...) becomes `_`.
+static std::string manifestWord(StringRef name) {
+  std::string word;
+  for (char c : name)
+    word += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                    c == '.' || c == '-'
+                ? c
+                : '_';
+  return word.empty() ? "_" : word;
+}
+
 FailureOr<std::string> kha::buildManifest(ModuleOp module, StringRef device) {
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -62,11 +86,16 @@ FailureOr<std::string> kha::buildManifest(ModuleOp module, StringRef device) {
     if (!func.isPublic() || func.isExternal())
       continue;
     ++count;
+    if (!isCIdentifier(func.getName()))
+      return func.emitError()
+             << "public function '" << func.getName()
+             << "' cannot be exported: its name must be a C identifier "
+                "(letters, digits and '_', not starting with a digit)";
     os << "function " << func.getName() << "\n";
     for (auto [index, arg] : llvm::enumerate(func.getArguments())) {
       std::string name = "arg" + std::to_string(index);
       if (auto loc = dyn_cast<NameLoc>(arg.getLoc()))
-        name = loc.getName().str();
+        name = manifestWord(loc.getName().strref());
       if (failed(describe(func, false, index, name, arg.getType(), os)))
         return failure();
     }

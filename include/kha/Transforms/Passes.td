@@ -307,6 +307,9 @@ def KHAGPUMergeKernelModulesPass
     all kernels into a single `gpu.module @kha_kernels` (renaming on clashes)
     and updates the `gpu.launch_func` references, so that a library embeds
     one PTX/cubin image, loaded once, and `--emit=ptx` writes one PTX file.
+    Kernel names become PTX identifiers on the way (a kernel is named after
+    its function, and an MLIR symbol such as `@"my layer"` may hold
+    characters PTX does not allow: each becomes `_`).
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
