@@ -22,6 +22,8 @@
 using namespace mlir;
 
 void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks) {
+  // kha ops where the pipelines cannot lower them are errors that say so.
+  pm.addPass(createKHAVerifyPipelineInputPass());
   pm.addPass(createKHASimplifyKnocksPass());
   pm.addPass(createKHAExpandAttentionBlockPass());
   if (foldKnocks) {

@@ -210,6 +210,28 @@ def KHAGPUDeviceBuffersPass : Pass<"kha-gpu-device-buffers", "::mlir::ModuleOp">
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def KHAVerifyPipelineInputPass
+    : Pass<"kha-verify-pipeline-input", "::mlir::ModuleOp"> {
+  let summary = "refuse kha ops the pipelines cannot lower, naming them";
+  let description = [{
+    `--kha-cpu-pipeline` and `--kha-gpu-pipeline` lower kha ops placed
+    directly in the body of a function of the module they run on. This pass,
+    their first step, reports every kha op elsewhere with an error at the op:
+    inside a nested `builtin.module` (which the pipelines would leave alone),
+    or inside a region of another op such as `scf.for` (whose loop-carried
+    tensors the pipelines cannot bufferize in place).
+
+    ```mlir
+    %r = scf.for %i = %c0 to %c3 step %c1 iter_args(%a = %x) -> tensor<2x4x2x8xf32> {
+      // error: 'kha.rope' inside 'scf.for' is not supported: the kha
+      // pipelines lower kha ops at the top level of a function body
+      %0 = kha.rope %a {theta = 10000.0 : f64} : tensor<2x4x2x8xf32>
+      scf.yield %0 : tensor<2x4x2x8xf32>
+    }
+    ```
+  }];
+}
+
 def KHAFreeIntermediateBuffersPass
     : Pass<"kha-free-intermediate-buffers", "::mlir::func::FuncOp"> {
   let summary = "free each buffer a straight-line function allocates after its last use";
