@@ -44,6 +44,14 @@ MLIR_CAPI_EXPORTED MlirModule khaImportLayerConfig(MlirContext context,
                                                    MlirStringRef filename,
                                                    MlirStringRef weightsDir);
 
+/// Parses and verifies MLIR text as kha-opt does: input whose brackets nest
+/// more than 4096 levels deep is refused with a located error before parsing,
+/// and the parser runs on a large stack. Returns a null module after emitting
+/// diagnostics on `context` (located in `filename`) when the text is invalid.
+MLIR_CAPI_EXPORTED MlirModule khaModuleParse(MlirContext context,
+                                             MlirStringRef text,
+                                             MlirStringRef filename);
+
 /// What kha-compile's flags set.
 typedef struct {
   MlirStringRef target;       ///< "cpu" or "cuda"

@@ -1,6 +1,8 @@
 //===- KHA.cpp - C API of the kha dialect, passes and compiler ------------===//
 
 #include "kha-c/KHA.h"
+#include "mlir/Parser/Parser.h"
+#include "kha/Support/InputGuard.h"
 
 #include "kha/Compiler/Compiler.h"
 #include "kha/InitAll.h"
@@ -66,6 +68,29 @@ MlirModule khaImportLayerConfig(MlirContext context, MlirStringRef json,
   if (!module || failed(verify(*module)))
     return MlirModule{nullptr};
   return wrap(module.release());
+}
+
+MlirModule khaModuleParse(MlirContext context, MlirStringRef text,
+                          MlirStringRef filename) {
+  // The limit of kha-opt and kha-translate.
+  constexpr unsigned kMaxNesting = 4096;
+  MLIRContext *ctx = unwrap(context);
+  StringRef source = unwrap(text), file = unwrap(filename);
+  if (file.empty())
+    file = "<string>";
+  if (std::optional<size_t> offset =
+          kha::findExcessiveNesting(source, kMaxNesting)) {
+    auto [line, column] = kha::getLineAndColumn(source, *offset);
+    emitError(FileLineColLoc::get(ctx, file, line, column))
+        << "input nested more than " << kMaxNesting << " levels deep";
+    return MlirModule{nullptr};
+  }
+  OwningOpRef<ModuleOp> module;
+  kha::runWithLargeStack([&] {
+    module = parseSourceString<ModuleOp>(source, ParserConfig(ctx), file);
+    return 0;
+  });
+  return module ? wrap(module.release()) : MlirModule{nullptr};
 }
 
 KhaCompileOptions khaCompileOptionsGetDefault(void) {

@@ -61,6 +61,7 @@ _SIGNATURES = {
     "khaRegisterPasses": (None, []),
     "khaContextCreate": (MlirContext, []),
     "khaImportLayerConfig": (MlirModule, [MlirContext, MlirStringRef, MlirStringRef, MlirStringRef]),
+    "khaModuleParse": (MlirModule, [MlirContext, MlirStringRef, MlirStringRef]),
     "khaCompileOptionsGetDefault": (KhaCompileOptions, []),
     "khaCompileModule": (MlirLogicalResult,
                          [MlirModule, ctypes.POINTER(KhaCompileOptions), MlirStringRef]),

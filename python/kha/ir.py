@@ -59,6 +59,14 @@ class Context:
             text += "\n  " + self._format(self._lib.mlirDiagnosticGetNote(diagnostic, i))
         return text
 
+    @property
+    def handle(self):
+        """The MlirContext; kha.Error once the context is closed (using a
+        destroyed context would crash the interpreter)."""
+        if self._context is None or not self._context.ptr:
+            raise Error("the kha.Context is closed")
+        return self._context
+
     def take_diagnostics(self):
         taken, self._diagnostics = self._diagnostics, []
         return taken
@@ -99,7 +107,10 @@ class Module:
         """Parses (and verifies) MLIR text."""
         context = context or Context()
         data = text.encode("utf-8")
-        handle = context._lib.mlirModuleCreateParse(context._context, _capi.string_ref(data))
+        # khaModuleParse refuses input nested too deeply for the parser's
+        # recursion (located error) and parses on a large stack.
+        handle = context._lib.khaModuleParse(context.handle, _capi.string_ref(data),
+                                             _capi.string_ref(b"-"))
         if not handle.ptr:
             context.fail("cannot parse the module")
         context.take_diagnostics()
@@ -119,7 +130,7 @@ class Module:
             filename, text = "<dict>", json.dumps(config, indent=1).encode("utf-8")
         name, wdir = filename.encode("utf-8"), (weights_dir or "").encode("utf-8")
         handle = context._lib.khaImportLayerConfig(
-            context._context, _capi.string_ref(text), _capi.string_ref(name), _capi.string_ref(wdir))
+            context.handle, _capi.string_ref(text), _capi.string_ref(name), _capi.string_ref(wdir))
         if not handle.ptr:
             context.fail("cannot import the layer configuration %s" % filename)
         return Module(handle, context)
@@ -128,6 +139,9 @@ class Module:
 
     @property
     def operation(self):
+        self.context.handle  # raises once the context (and the module) is gone
+        if self._module is None or not self._module.ptr:
+            raise Error("the kha.Module was destroyed")
         return self.context._lib.mlirModuleGetOperation(self._module)
 
     def __str__(self):
@@ -157,7 +171,8 @@ class Module:
         if not pipeline.startswith("builtin.module("):
             pipeline = "builtin.module(%s)" % pipeline
         lib, context = self.context._lib, self.context
-        pm = lib.mlirPassManagerCreate(context._context)
+        operation = self.operation  # checks that the module is alive
+        pm = lib.mlirPassManagerCreate(context.handle)
         try:
             errors = _capi.Collector()
             data = pipeline.encode("utf-8")
@@ -166,7 +181,7 @@ class Module:
             if not ok.value:
                 raise Error("invalid pass pipeline '%s'" % pipeline,
                             [errors.text()] + context.take_diagnostics())
-            if not lib.mlirPassManagerRunOnOp(pm, self.operation).value:
+            if not lib.mlirPassManagerRunOnOp(pm, operation).value:
                 context.fail("pass pipeline '%s' failed" % pipeline)
         finally:
             lib.mlirPassManagerDestroy(pm)

@@ -54,6 +54,29 @@ def _():
         "  return %k : tensor<1x2x2x4xf32>\n}"), "must have shape [4, 4]")
 
 
+@case("hostile use raises, never crashes: deep nesting, a closed context, a bad CPU")
+def _():
+    deep = "module {\n" * 5000 + "}\n" * 5000
+    raises(lambda: kha.Module.parse(deep), "cannot parse", "nested more than 4096 levels deep")
+    nested = "module {\n" * 2000 + "}\n" * 2000  # below the limit: parses (large stack)
+    assert str(kha.Module.parse(nested)).count("module") == 2000
+    text = ("func.func @f(%x: tensor<2x4x2x8xf32>) -> tensor<2x4x2x8xf32> {\n"
+            "  %0 = kha.rope %x {theta = 10000.0 : f64} : tensor<2x4x2x8xf32>\n"
+            "  return %0 : tensor<2x4x2x8xf32>\n}\n")
+    context = kha.Context()
+    m = kha.Module.parse(text, context)
+    context.close()
+    raises(lambda: str(m), "the kha.Context is closed")
+    raises(lambda: m.run_pipeline("kha-lower-to-linalg"), "the kha.Context is closed")
+    raises(lambda: kha.Module.parse(text, context), "the kha.Context is closed")
+    with tempfile.TemporaryDirectory() as tmp:
+        m = kha.Module.parse(text)
+        raises(lambda: kha.compile(m, os.path.join(tmp, "a.so"), cpu="i386"),
+               "cannot compile", "cannot run 64-bit")
+        raises(lambda: kha.compile(m, os.path.join(tmp, "a.so"), cpu="frobnicator"),
+               "cannot compile", "unknown CPU 'frobnicator'")
+
+
 @case("layer config import: dict and file, errors located")
 def _():
     m = kha.Module.from_layer_config(SMALL)

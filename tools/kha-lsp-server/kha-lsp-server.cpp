@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/InitAll.h"
+#include "kha/Support/InputGuard.h"
 
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -17,5 +18,10 @@ int main(int argc, char **argv) {
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   mlir::kha::registerAllKHADialects(registry);
-  return mlir::failed(mlir::MlirLspServerMain(argc, argv, registry));
+  // MLIR's parser (and the JSON reader) recurse once per nesting level: on a
+  // large stack, deeply nested documents are diagnosed instead of crashing
+  // the server (kha-opt and kha-translate refuse them up front).
+  return mlir::kha::runWithLargeStack([&] {
+    return mlir::failed(mlir::MlirLspServerMain(argc, argv, registry)) ? 1 : 0;
+  });
 }

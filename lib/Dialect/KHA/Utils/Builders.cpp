@@ -173,8 +173,13 @@ bool kha::isZeroFilled(Value init) {
 void kha::markRowWise(Operation *genericOp) {
   auto op = cast<linalg::LinalgOp>(genericOp);
   int64_t rank = op.getNumLoops();
-  if (rank >= 2 && rank <= 5 &&
-      !ShapedType::isDynamic(op.getStaticLoopRanges()[rank - 1]))
+  // A row is vectorised whole: a longer static row (a static sequence length
+  // of a million keys, say) would become a vector of that many lanes, which
+  // takes the code generator hours; it is left to the dynamic-row path.
+  constexpr int64_t kMaxRowElements = 2048;
+  int64_t row = rank ? op.getStaticLoopRanges()[rank - 1] : 0;
+  if (rank >= 2 && rank <= 5 && !ShapedType::isDynamic(row) &&
+      row <= kMaxRowElements)
     op->setAttr("kha.rows",
                 IntegerAttr::get(IntegerType::get(op->getContext(), 64), rank));
 }
