@@ -34,6 +34,8 @@ void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks) {
 }
 
 void kha::addBufferization(OpPassManager &pm) {
+  // Arguments stay the caller's, results become the caller's.
+  pm.addPass(createKHAEntryPointOwnershipPass());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =

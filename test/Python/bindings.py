@@ -77,6 +77,20 @@ def _():
                "cannot compile", "unknown CPU 'frobnicator'")
 
 
+@case("a compiled function never writes into its caller's arrays")
+def _():
+    text = ("func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n"
+            "  %c0 = arith.constant 0 : index\n"
+            "  %v = arith.constant 7.0 : f32\n"
+            "  %y = tensor.insert %v into %x[%c0] : tensor<4xf32>\n"
+            "  return %y : tensor<4xf32>\n}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = kha.compile(kha.Module.parse(text), os.path.join(tmp, "f.so"))
+        x = np.arange(4, dtype=np.float32)
+        y = lib.f(x)
+        assert y.tolist() == [7, 1, 2, 3] and x.tolist() == [0, 1, 2, 3], (x, y)
+
+
 @case("layer config import: dict and file, errors located")
 def _():
     m = kha.Module.from_layer_config(SMALL)

@@ -210,6 +210,36 @@ def KHAGPUDeviceBuffersPass : Pass<"kha-gpu-device-buffers", "::mlir::ModuleOp">
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def KHAEntryPointOwnershipPass
+    : Pass<"kha-entry-point-ownership", "::mlir::ModuleOp"> {
+  let summary = "public functions read their arguments only and return buffers the caller owns";
+  let description = [{
+    A compiled public function is called with the caller's arrays and returns
+    arrays the caller owns (and frees). On tensors, before one-shot
+    bufferization, this pass marks every tensor argument of a public function
+    `bufferization.writable = false` (so an in-place update copies instead of
+    writing into the caller's input) and copies, with `linalg.copy` into a
+    `tensor.empty`, every returned value that would not be a buffer of its
+    own: a value returned twice, an argument returned as it is, a constant.
+    Both pipelines run it just before bufferization.
+
+    ```mlir
+    func.func @f(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+      return %x, %x : tensor<4xf32>, tensor<4xf32>
+    }
+    // becomes
+    func.func @f(%x: tensor<4xf32> {bufferization.writable = false}) -> ... {
+      %c0 = linalg.copy ins(%x ...) outs(%e0 ...)
+      %c1 = linalg.copy ins(%x ...) outs(%e1 ...)
+      return %c0, %c1 : tensor<4xf32>, tensor<4xf32>
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
+}
+
 def KHAVerifyPipelineInputPass
     : Pass<"kha-verify-pipeline-input", "::mlir::ModuleOp"> {
   let summary = "refuse kha ops the pipelines cannot lower, naming them";

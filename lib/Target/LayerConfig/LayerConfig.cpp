@@ -168,6 +168,69 @@ static LogicalResult readKnocks(const ConfigReader &reader,
   return success();
 }
 
+namespace {
+/// What llvm::json accepts but JSON (RFC 8259) does not, or what it would
+/// silently resolve: a number that is not in JSON's grammar (a leading zero,
+/// `+1`, `1.`, `.5`) and a key repeated in one object (llvm::json keeps the
+/// later one). The offset of the first such token and a message, or nothing.
+struct StrictnessError {
+  size_t offset;
+  std::string message;
+};
+
+std::optional<StrictnessError> findStrictnessError(StringRef text) {
+  static const llvm::Regex number(
+      "^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?$");
+  // Per open object: the keys seen, and whether the next string is a key.
+  struct Frame {
+    bool object;
+    llvm::StringSet<> keys;
+    bool expectKey;
+  };
+  SmallVector<Frame> stack;
+  for (size_t i = 0, e = text.size(); i < e; ++i) {
+    char c = text[i];
+    if (c == '"') {
+      size_t start = i;
+      std::string value;
+      for (++i; i < e && text[i] != '"'; ++i) {
+        if (text[i] == '\\' && i + 1 < e)
+          value += text[++i];
+        else
+          value += text[i];
+      }
+      if (!stack.empty() && stack.back().object && stack.back().expectKey) {
+        stack.back().expectKey = false;
+        if (!stack.back().keys.insert(value).second)
+          return StrictnessError{start, "duplicate key '" + value + "'"};
+      }
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      stack.push_back({c == '{', {}, c == '{'});
+    } else if (c == '}' || c == ']') {
+      if (!stack.empty())
+        stack.pop_back();
+    } else if (c == ',') {
+      if (!stack.empty() && stack.back().object)
+        stack.back().expectKey = true;
+    } else if (c == '-' || c == '+' || c == '.' ||
+               std::isdigit(static_cast<unsigned char>(c))) {
+      size_t end = i;
+      while (end < e && (std::isalnum(static_cast<unsigned char>(text[end])) ||
+                         text[end] == '.' || text[end] == '-' ||
+                         text[end] == '+'))
+        ++end;
+      StringRef token = text.slice(i, end);
+      if (!number.match(token))
+        return StrictnessError{i, "'" + token.str() + "' is not a JSON number"};
+      i = end - 1;
+    }
+  }
+  return std::nullopt;
+}
+} // namespace
+
 FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
                                              MLIRContext *context) {
   ConfigReader reader(text, filename, context);
@@ -180,6 +243,13 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
               "nests two levels)";
   }
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(text);
+  if (parsed) {
+    if (std::optional<StrictnessError> strict = findStrictnessError(text)) {
+      auto [line, column] = getLineAndColumn(text, strict->offset);
+      return emitError(reader.locAt(line, column))
+             << "layer config is not valid JSON: " << strict->message;
+    }
+  }
   if (!parsed) {
     // llvm::json reports "[line:column, byte=N]: <message>".
     std::string message = llvm::toString(parsed.takeError());
