@@ -8,13 +8,18 @@
 //   function kha_layer
 //   arg x f32 3 -1 -1 512        name, element type, rank, sizes (-1: dynamic)
 //   result y f32 3 -1 -1 512
+//   same 0.0 1.0 2.0             dynamic sizes (argument.dimension) that
+//                                must be equal
 //   end
 //
 //===----------------------------------------------------------------------===//
 
 #include "kha/Compiler/Compiler.h"
 
+#include "kha/Dialect/KHA/IR/KHAOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/EquivalenceClasses.h"
+#include "llvm/ADT/MapVector.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/Support/raw_ostream.h"
 #include <cctype>
@@ -77,6 +82,84 @@ static std::string manifestWord(StringRef name) {
   return word.empty() ? "_" : word;
 }
 
+/// The dynamic sizes of `func`'s arguments that its kha ops require to be
+/// equal, as groups of (argument, dimension): the batch of queries, keys and
+/// values, the key/value length, ... A caller that passes sizes that differ
+/// within a group would make the kernels read outside the smaller buffer, so
+/// the runner checks them before calling. Only the kha ops' own relations are
+/// derived (and shape-preserving elementwise ops); other ops add none.
+static SmallVector<SmallVector<std::pair<unsigned, int64_t>>>
+equalDynamicSizes(func::FuncOp func) {
+  using Dim = std::pair<const void *, int64_t>;
+  llvm::EquivalenceClasses<Dim> classes;
+  auto dim = [](Value value, int64_t i) {
+    return Dim{value.getAsOpaquePointer(), i};
+  };
+  auto same = [&](Value a, int64_t i, Value b, int64_t j) {
+    classes.unionSets(dim(a, i), dim(b, j));
+  };
+  auto sameShape = [&](Value a, Value b) {
+    auto ta = dyn_cast<RankedTensorType>(a.getType());
+    auto tb = dyn_cast<RankedTensorType>(b.getType());
+    if (ta && tb && ta.getRank() == tb.getRank())
+      for (int64_t i = 0; i < ta.getRank(); ++i)
+        same(a, i, b, i);
+  };
+  func.walk([&](Operation *op) {
+    if (auto sdpa = dyn_cast<kha::SDPAOp>(op)) {
+      Value q = sdpa.getQuery(), k = sdpa.getKey(), v = sdpa.getValue();
+      same(q, 0, k, 0);
+      same(q, 0, v, 0);
+      same(k, 1, v, 1);
+      same(k, 2, v, 2);
+      same(q, 3, k, 3);
+      Value out = sdpa.getResult();
+      for (int64_t i = 0; i < 3; ++i)
+        same(q, i, out, i);
+      same(v, 3, out, 3);
+      if (Value mask = sdpa.getMask()) {
+        auto rank = cast<RankedTensorType>(mask.getType()).getRank();
+        if (rank == 2) {
+          same(mask, 0, q, 1);
+          same(mask, 1, k, 1);
+        } else if (rank == 4) {
+          same(mask, 0, q, 0);
+          same(mask, 1, q, 2);
+          same(mask, 2, q, 1);
+          same(mask, 3, k, 1);
+        }
+      }
+      return;
+    }
+    // The other kha ops keep their input's shape.
+    if (op->getName().getDialectNamespace() == "kha" &&
+        op->getNumResults() == 1 && op->getNumOperands() >= 1) {
+      sameShape(op->getOperand(0), op->getResult(0));
+      return;
+    }
+    if (op->hasTrait<OpTrait::SameOperandsAndResultShape>())
+      for (Value operand : op->getOperands())
+        for (Value result : op->getResults())
+          sameShape(operand, result);
+  });
+  // Group the arguments' dynamic sizes by class.
+  llvm::MapVector<Dim, SmallVector<std::pair<unsigned, int64_t>>> groups;
+  for (BlockArgument arg : func.getArguments()) {
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    if (!type)
+      continue;
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      if (type.isDynamicDim(i))
+        groups[classes.getOrInsertLeaderValue(dim(arg, i))].push_back(
+            {arg.getArgNumber(), i});
+  }
+  SmallVector<SmallVector<std::pair<unsigned, int64_t>>> result;
+  for (auto &[leader, members] : groups)
+    if (members.size() > 1)
+      result.push_back(members);
+  return result;
+}
+
 FailureOr<std::string> kha::buildManifest(ModuleOp module, StringRef device) {
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -103,6 +186,13 @@ FailureOr<std::string> kha::buildManifest(ModuleOp module, StringRef device) {
       std::string name = "result" + std::to_string(index);
       if (failed(describe(func, true, index, name, type, os)))
         return failure();
+    }
+    // `same ARG.DIM ARG.DIM ...`: dynamic sizes the caller must make equal.
+    for (const auto &group : equalDynamicSizes(func)) {
+      os << "same";
+      for (auto [arg, d] : group)
+        os << " " << arg << "." << d;
+      os << "\n";
     }
     os << "end\n";
   }

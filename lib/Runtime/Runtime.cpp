@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -70,6 +71,31 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
         return false;
       }
       (kind == "arg" ? current->args : current->results).push_back(spec);
+    } else if (kind == "same" && current) {
+      // `same ARG.DIM ...`: each names a dynamic size of an argument above.
+      std::vector<std::pair<size_t, size_t>> group;
+      std::string item;
+      bool ok = true;
+      while (ok && (words >> item)) {
+        size_t dot = item.find('.');
+        char *end = nullptr;
+        unsigned long long arg = std::strtoull(item.c_str(), &end, 10);
+        ok = dot != std::string::npos && end == item.c_str() + dot &&
+             dot > 0 && arg < current->args.size();
+        if (!ok)
+          break;
+        const char *dimText = item.c_str() + dot + 1;
+        unsigned long long dim = std::strtoull(dimText, &end, 10);
+        ok = *dimText && !*end &&
+             dim < current->args[arg].shape.size() &&
+             current->args[arg].shape[dim] < 0;
+        group.push_back({size_t(arg), size_t(dim)});
+      }
+      if (!ok || group.size() < 2) {
+        error = "malformed manifest line '" + line + "'";
+        return false;
+      }
+      current->equalSizes.push_back(std::move(group));
     } else if (kind == "end") {
       current = nullptr;
     } else if (!kind.empty()) {
@@ -219,6 +245,28 @@ void kha::runtime::copyToContiguous(const MemRefDescriptor &memref,
 //===----------------------------------------------------------------------===//
 // Generated inputs
 //===----------------------------------------------------------------------===//
+
+bool kha::runtime::checkEqualSizes(
+    const FunctionSpec &fn, const std::vector<std::vector<int64_t>> &shapes,
+    std::string &error) {
+  for (const auto &group : fn.equalSizes) {
+    auto [firstArg, firstDim] = group.front();
+    int64_t expected = shapes[firstArg][firstDim];
+    for (auto [arg, dim] : group) {
+      if (shapes[arg][dim] == expected)
+        continue;
+      error = "inputs disagree: dimension " + std::to_string(dim) +
+              " of input " + std::to_string(arg + 1) + " (" +
+              fn.args[arg].name + ") is " + std::to_string(shapes[arg][dim]) +
+              " but dimension " + std::to_string(firstDim) + " of input " +
+              std::to_string(firstArg + 1) + " (" + fn.args[firstArg].name +
+              ") is " + std::to_string(expected) + "; " + fn.name +
+              " needs them equal";
+      return false;
+    }
+  }
+  return true;
+}
 
 bool kha::runtime::checkedBytes(const std::vector<int64_t> &shape,
                                 int64_t elementBytes, int64_t &bytes,

@@ -50,6 +50,8 @@ class FunctionSpec:
     name: str
     args: list = field(default_factory=list)
     results: list = field(default_factory=list)
+    # Groups of (argument, dimension) whose dynamic sizes must be equal.
+    equal_sizes: list = field(default_factory=list)
 
 
 def parse_manifest(text):
@@ -68,6 +70,15 @@ def parse_manifest(text):
             rank = int(words[3])
             spec = TensorSpec(words[1], words[2], [int(s) for s in words[4:4 + rank]])
             (current.args if kind == "arg" else current.results).append(spec)
+        elif kind == "same" and current is not None:
+            group = []
+            for item in words[1:]:
+                arg, _, dim = item.partition(".")
+                if not (arg.isdigit() and dim.isdigit() and int(arg) < len(current.args)
+                        and int(dim) < len(current.args[int(arg)].shape)):
+                    raise LibraryError("malformed manifest line: %s" % " ".join(words))
+                group.append((int(arg), int(dim)))
+            current.equal_sizes.append(group)
         elif kind == "end":
             current = None
         else:
@@ -127,6 +138,17 @@ class Library:
             raise LibraryError("%s takes %d arguments (%s), got %d" % (
                 name, len(fn.args), ", ".join(a.describe() for a in fn.args), len(arrays)))
         buffers = [self._argument(spec, a) for spec, a in zip(fn.args, arrays)]
+        # Dynamic sizes the function needs equal: a mismatch would make it
+        # read outside the smaller array.
+        for group in fn.equal_sizes:
+            (a0, d0), sizes = group[0], [buffers[a].shape[d] for a, d in group]
+            for (a, d), size in zip(group, sizes):
+                if size != sizes[0]:
+                    raise LibraryError(
+                        "arguments disagree: dimension %d of %s is %d but dimension %d of %s "
+                        "is %d; %s needs them equal" % (
+                            d, fn.args[a].describe(), size, d0, fn.args[a0].describe(),
+                            sizes[0], fn.name))
         gpu = self._gpu
         # For cuda: the library's own runtime moves arguments to the device.
         pointers_of = [buf.ctypes.data for buf in buffers]

@@ -91,6 +91,23 @@ def _():
         assert y.tolist() == [7, 1, 2, 3] and x.tolist() == [0, 1, 2, 3], (x, y)
 
 
+@case("dynamic sizes that must agree are checked before the call")
+def _():
+    text = ("func.func @attn(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>,"
+            " %v: tensor<?x?x2x16xf32>) -> tensor<?x?x4x16xf32> {\n"
+            "  %o = kha.sdpa %q, %k, %v {scale = 0.25 : f64} : (tensor<?x?x4x16xf32>,"
+            " tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> tensor<?x?x4x16xf32>\n"
+            "  return %o : tensor<?x?x4x16xf32>\n}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = kha.compile(kha.Module.parse(text), os.path.join(tmp, "attn.so"))
+        q, kv = np.zeros((2, 5, 4, 16), np.float32), np.zeros((2, 7, 2, 16), np.float32)
+        assert lib.attn(q, kv, kv).shape == (2, 5, 4, 16)
+        raises(lambda: lib.attn(np.zeros((64, 5, 4, 16), np.float32), kv, kv),
+               "arguments disagree: dimension 0 of", "is 2 but dimension 0 of", "is 64")
+        raises(lambda: lib.attn(q, kv, np.zeros((2, 9, 2, 16), np.float32)),
+               "arguments disagree: dimension 1 of", "is 9")
+
+
 @case("layer config import: dict and file, errors located")
 def _():
     m = kha.Module.from_layer_config(SMALL)

@@ -388,6 +388,13 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < fn->args.size(); ++i)
     if (!loadInput(options.inputs[i], i, fn->args[i], buffers[i], error))
       return fail(error);
+  // Dynamic sizes the function needs equal (the batch of queries and keys,
+  // ...): a mismatch would make it read outside the smaller buffer.
+  std::vector<std::vector<int64_t>> shapes;
+  for (const Buffer &buffer : buffers)
+    shapes.push_back(buffer.shape);
+  if (!checkEqualSizes(*fn, shapes, error))
+    return fail(error);
 
   // For cuda, the library's own runtime (linked into it) moves the data:
   // arguments are device buffers, results come back as device buffers.

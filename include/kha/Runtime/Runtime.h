@@ -54,7 +54,16 @@ struct FunctionSpec {
   std::string name;
   std::vector<TensorSpec> args;
   std::vector<TensorSpec> results;
+  /// Groups of (argument, dimension) whose dynamic sizes must be equal (the
+  /// manifest's `same` lines).
+  std::vector<std::vector<std::pair<size_t, size_t>>> equalSizes;
 };
+
+/// Checks the argument shapes `shapes` (one per argument of `fn`) against
+/// `fn.equalSizes`; false with a message naming the disagreeing sizes.
+bool checkEqualSizes(const FunctionSpec &fn,
+                     const std::vector<std::vector<int64_t>> &shapes,
+                     std::string &error);
 
 struct Manifest {
   std::string device;
