@@ -4,7 +4,6 @@
 
 #include "PipelineSteps.h"
 
-
 #include "kha/Conversion/Passes.h"
 #include "kha/Dialect/KHA/Transforms/Passes.h"
 #include "kha/Transforms/Passes.h"
