@@ -389,6 +389,20 @@ def kernel_ms(torch, fn, calls, tmp):
     return total_us / 1e3 / calls if total_us else None
 
 
+def time_against(torch, kha, others, reference, opts, notes, tmp):
+    """Times `kha` and `others` ({label: callable or None}) in alternating
+    rounds, and kha's kernels alone from a profiler trace. Returns (times by
+    label, kha's kernel ms or None, the ratio reference / kha as text: kha's
+    kernel time, else its whole call, marked "(call)")."""
+    times = notes.add(time_rounds(torch, {"kha": kha, **others}, opts.rounds, opts.calls))
+    kernel = kernel_ms(torch, kha, opts.calls, tmp) if kha else None
+    best = kernel if kernel is not None else times["kha"]
+    ratio = "n/a"
+    if isinstance(best, float) and isinstance(times[reference], float):
+        ratio = "%.2f%s" % (times[reference] / best, "" if kernel is not None else " (call)")
+    return times, kernel, ratio
+
+
 def tflops(flops, ms):
     return "%.1f" % (flops / ms / 1e9) if isinstance(ms, float) else "n/a"
 
@@ -575,13 +589,8 @@ def attention_section(opts, plan, torch, tally, tmp):
                         return sdpa(tq, tk, tv, is_causal=causal)
                 return run if context and sdpa else None
             kha = (lambda: lib.free(call())) if call else None
-            impls = {"kha": kha, **{label: forced(c) for label, c in backends.items()}}
-            times = notes.add(time_rounds(torch, impls, opts.rounds, opts.calls))
-            kernel = kernel_ms(torch, kha, opts.calls, tmp) if kha else None
-            best = kernel if kernel is not None else times["kha"]
-            ratio = "n/a"
-            if isinstance(best, float) and isinstance(times["flash"], float):
-                ratio = "%.2f%s" % (times["flash"] / best, "" if kernel is not None else " (call)")
+            others = {label: forced(c) for label, c in backends.items()}
+            times, kernel, ratio = time_against(torch, kha, others, "flash", opts, notes, tmp)
             print("| %d | %d/%d | %s | %d x %d | %s | %s | %s | %s | %s | %s | %s |" % (
                 d, H, G, "yes" if causal else "no", B, L, verdict, tflops(flops, kernel),
                 tflops(flops, times["kha"]), tflops(flops, times["flash"]),
@@ -622,13 +631,8 @@ def gemm_section(opts, plan, torch, tally, tmp):
             ok, verdict, call = False, "FAIL: " + first_line(e, 80), None
         tally.add(ok)
         kha = (lambda: lib.free(call())) if call else None
-        times = notes.add(time_rounds(torch, {"kha": kha, "cuBLAS": lambda: torch.matmul(a, b)},
-                                      opts.rounds, opts.calls))
-        kernel = kernel_ms(torch, kha, opts.calls, tmp) if kha else None
-        best = kernel if kernel is not None else times["kha"]
-        ratio = "n/a"
-        if isinstance(best, float) and isinstance(times["cuBLAS"], float):
-            ratio = "%.2f%s" % (times["cuBLAS"] / best, "" if kernel is not None else " (call)")
+        times, kernel, ratio = time_against(
+            torch, kha, {"cuBLAS": lambda: torch.matmul(a, b)}, "cuBLAS", opts, notes, tmp)
         print("| %s | %s | %s | %s | %s | %s |" % (
             shape, verdict, tflops(flops, kernel), tflops(flops, times["kha"]),
             tflops(flops, times["cuBLAS"]), ratio))

@@ -1,8 +1,8 @@
 //===- CPUSchedule.cpp - tile and vectorise for the host CPU --------------===//
 //
 // The schedule is a transform-dialect script, applied through the transform
-// interpreter; docs/pipeline.md explains its choices (cpu-codegen.md measured
-// them on this class of CPU).
+// interpreter; docs/pipeline.md explains its choices and how they were
+// measured on this class of CPU.
 //
 //===----------------------------------------------------------------------===//
 

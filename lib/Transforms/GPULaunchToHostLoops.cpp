@@ -446,6 +446,19 @@ static LogicalResult checkWholeWarps(Operation *op, Value numThreads) {
   return success();
 }
 
+/// Where thread `tid` sits in its warp for the fragment layouts: the first
+/// thread of its warp, g = lane / 4 and t = lane % 4.
+struct LanePosition {
+  Value warp, g, t;
+};
+static LanePosition laneOf(OpBuilder &b, Location loc, Value tid) {
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value lane = arith::RemUIOp::create(b, loc, tid, c(32));
+  return {arith::SubIOp::create(b, loc, tid, lane),
+          arith::DivUIOp::create(b, loc, lane, c(4)),
+          arith::RemUIOp::create(b, loc, lane, c(4))};
+}
+
 LogicalResult HostLaunch::emitLdMatrix(nvgpu::LdMatrixOp load, OpBuilder &b) {
   Location loc = load.getLoc();
   if (failed(checkWholeWarps(load, numThreads)))
@@ -462,12 +475,8 @@ LogicalResult HostLaunch::emitLdMatrix(nvgpu::LdMatrixOp load, OpBuilder &b) {
   auto [loop, tid] = createThreadLoop(b, loc);
   OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
   auto c = [&](int64_t v) { return constant(tb, loc, v); };
-  Value lane = arith::RemUIOp::create(tb, loc, tid, c(32));
-  Value warp = arith::SubIOp::create(tb, loc, tid, lane);
-  Value g = arith::DivUIOp::create(tb, loc, lane, c(4));
-  Value t2 = arith::MulIOp::create(tb, loc,
-                                   arith::RemUIOp::create(tb, loc, lane, c(4)),
-                                   c(2));
+  auto [warp, g, t] = laneOf(tb, loc, tid);
+  Value t2 = arith::MulIOp::create(tb, loc, t, c(2));
   // Pairs are built as 16-bit integers (scalar bf16 values become library
   // calls on some hosts) and seen as the element type at the end.
   unsigned width = type.getElementType().getIntOrFloatBitWidth();
@@ -536,10 +545,7 @@ LogicalResult HostLaunch::emitMmaSync(nvgpu::MmaSyncOp mma, OpBuilder &b) {
   auto [loop, tid] = createThreadLoop(b, loc);
   OpBuilder tb = OpBuilder::atBlockTerminator(loop.getBody());
   auto c = [&](OpBuilder &ob, int64_t v) { return constant(ob, loc, v); };
-  Value lane = arith::RemUIOp::create(tb, loc, tid, c(tb, 32));
-  Value warp = arith::SubIOp::create(tb, loc, tid, lane);
-  Value g = arith::DivUIOp::create(tb, loc, lane, c(tb, 4));
-  Value t = arith::RemUIOp::create(tb, loc, lane, c(tb, 4));
+  auto [warp, g, t] = laneOf(tb, loc, tid);
   FailureOr<Value> own = valueOfThread(mma.getMatrixC(), tid, loc, tb);
   if (failed(own))
     return failure();

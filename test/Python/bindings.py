@@ -26,6 +26,11 @@ def raises(fn, *fragments):
     _raises(fn, *fragments, errors=(kha.Error, RuntimeError, ValueError))
 
 
+def compile_text(text, tmp, name):
+    """The MLIR `text` compiled for the CPU into `tmp`, loaded."""
+    return kha.compile(kha.Module.parse(text), os.path.join(tmp, name + ".so"))
+
+
 SMALL = {"hidden_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 10,
          "knock": {"q": "linear", "k": "linear", "v": "mlp"}, "qk_norm": True,
          "rope_theta": 10000.0, "causal": True, "dtype": "f32"}
@@ -85,7 +90,7 @@ def _():
             "  %y = tensor.insert %v into %x[%c0] : tensor<4xf32>\n"
             "  return %y : tensor<4xf32>\n}\n")
     with tempfile.TemporaryDirectory() as tmp:
-        lib = kha.compile(kha.Module.parse(text), os.path.join(tmp, "f.so"))
+        lib = compile_text(text, tmp, "f")
         x = np.arange(4, dtype=np.float32)
         y = lib.f(x)
         assert y.tolist() == [7, 1, 2, 3] and x.tolist() == [0, 1, 2, 3], (x, y)
@@ -99,7 +104,7 @@ def _():
             " tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> tensor<?x?x4x16xf32>\n"
             "  return %o : tensor<?x?x4x16xf32>\n}\n")
     with tempfile.TemporaryDirectory() as tmp:
-        lib = kha.compile(kha.Module.parse(text), os.path.join(tmp, "attn.so"))
+        lib = compile_text(text, tmp, "attn")
         q, kv = np.zeros((2, 5, 4, 16), np.float32), np.zeros((2, 7, 2, 16), np.float32)
         assert lib.attn(q, kv, kv).shape == (2, 5, 4, 16)
         raises(lambda: lib.attn(np.zeros((64, 5, 4, 16), np.float32), kv, kv),

@@ -62,6 +62,15 @@ inline Value readOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
       /*readOnly=*/true);
 }
 
+/// A `shape` buffer of `element` in the block's shared memory (a
+/// gpu.launch workgroup attribution).
+inline MemRefType sharedMemRefType(ArrayRef<int64_t> shape, Type element) {
+  return MemRefType::get(
+      shape, element, AffineMap(),
+      gpu::AddressSpaceAttr::get(element.getContext(),
+                                 gpu::AddressSpace::Workgroup));
+}
+
 /// A new buffer for a kernel's result of tensor type `type`, its dynamic
 /// sizes taken from `sizes` (one per dimension).
 inline Value allocResult(OpBuilder &b, Location loc, RankedTensorType type,

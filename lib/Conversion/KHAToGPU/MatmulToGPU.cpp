@@ -66,10 +66,8 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
     Value N = memref::DimOp::create(rewriter, loc, bm, 1);
     Value out = allocResult(rewriter, loc, outType, {M, N});
 
-    auto workgroup = gpu::AddressSpaceAttr::get(
-        rewriter.getContext(), gpu::AddressSpace::Workgroup);
     auto tileType = [&](int64_t rows, int64_t cols) {
-      return MemRefType::get({rows, cols}, f32, AffineMap(), workgroup);
+      return sharedMemRefType({rows, cols}, f32);
     };
     auto launch = gpu::LaunchOp::create(
         rewriter, loc, e.ceilDiv(N, kTile), e.ceilDiv(M, kTile), e.idx(1),

@@ -105,11 +105,8 @@ void buildMmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
   Value N = memref::DimOp::create(rewriter, loc, bm, 1);
   Value out = allocResult(rewriter, loc, outType, {M, N});
 
-  auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
-                                              gpu::AddressSpace::Workgroup);
   auto ring = [&](int64_t rows, int64_t cols) {
-    return MemRefType::get({stages, rows, cols + pad}, element, AffineMap(),
-                           workgroup);
+    return sharedMemRefType({stages, rows, cols + pad}, element);
   };
   auto launch = gpu::LaunchOp::create(
       rewriter, loc, e.ceilDiv(N, tileN), e.ceilDiv(M, tileM), e.idx(1),

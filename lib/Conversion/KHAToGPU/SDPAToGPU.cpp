@@ -127,11 +127,9 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     Value out =
         allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(dv)});
 
-    auto workgroup = gpu::AddressSpaceAttr::get(
-        rewriter.getContext(), gpu::AddressSpace::Workgroup);
     auto f32 = rewriter.getF32Type();
-    auto kTile = MemRefType::get({t.keys, d}, f32, AffineMap(), workgroup);
-    auto vTile = MemRefType::get({t.keys, dv}, f32, AffineMap(), workgroup);
+    auto kTile = sharedMemRefType({t.keys, d}, f32);
+    auto vTile = sharedMemRefType({t.keys, dv}, f32);
     Value gridX = e.ceilDiv(L, t.rows);
     auto launch = gpu::LaunchOp::create(
         rewriter, loc, gridX, e.idx(G), B, e.idx(t.threads), e.idx(1),

@@ -79,11 +79,8 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     Value out =
         allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(dv)});
 
-    auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
-                                                gpu::AddressSpace::Workgroup);
     auto stagesOf = [&](int64_t width) {
-      return MemRefType::get({2, keys, width + pad}, element, AffineMap(),
-                             workgroup);
+      return sharedMemRefType({2, keys, width + pad}, element);
     };
     Value rows = e.mul(L, e.idx(r));
     auto launch = gpu::LaunchOp::create(
