@@ -38,6 +38,7 @@
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -73,6 +74,30 @@ static bool isGPUOp(Operation *op) {
          dialect == nvgpu::NVGPUDialect::getDialectNamespace();
 }
 
+/// Per-thread Hopper operations: each thread's part is run in its thread
+/// loop (mbarrier arrivals, TMA issue, descriptors, accumulators).
+static bool isHopperThreadOp(Operation *op) {
+  return isa<nvgpu::MBarrierInitOp, nvgpu::MBarrierArriveExpectTxOp,
+             nvgpu::TmaAsyncLoadOp, nvgpu::TmaPrefetchOp, nvgpu::TmaFenceOp,
+             nvgpu::WarpgroupGenerateDescriptorOp,
+             nvgpu::WarpgroupMmaInitAccumulatorOp,
+             nvgpu::WarpgroupMmaStoreOp>(op);
+}
+
+/// The type a kernel value has on the host: a warpgroup accumulator is each
+/// thread's fragment (N / 2 floats of a 64 x N tile), a matrix descriptor
+/// its 64-bit value.
+static Type hostType(Type type) {
+  if (auto acc = dyn_cast<nvgpu::WarpgroupAccumulatorType>(type)) {
+    VectorType tile = acc.getFragmented();
+    return VectorType::get({tile.getNumElements() / 128},
+                           tile.getElementType());
+  }
+  if (isa<nvgpu::WarpgroupMatrixDescriptorType>(type))
+    return IntegerType::get(type.getContext(), 64);
+  return type;
+}
+
 namespace {
 /// Emits the host form of one launch.
 class HostLaunch {
@@ -104,6 +129,24 @@ private:
                                 OpBuilder &b);
   /// The queue of pending asynchronous copies, made before the grid loops.
   LogicalResult prepareAsyncCopies(OpBuilder &b);
+  /// Hopper (sm_90a): mbarriers, TMA loads and warpgroup MMAs.
+  LogicalResult prepareHopper(OpBuilder &b);
+  /// The host form of a per-thread Hopper operation `op` (already cloned
+  /// into a thread loop, its operands host values), built before it: the
+  /// values that replace its results.
+  FailureOr<SmallVector<Value>> emitHopperThreadOp(Operation *op, Value tid,
+                                                   OpBuilder &b);
+  LogicalResult emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
+                                 OpBuilder &b);
+  LogicalResult emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma, OpBuilder &b);
+  /// The host buffer of the workgroup buffer that kernel memref `value` is
+  /// a view of, or null.
+  Value hostRootOf(Value value);
+  /// The workgroup buffer (attribution) that kernel memref `value` is a
+  /// view of, or null.
+  Value kernelRootOf(Value value);
+  /// The host buffer `root` as a 1-D buffer of `element`.
+  FailureOr<Value> flatView(Value root, Type element, Location loc);
   /// `value` as thread `tid` holds it (uniform, or loaded where carried).
   FailureOr<Value> valueOfThread(Value value, Value tid, Location loc,
                                  OpBuilder &b);
@@ -153,6 +196,17 @@ private:
     /// Copy operations by number, with 1-D views of their buffers.
     llvm::MapVector<Operation *, std::pair<Value, Value>> views;
   } async;
+  /// Pending TMA loads of the block: `kTmaQueue` records of (load number,
+  /// mbarrier, destination byte offset in its workgroup buffer,
+  /// coordinates) and how many are queued.
+  struct TmaLoads {
+    Value records, count;
+    SmallVector<nvgpu::TmaAsyncLoadOp> loads;
+  } tma;
+  /// 1-D views of workgroup buffers, by buffer and element type.
+  DenseMap<std::pair<Value, Type>, Value> flatViews;
+  /// The host buffers of the launch's workgroup buffers, by attribution.
+  DenseMap<Value, Value> workgroupHost;
 };
 } // namespace
 
@@ -182,6 +236,7 @@ LogicalResult HostLaunch::newArrays(Location loc, TypeRange types,
 }
 
 FailureOr<Value> HostLaunch::newArray(Location loc, Type type) {
+  type = hostType(type);
   // Scalars and vectors: what a thread keeps in registers.
   if (!isa<IntegerType, IndexType, FloatType, VectorType>(type))
     return emitError(loc) << "cannot carry a value of type " << type
@@ -293,7 +348,10 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
       inLoop.insert(op);
       continue;
     }
-    if (isGPUOp(op))
+    // mbarriers are block-wide state, made before the grid loops.
+    if (isa<nvgpu::MBarrierCreateOp>(op))
+      continue;
+    if (isGPUOp(op) && !isHopperThreadOp(op))
       return op->emitError("no host form for this operation in a kernel");
     // Side-effect-free arithmetic on uniform values: once, for all threads.
     if (op->getNumRegions() == 0 && isPure(op) &&
@@ -310,13 +368,33 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
         return failure();
     Operation *clone = tb.clone(*op, local);
     inLoop.insert(op);
-    // Ids inside nested regions; other GPU operations have no host form.
+    // Ids inside nested regions and per-thread Hopper operations; other GPU
+    // operations have no host form.
     SmallVector<Operation *> nested;
     clone->walk([&](Operation *inner) {
-      if (inner != clone && isGPUOp(inner))
+      if (isGPUOp(inner) && (inner != clone || isHopperThreadOp(inner)))
         nested.push_back(inner);
     });
     for (Operation *inner : nested) {
+      if (isHopperThreadOp(inner)) {
+        OpBuilder ib(inner);
+        FailureOr<SmallVector<Value>> values =
+            emitHopperThreadOp(inner, tid, ib);
+        if (failed(values))
+          return failure();
+        for (auto [result, value] : llvm::zip(inner->getResults(), *values)) {
+          if (inner == clone) {
+            local.map(op->getResult(result.getResultNumber()), value);
+            continue;
+          }
+          if (result.getType() != value.getType() && !result.use_empty())
+            return op->emitError("a descriptor or accumulator made inside a "
+                                 "branch of one thread cannot run on the host");
+          result.replaceAllUsesWith(value);
+        }
+        inner->erase();
+        continue;
+      }
       Value value = idValue(inner, local, lane);
       if (!value)
         return inner->emitError("no host form for this operation in a kernel");
@@ -342,7 +420,10 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
       if (failed(array))
         return failure();
       carried[result] = *array;
-      memref::StoreOp::create(tb, op->getLoc(), local.lookup(result), *array,
+      Value mine = local.lookupOrNull(result);
+      if (!mine)
+        return op->emitError("internal: no host value for a result");
+      memref::StoreOp::create(tb, op->getLoc(), mine, *array,
                               ValueRange{tid});
     }
   }
@@ -788,6 +869,728 @@ LogicalResult HostLaunch::emitAsyncCopyOp(Operation *op, IRMapping &local,
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Hopper: mbarriers, TMA loads and warpgroup MMAs
+//===----------------------------------------------------------------------===//
+
+/// Fields of a queued TMA load: load number, mbarrier, destination byte
+/// offset, then up to five coordinates (innermost first).
+static constexpr int64_t kTmaFields = 8;
+/// The number of a TMA load of the kernel, on its clones in thread loops.
+static constexpr StringLiteral kTmaLoadAttr = "kha.host_tma_load";
+/// The most TMA loads a block may have pending on the host.
+static constexpr int64_t kTmaQueue = 64;
+/// Fields of an mbarrier's state: expected arrivals, arrivals, pending
+/// transaction bytes, completed phases.
+static constexpr int64_t kBarrierFields = 4;
+
+/// The address of `memref`'s first element, in bytes.
+static Value byteAddress(OpBuilder &b, Location loc, Value memref) {
+  auto type = cast<MemRefType>(memref.getType());
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+  auto meta = memref::ExtractStridedMetadataOp::create(b, loc, memref);
+  Value bytes = arith::ConstantIndexOp::create(
+      b, loc, type.getElementTypeBitWidth() / 8);
+  return arith::AddIOp::create(
+      b, loc, base, arith::MulIOp::create(b, loc, meta.getOffset(), bytes));
+}
+
+/// The shared-memory swizzle of the TMA and of wgmma descriptors, on byte
+/// offsets from a 1024-byte aligned base: the 16-byte chunk bits 4-6 (128 B
+/// mode), 4-5 (64 B) or 4 (32 B) are XORed with bits 7-9 (the row of 128 B
+/// within its group of eight). `mode` is the descriptor's code: 0 none,
+/// 1 128 B, 2 64 B, 3 32 B.
+static Value swizzleBytes(OpBuilder &b, Location loc, Value offset,
+                          Value mode) {
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  auto is = [&](int64_t v) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, mode, c(v));
+  };
+  Value mask = arith::SelectOp::create(
+      b, loc, is(1), c(0x70),
+      arith::SelectOp::create(
+          b, loc, is(2), c(0x30),
+          arith::SelectOp::create(b, loc, is(3), c(0x10), c(0))));
+  Value bits = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, offset, c(3)), mask);
+  return arith::XOrIOp::create(b, loc, offset, bits);
+}
+
+/// The descriptor code of a tensor map's swizzle (as in a wgmma descriptor).
+static int64_t swizzleCode(nvgpu::TensorMapSwizzleKind kind) {
+  switch (kind) {
+  case nvgpu::TensorMapSwizzleKind::SWIZZLE_128B:
+    return 1;
+  case nvgpu::TensorMapSwizzleKind::SWIZZLE_64B:
+    return 2;
+  case nvgpu::TensorMapSwizzleKind::SWIZZLE_32B:
+    return 3;
+  default:
+    return 0;
+  }
+}
+
+/// The bytes of one row of a swizzle pattern (16 without swizzle).
+static int64_t swizzleSpan(int64_t code) {
+  return code == 1 ? 128 : code == 2 ? 64 : code == 3 ? 32 : 16;
+}
+
+/// The view chain of `value` down to the buffer it views.
+static Value viewedBuffer(Value value) {
+  Operation *def = value.getDefiningOp();
+  if (!def)
+    return nullptr;
+  if (auto view = dyn_cast<memref::ViewOp>(def))
+    return view.getSource();
+  if (auto sub = dyn_cast<memref::SubViewOp>(def))
+    return sub.getSource();
+  if (auto cast = dyn_cast<memref::CastOp>(def))
+    return cast.getSource();
+  if (auto collapse = dyn_cast<memref::CollapseShapeOp>(def))
+    return collapse.getSrc();
+  if (auto expand = dyn_cast<memref::ExpandShapeOp>(def))
+    return expand.getSrc();
+  return nullptr;
+}
+
+Value HostLaunch::kernelRootOf(Value value) {
+  for (; value; value = viewedBuffer(value))
+    if (workgroupHost.count(value))
+      return value;
+  return nullptr;
+}
+
+Value HostLaunch::hostRootOf(Value value) {
+  for (; value; value = viewedBuffer(value))
+    for (auto [buffer, host] : workgroupHost)
+      if (host == value)
+        return host;
+  return nullptr;
+}
+
+FailureOr<Value> HostLaunch::flatView(Value root, Type element, Location loc) {
+  auto key = std::make_pair(root, element);
+  if (Value view = flatViews.lookup(key))
+    return view;
+  auto type = cast<MemRefType>(root.getType());
+  OpBuilder b(root.getContext());
+  b.setInsertionPointAfterValue(root);
+  Value view;
+  if (type.getElementType() == element) {
+    SmallVector<ReassociationIndices> all(1);
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      all[0].push_back(i);
+    view = type.getRank() == 1
+               ? root
+               : memref::CollapseShapeOp::create(b, loc, root, all).getResult();
+  } else if (type.getRank() == 1 && type.getElementType().isInteger(8)) {
+    int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+    view = memref::ViewOp::create(
+        b, loc, MemRefType::get({type.getNumElements() / bytes}, element),
+        root, arith::ConstantIndexOp::create(b, loc, 0), ValueRange{});
+  } else {
+    return emitError(loc) << "a workgroup buffer read by TMA or wgmma runs on "
+                             "the host only as bytes (i8) or of the element "
+                             "type it is read as";
+  }
+  flatViews[key] = view;
+  return view;
+}
+
+LogicalResult HostLaunch::prepareHopper(OpBuilder &b) {
+  Location loc = launch.getLoc();
+  Type index = b.getIndexType();
+  // mbarriers: created once, at the top of the kernel.
+  WalkResult walk = launch.getBody().walk([&](Operation *op) {
+    if (auto create = dyn_cast<nvgpu::MBarrierCreateOp>(op)) {
+      if (create->getBlock() != &launch.getBody().front()) {
+        create.emitError("an mbarrier runs on the host only when it is "
+                         "created at the top of its kernel");
+        return WalkResult::interrupt();
+      }
+      int64_t n = create.getBarriers().getType().getNumBarriers();
+      uniform.map(create.getBarriers(),
+                  entryAlloca(loc, MemRefType::get({n, kBarrierFields}, index)));
+    }
+    if (auto load = dyn_cast<nvgpu::TmaAsyncLoadOp>(op)) {
+      auto create =
+          load.getTensorMapDescriptor().getDefiningOp<nvgpu::TmaCreateDescriptorOp>();
+      auto cast = create ? create.getTensor().getDefiningOp<memref::CastOp>()
+                         : memref::CastOp();
+      auto dst = cast ? dyn_cast<MemRefType>(cast.getSource().getType())
+                      : MemRefType();
+      if (!dst || !dst.getLayout().isIdentity() || dst.getRank() != 2 ||
+          create.getBoxDimensions().size() != 2 || load.getMulticastMask()) {
+        load.emitError("a TMA load runs on the host only from a 2-D tensor "
+                       "map made by nvgpu.tma.create.descriptor of a ranked "
+                       "memref with the identity layout, without multicast");
+        return WalkResult::interrupt();
+      }
+      load->setAttr(kTmaLoadAttr,
+                    b.getI64IntegerAttr(int64_t(tma.loads.size())));
+      tma.loads.push_back(load);
+    }
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+  if (!tma.loads.empty()) {
+    tma.records =
+        entryAlloca(loc, MemRefType::get({kTmaQueue, kTmaFields}, index));
+    tma.count = entryAlloca(loc, MemRefType::get({1}, index));
+  }
+  return success();
+}
+
+FailureOr<SmallVector<Value>>
+HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
+  Location loc = op->getLoc();
+  auto c = [&](int64_t v) { return constant(b, loc, v); };
+  auto ifPredicate = [&](Value predicate) -> OpBuilder {
+    if (!predicate)
+      return b;
+    auto branch = scf::IfOp::create(b, loc, predicate, false);
+    return OpBuilder::atBlockBegin(branch.thenBlock());
+  };
+  auto field = [&](OpBuilder &ob, Value state, Value id, int64_t f) {
+    return memref::LoadOp::create(ob, loc, state, ValueRange{id, constant(ob, loc, f)})
+        .getResult();
+  };
+  auto setField = [&](OpBuilder &ob, Value state, Value id, int64_t f,
+                      Value v) {
+    memref::StoreOp::create(ob, loc, v, state,
+                            ValueRange{id, constant(ob, loc, f)});
+  };
+  SmallVector<Value> none;
+
+  if (isa<nvgpu::TmaPrefetchOp, nvgpu::TmaFenceOp>(op))
+    return none;
+
+  if (auto init = dyn_cast<nvgpu::MBarrierInitOp>(op)) {
+    OpBuilder ib = ifPredicate(init.getPredicate());
+    Value state = init.getBarriersMutable().get(), id = init.getMbarId();
+    setField(ib, state, id, 0, init.getCount());
+    for (int64_t f = 1; f < kBarrierFields; ++f)
+      setField(ib, state, id, f, constant(ib, loc, 0));
+    return none;
+  }
+
+  if (auto arrive = dyn_cast<nvgpu::MBarrierArriveExpectTxOp>(op)) {
+    OpBuilder ib = ifPredicate(arrive.getPredicate());
+    Value state = arrive.getBarriersMutable().get(), id = arrive.getMbarId();
+    setField(ib, state, id, 1,
+             arith::AddIOp::create(ib, loc, field(ib, state, id, 1),
+                                   constant(ib, loc, 1)));
+    setField(ib, state, id, 2,
+             arith::AddIOp::create(ib, loc, field(ib, state, id, 2),
+                                   arrive.getTxcount()));
+    return none;
+  }
+
+  if (auto load = dyn_cast<nvgpu::TmaAsyncLoadOp>(op)) {
+    int64_t number = load->getAttrOfType<IntegerAttr>(kTmaLoadAttr).getInt();
+    auto create = tma.loads[number]
+                      .getTensorMapDescriptor()
+                      .getDefiningOp<nvgpu::TmaCreateDescriptorOp>();
+    Value dst = load.getDst(), root = hostRootOf(dst);
+    auto dstType = cast<MemRefType>(dst.getType());
+    if (!root || !memref::isStaticShapeAndContiguousRowMajor(dstType))
+      return load.emitError("a TMA load runs on the host only into a "
+                            "contiguous view of a workgroup buffer");
+    Type element = dstType.getElementType();
+    FailureOr<Value> flat = flatView(root, element, loc);
+    if (failed(flat))
+      return failure();
+    OpBuilder ib = ifPredicate(load.getPredicate());
+    auto k = [&](int64_t v) { return constant(ib, loc, v); };
+    int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+    int64_t code = swizzleCode(create.getTensorMap().getType().getSwizzle());
+    Value offset = arith::SubIOp::create(ib, loc, byteAddress(ib, loc, dst),
+                                         byteAddress(ib, loc, root));
+    auto check = [&](Value condition, StringRef message) {
+      cf::AssertOp::create(ib, loc, condition, message);
+    };
+    auto eq = [&](Value x, Value y) {
+      return arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::eq, x, y);
+    };
+    check(eq(arith::RemUIOp::create(ib, loc, offset, k(code ? 1024 : 128)),
+             k(0)),
+          "kha-gpu-launch-to-host-loops: a TMA destination is not 128-byte "
+          "aligned (1024-byte with a swizzle)");
+    Value rows = create.getBoxDimensions()[0],
+          cols = create.getBoxDimensions()[1];
+    if (code)
+      check(eq(arith::MulIOp::create(ib, loc, cols, k(bytes)),
+               k(swizzleSpan(code))),
+            "kha-gpu-launch-to-host-loops: a swizzled TMA box row is not one "
+            "swizzle row (128, 64 or 32 bytes)");
+    Value count =
+        memref::LoadOp::create(ib, loc, tma.count, ValueRange{k(0)});
+    check(arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::ult, count,
+                                k(kTmaQueue)),
+          "kha-gpu-launch-to-host-loops: more than 64 TMA loads pending in "
+          "one block");
+    SmallVector<Value> fields = {k(number), load.getMbarId(), offset};
+    for (Value coordinate : load.getCoordinates())
+      fields.push_back(coordinate);
+    while (fields.size() < kTmaFields)
+      fields.push_back(k(0));
+    for (auto [f, v] : llvm::enumerate(fields))
+      memref::StoreOp::create(ib, loc, v, tma.records,
+                              ValueRange{count, k(f)});
+    memref::StoreOp::create(ib, loc, arith::AddIOp::create(ib, loc, count, k(1)),
+                            tma.count, ValueRange{k(0)});
+    // Until the mbarrier's phase completes, the box holds NaN.
+    Value first = arith::DivUIOp::create(ib, loc, offset, k(bytes));
+    Value n = arith::MulIOp::create(ib, loc, rows, cols);
+    auto poison = scf::ForOp::create(ib, loc, k(0), n, k(1));
+    OpBuilder pb = OpBuilder::atBlockTerminator(poison.getBody());
+    Value nan = arith::ConstantOp::create(
+        pb, loc, element,
+        pb.getFloatAttr(element, APFloat::getNaN(
+                                     cast<FloatType>(element).getFloatSemantics())));
+    memref::StoreOp::create(
+        pb, loc, nan, *flat,
+        ValueRange{arith::AddIOp::create(pb, loc, first, poison.getInductionVar())});
+    return none;
+  }
+
+  if (auto gen = dyn_cast<nvgpu::WarpgroupGenerateDescriptorOp>(op)) {
+    // The 64-bit descriptor MLIR's nvgpu-to-nvvm lowering builds: start
+    // address >> 4 (bits 0-13; here the offset in the workgroup buffer),
+    // leading-dimension byte offset >> 4 (bits 16-29: the tensor map
+    // tile's first size times the swizzle bytes), stride-dimension byte
+    // offset >> 4 (bits 32-45: eight rows of the swizzle), swizzle (62-63).
+    Value tile = gen.getTensor(), root = hostRootOf(tile);
+    if (!root)
+      return gen.emitError("a wgmma descriptor runs on the host only for a "
+                           "view of a workgroup buffer");
+    nvgpu::TensorMapDescriptorType map = gen.getTensorMap().getType();
+    int64_t code = swizzleCode(map.getSwizzle());
+    int64_t layout = code ? swizzleSpan(code) : 1;
+    int64_t sizeN = map.getTensor().getDimSize(0);
+    int64_t fixed = (code << 62) | (((layout << 3) >> 4) << 32) |
+                    (((sizeN * layout) >> 4) << 16);
+    Value offset = arith::SubIOp::create(b, loc, byteAddress(b, loc, tile),
+                                         byteAddress(b, loc, root));
+    Value start = arith::AndIOp::create(
+        b, loc, arith::ShRUIOp::create(b, loc, offset, c(4)), c(0x3FFF));
+    Value desc = arith::IndexCastUIOp::create(b, loc, b.getI64Type(), start);
+    desc = arith::OrIOp::create(
+        b, loc, desc,
+        arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(fixed)));
+    return SmallVector<Value>{desc};
+  }
+
+  if (auto init = dyn_cast<nvgpu::WarpgroupMmaInitAccumulatorOp>(op)) {
+    auto type = cast<VectorType>(hostType(init.getMatrixC().getType()));
+    return SmallVector<Value>{
+        arith::ConstantOp::create(b, loc, type, b.getZeroAttr(type))};
+  }
+
+  if (auto store = dyn_cast<nvgpu::WarpgroupMmaStoreOp>(op)) {
+    // Warp w of the warpgroup holds rows 16w .. 16w + 15; register
+    // 4j + i is row 16w + g + 8 (i / 2), column 8j + 2t + i % 2.
+    Value fragment = store.getMatrixDMutable().get();
+    int64_t n = 2 * cast<VectorType>(fragment.getType()).getNumElements();
+    auto [warp, g, t] = laneOf(b, loc, tid);
+    Value w = arith::DivUIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, warp, c(128)), c(32));
+    Value row0 = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, w, c(16)), g);
+    Value col0 = arith::MulIOp::create(b, loc, t, c(2));
+    for (int64_t j = 0; j < n / 8; ++j)
+      for (int64_t i = 0; i < 4; ++i) {
+        Value row = arith::AddIOp::create(b, loc, row0, c(8 * (i / 2)));
+        Value col = arith::AddIOp::create(b, loc, col0, c(8 * j + i % 2));
+        Value x = vector::ExtractOp::create(b, loc, fragment, int64_t(4 * j + i));
+        memref::StoreOp::create(b, loc, x, store.getDstMemref(),
+                                ValueRange{row, col});
+      }
+    return none;
+  }
+  return op->emitError("no host form for this operation in a kernel");
+}
+
+LogicalResult HostLaunch::emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
+                                           OpBuilder &b) {
+  Location loc = wait.getLoc();
+  auto c = [&](OpBuilder &ob, int64_t v) { return constant(ob, loc, v); };
+  FailureOr<Value> id = uniformValue(wait.getMbarId(), loc, b);
+  FailureOr<Value> parity = uniformValue(wait.getPhaseParity(), loc, b);
+  if (failed(id) || failed(parity))
+    return failure();
+  Value state = uniform.lookupOrNull(wait.getBarriers());
+  if (!state)
+    return wait.emitError("an mbarrier runs on the host only when it is "
+                          "created at the top of its kernel");
+  auto field = [&](OpBuilder &ob, int64_t f) {
+    return memref::LoadOp::create(ob, loc, state, ValueRange{*id, c(ob, f)})
+        .getResult();
+  };
+  auto setField = [&](OpBuilder &ob, int64_t f, Value v) {
+    memref::StoreOp::create(ob, loc, v, state, ValueRange{*id, c(ob, f)});
+  };
+
+  // The TMA loads queued on this mbarrier arrive: their boxes are copied
+  // (zeros outside the tensor, swizzled as the tensor map says) and their
+  // bytes complete the expected transactions; the others stay queued.
+  if (tma.count) {
+    Value count = memref::LoadOp::create(b, loc, tma.count, ValueRange{c(b, 0)});
+    auto slots = scf::ForOp::create(b, loc, c(b, 0), count, c(b, 1),
+                                    ValueRange{c(b, 0)});
+    OpBuilder sb = OpBuilder::atBlockBegin(slots.getBody());
+    Value slot = slots.getInductionVar(), kept = slots.getRegionIterArgs()[0];
+    auto record = [&](OpBuilder &ob, int64_t f) {
+      return memref::LoadOp::create(ob, loc, tma.records,
+                                    ValueRange{slot, c(ob, f)})
+          .getResult();
+    };
+    // Loads on this mbarrier group, by number.
+    Value number = record(sb, 0);
+    Value mine = arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::eq,
+                                       record(sb, 1), *id);
+    Value ofGroup = arith::ConstantOp::create(sb, loc, sb.getBoolAttr(false));
+    for (auto [i, load] : llvm::enumerate(tma.loads))
+      if (load.getBarriers() == wait.getBarriers())
+        ofGroup = arith::OrIOp::create(
+            sb, loc, ofGroup,
+            arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::eq, number,
+                                  c(sb, i)));
+    Value arrives = arith::AndIOp::create(sb, loc, mine, ofGroup);
+    auto branch = scf::IfOp::create(sb, loc, TypeRange{sb.getIndexType()},
+                                    arrives, /*withElseRegion=*/true);
+    {
+      OpBuilder rb = OpBuilder::atBlockBegin(branch.thenBlock());
+      SmallVector<int64_t> cases;
+      for (int64_t i = 0; i < int64_t(tma.loads.size()); ++i)
+        cases.push_back(i);
+      auto perform = scf::IndexSwitchOp::create(rb, loc, TypeRange{}, number,
+                                                cases, cases.size());
+      for (auto [i, load] : llvm::enumerate(tma.loads)) {
+        Block &block = perform.getCaseRegions()[i].emplaceBlock();
+        OpBuilder cb = OpBuilder::atBlockBegin(&block);
+        auto k = [&](int64_t v) { return constant(cb, loc, v); };
+        auto create = load.getTensorMapDescriptor()
+                          .getDefiningOp<nvgpu::TmaCreateDescriptorOp>();
+        Value global = create.getTensor().getDefiningOp<memref::CastOp>().getSource();
+        Type element = cast<MemRefType>(global.getType()).getElementType();
+        int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+        Value root = workgroupHost.lookup(kernelRootOf(load.getDst()));
+        FailureOr<Value> flat = root ? flatView(root, element, loc)
+                                     : FailureOr<Value>(failure());
+        if (failed(flat))
+          return load.emitError("a TMA load runs on the host only into a "
+                                "view of a workgroup buffer");
+        Value mode = k(swizzleCode(create.getTensorMap().getType().getSwizzle()));
+        Value rows = create.getBoxDimensions()[0],
+              cols = create.getBoxDimensions()[1];
+        Value offset = record(cb, 2), col0 = record(cb, 3), row0 = record(cb, 4);
+        Value dim0 = memref::DimOp::create(cb, loc, global, 0),
+              dim1 = memref::DimOp::create(cb, loc, global, 1);
+        auto r = scf::ForOp::create(cb, loc, k(0), rows, k(1));
+        OpBuilder rbb = OpBuilder::atBlockTerminator(r.getBody());
+        auto cl = scf::ForOp::create(rbb, loc, constant(rbb, loc, 0), cols,
+                                    constant(rbb, loc, 1));
+        OpBuilder eb = OpBuilder::atBlockTerminator(cl.getBody());
+        auto ek = [&](int64_t v) { return constant(eb, loc, v); };
+        Value gr = arith::AddIOp::create(eb, loc, row0, r.getInductionVar());
+        Value gc = arith::AddIOp::create(eb, loc, col0, cl.getInductionVar());
+        auto inRange = [&](Value x, Value size) {
+          return arith::AndIOp::create(
+              eb, loc,
+              arith::CmpIOp::create(eb, loc, arith::CmpIPredicate::sge, x, ek(0)),
+              arith::CmpIOp::create(eb, loc, arith::CmpIPredicate::slt, x, size));
+        };
+        Value inside =
+            arith::AndIOp::create(eb, loc, inRange(gr, dim0), inRange(gc, dim1));
+        auto read = scf::IfOp::create(eb, loc, TypeRange{element}, inside, true);
+        {
+          OpBuilder tb = OpBuilder::atBlockBegin(read.thenBlock());
+          scf::YieldOp::create(
+              tb, loc,
+              memref::LoadOp::create(tb, loc, global, ValueRange{gr, gc})
+                  .getResult());
+          OpBuilder fb = OpBuilder::atBlockBegin(read.elseBlock());
+          scf::YieldOp::create(
+              fb, loc,
+              arith::ConstantOp::create(fb, loc, element, fb.getZeroAttr(element))
+                  .getResult());
+        }
+        Value linear = arith::AddIOp::create(
+            eb, loc, arith::MulIOp::create(eb, loc, r.getInductionVar(), cols),
+            cl.getInductionVar());
+        Value at = arith::AddIOp::create(
+            eb, loc, offset, arith::MulIOp::create(eb, loc, linear, ek(bytes)));
+        at = swizzleBytes(eb, loc, at, mode);
+        memref::StoreOp::create(
+            eb, loc, read.getResult(0), *flat,
+            ValueRange{arith::DivUIOp::create(eb, loc, at, ek(bytes))});
+        // Its bytes complete transactions.
+        Value box = arith::MulIOp::create(
+            cb, loc, arith::MulIOp::create(cb, loc, rows, cols), k(bytes));
+        setField(cb, 2, arith::SubIOp::create(cb, loc, field(cb, 2), box));
+        scf::YieldOp::create(cb, loc);
+      }
+      Block &other = perform.getDefaultRegion().emplaceBlock();
+      OpBuilder ob = OpBuilder::atBlockBegin(&other);
+      scf::YieldOp::create(ob, loc);
+      scf::YieldOp::create(rb, loc, kept);
+    }
+    {
+      OpBuilder kb = OpBuilder::atBlockBegin(branch.elseBlock());
+      for (int64_t f = 0; f < kTmaFields; ++f)
+        memref::StoreOp::create(kb, loc, record(kb, f), tma.records,
+                                ValueRange{kept, c(kb, f)});
+      scf::YieldOp::create(
+          kb, loc, arith::AddIOp::create(kb, loc, kept, c(kb, 1)).getResult());
+    }
+    scf::YieldOp::create(sb, loc, branch.getResult(0));
+    memref::StoreOp::create(b, loc, slots.getResult(0), tma.count,
+                            ValueRange{c(b, 0)});
+  }
+
+  // The phase completes when every expected arrival has come and no
+  // transaction bytes are pending; arrivals start again for the next one.
+  Value complete = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, field(b, 1),
+                            field(b, 0)),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, field(b, 2),
+                            c(b, 0)));
+  auto phase = scf::IfOp::create(b, loc, complete, false);
+  {
+    OpBuilder pb = OpBuilder::atBlockBegin(phase.thenBlock());
+    setField(pb, 3, arith::AddIOp::create(pb, loc, field(pb, 3), c(pb, 1)));
+    setField(pb, 1, c(pb, 0));
+  }
+  // try_wait.parity(p) returns once the phase of parity p has completed:
+  // when the phase now running has the other parity. Otherwise no thread
+  // is left to complete it (they have all run up to here): the GPU would
+  // wait for ever.
+  Value running = arith::IndexCastUIOp::create(
+      b, loc, b.getI1Type(),
+      arith::RemUIOp::create(b, loc, field(b, 3), c(b, 2)));
+  cf::AssertOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, running, *parity),
+      "kha-gpu-launch-to-host-loops: mbarrier.try_wait.parity waits for a phase "
+      "that never completes (an arrival, a transaction count or the parity is "
+      "wrong)");
+  return success();
+}
+
+LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
+                                           OpBuilder &b) {
+  Location loc = mma.getLoc();
+  std::optional<int64_t> threads = getConstantIntValue(numThreads);
+  if (!threads || *threads % 128)
+    return mma.emitError("a warpgroup MMA runs on the host only in blocks of "
+                         "a static number of whole warpgroups");
+  if (mma.getWaitGroup() != 0)
+    return mma.emitError("a warpgroup MMA runs on the host only when it waits "
+                         "for its own group (waitGroup = 0)");
+  MemRefType typeA = mma.getDescriptorA().getType().getTensor(),
+             typeB = mma.getDescriptorB().getType().getTensor();
+  Type element = typeA.getElementType();
+  if (!(element.isF16() || element.isBF16()) ||
+      typeB.getElementType() != element || typeA.getDimSize(0) != 64 ||
+      typeA.getDimSize(1) % 16 || typeB.getDimSize(0) != typeA.getDimSize(1) ||
+      mma.getMatrixC().getType().getFragmented().getShape() !=
+          ArrayRef<int64_t>{64, typeB.getDimSize(1)})
+    return mma.emitError("only f16/bf16 warpgroup MMAs of 64 rows (one "
+                         "accumulator) run on the host");
+  auto rootOf = [&](Value desc) -> Value {
+    auto gen = desc.getDefiningOp<nvgpu::WarpgroupGenerateDescriptorOp>();
+    return gen ? workgroupHost.lookup(kernelRootOf(gen.getTensor())) : Value();
+  };
+  Value rootA = rootOf(mma.getDescriptorA()), rootB = rootOf(mma.getDescriptorB());
+  if (!rootA || !rootB)
+    return mma.emitError("a warpgroup MMA runs on the host only with "
+                         "descriptors generated in the same kernel region");
+  FailureOr<Value> flatA = flatView(rootA, element, loc),
+                   flatB = flatView(rootB, element, loc);
+  if (failed(flatA) || failed(flatB))
+    return failure();
+  // The shape and descriptor steps of MLIR's lowering: m64nNk16 MMAs, A
+  // advanced by 16 elements along K and by 64 rows of the A tile per
+  // accumulator, B by 16 rows of the B tile.
+  int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+  int64_t totalK = typeA.getDimSize(1);
+  int64_t n = typeB.getDimSize(1);
+  bool kMajorA = !mma.getTransposeA(), kMajorB = !mma.getTransposeB();
+  Type f32 = b.getF32Type();
+  auto cType = MemRefType::get({64, n}, f32);
+  Value tile = entryAlloca(loc, cType);
+  auto wgLoop = scf::ForOp::create(b, loc, constant(b, loc, 0),
+                                   constant(b, loc, *threads / 128),
+                                   constant(b, loc, 1));
+  OpBuilder wb = OpBuilder::atBlockTerminator(wgLoop.getBody());
+  auto c = [&](OpBuilder &ob, int64_t v) { return constant(ob, loc, v); };
+  Value first = arith::MulIOp::create(wb, loc, wgLoop.getInductionVar(), c(wb, 128));
+  FailureOr<Value> descA = valueOfThread(mma.getDescriptorA(), first, loc, wb);
+  FailureOr<Value> descB = valueOfThread(mma.getDescriptorB(), first, loc, wb);
+  if (failed(descA) || failed(descB))
+    return failure();
+  // Fragment position of register 4j + i of thread `t` of the warpgroup.
+  auto position = [&](OpBuilder &ob, Value t, int64_t j, int64_t i) {
+    Value lane = arith::RemUIOp::create(ob, loc, t, c(ob, 32));
+    Value w = arith::DivUIOp::create(ob, loc, t, c(ob, 32));
+    Value g = arith::DivUIOp::create(ob, loc, lane, c(ob, 4));
+    Value tt = arith::RemUIOp::create(ob, loc, lane, c(ob, 4));
+    Value row = arith::AddIOp::create(
+        ob, loc, arith::MulIOp::create(ob, loc, w, c(ob, 16)),
+        arith::AddIOp::create(ob, loc, g, c(ob, 8 * (i / 2))));
+    Value col = arith::AddIOp::create(
+        ob, loc, arith::MulIOp::create(ob, loc, tt, c(ob, 2)),
+        c(ob, 8 * j + i % 2));
+    return std::make_pair(row, col);
+  };
+  // The element (x, k) of an operand (x: its row of A or column of B) at
+  // descriptor `desc`, as the PTX ISA's canonical layouts place it: K-major
+  // rows of one swizzle row each (16 bytes without swizzle, then core
+  // matrices `leading` bytes apart along K), groups of eight rows `stride`
+  // bytes apart; MN-major rows of the swizzle's width along MN, eight K rows
+  // one swizzle row apart, groups of eight K rows `stride` apart and blocks
+  // of the swizzle's width along MN `leading` apart. Then the swizzle.
+  struct Decoded {
+    Value start, leading, stride, mode, span;
+  };
+  auto decode = [&](OpBuilder &ob, Value desc) {
+    Value d = arith::IndexCastUIOp::create(ob, loc, ob.getIndexType(), desc);
+    auto bits = [&](int64_t from, int64_t mask) {
+      return arith::AndIOp::create(
+          ob, loc, arith::ShRUIOp::create(ob, loc, d, c(ob, from)), c(ob, mask));
+    };
+    auto times16 = [&](Value v) {
+      return arith::MulIOp::create(ob, loc, v, c(ob, 16)).getResult();
+    };
+    Decoded r{times16(bits(0, 0x3FFF)), times16(bits(16, 0x3FFF)),
+              times16(bits(32, 0x3FFF)), bits(62, 3), Value()};
+    cf::AssertOp::create(
+        ob, loc,
+        arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::eq, bits(49, 7),
+                              c(ob, 0)),
+        "kha-gpu-launch-to-host-loops: wgmma descriptors with a base offset "
+        "are not emulated");
+    auto is = [&](int64_t v) {
+      return arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::eq, r.mode,
+                                   c(ob, v));
+    };
+    r.span = arith::SelectOp::create(
+        ob, loc, is(1), c(ob, 128),
+        arith::SelectOp::create(
+            ob, loc, is(2), c(ob, 64),
+            arith::SelectOp::create(ob, loc, is(3), c(ob, 32), c(ob, 16))));
+    return r;
+  };
+  auto read = [&](OpBuilder &ob, Value flat, const Decoded &dsc, Value x,
+                  Value k, bool kMajor) {
+    auto mul = [&](Value p, Value q) {
+      return arith::MulIOp::create(ob, loc, p, q).getResult();
+    };
+    auto add = [&](Value p, Value q) {
+      return arith::AddIOp::create(ob, loc, p, q).getResult();
+    };
+    auto div = [&](Value p, Value q) {
+      return arith::DivUIOp::create(ob, loc, p, q).getResult();
+    };
+    auto rem = [&](Value p, Value q) {
+      return arith::RemUIOp::create(ob, loc, p, q).getResult();
+    };
+    Value eb = c(ob, bytes), eight = c(ob, 8);
+    Value perRow = div(dsc.span, eb);
+    Value at;
+    if (kMajor)
+      at = add(add(dsc.start, mul(div(x, eight), dsc.stride)),
+               add(mul(rem(x, eight), dsc.span),
+                   add(mul(div(k, perRow), dsc.leading), mul(rem(k, perRow), eb))));
+    else
+      at = add(add(dsc.start, mul(div(x, perRow), dsc.leading)),
+               add(add(mul(div(k, eight), dsc.stride), mul(rem(k, eight), dsc.span)),
+                   mul(rem(x, perRow), eb)));
+    at = swizzleBytes(ob, loc, at, dsc.mode);
+    Value v = memref::LoadOp::create(ob, loc, flat, ValueRange{div(at, eb)});
+    return arith::ExtFOp::create(ob, loc, f32, v).getResult();
+  };
+
+  Value cIn = mma.getMatrixC();
+  // Gather the 128 threads' fragments into the 64 x N tile.
+  {
+    auto gather = scf::ForOp::create(wb, loc, c(wb, 0), c(wb, 128), c(wb, 1));
+    OpBuilder gb = OpBuilder::atBlockTerminator(gather.getBody());
+    Value t = gather.getInductionVar();
+    FailureOr<Value> frag = valueOfThread(
+        cIn, arith::AddIOp::create(gb, loc, first, t), loc, gb);
+    if (failed(frag))
+      return failure();
+    for (int64_t j = 0; j < n / 8; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        auto [row, col] = position(gb, t, j, e);
+        memref::StoreOp::create(
+            gb, loc, vector::ExtractOp::create(gb, loc, *frag, 4 * j + e), tile,
+            ValueRange{row, col});
+      }
+  }
+  // D += A B, one k16 step after the other.
+  for (int64_t k = 0; k < totalK / 16; ++k) {
+    int64_t stepA = ((16 * k) * bytes) >> 4;
+    int64_t stepB = (typeB.getDimSize(0) * 16 * k * bytes) >> 4;
+    auto advance = [&](Value desc, int64_t step) {
+      return arith::AddIOp::create(
+          wb, loc, desc,
+          arith::ConstantOp::create(wb, loc, wb.getI64IntegerAttr(step)));
+    };
+    Decoded a = decode(wb, advance(*descA, stepA));
+    Decoded bb = decode(wb, advance(*descB, stepB));
+    if (!kMajorB || !kMajorA) {
+      Value mnSwizzled = arith::CmpIOp::create(
+          wb, loc, arith::CmpIPredicate::ne, (!kMajorB ? bb : a).mode, c(wb, 0));
+      cf::AssertOp::create(wb, loc, mnSwizzled,
+                           "kha-gpu-launch-to-host-loops: MN-major wgmma "
+                           "operands without a swizzle are not emulated");
+    }
+    auto rows = scf::ForOp::create(wb, loc, c(wb, 0), c(wb, 64), c(wb, 1));
+    OpBuilder rb = OpBuilder::atBlockTerminator(rows.getBody());
+    auto cols = scf::ForOp::create(rb, loc, c(rb, 0), c(rb, n), c(rb, 1));
+    OpBuilder cb = OpBuilder::atBlockTerminator(cols.getBody());
+    Value row = rows.getInductionVar(), col = cols.getInductionVar();
+    Value acc = memref::LoadOp::create(cb, loc, tile, ValueRange{row, col});
+    auto ks = scf::ForOp::create(cb, loc, c(cb, 0), c(cb, 16), c(cb, 1),
+                                 ValueRange{acc});
+    OpBuilder kb = OpBuilder::atBlockBegin(ks.getBody());
+    Value kk = ks.getInductionVar();
+    Value x = read(kb, *flatA, a, row, kk, kMajorA);
+    Value y = read(kb, *flatB, bb, col, kk, kMajorB);
+    Value sum = arith::AddFOp::create(kb, loc, ks.getRegionIterArgs()[0],
+                                      arith::MulFOp::create(kb, loc, x, y));
+    scf::YieldOp::create(kb, loc, sum);
+    memref::StoreOp::create(cb, loc, ks.getResult(0), tile, ValueRange{row, col});
+  }
+  // Scatter the tile back into the fragments.
+  FailureOr<Value> results = newArray(loc, mma.getMatrixD().getType());
+  if (failed(results))
+    return failure();
+  {
+    auto scatter = scf::ForOp::create(wb, loc, c(wb, 0), c(wb, 128), c(wb, 1));
+    OpBuilder sb = OpBuilder::atBlockTerminator(scatter.getBody());
+    Value t = scatter.getInductionVar();
+    auto type = cast<VectorType>(hostType(mma.getMatrixD().getType()));
+    Value frag = arith::ConstantOp::create(sb, loc, type, sb.getZeroAttr(type));
+    for (int64_t j = 0; j < n / 8; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        auto [row, col] = position(sb, t, j, e);
+        frag = vector::InsertOp::create(
+            sb, loc, memref::LoadOp::create(sb, loc, tile, ValueRange{row, col}),
+            frag, 4 * j + e);
+      }
+    memref::StoreOp::create(sb, loc, frag, *results,
+                            ValueRange{arith::AddIOp::create(sb, loc, first, t)});
+  }
+  carried[mma.getMatrixD()] = *results;
+  return success();
+}
+
 LogicalResult HostLaunch::emitCopy(Location loc, ValueRange values,
                                    ArrayRef<Value> targets, OpBuilder &b) {
   if (values.empty())
@@ -881,6 +1684,12 @@ LogicalResult HostLaunch::emitOps(Block &block, OpBuilder &b) {
             .Case([&](gpu::ShuffleOp shuffle) { return emitShuffle(shuffle, b); })
             .Case([&](nvgpu::LdMatrixOp load) { return emitLdMatrix(load, b); })
             .Case([&](nvgpu::MmaSyncOp mma) { return emitMmaSync(mma, b); })
+            .Case([&](nvgpu::MBarrierTryWaitParityOp wait) {
+              return emitMBarrierWait(wait, b);
+            })
+            .Case([&](nvgpu::WarpgroupMmaOp mma) {
+              return emitWarpgroupMma(mma, b);
+            })
             .Case([&](scf::ForOp loop) { return emitFor(loop, b); })
             .Case([&](scf::IfOp branch) { return emitIf(branch, b); })
             .Default([](Operation *other) {
@@ -910,7 +1719,8 @@ LogicalResult HostLaunch::emit() {
     return failure();
   launch.getBody().walk([&](Operation *op) {
     if (!isa<gpu::BarrierOp, gpu::ShuffleOp, nvgpu::LdMatrixOp,
-             nvgpu::MmaSyncOp>(op))
+             nvgpu::MmaSyncOp, nvgpu::MBarrierTryWaitParityOp,
+             nvgpu::WarpgroupMmaOp>(op))
       return;
     for (Operation *at = op; at != launch; at = at->getParentOp())
       synchronising.insert(at);
@@ -954,11 +1764,12 @@ LogicalResult HostLaunch::emit() {
     if (!type.hasStaticShape() || !type.getLayout().isIdentity())
       return launch.emitError("workgroup buffers run on the host must have a "
                               "static shape and the identity layout");
-    uniform.map(buffer,
-                entryAlloca(loc, MemRefType::get(type.getShape(),
-                                                 type.getElementType())));
+    Value host = entryAlloca(
+        loc, MemRefType::get(type.getShape(), type.getElementType()));
+    uniform.map(buffer, host);
+    workgroupHost[buffer] = host;
   }
-  if (failed(prepareAsyncCopies(b)))
+  if (failed(prepareAsyncCopies(b)) || failed(prepareHopper(b)))
     return failure();
   gpu::KernelDim3 blockSizes = launch.getBlockSize(),
                   gridSizes = launch.getGridSize();
@@ -987,6 +1798,10 @@ LogicalResult HostLaunch::emit() {
       memref::StoreOp::create(cb, loc, constant(cb, loc, 0), array,
                               ValueRange{tid});
   }
+  if (tma.count)
+    // Nor TMA loads.
+    memref::StoreOp::create(xb, loc, constant(xb, loc, 0), tma.count,
+                            ValueRange{constant(xb, loc, 0)});
   if (failed(emitOps(launch.getBody().front(), xb)))
     return failure();
   // Views of workgroup buffers are views of host buffers now.
@@ -1021,6 +1836,22 @@ struct GPULaunchToHostLoopsPass
     for (gpu::LaunchOp launch : launches)
       if (failed(HostLaunch(launch, reverseThreads).emit()))
         return signalPassFailure();
+    // Tensor maps were read by the launches' host form; the host has no
+    // driver to encode them.
+    SmallVector<nvgpu::TmaCreateDescriptorOp> maps;
+    getOperation()->walk(
+        [&](nvgpu::TmaCreateDescriptorOp map) { maps.push_back(map); });
+    for (nvgpu::TmaCreateDescriptorOp map : maps) {
+      if (!map->use_empty()) {
+        map.emitError("a tensor map used outside a kernel has no host form");
+        return signalPassFailure();
+      }
+      Value tensor = map.getTensor();
+      map.erase();
+      if (Operation *cast = tensor.getDefiningOp<memref::CastOp>())
+        if (cast->use_empty())
+          cast->erase();
+    }
   }
 };
 } // namespace

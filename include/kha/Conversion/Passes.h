@@ -43,6 +43,11 @@ void populateMatmulToGPUPatterns(RewritePatternSet &patterns);
 /// pipelined mma.sync kernel (also added by populateMatmulToGPUPatterns).
 void populateMatmulToMmaPatterns(RewritePatternSet &patterns);
 
+/// linalg.matmul under a `wgmma` `#kha.gpu_kernel` -> a Hopper kernel: TMA
+/// loads into a ring of swizzled shared-memory stages completing on
+/// mbarriers, warpgroup MMAs (also added by populateMatmulToGPUPatterns).
+void populateMatmulToWgmmaPatterns(RewritePatternSet &patterns);
+
 /// bf16 nvgpu.mma.sync (m16n8k16, f32 accumulators) -> nvvm.mma.sync.
 void populateMmaSyncBF16ToNVVMPatterns(RewritePatternSet &patterns);
 

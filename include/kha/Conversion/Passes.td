@@ -170,6 +170,15 @@ def KHAMatmulToGPUPass : Pass<"kha-matmul-to-gpu"> {
     `mma.sync.m16n8k16`; C rounded once and stored in pairs. A tensor-core
     configuration that does not fit its matmul is an error.
 
+    Under a `wgmma` configuration (sm_90a) the kernel is Hopper's: one
+    warpgroup per 64 x 64 tile of C; the host builds TMA descriptors of A
+    and B (64 x 64 boxes, 128-byte swizzle, zeros outside); thread 0 loads
+    each 64-wide step of K by TMA into a ring of `stages` shared-memory
+    stages and announces its bytes on the stage's mbarrier; all threads
+    wait for the stage's phase, then `nvgpu.warpgroup.mma` multiplies the
+    tiles from shared memory (A K-major, B N-major) into f32 accumulators;
+    C goes out through shared memory, rounded, inside its bounds.
+
     Accumulating matmuls and other indexing maps are left to the generic
     mapping of the GPU pipeline.
   }];

@@ -16,6 +16,36 @@ bool kha::isProjectionMatmul(linalg::MatmulOp op) {
          isZeroFilled(op.getDpsInits()[0]);
 }
 
+Operation *kha::soleRounding(linalg::MatmulOp op) {
+  Value product = op->getResult(0);
+  if (!product.hasOneUse() || !getElementTypeOrSelf(product.getType()).isF32())
+    return nullptr;
+  Operation *user = *product.getUsers().begin();
+  auto isPlainTrunc = [](arith::TruncFOp trunc) {
+    return !trunc.getRoundingmodeAttr() &&
+           getElementTypeOrSelf(trunc.getType()).getIntOrFloatBitWidth() == 16;
+  };
+  if (auto trunc = dyn_cast<arith::TruncFOp>(user))
+    return isa<RankedTensorType>(trunc.getType()) && isPlainTrunc(trunc)
+               ? user
+               : nullptr;
+  auto generic = dyn_cast<linalg::GenericOp>(user);
+  if (!generic || !generic.hasPureTensorSemantics() ||
+      generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
+      generic.getDpsInputs()[0] != product ||
+      generic.getNumParallelLoops() != generic.getNumLoops() ||
+      !llvm::all_of(generic.getIndexingMapsArray(),
+                    [](AffineMap map) { return map.isIdentity(); }))
+    return nullptr;
+  Block &body = generic.getRegion().front();
+  auto trunc = dyn_cast<arith::TruncFOp>(&body.front());
+  if (!trunc || trunc.getIn() != body.getArgument(0) || !isPlainTrunc(trunc) ||
+      body.getTerminator()->getOperands() != ValueRange{trunc.getResult()})
+    return nullptr;
+  return generic;
+}
+
+
 static bool isTensorCoreType(Type type) {
   return type.isF16() || type.isBF16();
 }
@@ -51,6 +81,10 @@ int64_t kha::matmulSharedBytes(GPUKernelAttr config, Type element) {
 
 bool kha::fitsAttentionKernel(SDPAOp op, GPUKernelAttr config,
                               std::string &reason) {
+  if (config.getMma() != MmaKind::mma_sync) {
+    reason = "the attention kernel multiplies with mma_sync";
+    return false;
+  }
   auto q = op.getQuery().getType(), k = op.getKey().getType(),
        v = op.getValue().getType();
   Type element = q.getElementType();
@@ -125,6 +159,16 @@ GPUKernelAttr kha::chooseAttentionKernel(SDPAOp op, StringRef chip,
   return simt(context);
 }
 
+int64_t kha::wgmmaMatmulSharedBytes(GPUKernelAttr config, Type element) {
+  int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+  int64_t ring = config.getStages() * config.getTileK() *
+                 (config.getTileM() + config.getTileN()) * bytes;
+  return std::max<int64_t>(ring, config.getTileM() * config.getTileN() * 4);
+}
+
+/// Whether `chip` has wgmma and TMA (the arch-specific sm_90a target).
+static bool hasWgmma(StringRef chip) { return chip == "sm_90a"; }
+
 bool kha::fitsMatmulKernel(linalg::MatmulOp op, GPUKernelAttr config,
                            std::string &reason) {
   auto a = cast<ShapedType>(op.getDpsInputs()[0].getType()),
@@ -151,6 +195,21 @@ bool kha::fitsMatmulKernel(linalg::MatmulOp op, GPUKernelAttr config,
     reason = "the matmul kernel has 4 warps of (tile_m/2) x (tile_n/2), "
              "tile_k a multiple of 16";
     return false;
+  }
+  if (config.getMma() == MmaKind::wgmma) {
+    // One warpgroup, 64 x 64 tiles of C (a m64n64k16 MMA per 16 of K), the
+    // A and B tiles as one 64 x 64 TMA box each.
+    if (config.getTileM() != 64 || config.getTileN() != 64 ||
+        config.getTileK() != 64 || config.getWarps() != 4) {
+      reason = "the wgmma matmul kernel has one warpgroup and 64 x 64 x 64 "
+               "tiles";
+      return false;
+    }
+    if (wgmmaMatmulSharedBytes(config, element) > kStaticSharedBytes - 1024) {
+      reason = "its tiles need more than 47 KiB of shared memory";
+      return false;
+    }
+    return true;
   }
   int64_t threads = 32 * config.getWarps();
   if ((config.getTileM() * config.getTileK() / kChunkElements) % threads ||
@@ -180,6 +239,14 @@ GPUKernelAttr kha::chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
   // than steps + 1 (a stage past the last step only copies zeros, and with
   // a single step the extra stage makes ptxas spill).
   int64_t K = cast<ShapedType>(op.getDpsInputs()[0].getType()).getDimSize(1);
+  // Hopper: TMA and wgmma, two stages of 64 x 64 A and B tiles.
+  if (hasWgmma(chip)) {
+    auto config = GPUKernelAttr::get(context, MmaKind::wgmma, 64, 64, 64, 4,
+                                     2, 0);
+    std::string why;
+    if (fitsMatmulKernel(op, config, why))
+      return config;
+  }
   int64_t stages = 3;
   if (!ShapedType::isDynamic(K))
     stages = std::clamp<int64_t>(llvm::divideCeil(K, 32) + 1, 2, 3);

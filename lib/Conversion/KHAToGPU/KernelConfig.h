@@ -50,6 +50,17 @@ int64_t matmulSharedBytes(GPUKernelAttr config, Type element);
 /// a projection, which kha-matmul-to-gpu makes a kernel of.
 bool isProjectionMatmul(linalg::MatmulOp op);
 
+/// The op that rounds `op`'s f32 result to f16/bf16 when that is the
+/// result's only use (an arith.truncf on tensors, or the elementwise
+/// linalg.generic that convert-elementwise-to-linalg makes of one): a
+/// tensor-core kernel then writes the rounded values and no f32 product is
+/// stored. Null otherwise.
+Operation *soleRounding(linalg::MatmulOp op);
+
+/// Shared memory of the wgmma matmul kernel under `config` (its staging of
+/// C aliases the operand ring).
+int64_t wgmmaMatmulSharedBytes(GPUKernelAttr config, Type element);
+
 /// The configuration recorded on `op`, or null.
 inline GPUKernelAttr getGPUKernel(Operation *op) {
   return op->getAttrOfType<GPUKernelAttr>(GPUKernelAttr::name);

@@ -190,4 +190,5 @@ struct MatmulToGPUPass
 void kha::populateMatmulToGPUPatterns(RewritePatternSet &patterns) {
   patterns.add<MatmulToKernel>(patterns.getContext());
   populateMatmulToMmaPatterns(patterns);
+  populateMatmulToWgmmaPatterns(patterns);
 }

@@ -34,44 +34,11 @@ using namespace mlir;
 using namespace mlir::kha;
 
 namespace {
-/// The op that rounds `op`'s f32 result to f16/bf16 when that is the result's
-/// only use (an arith.truncf on tensors, or the elementwise linalg.generic
-/// that convert-elementwise-to-linalg makes of one): the kernel then writes
-/// the rounded values and no f32 product is stored.
-Operation *soleRounding(linalg::MatmulOp op) {
-  Value product = op->getResult(0);
-  if (!product.hasOneUse() || !getElementTypeOrSelf(product.getType()).isF32())
-    return nullptr;
-  Operation *user = *product.getUsers().begin();
-  auto isPlainTrunc = [](arith::TruncFOp trunc) {
-    return !trunc.getRoundingmodeAttr() &&
-           getElementTypeOrSelf(trunc.getType()).getIntOrFloatBitWidth() == 16;
-  };
-  if (auto trunc = dyn_cast<arith::TruncFOp>(user))
-    return isa<RankedTensorType>(trunc.getType()) && isPlainTrunc(trunc)
-               ? user
-               : nullptr;
-  auto generic = dyn_cast<linalg::GenericOp>(user);
-  if (!generic || !generic.hasPureTensorSemantics() ||
-      generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
-      generic.getDpsInputs()[0] != product ||
-      generic.getNumParallelLoops() != generic.getNumLoops() ||
-      !llvm::all_of(generic.getIndexingMapsArray(),
-                    [](AffineMap map) { return map.isIdentity(); }))
-    return nullptr;
-  Block &body = generic.getRegion().front();
-  auto trunc = dyn_cast<arith::TruncFOp>(&body.front());
-  if (!trunc || trunc.getIn() != body.getArgument(0) || !isPlainTrunc(trunc) ||
-      body.getTerminator()->getOperands() != ValueRange{trunc.getResult()})
-    return nullptr;
-  return generic;
-}
-
 /// True when `op` has a tensor-core configuration its kernel can take.
 LogicalResult matchMmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op) {
   GPUKernelAttr config = getGPUKernel(op);
-  if (!config || !config.isTensorCore())
-    return rewriter.notifyMatchFailure(op, "not a tensor-core configuration");
+  if (!config || config.getMma() != MmaKind::mma_sync)
+    return rewriter.notifyMatchFailure(op, "not an mma_sync configuration");
   if (!isProjectionMatmul(op))
     return rewriter.notifyMatchFailure(
         op, "not a plain matmul on tensors from zero");

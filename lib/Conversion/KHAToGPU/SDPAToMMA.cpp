@@ -50,7 +50,7 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
     GPUKernelAttr config = getGPUKernel(op);
-    if (!config || !config.isTensorCore())
+    if (!config || config.getMma() != MmaKind::mma_sync)
       return rewriter.notifyMatchFailure(op, "not a tensor-core configuration");
     std::string reason;
     if (!fitsAttentionKernel(op, config, reason))

@@ -36,6 +36,25 @@ GPUKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                             "stages or padding (all 0)";
     return success();
   }
+  // wgmma m64nNk16: a warpgroup (four warps) per 64 rows, operands in
+  // rows of one 128-byte swizzle row (64 f16/bf16 elements), no padding.
+  if (mma == MmaKind::wgmma) {
+    if (tileM <= 0 || tileM % 64 || tileN <= 0 || tileN % 64 || tileK != 64)
+      return emitError() << "wgmma tiles must be multiples of 64 with tile_k "
+                            "64, got "
+                         << tileM << "x" << tileN << "x" << tileK;
+    if (warps != 4 * (tileM / 64))
+      return emitError() << "a wgmma kernel has a warpgroup (4 warps) per 64 "
+                            "rows of its tile, got "
+                         << warps << " warps";
+    if (stages < 1 || stages > 8)
+      return emitError() << "stages must be in 1..8, got " << stages;
+    if (padding)
+      return emitError() << "a wgmma kernel's shared tiles are swizzled, not "
+                            "padded (padding 0), got "
+                         << padding;
+    return success();
+  }
   // mma.sync m16n8k16: tiles in whole fragments, a warp per 16 rows or more.
   if (tileM <= 0 || tileN <= 0 || tileK <= 0 || tileM % 16 || tileN % 16 ||
       tileK % 16)

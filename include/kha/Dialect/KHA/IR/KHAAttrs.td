@@ -14,8 +14,10 @@ include "mlir/IR/EnumAttr.td"
 
 def KHA_MmaKindSimt : I32EnumAttrCase<"simt", 0>;
 def KHA_MmaKindMmaSync : I32EnumAttrCase<"mma_sync", 1>;
+def KHA_MmaKindWgmma : I32EnumAttrCase<"wgmma", 2>;
 def KHA_MmaKind : I32EnumAttr<"MmaKind", "the instructions a GPU kernel multiplies with",
-                              [KHA_MmaKindSimt, KHA_MmaKindMmaSync]> {
+                              [KHA_MmaKindSimt, KHA_MmaKindMmaSync,
+                               KHA_MmaKindWgmma]> {
   let cppNamespace = "::mlir::kha";
   let genSpecializedAttr = 0;
 }
@@ -29,9 +31,12 @@ def KHA_GPUKernelAttr : AttrDef<KHA_Dialect, "GPUKernel"> {
     `kha-sdpa-to-gpu` and `kha-matmul-to-gpu` generate the kernel it names.
 
     - `mma`: `simt` (f32 fused multiply-adds on the CUDA cores, the fallback
-      for any shape) or `mma_sync` (tensor cores: `mma.sync.m16n8k16` with
+      for any shape), `mma_sync` (tensor cores: `mma.sync.m16n8k16` with
       f16/bf16 operands and f32 accumulation, operands through `ldmatrix`,
-      global-to-shared copies through `cp.async`);
+      global-to-shared copies through `cp.async`) or `wgmma` (Hopper,
+      sm_90a: warpgroup MMAs `wgmma.mma_async` reading both operands from
+      shared memory, which TMA loads fill with a 128-byte swizzle, completing
+      on mbarriers; `padding` is 0, the swizzle takes its place);
     - `tile_m`, `tile_n`, `tile_k`: for a matmul, the block's tile of C
       (`tile_m x tile_n`) and the K step staged per pipeline stage; for
       attention, the query rows of a block (`tile_m`), the keys of a K/V
@@ -59,7 +64,7 @@ def KHA_GPUKernelAttr : AttrDef<KHA_Dialect, "GPUKernel"> {
   let extraClassDeclaration = [{
     // `name` ("kha.gpu_kernel") is also the discardable attribute that
     // holds it on an op.
-    bool isTensorCore() const { return getMma() == MmaKind::mma_sync; }
+    bool isTensorCore() const { return getMma() != MmaKind::simt; }
   }];
 }
 

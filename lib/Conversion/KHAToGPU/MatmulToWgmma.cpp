@@ -1,0 +1,268 @@
+//===- MatmulToWgmma.cpp - linalg.matmul as a Hopper TMA + wgmma kernel ---===//
+//
+// C = A B (from zero; A [M, K] and B [K, N] f16 or bf16, C f16, bf16 or f32)
+// under a `wgmma` `#kha.gpu_kernel` (sm_90a): one block of one warpgroup
+// (128 threads) per 64 x 64 tile of C.
+//
+//   - the host describes A and B to the Tensor Memory Accelerator
+//     (`nvgpu.tma.create.descriptor`: 64 x 64 boxes, 128-byte swizzle,
+//     zeros outside the matrices);
+//   - K is walked in steps of 64; thread 0 loads a step's A and B tiles
+//     with two TMA loads into one of `stages` shared-memory stages, and
+//     announces their bytes on that stage's mbarrier (`arrive.expect_tx`);
+//     every thread waits for the stage's phase (parity: which pass over the
+//     ring) before the warpgroup multiplies it;
+//   - `nvgpu.warpgroup.mma` multiplies the 64 x 64 A tile (K-major) by the
+//     64 x 64 B tile (N-major: `transposeB`) into f32 accumulator fragments,
+//     four m64n64k16 MMAs read straight from shared memory through matrix
+//     descriptors, and waits for them (waitGroup 0) before the stage is
+//     refilled;
+//   - the accumulators go through shared memory (over the operand ring, no
+//     longer needed) and are written out rounded to C's element type, by
+//     rows, only inside C; when C is f32 and its only use rounds it to
+//     f16/bf16, the kernel stores the rounded values in place of that op's
+//     result.
+//
+// K and N must be static multiples of 8 (TMA's 16-byte global strides); M is
+// any size. Shared memory is one byte buffer (stage s: A at 16 KiB s, B at
+// 16 KiB s + 8 KiB) whose base the GPU pipeline aligns to 1024 bytes, as the
+// swizzle needs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Conversion/Passes.h"
+
+#include "KernelConfig.h"
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::kha;
+
+namespace {
+/// The box (and wgmma operand tile) of the kernel: 64 x 64 elements, rows of
+/// 128 bytes, one swizzle row each.
+constexpr int64_t kBox = 64;
+/// Spin limit of one mbarrier try-wait before it tries again.
+constexpr int64_t kWaitTicks = 10000000;
+
+LogicalResult matchWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op) {
+  GPUKernelAttr config = getGPUKernel(op);
+  if (!config || config.getMma() != MmaKind::wgmma)
+    return rewriter.notifyMatchFailure(op, "not a wgmma configuration");
+  if (!isProjectionMatmul(op))
+    return rewriter.notifyMatchFailure(
+        op, "not a plain matmul on tensors from zero");
+  std::string reason;
+  if (!fitsMatmulKernel(op, config, reason))
+    return rewriter.notifyMatchFailure(op, reason);
+  return success();
+}
+
+/// Builds the kernel of `op` (matched by matchWgmmaMatmul) and replaces
+/// `replaced` by its result: `op` itself, or `op`'s sole rounding.
+void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
+                      Operation *replaced) {
+  GPUKernelAttr config = getGPUKernel(op);
+  auto outType = cast<RankedTensorType>(replaced->getResultTypes()[0]);
+  Type element = getElementTypeOrSelf(op.getDpsInputs()[0].getType());
+  Type outElement = outType.getElementType();
+  MLIRContext *context = rewriter.getContext();
+  int64_t stages = config.getStages(), threads = 128;
+  int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+  int64_t boxBytes = kBox * kBox * bytes, stageBytes = 2 * boxBytes;
+  Location loc = op.getLoc();
+  Emitter e{rewriter, loc};
+
+  Value a = readOnlyBuffer(rewriter, loc, op.getDpsInputs()[0]);
+  Value bm = readOnlyBuffer(rewriter, loc, op.getDpsInputs()[1]);
+  Value M = memref::DimOp::create(rewriter, loc, a, 0);
+  Value N = memref::DimOp::create(rewriter, loc, bm, 1);
+  int64_t K = cast<MemRefType>(a.getType()).getDimSize(1);
+  int64_t steps = llvm::divideCeil(K, kBox);
+  Value out = allocResult(rewriter, loc, outType, {M, N});
+
+  // The tensor maps: 64 x 64 boxes, swizzled by 128 bytes, zeros outside.
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup);
+  auto tileType = MemRefType::get({kBox, kBox}, element, AffineMap(), workgroup);
+  auto mapType = nvgpu::TensorMapDescriptorType::get(
+      context, tileType, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
+      nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
+      nvgpu::TensorMapOOBKind::OOB_ZERO,
+      nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+  auto describe = [&](Value matrix) {
+    Value unranked = memref::CastOp::create(
+        rewriter, loc, UnrankedMemRefType::get(element, Attribute()), matrix);
+    return nvgpu::TmaCreateDescriptorOp::create(
+        rewriter, loc, mapType, unranked, ValueRange{e.idx(kBox), e.idx(kBox)});
+  };
+  Value mapA = describe(a), mapB = describe(bm);
+
+  int64_t shared = wgmmaMatmulSharedBytes(config, element);
+  auto launch = gpu::LaunchOp::create(
+      rewriter, loc, e.ceilDiv(N, kBox), e.ceilDiv(M, kBox), e.idx(1),
+      e.idx(threads), e.idx(1), e.idx(1), nullptr, nullptr, ValueRange(),
+      TypeRange{sharedMemRefType({shared}, rewriter.getI8Type())});
+
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(&launch.getBody().front());
+  Value smem = launch.getWorkgroupAttributions()[0];
+  Value tid = launch.getThreadIds().x;
+  Value m0 = e.mul(launch.getBlockIds().y, e.idx(kBox));
+  Value n0 = e.mul(launch.getBlockIds().x, e.idx(kBox));
+  auto barriersType = nvgpu::MBarrierGroupType::get(context, workgroup, stages);
+  Value barriers = nvgpu::MBarrierCreateOp::create(rewriter, loc, barriersType);
+  Value first = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
+                                      tid, e.idx(0));
+  {
+    auto init = scf::IfOp::create(rewriter, loc, first, false);
+    OpBuilder::InsertionGuard g(rewriter);
+    rewriter.setInsertionPointToStart(init.thenBlock());
+    for (int64_t s = 0; s < stages; ++s)
+      nvgpu::MBarrierInitOp::create(rewriter, loc, barriers, e.idx(1),
+                                    e.idx(s), Value());
+  }
+  gpu::BarrierOp::create(rewriter, loc);
+
+  // The A and B tiles of stage `stage`.
+  auto tiles = [&](OpBuilder &b, Location l, Value stage) {
+    Emitter x{b, l};
+    Value base = x.mul(stage, x.idx(stageBytes));
+    return std::make_pair(
+        memref::ViewOp::create(b, l, tileType, smem, base, ValueRange{})
+            .getResult(),
+        memref::ViewOp::create(b, l, tileType, smem,
+                               x.add(base, x.idx(boxBytes)), ValueRange{})
+            .getResult());
+  };
+  // Thread 0 loads step `step`'s tiles into `stage`: A rows m0.., columns
+  // k0.., B rows k0.., columns n0.. (TMA coordinates innermost first).
+  auto load = [&](OpBuilder &b, Location l, Value stage, Value step) {
+    Emitter x{b, l};
+    auto [tileA, tileB] = tiles(b, l, stage);
+    Value k0 = x.mul(step, x.idx(kBox));
+    nvgpu::MBarrierArriveExpectTxOp::create(b, l, barriers,
+                                            x.idx(stageBytes), stage, Value());
+    nvgpu::TmaAsyncLoadOp::create(b, l, tileA, barriers, mapA,
+                                  ValueRange{k0, m0}, stage, Value(), Value());
+    nvgpu::TmaAsyncLoadOp::create(b, l, tileB, barriers, mapB,
+                                  ValueRange{n0, k0}, stage, Value(), Value());
+  };
+  {
+    auto prologue = scf::IfOp::create(rewriter, loc, first, false);
+    OpBuilder::InsertionGuard g(rewriter);
+    rewriter.setInsertionPointToStart(prologue.thenBlock());
+    for (int64_t s = 0; s < std::min(stages, steps); ++s)
+      load(rewriter, loc, e.idx(s), e.idx(s));
+  }
+
+  auto accType = nvgpu::WarpgroupAccumulatorType::get(
+      context, VectorType::get({kBox, kBox}, rewriter.getF32Type()));
+  auto descType = nvgpu::WarpgroupMatrixDescriptorType::get(context, tileType);
+  Value zero = nvgpu::WarpgroupMmaInitAccumulatorOp::create(rewriter, loc,
+                                                            accType);
+  auto loop = scf::ForOp::create(
+      rewriter, loc, e.idx(0), e.idx(steps), e.idx(1), ValueRange{zero},
+      [&](OpBuilder &b, Location l, Value step, ValueRange acc) {
+        Emitter x{b, l};
+        Value stage = x.rem(step, x.idx(stages));
+        // Pass p over the ring waits for phase p of the stage's mbarrier.
+        Value parity = arith::IndexCastUIOp::create(
+            b, l, b.getI1Type(),
+            x.rem(x.div(step, x.idx(stages)), x.idx(2)));
+        nvgpu::MBarrierTryWaitParityOp::create(b, l, barriers, parity,
+                                               x.idx(kWaitTicks), stage);
+        auto [tileA, tileB] = tiles(b, l, stage);
+        Value descA = nvgpu::WarpgroupGenerateDescriptorOp::create(
+            b, l, descType, tileA, mapA);
+        Value descB = nvgpu::WarpgroupGenerateDescriptorOp::create(
+            b, l, descType, tileB, mapB);
+        Value sum = nvgpu::WarpgroupMmaOp::create(
+            b, l, accType, descA, descB, b.getI64IntegerAttr(0),
+            /*transposeA=*/nullptr, /*transposeB=*/b.getUnitAttr(), acc[0]);
+        // Every warp is done with the stage before it is refilled.
+        gpu::BarrierOp::create(b, l);
+        Value next = x.add(step, x.idx(stages));
+        auto refill = scf::IfOp::create(
+            b, l, x.andI(first, x.lt(next, x.idx(steps))), false);
+        OpBuilder rb = OpBuilder::atBlockBegin(refill.thenBlock());
+        load(rb, l, stage, next);
+        scf::YieldOp::create(b, l, sum);
+      });
+
+  // Epilogue: the tile through shared memory, rounded, inside C only.
+  auto stagedType = sharedMemRefType({kBox, kBox}, rewriter.getF32Type());
+  Value staged =
+      memref::ViewOp::create(rewriter, loc, stagedType, smem, e.idx(0),
+                             ValueRange{});
+  nvgpu::WarpgroupMmaStoreOp::create(rewriter, loc, loop.getResult(0), staged);
+  gpu::BarrierOp::create(rewriter, loc);
+  scf::ForOp::create(
+      rewriter, loc, e.idx(0), e.idx(kBox * kBox / threads), e.idx(1),
+      ValueRange{},
+      [&](OpBuilder &b, Location l, Value i, ValueRange) {
+        Emitter x{b, l};
+        Value linear = x.add(x.mul(i, x.idx(threads)), tid);
+        Value row = x.div(linear, x.idx(kBox)), col = x.rem(linear, x.idx(kBox));
+        Value gRow = x.add(m0, row), gCol = x.add(n0, col);
+        auto store = scf::IfOp::create(
+            b, l, x.andI(x.lt(gRow, M), x.lt(gCol, N)), false);
+        OpBuilder sb = OpBuilder::atBlockBegin(store.thenBlock());
+        Value v = memref::LoadOp::create(sb, l, staged, ValueRange{row, col});
+        if (!outElement.isF32())
+          v = arith::TruncFOp::create(sb, l, outElement, v);
+        memref::StoreOp::create(sb, l, v, out, ValueRange{gRow, gCol});
+        scf::YieldOp::create(b, l);
+      });
+  replaceByKernelResult(rewriter, replaced, launch, out);
+  if (replaced != op.getOperation())
+    rewriter.eraseOp(op);
+}
+
+/// A wgmma matmul whose result is not only rounded to f16/bf16.
+struct MatmulToWgmmaKernel : OpRewritePattern<linalg::MatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::MatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    if (failed(matchWgmmaMatmul(rewriter, op)))
+      return failure();
+    if (soleRounding(op))
+      return rewriter.notifyMatchFailure(
+          op, "built with the rounding that is its only use");
+    buildWgmmaMatmul(rewriter, op, op);
+    return success();
+  }
+};
+
+/// The rounding (to f16/bf16) that is the only use of a wgmma matmul: one
+/// kernel that stores the rounded product. Rooted at the rounding so that a
+/// walk meets the matmul first and leaves it alone.
+struct RoundedMatmulToWgmmaKernel : RewritePattern {
+  RoundedMatmulToWgmmaKernel(MLIRContext *context)
+      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, context) {}
+
+  LogicalResult matchAndRewrite(Operation *op,
+                                PatternRewriter &rewriter) const override {
+    if (!isa<arith::TruncFOp, linalg::GenericOp>(op) ||
+        op->getNumOperands() == 0)
+      return failure();
+    auto matmul = op->getOperand(0).getDefiningOp<linalg::MatmulOp>();
+    if (!matmul || soleRounding(matmul) != op ||
+        failed(matchWgmmaMatmul(rewriter, matmul)))
+      return failure();
+    buildWgmmaMatmul(rewriter, matmul, op);
+    return success();
+  }
+};
+} // namespace
+
+void kha::populateMatmulToWgmmaPatterns(RewritePatternSet &patterns) {
+  patterns.add<MatmulToWgmmaKernel, RoundedMatmulToWgmmaKernel>(
+      patterns.getContext());
+}
