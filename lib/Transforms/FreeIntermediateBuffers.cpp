@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace mlir {
@@ -42,6 +43,10 @@ struct FreeIntermediateBuffersPass
             if (view.getViewSource() == value)
               for (Value result : user->getResults())
                 worklist.push_back(result);
+          // A TMA tensor map refers to the buffer: kernels that take it
+          // read the buffer.
+          if (auto map = dyn_cast<nvgpu::TmaCreateDescriptorOp>(user))
+            worklist.push_back(map.getTensorMap());
           Operation *top = body.findAncestorOpInBlock(*user);
           if (!top) {
             escapes = true; // used outside this block: keep it

@@ -41,3 +41,30 @@ func.func @branches(%n: index, %c: i1) {
 ^b:
   return
 }
+
+// -----
+
+// A buffer read through a TMA tensor map is freed after the kernel that
+// takes the map, not after the map is made.
+// CHECK-LABEL: func @tensor_map
+// CHECK: %[[T:.*]] = memref.alloc
+// CHECK: nvgpu.tma.create.descriptor
+// CHECK-NOT: memref.dealloc
+// CHECK: gpu.launch
+// CHECK: gpu.terminator
+// CHECK-NEXT: }
+// CHECK-NEXT: memref.dealloc %[[T]]
+!map = !nvgpu.tensormap.descriptor<tensor = memref<64x64xf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = none, oob = zero, interleave = none>
+func.func @tensor_map(%n: index) {
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %t = memref.alloc(%n) : memref<?x64xf16>
+  %u = memref.cast %t : memref<?x64xf16> to memref<*xf16>
+  %map = nvgpu.tma.create.descriptor %u box[%c64, %c64] : memref<*xf16> -> !map
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+             threads(%tx, %ty, %tz) in (%i = %c1, %j = %c1, %k = %c1) {
+    nvgpu.tma.prefetch.descriptor %map : !map
+    gpu.terminator
+  }
+  return
+}

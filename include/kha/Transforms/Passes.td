@@ -272,8 +272,9 @@ def KHAFreeIntermediateBuffersPass
     produces on the host side), every `memref.alloc` whose buffer, through
     any views of it, does not reach the `return` gets a `memref.dealloc`
     after its last use in that block (a use inside a `gpu.launch` counts as
-    the launch). Returned buffers are the caller's. A function with more
-    than one block is left alone.
+    the launch; so does a use of a TMA tensor map made of the buffer).
+    Returned buffers are the caller's. A function with more than one block
+    is left alone.
   }];
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
