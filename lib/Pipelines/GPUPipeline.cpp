@@ -121,6 +121,9 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
 
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createKHAGPUMergeKernelModulesPass());
+  // Hopper kernels: tensor maps as device pointers, swizzled shared buffers
+  // aligned to 1024 bytes.
+  pm.addPass(createKHAGPUHopperKernelABIPass());
 
   // Host side: device buffers, one stream per call.
   pm.addPass(createKHAGPUDeviceBuffersPass());

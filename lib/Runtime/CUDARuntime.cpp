@@ -21,6 +21,7 @@
 #include <dlfcn.h>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #define KHA_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -56,6 +57,11 @@ struct Driver {
   CUresult (*cuMemsetD32Async)(uint64_t, unsigned, size_t, Handle);
   CUresult (*cuMemsetD16Async)(uint64_t, unsigned short, size_t, Handle);
   CUresult (*cuGetErrorName)(CUresult, const char **);
+  CUresult (*cuMemcpyHtoD)(uint64_t, const void *, size_t);
+  CUresult (*cuTensorMapEncodeTiled)(void *, int, unsigned, void *,
+                                     const uint64_t *, const uint64_t *,
+                                     const unsigned *, const unsigned *, int,
+                                     int, int, int);
 };
 
 std::mutex mutex;
@@ -126,7 +132,10 @@ bool loadDriver() {
             bind(library, driver.cuMemcpyAsync, "cuMemcpyAsync") &&
             bind(library, driver.cuMemsetD32Async, "cuMemsetD32Async") &&
             bind(library, driver.cuMemsetD16Async, "cuMemsetD16Async") &&
-            bind(library, driver.cuGetErrorName, "cuGetErrorName");
+            bind(library, driver.cuGetErrorName, "cuGetErrorName") &&
+            bind(library, driver.cuMemcpyHtoD, "cuMemcpyHtoD_v2") &&
+            bind(library, driver.cuTensorMapEncodeTiled,
+                 "cuTensorMapEncodeTiled");
   if (!ok)
     return false;
   int count = 0;
@@ -247,9 +256,115 @@ KHA_EXPORT void *mgpuStreamCreate() {
   return stream;
 }
 
+namespace {
+/// Tensor maps encoded on this thread since its last stream was destroyed:
+/// the kernels of one call read them, so they live until the call's stream
+/// is destroyed (after its synchronisation).
+thread_local std::vector<uint64_t> pendingTensorMaps;
+
+void freeTensorMaps() {
+  for (uint64_t map : pendingTensorMaps)
+    if (lastError.empty())
+      check(driver.cuMemFree(map), "cuMemFree");
+  pendingTensorMaps.clear();
+}
+
+/// Bytes of a CUtensorMapDataType.
+size_t tensorMapElementBytes(int64_t type) {
+  switch (type) {
+  case 0: // UINT8
+    return 1;
+  case 1: // UINT16
+  case 6: // FLOAT16
+  case 9: // BFLOAT16
+    return 2;
+  case 2: // UINT32
+  case 3: // INT32
+  case 7: // FLOAT32
+  case 10: // FLOAT32_FTZ
+  case 11: // TFLOAT32
+  case 12: // TFLOAT32_FTZ
+    return 4;
+  case 4: // UINT64
+  case 5: // INT64
+  case 8: // FLOAT64
+    return 8;
+  default:
+    return 0;
+  }
+}
+} // namespace
+
+/// nvgpu.tma.create.descriptor: a tiled tensor map of a ranked memref
+/// (`descriptor` points to MLIR's {allocated, aligned, offset, sizes[rank],
+/// strides[rank]}), box sizes outermost first, encoded by the driver and
+/// copied to device memory, where kernels read it.
+KHA_EXPORT void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
+                                                int64_t dataType,
+                                                int64_t interleave,
+                                                int64_t swizzle,
+                                                int64_t l2Promotion,
+                                                int64_t oobFill,
+                                                int64_t *boxSizes) {
+  if (!ready())
+    return nullptr;
+  size_t bytes = tensorMapElementBytes(dataType);
+  if (rank < 1 || rank > 5 || !bytes) {
+    fail("mgpuTensorMapEncodeTiledMemref: rank %lld or data type %lld not "
+         "supported",
+         (long long)rank, (long long)dataType);
+    return nullptr;
+  }
+  struct Ranked {
+    char *allocated;
+    char *aligned;
+    int64_t offset;
+    int64_t sizesAndStrides[10];
+  };
+  auto *memref = static_cast<Ranked *>(descriptor);
+  const int64_t *sizes = memref->sizesAndStrides;
+  const int64_t *strides = memref->sizesAndStrides + rank;
+  // Innermost dimension first, strides in bytes for all but it.
+  uint64_t dims[5], byteStrides[4];
+  unsigned box[5], elementStrides[5];
+  for (int64_t r = 0; r < rank; ++r) {
+    dims[r] = uint64_t(sizes[rank - 1 - r]);
+    box[r] = unsigned(boxSizes[rank - 1 - r]);
+    elementStrides[r] = 1;
+    if (r > 0)
+      byteStrides[r - 1] = uint64_t(strides[rank - 1 - r]) * bytes;
+  }
+  if (strides[rank - 1] != 1) {
+    fail("mgpuTensorMapEncodeTiledMemref: the innermost dimension is not "
+         "contiguous");
+    return nullptr;
+  }
+  alignas(64) unsigned char map[128];
+  void *address = memref->aligned + memref->offset * int64_t(bytes);
+  if (!check(driver.cuTensorMapEncodeTiled(
+                 map, int(dataType), unsigned(rank), address, dims,
+                 byteStrides, box, elementStrides, int(interleave),
+                 int(swizzle), int(l2Promotion), int(oobFill)),
+             "cuTensorMapEncodeTiled"))
+    return nullptr;
+  uint64_t device = 0;
+  if (!check(driver.cuMemAlloc(&device, sizeof(map)), "cuMemAlloc"))
+    return nullptr;
+  // (A copy from pageable memory may still be in flight when cuMemcpyHtoD
+  // returns; the call's kernels run on another stream.)
+  if (!check(driver.cuMemcpyHtoD(device, map, sizeof(map)), "cuMemcpyHtoD") ||
+      !check(driver.cuStreamSynchronize(nullptr), "cuStreamSynchronize")) {
+    driver.cuMemFree(device);
+    return nullptr;
+  }
+  pendingTensorMaps.push_back(device);
+  return reinterpret_cast<void *>(device);
+}
+
 KHA_EXPORT void mgpuStreamDestroy(void *stream) {
   if (stream && lastError.empty())
     check(driver.cuStreamDestroy(stream), "cuStreamDestroy");
+  freeTensorMaps();
 }
 
 KHA_EXPORT void mgpuStreamSynchronize(void *stream) {

@@ -368,4 +368,24 @@ def KHAGPUMergeKernelModulesPass
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def KHAGPUHopperKernelABIPass
+    : Pass<"kha-gpu-hopper-kernel-abi", "::mlir::ModuleOp"> {
+  let summary = "outlined TMA kernels take tensor maps as device pointers, "
+                "shared buffers aligned to 1024 bytes";
+  let description = [{
+    After `gpu-kernel-outlining`, a kernel using TMA or wgmma descriptors
+    takes `!nvgpu.tensormap.descriptor` parameters, which the conversion of
+    `gpu.func` signatures to NVVM does not know. Each such parameter becomes
+    an `!llvm.ptr` (the encoded tensor map in device memory, as
+    `nvgpu.tma.create.descriptor` yields it on the host) with an
+    `unrealized_conversion_cast` back to the descriptor type at the kernel's
+    entry and one to the pointer at each `gpu.launch_func`; the conversions
+    to LLVM resolve both. The kernel's workgroup buffers get
+    `llvm.align = 1024`: a 128-byte swizzle is a function of the shared
+    address bits 4-9, so TMA destinations and wgmma operand tiles must
+    start on 1024-byte boundaries. Kernels without TMA are left alone.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // KHA_TRANSFORMS_PASSES_TD

@@ -12,6 +12,12 @@
  *     memory unless raised with cuFuncSetAttribute, and a readable
  *     kernelParams entry of the right size for every .param of the
  *     kernel's PTX signature;
+ *   - tensor maps (cuTensorMapEncodeTiled) follow the driver's rules: rank
+ *     1..5, a 16-byte aligned global address inside an allocation, global
+ *     strides multiples of 16 bytes, boxes of 1..256 elements whose inner
+ *     row is a multiple of 16 bytes and, with a swizzle, at most the
+ *     swizzle's row (32, 64 or 128 bytes), element strides 1..8, the whole
+ *     tensor inside its allocation;
  *   - copies and memsets that touch an allocation stay inside it, none
  *     touches freed memory, memsets hit a live allocation, frees free live
  *     allocations.
@@ -41,7 +47,8 @@ enum {
   NOT_FOUND = 500,
 };
 
-static int loads, functions, launches, allocs, frees, copies, violations;
+static int loads, functions, launches, allocs, frees, copies, violations,
+    tensorMaps;
 static long live;
 /* Device memory: bytes live now, the most live at once, the largest buffer. */
 static size_t liveBytes, peakBytes, largest;
@@ -120,9 +127,10 @@ __attribute__((destructor)) static void summary(void) {
     return;
   fprintf(log,
           "summary: loads=%d functions=%d launches=%d allocs=%d frees=%d "
-          "live=%ld copies=%d violations=%d peak_bytes=%zu largest=%zu\n",
+          "live=%ld copies=%d violations=%d peak_bytes=%zu largest=%zu "
+          "tensor_maps=%d\n",
           loads, functions, launches, allocs, frees, live, copies, violations,
-          peakBytes, largest);
+          peakBytes, largest, tensorMaps);
   fclose(log);
 }
 
@@ -344,6 +352,69 @@ EXPORT CUresult cuMemFree_v2(uint64_t pointer) {
     }
   violation("cuMemFree of an address that is not a live allocation");
   return INVALID_VALUE;
+}
+EXPORT CUresult cuMemcpyHtoD_v2(uint64_t dst, const void *src, size_t bytes) {
+  INJECT("cuMemcpyHtoD");
+  if (!inside(dst, bytes, "cuMemcpyHtoD (destination)"))
+    return INVALID_VALUE;
+  memmove((void *)dst, src, bytes);
+  ++copies;
+  return SUCCESS;
+}
+
+EXPORT CUresult cuTensorMapEncodeTiled(void *map, int type, unsigned rank,
+                                       void *address, const uint64_t *dims,
+                                       const uint64_t *strides,
+                                       const unsigned *box,
+                                       const unsigned *elementStrides,
+                                       int interleave, int swizzle, int l2,
+                                       int oob) {
+  INJECT("cuTensorMapEncodeTiled");
+  static const size_t bytes[13] = {1, 2, 4, 4, 8, 8, 2, 4, 8, 2, 4, 4, 4};
+  if (!map || type < 0 || type > 12 || rank < 1 || rank > 5 ||
+      interleave < 0 || interleave > 2 || swizzle < 0 || swizzle > 3 ||
+      l2 < 0 || l2 > 3 || oob < 0 || oob > 1) {
+    violation("cuTensorMapEncodeTiled: bad map, type, rank or mode");
+    return INVALID_VALUE;
+  }
+  size_t element = bytes[type];
+  if ((uint64_t)address % 16) {
+    violation("cuTensorMapEncodeTiled: global address not 16-byte aligned");
+    return INVALID_VALUE;
+  }
+  uint64_t extent = 0; /* bytes from the address to the last element */
+  for (unsigned r = 0; r < rank; ++r) {
+    if (!dims[r] || dims[r] > (1ull << 32) || !box[r] || box[r] > 256 ||
+        !elementStrides[r] || elementStrides[r] > 8) {
+      violation("cuTensorMapEncodeTiled: size, box or element stride out of "
+                "range in dimension %u", r);
+      return INVALID_VALUE;
+    }
+    uint64_t stride = r ? strides[r - 1] : element;
+    if (r && (stride % 16 || stride >= (1ull << 40))) {
+      violation("cuTensorMapEncodeTiled: global stride %llu of dimension %u "
+                "not a multiple of 16 bytes below 2^40",
+                (unsigned long long)stride, r);
+      return INVALID_VALUE;
+    }
+    extent += (dims[r] - 1) * stride;
+  }
+  if (box[0] * element % 16) {
+    violation("cuTensorMapEncodeTiled: inner box row of %zu bytes not a "
+              "multiple of 16", box[0] * element);
+    return INVALID_VALUE;
+  }
+  if (swizzle && box[0] * element > (size_t)(16u << swizzle)) {
+    violation("cuTensorMapEncodeTiled: inner box row of %zu bytes wider than "
+              "the %u-byte swizzle", box[0] * element, 16u << swizzle);
+    return INVALID_VALUE;
+  }
+  if (!inside((uint64_t)address, extent + element, "cuTensorMapEncodeTiled"))
+    return INVALID_VALUE;
+  memset(map, 0, 128);
+  memcpy(map, &address, sizeof(address));
+  ++tensorMaps;
+  return SUCCESS;
 }
 EXPORT CUresult cuMemcpyAsync(uint64_t dst, uint64_t src, size_t bytes,
                               void *stream) {

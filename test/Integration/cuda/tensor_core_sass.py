@@ -7,16 +7,19 @@ and not (--no-fold-knocks), compiled by kha-compile --target=cuda
   attention, the projections, the folded weights and the MLP knock's matmuls
   all run on the tensor cores;
 
-- PTX: every kernel with `mma.sync` also has `ldmatrix` and `cp.async`, and
-  each layer has at least 1 + 4 of them (its attention and its four
-  projections);
+- PTX: every kernel with `mma.sync` also has `ldmatrix` and `cp.async`,
+  every kernel with `wgmma.mma_async` also has `cp.async.bulk.tensor` (TMA)
+  and mbarriers, and each layer has at least 1 + 4 tensor-core kernels (its
+  attention and its four projections); for sm_90a at least four of them
+  are wgmma kernels (the projections);
 - PTX: no kernel divides 64-bit integers (constants and index computations
   are sunk into the kernels, tensor-core kernels compute 32-bit indices
   where range analysis allows);
 - ptxas -v: every kernel assembles with no spills;
 - SASS (cuobjdump -sass, from build/cuda-tools or $KHA_CUOBJDUMP; fetched by
-  scripts/setup.sh): each tensor-core kernel has HMMA, LDSM and LDGSTS and no
-  local memory (LDL/STL). SIMT kernels that use local memory are listed (the
+  scripts/setup.sh): each mma.sync kernel has HMMA, LDSM and LDGSTS, each
+  wgmma kernel HGMMA and UTMALDG, and none uses local memory (LDL/STL);
+  ptxas reports no serialised wgmma. SIMT kernels that use local memory are listed (the
   f64 RoPE tables: libdevice's sin/cos reduce large arguments on the stack).
 
 Prints a table per kernel (registers, shared memory, instruction counts).
@@ -51,12 +54,13 @@ def sass_counts(sass):
         m = re.search(r"Function : (\w+)", line)
         if m:
             kernel = m.group(1)
-            out[kernel] = {"HMMA": 0, "LDSM": 0, "LDGSTS": 0, "LDL/STL": 0}
+            out[kernel] = {"HMMA": 0, "LDSM": 0, "LDGSTS": 0, "HGMMA": 0, "UTMALDG": 0,
+                           "LDL/STL": 0}
             continue
         m = re.search(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9]+)", line)
         if kernel and m:
             op = m.group(1)
-            if op in ("HMMA", "LDSM", "LDGSTS"):
+            if op in ("HMMA", "LDSM", "LDGSTS", "HGMMA", "UTMALDG"):
                 out[kernel][op] += 1
             elif op in ("LDL", "STL"):
                 out[kernel]["LDL/STL"] += 1
@@ -72,7 +76,7 @@ def main():
         return 77
     env = dict(os.environ, PATH=os.path.dirname(cuobjdump) + os.pathsep + os.environ["PATH"])
     passed = failed = 0
-    print("| layer | chip | kernel | registers | smem | spills | mma.sync | HMMA | LDSM | LDGSTS | LDL/STL |")
+    print("| layer | chip | kernel | registers | smem | spills | mma.sync/wgmma | HMMA | HGMMA | LDSM | LDGSTS | UTMALDG | LDL/STL |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for example in EXAMPLES:
@@ -127,19 +131,27 @@ def main():
                             [cuobjdump, "-sass", cubin], capture_output=True, text=True,
                             env=env, check=True).stdout)
                     notes = []
-                    tensor_core = [k for k, body in kernels.items() if "mma.sync" in body]
+                    tensor_core = [k for k, body in kernels.items()
+                                   if "mma.sync" in body or "wgmma.mma_async" in body]
+                    hopper = [k for k, body in kernels.items() if "wgmma.mma_async" in body]
                     if kernels and len(tensor_core) < 5:
                         problems.append("%d tensor-core kernels, expected at least 5"
                                         % len(tensor_core))
+                    if kernels and chip == "sm_90a" and len(hopper) < 4:
+                        problems.append("%d wgmma kernels, expected at least 4 (the "
+                                        "projections)" % len(hopper))
+                    if "serializ" in report.lower():
+                        problems.append("ptxas serialises a wgmma")
                     for kernel, body in sorted(kernels.items()):
                         spills, registers, smem = info.get(kernel, (-1, 0, 0))
                         counts = sass.get(kernel, {})
                         mma = body.count("mma.sync")
+                        wgmma = body.count("wgmma.mma_async")
                         if spills != 0:
                             problems.append("%s spills (%d bytes)" % (kernel, spills))
                         if kernel not in sass:
                             problems.append("%s: no SASS" % kernel)
-                        elif counts["LDL/STL"] and mma:
+                        elif counts["LDL/STL"] and (mma or wgmma):
                             problems.append("%s: local memory" % kernel)
                         elif counts["LDL/STL"]:
                             notes.append("%s (%d LDL/STL)" % (kernel, counts["LDL/STL"]))
@@ -150,11 +162,16 @@ def main():
                             problems.append("%s: mma.sync without ldmatrix/cp.async" % kernel)
                         if mma and not all(counts.get(op) for op in ("HMMA", "LDSM", "LDGSTS")):
                             problems.append("%s: no HMMA/LDSM/LDGSTS in the SASS" % kernel)
-                        if mma:
-                            print("| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d |" % (
-                                name + (" unfolded" if fold else ""), chip, kernel, registers, smem, spills, mma,
-                                counts.get("HMMA", 0), counts.get("LDSM", 0),
-                                counts.get("LDGSTS", 0), counts.get("LDL/STL", 0)))
+                        if wgmma and not ("cp.async.bulk.tensor" in body and "mbarrier" in body):
+                            problems.append("%s: wgmma without TMA/mbarriers" % kernel)
+                        if wgmma and not all(counts.get(op) for op in ("HGMMA", "UTMALDG")):
+                            problems.append("%s: no HGMMA/UTMALDG in the SASS" % kernel)
+                        if mma or wgmma:
+                            print("| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |" % (
+                                name + (" unfolded" if fold else ""), chip, kernel, registers, smem, spills,
+                                mma + wgmma, counts.get("HMMA", 0), counts.get("HGMMA", 0),
+                                counts.get("LDSM", 0), counts.get("LDGSTS", 0),
+                                counts.get("UTMALDG", 0), counts.get("LDL/STL", 0)))
                     ok = not problems
                     passed += ok
                     failed += not ok
