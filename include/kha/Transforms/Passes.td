@@ -333,6 +333,17 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
     region-holding operation, a bound or condition that is a thread id,
     other GPU operations, and carrying anything but scalars and vectors.
 
+    Hopper (sm_90a): `nvgpu.mbarrier.*` keep each barrier's expected
+    arrivals, arrivals, transaction bytes and completed phases;
+    `nvgpu.tma.async.load` fills its box with NaN and is queued;
+    `nvgpu.mbarrier.try_wait.parity` is a block-wide step that carries out
+    the loads queued on its barrier (zeros outside the tensor, swizzled as
+    the tensor map says), completes the phase and stops with a message when
+    the awaited phase can never complete; `nvgpu.warpgroup.mma`
+    (waitGroup 0) is a step per warpgroup that reads its operands through
+    the 64-bit matrix descriptors (start, leading and stride byte offsets,
+    swizzle) and keeps the accumulators in the PTX fragment layout.
+
     `--kha-gpu-pipeline="host-emulation"` and `kha-compile --target=cuda
     --cuda-on-host` use it to run the whole GPU path on the CPU.
 
