@@ -15,6 +15,7 @@
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/PatternMatch.h"
 
 #include <string>
 
@@ -56,6 +57,57 @@ bool isProjectionMatmul(linalg::MatmulOp op);
 /// tensor-core kernel then writes the rounded values and no f32 product is
 /// stored. Null otherwise.
 Operation *soleRounding(linalg::MatmulOp op);
+
+/// The two patterns of a tensor-core matmul kernel generator: `match`
+/// checks a matmul's configuration, `build` makes its kernel and replaces
+/// the given op (the matmul, or the rounding that is its only use, whose
+/// type the kernel then stores).
+using MatchMatmul = LogicalResult (*)(PatternRewriter &, linalg::MatmulOp);
+using BuildMatmul = void (*)(PatternRewriter &, linalg::MatmulOp, Operation *);
+
+/// A matmul whose result is not only rounded to f16/bf16.
+template <MatchMatmul match, BuildMatmul build>
+struct MatmulToKernelPattern : OpRewritePattern<linalg::MatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::MatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    if (failed(match(rewriter, op)))
+      return failure();
+    if (soleRounding(op))
+      return rewriter.notifyMatchFailure(
+          op, "built with the rounding that is its only use");
+    build(rewriter, op, op);
+    return success();
+  }
+};
+
+/// The rounding (to f16/bf16) that is the only use of a matmul: one kernel
+/// that stores the rounded product. Rooted at the rounding so that a walk
+/// meets the matmul first and leaves it alone.
+template <MatchMatmul match, BuildMatmul build>
+struct RoundedMatmulToKernelPattern : RewritePattern {
+  RoundedMatmulToKernelPattern(MLIRContext *context)
+      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, context) {}
+  LogicalResult matchAndRewrite(Operation *op,
+                                PatternRewriter &rewriter) const override {
+    if (!isa<arith::TruncFOp, linalg::GenericOp>(op) ||
+        op->getNumOperands() == 0)
+      return failure();
+    auto matmul = op->getOperand(0).getDefiningOp<linalg::MatmulOp>();
+    if (!matmul || soleRounding(matmul) != op || failed(match(rewriter, matmul)))
+      return failure();
+    build(rewriter, matmul, op);
+    return success();
+  }
+};
+
+/// Adds both patterns of a matmul kernel generator.
+template <MatchMatmul match, BuildMatmul build>
+void addMatmulKernelPatterns(RewritePatternSet &patterns) {
+  patterns.add<MatmulToKernelPattern<match, build>,
+               RoundedMatmulToKernelPattern<match, build>>(
+      patterns.getContext());
+}
 
 /// Shared memory of the wgmma matmul kernel under `config` (its staging of
 /// C aliases the operand ring).

@@ -195,45 +195,8 @@ void buildMmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
     rewriter.eraseOp(op);
 }
 
-/// A tensor-core matmul whose result is not only rounded to f16/bf16.
-struct MatmulToMmaKernel : OpRewritePattern<linalg::MatmulOp> {
-  using OpRewritePattern::OpRewritePattern;
-
-  LogicalResult matchAndRewrite(linalg::MatmulOp op,
-                                PatternRewriter &rewriter) const override {
-    if (failed(matchMmaMatmul(rewriter, op)))
-      return failure();
-    if (soleRounding(op))
-      return rewriter.notifyMatchFailure(
-          op, "built with the rounding that is its only use");
-    buildMmaMatmul(rewriter, op, op);
-    return success();
-  }
-};
-
-/// The rounding (to f16/bf16) that is the only use of a tensor-core matmul:
-/// one kernel that stores the rounded product. Rooted at the rounding so
-/// that a walk meets the matmul first and leaves it alone.
-struct RoundedMatmulToMmaKernel : RewritePattern {
-  RoundedMatmulToMmaKernel(MLIRContext *context)
-      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, context) {}
-
-  LogicalResult matchAndRewrite(Operation *op,
-                                PatternRewriter &rewriter) const override {
-    if (!isa<arith::TruncFOp, linalg::GenericOp>(op) ||
-        op->getNumOperands() == 0)
-      return failure();
-    auto matmul = op->getOperand(0).getDefiningOp<linalg::MatmulOp>();
-    if (!matmul || soleRounding(matmul) != op ||
-        failed(matchMmaMatmul(rewriter, matmul)))
-      return failure();
-    buildMmaMatmul(rewriter, matmul, op);
-    return success();
-  }
-};
 } // namespace
 
 void kha::populateMatmulToMmaPatterns(RewritePatternSet &patterns) {
-  patterns.add<MatmulToMmaKernel, RoundedMatmulToMmaKernel>(
-      patterns.getContext());
+  addMatmulKernelPatterns<matchMmaMatmul, buildMmaMatmul>(patterns);
 }

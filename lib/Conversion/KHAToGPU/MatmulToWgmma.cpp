@@ -224,45 +224,8 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
     rewriter.eraseOp(op);
 }
 
-/// A wgmma matmul whose result is not only rounded to f16/bf16.
-struct MatmulToWgmmaKernel : OpRewritePattern<linalg::MatmulOp> {
-  using OpRewritePattern::OpRewritePattern;
-
-  LogicalResult matchAndRewrite(linalg::MatmulOp op,
-                                PatternRewriter &rewriter) const override {
-    if (failed(matchWgmmaMatmul(rewriter, op)))
-      return failure();
-    if (soleRounding(op))
-      return rewriter.notifyMatchFailure(
-          op, "built with the rounding that is its only use");
-    buildWgmmaMatmul(rewriter, op, op);
-    return success();
-  }
-};
-
-/// The rounding (to f16/bf16) that is the only use of a wgmma matmul: one
-/// kernel that stores the rounded product. Rooted at the rounding so that a
-/// walk meets the matmul first and leaves it alone.
-struct RoundedMatmulToWgmmaKernel : RewritePattern {
-  RoundedMatmulToWgmmaKernel(MLIRContext *context)
-      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, context) {}
-
-  LogicalResult matchAndRewrite(Operation *op,
-                                PatternRewriter &rewriter) const override {
-    if (!isa<arith::TruncFOp, linalg::GenericOp>(op) ||
-        op->getNumOperands() == 0)
-      return failure();
-    auto matmul = op->getOperand(0).getDefiningOp<linalg::MatmulOp>();
-    if (!matmul || soleRounding(matmul) != op ||
-        failed(matchWgmmaMatmul(rewriter, matmul)))
-      return failure();
-    buildWgmmaMatmul(rewriter, matmul, op);
-    return success();
-  }
-};
 } // namespace
 
 void kha::populateMatmulToWgmmaPatterns(RewritePatternSet &patterns) {
-  patterns.add<MatmulToWgmmaKernel, RoundedMatmulToWgmmaKernel>(
-      patterns.getContext());
+  addMatmulKernelPatterns<matchWgmmaMatmul, buildWgmmaMatmul>(patterns);
 }
