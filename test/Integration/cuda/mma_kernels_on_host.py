@@ -94,24 +94,38 @@ def values(rng, shape, dtype):
     return x
 
 
-def run(tools, tmp, source, edit, arrays):
+MMA_SYNC_OPS = ("nvgpu.mma.sync", "nvgpu.ldmatrix", "nvgpu.device_async_copy")
+
+
+def run(tools, tmp, source, edit, arrays, chip="sm_80", expect=MMA_SYNC_OPS,
+        host_edit=None):
+    """Builds `source`'s kernels for `chip` (each op of `expect` must be in
+    them), applies `edit` to the kernel IR and `host_edit` to its host form,
+    and runs it on `arrays`."""
     src = os.path.join(tmp, "in.mlir")
     with open(src, "w") as f:
         f.write(source)
     kernel = subprocess.run(
-        [os.path.join(tools, "kha-opt"), src, "--kha-gpu-select-kernels=require-tensor-cores",
+        [os.path.join(tools, "kha-opt"), src,
+         "--kha-gpu-select-kernels=chip=%s require-tensor-cores" % chip,
          "--kha-sdpa-to-gpu", "--kha-matmul-to-gpu"],
         check=True, capture_output=True, text=True).stdout
-    counts = {op: kernel.count(op) for op in
-              ("nvgpu.mma.sync", "nvgpu.ldmatrix", "nvgpu.device_async_copy")}
-    assert all(counts.values()), "not a tensor-core kernel: %s" % counts
+    counts = {op: kernel.count(op) for op in expect}
+    assert all(counts.values()), "not the expected kernel: %s" % counts
     if edit:
         edited = edit(kernel)
         assert edited != kernel, "the negative control changed nothing"
         kernel = edited
+    host_ir = subprocess.run([os.path.join(tools, "kha-opt"), "-",
+                              "--kha-gpu-launch-to-host-loops"],
+                             input=kernel, check=True, capture_output=True, text=True).stdout
+    if host_edit:
+        edited = host_edit(host_ir)
+        assert edited != host_ir, "the negative control changed nothing"
+        host_ir = edited
     host = os.path.join(tmp, "host.mlir")
-    subprocess.run([os.path.join(tools, "kha-opt"), "-", "--kha-gpu-launch-to-host-loops",
-                    "-o", host], input=kernel, check=True, text=True)
+    with open(host, "w") as f:
+        f.write(host_ir)
     lib = os.path.join(tmp, "k.so")
     subprocess.run([os.path.join(tools, "kha-compile"), host, "-o", lib], check=True)
     paths = []
@@ -124,11 +138,11 @@ def run(tools, tmp, source, edit, arrays):
     return np.load(out).astype(np.float64), counts
 
 
-def check_sdpa(tools, rng, case, edit=None):
+def check_sdpa(tools, rng, case, edit=None, **kwargs):
     B, L, S, H, G, d, causal, dtype, dynamic = case
     arrays = [values(rng, (B, n, heads, d), dtype) for n, heads in ((L, H), (S, G), (S, G))]
     with tempfile.TemporaryDirectory() as tmp:
-        y, counts = run(tools, tmp, sdpa_module(*case), edit, arrays)
+        y, counts = run(tools, tmp, sdpa_module(*case), edit, arrays, **kwargs)
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))
     ref = sdpa(t(arrays[0]), t(arrays[1]), t(arrays[2]), d ** -0.5, causal).numpy()
     err = relative_error(y, ref)
@@ -142,11 +156,11 @@ def check_sdpa(tools, rng, case, edit=None):
     return ok, err, name, counts
 
 
-def check_matmul(tools, rng, case, edit=None):
+def check_matmul(tools, rng, case, edit=None, **kwargs):
     M, K, N, dtype, out, dynamic = case
     arrays = [values(rng, (M, K), dtype), values(rng, (K, N), dtype)]
     with tempfile.TemporaryDirectory() as tmp:
-        y, counts = run(tools, tmp, matmul_module(*case), edit, arrays)
+        y, counts = run(tools, tmp, matmul_module(*case), edit, arrays, **kwargs)
     ref = arrays[0].astype(np.float64) @ arrays[1].astype(np.float64)
     err = relative_error(y, ref)
     ok = err < TOLERANCE[out if out != "f32" else dtype] and bool(np.all(np.isfinite(y)))

@@ -1,0 +1,137 @@
+"""The Hopper kernels (kha-gpu-select-kernels for sm_90a, then
+kha-matmul-to-gpu and kha-sdpa-to-gpu under a `wgmma` configuration) run on
+the host by kha-gpu-launch-to-host-loops: TMA loads copy their boxes with the
+tensor map's swizzle and zero fill when the mbarrier phase they signal
+completes (their destination is NaN until then), mbarriers count arrivals and
+transaction bytes by phase, and each warpgroup MMA decodes its operands from
+its 64-bit shared-memory matrix descriptors (start address, leading and
+stride byte offsets, swizzle) as the PTX ISA defines them. Results are
+compared with float64 at the contract's tolerances.
+
+Negative controls, each of which must fail:
+  - a wrong swizzle: the A tiles loaded by TMA through a tensor map without
+    swizzle while their descriptors read the 128-byte swizzle;
+  - a wrong descriptor stride: the stride byte offset (between groups of
+    eight rows) of the descriptors halved, 512 bytes instead of 1024;
+  - a wrong phase: every mbarrier wait for the opposite parity, so a stage
+    is read before (or long after) its loads complete;
+  - a short transaction count: arrive.expect_tx announces half of a stage's
+    bytes, so the phase completes before the second load has landed.
+
+usage: wgmma_kernels_on_host.py TOOLS_DIR
+"""
+import os
+import re
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from mma_kernels_on_host import check_matmul, check_sdpa  # noqa: E402
+
+HOPPER = dict(chip="sm_90a",
+              expect=("nvgpu.warpgroup.mma", "nvgpu.tma.async.load",
+                      "nvgpu.mbarrier.try_wait.parity"))
+
+# (M, K, N, in dtype, out dtype, dynamic M)
+MATMUL = [
+    (130, 136, 72, "bf16", "bf16", False),  # 3 steps of K (the last partial), 2 x 3 tiles
+    (70, 64, 48, "f16", "f32", True),       # one step, N < 64, dynamic M
+    (1, 16, 8, "f16", "f16", False),        # one row, K and N inside one box
+    (64, 200, 200, "bf16", "f32", False),   # 4 steps: the ring wraps twice
+]
+# (B, L, S, H, G, d, causal, dtype, dynamic)
+SDPA = []
+
+# The descriptor bits MLIR's nvgpu-to-nvvm lowering (and the emulation) put
+# in a 64 x 64 16-bit tile's descriptor: 128-byte swizzle (code 1, bits
+# 62-63), stride byte offset 1024 >> 4 (bits 32-45), leading byte offset
+# 64 * 128 >> 4 (bits 16-29).
+FIXED = (1 << 62) | (64 << 32) | (512 << 16)
+HALF_STRIDE = (1 << 62) | (32 << 32) | (512 << 16)
+
+
+def unswizzled_a(ir):
+    """A's TMA loads through a copy of its tensor map without swizzle, while
+    its wgmma descriptors still read the 128-byte swizzle."""
+    create = re.search(r"^(\s*)(%\w+) = (nvgpu\.tma\.create\.descriptor .*swizzle_128b.*)$",
+                       ir, flags=re.M)
+    indent, name, rest = create.groups()
+    bad = "%s%%unswizzled = %s" % (indent, rest.replace("swizzle_128b", "none"))
+    ir = ir[:create.end()] + "\n" + bad + ir[create.end():]
+    return re.sub(r"(nvgpu\.tma\.async\.load )" + re.escape(name) + r"(\[.*? : .*?)swizzle_128b",
+                  r"\1%unswizzled\2none", ir)
+
+
+def flip_parity(ir):
+    """Every mbarrier wait for the opposite parity of the one it needs."""
+    out = []
+    for i, line in enumerate(ir.split("\n")):
+        m = re.match(r"(\s*)(.*nvgpu\.mbarrier\.try_wait\.parity \S+\[\S+\], )(%\w+)(.*)$", line)
+        if m:
+            indent, head, parity, tail = m.groups()
+            out.append("%s%%true_%d = arith.constant true" % (indent, i))
+            out.append("%s%%flip_%d = arith.xori %s, %%true_%d : i1" % (indent, i, parity, i))
+            line = "%s%s%%flip_%d%s" % (indent, head, i, tail)
+        out.append(line)
+    return "\n".join(out)
+
+
+def half_tx(ir):
+    """Every arrive.expect_tx announcing half of its bytes."""
+    out = []
+    for i, line in enumerate(ir.split("\n")):
+        m = re.match(r"(\s*)(nvgpu\.mbarrier\.arrive\.expect_tx \S+\[\S+\], )(%\w+)(.*)$", line)
+        if m:
+            indent, head, count, tail = m.groups()
+            out.append("%s%%two_%d = arith.constant 2 : index" % (indent, i))
+            out.append("%s%%half_%d = arith.divui %s, %%two_%d : index" % (indent, i, count, i))
+            line = "%s%s%%half_%d%s" % (indent, head, i, tail)
+        out.append(line)
+    return "\n".join(out)
+
+
+BROKEN = [
+    ("wrong swizzle: A loaded unswizzled, read as swizzled", MATMUL[0], unswizzled_a, None),
+    ("wrong descriptor stride: 8-row groups 512 B apart", MATMUL[3], None,
+     lambda ir: ir.replace("arith.constant %d : i64" % FIXED,
+                           "arith.constant %d : i64" % HALF_STRIDE)),
+    ("wrong phase: waits for the other parity", MATMUL[3], flip_parity, None),
+    ("short expect_tx: half a stage's bytes", MATMUL[3], half_tx, None),
+]
+
+
+def main():
+    tools = sys.argv[1]
+    rng = np.random.default_rng(90)
+    passed = failed = 0
+    runs = [(check_sdpa, c, None, None, None) for c in SDPA]
+    runs += [(check_matmul, c, None, None, None) for c in MATMUL]
+    runs += [(check_sdpa if len(case) == 9 else check_matmul, case, edit, host_edit, why)
+             for why, case, edit, host_edit in BROKEN]
+    for check, case, edit, host_edit, why in runs:
+        try:
+            ok, err, name, counts = check(tools, rng, case, edit, host_edit=host_edit,
+                                          **HOPPER)
+        except Exception as e:  # a control may also fail by an emulation assert
+            if not why:
+                raise
+            ok, err, name, counts = False, float("nan"), "%r" % (case,), {}
+            code = getattr(e, "returncode", 0)
+            name += (" (killed by signal %d: an emulation assert)" % -code if code < 0 else
+                     " (%s)" % str(e).splitlines()[0][:120])
+        if why:  # a negative control must fail
+            ok = not ok
+            name += " [%s: must fail]" % why
+        else:
+            name += " [%s]" % ", ".join("%d %s" % (n, op) for op, n in counts.items())
+        passed += ok
+        failed += not ok
+        print("%s: error %.3g: %s" % (name, err, "ok" if ok else "FAIL"), flush=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
