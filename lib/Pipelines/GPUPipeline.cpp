@@ -136,6 +136,10 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   // proves it exact (thread and lane decompositions, shared-memory offsets);
   // 64-bit where a value can pass 2^31 (offsets into dynamic tensors).
   pm.addNestedPass<gpu::GPUModuleOp>(createKHAGPUNarrowIndexArithmeticPass());
+  // The nvgpu ops to NVVM first, so that the Hopper kernels' accumulators,
+  // now LLVM structs, can be read as registers.
+  pm.addPass(createConvertNVGPUToNVVMPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createKHAGPUWgmmaFragmentsToLLVMPass());
   // Kernels to NVVM and PTX/cubin; host code to LLVM.
   gpu::GPUToNVVMPipelineOptions nvvm;
   nvvm.cubinChip = options.chip.getValue();

@@ -37,6 +37,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -77,6 +78,9 @@ static bool isGPUOp(Operation *op) {
 /// Per-thread Hopper operations: each thread's part is run in its thread
 /// loop (mbarrier arrivals, TMA issue, descriptors, accumulators).
 static bool isHopperThreadOp(Operation *op) {
+  if (isa<UnrealizedConversionCastOp>(op) &&
+      op->hasAttr("kha.wgmma_fragment"))
+    return true;
   return isa<nvgpu::MBarrierInitOp, nvgpu::MBarrierArriveExpectTxOp,
              nvgpu::TmaAsyncLoadOp, nvgpu::TmaPrefetchOp, nvgpu::TmaFenceOp,
              nvgpu::WarpgroupGenerateDescriptorOp,
@@ -348,8 +352,9 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
       inLoop.insert(op);
       continue;
     }
-    // mbarriers are block-wide state, made before the grid loops.
-    if (isa<nvgpu::MBarrierCreateOp>(op))
+    // mbarriers are block-wide state, made before the grid loops; proxy
+    // fences order what the host does in program order anyway.
+    if (isa<nvgpu::MBarrierCreateOp, NVVM::FenceProxyOp>(op))
       continue;
     if (isGPUOp(op) && !isHopperThreadOp(op))
       return op->emitError("no host form for this operation in a kernel");
@@ -372,10 +377,15 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
     // operations have no host form.
     SmallVector<Operation *> nested;
     clone->walk([&](Operation *inner) {
-      if (isGPUOp(inner) && (inner != clone || isHopperThreadOp(inner)))
+      if ((isGPUOp(inner) && inner != clone) || isHopperThreadOp(inner) ||
+          isa<NVVM::FenceProxyOp>(inner))
         nested.push_back(inner);
     });
     for (Operation *inner : nested) {
+      if (isa<NVVM::FenceProxyOp>(inner)) {
+        inner->erase();
+        continue;
+      }
       if (isHopperThreadOp(inner)) {
         OpBuilder ib(inner);
         FailureOr<SmallVector<Value>> values =
@@ -1019,11 +1029,14 @@ LogicalResult HostLaunch::prepareHopper(OpBuilder &b) {
                          : memref::CastOp();
       auto dst = cast ? dyn_cast<MemRefType>(cast.getSource().getType())
                       : MemRefType();
-      if (!dst || !dst.getLayout().isIdentity() || dst.getRank() != 2 ||
-          create.getBoxDimensions().size() != 2 || load.getMulticastMask()) {
-        load.emitError("a TMA load runs on the host only from a 2-D tensor "
-                       "map made by nvgpu.tma.create.descriptor of a ranked "
-                       "memref with the identity layout, without multicast");
+      if (!dst || !dst.getLayout().isIdentity() ||
+          dst.getRank() + 3 > kTmaFields ||
+          int64_t(create.getBoxDimensions().size()) != dst.getRank() ||
+          load.getMulticastMask()) {
+        load.emitError("a TMA load runs on the host only from a tensor map "
+                       "(rank 1 to 5) made by nvgpu.tma.create.descriptor of "
+                       "a ranked memref with the identity layout, without "
+                       "multicast");
         return WalkResult::interrupt();
       }
       load->setAttr(kTmaLoadAttr,
@@ -1065,6 +1078,17 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
 
   if (isa<nvgpu::TmaPrefetchOp, nvgpu::TmaFenceOp>(op))
     return none;
+
+  // An accumulator read or written as the thread's registers: on the host
+  // both are the same vector.
+  if (auto cast = dyn_cast<UnrealizedConversionCastOp>(op)) {
+    Value from = cast.getInputsMutable()[0].get();
+    if (from.getType() != hostType(cast.getResult(0).getType()))
+      return cast.emitError("a wgmma fragment cast between ")
+             << from.getType() << " and " << cast.getResult(0).getType()
+             << " has no host form";
+    return SmallVector<Value>{from};
+  }
 
   if (auto init = dyn_cast<nvgpu::MBarrierInitOp>(op)) {
     OpBuilder ib = ifPredicate(init.getPredicate());
@@ -1117,8 +1141,7 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
              k(0)),
           "kha-gpu-launch-to-host-loops: a TMA destination is not 128-byte "
           "aligned (1024-byte with a swizzle)");
-    Value rows = create.getBoxDimensions()[0],
-          cols = create.getBoxDimensions()[1];
+    Value cols = create.getBoxDimensions().back();
     if (code)
       check(eq(arith::MulIOp::create(ib, loc, cols, k(bytes)),
                k(swizzleSpan(code))),
@@ -1142,7 +1165,9 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
                             tma.count, ValueRange{k(0)});
     // Until the mbarrier's phase completes, the box holds NaN.
     Value first = arith::DivUIOp::create(ib, loc, offset, k(bytes));
-    Value n = arith::MulIOp::create(ib, loc, rows, cols);
+    Value n = k(1);
+    for (Value size : create.getBoxDimensions())
+      n = arith::MulIOp::create(ib, loc, n, size);
     auto poison = scf::ForOp::create(ib, loc, k(0), n, k(1));
     OpBuilder pb = OpBuilder::atBlockTerminator(poison.getBody());
     Value nan = arith::ConstantOp::create(
@@ -1283,53 +1308,60 @@ LogicalResult HostLaunch::emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
           return load.emitError("a TMA load runs on the host only into a "
                                 "view of a workgroup buffer");
         Value mode = k(swizzleCode(create.getTensorMap().getType().getSwizzle()));
-        Value rows = create.getBoxDimensions()[0],
-              cols = create.getBoxDimensions()[1];
-        Value offset = record(cb, 2), col0 = record(cb, 3), row0 = record(cb, 4);
-        Value dim0 = memref::DimOp::create(cb, loc, global, 0),
-              dim1 = memref::DimOp::create(cb, loc, global, 1);
-        auto r = scf::ForOp::create(cb, loc, k(0), rows, k(1));
-        OpBuilder rbb = OpBuilder::atBlockTerminator(r.getBody());
-        auto cl = scf::ForOp::create(rbb, loc, constant(rbb, loc, 0), cols,
-                                    constant(rbb, loc, 1));
-        OpBuilder eb = OpBuilder::atBlockTerminator(cl.getBody());
+        // Every element of the box, in the order of its shared-memory
+        // copy (the last dimension fastest): global coordinates are the
+        // load's, innermost first, plus the element's place in the box.
+        ValueRange box = create.getBoxDimensions();
+        int64_t rank = box.size();
+        Value offset = record(cb, 2);
+        Value count = k(1);
+        for (Value size : box)
+          count = arith::MulIOp::create(cb, loc, count, size);
+        auto all = scf::ForOp::create(cb, loc, k(0), count, k(1));
+        OpBuilder eb = OpBuilder::atBlockTerminator(all.getBody());
         auto ek = [&](int64_t v) { return constant(eb, loc, v); };
-        Value gr = arith::AddIOp::create(eb, loc, row0, r.getInductionVar());
-        Value gc = arith::AddIOp::create(eb, loc, col0, cl.getInductionVar());
-        auto inRange = [&](Value x, Value size) {
-          return arith::AndIOp::create(
-              eb, loc,
-              arith::CmpIOp::create(eb, loc, arith::CmpIPredicate::sge, x, ek(0)),
-              arith::CmpIOp::create(eb, loc, arith::CmpIPredicate::slt, x, size));
-        };
-        Value inside =
-            arith::AndIOp::create(eb, loc, inRange(gr, dim0), inRange(gc, dim1));
+        Value linear = all.getInductionVar(), rest = linear;
+        SmallVector<Value> at(rank);
+        Value inside = arith::ConstantOp::create(eb, loc, eb.getBoolAttr(true));
+        for (int64_t dim = rank - 1; dim >= 0; --dim) {
+          Value size = box[dim];
+          Value place = arith::RemUIOp::create(eb, loc, rest, size);
+          rest = arith::DivUIOp::create(eb, loc, rest, size);
+          // The record holds coordinates from field 3, innermost first.
+          Value coordinate = memref::LoadOp::create(
+              eb, loc, tma.records, ValueRange{slot, ek(3 + rank - 1 - dim)});
+          at[dim] = arith::AddIOp::create(eb, loc, coordinate, place);
+          Value extent = memref::DimOp::create(eb, loc, global, dim);
+          inside = arith::AndIOp::create(
+              eb, loc, inside,
+              arith::AndIOp::create(
+                  eb, loc,
+                  arith::CmpIOp::create(eb, loc, arith::CmpIPredicate::sge,
+                                        at[dim], ek(0)),
+                  arith::CmpIOp::create(eb, loc, arith::CmpIPredicate::slt,
+                                        at[dim], extent)));
+        }
         auto read = scf::IfOp::create(eb, loc, TypeRange{element}, inside, true);
         {
           OpBuilder tb = OpBuilder::atBlockBegin(read.thenBlock());
           scf::YieldOp::create(
               tb, loc,
-              memref::LoadOp::create(tb, loc, global, ValueRange{gr, gc})
-                  .getResult());
+              memref::LoadOp::create(tb, loc, global, at).getResult());
           OpBuilder fb = OpBuilder::atBlockBegin(read.elseBlock());
           scf::YieldOp::create(
               fb, loc,
               arith::ConstantOp::create(fb, loc, element, fb.getZeroAttr(element))
                   .getResult());
         }
-        Value linear = arith::AddIOp::create(
-            eb, loc, arith::MulIOp::create(eb, loc, r.getInductionVar(), cols),
-            cl.getInductionVar());
-        Value at = arith::AddIOp::create(
+        Value addr = arith::AddIOp::create(
             eb, loc, offset, arith::MulIOp::create(eb, loc, linear, ek(bytes)));
-        at = swizzleBytes(eb, loc, at, mode);
+        addr = swizzleBytes(eb, loc, addr, mode);
         memref::StoreOp::create(
             eb, loc, read.getResult(0), *flat,
-            ValueRange{arith::DivUIOp::create(eb, loc, at, ek(bytes))});
+            ValueRange{arith::DivUIOp::create(eb, loc, addr, ek(bytes))});
         // Its bytes complete transactions.
-        Value box = arith::MulIOp::create(
-            cb, loc, arith::MulIOp::create(cb, loc, rows, cols), k(bytes));
-        setField(cb, 2, arith::SubIOp::create(cb, loc, field(cb, 2), box));
+        Value boxBytes = arith::MulIOp::create(cb, loc, count, k(bytes));
+        setField(cb, 2, arith::SubIOp::create(cb, loc, field(cb, 2), boxBytes));
         scf::YieldOp::create(cb, loc);
       }
       Block &other = perform.getDefaultRegion().emplaceBlock();

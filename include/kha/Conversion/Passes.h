@@ -34,6 +34,11 @@ void populateSDPAToGPUPatterns(RewritePatternSet &patterns, int64_t lanes = 0,
 /// kernel on mma.sync (also added by populateSDPAToGPUPatterns).
 void populateSDPAToMmaPatterns(RewritePatternSet &patterns);
 
+/// kha.sdpa under a `wgmma` `#kha.gpu_kernel` -> a Hopper attention kernel
+/// on TMA, mbarriers and warpgroup MMAs (also added by
+/// populateSDPAToGPUPatterns).
+void populateSDPAToWgmmaPatterns(RewritePatternSet &patterns);
+
 /// linalg.matmul (from zero, on tensors) -> a shared-memory tiled kernel:
 /// on the tensor cores under a tensor-core `#kha.gpu_kernel`, else on the
 /// CUDA cores.

@@ -126,6 +126,26 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
     - causal: key tiles past the block's last row are never loaded; only
       tiles crossing the diagonal or the end of S are masked.
 
+    Under a `wgmma` configuration (sm_90a; f16/bf16, head dim 64, r = H/G
+    dividing 64) the kernel is Hopper's, one warpgroup per block of 64 rows:
+
+    - the host builds TMA descriptors of Q, K and V (4-D boxes of the
+      block's rows and of a tile's 64 keys of one head, 128-byte swizzle,
+      zeros outside); thread 0 loads Q once and the K/V tiles into a ring
+      of `stages` stages, each completing on its mbarrier (expect-tx bytes,
+      phase parity);
+    - `S = Q K^T` by `nvgpu.warpgroup.mma` from shared memory, one m64n64k16
+      step per 16 of d (K a K-major operand);
+    - the S and O accumulators are read as each thread's registers
+      (`unrealized_conversion_cast`s marked `kha.wgmma_fragment`, resolved
+      by `kha-gpu-wgmma-fragments-to-llvm`) for the online softmax and the
+      O rescale;
+    - P is rounded and written swizzled into the consumed K stage, fenced
+      for the async proxy (`nvvm.fence.proxy`), and `O += P V` by
+      `nvgpu.warpgroup.mma` (V N-major);
+    - causal: tiles past the block's last row are never loaded; only tiles
+      crossing the diagonal or the end of S are masked.
+
     A tensor-core configuration that does not fit its op (an f32 op, a head
     dim not a multiple of 16, ...) is an error.
   }];
@@ -139,7 +159,8 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::nvgpu::NVGPUDialect",
-    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+    "::mlir::NVVM::NVVMDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 
@@ -188,6 +209,29 @@ def KHAMatmulToGPUPass : Pass<"kha-matmul-to-gpu"> {
     "::mlir::nvgpu::NVGPUDialect", "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect"
   ];
+}
+
+def KHAGPUWgmmaFragmentsToLLVMPass
+    : Pass<"kha-gpu-wgmma-fragments-to-llvm", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "read wgmma accumulators as per-thread registers";
+  let description = [{
+    `nvgpu.warpgroup.mma` keeps its accumulator opaque
+    (`!nvgpu.warpgroup.accumulator`), but an attention kernel computes its
+    softmax on the accumulator and rescales O between MMAs. kha's Hopper
+    kernels read and write it through `builtin.unrealized_conversion_cast`s
+    marked `kha.wgmma_fragment`, between the accumulator and a
+    `vector<N x f32>` of the thread's registers in the PTX ISA's wgmma D
+    order (register `4j + i` of warp `w`, lane `4g + t` of the warpgroup:
+    row `16w + g + 8(i/2)`, column `8j + 2t + i%2` of each 64-row block).
+
+    Runs after `convert-nvgpu-to-nvvm`, which turns the accumulators into
+    LLVM structs (one struct of N/2 f32 per 64 rows) and leaves casts from
+    and to them: each chain struct -> accumulator -> vector becomes
+    `llvm.extractvalue`s and `llvm.insertelement`s, each chain vector ->
+    accumulator -> struct `llvm.extractelement`s and `llvm.insertvalue`s.
+    A marked cast that is not such a chain is an error.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 def KHAMmaSyncBF16ToNVVMPass : Pass<"kha-mma-sync-bf16-to-nvvm"> {

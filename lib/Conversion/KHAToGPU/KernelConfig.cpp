@@ -79,10 +79,60 @@ int64_t kha::matmulSharedBytes(GPUKernelAttr config, Type element) {
          bytes;
 }
 
+/// Whether `chip` has wgmma and TMA (the arch-specific sm_90a target).
+static bool hasWgmma(StringRef chip) { return chip == "sm_90a"; }
+
+int64_t kha::wgmmaAttentionSharedBytes(GPUKernelAttr config, int64_t d,
+                                       int64_t dv, Type element) {
+  int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+  return (config.getTileM() * d +
+          config.getStages() * config.getTileN() * (d + dv)) *
+         bytes;
+}
+
+/// The rules of the Hopper attention kernel (SDPAToWgmma.cpp) beyond the
+/// common ones.
+static bool fitsWgmmaAttention(int64_t H, int64_t G, int64_t d, int64_t dv,
+                               Type element, GPUKernelAttr config,
+                               std::string &reason) {
+  // One warpgroup of 64 query rows, K/V tiles of 64 keys, Q and K as
+  // 128-byte rows (one TMA box and one swizzle row each).
+  if (config.getTileM() != 64 || config.getTileN() != 64 ||
+      config.getWarps() != 4 || config.getTileK() != d) {
+    reason = "the wgmma attention kernel has one warpgroup, 64 query rows, "
+             "64 keys per tile and tile_k = the head dim";
+    return false;
+  }
+  if (d != 64 || dv != 64) {
+    reason = "the wgmma attention kernel takes head dim 64 (got " +
+             std::to_string(d) + "/" + std::to_string(dv) + ")";
+    return false;
+  }
+  // A block's 64 rows are 64 / r positions of the group's r heads, one
+  // TMA box.
+  int64_t r = H / G;
+  if (64 % r) {
+    reason = "the query heads per key/value head (" + std::to_string(r) +
+             ") do not divide 64";
+    return false;
+  }
+  if (config.getStages() < 2 || config.getStages() > 4) {
+    reason = "the wgmma attention kernel has 2 to 4 K/V stages";
+    return false;
+  }
+  if (wgmmaAttentionSharedBytes(config, d, dv, element) >
+      kStaticSharedBytes - 1024) {
+    reason = "its Q tile and K/V stages need more than 47 KiB of shared "
+             "memory";
+    return false;
+  }
+  return true;
+}
+
 bool kha::fitsAttentionKernel(SDPAOp op, GPUKernelAttr config,
                               std::string &reason) {
-  if (config.getMma() != MmaKind::mma_sync) {
-    reason = "the attention kernel multiplies with mma_sync";
+  if (!config.isTensorCore()) {
+    reason = "not a tensor-core configuration";
     return false;
   }
   auto q = op.getQuery().getType(), k = op.getKey().getType(),
@@ -106,6 +156,8 @@ bool kha::fitsAttentionKernel(SDPAOp op, GPUKernelAttr config,
     reason = "its head counts or head dims are not static";
     return false;
   }
+  if (config.getMma() == MmaKind::wgmma)
+    return fitsWgmmaAttention(H, G, d, dv, element, config, reason);
   if (d % 16 || dv % 16 || d > 256 || dv > 256) {
     reason = "head dim " + std::to_string(d) + "/" + std::to_string(dv) +
              " is not a multiple of 16 up to 256";
@@ -146,8 +198,16 @@ GPUKernelAttr kha::chooseAttentionKernel(SDPAOp op, StringRef chip,
     reason = "chip " + chip.str() + " has no mma.sync m16n8k16";
     return simt(context);
   }
-  // 4 warps of 16 query rows; the widest K/V tile that fits.
+  // Hopper: one warpgroup on TMA and wgmma where the kernel takes the op.
   std::string why;
+  int64_t d = op.getQuery().getType().getDimSize(3);
+  if (hasWgmma(chip)) {
+    auto config =
+        GPUKernelAttr::get(context, MmaKind::wgmma, 64, 64, d, 4, 2, 0);
+    if (fitsAttentionKernel(op, config, why))
+      return config;
+  }
+  // 4 warps of 16 query rows; the widest K/V tile that fits.
   for (int64_t keys : {64, 32, 16}) {
     auto config = GPUKernelAttr::get(context, MmaKind::mma_sync, 64, keys,
                                      op.getQuery().getType().getDimSize(3), 4,
@@ -165,9 +225,6 @@ int64_t kha::wgmmaMatmulSharedBytes(GPUKernelAttr config, Type element) {
                  (config.getTileM() + config.getTileN()) * bytes;
   return std::max<int64_t>(ring, config.getTileM() * config.getTileN() * 4);
 }
-
-/// Whether `chip` has wgmma and TMA (the arch-specific sm_90a target).
-static bool hasWgmma(StringRef chip) { return chip == "sm_90a"; }
 
 bool kha::fitsMatmulKernel(linalg::MatmulOp op, GPUKernelAttr config,
                            std::string &reason) {

@@ -44,6 +44,9 @@ bool fitsMatmulKernel(linalg::MatmulOp op, GPUKernelAttr config,
 /// Shared memory of the tensor-core attention kernel under `config`.
 int64_t attentionSharedBytes(GPUKernelAttr config, int64_t d, int64_t dv,
                              Type element);
+/// Shared memory of the Hopper attention kernel under `config`.
+int64_t wgmmaAttentionSharedBytes(GPUKernelAttr config, int64_t d, int64_t dv,
+                                  Type element);
 /// Shared memory of the tensor-core matmul kernel under `config`.
 int64_t matmulSharedBytes(GPUKernelAttr config, Type element);
 

@@ -325,4 +325,5 @@ void kha::populateSDPAToGPUPatterns(RewritePatternSet &patterns, int64_t lanes,
                                     int64_t rows) {
   patterns.add<SDPAToKernel>(patterns.getContext(), lanes, rows);
   populateSDPAToMmaPatterns(patterns);
+  populateSDPAToWgmmaPatterns(patterns);
 }

@@ -16,7 +16,10 @@ Negative controls, each of which must fail:
   - a wrong phase: every mbarrier wait for the opposite parity, so a stage
     is read before (or long after) its loads complete;
   - a short transaction count: arrive.expect_tx announces half of a stage's
-    bytes, so the phase completes before the second load has landed.
+    bytes, so the phase completes before the second load has landed;
+  - attention: K read as an N-major operand in S = Q K^T, P written to
+    shared memory without the swizzle its descriptor reads, every wait for
+    the other phase.
 
 usage: wgmma_kernels_on_host.py TOOLS_DIR
 """
@@ -42,7 +45,12 @@ MATMUL = [
     (64, 200, 200, "bf16", "f32", False),   # 4 steps: the ring wraps twice
 ]
 # (B, L, S, H, G, d, causal, dtype, dynamic)
-SDPA = []
+SDPA = [
+    (2, 37, 50, 4, 2, 64, True, "bf16", False),    # GQA (r = 2), a partial second tile
+    (1, 130, 130, 2, 2, 64, True, "f16", True),    # MHA, 3 row blocks, 3 tiles: the ring wraps
+    (1, 1, 1, 8, 1, 64, True, "bf16", False),      # L = S = 1, MQA (r = 8)
+    (2, 20, 70, 4, 4, 64, False, "f16", False),    # non-causal, S not a multiple of 64
+]
 
 # The descriptor bits MLIR's nvgpu-to-nvvm lowering (and the emulation) put
 # in a 64 x 64 16-bit tile's descriptor: 128-byte swizzle (code 1, bits
@@ -99,6 +107,12 @@ BROKEN = [
                            "arith.constant %d : i64" % HALF_STRIDE)),
     ("wrong phase: waits for the other parity", MATMUL[3], flip_parity, None),
     ("short expect_tx: half a stage's bytes", MATMUL[3], half_tx, None),
+    ("K read as an N-major operand in S = Q K^T", SDPA[0],
+     lambda ir: ir.replace("{waitGroup = 0 : i64}", "{transposeB, waitGroup = 0 : i64}"), None),
+    ("P written to shared memory without the swizzle", SDPA[1],
+     lambda ir: re.sub(r"arith\.xori (%\w+), %\w+ : index", r"arith.ori \1, \1 : index", ir),
+     None),
+    ("stage parity off by one pass", SDPA[1], flip_parity, None),
 ]
 
 

@@ -1,0 +1,471 @@
+//===- SDPAToWgmma.cpp - kha.sdpa as a Hopper TMA + wgmma kernel ---------===//
+//
+// FlashAttention on one warpgroup (128 threads) of an sm_90a chip, for
+// f16/bf16 attention with head dim 64, under a `wgmma` `#kha.gpu_kernel`
+// (64 query rows, 64 keys per K/V tile, `stages` K/V stages):
+//
+//   - query heads are grouped by the key/value head they read, as in the
+//     mma.sync kernel: row R = i * r + j of a group is query position i of
+//     its j-th head (r = H / G divides 64), so a block's 64 rows are 64 / r
+//     positions of r heads, one TMA box of Q [B, L, H, d]; grid
+//     (ceil(L r / 64), G, B);
+//   - the host describes Q, K and V to the Tensor Memory Accelerator (4-D
+//     tensor maps, 128-byte swizzle, zeros outside); thread 0 loads the Q
+//     box once and the K and V tiles (64 keys each) into a ring of stages,
+//     each stage completing on its own mbarrier (arrive.expect_tx, phase
+//     parity per pass over the ring);
+//   - S = Q K^T by `nvgpu.warpgroup.mma` from shared memory, one m64n64k16
+//     MMA per 16 of d (K is a K-major B operand, whose descriptor each step
+//     advances by 32 bytes itself);
+//   - the S and O accumulators are read as this thread's 32 registers
+//     (`vector<32xf32>`, the PTX ISA's wgmma D layout: register 4j + i is
+//     row 16 w + g + 8 (i / 2), column 8 j + 2 t + i % 2, with w the warp,
+//     g = lane / 4, t = lane % 4) through `unrealized_conversion_cast`s
+//     marked `kha.wgmma_fragment`, which kha-gpu-wgmma-fragments-to-llvm
+//     resolves after the nvgpu lowering; the online softmax (base 2, the
+//     scale folded into log2 e) runs on them with row maxima and sums across
+//     the four lanes of a row by xor shuffles;
+//   - P is rounded and written into the K stage it was computed from (now
+//     free) with the 128-byte swizzle, made visible to the tensor cores
+//     (`fence.proxy.async`), and O += P V by `nvgpu.warpgroup.mma` (P
+//     K-major, V N-major);
+//   - causal: key tiles past the block's last row are never loaded, and
+//     only tiles that cross the diagonal (or the end of S) are masked.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Conversion/Passes.h"
+
+#include "KernelConfig.h"
+#include "MmaEmitter.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::kha;
+
+namespace {
+/// Rows, keys and head-dim columns of a tile: 64 (128-byte rows).
+constexpr int64_t kTile = 64;
+/// Spin limit of one mbarrier try-wait before it tries again.
+constexpr int64_t kWaitTicks = 10000000;
+/// Registers of an m64n64 f32 accumulator per thread.
+constexpr int64_t kRegs = kTile * kTile / 128;
+
+/// The accumulator registers of this thread in row `hh` (0: row g, 1: row
+/// g + 8 of the warp's 16): registers 4j + 2hh and 4j + 2hh + 1.
+SmallVector<int64_t> rowRegisters(int64_t hh) {
+  SmallVector<int64_t> regs;
+  for (int64_t j = 0; j < kRegs / 4; ++j)
+    for (int64_t i = 0; i < 2; ++i)
+      regs.push_back(4 * j + 2 * hh + i);
+  return regs;
+}
+
+struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SDPAOp op,
+                                PatternRewriter &rewriter) const override {
+    GPUKernelAttr config = getGPUKernel(op);
+    if (!config || config.getMma() != MmaKind::wgmma)
+      return rewriter.notifyMatchFailure(op, "not a wgmma configuration");
+    std::string reason;
+    if (!fitsAttentionKernel(op, config, reason))
+      return rewriter.notifyMatchFailure(op, reason);
+
+    MLIRContext *context = rewriter.getContext();
+    auto qType = op.getQuery().getType(), kType = op.getKey().getType();
+    auto outType = cast<RankedTensorType>(op.getType());
+    Type element = qType.getElementType();
+    int64_t H = qType.getDimSize(2), G = kType.getDimSize(2),
+            d = qType.getDimSize(3), r = H / G;
+    int64_t stages = config.getStages(), threads = 128;
+    int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+    int64_t tileBytes = kTile * kTile * bytes;
+    bool causal = op.getCausal();
+    Location loc = op.getLoc();
+    MmaEmitter e{{rewriter, loc}, element};
+    Type f32 = rewriter.getF32Type();
+
+    Value q = readOnlyBuffer(rewriter, loc, op.getQuery());
+    Value k = readOnlyBuffer(rewriter, loc, op.getKey());
+    Value v = readOnlyBuffer(rewriter, loc, op.getValue());
+    Value B = memref::DimOp::create(rewriter, loc, q, 0);
+    Value L = memref::DimOp::create(rewriter, loc, q, 1);
+    Value S = memref::DimOp::create(rewriter, loc, k, 1);
+    Value out = allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(d)});
+
+    // Tensor maps: boxes of [1, 64 / r, r, 64] of Q (a block's rows) and
+    // [1, 64, 1, 64] of K and V (a tile's keys of one head), 128-byte
+    // swizzle, zeros outside.
+    auto workgroup =
+        gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup);
+    auto shared = [&](ArrayRef<int64_t> shape) {
+      return MemRefType::get(shape, element, AffineMap(), workgroup);
+    };
+    auto mapOf = [&](MemRefType box) {
+      return nvgpu::TensorMapDescriptorType::get(
+          context, box, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
+          nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
+          nvgpu::TensorMapOOBKind::OOB_ZERO,
+          nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+    };
+    MemRefType qBox = shared({1, kTile / r, r, kTile}),
+               kvBox = shared({1, kTile, 1, kTile});
+    auto describe = [&](Value tensor, MemRefType box) {
+      Value unranked = memref::CastOp::create(
+          rewriter, loc, UnrankedMemRefType::get(element, Attribute()),
+          tensor);
+      SmallVector<Value> sizes;
+      for (int64_t size : box.getShape())
+        sizes.push_back(e.idx(size));
+      return nvgpu::TmaCreateDescriptorOp::create(rewriter, loc, mapOf(box),
+                                                  unranked, sizes)
+          .getResult();
+    };
+    Value mapQ = describe(q, qBox), mapK = describe(k, kvBox),
+          mapV = describe(v, kvBox);
+
+    Value rows = e.mul(L, e.idx(r));
+    int64_t sharedBytes =
+        wgmmaAttentionSharedBytes(config, d, d, element);
+    auto launch = gpu::LaunchOp::create(
+        rewriter, loc, e.ceilDiv(rows, kTile), e.idx(G), B, e.idx(threads),
+        e.idx(1), e.idx(1), /*dynamicSharedMemorySize=*/nullptr,
+        /*asyncTokenType=*/nullptr, ValueRange(),
+        TypeRange{sharedMemRefType({sharedBytes}, rewriter.getI8Type())});
+
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToStart(&launch.getBody().front());
+    Value smem = launch.getWorkgroupAttributions()[0];
+    Value tid = launch.getThreadIds().x;
+    Value g = launch.getBlockIds().y, batch = launch.getBlockIds().z;
+    Value warp = e.div(tid, e.idx(32)), lane = e.rem(tid, e.idx(32));
+    Value lg = e.div(lane, e.idx(4)), lt = e.rem(lane, e.idx(4));
+    Value row0 = e.mul(launch.getBlockIds().x, e.idx(kTile));
+
+    // This thread's two rows: position i and query head of each, and
+    // whether the row exists.
+    Value valid[2], pos[2], head[2];
+    Value lastRow = e.sub(rows, e.idx(1));
+    for (int64_t hh = 0; hh < 2; ++hh) {
+      Value R = e.add(e.add(row0, e.mul(warp, e.idx(16))),
+                      e.add(lg, e.idx(8 * hh)));
+      valid[hh] = e.lt(R, rows);
+      Value clamped = e.min(R, lastRow);
+      pos[hh] = e.div(clamped, e.idx(r));
+      head[hh] = e.add(e.mul(g, e.idx(r)), e.rem(clamped, e.idx(r)));
+    }
+
+    // Keys this block visits: up to its last row's position when causal.
+    Value blockLast = e.sub(e.min(e.add(row0, e.idx(kTile)), rows), e.idx(1));
+    Value kvEnd =
+        causal ? e.min(S, e.add(e.div(blockLast, e.idx(r)), e.idx(1))) : S;
+    Value firstPos = e.div(row0, e.idx(r));
+    Value numTiles = e.ceilDiv(kvEnd, kTile);
+
+    // Shared memory: Q at 0, then stage s's K and V tiles.
+    auto byteView = [&](OpBuilder &b, Location l, MemRefType type,
+                        Value offset) {
+      return memref::ViewOp::create(b, l, type, smem, offset, ValueRange{})
+          .getResult();
+    };
+    auto kOffset = [&](Emitter &x, Value stage) {
+      return x.add(x.idx(tileBytes), x.mul(stage, x.idx(2 * tileBytes)));
+    };
+    auto vOffset = [&](Emitter &x, Value stage) {
+      return x.add(kOffset(x, stage), x.idx(tileBytes));
+    };
+
+    // mbarriers 0 .. stages - 1: the K/V stages; `stages`: Q.
+    auto barriersType =
+        nvgpu::MBarrierGroupType::get(context, workgroup, stages + 1);
+    Value barriers =
+        nvgpu::MBarrierCreateOp::create(rewriter, loc, barriersType);
+    Value first = arith::CmpIOp::create(rewriter, loc,
+                                        arith::CmpIPredicate::eq, tid,
+                                        e.idx(0));
+    {
+      auto init = scf::IfOp::create(rewriter, loc, first, false);
+      OpBuilder::InsertionGuard g2(rewriter);
+      rewriter.setInsertionPointToStart(init.thenBlock());
+      for (int64_t s = 0; s <= stages; ++s)
+        nvgpu::MBarrierInitOp::create(rewriter, loc, barriers, e.idx(1),
+                                      e.idx(s), Value());
+    }
+    gpu::BarrierOp::create(rewriter, loc);
+
+    // Thread 0 loads K/V tile `tile` into `stage`.
+    auto load = [&](OpBuilder &b, Location l, Value stage, Value tile) {
+      Emitter x{b, l};
+      Value kv0 = x.mul(tile, x.idx(kTile));
+      nvgpu::MBarrierArriveExpectTxOp::create(
+          b, l, barriers, x.idx(2 * tileBytes), stage, Value());
+      SmallVector<Value> at = {x.idx(0), g, kv0, batch};
+      nvgpu::TmaAsyncLoadOp::create(b, l, byteView(b, l, kvBox, kOffset(x, stage)),
+                                    barriers, mapK, at, stage, Value(),
+                                    Value());
+      nvgpu::TmaAsyncLoadOp::create(b, l, byteView(b, l, kvBox, vOffset(x, stage)),
+                                    barriers, mapV, at, stage, Value(),
+                                    Value());
+    };
+    {
+      auto prologue = scf::IfOp::create(rewriter, loc, first, false);
+      OpBuilder::InsertionGuard g2(rewriter);
+      rewriter.setInsertionPointToStart(prologue.thenBlock());
+      Value qBar = e.idx(stages);
+      nvgpu::MBarrierArriveExpectTxOp::create(rewriter, loc, barriers,
+                                              e.idx(tileBytes), qBar, Value());
+      nvgpu::TmaAsyncLoadOp::create(
+          rewriter, loc, byteView(rewriter, loc, qBox, e.idx(0)), barriers,
+          mapQ, ValueRange{e.idx(0), e.mul(g, e.idx(r)), firstPos, batch},
+          qBar, Value(), Value());
+      for (int64_t s = 0; s < stages; ++s) {
+        auto some = scf::IfOp::create(rewriter, loc, e.lt(e.idx(s), numTiles),
+                                      false);
+        OpBuilder sb = OpBuilder::atBlockBegin(some.thenBlock());
+        Emitter y{sb, loc};
+        load(sb, loc, y.idx(s), y.idx(s));
+      }
+    }
+    nvgpu::MBarrierTryWaitParityOp::create(
+        rewriter, loc, barriers,
+        arith::ConstantOp::create(rewriter, loc, rewriter.getBoolAttr(false)),
+        e.idx(kWaitTicks), e.idx(stages));
+
+    auto accType = nvgpu::WarpgroupAccumulatorType::get(
+        context, VectorType::get({kTile, kTile}, f32));
+    VectorType regsType = VectorType::get({kRegs}, f32);
+    auto fragment = [&](OpBuilder &b, Location l, Value from, Type to) {
+      auto cast = UnrealizedConversionCastOp::create(b, l, to, from);
+      cast->setAttr("kha.wgmma_fragment", b.getUnitAttr());
+      return cast.getResult(0);
+    };
+    // Descriptors of a 64-row operand tile at `offset` (K-major: rows of
+    // 128 bytes), `columns` wide, and of the V tile (N-major).
+    auto descriptor = [&](OpBuilder &b, Location l, Value offset,
+                          ArrayRef<int64_t> shape, Value map) {
+      MemRefType view = shared(shape);
+      return nvgpu::WarpgroupGenerateDescriptorOp::create(
+                 b, l, nvgpu::WarpgroupMatrixDescriptorType::get(context, view),
+                 byteView(b, l, view, offset), map)
+          .getResult();
+    };
+
+    double log2e = 1.0 / std::log(2.0);
+    double scaleLog2 = op.getScale().convertToDouble() * log2e;
+    double negInf = -std::numeric_limits<double>::infinity();
+    VectorType pairF = e.pair(f32), pairT = e.pair(element);
+    VectorType rowType = VectorType::get({kRegs / 2}, f32);
+    SmallVector<Value> init = {
+        arith::ConstantOp::create(rewriter, loc, pairF,
+                                  DenseElementsAttr::get(pairF, float(negInf))),
+        e.zeros(pairF),
+        nvgpu::WarpgroupMmaInitAccumulatorOp::create(rewriter, loc, accType)};
+
+    auto loop = scf::ForOp::create(
+        rewriter, loc, e.idx(0), numTiles, e.idx(1), init,
+        [&](OpBuilder &b, Location l, Value j, ValueRange state) {
+          MmaEmitter x{{b, l}, element};
+          Value stage = x.rem(j, x.idx(stages));
+          Value parity = arith::IndexCastUIOp::create(
+              b, l, b.getI1Type(), x.rem(x.div(j, x.idx(stages)), x.idx(2)));
+          nvgpu::MBarrierTryWaitParityOp::create(b, l, barriers, parity,
+                                                 x.idx(kWaitTicks), stage);
+          Value kBase = kOffset(x, stage);
+          Value kv0 = x.mul(j, x.idx(kTile));
+
+          // S = Q K^T, one k16 step of d at a time (32 bytes into the
+          // swizzled rows of Q and K).
+          Value sAcc =
+              nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, l, accType);
+          for (int64_t kk = 0; kk < d / 16; ++kk) {
+            Value descQ = descriptor(b, l, x.idx(32 * kk), {kTile, 16}, mapQ);
+            Value descK = descriptor(b, l, x.add(kBase, x.idx(32 * kk)),
+                                     {16, kTile}, mapK);
+            sAcc = nvgpu::WarpgroupMmaOp::create(
+                b, l, accType, descQ, descK, b.getI64IntegerAttr(0),
+                /*transposeA=*/nullptr, /*transposeB=*/nullptr, sAcc);
+          }
+          Value s = fragment(b, l, sAcc, regsType);
+          s = arith::MulFOp::create(
+              b, l, s,
+              arith::ConstantOp::create(
+                  b, l, regsType,
+                  DenseElementsAttr::get(regsType, float(scaleLog2))));
+
+          // Masks only where the tile crosses the end of S or the diagonal.
+          Value tileEnd = x.add(kv0, x.idx(kTile));
+          Value needsMask = arith::CmpIOp::create(
+              b, l, arith::CmpIPredicate::ugt, tileEnd, S);
+          if (causal)
+            needsMask = arith::OrIOp::create(
+                b, l, needsMask,
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, tileEnd,
+                                      x.add(firstPos, x.idx(1))));
+          auto masked = scf::IfOp::create(b, l, TypeRange{regsType}, needsMask,
+                                          /*withElseRegion=*/true);
+          {
+            OpBuilder mb = OpBuilder::atBlockBegin(masked.thenBlock());
+            MmaEmitter y{{mb, l}, element};
+            Value minusInf = y.f32(negInf), tile = s;
+            for (int64_t reg = 0; reg < kRegs; ++reg) {
+              int64_t jj = reg / 4, i = reg % 4, hh = i / 2;
+              Value key = y.add(y.add(kv0, y.mul(lt, y.idx(2))),
+                                y.idx(8 * jj + i % 2));
+              Value allowed = y.lt(key, S);
+              if (causal)
+                allowed = y.andI(allowed, y.le(key, pos[hh]));
+              Value score = vector::ExtractOp::create(mb, l, tile, reg);
+              tile = vector::InsertOp::create(
+                  mb, l, y.select(allowed, score, minusInf), tile, reg);
+            }
+            scf::YieldOp::create(mb, l, tile);
+            OpBuilder eb = OpBuilder::atBlockBegin(masked.elseBlock());
+            scf::YieldOp::create(eb, l, s);
+          }
+          s = masked.getResult(0);
+
+          // Online softmax per row: P = exp2(S - m), the running sum and
+          // the O rescale.
+          Value o = fragment(b, l, state[2], regsType);
+          Value mOld = state[0], lOld = state[1];
+          Value mNew = mOld, lNew = lOld, p[2], alpha[2];
+          for (int64_t hh = 0; hh < 2; ++hh) {
+            Value row = vector::ShuffleOp::create(b, l, s, s, rowRegisters(hh));
+            Value best = vector::ReductionOp::create(
+                b, l, vector::CombiningKind::MAXIMUMF, row);
+            best = x.acrossRow<arith::MaximumFOp>(best);
+            Value mPrev = vector::ExtractOp::create(b, l, mOld, hh);
+            Value m = arith::MaximumFOp::create(b, l, mPrev, best);
+            // A row with no finite score yet keeps m = -inf and sums 0.
+            Value none = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                               m, x.f32(negInf));
+            Value base = x.select(none, x.f32(0.0), m);
+            alpha[hh] = math::Exp2Op::create(
+                b, l, arith::SubFOp::create(b, l, mPrev, base));
+            p[hh] = math::Exp2Op::create(
+                b, l,
+                arith::SubFOp::create(
+                    b, l, row, vector::BroadcastOp::create(b, l, rowType, base)));
+            Value sum = vector::ReductionOp::create(
+                b, l, vector::CombiningKind::ADD, p[hh]);
+            Value lPrev = vector::ExtractOp::create(b, l, lOld, hh);
+            Value lRow = arith::AddFOp::create(
+                b, l, arith::MulFOp::create(b, l, lPrev, alpha[hh]), sum);
+            mNew = vector::InsertOp::create(b, l, m, mNew, hh);
+            lNew = vector::InsertOp::create(b, l, lRow, lNew, hh);
+          }
+          // O *= alpha of its row: the two row scales interleaved in the
+          // register order.
+          SmallVector<int64_t> byRow;
+          for (int64_t reg = 0; reg < kRegs; ++reg)
+            byRow.push_back((reg % 4) / 2);
+          Value scales = vector::ShuffleOp::create(
+              b, l,
+              vector::BroadcastOp::create(b, l, VectorType::get({1}, f32),
+                                          alpha[0]),
+              vector::BroadcastOp::create(b, l, VectorType::get({1}, f32),
+                                          alpha[1]),
+              byRow);
+          o = arith::MulFOp::create(b, l, o, scales);
+          Value oAcc = fragment(b, l, o, accType);
+
+          // Every thread's S MMA is done with the K stage; P goes there.
+          gpu::BarrierOp::create(b, l);
+          auto pFlat = MemRefType::get({kTile * kTile}, element, AffineMap(),
+                                       workgroup);
+          Value pTile = byteView(b, l, pFlat, kBase);
+          Value rowBase = x.add(x.mul(warp, x.idx(16)), lg);
+          for (int64_t hh = 0; hh < 2; ++hh) {
+            Value pr = arith::TruncFOp::create(
+                b, l, VectorType::get({kRegs / 2}, element), p[hh]);
+            Value row = x.add(rowBase, x.idx(8 * hh));
+            for (int64_t jj = 0; jj < kRegs / 4; ++jj) {
+              Value pair = vector::ExtractStridedSliceOp::create(
+                  b, l, pr, ArrayRef<int64_t>{2 * jj}, ArrayRef<int64_t>{2},
+                  ArrayRef<int64_t>{1});
+              // Byte (row, col) of a 128-byte swizzled tile: the 16-byte
+              // chunk index XOR the row within its group of eight.
+              Value col = x.add(x.mul(lt, x.idx(2)), x.idx(8 * jj));
+              Value byte = x.add(x.mul(row, x.idx(kTile * bytes)),
+                                 x.mul(col, x.idx(bytes)));
+              Value swz = arith::XOrIOp::create(
+                  b, l, byte,
+                  x.mul(x.rem(row, x.idx(8)), x.idx(16)));
+              vector::StoreOp::create(b, l, pair, pTile,
+                                      ValueRange{x.div(swz, x.idx(bytes))},
+                                      /*nontemporal=*/false,
+                                      llvm::MaybeAlign(4));
+            }
+          }
+          // The tensor cores read P through the async proxy.
+          NVVM::FenceProxyOp::create(
+              b, l, NVVM::ProxyKind::async_shared,
+              NVVM::SharedSpaceAttr::get(context,
+                                         NVVM::SharedSpace::shared_cta));
+          gpu::BarrierOp::create(b, l);
+
+          // O += P V.
+          Value descP = descriptor(b, l, kBase, {kTile, kTile}, mapK);
+          Value descV =
+              descriptor(b, l, vOffset(x, stage), {kTile, kTile}, mapV);
+          oAcc = nvgpu::WarpgroupMmaOp::create(
+              b, l, accType, descP, descV, b.getI64IntegerAttr(0),
+              /*transposeA=*/nullptr, /*transposeB=*/b.getUnitAttr(), oAcc);
+          // Every thread is done with the stage before it is refilled.
+          gpu::BarrierOp::create(b, l);
+          Value next = x.add(j, x.idx(stages));
+          auto refill = scf::IfOp::create(
+              b, l, x.andI(first, x.lt(next, numTiles)), false);
+          OpBuilder rb = OpBuilder::atBlockBegin(refill.thenBlock());
+          load(rb, l, stage, next);
+          scf::YieldOp::create(b, l, ValueRange{mNew, lNew, oAcc});
+        });
+
+    // O / l, the row sums completed over the four lanes of each row; a
+    // fully masked row is zeros. Registers 4j + 2hh, +1 are row hh's
+    // columns 8j + 2t, +1.
+    Value o = fragment(rewriter, loc, loop.getResult(2), regsType);
+    for (int64_t hh = 0; hh < 2; ++hh) {
+      Value sum =
+          vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh);
+      sum = e.acrossRow<arith::AddFOp>(sum);
+      Value empty = arith::CmpFOp::create(
+          rewriter, loc, arith::CmpFPredicate::OEQ, sum, e.f32(0.0));
+      Value inv =
+          e.select(empty, e.f32(0.0),
+                   arith::DivFOp::create(rewriter, loc, e.f32(1.0), sum));
+      Value invV = vector::BroadcastOp::create(rewriter, loc, pairF, inv);
+      auto store = scf::IfOp::create(rewriter, loc, valid[hh], false);
+      OpBuilder sb = OpBuilder::atBlockBegin(store.thenBlock());
+      for (int64_t jj = 0; jj < kRegs / 4; ++jj) {
+        Value y = vector::ExtractStridedSliceOp::create(
+            sb, loc, o, ArrayRef<int64_t>{4 * jj + 2 * hh},
+            ArrayRef<int64_t>{2}, ArrayRef<int64_t>{1});
+        y = arith::MulFOp::create(sb, loc, y, invV);
+        y = arith::TruncFOp::create(sb, loc, pairT, y);
+        Emitter x{sb, loc};
+        Value col = x.add(x.mul(lt, x.idx(2)), x.idx(8 * jj));
+        vector::StoreOp::create(sb, loc, y, out,
+                                ValueRange{batch, pos[hh], head[hh], col},
+                                /*nontemporal=*/false, llvm::MaybeAlign(4));
+      }
+    }
+    replaceByKernelResult(rewriter, op, launch, out);
+    return success();
+  }
+};
+} // namespace
+
+void kha::populateSDPAToWgmmaPatterns(RewritePatternSet &patterns) {
+  patterns.add<SDPAToWgmmaKernel>(patterns.getContext());
+}
