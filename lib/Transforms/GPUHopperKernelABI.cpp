@@ -7,8 +7,12 @@
 // to the encoded map in device memory (what mgpuTensorMapEncodeTiledMemref
 // returns), cast back to the descriptor type inside the kernel and at the
 // launch, casts the conversions to LLVM resolve. It also aligns the
-// kernel's workgroup buffers to 1024 bytes, which 128-byte-swizzled TMA
-// destinations and wgmma descriptors need.
+// kernel's shared memory to 1024 bytes, which 128-byte-swizzled TMA
+// destinations and wgmma descriptors need: its workgroup buffers, and its
+// dynamic shared memory, which becomes one external, 1024-byte aligned
+// shared array per module (PTX `.extern .shared .align 1024 .b8 x[]`;
+// MLIR's own lowering of gpu.dynamic_shared_memory makes a 16-byte aligned
+// internal array, which PTX emits as a 1-byte static one).
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,6 +46,55 @@ static bool usesTma(gpu::GPUFuncOp kernel) {
       .wasInterrupted();
 }
 
+/// The name of the dynamic shared memory array of a GPU module.
+static constexpr StringLiteral kDynamicShared = "kha_dynamic_shared";
+
+/// Replaces `op` by a memref on the module's external, 1024-byte aligned
+/// shared array: the LLVM memref descriptor built from the array's address
+/// and cast to the op's type, a cast the conversion to NVVM folds.
+static void lowerDynamicSharedMemory(gpu::DynamicSharedMemoryOp op) {
+  MLIRContext *context = op.getContext();
+  auto module = op->getParentOfType<gpu::GPUModuleOp>();
+  OpBuilder b(context);
+  auto array = LLVM::LLVMArrayType::get(IntegerType::get(context, 8), 0);
+  auto global = module.lookupSymbol<LLVM::GlobalOp>(kDynamicShared);
+  if (!global) {
+    b.setInsertionPointToStart(module.getBody());
+    global = LLVM::GlobalOp::create(
+        b, op.getLoc(), array, /*isConstant=*/false, LLVM::Linkage::External,
+        kDynamicShared, /*value=*/Attribute(), kSwizzleAlignment,
+        /*addrSpace=*/3);
+  }
+  b.setInsertionPoint(op);
+  Location loc = op.getLoc();
+  auto pointer = LLVM::LLVMPointerType::get(context, 3);
+  Type i64 = b.getI64Type();
+  auto sizes = LLVM::LLVMArrayType::get(i64, 1);
+  auto descriptorType = LLVM::LLVMStructType::getLiteral(
+      context, {pointer, pointer, i64, sizes, sizes});
+  Value address = LLVM::AddressOfOp::create(b, loc, global);
+  auto i64Constant = [&](int64_t v) {
+    return LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
+  };
+  Value descriptor = LLVM::PoisonOp::create(b, loc, descriptorType);
+  descriptor = LLVM::InsertValueOp::create(b, loc, descriptor, address,
+                                           ArrayRef<int64_t>{0});
+  descriptor = LLVM::InsertValueOp::create(b, loc, descriptor, address,
+                                           ArrayRef<int64_t>{1});
+  descriptor =
+      LLVM::InsertValueOp::create(b, loc, descriptor, i64Constant(0),
+                                  ArrayRef<int64_t>{2});
+  // The size is not known here; the views taken from the array are static.
+  descriptor = LLVM::InsertValueOp::create(b, loc, descriptor, i64Constant(0),
+                                           ArrayRef<int64_t>{3, 0});
+  descriptor = LLVM::InsertValueOp::create(b, loc, descriptor, i64Constant(1),
+                                           ArrayRef<int64_t>{4, 0});
+  auto cast = UnrealizedConversionCastOp::create(b, loc, op.getType(),
+                                                 ValueRange{descriptor});
+  op.replaceAllUsesWith(cast.getResult(0));
+  op.erase();
+}
+
 namespace {
 struct GPUHopperKernelABIPass
     : kha::impl::KHAGPUHopperKernelABIPassBase<GPUHopperKernelABIPass> {
@@ -53,6 +106,12 @@ struct GPUHopperKernelABIPass
     module.walk([&](gpu::GPUFuncOp kernel) {
       if (!usesTma(kernel))
         return;
+      SmallVector<gpu::DynamicSharedMemoryOp> dynamicShared;
+      kernel.walk([&](gpu::DynamicSharedMemoryOp op) {
+        dynamicShared.push_back(op);
+      });
+      for (gpu::DynamicSharedMemoryOp op : dynamicShared)
+        lowerDynamicSharedMemory(op);
       for (unsigned i = 0, e = kernel.getNumWorkgroupAttributions(); i < e; ++i)
         kernel.setWorkgroupAttributionAttr(
             i, LLVM::LLVMDialect::getAlignAttrName(),

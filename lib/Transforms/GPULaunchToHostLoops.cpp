@@ -354,7 +354,8 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
     }
     // mbarriers are block-wide state, made before the grid loops; proxy
     // fences order what the host does in program order anyway.
-    if (isa<nvgpu::MBarrierCreateOp, NVVM::FenceProxyOp>(op))
+    if (isa<nvgpu::MBarrierCreateOp, NVVM::FenceProxyOp,
+            gpu::DynamicSharedMemoryOp>(op))
       continue;
     if (isGPUOp(op) && !isHopperThreadOp(op))
       return op->emitError("no host form for this operation in a kernel");
@@ -1800,6 +1801,27 @@ LogicalResult HostLaunch::emit() {
         loc, MemRefType::get(type.getShape(), type.getElementType()));
     uniform.map(buffer, host);
     workgroupHost[buffer] = host;
+  }
+  // Dynamic shared memory: a buffer of the launch's (constant) size.
+  for (auto dynamicShared :
+       launch.getBody().getOps<gpu::DynamicSharedMemoryOp>()) {
+    std::optional<int64_t> bytes =
+        launch.getDynamicSharedMemorySize()
+            ? getConstantIntValue(launch.getDynamicSharedMemorySize())
+            : std::optional<int64_t>();
+    if (!bytes || *bytes <= 0)
+      return dynamicShared.emitError(
+          "dynamic shared memory runs on the host only with a constant, "
+          "positive size at its launch");
+    Value host = entryAlloca(
+        loc, MemRefType::get({*bytes}, b.getI8Type()));
+    uniform.map(dynamicShared.getResult(),
+                memref::CastOp::create(b, loc,
+                                       MemRefType::get({ShapedType::kDynamic},
+                                                       b.getI8Type()),
+                                       host)
+                    .getResult());
+    workgroupHost[dynamicShared.getResult()] = host;
   }
   if (failed(prepareAsyncCopies(b)) || failed(prepareHopper(b)))
     return failure();

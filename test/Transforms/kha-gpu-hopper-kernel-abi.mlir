@@ -1,6 +1,6 @@
 // kha-gpu-hopper-kernel-abi: an outlined kernel using TMA takes its tensor
-// maps as pointers and aligns its workgroup buffers to 1024 bytes; other
-// kernels are left alone.
+// maps as pointers and aligns its workgroup buffers and its dynamic shared
+// memory to 1024 bytes; other kernels are left alone.
 // RUN: kha-opt %s -kha-gpu-hopper-kernel-abi | FileCheck %s
 
 !map = !nvgpu.tensormap.descriptor<tensor = memref<64x64xf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = none, oob = zero, interleave = none>
@@ -10,6 +10,18 @@ module attributes {gpu.container_module} {
   // CHECK: %[[MAP:.*]] = builtin.unrealized_conversion_cast %[[P]] : !llvm.ptr to !nvgpu.tensormap.descriptor
   // CHECK: nvgpu.tma.async.load %[[MAP]]
   // CHECK: gpu.func @plain(%{{.*}}: index) workgroup(%{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>) kernel
+  // Dynamic shared memory: a memref on the module's external array.
+  // CHECK: llvm.mlir.global external @kha_dynamic_shared() {addr_space = 3 : i32, alignment = 1024 : i64} : !llvm.array<0 x i8>
+  // CHECK: gpu.func @dynamic
+  // CHECK-NOT: gpu.dynamic_shared_memory
+  // CHECK: %[[ADDR:.*]] = llvm.mlir.addressof @kha_dynamic_shared : !llvm.ptr<3>
+  // CHECK: llvm.insertvalue %[[ADDR]], %{{.*}}[0]
+  // CHECK: llvm.insertvalue %[[ADDR]], %{{.*}}[1]
+  // CHECK: %[[SMEM:.*]] = builtin.unrealized_conversion_cast %{{.*}} : !llvm.struct<(ptr<3>, ptr<3>, i64, array<1 x i64>, array<1 x i64>)> to memref<?xi8, #gpu.address_space<workgroup>>
+  // CHECK: memref.view %[[SMEM]]
+  // A kernel without TMA keeps MLIR's own dynamic shared memory.
+  // CHECK: gpu.func @plain_dynamic
+  // CHECK: gpu.dynamic_shared_memory
   gpu.module @kernels {
     gpu.func @tma(%map: !map, %i: index) workgroup(%smem : memref<8192xi8, #gpu.address_space<workgroup>>) kernel {
       %c0 = arith.constant 0 : index
@@ -19,6 +31,20 @@ module attributes {gpu.container_module} {
       gpu.return
     }
     gpu.func @plain(%i: index) workgroup(%buf : memref<16xf32, #gpu.address_space<workgroup>>) kernel {
+      gpu.return
+    }
+  }
+  gpu.module @dynamic_kernels {
+    gpu.func @dynamic(%map: !map, %i: index) kernel {
+      %c0 = arith.constant 0 : index
+      %bars = nvgpu.mbarrier.create -> !bars
+      %smem = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+      %tile = memref.view %smem[%c0][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x64xf16, #gpu.address_space<workgroup>>
+      nvgpu.tma.async.load %map[%i, %i], %bars[%c0] to %tile : !map, !bars -> memref<64x64xf16, #gpu.address_space<workgroup>>
+      gpu.return
+    }
+    gpu.func @plain_dynamic() kernel {
+      %smem = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
       gpu.return
     }
   }

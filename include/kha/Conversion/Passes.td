@@ -61,6 +61,11 @@ def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
       shared memory; and for f16/bf16 matmuls whose K and N are static
       multiples of 8: 64 x 64 tiles of C, steps of 32 along K, 3 stages
       (2 when K fits in one step);
+    - on `sm_90a`, the Hopper kernels (`mma = wgmma`: TMA, mbarriers,
+      `wgmma.mma_async`) first: for every such matmul (64 x 64 x 64 tiles,
+      2 stages) and for attention with head dims 64 or 128 whose query
+      heads per key/value head divide 64 (64 query rows, K/V tiles of 64
+      keys, 2 stages, `tile_k` the head dim);
     - otherwise the SIMT kernels (`mma = simt`), with a remark naming the
       kernel and the reason, e.g.
       `attention kernel (kha.sdpa) falls back to the CUDA cores: head dim
@@ -126,8 +131,10 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
     - causal: key tiles past the block's last row are never loaded; only
       tiles crossing the diagonal or the end of S are masked.
 
-    Under a `wgmma` configuration (sm_90a; f16/bf16, head dim 64, r = H/G
-    dividing 64) the kernel is Hopper's, one warpgroup per block of 64 rows:
+    Under a `wgmma` configuration (sm_90a; f16/bf16, head dims 64 and 128,
+    r = H/G dividing 64) the kernel is Hopper's, one warpgroup per block of
+    64 rows, every shared tile made of 64 x 64 boxes (two per row for head
+    dim 128, whose 80 KiB of shared memory are dynamic):
 
     - the host builds TMA descriptors of Q, K and V (4-D boxes of the
       block's rows and of a tile's 64 keys of one head, 128-byte swizzle,
@@ -136,6 +143,7 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
       phase parity);
     - `S = Q K^T` by `nvgpu.warpgroup.mma` from shared memory, one m64n64k16
       step per 16 of d (K a K-major operand);
+    - one O accumulator per 64 columns of V;
     - the S and O accumulators are read as each thread's registers
       (`unrealized_conversion_cast`s marked `kha.wgmma_fragment`, resolved
       by `kha-gpu-wgmma-fragments-to-llvm`) for the online softmax and the

@@ -342,7 +342,12 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
     the awaited phase can never complete; `nvgpu.warpgroup.mma`
     (waitGroup 0) is a step per warpgroup that reads its operands through
     the 64-bit matrix descriptors (start, leading and stride byte offsets,
-    swizzle) and keeps the accumulators in the PTX fragment layout.
+    swizzle) and keeps the accumulators in the PTX fragment layout. TMA
+    boxes have 1 to 5 dimensions; `gpu.dynamic_shared_memory` is a buffer of
+    the launch's constant size; `unrealized_conversion_cast`s marked
+    `kha.wgmma_fragment` (an accumulator read or written as the thread's
+    registers) are the identity, and `nvvm.fence.proxy` has nothing to
+    order.
 
     `--kha-gpu-pipeline="host-emulation"` and `kha-compile --target=cuda
     --cuda-on-host` use it to run the whole GPU path on the CPU.
@@ -382,7 +387,7 @@ def KHAGPUMergeKernelModulesPass
 def KHAGPUHopperKernelABIPass
     : Pass<"kha-gpu-hopper-kernel-abi", "::mlir::ModuleOp"> {
   let summary = "outlined TMA kernels take tensor maps as device pointers, "
-                "shared buffers aligned to 1024 bytes";
+                "shared memory aligned to 1024 bytes";
   let description = [{
     After `gpu-kernel-outlining`, a kernel using TMA or wgmma descriptors
     takes `!nvgpu.tensormap.descriptor` parameters, which the conversion of
@@ -394,7 +399,12 @@ def KHAGPUHopperKernelABIPass
     to LLVM resolve both. The kernel's workgroup buffers get
     `llvm.align = 1024`: a 128-byte swizzle is a function of the shared
     address bits 4-9, so TMA destinations and wgmma operand tiles must
-    start on 1024-byte boundaries. Kernels without TMA are left alone.
+    start on 1024-byte boundaries. For the same reason its
+    `gpu.dynamic_shared_memory` becomes a memref on one external shared
+    array of the GPU module, `kha_dynamic_shared`, aligned to 1024 bytes
+    (PTX `.extern .shared .align 1024 .b8 kha_dynamic_shared[]`), where
+    MLIR's own lowering makes a 16-byte aligned internal array. Kernels
+    without TMA are left alone.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

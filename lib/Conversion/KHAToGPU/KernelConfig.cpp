@@ -103,8 +103,8 @@ static bool fitsWgmmaAttention(int64_t H, int64_t G, int64_t d, int64_t dv,
              "64 keys per tile and tile_k = the head dim";
     return false;
   }
-  if (d != 64 || dv != 64) {
-    reason = "the wgmma attention kernel takes head dim 64 (got " +
+  if ((d != 64 && d != 128) || (dv != 64 && dv != 128)) {
+    reason = "the wgmma attention kernel takes head dims 64 and 128 (got " +
              std::to_string(d) + "/" + std::to_string(dv) + ")";
     return false;
   }
@@ -120,9 +120,8 @@ static bool fitsWgmmaAttention(int64_t H, int64_t G, int64_t d, int64_t dv,
     reason = "the wgmma attention kernel has 2 to 4 K/V stages";
     return false;
   }
-  if (wgmmaAttentionSharedBytes(config, d, dv, element) >
-      kStaticSharedBytes - 1024) {
-    reason = "its Q tile and K/V stages need more than 47 KiB of shared "
+  if (wgmmaAttentionSharedBytes(config, d, dv, element) > kMaxSharedBytes) {
+    reason = "its Q tile and K/V stages need more than 227 KiB of shared "
              "memory";
     return false;
   }

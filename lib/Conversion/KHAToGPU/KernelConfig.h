@@ -27,6 +27,8 @@ inline constexpr int64_t kChunkElements = 8;
 
 /// Static shared memory a kernel may use without opting in (48 KiB).
 inline constexpr int64_t kStaticSharedBytes = 48 * 1024;
+/// Shared memory a block may have on sm_90 with the opt-in (227 KiB).
+inline constexpr int64_t kMaxSharedBytes = 227 * 1024;
 
 /// The attention kernel for `op` on `chip`; on a SIMT fallback `reason`
 /// says why the tensor cores cannot take it.

@@ -1,8 +1,11 @@
 //===- SDPAToWgmma.cpp - kha.sdpa as a Hopper TMA + wgmma kernel ---------===//
 //
 // FlashAttention on one warpgroup (128 threads) of an sm_90a chip, for
-// f16/bf16 attention with head dim 64, under a `wgmma` `#kha.gpu_kernel`
-// (64 query rows, 64 keys per K/V tile, `stages` K/V stages):
+// f16/bf16 attention with head dims 64 or 128, under a `wgmma`
+// `#kha.gpu_kernel` (64 query rows, 64 keys per K/V tile, `stages` K/V
+// stages). Every shared tile is made of 64 x 64 boxes (rows of 128 bytes);
+// head dim 128 takes two per row of Q, K and V and two O accumulators, and
+// its 80 KiB of shared memory are dynamic:
 //
 //   - query heads are grouped by the key/value head they read, as in the
 //     mma.sync kernel: row R = i * r + j of a group is query position i of
@@ -85,8 +88,11 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     auto qType = op.getQuery().getType(), kType = op.getKey().getType();
     auto outType = cast<RankedTensorType>(op.getType());
     Type element = qType.getElementType();
+    auto vType = op.getValue().getType();
     int64_t H = qType.getDimSize(2), G = kType.getDimSize(2),
-            d = qType.getDimSize(3), r = H / G;
+            d = qType.getDimSize(3), dv = vType.getDimSize(3), r = H / G;
+    // Boxes of 64 columns per row of Q and K, and of V and O.
+    int64_t dBoxes = d / kTile, vBoxes = dv / kTile;
     int64_t stages = config.getStages(), threads = 128;
     int64_t bytes = element.getIntOrFloatBitWidth() / 8;
     int64_t tileBytes = kTile * kTile * bytes;
@@ -101,7 +107,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     Value B = memref::DimOp::create(rewriter, loc, q, 0);
     Value L = memref::DimOp::create(rewriter, loc, q, 1);
     Value S = memref::DimOp::create(rewriter, loc, k, 1);
-    Value out = allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(d)});
+    Value out =
+        allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(dv)});
 
     // Tensor maps: boxes of [1, 64 / r, r, 64] of Q (a block's rows) and
     // [1, 64, 1, 64] of K and V (a tile's keys of one head), 128-byte
@@ -135,17 +142,34 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           mapV = describe(v, kvBox);
 
     Value rows = e.mul(L, e.idx(r));
-    int64_t sharedBytes =
-        wgmmaAttentionSharedBytes(config, d, d, element);
+    // Shared memory beyond the static 48 KiB is dynamic (the GPU pipeline
+    // aligns both to 1024 bytes, as the swizzle needs).
+    int64_t sharedBytes = wgmmaAttentionSharedBytes(config, d, dv, element);
+    bool dynamic = sharedBytes > kStaticSharedBytes - 1024;
+    SmallVector<Type> attributions;
+    if (!dynamic)
+      attributions.push_back(
+          sharedMemRefType({sharedBytes}, rewriter.getI8Type()));
+    Value dynamicBytes;
+    if (dynamic)
+      dynamicBytes = arith::ConstantIntOp::create(rewriter, loc,
+                                                  rewriter.getI32Type(),
+                                                  sharedBytes);
     auto launch = gpu::LaunchOp::create(
         rewriter, loc, e.ceilDiv(rows, kTile), e.idx(G), B, e.idx(threads),
-        e.idx(1), e.idx(1), /*dynamicSharedMemorySize=*/nullptr,
-        /*asyncTokenType=*/nullptr, ValueRange(),
-        TypeRange{sharedMemRefType({sharedBytes}, rewriter.getI8Type())});
+        e.idx(1), e.idx(1), dynamicBytes, /*asyncTokenType=*/nullptr,
+        ValueRange(), attributions);
 
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPointToStart(&launch.getBody().front());
-    Value smem = launch.getWorkgroupAttributions()[0];
+    Value smem;
+    if (dynamic)
+      smem = gpu::DynamicSharedMemoryOp::create(
+          rewriter, loc,
+          MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type(),
+                          AffineMap(), workgroup));
+    else
+      smem = launch.getWorkgroupAttributions()[0];
     Value tid = launch.getThreadIds().x;
     Value g = launch.getBlockIds().y, batch = launch.getBlockIds().z;
     Value warp = e.div(tid, e.idx(32)), lane = e.rem(tid, e.idx(32));
@@ -172,17 +196,20 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     Value firstPos = e.div(row0, e.idx(r));
     Value numTiles = e.ceilDiv(kvEnd, kTile);
 
-    // Shared memory: Q at 0, then stage s's K and V tiles.
+    // Shared memory: Q at 0 (dBoxes boxes of 64 columns), then stage s's K
+    // tile (dBoxes boxes) and V tile (vBoxes boxes).
+    int64_t qBytes = dBoxes * tileBytes,
+            stageBytes = (dBoxes + vBoxes) * tileBytes;
     auto byteView = [&](OpBuilder &b, Location l, MemRefType type,
                         Value offset) {
       return memref::ViewOp::create(b, l, type, smem, offset, ValueRange{})
           .getResult();
     };
     auto kOffset = [&](Emitter &x, Value stage) {
-      return x.add(x.idx(tileBytes), x.mul(stage, x.idx(2 * tileBytes)));
+      return x.add(x.idx(qBytes), x.mul(stage, x.idx(stageBytes)));
     };
     auto vOffset = [&](Emitter &x, Value stage) {
-      return x.add(kOffset(x, stage), x.idx(tileBytes));
+      return x.add(kOffset(x, stage), x.idx(dBoxes * tileBytes));
     };
 
     // mbarriers 0 .. stages - 1: the K/V stages; `stages`: Q.
@@ -208,14 +235,16 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       Emitter x{b, l};
       Value kv0 = x.mul(tile, x.idx(kTile));
       nvgpu::MBarrierArriveExpectTxOp::create(
-          b, l, barriers, x.idx(2 * tileBytes), stage, Value());
-      SmallVector<Value> at = {x.idx(0), g, kv0, batch};
-      nvgpu::TmaAsyncLoadOp::create(b, l, byteView(b, l, kvBox, kOffset(x, stage)),
-                                    barriers, mapK, at, stage, Value(),
-                                    Value());
-      nvgpu::TmaAsyncLoadOp::create(b, l, byteView(b, l, kvBox, vOffset(x, stage)),
-                                    barriers, mapV, at, stage, Value(),
-                                    Value());
+          b, l, barriers, x.idx(stageBytes), stage, Value());
+      auto boxes = [&](Value map, Value base, int64_t count) {
+        for (int64_t c = 0; c < count; ++c)
+          nvgpu::TmaAsyncLoadOp::create(
+              b, l, byteView(b, l, kvBox, x.add(base, x.idx(c * tileBytes))),
+              barriers, map, ValueRange{x.idx(c * kTile), g, kv0, batch},
+              stage, Value(), Value());
+      };
+      boxes(mapK, kOffset(x, stage), dBoxes);
+      boxes(mapV, vOffset(x, stage), vBoxes);
     };
     {
       auto prologue = scf::IfOp::create(rewriter, loc, first, false);
@@ -223,11 +252,14 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       rewriter.setInsertionPointToStart(prologue.thenBlock());
       Value qBar = e.idx(stages);
       nvgpu::MBarrierArriveExpectTxOp::create(rewriter, loc, barriers,
-                                              e.idx(tileBytes), qBar, Value());
-      nvgpu::TmaAsyncLoadOp::create(
-          rewriter, loc, byteView(rewriter, loc, qBox, e.idx(0)), barriers,
-          mapQ, ValueRange{e.idx(0), e.mul(g, e.idx(r)), firstPos, batch},
-          qBar, Value(), Value());
+                                              e.idx(qBytes), qBar, Value());
+      for (int64_t c = 0; c < dBoxes; ++c)
+        nvgpu::TmaAsyncLoadOp::create(
+            rewriter, loc,
+            byteView(rewriter, loc, qBox, e.idx(c * tileBytes)), barriers,
+            mapQ,
+            ValueRange{e.idx(c * kTile), e.mul(g, e.idx(r)), firstPos, batch},
+            qBar, Value(), Value());
       for (int64_t s = 0; s < stages; ++s) {
         auto some = scf::IfOp::create(rewriter, loc, e.lt(e.idx(s), numTiles),
                                       false);
@@ -268,8 +300,10 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     SmallVector<Value> init = {
         arith::ConstantOp::create(rewriter, loc, pairF,
                                   DenseElementsAttr::get(pairF, float(negInf))),
-        e.zeros(pairF),
-        nvgpu::WarpgroupMmaInitAccumulatorOp::create(rewriter, loc, accType)};
+        e.zeros(pairF)};
+    for (int64_t c = 0; c < vBoxes; ++c)
+      init.push_back(
+          nvgpu::WarpgroupMmaInitAccumulatorOp::create(rewriter, loc, accType));
 
     auto loop = scf::ForOp::create(
         rewriter, loc, e.idx(0), numTiles, e.idx(1), init,
@@ -284,12 +318,13 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           Value kv0 = x.mul(j, x.idx(kTile));
 
           // S = Q K^T, one k16 step of d at a time (32 bytes into the
-          // swizzled rows of Q and K).
+          // swizzled rows of a box of Q and K).
           Value sAcc =
               nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, l, accType);
           for (int64_t kk = 0; kk < d / 16; ++kk) {
-            Value descQ = descriptor(b, l, x.idx(32 * kk), {kTile, 16}, mapQ);
-            Value descK = descriptor(b, l, x.add(kBase, x.idx(32 * kk)),
+            int64_t at = (kk / 4) * tileBytes + 32 * (kk % 4);
+            Value descQ = descriptor(b, l, x.idx(at), {kTile, 16}, mapQ);
+            Value descK = descriptor(b, l, x.add(kBase, x.idx(at)),
                                      {16, kTile}, mapK);
             sAcc = nvgpu::WarpgroupMmaOp::create(
                 b, l, accType, descQ, descK, b.getI64IntegerAttr(0),
@@ -336,7 +371,6 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
 
           // Online softmax per row: P = exp2(S - m), the running sum and
           // the O rescale.
-          Value o = fragment(b, l, state[2], regsType);
           Value mOld = state[0], lOld = state[1];
           Value mNew = mOld, lNew = lOld, p[2], alpha[2];
           for (int64_t hh = 0; hh < 2; ++hh) {
@@ -376,8 +410,13 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
               vector::BroadcastOp::create(b, l, VectorType::get({1}, f32),
                                           alpha[1]),
               byRow);
-          o = arith::MulFOp::create(b, l, o, scales);
-          Value oAcc = fragment(b, l, o, accType);
+          SmallVector<Value> oAcc;
+          for (Value acc : state.drop_front(2))
+            oAcc.push_back(fragment(
+                b, l,
+                arith::MulFOp::create(b, l, fragment(b, l, acc, regsType),
+                                      scales),
+                accType));
 
           // Every thread's S MMA is done with the K stage; P goes there.
           gpu::BarrierOp::create(b, l);
@@ -390,9 +429,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
                 b, l, VectorType::get({kRegs / 2}, element), p[hh]);
             Value row = x.add(rowBase, x.idx(8 * hh));
             for (int64_t jj = 0; jj < kRegs / 4; ++jj) {
-              Value pair = vector::ExtractStridedSliceOp::create(
-                  b, l, pr, ArrayRef<int64_t>{2 * jj}, ArrayRef<int64_t>{2},
-                  ArrayRef<int64_t>{1});
+              Value pair = vector::ShuffleOp::create(
+                  b, l, pr, pr, ArrayRef<int64_t>{2 * jj, 2 * jj + 1});
               // Byte (row, col) of a 128-byte swizzled tile: the 16-byte
               // chunk index XOR the row within its group of eight.
               Value col = x.add(x.mul(lt, x.idx(2)), x.idx(8 * jj));
@@ -414,13 +452,17 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
                                          NVVM::SharedSpace::shared_cta));
           gpu::BarrierOp::create(b, l);
 
-          // O += P V.
+          // O += P V, 64 columns of V (one box) at a time.
           Value descP = descriptor(b, l, kBase, {kTile, kTile}, mapK);
-          Value descV =
-              descriptor(b, l, vOffset(x, stage), {kTile, kTile}, mapV);
-          oAcc = nvgpu::WarpgroupMmaOp::create(
-              b, l, accType, descP, descV, b.getI64IntegerAttr(0),
-              /*transposeA=*/nullptr, /*transposeB=*/b.getUnitAttr(), oAcc);
+          for (int64_t c = 0; c < vBoxes; ++c) {
+            Value descV = descriptor(
+                b, l, x.add(vOffset(x, stage), x.idx(c * tileBytes)),
+                {kTile, kTile}, mapV);
+            oAcc[c] = nvgpu::WarpgroupMmaOp::create(
+                b, l, accType, descP, descV, b.getI64IntegerAttr(0),
+                /*transposeA=*/nullptr, /*transposeB=*/b.getUnitAttr(),
+                oAcc[c]);
+          }
           // Every thread is done with the stage before it is refilled.
           gpu::BarrierOp::create(b, l);
           Value next = x.add(j, x.idx(stages));
@@ -428,13 +470,17 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
               b, l, x.andI(first, x.lt(next, numTiles)), false);
           OpBuilder rb = OpBuilder::atBlockBegin(refill.thenBlock());
           load(rb, l, stage, next);
-          scf::YieldOp::create(b, l, ValueRange{mNew, lNew, oAcc});
+          SmallVector<Value> yielded = {mNew, lNew};
+          yielded.append(oAcc);
+          scf::YieldOp::create(b, l, yielded);
         });
 
     // O / l, the row sums completed over the four lanes of each row; a
     // fully masked row is zeros. Registers 4j + 2hh, +1 are row hh's
     // columns 8j + 2t, +1.
-    Value o = fragment(rewriter, loc, loop.getResult(2), regsType);
+    SmallVector<Value> o;
+    for (Value acc : loop.getResults().drop_front(2))
+      o.push_back(fragment(rewriter, loc, acc, regsType));
     for (int64_t hh = 0; hh < 2; ++hh) {
       Value sum =
           vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh);
@@ -447,10 +493,12 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       Value invV = vector::BroadcastOp::create(rewriter, loc, pairF, inv);
       auto store = scf::IfOp::create(rewriter, loc, valid[hh], false);
       OpBuilder sb = OpBuilder::atBlockBegin(store.thenBlock());
-      for (int64_t jj = 0; jj < kRegs / 4; ++jj) {
-        Value y = vector::ExtractStridedSliceOp::create(
-            sb, loc, o, ArrayRef<int64_t>{4 * jj + 2 * hh},
-            ArrayRef<int64_t>{2}, ArrayRef<int64_t>{1});
+      for (int64_t jj = 0; jj < vBoxes * kRegs / 4; ++jj) {
+        Value acc = o[jj / (kRegs / 4)];
+        int64_t at = jj % (kRegs / 4);
+        Value y = vector::ShuffleOp::create(
+            sb, loc, acc, acc,
+            ArrayRef<int64_t>{4 * at + 2 * hh, 4 * at + 2 * hh + 1});
         y = arith::MulFOp::create(sb, loc, y, invV);
         y = arith::TruncFOp::create(sb, loc, pairT, y);
         Emitter x{sb, loc};

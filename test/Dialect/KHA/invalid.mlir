@@ -531,6 +531,38 @@ func.func @gpu_kernel_padding(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> 
 
 // -----
 
+func.func @gpu_kernel_wgmma_tiles(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  // expected-error @below {{wgmma tiles must be positive multiples of 64, got 64x64x96}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 96, warps = 4, stages = 2, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  return %o : tensor<1x4x2x64xf16>
+}
+
+// -----
+
+func.func @gpu_kernel_wgmma_warps(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  // expected-error @below {{a wgmma kernel has a warpgroup (4 warps) per 64 rows of its tile, got 8 warps}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  return %o : tensor<1x4x2x64xf16>
+}
+
+// -----
+
+func.func @gpu_kernel_wgmma_stages(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  // expected-error @below {{stages must be in 1..8, got 9}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 9, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  return %o : tensor<1x4x2x64xf16>
+}
+
+// -----
+
+func.func @gpu_kernel_wgmma_padding(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  // expected-error @below {{a wgmma kernel's shared tiles are swizzled, not padded (padding 0), got 8}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  return %o : tensor<1x4x2x64xf16>
+}
+
+// -----
+
 // R22: no static size of 0 (an empty sequence in a per-head op)
 func.func @f(%x: tensor<1x0x2x8xf32>) {
   // expected-error @+1 {{'input' has a size of 0 in [1, 0, 2, 8]; empty tensors are not supported}}

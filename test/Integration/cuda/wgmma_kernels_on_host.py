@@ -50,6 +50,8 @@ SDPA = [
     (1, 130, 130, 2, 2, 64, True, "f16", True),    # MHA, 3 row blocks, 3 tiles: the ring wraps
     (1, 1, 1, 8, 1, 64, True, "bf16", False),      # L = S = 1, MQA (r = 8)
     (2, 20, 70, 4, 4, 64, False, "f16", False),    # non-causal, S not a multiple of 64
+    (1, 70, 150, 4, 1, 128, True, "bf16", True),   # d = 128 (dynamic shared memory), MQA
+    (2, 33, 33, 2, 2, 128, False, "f16", False),   # d = 128, MHA, one partial tile
 ]
 
 # The descriptor bits MLIR's nvgpu-to-nvvm lowering (and the emulation) put

@@ -37,11 +37,13 @@ GPUKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return success();
   }
   // wgmma m64nNk16: a warpgroup (four warps) per 64 rows, operands in
-  // rows of one 128-byte swizzle row (64 f16/bf16 elements), no padding.
+  // boxes of 128-byte swizzle rows (64 f16/bf16 elements), no padding;
+  // tile_k is a matmul's step along K or an attention's head dim.
   if (mma == MmaKind::wgmma) {
-    if (tileM <= 0 || tileM % 64 || tileN <= 0 || tileN % 64 || tileK != 64)
-      return emitError() << "wgmma tiles must be multiples of 64 with tile_k "
-                            "64, got "
+    if (tileM <= 0 || tileM % 64 || tileN <= 0 || tileN % 64 || tileK <= 0 ||
+        tileK % 64)
+      return emitError() << "wgmma tiles must be positive multiples of 64, "
+                            "got "
                          << tileM << "x" << tileN << "x" << tileK;
     if (warps != 4 * (tileM / 64))
       return emitError() << "a wgmma kernel has a warpgroup (4 warps) per 64 "

@@ -1,0 +1,59 @@
+// kha-gpu-select-kernels for sm_90a: the Hopper kernels (TMA + wgmma) where
+// they take the op, the mma.sync kernels where they do not.
+// RUN: kha-opt %s -kha-gpu-select-kernels="chip=sm_90a require-tensor-cores" -split-input-file | FileCheck %s
+
+// Attention, d = 64, 4 query heads per key/value head: one warpgroup of 64
+// rows, K/V tiles of 64 keys in two stages.
+// CHECK-LABEL: func @attention_d64
+// CHECK: kha.sdpa {{.*}}kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>
+func.func @attention_d64(%q: tensor<2x?x8x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x8x64xbf16> {
+  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : (tensor<2x?x8x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x8x64xbf16>
+  return %o : tensor<2x?x8x64xbf16>
+}
+
+// -----
+
+// Head dim 128: the same kernel with two boxes per row (dynamic shared
+// memory).
+// CHECK-LABEL: func @attention_d128
+// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>
+func.func @attention_d128(%q: tensor<1x?x16x128xf16>, %k: tensor<1x?x16x128xf16>, %v: tensor<1x?x16x128xf16>) -> tensor<1x?x16x128xf16> {
+  %o = kha.sdpa %q, %k, %v {causal, scale = 0.088 : f64} : (tensor<1x?x16x128xf16>, tensor<1x?x16x128xf16>, tensor<1x?x16x128xf16>) -> tensor<1x?x16x128xf16>
+  return %o : tensor<1x?x16x128xf16>
+}
+
+// -----
+
+// Three query heads per key/value head do not divide the 64 rows of a TMA
+// box: the mma.sync kernel.
+// CHECK-LABEL: func @attention_r3
+// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync
+func.func @attention_r3(%q: tensor<1x16x6x64xf16>, %k: tensor<1x16x2x64xf16>, %v: tensor<1x16x2x64xf16>) -> tensor<1x16x6x64xf16> {
+  %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64} : (tensor<1x16x6x64xf16>, tensor<1x16x2x64xf16>, tensor<1x16x2x64xf16>) -> tensor<1x16x6x64xf16>
+  return %o : tensor<1x16x6x64xf16>
+}
+
+// -----
+
+// Head dim 32: the mma.sync kernel.
+// CHECK-LABEL: func @attention_d32
+// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync
+func.func @attention_d32(%q: tensor<1x16x2x32xf16>, %k: tensor<1x16x2x32xf16>, %v: tensor<1x16x2x32xf16>) -> tensor<1x16x2x32xf16> {
+  %o = kha.sdpa %q, %k, %v {scale = 0.17 : f64} : (tensor<1x16x2x32xf16>, tensor<1x16x2x32xf16>, tensor<1x16x2x32xf16>) -> tensor<1x16x2x32xf16>
+  return %o : tensor<1x16x2x32xf16>
+}
+
+// -----
+
+// A projection: 64 x 64 x 64 tiles on TMA and wgmma.
+// CHECK-LABEL: func @projection
+// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>}
+func.func @projection(%a: tensor<?x512xbf16>, %b: tensor<512x512xbf16>) -> tensor<?x512xf32> {
+  %c0 = arith.constant 0 : index
+  %m = tensor.dim %a, %c0 : tensor<?x512xbf16>
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty(%m) : tensor<?x512xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<?x512xf32>) -> tensor<?x512xf32>
+  %r = linalg.matmul ins(%a, %b : tensor<?x512xbf16>, tensor<512x512xbf16>) outs(%f : tensor<?x512xf32>) -> tensor<?x512xf32>
+  return %r : tensor<?x512xf32>
+}

@@ -1,0 +1,78 @@
+// kha-sdpa-to-gpu under a wgmma #kha.gpu_kernel (sm_90a): TMA boxes of Q, K
+// and V on an mbarrier ring, S = Q K^T and O += P V by warpgroup MMAs, the
+// softmax on the accumulators' registers, P swizzled into the consumed K
+// stage; head dim 128 in dynamic shared memory; a wgmma configuration that
+// does not fit is an error.
+// RUN: kha-opt %s -kha-sdpa-to-gpu -split-input-file -verify-diagnostics | FileCheck %s
+
+// GQA (2 query heads per key/value head), d = 64: 40 KiB of static shared
+// memory (Q, then two stages of K and V).
+// CHECK-LABEL: func @gqa_d64
+// CHECK: nvgpu.tma.create.descriptor {{.*}} box[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<1x32x2x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = none, oob = zero, interleave = none>
+// CHECK-COUNT-2: nvgpu.tma.create.descriptor {{.*}} -> <tensor = memref<1x64x1x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c128{{.*}}) workgroup(%[[SMEM:.*]] : memref<40960xi8, #gpu.address_space<workgroup>>)
+// CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 3>
+// CHECK-COUNT-3: nvgpu.mbarrier.init
+// Q: one box of 8 KiB on mbarrier 2, then the first two K/V tiles.
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c8192
+// CHECK: nvgpu.tma.async.load
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
+// CHECK: nvgpu.mbarrier.try_wait.parity
+// CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>)
+// CHECK:   nvgpu.mbarrier.try_wait.parity
+// S = Q K^T: four k16 steps, K a K-major operand (no transposeB).
+// CHECK-COUNT-4: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
+// CHECK:   builtin.unrealized_conversion_cast %{{.*}} : !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> to vector<32xf32> {kha.wgmma_fragment}
+// CHECK:   gpu.shuffle xor
+// CHECK:   math.exp2
+// CHECK:   builtin.unrealized_conversion_cast %{{.*}} : vector<32xf32> to !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> {kha.wgmma_fragment}
+// CHECK:   gpu.barrier
+// CHECK:   arith.xori
+// CHECK:   vector.store %{{.*}} {alignment = 4 : i64} : memref<4096xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
+// CHECK:   nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK:   gpu.barrier
+// O += P V: V an N-major operand.
+// CHECK:   nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64} : <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>
+// CHECK:   gpu.barrier
+// CHECK:   nvgpu.tma.async.load
+// CHECK: vector.store {{.*}} : memref<2x?x4x64xbf16>, vector<2xbf16>
+func.func @gqa_d64(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
+  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
+  return %o : tensor<2x?x4x64xbf16>
+}
+
+// -----
+
+// d = 128: two boxes per row, 80 KiB of dynamic shared memory, two O
+// accumulators.
+// CHECK-LABEL: func @mha_d128
+// CHECK: %[[BYTES:.*]] = arith.constant 81920 : i32
+// CHECK: gpu.launch {{.*}} dynamic_shared_memory_size %[[BYTES]]
+// CHECK: gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
+// CHECK-COUNT-2: nvgpu.tma.async.load
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c32768
+// CHECK-COUNT-4: nvgpu.tma.async.load
+// CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>, !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>)
+// CHECK-COUNT-8: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
+// CHECK-COUNT-2: nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64}
+func.func @mha_d128(%q: tensor<1x?x2x128xf16>, %k: tensor<1x?x2x128xf16>, %v: tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16> {
+  %o = kha.sdpa %q, %k, %v {scale = 0.088 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>} : (tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16>
+  return %o : tensor<1x?x2x128xf16>
+}
+
+// -----
+
+func.func @d192(%q: tensor<1x8x2x192xf16>, %k: tensor<1x8x2x192xf16>, %v: tensor<1x8x2x192xf16>) -> tensor<1x8x2x192xf16> {
+  // expected-error @+1 {{kha-sdpa-to-gpu: #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 192, warps = 4, stages = 2, padding = 0> does not fit: the wgmma attention kernel takes head dims 64 and 128 (got 192/192)}}
+  %o = kha.sdpa %q, %k, %v {scale = 0.07 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 192, warps = 4, stages = 2, padding = 0>} : (tensor<1x8x2x192xf16>, tensor<1x8x2x192xf16>, tensor<1x8x2x192xf16>) -> tensor<1x8x2x192xf16>
+  return %o : tensor<1x8x2x192xf16>
+}
+
+// -----
+
+func.func @three_heads_per_group(%q: tensor<1x8x6x64xf16>, %k: tensor<1x8x2x64xf16>, %v: tensor<1x8x2x64xf16>) -> tensor<1x8x6x64xf16> {
+  // expected-error @+1 {{does not fit: the query heads per key/value head (3) do not divide 64}}
+  %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<1x8x6x64xf16>, tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>) -> tensor<1x8x6x64xf16>
+  return %o : tensor<1x8x6x64xf16>
+}
