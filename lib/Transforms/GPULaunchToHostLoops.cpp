@@ -1348,10 +1348,19 @@ LogicalResult HostLaunch::emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
           scf::YieldOp::create(
               tb, loc,
               memref::LoadOp::create(tb, loc, global, at).getResult());
+          // Outside the tensor: zeros, or NaN when the map says so.
           OpBuilder fb = OpBuilder::atBlockBegin(read.elseBlock());
+          bool nanFill = create.getTensorMap().getType().getOob() ==
+                         nvgpu::TensorMapOOBKind::OOB_NAN;
+          Attribute fill =
+              nanFill ? Attribute(fb.getFloatAttr(
+                            element,
+                            APFloat::getNaN(
+                                cast<FloatType>(element).getFloatSemantics())))
+                      : fb.getZeroAttr(element);
           scf::YieldOp::create(
               fb, loc,
-              arith::ConstantOp::create(fb, loc, element, fb.getZeroAttr(element))
+              arith::ConstantOp::create(fb, loc, cast<TypedAttr>(fill))
                   .getResult());
         }
         Value addr = arith::AddIOp::create(

@@ -1,6 +1,6 @@
 // kha-gpu-select-kernels for sm_90a: the Hopper kernels (TMA + wgmma) where
 // they take the op, the mma.sync kernels where they do not.
-// RUN: kha-opt %s -kha-gpu-select-kernels="chip=sm_90a require-tensor-cores" -split-input-file | FileCheck %s
+// RUN: kha-opt %s -kha-gpu-select-kernels="chip=sm_90a" -split-input-file -verify-diagnostics | FileCheck %s
 
 // Attention, d = 64, 4 query heads per key/value head: one warpgroup of 64
 // rows, K/V tiles of 64 keys in two stages.
@@ -35,12 +35,24 @@ func.func @attention_r3(%q: tensor<1x16x6x64xf16>, %k: tensor<1x16x2x64xf16>, %v
 
 // -----
 
-// Head dim 32: the mma.sync kernel.
-// CHECK-LABEL: func @attention_d32
-// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync
-func.func @attention_d32(%q: tensor<1x16x2x32xf16>, %k: tensor<1x16x2x32xf16>, %v: tensor<1x16x2x32xf16>) -> tensor<1x16x2x32xf16> {
-  %o = kha.sdpa %q, %k, %v {scale = 0.17 : f64} : (tensor<1x16x2x32xf16>, tensor<1x16x2x32xf16>, tensor<1x16x2x32xf16>) -> tensor<1x16x2x32xf16>
-  return %o : tensor<1x16x2x32xf16>
+// Head dim 40: half of a box zero-filled (tile_k the head dim rounded up
+// to 64).
+// CHECK-LABEL: func @attention_d40
+// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64,
+func.func @attention_d40(%q: tensor<1x16x2x40xf16>, %k: tensor<1x16x2x40xf16>, %v: tensor<1x16x2x40xf16>) -> tensor<1x16x2x40xf16> {
+  %o = kha.sdpa %q, %k, %v {scale = 0.16 : f64} : (tensor<1x16x2x40xf16>, tensor<1x16x2x40xf16>, tensor<1x16x2x40xf16>) -> tensor<1x16x2x40xf16>
+  return %o : tensor<1x16x2x40xf16>
+}
+
+// -----
+
+// Head dim 12 (not a multiple of 8) has no kernel on the tensor cores.
+// CHECK-LABEL: func @attention_d12
+// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = simt
+func.func @attention_d12(%q: tensor<1x16x2x12xf16>, %k: tensor<1x16x2x12xf16>, %v: tensor<1x16x2x12xf16>) -> tensor<1x16x2x12xf16> {
+  // expected-remark @below {{attention kernel (kha.sdpa) falls back to the CUDA cores on sm_90a: head dim 12/12 is not a multiple of 16 up to 256}}
+  %o = kha.sdpa %q, %k, %v {scale = 0.29 : f64} : (tensor<1x16x2x12xf16>, tensor<1x16x2x12xf16>, tensor<1x16x2x12xf16>) -> tensor<1x16x2x12xf16>
+  return %o : tensor<1x16x2x12xf16>
 }
 
 // -----

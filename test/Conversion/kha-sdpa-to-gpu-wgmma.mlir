@@ -1,8 +1,8 @@
 // kha-sdpa-to-gpu under a wgmma #kha.gpu_kernel (sm_90a): TMA boxes of Q, K
 // and V on an mbarrier ring, S = Q K^T and O += P V by warpgroup MMAs, the
 // softmax on the accumulators' registers, P swizzled into the consumed K
-// stage; head dim 128 in dynamic shared memory; a wgmma configuration that
-// does not fit is an error.
+// stage; head dims past 64 in dynamic shared memory, zero-filled past the
+// head dim; a wgmma configuration that does not fit is an error.
 // RUN: kha-opt %s -kha-sdpa-to-gpu -split-input-file -verify-diagnostics | FileCheck %s
 
 // GQA (2 query heads per key/value head), d = 64: 40 KiB of static shared
@@ -63,10 +63,26 @@ func.func @mha_d128(%q: tensor<1x?x2x128xf16>, %k: tensor<1x?x2x128xf16>, %v: te
 
 // -----
 
-func.func @d192(%q: tensor<1x8x2x192xf16>, %k: tensor<1x8x2x192xf16>, %v: tensor<1x8x2x192xf16>) -> tensor<1x8x2x192xf16> {
-  // expected-error @+1 {{kha-sdpa-to-gpu: #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 192, warps = 4, stages = 2, padding = 0> does not fit: the wgmma attention kernel takes head dims 64 and 128 (got 192/192)}}
-  %o = kha.sdpa %q, %k, %v {scale = 0.07 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 192, warps = 4, stages = 2, padding = 0>} : (tensor<1x8x2x192xf16>, tensor<1x8x2x192xf16>, tensor<1x8x2x192xf16>) -> tensor<1x8x2x192xf16>
-  return %o : tensor<1x8x2x192xf16>
+func.func @d36(%q: tensor<1x8x2x36xf16>, %k: tensor<1x8x2x36xf16>, %v: tensor<1x8x2x36xf16>) -> tensor<1x8x2x36xf16> {
+  // expected-error @+1 {{kha-sdpa-to-gpu: #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0> does not fit: the wgmma attention kernel takes head dims that are multiples of 8 up to 256 (got 36/36)}}
+  %o = kha.sdpa %q, %k, %v {scale = 0.17 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<1x8x2x36xf16>, tensor<1x8x2x36xf16>, tensor<1x8x2x36xf16>) -> tensor<1x8x2x36xf16>
+  return %o : tensor<1x8x2x36xf16>
+}
+
+// -----
+
+// d = 96: two boxes per row, the second half zero-filled by TMA; six k16
+// steps for S; only the 96 columns of O stored (12 pairs per row).
+// CHECK-LABEL: func @d96
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
+// CHECK: scf.for
+// CHECK-COUNT-6: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
+// CHECK-COUNT-2: nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64}
+// CHECK-COUNT-24: vector.store {{.*}} : memref<1x?x2x96xf16>, vector<2xf16>
+// CHECK-NOT: vector.store
+func.func @d96(%q: tensor<1x?x2x96xf16>, %k: tensor<1x?x2x96xf16>, %v: tensor<1x?x2x96xf16>) -> tensor<1x?x2x96xf16> {
+  %o = kha.sdpa %q, %k, %v {scale = 0.1 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>} : (tensor<1x?x2x96xf16>, tensor<1x?x2x96xf16>, tensor<1x?x2x96xf16>) -> tensor<1x?x2x96xf16>
+  return %o : tensor<1x?x2x96xf16>
 }
 
 // -----

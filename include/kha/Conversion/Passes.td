@@ -63,9 +63,10 @@ def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
       (2 when K fits in one step);
     - on `sm_90a`, the Hopper kernels (`mma = wgmma`: TMA, mbarriers,
       `wgmma.mma_async`) first: for every such matmul (64 x 64 x 64 tiles,
-      2 stages) and for attention with head dims 64 or 128 whose query
-      heads per key/value head divide 64 (64 query rows, K/V tiles of 64
-      keys, 2 stages, `tile_k` the head dim);
+      2 stages) and for attention with head dims that are multiples of 8
+      up to 256 and query heads per key/value head dividing 64 (64 query
+      rows, K/V tiles of 64 keys, 2 stages, `tile_k` the head dim rounded
+      up to 64);
     - otherwise the SIMT kernels (`mma = simt`), with a remark naming the
       kernel and the reason, e.g.
       `attention kernel (kha.sdpa) falls back to the CUDA cores: head dim
@@ -131,10 +132,11 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
     - causal: key tiles past the block's last row are never loaded; only
       tiles crossing the diagonal or the end of S are masked.
 
-    Under a `wgmma` configuration (sm_90a; f16/bf16, head dims 64 and 128,
-    r = H/G dividing 64) the kernel is Hopper's, one warpgroup per block of
-    64 rows, every shared tile made of 64 x 64 boxes (two per row for head
-    dim 128, whose 80 KiB of shared memory are dynamic):
+    Under a `wgmma` configuration (sm_90a; f16/bf16, head dims multiples of
+    8 up to 256, r = H/G dividing 64) the kernel is Hopper's, one warpgroup
+    per block of 64 rows, every shared tile made of 64 x 64 boxes (as many
+    per row as 64-column slices of the head dim, zero-filled past it; the
+    shared memory of head dims over 64 is dynamic):
 
     - the host builds TMA descriptors of Q, K and V (4-D boxes of the
       block's rows and of a tile's 64 keys of one head, 128-byte swizzle,

@@ -85,8 +85,9 @@ static bool hasWgmma(StringRef chip) { return chip == "sm_90a"; }
 int64_t kha::wgmmaAttentionSharedBytes(GPUKernelAttr config, int64_t d,
                                        int64_t dv, Type element) {
   int64_t bytes = element.getIntOrFloatBitWidth() / 8;
-  return (config.getTileM() * d +
-          config.getStages() * config.getTileN() * (d + dv)) *
+  int64_t dPadded = llvm::alignTo(d, 64), dvPadded = llvm::alignTo(dv, 64);
+  return (config.getTileM() * dPadded +
+          config.getStages() * config.getTileN() * (dPadded + dvPadded)) *
          bytes;
 }
 
@@ -95,17 +96,19 @@ int64_t kha::wgmmaAttentionSharedBytes(GPUKernelAttr config, int64_t d,
 static bool fitsWgmmaAttention(int64_t H, int64_t G, int64_t d, int64_t dv,
                                Type element, GPUKernelAttr config,
                                std::string &reason) {
-  // One warpgroup of 64 query rows, K/V tiles of 64 keys, Q and K as
-  // 128-byte rows (one TMA box and one swizzle row each).
-  if (config.getTileM() != 64 || config.getTileN() != 64 ||
-      config.getWarps() != 4 || config.getTileK() != d) {
-    reason = "the wgmma attention kernel has one warpgroup, 64 query rows, "
-             "64 keys per tile and tile_k = the head dim";
+  // Rows of Q, K and V in 64-column TMA boxes (128-byte swizzle rows),
+  // zero-filled past the head dim; global rows a multiple of 16 bytes.
+  if (d % 8 || dv % 8 || d > 256 || dv > 256) {
+    reason = "the wgmma attention kernel takes head dims that are multiples "
+             "of 8 up to 256 (got " +
+             std::to_string(d) + "/" + std::to_string(dv) + ")";
     return false;
   }
-  if ((d != 64 && d != 128) || (dv != 64 && dv != 128)) {
-    reason = "the wgmma attention kernel takes head dims 64 and 128 (got " +
-             std::to_string(d) + "/" + std::to_string(dv) + ")";
+  // One warpgroup of 64 query rows, K/V tiles of 64 keys.
+  if (config.getTileM() != 64 || config.getTileN() != 64 ||
+      config.getWarps() != 4 || config.getTileK() != llvm::alignTo(d, 64)) {
+    reason = "the wgmma attention kernel has one warpgroup, 64 query rows, "
+             "64 keys per tile and tile_k = the head dim rounded up to 64";
     return false;
   }
   // A block's 64 rows are 64 / r positions of the group's r heads, one
@@ -201,8 +204,8 @@ GPUKernelAttr kha::chooseAttentionKernel(SDPAOp op, StringRef chip,
   std::string why;
   int64_t d = op.getQuery().getType().getDimSize(3);
   if (hasWgmma(chip)) {
-    auto config =
-        GPUKernelAttr::get(context, MmaKind::wgmma, 64, 64, d, 4, 2, 0);
+    auto config = GPUKernelAttr::get(context, MmaKind::wgmma, 64, 64,
+                                     llvm::alignTo(d, 64), 4, 2, 0);
     if (fitsAttentionKernel(op, config, why))
       return config;
   }

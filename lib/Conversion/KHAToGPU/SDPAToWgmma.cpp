@@ -1,11 +1,12 @@
 //===- SDPAToWgmma.cpp - kha.sdpa as a Hopper TMA + wgmma kernel ---------===//
 //
 // FlashAttention on one warpgroup (128 threads) of an sm_90a chip, for
-// f16/bf16 attention with head dims 64 or 128, under a `wgmma`
-// `#kha.gpu_kernel` (64 query rows, 64 keys per K/V tile, `stages` K/V
-// stages). Every shared tile is made of 64 x 64 boxes (rows of 128 bytes);
-// head dim 128 takes two per row of Q, K and V and two O accumulators, and
-// its 80 KiB of shared memory are dynamic:
+// f16/bf16 attention with head dims that are multiples of 8 up to 256,
+// under a `wgmma` `#kha.gpu_kernel` (64 query rows, 64 keys per K/V tile,
+// `stages` K/V stages). Every shared tile is made of 64 x 64 boxes (rows of
+// 128 bytes), as many per row as 64-column slices of the head dim, the
+// columns past it zero-filled by TMA; one O accumulator per box of V;
+// shared memory above 47 KiB (head dims over 64) is dynamic:
 //
 //   - query heads are grouped by the key/value head they read, as in the
 //     mma.sync kernel: row R = i * r + j of a group is query position i of
@@ -91,8 +92,10 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     auto vType = op.getValue().getType();
     int64_t H = qType.getDimSize(2), G = kType.getDimSize(2),
             d = qType.getDimSize(3), dv = vType.getDimSize(3), r = H / G;
-    // Boxes of 64 columns per row of Q and K, and of V and O.
-    int64_t dBoxes = d / kTile, vBoxes = dv / kTile;
+    // Boxes of 64 columns per row of Q and K, and of V and O; TMA fills
+    // the columns past the head dim with zeros.
+    int64_t dBoxes = llvm::divideCeil(d, kTile),
+            vBoxes = llvm::divideCeil(dv, kTile);
     int64_t stages = config.getStages(), threads = 128;
     int64_t bytes = element.getIntOrFloatBitWidth() / 8;
     int64_t tileBytes = kTile * kTile * bytes;
@@ -321,7 +324,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           // swizzled rows of a box of Q and K).
           Value sAcc =
               nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, l, accType);
-          for (int64_t kk = 0; kk < d / 16; ++kk) {
+          for (int64_t kk = 0; kk < llvm::divideCeil(d, 16); ++kk) {
             int64_t at = (kk / 4) * tileBytes + 32 * (kk % 4);
             Value descQ = descriptor(b, l, x.idx(at), {kTile, 16}, mapQ);
             Value descK = descriptor(b, l, x.add(kBase, x.idx(at)),
@@ -493,7 +496,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       Value invV = vector::BroadcastOp::create(rewriter, loc, pairF, inv);
       auto store = scf::IfOp::create(rewriter, loc, valid[hh], false);
       OpBuilder sb = OpBuilder::atBlockBegin(store.thenBlock());
-      for (int64_t jj = 0; jj < vBoxes * kRegs / 4; ++jj) {
+      for (int64_t jj = 0; jj < dv / 8; ++jj) {
         Value acc = o[jj / (kRegs / 4)];
         int64_t at = jj % (kRegs / 4);
         Value y = vector::ShuffleOp::create(

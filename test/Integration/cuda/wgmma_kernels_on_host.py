@@ -19,7 +19,8 @@ Negative controls, each of which must fail:
     bytes, so the phase completes before the second load has landed;
   - attention: K read as an N-major operand in S = Q K^T, P written to
     shared memory without the swizzle its descriptor reads, every wait for
-    the other phase.
+    the other phase, head dim 72 with the tensor maps filling the columns
+    past it (which its last k16 step reads) with NaN instead of zeros.
 
 usage: wgmma_kernels_on_host.py TOOLS_DIR
 """
@@ -52,6 +53,10 @@ SDPA = [
     (2, 20, 70, 4, 4, 64, False, "f16", False),    # non-causal, S not a multiple of 64
     (1, 70, 150, 4, 1, 128, True, "bf16", True),   # d = 128 (dynamic shared memory), MQA
     (2, 33, 33, 2, 2, 128, False, "f16", False),   # d = 128, MHA, one partial tile
+    (1, 45, 77, 6, 3, 96, True, "f16", False),     # d = 96: the second box half zero-filled
+    (1, 20, 20, 2, 1, 32, False, "bf16", False),   # d = 32: half a box
+    (1, 40, 40, 4, 2, 72, True, "f16", True),      # d = 72: 8 columns into a second box
+    (1, 17, 90, 2, 2, 256, True, "bf16", False),   # d = 256: four boxes per row
 ]
 
 # The descriptor bits MLIR's nvgpu-to-nvvm lowering (and the emulation) put
@@ -115,6 +120,8 @@ BROKEN = [
      lambda ir: re.sub(r"arith\.xori (%\w+), %\w+ : index", r"arith.ori \1, \1 : index", ir),
      None),
     ("stage parity off by one pass", SDPA[1], flip_parity, None),
+    ("columns past the head dim filled with NaN, not zeros", SDPA[8],
+     lambda ir: ir.replace("oob = zero", "oob = nan"), None),
 ]
 
 
