@@ -1429,9 +1429,27 @@ LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
   if (!threads || *threads % 128)
     return mma.emitError("a warpgroup MMA runs on the host only in blocks of "
                          "a static number of whole warpgroups");
-  if (mma.getWaitGroup() != 0)
-    return mma.emitError("a warpgroup MMA runs on the host only when it waits "
-                         "for its own group (waitGroup = 0)");
+  // A group left in flight runs at once on the host. That is the same only
+  // when nothing can tell: its result goes straight on as the accumulator
+  // of the next warpgroup MMA (PTX lets MMAs chain on in-flight
+  // accumulators), with nothing in between that touches memory.
+  if (mma.getWaitGroup() != 0) {
+    Value result = mma.getMatrixD();
+    auto next = result.hasOneUse()
+                    ? dyn_cast<nvgpu::WarpgroupMmaOp>(*result.getUsers().begin())
+                    : nvgpu::WarpgroupMmaOp();
+    bool chained = next && next.getMatrixC() == result &&
+                   next->getBlock() == mma->getBlock();
+    for (Operation *op = mma->getNextNode(); chained && op != next;
+         op = op->getNextNode())
+      chained = isMemoryEffectFree(op) ||
+                isa<nvgpu::WarpgroupGenerateDescriptorOp, memref::ViewOp>(op);
+    if (!chained)
+      return mma.emitError("a warpgroup MMA that leaves its group in flight "
+                           "(waitGroup > 0) runs on the host only when its "
+                           "result is the accumulator of the next warpgroup "
+                           "MMA, with no memory access in between");
+  }
   MemRefType typeA = mma.getDescriptorA().getType().getTensor(),
              typeB = mma.getDescriptorB().getType().getTensor();
   Type element = typeA.getElementType();

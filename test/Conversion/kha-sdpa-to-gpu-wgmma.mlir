@@ -20,8 +20,10 @@
 // CHECK: nvgpu.mbarrier.try_wait.parity
 // CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>)
 // CHECK:   nvgpu.mbarrier.try_wait.parity
-// S = Q K^T: four k16 steps, K a K-major operand (no transposeB).
-// CHECK-COUNT-4: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
+// S = Q K^T: four k16 steps, K a K-major operand (no transposeB), chained
+// on the in-flight accumulator; the last waits.
+// CHECK-COUNT-3: nvgpu.warpgroup.mma {{.*}} {waitGroup = 4 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
+// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
 // CHECK:   builtin.unrealized_conversion_cast %{{.*}} : !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> to vector<32xf32> {kha.wgmma_fragment}
 // CHECK:   gpu.shuffle xor
 // CHECK:   math.exp2
@@ -54,7 +56,8 @@ func.func @gqa_d64(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: ten
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c32768
 // CHECK-COUNT-4: nvgpu.tma.async.load
 // CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>, !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>)
-// CHECK-COUNT-8: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
+// CHECK-COUNT-7: nvgpu.warpgroup.mma {{.*}} {waitGroup = 8 : i64}
+// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
 // CHECK-COUNT-2: nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64}
 func.func @mha_d128(%q: tensor<1x?x2x128xf16>, %k: tensor<1x?x2x128xf16>, %v: tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16> {
   %o = kha.sdpa %q, %k, %v {scale = 0.088 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>} : (tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16>
@@ -76,7 +79,8 @@ func.func @d36(%q: tensor<1x8x2x36xf16>, %k: tensor<1x8x2x36xf16>, %v: tensor<1x
 // CHECK-LABEL: func @d96
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
 // CHECK: scf.for
-// CHECK-COUNT-6: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
+// CHECK-COUNT-5: nvgpu.warpgroup.mma {{.*}} {waitGroup = 6 : i64}
+// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
 // CHECK-COUNT-2: nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64}
 // CHECK-COUNT-24: vector.store {{.*}} : memref<1x?x2x96xf16>, vector<2xf16>
 // CHECK-NOT: vector.store

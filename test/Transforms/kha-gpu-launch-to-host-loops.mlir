@@ -547,3 +547,46 @@ func.func @dynamic_workgroup(%out: memref<32xf32>, %n: index) {
   }
   return
 }
+
+// -----
+
+// A warpgroup MMA left in flight whose accumulator is read before any wait.
+!map = !nvgpu.tensormap.descriptor<tensor = memref<64x64xf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = none, oob = zero, interleave = none>
+!desc = !nvgpu.warpgroup.descriptor<tensor = memref<64x64xf16, #gpu.address_space<workgroup>>>
+!acc = !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>
+func.func @mma_read_in_flight(%a: memref<64x64xf16>, %out: memref<128x32xf32>) {
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %c128 = arith.constant 128 : index
+  %cast = memref.cast %a : memref<64x64xf16> to memref<*xf16>
+  %map = nvgpu.tma.create.descriptor %cast box[%c64, %c64] : memref<*xf16> -> !map
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1) threads(%tx, %ty, %tz) in (%u = %c128, %v = %c1, %w = %c1) workgroup(%smem : memref<8192xi8, #gpu.address_space<workgroup>>) {
+    %c0 = arith.constant 0 : index
+    %tile = memref.view %smem[%c0][] : memref<8192xi8, #gpu.address_space<workgroup>> to memref<64x64xf16, #gpu.address_space<workgroup>>
+    %d = nvgpu.warpgroup.generate.descriptor %tile, %map : memref<64x64xf16, #gpu.address_space<workgroup>>, !map -> !desc
+    %zero = nvgpu.warpgroup.mma.init.accumulator -> !acc
+    // expected-error @+1 {{a warpgroup MMA that leaves its group in flight (waitGroup > 0) runs on the host only when its result is the accumulator of the next warpgroup MMA, with no memory access in between}}
+    %r = nvgpu.warpgroup.mma %d, %d, %zero {transposeB, waitGroup = 1 : i64} : !desc, !desc, !acc -> !acc
+    %regs = builtin.unrealized_conversion_cast %r : !acc to vector<32xf32> {kha.wgmma_fragment}
+    vector.store %regs, %out[%tx, %c0] : memref<128x32xf32>, vector<32xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// Dynamic shared memory of a size known only at run time.
+func.func @dynamic_shared_size(%n: i32, %out: memref<4xf32>) {
+  %c1 = arith.constant 1 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1) threads(%tx, %ty, %tz) in (%u = %c1, %v = %c1, %w = %c1) dynamic_shared_memory_size %n {
+    %c0 = arith.constant 0 : index
+    // expected-error @+1 {{dynamic shared memory runs on the host only with a constant, positive size at its launch}}
+    %smem = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+    %f = memref.view %smem[%c0][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<4xf32, #gpu.address_space<workgroup>>
+    %x0 = memref.load %f[%c0] : memref<4xf32, #gpu.address_space<workgroup>>
+    memref.store %x0, %out[%c0] : memref<4xf32>
+    gpu.terminator
+  }
+  return
+}

@@ -324,13 +324,17 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           // swizzled rows of a box of Q and K).
           Value sAcc =
               nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, l, accType);
-          for (int64_t kk = 0; kk < llvm::divideCeil(d, 16); ++kk) {
+          // The steps chain on the in-flight accumulator; only the last
+          // waits (for all of them).
+          int64_t kSteps = llvm::divideCeil(d, 16);
+          for (int64_t kk = 0; kk < kSteps; ++kk) {
             int64_t at = (kk / 4) * tileBytes + 32 * (kk % 4);
             Value descQ = descriptor(b, l, x.idx(at), {kTile, 16}, mapQ);
             Value descK = descriptor(b, l, x.add(kBase, x.idx(at)),
                                      {16, kTile}, mapK);
             sAcc = nvgpu::WarpgroupMmaOp::create(
-                b, l, accType, descQ, descK, b.getI64IntegerAttr(0),
+                b, l, accType, descQ, descK,
+                b.getI64IntegerAttr(kk + 1 < kSteps ? kSteps : 0),
                 /*transposeA=*/nullptr, /*transposeB=*/nullptr, sAcc);
           }
           Value s = fragment(b, l, sAcc, regsType);
