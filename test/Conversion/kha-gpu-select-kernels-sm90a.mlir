@@ -57,9 +57,9 @@ func.func @attention_d12(%q: tensor<1x16x2x12xf16>, %k: tensor<1x16x2x12xf16>, %
 
 // -----
 
-// A projection: 64 x 64 x 64 tiles on TMA and wgmma.
+// A projection: 128 x 128 tiles (two warpgroups), four stages of 64 along K.
 // CHECK-LABEL: func @projection
-// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>}
+// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 128, tile_k = 64, warps = 8, stages = 4, padding = 0>}
 func.func @projection(%a: tensor<?x512xbf16>, %b: tensor<512x512xbf16>) -> tensor<?x512xf32> {
   %c0 = arith.constant 0 : index
   %m = tensor.dim %a, %c0 : tensor<?x512xbf16>
@@ -68,4 +68,18 @@ func.func @projection(%a: tensor<?x512xbf16>, %b: tensor<512x512xbf16>) -> tenso
   %f = linalg.fill ins(%z : f32) outs(%e : tensor<?x512xf32>) -> tensor<?x512xf32>
   %r = linalg.matmul ins(%a, %b : tensor<?x512xbf16>, tensor<512x512xbf16>) outs(%f : tensor<?x512xf32>) -> tensor<?x512xf32>
   return %r : tensor<?x512xf32>
+}
+
+// -----
+
+// A decode-sized projection (M = 1, N = 64, K = 128): 64 x 64 tiles, two
+// stages.
+// CHECK-LABEL: func @small_projection
+// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>}
+func.func @small_projection(%a: tensor<1x128xf16>, %b: tensor<128x64xf16>) -> tensor<1x64xf16> {
+  %z = arith.constant 0.0 : f16
+  %e = tensor.empty() : tensor<1x64xf16>
+  %f = linalg.fill ins(%z : f16) outs(%e : tensor<1x64xf16>) -> tensor<1x64xf16>
+  %r = linalg.matmul ins(%a, %b : tensor<1x128xf16>, tensor<128x64xf16>) outs(%f : tensor<1x64xf16>) -> tensor<1x64xf16>
+  return %r : tensor<1x64xf16>
 }

@@ -62,8 +62,9 @@ def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
       multiples of 8: 64 x 64 tiles of C, steps of 32 along K, 3 stages
       (2 when K fits in one step);
     - on `sm_90a`, the Hopper kernels (`mma = wgmma`: TMA, mbarriers,
-      `wgmma.mma_async`) first: for every such matmul (64 x 64 x 64 tiles,
-      2 stages) and for attention with head dims that are multiples of 8
+      `wgmma.mma_async`) first: for every such matmul (128 x 128 tiles over
+      two warpgroups, 64 rows or columns where C has no more, steps of 64
+      along K in up to 4 stages) and for attention with head dims that are multiples of 8
       up to 256 and query heads per key/value head dividing 64 (64 query
       rows, K/V tiles of 64 keys, 2 stages, `tile_k` the head dim rounded
       up to 64);
@@ -201,14 +202,17 @@ def KHAMatmulToGPUPass : Pass<"kha-matmul-to-gpu"> {
     `mma.sync.m16n8k16`; C rounded once and stored in pairs. A tensor-core
     configuration that does not fit its matmul is an error.
 
-    Under a `wgmma` configuration (sm_90a) the kernel is Hopper's: one
-    warpgroup per 64 x 64 tile of C; the host builds TMA descriptors of A
-    and B (64 x 64 boxes, 128-byte swizzle, zeros outside); thread 0 loads
-    each 64-wide step of K by TMA into a ring of `stages` shared-memory
-    stages and announces its bytes on the stage's mbarrier; all threads
-    wait for the stage's phase, then `nvgpu.warpgroup.mma` multiplies the
-    tiles from shared memory (A K-major, B N-major) into f32 accumulators;
-    C goes out through shared memory, rounded, inside its bounds.
+    Under a `wgmma` configuration (sm_90a) the kernel is Hopper's: a
+    `tile_m x tile_n` tile of C per block (64 or 128 rows, a warpgroup per
+    64 of them; 64, 128 or 256 columns); the host builds TMA descriptors of
+    A and B (`tile_m x 64` and 64 x 64 boxes, 128-byte swizzle, zeros
+    outside); thread 0 loads each 64-wide step of K by TMA into a ring of
+    `stages` shared-memory stages (dynamic shared memory above 47 KiB) and
+    announces its bytes on the stage's mbarrier; all threads wait for the
+    stage's phase, then `nvgpu.warpgroup.mma` multiplies each warpgroup's
+    rows of A by the B tile from shared memory (A K-major, B N-major) into
+    f32 accumulators; C goes out through shared memory, rounded, inside its
+    bounds.
 
     Accumulating matmuls and other indexing maps are left to the generic
     mapping of the GPU pipeline.

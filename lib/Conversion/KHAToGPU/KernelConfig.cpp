@@ -249,26 +249,33 @@ bool kha::fitsMatmulKernel(linalg::MatmulOp op, GPUKernelAttr config,
     reason = "K and N are not static multiples of 8 (16-byte rows)";
     return false;
   }
+  if (config.getMma() == MmaKind::wgmma) {
+    // A warpgroup per 64 rows of C's tile (tile_m 64 or 128), tile_n 64,
+    // 128 or 256 (an m64nNk16 MMA per 16 of K), steps of 64 along K: the A
+    // tile one TMA box, the B tile tile_n / 64 boxes of 64 x 64.
+    int64_t tileM = config.getTileM(), tileN = config.getTileN();
+    if ((tileM != 64 && tileM != 128) ||
+        (tileN != 64 && tileN != 128 && tileN != 256) ||
+        config.getTileK() != 64 || config.getWarps() != 4 * (tileM / 64)) {
+      reason = "the wgmma matmul kernel has a warpgroup per 64 rows of a 64 "
+               "or 128 x 64, 128 or 256 tile, and steps of 64 along K";
+      return false;
+    }
+    if (config.getStages() < 2) {
+      reason = "the matmul kernel pipelines at least 2 stages";
+      return false;
+    }
+    if (wgmmaMatmulSharedBytes(config, element) > kMaxSharedBytes) {
+      reason = "its tiles need more than 227 KiB of shared memory";
+      return false;
+    }
+    return true;
+  }
   if (config.getWarps() != 4 || config.getTileM() % 32 ||
       config.getTileN() % 32 || config.getTileK() % 16) {
     reason = "the matmul kernel has 4 warps of (tile_m/2) x (tile_n/2), "
              "tile_k a multiple of 16";
     return false;
-  }
-  if (config.getMma() == MmaKind::wgmma) {
-    // One warpgroup, 64 x 64 tiles of C (a m64n64k16 MMA per 16 of K), the
-    // A and B tiles as one 64 x 64 TMA box each.
-    if (config.getTileM() != 64 || config.getTileN() != 64 ||
-        config.getTileK() != 64 || config.getWarps() != 4) {
-      reason = "the wgmma matmul kernel has one warpgroup and 64 x 64 x 64 "
-               "tiles";
-      return false;
-    }
-    if (wgmmaMatmulSharedBytes(config, element) > kStaticSharedBytes - 1024) {
-      reason = "its tiles need more than 47 KiB of shared memory";
-      return false;
-    }
-    return true;
   }
   int64_t threads = 32 * config.getWarps();
   if ((config.getTileM() * config.getTileK() / kChunkElements) % threads ||
@@ -298,10 +305,20 @@ GPUKernelAttr kha::chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
   // than steps + 1 (a stage past the last step only copies zeros, and with
   // a single step the extra stage makes ptxas spill).
   int64_t K = cast<ShapedType>(op.getDpsInputs()[0].getType()).getDimSize(1);
-  // Hopper: TMA and wgmma, two stages of 64 x 64 A and B tiles.
+  // Hopper: TMA and wgmma, 128 x 128 tiles (two warpgroups) and four
+  // stages of 64 along K (128 KiB of shared memory), 64 rows or columns
+  // where C has no more; no more stages than steps (2 at least).
   if (hasWgmma(chip)) {
-    auto config = GPUKernelAttr::get(context, MmaKind::wgmma, 64, 64, 64, 4,
-                                     2, 0);
+    int64_t M = cast<ShapedType>(op.getDpsInputs()[0].getType()).getDimSize(0);
+    int64_t N = cast<ShapedType>(op.getDpsInputs()[1].getType()).getDimSize(1);
+    int64_t tileM = !ShapedType::isDynamic(M) && M <= 64 ? 64 : 128;
+    int64_t tileN = !ShapedType::isDynamic(N) && N <= 64 ? 64 : 128;
+    int64_t stages =
+        ShapedType::isDynamic(K)
+            ? 4
+            : std::clamp<int64_t>(llvm::divideCeil(K, 64), 2, 4);
+    auto config = GPUKernelAttr::get(context, MmaKind::wgmma, tileM, tileN,
+                                     64, 4 * (tileM / 64), stages, 0);
     std::string why;
     if (fitsMatmulKernel(op, config, why))
       return config;

@@ -1,22 +1,25 @@
 //===- MatmulToWgmma.cpp - linalg.matmul as a Hopper TMA + wgmma kernel ---===//
 //
 // C = A B (from zero; A [M, K] and B [K, N] f16 or bf16, C f16, bf16 or f32)
-// under a `wgmma` `#kha.gpu_kernel` (sm_90a): one block of one warpgroup
-// (128 threads) per 64 x 64 tile of C.
+// under a `wgmma` `#kha.gpu_kernel` (sm_90a): one block per tile_m x tile_n
+// tile of C (tile_m 64 or 128, tile_n 64, 128 or 256), a warpgroup (128
+// threads) per 64 rows of it.
 //
 //   - the host describes A and B to the Tensor Memory Accelerator
-//     (`nvgpu.tma.create.descriptor`: 64 x 64 boxes, 128-byte swizzle,
-//     zeros outside the matrices);
-//   - K is walked in steps of 64; thread 0 loads a step's A and B tiles
-//     with two TMA loads into one of `stages` shared-memory stages, and
-//     announces their bytes on that stage's mbarrier (`arrive.expect_tx`);
-//     every thread waits for the stage's phase (parity: which pass over the
-//     ring) before the warpgroup multiplies it;
-//   - `nvgpu.warpgroup.mma` multiplies the 64 x 64 A tile (K-major) by the
-//     64 x 64 B tile (N-major: `transposeB`) into f32 accumulator fragments,
-//     four m64n64k16 MMAs read straight from shared memory through matrix
-//     descriptors, and waits for them (waitGroup 0) before the stage is
-//     refilled;
+//     (`nvgpu.tma.create.descriptor`: boxes of tile_m x 64 of A and 64 x 64
+//     of B, 128-byte swizzle, zeros outside the matrices);
+//   - K is walked in steps of 64; thread 0 loads a step's A tile (one box)
+//     and B tile (tile_n / 64 boxes side by side, 8 KiB apart) into one of
+//     `stages` shared-memory stages, and announces their bytes on that
+//     stage's mbarrier (`arrive.expect_tx`); every thread waits for the
+//     stage's phase (parity: which pass over the ring) before the
+//     warpgroups multiply it;
+//   - `nvgpu.warpgroup.mma` multiplies each warpgroup's 64 rows of the A
+//     tile (K-major) by the 64 x tile_n B tile (N-major: `transposeB`; its
+//     64-column blocks one leading byte offset apart) into f32 accumulator
+//     fragments, m64nNk16 MMAs read straight from shared memory through
+//     matrix descriptors, and waits for them (waitGroup 0) before the stage
+//     is refilled;
 //   - the accumulators go through shared memory (over the operand ring, no
 //     longer needed) and are written out rounded to C's element type, by
 //     rows, only inside C; when C is f32 and its only use rounds it to
@@ -24,9 +27,9 @@
 //     result.
 //
 // K and N must be static multiples of 8 (TMA's 16-byte global strides); M is
-// any size. Shared memory is one byte buffer (stage s: A at 16 KiB s, B at
-// 16 KiB s + 8 KiB) whose base the GPU pipeline aligns to 1024 bytes, as the
-// swizzle needs.
+// any size. Shared memory is one byte buffer (stage s: the A tile, then the
+// B tile) whose base the GPU pipeline aligns to 1024 bytes, as the swizzle
+// needs; above 47 KiB it is dynamic shared memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,9 +75,11 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
   Type element = getElementTypeOrSelf(op.getDpsInputs()[0].getType());
   Type outElement = outType.getElementType();
   MLIRContext *context = rewriter.getContext();
-  int64_t stages = config.getStages(), threads = 128;
+  int64_t tileM = config.getTileM(), tileN = config.getTileN();
+  int64_t stages = config.getStages(), threads = 32 * config.getWarps();
   int64_t bytes = element.getIntOrFloatBitWidth() / 8;
-  int64_t boxBytes = kBox * kBox * bytes, stageBytes = 2 * boxBytes;
+  int64_t boxBytes = kBox * kBox * bytes, aBytes = tileM * kBox * bytes,
+          stageBytes = aBytes + (tileN / kBox) * boxBytes;
   Location loc = op.getLoc();
   Emitter e{rewriter, loc};
 
@@ -86,35 +91,61 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
   int64_t steps = llvm::divideCeil(K, kBox);
   Value out = allocResult(rewriter, loc, outType, {M, N});
 
-  // The tensor maps: 64 x 64 boxes, swizzled by 128 bytes, zeros outside.
+  // The tensor maps: tile_m x 64 boxes of A, 64 x 64 of B, swizzled by
+  // 128 bytes, zeros outside.
   auto workgroup =
       gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup);
-  auto tileType = MemRefType::get({kBox, kBox}, element, AffineMap(), workgroup);
-  auto mapType = nvgpu::TensorMapDescriptorType::get(
-      context, tileType, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
-      nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
-      nvgpu::TensorMapOOBKind::OOB_ZERO,
-      nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
-  auto describe = [&](Value matrix) {
+  auto shared = [&](int64_t rows, int64_t cols) {
+    return MemRefType::get({rows, cols}, element, AffineMap(), workgroup);
+  };
+  auto mapOf = [&](MemRefType box) {
+    return nvgpu::TensorMapDescriptorType::get(
+        context, box, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
+        nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
+        nvgpu::TensorMapOOBKind::OOB_ZERO,
+        nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+  };
+  MemRefType aBox = shared(tileM, kBox), bBox = shared(kBox, kBox);
+  auto describe = [&](Value matrix, MemRefType box) {
     Value unranked = memref::CastOp::create(
         rewriter, loc, UnrankedMemRefType::get(element, Attribute()), matrix);
     return nvgpu::TmaCreateDescriptorOp::create(
-        rewriter, loc, mapType, unranked, ValueRange{e.idx(kBox), e.idx(kBox)});
+        rewriter, loc, mapOf(box), unranked,
+        ValueRange{e.idx(box.getDimSize(0)), e.idx(box.getDimSize(1))});
   };
-  Value mapA = describe(a), mapB = describe(bm);
+  Value mapA = describe(a, aBox), mapB = describe(bm, bBox);
 
-  int64_t shared = wgmmaMatmulSharedBytes(config, element);
+  // Shared memory beyond the static 48 KiB is dynamic.
+  int64_t sharedBytes = wgmmaMatmulSharedBytes(config, element);
+  bool dynamic = sharedBytes > kStaticSharedBytes - 1024;
+  SmallVector<Type> attributions;
+  Value dynamicBytes;
+  if (dynamic)
+    dynamicBytes = arith::ConstantIntOp::create(
+        rewriter, loc, rewriter.getI32Type(), sharedBytes);
+  else
+    attributions.push_back(
+        sharedMemRefType({sharedBytes}, rewriter.getI8Type()));
   auto launch = gpu::LaunchOp::create(
-      rewriter, loc, e.ceilDiv(N, kBox), e.ceilDiv(M, kBox), e.idx(1),
-      e.idx(threads), e.idx(1), e.idx(1), nullptr, nullptr, ValueRange(),
-      TypeRange{sharedMemRefType({shared}, rewriter.getI8Type())});
+      rewriter, loc, e.ceilDiv(N, tileN), e.ceilDiv(M, tileM), e.idx(1),
+      e.idx(threads), e.idx(1), e.idx(1), dynamicBytes, nullptr, ValueRange(),
+      attributions);
 
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToStart(&launch.getBody().front());
-  Value smem = launch.getWorkgroupAttributions()[0];
+  Value smem;
+  if (dynamic)
+    smem = gpu::DynamicSharedMemoryOp::create(
+        rewriter, loc,
+        MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type(),
+                        AffineMap(), workgroup));
+  else
+    smem = launch.getWorkgroupAttributions()[0];
   Value tid = launch.getThreadIds().x;
-  Value m0 = e.mul(launch.getBlockIds().y, e.idx(kBox));
-  Value n0 = e.mul(launch.getBlockIds().x, e.idx(kBox));
+  // This thread's warpgroup: rows 64 wg .. of the block's tile.
+  Value wg = e.div(tid, e.idx(128));
+  Value m0 = e.mul(launch.getBlockIds().y, e.idx(tileM));
+  Value n0 = e.mul(launch.getBlockIds().x, e.idx(tileN));
   auto barriersType = nvgpu::MBarrierGroupType::get(context, workgroup, stages);
   Value barriers = nvgpu::MBarrierCreateOp::create(rewriter, loc, barriersType);
   Value first = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
@@ -129,29 +160,28 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
   }
   gpu::BarrierOp::create(rewriter, loc);
 
-  // The A and B tiles of stage `stage`.
-  auto tiles = [&](OpBuilder &b, Location l, Value stage) {
-    Emitter x{b, l};
-    Value base = x.mul(stage, x.idx(stageBytes));
-    return std::make_pair(
-        memref::ViewOp::create(b, l, tileType, smem, base, ValueRange{})
-            .getResult(),
-        memref::ViewOp::create(b, l, tileType, smem,
-                               x.add(base, x.idx(boxBytes)), ValueRange{})
-            .getResult());
+  // A view of `type` at byte `offset` of shared memory.
+  auto view = [&](OpBuilder &b, Location l, MemRefType type, Value offset) {
+    return memref::ViewOp::create(b, l, type, smem, offset, ValueRange{})
+        .getResult();
   };
   // Thread 0 loads step `step`'s tiles into `stage`: A rows m0.., columns
-  // k0.., B rows k0.., columns n0.. (TMA coordinates innermost first).
+  // k0.., B rows k0.., columns n0 + 64 c.. (TMA coordinates innermost
+  // first).
   auto load = [&](OpBuilder &b, Location l, Value stage, Value step) {
     Emitter x{b, l};
-    auto [tileA, tileB] = tiles(b, l, stage);
+    Value base = x.mul(stage, x.idx(stageBytes));
     Value k0 = x.mul(step, x.idx(kBox));
     nvgpu::MBarrierArriveExpectTxOp::create(b, l, barriers,
                                             x.idx(stageBytes), stage, Value());
-    nvgpu::TmaAsyncLoadOp::create(b, l, tileA, barriers, mapA,
-                                  ValueRange{k0, m0}, stage, Value(), Value());
-    nvgpu::TmaAsyncLoadOp::create(b, l, tileB, barriers, mapB,
-                                  ValueRange{n0, k0}, stage, Value(), Value());
+    nvgpu::TmaAsyncLoadOp::create(b, l, view(b, l, aBox, base), barriers,
+                                  mapA, ValueRange{k0, m0}, stage, Value(),
+                                  Value());
+    for (int64_t c = 0; c < tileN / kBox; ++c)
+      nvgpu::TmaAsyncLoadOp::create(
+          b, l, view(b, l, bBox, x.add(base, x.idx(aBytes + c * boxBytes))),
+          barriers, mapB, ValueRange{x.add(n0, x.idx(c * kBox)), k0}, stage,
+          Value(), Value());
   };
   {
     auto prologue = scf::IfOp::create(rewriter, loc, first, false);
@@ -162,8 +192,14 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
   }
 
   auto accType = nvgpu::WarpgroupAccumulatorType::get(
-      context, VectorType::get({kBox, kBox}, rewriter.getF32Type()));
-  auto descType = nvgpu::WarpgroupMatrixDescriptorType::get(context, tileType);
+      context, VectorType::get({kBox, tileN}, rewriter.getF32Type()));
+  MemRefType aTile = shared(kBox, kBox), bTile = shared(kBox, tileN);
+  auto descriptor = [&](OpBuilder &b, Location l, MemRefType type,
+                        Value offset, Value map) {
+    return nvgpu::WarpgroupGenerateDescriptorOp::create(
+        b, l, nvgpu::WarpgroupMatrixDescriptorType::get(context, type),
+        view(b, l, type, offset), map);
+  };
   Value zero = nvgpu::WarpgroupMmaInitAccumulatorOp::create(rewriter, loc,
                                                             accType);
   auto loop = scf::ForOp::create(
@@ -177,11 +213,13 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
             x.rem(x.div(step, x.idx(stages)), x.idx(2)));
         nvgpu::MBarrierTryWaitParityOp::create(b, l, barriers, parity,
                                                x.idx(kWaitTicks), stage);
-        auto [tileA, tileB] = tiles(b, l, stage);
-        Value descA = nvgpu::WarpgroupGenerateDescriptorOp::create(
-            b, l, descType, tileA, mapA);
-        Value descB = nvgpu::WarpgroupGenerateDescriptorOp::create(
-            b, l, descType, tileB, mapB);
+        // This warpgroup's 64 rows of A (64 rows of 128 bytes each), and B.
+        Value base = x.mul(stage, x.idx(stageBytes));
+        Value descA = descriptor(
+            b, l, aTile, x.add(base, x.mul(wg, x.idx(kBox * kBox * bytes))),
+            mapA);
+        Value descB =
+            descriptor(b, l, bTile, x.add(base, x.idx(aBytes)), mapB);
         Value sum = nvgpu::WarpgroupMmaOp::create(
             b, l, accType, descA, descB, b.getI64IntegerAttr(0),
             /*transposeA=*/nullptr, /*transposeB=*/b.getUnitAttr(), acc[0]);
@@ -195,20 +233,24 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
         scf::YieldOp::create(b, l, sum);
       });
 
-  // Epilogue: the tile through shared memory, rounded, inside C only.
-  auto stagedType = sharedMemRefType({kBox, kBox}, rewriter.getF32Type());
-  Value staged =
-      memref::ViewOp::create(rewriter, loc, stagedType, smem, e.idx(0),
-                             ValueRange{});
-  nvgpu::WarpgroupMmaStoreOp::create(rewriter, loc, loop.getResult(0), staged);
+  // Epilogue: the tile through shared memory (each warpgroup its 64 rows),
+  // rounded, inside C only.
+  auto stagedType = sharedMemRefType({tileM, tileN}, rewriter.getF32Type());
+  Value staged = view(rewriter, loc, stagedType, e.idx(0));
+  nvgpu::WarpgroupMmaStoreOp::create(
+      rewriter, loc, loop.getResult(0),
+      view(rewriter, loc,
+           sharedMemRefType({kBox, tileN}, rewriter.getF32Type()),
+           e.mul(wg, e.idx(kBox * tileN * 4))));
   gpu::BarrierOp::create(rewriter, loc);
   scf::ForOp::create(
-      rewriter, loc, e.idx(0), e.idx(kBox * kBox / threads), e.idx(1),
+      rewriter, loc, e.idx(0), e.idx(tileM * tileN / threads), e.idx(1),
       ValueRange{},
       [&](OpBuilder &b, Location l, Value i, ValueRange) {
         Emitter x{b, l};
         Value linear = x.add(x.mul(i, x.idx(threads)), tid);
-        Value row = x.div(linear, x.idx(kBox)), col = x.rem(linear, x.idx(kBox));
+        Value row = x.div(linear, x.idx(tileN)),
+              col = x.rem(linear, x.idx(tileN));
         Value gRow = x.add(m0, row), gCol = x.add(n0, col);
         auto store = scf::IfOp::create(
             b, l, x.andI(x.lt(gRow, M), x.lt(gCol, N)), false);

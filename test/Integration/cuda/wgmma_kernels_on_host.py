@@ -44,6 +44,8 @@ MATMUL = [
     (70, 64, 48, "f16", "f32", True),       # one step, N < 64, dynamic M
     (1, 16, 8, "f16", "f16", False),        # one row, K and N inside one box
     (64, 200, 200, "bf16", "f32", False),   # 4 steps: the ring wraps twice
+    (200, 520, 136, "bf16", "bf16", True),  # 128 x 128 tiles (two warpgroups), 9 steps
+                                            # on 4 stages, partial tiles both ways
 ]
 # (B, L, S, H, G, d, causal, dtype, dynamic)
 SDPA = [
