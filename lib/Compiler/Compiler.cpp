@@ -252,6 +252,9 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   new llvm::GlobalVariable(*llvmModule, text->getType(), /*isConstant=*/true,
                            llvm::GlobalValue::ExternalLinkage, text,
                            kManifestSymbol);
+  // Entry points check their arguments before they trust them.
+  if (failed(addEntryChecks(*llvmModule, *manifest, error)))
+    return emitError(loc) << "cannot add the entry checks: " << error;
 
   if (llvm::Error err =
           makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))

@@ -184,6 +184,11 @@ bool kha::runtime::readNpy(const std::string &path, NpyArray &array,
   }
   std::string bytes((std::istreambuf_iterator<char>(in)),
                     std::istreambuf_iterator<char>());
+  return parseNpy(bytes, path, array, error);
+}
+
+bool kha::runtime::parseNpy(const std::string &bytes, const std::string &path,
+                            NpyArray &array, std::string &error) {
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) {
     error = path + ": not an .npy file (no \\x93NUMPY magic)";
     return false;
@@ -240,15 +245,24 @@ bool kha::runtime::readNpy(const std::string &path, NpyArray &array,
     count *= size;
   }
 
+  // A simple numpy dtype: byte order, kind, item size in bytes ("<f4").
+  const std::string &descr = array.descr;
   int64_t itemSize = 0;
-  if (array.descr.size() >= 3)
-    itemSize = std::atoi(array.descr.c_str() + 2);
-  if (itemSize <= 0) {
-    error = path + ": unsupported dtype " + array.descr;
+  bool simple = descr.size() >= 3 && descr.size() <= 4 &&
+                std::string("<>|=").find(descr[0]) != std::string::npos &&
+                std::string("biufc").find(descr[1]) != std::string::npos &&
+                std::all_of(descr.begin() + 2, descr.end(),
+                            [](char c) { return c >= '0' && c <= '9'; });
+  if (simple)
+    itemSize = std::atoi(descr.c_str() + 2);
+  if (itemSize != 1 && itemSize != 2 && itemSize != 4 && itemSize != 8 &&
+      itemSize != 16) {
+    error = path + ": unsupported dtype '" + descr + "'";
     return false;
   }
   size_t dataStart = headerStart + headerLen;
-  size_t expected = static_cast<size_t>(count * itemSize);
+  // count <= 2^40 and itemSize <= 16: no overflow.
+  size_t expected = static_cast<size_t>(count) * static_cast<size_t>(itemSize);
   if (bytes.size() - dataStart < expected) {
     error = path + ": truncated data: the header promises " +
             std::to_string(expected) + " bytes, the file holds " +

@@ -2,6 +2,7 @@
 
 #include "kha/Runtime/Runtime.h"
 
+#include <algorithm>
 #include <limits>
 #include <unistd.h>
 
@@ -45,12 +46,23 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
     std::istringstream words(line);
     std::string kind;
     words >> kind;
+    // Nothing may follow a line's words.
+    auto ends = [&] {
+      std::string rest;
+      return !(words >> rest);
+    };
     if (kind == "device") {
-      words >> manifest.device;
+      if (!(words >> manifest.device) || !ends()) {
+        error = "malformed manifest line '" + line + "'";
+        return false;
+      }
     } else if (kind == "function") {
       manifest.functions.emplace_back();
       current = &manifest.functions.back();
-      words >> current->name;
+      if (!(words >> current->name) || !ends()) {
+        error = "malformed manifest line '" + line + "'";
+        return false;
+      }
     } else if ((kind == "arg" || kind == "result") && current) {
       TensorSpec spec;
       int64_t rank = -1;
@@ -88,7 +100,10 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
         unsigned long long dim = std::strtoull(dimText, &end, 10);
         ok = *dimText && !*end &&
              dim < current->args[arg].shape.size() &&
-             current->args[arg].shape[dim] < 0;
+             current->args[arg].shape[dim] < 0 &&
+             std::find(group.begin(), group.end(),
+                       std::make_pair(size_t(arg), size_t(dim))) ==
+                 group.end();
         group.push_back({size_t(arg), size_t(dim)});
       }
       if (!ok || group.size() < 2) {

@@ -169,6 +169,14 @@ class Library:
         entry.restype = None
         entry.argtypes = [ctypes.c_void_p] * len(pointers)
         entry(*pointers)
+        # The entry point's own argument checks (absent from libraries
+        # older than them).
+        refused = getattr(self._dll, "kha_last_error", None)
+        if refused is not None:
+            refused.restype, refused.argtypes = ctypes.c_char_p, []
+            problem = refused()
+            if problem:
+                raise LibraryError("the library refused the call: " + problem.decode())
         if gpu:
             gpu.check(name + " failed on the GPU")
         outputs, word = [], 0

@@ -466,7 +466,14 @@ int main(int argc, char **argv) {
     if (cuda)
       gpu.synchronize(nullptr);
   };
+  // The entry point's own argument checks (libraries older than them have
+  // no kha_last_error).
+  auto entryError = reinterpret_cast<const char *(*)()>(
+      dlsym(handle, "kha_last_error"));
   call();
+  if (entryError)
+    if (const char *problem = entryError())
+      return fail(std::string("the library refused the call: ") + problem);
   if (cuda)
     if (const char *problem = gpu.lastError())
       return fail(fn->name + " failed on the GPU: " + problem);

@@ -14,6 +14,10 @@
 
 #include <string>
 
+namespace llvm {
+class Module;
+} // namespace llvm
+
 namespace mlir {
 namespace kha {
 
@@ -51,6 +55,14 @@ constexpr const char *kManifestSymbol = "kha_manifest";
 /// diagnostic, when a public function has an argument or result the runner
 /// cannot pass (anything but ranked tensors or memrefs of f32, f16, bf16).
 FailureOr<std::string> buildManifest(ModuleOp module, StringRef device);
+
+/// Makes each exported `_mlir_ciface_<f>` of `module` check its argument
+/// descriptors against the manifest text's description of f (static sizes,
+/// offset 0, contiguous strides, the `same` groups) before running f; a
+/// failed check zeroes the results and sets the message the exported
+/// `const char *kha_last_error(void)` returns (docs/runtime.md).
+LogicalResult addEntryChecks(llvm::Module &module, const std::string &manifest,
+                             std::string &error);
 
 /// What compileModule writes.
 enum class OutputKind {

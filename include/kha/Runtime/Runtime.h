@@ -31,6 +31,11 @@ struct NpyArray {
 /// headers or data, Fortran order, big-endian and malformed headers.
 bool readNpy(const std::string &path, NpyArray &array, std::string &error);
 
+/// Parses the bytes of an .npy file as readNpy does; `path` names it in
+/// errors.
+bool parseNpy(const std::string &bytes, const std::string &path,
+              NpyArray &array, std::string &error);
+
 /// Writes `array` as an .npy file (format 1.0).
 bool writeNpy(const std::string &path, const NpyArray &array,
               std::string &error);

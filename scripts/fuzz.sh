@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target of test/Fuzz for longer than the suite does:
+#   scripts/fuzz.sh [SECONDS_EACH]     (default 600)
+# from the committed seeds; crashes are kept under build/fuzz/artifacts-*.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+seconds=${1:-600}
+build=${KHA_BUILD_DIR:-$here/build}
+ninja -C "$build" -j2 kha-fuzz-npy kha-fuzz-manifest kha-fuzz-layer-config
+status=0
+for target in npy manifest layer-config; do
+  seeds="$here/test/Fuzz/corpus/$target"
+  [[ $target == layer-config ]] && seeds="$here/examples"
+  echo "== $target: $seconds s"
+  python3 "$here/test/Fuzz/run_fuzzer.py" "$build/fuzz/kha-fuzz-$target" \
+    "$seconds" "$seeds" || status=1
+done
+exit $status

@@ -1,0 +1,56 @@
+//===- ManifestFuzzer.cpp - libFuzzer target: library manifests -----------===//
+//
+// Any text: parseManifest either refuses it with a message or returns
+// functions whose `same` groups name existing dynamic dimensions, so that
+// checkEqualSizes accepts equal sizes and refuses a disagreeing one.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Runtime/Runtime.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+using namespace kha::runtime;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  std::string text(reinterpret_cast<const char *>(data), size);
+  Manifest manifest;
+  std::string error;
+  if (!parseManifest(text, manifest, error)) {
+    if (error.empty())
+      std::abort();
+    return 0;
+  }
+  for (const FunctionSpec &fn : manifest.functions) {
+    std::vector<std::vector<int64_t>> shapes;
+    for (const TensorSpec &arg : fn.args) {
+      if (elementSize(arg.elementType) == 0)
+        std::abort();
+      std::vector<int64_t> shape = arg.shape;
+      for (int64_t &dim : shape) {
+        if (dim < -1)
+          std::abort();
+        if (dim < 0)
+          dim = 3;
+      }
+      shapes.push_back(shape);
+      (void)formatShape(arg.shape);
+    }
+    for (const auto &group : fn.equalSizes)
+      for (auto [arg, dim] : group)
+        if (arg >= fn.args.size() || dim >= fn.args[arg].shape.size() ||
+            fn.args[arg].shape[dim] >= 0)
+          std::abort();
+    if (!checkEqualSizes(fn, shapes, error))
+      std::abort(); // all dynamic sizes are 3: they agree
+    if (!fn.equalSizes.empty()) {
+      auto [arg, dim] = fn.equalSizes.front().back();
+      shapes[arg][dim] = 4;
+      if (checkEqualSizes(fn, shapes, error) || error.empty())
+        std::abort(); // one disagrees
+    }
+  }
+  return 0;
+}
