@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer target of test/Fuzz for longer than the suite does:
+# Runs every fuzz target of test/Fuzz (the libFuzzer ones and the kha IR
+# generator) for longer than the suite does:
 #   scripts/fuzz.sh [SECONDS_EACH]     (default 600)
 # from the committed seeds; crashes are kept under build/fuzz/artifacts-*.
 set -euo pipefail
@@ -15,4 +16,7 @@ for target in npy manifest layer-config; do
   python3 "$here/test/Fuzz/run_fuzzer.py" "$build/fuzz/kha-fuzz-$target" \
     "$seconds" "$seeds" || status=1
 done
+echo "== kha IR through the pipelines: $seconds s"
+python3 "$here/test/Fuzz/ir_generator.py" "$build/bin" "$seconds" "${KHA_FUZZ_SEED:-$RANDOM}" \
+  || status=1
 exit $status
