@@ -111,14 +111,24 @@ def prepare(opts):
     # the CUDA cores is a compile error rather than a slow row.
     tensor_cores = ["--cuda-require-tensor-cores"]
 
-    def compile_module(name, source, flags=()):
+    def compile_module(name, source, flags=(), chip=None):
         mlir = os.path.join(opts.dir, name + ".mlir")
         with open(mlir, "w") as f:
             f.write(source)
         subprocess.run([os.path.join(tools, "kha-compile"), mlir, "--target=cuda",
-                        "--cuda-chip=" + opts.chip, *flags,
+                        "--cuda-chip=" + (chip or opts.chip), *flags,
                         "-o", os.path.join(opts.dir, name + ".so")], check=True)
         os.remove(mlir)
+
+    # The attention and GEMM timings also run the sm_80 (mma.sync) kernels
+    # beside the chip's own (on sm_90a: TMA + wgmma), in the same table.
+    baseline = "sm_80" if opts.chip != "sm_80" else None
+
+    def compile_pair(name, source, flags=()):
+        compile_module(name, source, flags)
+        if baseline:
+            compile_module(name + "-" + baseline, source, flags, baseline)
+        return name + "-" + baseline if baseline else None
 
     def compile_layer(name, config, flags=()):
         cfg_path = os.path.join(opts.dir, name + ".json")
@@ -157,15 +167,17 @@ def prepare(opts):
     for d, (H, G) in sorted(ATTENTION_HEADS.items()):
         for causal in (False, True):
             name = "attn-d%d%s" % (d, "-causal" if causal else "")
-            compile_module(name, attention_module(None, None, H, G, d, "bf16", causal),
-                           tensor_cores)
+            other = compile_pair(name, attention_module(None, None, H, G, d, "bf16", causal),
+                                 tensor_cores)
             plan["attention"].append({"name": name, "heads": H, "kv_heads": G, "head_dim": d,
                                       "causal": causal, "seq_lens": ATTENTION_SEQ_LENS,
-                                      "tokens": TOKENS})
+                                      "tokens": TOKENS, "baseline": other,
+                                      "chip": opts.chip})
     for m, k, n in GEMMS:
         name = "gemm-%dx%dx%d" % (m, k, n)
-        compile_module(name, projection_module(m, k, n, "bf16"), tensor_cores)
-        plan["gemm"].append({"name": name, "m": m, "k": k, "n": n})
+        other = compile_pair(name, projection_module(m, k, n, "bf16"), tensor_cores)
+        plan["gemm"].append({"name": name, "m": m, "k": k, "n": n, "baseline": other,
+                             "chip": opts.chip})
     name = LAYER["example"] + "-bf16"
     compile_layer(name, example(LAYER["example"], batch=None, seq_len=LAYER["seq_len"],
                                 dtype="bf16"), tensor_cores)
@@ -535,20 +547,25 @@ def attention_section(opts, plan, torch, tally, tmp):
     sdpa = getattr(F, "scaled_dot_product_attention", None)
     backends = sdpa_backends(torch)
     notes = Notes()
-    print("\nAttention, bf16, TFLOP/s (4 B H L S d, halved when causal); kha: its kernel "
-          "alone / the whole call;\nSDPA on the same [B, L, H, d] tensors (as [B, H, L, d] "
-          "views), one backend forced at a time;\nkha / flash: kha's kernel (else call) "
-          "TFLOP/s over flash's (> 1: kha faster). Error: max|kha - SDPA| / max|SDPA|.")
-    print("\n| d | H/G | causal | B x L | error | kha kernel | kha call | flash | cuDNN "
-          "| efficient | kha / flash |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    chip = plan["attention"][0].get("chip", "") if plan["attention"] else ""
+    print("\nAttention, bf16, TFLOP/s (4 B H L S d, halved when causal); kha: its %s "
+          "kernel alone / the whole call,\nand the whole call of its sm_80 (mma.sync) "
+          "kernel; SDPA on the same [B, L, H, d] tensors (as [B, H, L, d] views),\none "
+          "backend forced at a time; kha / flash: kha's kernel (else call) TFLOP/s over "
+          "flash's (> 1: kha faster).\nError: max|kha - SDPA| / max|SDPA| (the %s kernel, "
+          "then sm_80's)." % (chip, chip))
+    print("\n| d | H/G | causal | B x L | error | kha kernel | kha call | kha sm_80 call "
+          "| flash | cuDNN | efficient | kha / flash |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     started = time.monotonic()
     for item in plan["attention"]:
         d, H, G, causal = item["head_dim"], item["heads"], item["kv_heads"], item["causal"]
         try:
             lib = DeviceLibrary(os.path.join(opts.dir, item["name"] + ".so"))
+            base = (DeviceLibrary(os.path.join(opts.dir, item["baseline"] + ".so"))
+                    if item.get("baseline") else None)
         except Exception as e:
-            print("| %d | %d/%d | %s | all | %s: FAIL |  |  |  |  |  |  |" % (
+            print("| %d | %d/%d | %s | all | %s: FAIL |  |  |  |  |  |  |  |" % (
                 d, H, G, "yes" if causal else "no", first_line(e, 100)))
             tally.add(False)
             continue
@@ -566,7 +583,7 @@ def attention_section(opts, plan, torch, tally, tmp):
             flops = 4.0 * B * H * L * L * d / (2 if causal else 1)
 
             # Correctness first: kha's output against SDPA's.
-            call = None
+            call = base_call = None
             try:
                 call = lib.bind("attn", q, k, v)
                 o = lib.result("attn", call())
@@ -577,10 +594,16 @@ def attention_section(opts, plan, torch, tally, tmp):
                 err = gpu_relative_error(o, ref)
                 ok = err < TOLERANCE["bf16"]
                 verdict = "%.2g" % err + ("" if ok else " FAIL")
+                if base is not None:
+                    base_call = base.bind("attn", q, k, v)
+                    base_err = gpu_relative_error(base.result("attn", base_call()), ref)
+                    ok = ok and base_err < TOLERANCE["bf16"]
+                    verdict += ", %.2g" % base_err + (
+                        "" if base_err < TOLERANCE["bf16"] else " FAIL")
                 del o, ref
             except Exception as e:  # report, count, time torch alone
                 ok, verdict = False, "FAIL: " + first_line(e, 80)
-                call = None
+                call = base_call = None
             tally.add(ok)
 
             def forced(context):
@@ -590,11 +613,14 @@ def attention_section(opts, plan, torch, tally, tmp):
                 return run if context and sdpa else None
             kha = (lambda: lib.free(call())) if call else None
             others = {label: forced(c) for label, c in backends.items()}
+            others["sm_80"] = ((lambda: base.free(base_call()))
+                               if base is not None and base_call else None)
             times, kernel, ratio = time_against(torch, kha, others, "flash", opts, notes, tmp)
-            print("| %d | %d/%d | %s | %d x %d | %s | %s | %s | %s | %s | %s | %s |" % (
+            print("| %d | %d/%d | %s | %d x %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 d, H, G, "yes" if causal else "no", B, L, verdict, tflops(flops, kernel),
-                tflops(flops, times["kha"]), tflops(flops, times["flash"]),
-                tflops(flops, times["cuDNN"]), tflops(flops, times["efficient"]), ratio))
+                tflops(flops, times["kha"]), tflops(flops, times["sm_80"]),
+                tflops(flops, times["flash"]), tflops(flops, times["cuDNN"]),
+                tflops(flops, times["efficient"]), ratio))
     notes.print()
     print("(attention: %.0f s)" % (time.monotonic() - started))
 
@@ -607,8 +633,11 @@ def gemm_section(opts, plan, torch, tally, tmp):
     print("\nProjection GEMMs, bf16 operands, f32 accumulation, bf16 result; TFLOP/s (2 M K N); "
           "kha / cuBLAS\nfrom kha's kernel (else call). Error: max|kha - f32 matmul| / "
           "max|f32 matmul|.")
-    print("\n| M x K x N | error | kha kernel | kha call | cuBLAS | kha / cuBLAS |")
-    print("|---|---|---|---|---|---|")
+    print("(kha sm_80 call: the same GEMM on the sm_80 mma.sync kernel, its whole call; "
+          "error: the chip's kernel, then sm_80's.)")
+    print("\n| M x K x N | error | kha kernel | kha call | kha sm_80 call | cuBLAS "
+          "| kha / cuBLAS |")
+    print("|---|---|---|---|---|---|---|")
     started = time.monotonic()
     for item in plan["gemm"]:
         m, k, n = item["m"], item["k"], item["n"]
@@ -619,23 +648,31 @@ def gemm_section(opts, plan, torch, tally, tmp):
             torch.bfloat16)
         torch.cuda.synchronize()
         flops = 2.0 * m * k * n
-        call = None
+        call = base_call = None
         try:
             lib = DeviceLibrary(os.path.join(opts.dir, item["name"] + ".so"))
             call = lib.bind("projection", a, b)
-            err = gpu_relative_error(lib.result("projection", call()),
-                                     torch.matmul(a.float(), b.float()))
+            ref = torch.matmul(a.float(), b.float())
+            err = gpu_relative_error(lib.result("projection", call()), ref)
             ok = err < TOLERANCE["bf16"]
             verdict = "%.2g" % err + ("" if ok else " FAIL")
+            if item.get("baseline"):
+                base = DeviceLibrary(os.path.join(opts.dir, item["baseline"] + ".so"))
+                base_call = base.bind("projection", a, b)
+                base_err = gpu_relative_error(base.result("projection", base_call()), ref)
+                ok = ok and base_err < TOLERANCE["bf16"]
+                verdict += ", %.2g" % base_err + (
+                    "" if base_err < TOLERANCE["bf16"] else " FAIL")
         except Exception as e:
-            ok, verdict, call = False, "FAIL: " + first_line(e, 80), None
+            ok, verdict, call, base_call = False, "FAIL: " + first_line(e, 80), None, None
         tally.add(ok)
         kha = (lambda: lib.free(call())) if call else None
-        times, kernel, ratio = time_against(
-            torch, kha, {"cuBLAS": lambda: torch.matmul(a, b)}, "cuBLAS", opts, notes, tmp)
-        print("| %s | %s | %s | %s | %s | %s |" % (
+        others = {"cuBLAS": lambda: torch.matmul(a, b),
+                  "sm_80": (lambda: base.free(base_call())) if base_call else None}
+        times, kernel, ratio = time_against(torch, kha, others, "cuBLAS", opts, notes, tmp)
+        print("| %s | %s | %s | %s | %s | %s | %s |" % (
             shape, verdict, tflops(flops, kernel), tflops(flops, times["kha"]),
-            tflops(flops, times["cuBLAS"]), ratio))
+            tflops(flops, times["sm_80"]), tflops(flops, times["cuBLAS"]), ratio))
     notes.print()
     print("(gemm: %.0f s)" % (time.monotonic() - started))
 
