@@ -7,14 +7,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-600}
 build=${KHA_BUILD_DIR:-$here/build}
-ninja -C "$build" -j2 kha-fuzz-npy kha-fuzz-manifest kha-fuzz-layer-config
+ninja -C "$build" -j2 kha-fuzz-npy kha-fuzz-manifest kha-fuzz-layer-config kha-fuzz-ir
 status=0
-for target in npy manifest layer-config; do
+for target in npy manifest layer-config ir; do
   seeds="$here/test/Fuzz/corpus/$target"
   [[ $target == layer-config ]] && seeds="$here/examples"
+  [[ $target == ir ]] && seeds="$here/test/Dialect/KHA $here/test/Robustness/Inputs"
   echo "== $target: $seconds s"
   python3 "$here/test/Fuzz/run_fuzzer.py" "$build/fuzz/kha-fuzz-$target" \
-    "$seconds" "$seeds" || status=1
+    "$seconds" $seeds || status=1
 done
 echo "== kha IR through the pipelines: $seconds s"
 python3 "$here/test/Fuzz/ir_generator.py" "$build/bin" "$seconds" "${KHA_FUZZ_SEED:-$RANDOM}" \

@@ -9,9 +9,9 @@
 //
 // So each exported `_mlir_ciface_<f>` first checks its arguments' descriptors
 // against the manifest's description of f: static sizes as compiled,
-// dynamic sizes not negative, offset 0, strides those of a contiguous array
-// (for dimensions of more than one element), a data pointer unless the
-// array is empty, and the manifest's `same` groups equal. On the first
+// dynamic sizes not negative, and unless the array is empty, offset 0,
+// strides those of a contiguous array (for dimensions of more than one
+// element) and a data pointer; and the manifest's `same` groups equal. On the first
 // failure it zeroes the result descriptors (null pointers, sizes 0), sets
 // the message that `kha_last_error()` returns and returns without running
 // the function; a call that passes the checks clears the message.
@@ -152,7 +152,11 @@ LogicalResult mlir::kha::addEntryChecks(llvm::Module &module,
                     dim + " is negative");
         elements = c.b.CreateMul(elements, size);
       }
-      c.require(c.b.CreateICmpEQ(c.field(descriptor, 2), c.b.getInt64(0)),
+      // An empty array is never read: its offset and strides do not
+      // matter (numpy gives empty arrays zero strides).
+      llvm::Value *empty = c.b.CreateICmpEQ(elements, c.b.getInt64(0));
+      c.require(c.b.CreateOr(empty, c.b.CreateICmpEQ(c.field(descriptor, 2),
+                                                     c.b.getInt64(0))),
                 what + " has a nonzero offset; pass a contiguous array");
       // Contiguous row-major strides where a dimension has more than one
       // element.
@@ -160,14 +164,13 @@ LogicalResult mlir::kha::addEntryChecks(llvm::Module &module,
       for (int64_t d = rank - 1; d >= 0; --d) {
         llvm::Value *stride = c.field(descriptor, 3 + rank + d);
         llvm::Value *ok = c.b.CreateOr(
-            c.b.CreateICmpSLE(sizes[i][d], c.b.getInt64(1)),
+            c.b.CreateOr(empty, c.b.CreateICmpSLE(sizes[i][d], c.b.getInt64(1))),
             c.b.CreateICmpEQ(stride, expected));
         c.require(ok, what + " is not contiguous (stride of dimension " +
                           std::to_string(d) + "); pass a C-ordered array");
         expected = c.b.CreateMul(expected, sizes[i][d]);
       }
-      c.require(c.b.CreateOr(c.b.CreateICmpEQ(elements, c.b.getInt64(0)),
-                             c.b.CreateIsNotNull(c.field(descriptor, 1))),
+      c.require(c.b.CreateOr(empty, c.b.CreateIsNotNull(c.field(descriptor, 1))),
                 what + " has no data");
     }
     for (const auto &group : fn.equalSizes) {

@@ -2,10 +2,10 @@
 // they take the op, the mma.sync kernels where they do not.
 // RUN: kha-opt %s -kha-gpu-select-kernels="chip=sm_90a" -split-input-file -verify-diagnostics | FileCheck %s
 
-// Attention, d = 64, 4 query heads per key/value head: one warpgroup of 64
-// rows, K/V tiles of 64 keys in two stages.
+// Attention, d = 64, 4 query heads per key/value head: two warpgroups of 64
+// rows sharing K/V tiles of 64 keys in two stages.
 // CHECK-LABEL: func @attention_d64
-// CHECK: kha.sdpa {{.*}}kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>
+// CHECK: kha.sdpa {{.*}}kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>
 func.func @attention_d64(%q: tensor<2x?x8x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x8x64xbf16> {
   %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : (tensor<2x?x8x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x8x64xbf16>
   return %o : tensor<2x?x8x64xbf16>
@@ -16,7 +16,7 @@ func.func @attention_d64(%q: tensor<2x?x8x64xbf16>, %k: tensor<2x?x2x64xbf16>, %
 // Head dim 128: the same kernel with two boxes per row (dynamic shared
 // memory).
 // CHECK-LABEL: func @attention_d128
-// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>
+// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 128, warps = 8, stages = 2, padding = 0>
 func.func @attention_d128(%q: tensor<1x?x16x128xf16>, %k: tensor<1x?x16x128xf16>, %v: tensor<1x?x16x128xf16>) -> tensor<1x?x16x128xf16> {
   %o = kha.sdpa %q, %k, %v {causal, scale = 0.088 : f64} : (tensor<1x?x16x128xf16>, tensor<1x?x16x128xf16>, tensor<1x?x16x128xf16>) -> tensor<1x?x16x128xf16>
   return %o : tensor<1x?x16x128xf16>
@@ -36,7 +36,7 @@ func.func @attention_r3(%q: tensor<1x16x6x64xf16>, %k: tensor<1x16x2x64xf16>, %v
 // -----
 
 // Head dim 40: half of a box zero-filled (tile_k the head dim rounded up
-// to 64).
+// to 64); 16 rows in all (L r = 16): one warpgroup.
 // CHECK-LABEL: func @attention_d40
 // CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64,
 func.func @attention_d40(%q: tensor<1x16x2x40xf16>, %k: tensor<1x16x2x40xf16>, %v: tensor<1x16x2x40xf16>) -> tensor<1x16x2x40xf16> {

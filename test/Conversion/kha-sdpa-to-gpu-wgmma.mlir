@@ -74,6 +74,25 @@ func.func @d36(%q: tensor<1x8x2x36xf16>, %k: tensor<1x8x2x36xf16>, %v: tensor<1x
 
 // -----
 
+// 128 query rows over two warpgroups (256 threads): the Q box holds 128
+// rows, each warpgroup's S MMAs read its 64 of them (8 KiB apart), and each
+// writes its P into a tile of its own after the stages (16 KiB + 2 x 16 KiB
+// + 16 KiB of dynamic shared memory).
+// CHECK-LABEL: func @two_warpgroups
+// CHECK: nvgpu.tma.create.descriptor {{.*}} -> <tensor = memref<1x64x2x64xbf16, #gpu.address_space<workgroup>>
+// CHECK: %[[BYTES:.*]] = arith.constant 65536 : i32
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c256{{.*}}) dynamic_shared_memory_size %[[BYTES]]
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
+// CHECK: scf.for
+// CHECK-COUNT-4: nvgpu.warpgroup.mma {{.*}} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>
+// CHECK: nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64}
+func.func @two_warpgroups(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
+  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
+  return %o : tensor<2x?x4x64xbf16>
+}
+
+// -----
+
 // d = 96: two boxes per row, the second half zero-filled by TMA; six k16
 // steps for S; only the 96 columns of O stored (12 pairs per row).
 // CHECK-LABEL: func @d96

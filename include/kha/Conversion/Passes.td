@@ -64,10 +64,10 @@ def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
     - on `sm_90a`, the Hopper kernels (`mma = wgmma`: TMA, mbarriers,
       `wgmma.mma_async`) first: for every such matmul (128 x 128 tiles over
       two warpgroups, 64 rows or columns where C has no more, steps of 64
-      along K in up to 4 stages) and for attention with head dims that are multiples of 8
-      up to 256 and query heads per key/value head dividing 64 (64 query
-      rows, K/V tiles of 64 keys, 2 stages, `tile_k` the head dim rounded
-      up to 64);
+      along K in up to 4 stages) and for attention with head dims that are
+      multiples of 8 up to 256 and query heads per key/value head dividing
+      64 (128 query rows over two warpgroups, 64 where L r <= 64; K/V tiles
+      of 64 keys, 2 stages, `tile_k` the head dim rounded up to 64);
     - otherwise the SIMT kernels (`mma = simt`), with a remark naming the
       kernel and the reason, e.g.
       `attention kernel (kha.sdpa) falls back to the CUDA cores: head dim
@@ -134,10 +134,11 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
       tiles crossing the diagonal or the end of S are masked.
 
     Under a `wgmma` configuration (sm_90a; f16/bf16, head dims multiples of
-    8 up to 256, r = H/G dividing 64) the kernel is Hopper's, one warpgroup
-    per block of 64 rows, every shared tile made of 64 x 64 boxes (as many
-    per row as 64-column slices of the head dim, zero-filled past it; the
-    shared memory of head dims over 64 is dynamic):
+    8 up to 256, r = H/G dividing 64) the kernel is Hopper's, a warpgroup
+    per 64 of the block's `tile_m` rows (64 or 128), sharing each K/V tile,
+    every shared tile made of 64-column boxes (as many per row as 64-column
+    slices of the head dim, zero-filled past it; shared memory above 47 KiB
+    is dynamic):
 
     - the host builds TMA descriptors of Q, K and V (4-D boxes of the
       block's rows and of a tile's 64 keys of one head, 128-byte swizzle,
@@ -151,8 +152,8 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
       (`unrealized_conversion_cast`s marked `kha.wgmma_fragment`, resolved
       by `kha-gpu-wgmma-fragments-to-llvm`) for the online softmax and the
       O rescale;
-    - P is rounded and written swizzled into the consumed K stage, fenced
-      for the async proxy (`nvvm.fence.proxy`), and `O += P V` by
+    - P is rounded and written swizzled into the consumed K stage (with two
+      warpgroups, into a tile of each one's own), fenced for the async proxy (`nvvm.fence.proxy`), and `O += P V` by
       `nvgpu.warpgroup.mma` (V N-major);
     - causal: tiles past the block's last row are never loaded; only tiles
       crossing the diagonal or the end of S are masked.

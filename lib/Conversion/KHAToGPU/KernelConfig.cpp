@@ -86,8 +86,10 @@ int64_t kha::wgmmaAttentionSharedBytes(GPUKernelAttr config, int64_t d,
                                        int64_t dv, Type element) {
   int64_t bytes = element.getIntOrFloatBitWidth() / 8;
   int64_t dPadded = llvm::alignTo(d, 64), dvPadded = llvm::alignTo(dv, 64);
+  // P: a 64 x 64 tile per warpgroup of its own when there are several.
+  int64_t p = config.getTileM() > 64 ? config.getTileM() * 64 : 0;
   return (config.getTileM() * dPadded +
-          config.getStages() * config.getTileN() * (dPadded + dvPadded)) *
+          config.getStages() * config.getTileN() * (dPadded + dvPadded) + p) *
          bytes;
 }
 
@@ -104,11 +106,13 @@ static bool fitsWgmmaAttention(int64_t H, int64_t G, int64_t d, int64_t dv,
              std::to_string(d) + "/" + std::to_string(dv) + ")";
     return false;
   }
-  // One warpgroup of 64 query rows, K/V tiles of 64 keys.
-  if (config.getTileM() != 64 || config.getTileN() != 64 ||
-      config.getWarps() != 4 || config.getTileK() != llvm::alignTo(d, 64)) {
-    reason = "the wgmma attention kernel has one warpgroup, 64 query rows, "
-             "64 keys per tile and tile_k = the head dim rounded up to 64";
+  // A warpgroup per 64 query rows (64 or 128), K/V tiles of 64 keys.
+  if ((config.getTileM() != 64 && config.getTileM() != 128) ||
+      config.getTileN() != 64 || config.getWarps() != config.getTileM() / 16 ||
+      config.getTileK() != llvm::alignTo(d, 64)) {
+    reason = "the wgmma attention kernel has a warpgroup per 64 of its 64 or "
+             "128 query rows, 64 keys per tile and tile_k = the head dim "
+             "rounded up to 64";
     return false;
   }
   // A block's 64 rows are 64 / r positions of the group's r heads, one
@@ -204,8 +208,15 @@ GPUKernelAttr kha::chooseAttentionKernel(SDPAOp op, StringRef chip,
   std::string why;
   int64_t d = op.getQuery().getType().getDimSize(3);
   if (hasWgmma(chip)) {
-    auto config = GPUKernelAttr::get(context, MmaKind::wgmma, 64, 64,
-                                     llvm::alignTo(d, 64), 4, 2, 0);
+    // Two warpgroups (128 query rows) sharing each K/V tile, one where a
+    // block has no more than 64 rows (L r <= 64).
+    int64_t L = op.getQuery().getType().getDimSize(1);
+    int64_t H = op.getQuery().getType().getDimSize(2),
+            G = op.getKey().getType().getDimSize(2);
+    bool few = !ShapedType::isDynamic(L) && G > 0 && L * (H / G) <= 64;
+    int64_t tileM = few ? 64 : 128;
+    auto config = GPUKernelAttr::get(context, MmaKind::wgmma, tileM, 64,
+                                     llvm::alignTo(d, 64), tileM / 16, 2, 0);
     if (fitsAttentionKernel(op, config, why))
       return config;
   }

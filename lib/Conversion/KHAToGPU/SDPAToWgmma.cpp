@@ -1,18 +1,19 @@
 //===- SDPAToWgmma.cpp - kha.sdpa as a Hopper TMA + wgmma kernel ---------===//
 //
-// FlashAttention on one warpgroup (128 threads) of an sm_90a chip, for
-// f16/bf16 attention with head dims that are multiples of 8 up to 256,
-// under a `wgmma` `#kha.gpu_kernel` (64 query rows, 64 keys per K/V tile,
-// `stages` K/V stages). Every shared tile is made of 64 x 64 boxes (rows of
-// 128 bytes), as many per row as 64-column slices of the head dim, the
-// columns past it zero-filled by TMA; one O accumulator per box of V;
-// shared memory above 47 KiB (head dims over 64) is dynamic:
+// FlashAttention on an sm_90a chip, for f16/bf16 attention with head dims
+// that are multiples of 8 up to 256, under a `wgmma` `#kha.gpu_kernel`
+// (tile_m = 64 or 128 query rows, a warpgroup of 128 threads per 64 of
+// them, sharing each K/V tile of 64 keys; `stages` K/V stages). Every
+// shared tile is made of 64-column boxes (rows of 128 bytes), as many per
+// row as 64-column slices of the head dim, the columns past it zero-filled
+// by TMA; one O accumulator per box of V; shared memory above 47 KiB is
+// dynamic:
 //
 //   - query heads are grouped by the key/value head they read, as in the
 //     mma.sync kernel: row R = i * r + j of a group is query position i of
-//     its j-th head (r = H / G divides 64), so a block's 64 rows are 64 / r
-//     positions of r heads, one TMA box of Q [B, L, H, d]; grid
-//     (ceil(L r / 64), G, B);
+//     its j-th head (r = H / G divides 64), so a block's tile_m rows are
+//     tile_m / r positions of r heads, one TMA box of Q [B, L, H, d] per 64
+//     columns; grid (ceil(L r / tile_m), G, B);
 //   - the host describes Q, K and V to the Tensor Memory Accelerator (4-D
 //     tensor maps, 128-byte swizzle, zeros outside); thread 0 loads the Q
 //     box once and the K and V tiles (64 keys each) into a ring of stages,
@@ -29,8 +30,9 @@
 //     resolves after the nvgpu lowering; the online softmax (base 2, the
 //     scale folded into log2 e) runs on them with row maxima and sums across
 //     the four lanes of a row by xor shuffles;
-//   - P is rounded and written into the K stage it was computed from (now
-//     free) with the 128-byte swizzle, made visible to the tensor cores
+//   - P is rounded and written, with the 128-byte swizzle, into the K stage
+//     it was computed from (now free; with two warpgroups, into a tile of
+//     each warpgroup's own), made visible to the tensor cores
 //     (`fence.proxy.async`), and O += P V by `nvgpu.warpgroup.mma` (P
 //     K-major, V N-major);
 //   - causal: key tiles past the block's last row are never loaded, and
@@ -96,7 +98,10 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     // the columns past the head dim with zeros.
     int64_t dBoxes = llvm::divideCeil(d, kTile),
             vBoxes = llvm::divideCeil(dv, kTile);
-    int64_t stages = config.getStages(), threads = 128;
+    // A warpgroup per 64 query rows of the block (tile_m 64 or 128); the
+    // warpgroups share each K/V tile.
+    int64_t tileM = config.getTileM(), warpgroups = tileM / kTile;
+    int64_t stages = config.getStages(), threads = 128 * warpgroups;
     int64_t bytes = element.getIntOrFloatBitWidth() / 8;
     int64_t tileBytes = kTile * kTile * bytes;
     bool causal = op.getCausal();
@@ -128,7 +133,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           nvgpu::TensorMapOOBKind::OOB_ZERO,
           nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
     };
-    MemRefType qBox = shared({1, kTile / r, r, kTile}),
+    MemRefType qBox = shared({1, tileM / r, r, kTile}),
                kvBox = shared({1, kTile, 1, kTile});
     auto describe = [&](Value tensor, MemRefType box) {
       Value unranked = memref::CastOp::create(
@@ -159,7 +164,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
                                                   rewriter.getI32Type(),
                                                   sharedBytes);
     auto launch = gpu::LaunchOp::create(
-        rewriter, loc, e.ceilDiv(rows, kTile), e.idx(G), B, e.idx(threads),
+        rewriter, loc, e.ceilDiv(rows, tileM), e.idx(G), B, e.idx(threads),
         e.idx(1), e.idx(1), dynamicBytes, /*asyncTokenType=*/nullptr,
         ValueRange(), attributions);
 
@@ -177,7 +182,9 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     Value g = launch.getBlockIds().y, batch = launch.getBlockIds().z;
     Value warp = e.div(tid, e.idx(32)), lane = e.rem(tid, e.idx(32));
     Value lg = e.div(lane, e.idx(4)), lt = e.rem(lane, e.idx(4));
-    Value row0 = e.mul(launch.getBlockIds().x, e.idx(kTile));
+    Value row0 = e.mul(launch.getBlockIds().x, e.idx(tileM));
+    // This thread's warpgroup and warp within it.
+    Value wg = e.div(tid, e.idx(128)), wgWarp = e.rem(warp, e.idx(4));
 
     // This thread's two rows: position i and query head of each, and
     // whether the row exists.
@@ -193,7 +200,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     }
 
     // Keys this block visits: up to its last row's position when causal.
-    Value blockLast = e.sub(e.min(e.add(row0, e.idx(kTile)), rows), e.idx(1));
+    Value blockLast = e.sub(e.min(e.add(row0, e.idx(tileM)), rows), e.idx(1));
     Value kvEnd =
         causal ? e.min(S, e.add(e.div(blockLast, e.idx(r)), e.idx(1))) : S;
     Value firstPos = e.div(row0, e.idx(r));
@@ -201,7 +208,9 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
 
     // Shared memory: Q at 0 (dBoxes boxes of 64 columns), then stage s's K
     // tile (dBoxes boxes) and V tile (vBoxes boxes).
-    int64_t qBytes = dBoxes * tileBytes,
+    // With more than one warpgroup, each writes its P into its own 64 x 64
+    // tile after the stages (with one, into the consumed K stage).
+    int64_t qBoxBytes = warpgroups * tileBytes, qBytes = dBoxes * qBoxBytes,
             stageBytes = (dBoxes + vBoxes) * tileBytes;
     auto byteView = [&](OpBuilder &b, Location l, MemRefType type,
                         Value offset) {
@@ -259,7 +268,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       for (int64_t c = 0; c < dBoxes; ++c)
         nvgpu::TmaAsyncLoadOp::create(
             rewriter, loc,
-            byteView(rewriter, loc, qBox, e.idx(c * tileBytes)), barriers,
+            byteView(rewriter, loc, qBox, e.idx(c * qBoxBytes)), barriers,
             mapQ,
             ValueRange{e.idx(c * kTile), e.mul(g, e.idx(r)), firstPos, batch},
             qBar, Value(), Value());
@@ -328,10 +337,15 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           // waits (for all of them).
           int64_t kSteps = llvm::divideCeil(d, 16);
           for (int64_t kk = 0; kk < kSteps; ++kk) {
-            int64_t at = (kk / 4) * tileBytes + 32 * (kk % 4);
-            Value descQ = descriptor(b, l, x.idx(at), {kTile, 16}, mapQ);
-            Value descK = descriptor(b, l, x.add(kBase, x.idx(at)),
-                                     {16, kTile}, mapK);
+            // This warpgroup's 64 rows of the Q box (64 rows of 128 bytes
+            // each further on).
+            Value atQ =
+                x.add(x.idx((kk / 4) * qBoxBytes + 32 * (kk % 4)),
+                      x.mul(wg, x.idx(tileBytes)));
+            Value descQ = descriptor(b, l, atQ, {kTile, 16}, mapQ);
+            Value descK = descriptor(
+                b, l, x.add(kBase, x.idx((kk / 4) * tileBytes + 32 * (kk % 4))),
+                {16, kTile}, mapK);
             sAcc = nvgpu::WarpgroupMmaOp::create(
                 b, l, accType, descQ, descK,
                 b.getI64IntegerAttr(kk + 1 < kSteps ? kSteps : 0),
@@ -429,8 +443,13 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           gpu::BarrierOp::create(b, l);
           auto pFlat = MemRefType::get({kTile * kTile}, element, AffineMap(),
                                        workgroup);
-          Value pTile = byteView(b, l, pFlat, kBase);
-          Value rowBase = x.add(x.mul(warp, x.idx(16)), lg);
+          Value pBase =
+              warpgroups == 1
+                  ? kBase
+                  : x.add(x.idx(qBytes + stages * stageBytes),
+                          x.mul(wg, x.idx(tileBytes)));
+          Value pTile = byteView(b, l, pFlat, pBase);
+          Value rowBase = x.add(x.mul(wgWarp, x.idx(16)), lg);
           for (int64_t hh = 0; hh < 2; ++hh) {
             Value pr = arith::TruncFOp::create(
                 b, l, VectorType::get({kRegs / 2}, element), p[hh]);
@@ -460,7 +479,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           gpu::BarrierOp::create(b, l);
 
           // O += P V, 64 columns of V (one box) at a time.
-          Value descP = descriptor(b, l, kBase, {kTile, kTile}, mapK);
+          Value descP = descriptor(b, l, pBase, {kTile, kTile}, mapK);
           for (int64_t c = 0; c < vBoxes; ++c) {
             Value descV = descriptor(
                 b, l, x.add(vOffset(x, stage), x.idx(c * tileBytes)),

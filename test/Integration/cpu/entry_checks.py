@@ -6,7 +6,10 @@ kha.Library's own checks, gets its call refused with a message from
 batch sizes that disagree between q and k, key lengths that disagree between
 k and v, a static size other than the compiled one, a strided view, a
 nonzero offset, a null descriptor, a null data pointer. A good call after a
-refused one clears the message and agrees with float64.
+refused one clears the message and agrees with float64. Then 300 random
+calls, half of them wrong in one of those ways, with sizes 0 and 1 among
+the others: each is refused exactly when it is wrong, and each accepted one
+agrees with float64.
 
 usage: entry_checks.py TOOLS_DIR
 """
@@ -124,8 +127,95 @@ def main():
             ctypes.CDLL(None).free(ctypes.c_void_p(result[0]))
         expect(ok, "a good call after the refused ones: no message, error %.2g" % err)
 
+        fuzz_descriptors(rng, call)
+
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
+
+
+def fuzz_descriptors(rng, call, rounds=300):
+    """Random descriptors, about half of them wrong in one way (a batch or
+    key count that disagrees, a static size, a stride, an offset, a null
+    data pointer), including sizes of 0: a call is refused exactly when
+    something is wrong, and an accepted call agrees with float64."""
+    refused_ok = accepted_ok = 0
+    problems = []
+    for n in range(rounds):
+        B, L, S = (int(rng.choice(c)) for c in ([0, 1, 2], [0, 1, 5], [0, 1, 7]))
+        q = rng.uniform(-1, 1, (B, L, 4, 16)).astype(np.float32)
+        k = rng.uniform(-1, 1, (B, S, 2, 16)).astype(np.float32)
+        v = rng.uniform(-1, 1, (B, S, 2, 16)).astype(np.float32)
+        arrays, options = [q, k, v], [{}, {}, {}]
+        wrong = rng.random() < 0.5
+        if wrong:
+            i = int(rng.integers(3))
+            kind = rng.choice(["batch", "length", "static", "stride", "offset", "data"])
+            a = arrays[i]
+            if kind == "batch":
+                arrays[i] = np.resize(a, (a.shape[0] + 1,) + a.shape[1:]).astype(np.float32)
+            elif kind == "length" and i > 0:
+                arrays[i] = np.resize(a, (a.shape[0], a.shape[1] + 2) + a.shape[2:]).astype(
+                    np.float32)
+            elif kind == "static":
+                arrays[i] = np.resize(a, a.shape[:2] + (a.shape[2] + 1, a.shape[3])).astype(
+                    np.float32)
+            elif kind == "stride":
+                strides = [st // 4 for st in a.strides]
+                strides[int(rng.integers(4))] += int(rng.integers(1, 5))
+                options[i] = {"strides": strides}
+            elif kind == "offset":
+                options[i] = {"offset": int(rng.integers(1, 64))}
+            else:
+                options[i] = {"data": False}
+        # What the entry checks must decide, from the descriptors.
+        shapes = [list(a.shape) for a in arrays]
+        valid = (shapes[0][0] == shapes[1][0] == shapes[2][0] and shapes[1][1] == shapes[2][1]
+                 and shapes[0][2:] == [4, 16] and shapes[1][2:] == [2, 16]
+                 and shapes[2][2:] == [2, 16])
+        for a, o in zip(arrays, options):
+            if a.size == 0:
+                continue  # never read: offset, strides and data do not matter
+            if o.get("offset"):
+                valid = False
+            if "strides" in o:
+                natural = [st // 4 for st in a.strides]
+                if any(sz > 1 and st != nat for sz, st, nat in
+                       zip(a.shape, o["strides"], natural)):
+                    valid = False
+            if o.get("data") is False:
+                valid = False
+        # Refused calls never read the arrays; strided views stay inside them
+        # only because they are refused (that is what is tested).
+        descriptors = [descriptor(a, **o) for a, o in zip(arrays, options)]
+        result, message = call(*descriptors)
+        if message is not None:
+            if valid:
+                problems.append("round %d: a valid call refused: %s" % (n, message))
+            else:
+                refused_ok += 1
+            continue
+        if not valid:
+            problems.append("round %d: an invalid call accepted: shapes %s, %s" % (
+                n, shapes, options))
+            continue
+        shape = list(result[3:7])
+        y = (np.frombuffer((ctypes.c_float * int(np.prod(shape))).from_address(result[1]),
+                           dtype=np.float32).reshape(shape).astype(np.float64)
+             if np.prod(shape) else np.zeros(shape))
+        t = lambda a: torch.as_tensor(a.astype(np.float64))
+        ref = sdpa(t(q), t(k), t(v), 0.25, True).numpy()
+        if shape != list(q.shape) or (y.size and not relative_error(y, ref) < 1e-5) or (
+                y.size and not np.all(np.isfinite(y))):
+            problems.append("round %d: shape %s, wrong result" % (n, shape))
+        else:
+            accepted_ok += 1
+        if result[0]:
+            ctypes.CDLL(None).free(ctypes.c_void_p(result[0]))
+    for p in problems[:10]:
+        print("  " + p)
+    expect(not problems, "%d random calls: %d wrong ones refused, %d good ones agree with "
+           "float64 (sizes 0, 1, 2, 5, 7), %d problems" % (
+               rounds, refused_ok, accepted_ok, len(problems)))
 
 
 if __name__ == "__main__":
