@@ -11,6 +11,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-asan"
 jobs=${1:-2}
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+# The shared runtimes, so that the project's shared libraries (linked with
+# -z defs) resolve the sanitizers' symbols.
+link="-fsanitize=address,undefined -shared-libsan"
+runtime_dir=$(clang-22 -print-runtime-dir)
 if [[ ! -f "$build/build.ninja" ]]; then
   cmake -G Ninja -S "$root" -B "$build" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -19,13 +23,14 @@ if [[ ! -f "$build/build.ninja" ]]; then
     -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
     -DLLVM_USE_LINKER=lld \
     -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-    -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+    -DCMAKE_EXE_LINKER_FLAGS="$link" -DCMAKE_SHARED_LINKER_FLAGS="$link" \
+    -DCMAKE_MODULE_LINKER_FLAGS="$link" >/dev/null
 fi
 echo "sanitize: building into $build (-j$jobs)"
 ninja -C "$build" -j"$jobs"
 # MLIR keeps some allocations for the process's lifetime: leaks are not
 # reported; every other ASan or UBSan report fails the run.
+export LD_LIBRARY_PATH="$runtime_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd "$build"
