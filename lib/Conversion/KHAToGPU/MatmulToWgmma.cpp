@@ -35,8 +35,7 @@
 
 #include "kha/Conversion/Passes.h"
 
-#include "KernelConfig.h"
-#include "KernelEmitter.h"
+#include "HopperEmitter.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -98,49 +97,16 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
   auto shared = [&](int64_t rows, int64_t cols) {
     return MemRefType::get({rows, cols}, element, AffineMap(), workgroup);
   };
-  auto mapOf = [&](MemRefType box) {
-    return nvgpu::TensorMapDescriptorType::get(
-        context, box, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
-        nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
-        nvgpu::TensorMapOOBKind::OOB_ZERO,
-        nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
-  };
   MemRefType aBox = shared(tileM, kBox), bBox = shared(kBox, kBox);
-  auto describe = [&](Value matrix, MemRefType box) {
-    Value unranked = memref::CastOp::create(
-        rewriter, loc, UnrankedMemRefType::get(element, Attribute()), matrix);
-    return nvgpu::TmaCreateDescriptorOp::create(
-        rewriter, loc, mapOf(box), unranked,
-        ValueRange{e.idx(box.getDimSize(0)), e.idx(box.getDimSize(1))});
-  };
-  Value mapA = describe(a, aBox), mapB = describe(bm, bBox);
-
-  // Shared memory beyond the static 48 KiB is dynamic.
-  int64_t sharedBytes = wgmmaMatmulSharedBytes(config, element);
-  bool dynamic = sharedBytes > kStaticSharedBytes - 1024;
-  SmallVector<Type> attributions;
-  Value dynamicBytes;
-  if (dynamic)
-    dynamicBytes = arith::ConstantIntOp::create(
-        rewriter, loc, rewriter.getI32Type(), sharedBytes);
-  else
-    attributions.push_back(
-        sharedMemRefType({sharedBytes}, rewriter.getI8Type()));
-  auto launch = gpu::LaunchOp::create(
-      rewriter, loc, e.ceilDiv(N, tileN), e.ceilDiv(M, tileM), e.idx(1),
-      e.idx(threads), e.idx(1), e.idx(1), dynamicBytes, nullptr, ValueRange(),
-      attributions);
+  Value mapA = describeForTma(rewriter, loc, a, aBox),
+        mapB = describeForTma(rewriter, loc, bm, bBox);
 
   OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPointToStart(&launch.getBody().front());
-  Value smem;
-  if (dynamic)
-    smem = gpu::DynamicSharedMemoryOp::create(
-        rewriter, loc,
-        MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type(),
-                        AffineMap(), workgroup));
-  else
-    smem = launch.getWorkgroupAttributions()[0];
+  HopperLaunch hopper = createHopperLaunch(
+      rewriter, loc, {e.ceilDiv(N, tileN), e.ceilDiv(M, tileM), e.idx(1)},
+      threads, wgmmaMatmulSharedBytes(config, element));
+  gpu::LaunchOp launch = hopper.launch;
+  Value smem = hopper.smem;
   Value tid = launch.getThreadIds().x;
   // This thread's warpgroup: rows 64 wg .. of the block's tile.
   Value wg = e.div(tid, e.idx(128));

@@ -42,7 +42,7 @@
 
 #include "kha/Conversion/Passes.h"
 
-#include "KernelConfig.h"
+#include "HopperEmitter.h"
 #include "MmaEmitter.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -118,66 +118,27 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     Value out =
         allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(dv)});
 
-    // Tensor maps: boxes of [1, 64 / r, r, 64] of Q (a block's rows) and
-    // [1, 64, 1, 64] of K and V (a tile's keys of one head), 128-byte
+    // Tensor maps: boxes of [1, tile_m / r, r, 64] of Q (a block's rows)
+    // and [1, 64, 1, 64] of K and V (a tile's keys of one head), 128-byte
     // swizzle, zeros outside.
     auto workgroup =
         gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup);
     auto shared = [&](ArrayRef<int64_t> shape) {
       return MemRefType::get(shape, element, AffineMap(), workgroup);
     };
-    auto mapOf = [&](MemRefType box) {
-      return nvgpu::TensorMapDescriptorType::get(
-          context, box, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
-          nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
-          nvgpu::TensorMapOOBKind::OOB_ZERO,
-          nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
-    };
     MemRefType qBox = shared({1, tileM / r, r, kTile}),
                kvBox = shared({1, kTile, 1, kTile});
-    auto describe = [&](Value tensor, MemRefType box) {
-      Value unranked = memref::CastOp::create(
-          rewriter, loc, UnrankedMemRefType::get(element, Attribute()),
-          tensor);
-      SmallVector<Value> sizes;
-      for (int64_t size : box.getShape())
-        sizes.push_back(e.idx(size));
-      return nvgpu::TmaCreateDescriptorOp::create(rewriter, loc, mapOf(box),
-                                                  unranked, sizes)
-          .getResult();
-    };
-    Value mapQ = describe(q, qBox), mapK = describe(k, kvBox),
-          mapV = describe(v, kvBox);
+    Value mapQ = describeForTma(rewriter, loc, q, qBox),
+          mapK = describeForTma(rewriter, loc, k, kvBox),
+          mapV = describeForTma(rewriter, loc, v, kvBox);
 
     Value rows = e.mul(L, e.idx(r));
-    // Shared memory beyond the static 48 KiB is dynamic (the GPU pipeline
-    // aligns both to 1024 bytes, as the swizzle needs).
-    int64_t sharedBytes = wgmmaAttentionSharedBytes(config, d, dv, element);
-    bool dynamic = sharedBytes > kStaticSharedBytes - 1024;
-    SmallVector<Type> attributions;
-    if (!dynamic)
-      attributions.push_back(
-          sharedMemRefType({sharedBytes}, rewriter.getI8Type()));
-    Value dynamicBytes;
-    if (dynamic)
-      dynamicBytes = arith::ConstantIntOp::create(rewriter, loc,
-                                                  rewriter.getI32Type(),
-                                                  sharedBytes);
-    auto launch = gpu::LaunchOp::create(
-        rewriter, loc, e.ceilDiv(rows, tileM), e.idx(G), B, e.idx(threads),
-        e.idx(1), e.idx(1), dynamicBytes, /*asyncTokenType=*/nullptr,
-        ValueRange(), attributions);
-
     OpBuilder::InsertionGuard guard(rewriter);
-    rewriter.setInsertionPointToStart(&launch.getBody().front());
-    Value smem;
-    if (dynamic)
-      smem = gpu::DynamicSharedMemoryOp::create(
-          rewriter, loc,
-          MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type(),
-                          AffineMap(), workgroup));
-    else
-      smem = launch.getWorkgroupAttributions()[0];
+    HopperLaunch hopper = createHopperLaunch(
+        rewriter, loc, {e.ceilDiv(rows, tileM), e.idx(G), B}, threads,
+        wgmmaAttentionSharedBytes(config, d, dv, element));
+    gpu::LaunchOp launch = hopper.launch;
+    Value smem = hopper.smem;
     Value tid = launch.getThreadIds().x;
     Value g = launch.getBlockIds().y, batch = launch.getBlockIds().z;
     Value warp = e.div(tid, e.idx(32)), lane = e.rem(tid, e.idx(32));
