@@ -109,7 +109,7 @@ static bool fitsWgmmaAttention(int64_t H, int64_t G, int64_t d, int64_t dv,
   // A warpgroup per 64 query rows (64 or 128), K/V tiles of 64 keys.
   if ((config.getTileM() != 64 && config.getTileM() != 128) ||
       config.getTileN() != 64 || config.getWarps() != config.getTileM() / 16 ||
-      config.getTileK() != llvm::alignTo(d, 64)) {
+      config.getTileK() != int64_t(llvm::alignTo(d, 64))) {
     reason = "the wgmma attention kernel has a warpgroup per 64 of its 64 or "
              "128 query rows, 64 keys per tile and tile_k = the head dim "
              "rounded up to 64";
