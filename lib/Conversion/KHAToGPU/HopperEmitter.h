@@ -18,6 +18,9 @@
 namespace mlir {
 namespace kha {
 
+/// Spin limit of one mbarrier try-wait before it tries again.
+inline constexpr int64_t kWaitTicks = 10000000;
+
 /// The tensor map type of boxes `box` (a workgroup memref): 128-byte
 /// swizzle, zeros outside the tensor.
 inline nvgpu::TensorMapDescriptorType swizzledTensorMap(MemRefType box) {

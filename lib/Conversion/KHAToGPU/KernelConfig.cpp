@@ -16,6 +16,21 @@ bool kha::isProjectionMatmul(linalg::MatmulOp op) {
          isZeroFilled(op.getDpsInits()[0]);
 }
 
+LogicalResult kha::matchMatmulKernel(PatternRewriter &rewriter,
+                                     linalg::MatmulOp op, MmaKind kind) {
+  GPUKernelAttr config = getGPUKernel(op);
+  if (!config || config.getMma() != kind)
+    return rewriter.notifyMatchFailure(
+        op, "not a " + stringifyMmaKind(kind).str() + " configuration");
+  if (!isProjectionMatmul(op))
+    return rewriter.notifyMatchFailure(
+        op, "not a plain matmul on tensors from zero");
+  std::string reason;
+  if (!fitsMatmulKernel(op, config, reason))
+    return rewriter.notifyMatchFailure(op, reason);
+  return success();
+}
+
 Operation *kha::soleRounding(linalg::MatmulOp op) {
   Value product = op->getResult(0);
   if (!product.hasOneUse() || !getElementTypeOrSelf(product.getType()).isF32())

@@ -63,20 +63,24 @@ bool isProjectionMatmul(linalg::MatmulOp op);
 /// stored. Null otherwise.
 Operation *soleRounding(linalg::MatmulOp op);
 
-/// The two patterns of a tensor-core matmul kernel generator: `match`
-/// checks a matmul's configuration, `build` makes its kernel and replaces
+/// The two patterns of a tensor-core matmul kernel generator: a matmul
+/// configured for `kind` that fits, `build` makes its kernel and replaces
 /// the given op (the matmul, or the rounding that is its only use, whose
 /// type the kernel then stores).
-using MatchMatmul = LogicalResult (*)(PatternRewriter &, linalg::MatmulOp);
 using BuildMatmul = void (*)(PatternRewriter &, linalg::MatmulOp, Operation *);
 
+/// Success when `op` is a projection whose configuration is of `kind` and
+/// fits the kernel.
+LogicalResult matchMatmulKernel(PatternRewriter &rewriter, linalg::MatmulOp op,
+                                MmaKind kind);
+
 /// A matmul whose result is not only rounded to f16/bf16.
-template <MatchMatmul match, BuildMatmul build>
+template <MmaKind kind, BuildMatmul build>
 struct MatmulToKernelPattern : OpRewritePattern<linalg::MatmulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rewriter) const override {
-    if (failed(match(rewriter, op)))
+    if (failed(matchMatmulKernel(rewriter, op, kind)))
       return failure();
     if (soleRounding(op))
       return rewriter.notifyMatchFailure(
@@ -89,7 +93,7 @@ struct MatmulToKernelPattern : OpRewritePattern<linalg::MatmulOp> {
 /// The rounding (to f16/bf16) that is the only use of a matmul: one kernel
 /// that stores the rounded product. Rooted at the rounding so that a walk
 /// meets the matmul first and leaves it alone.
-template <MatchMatmul match, BuildMatmul build>
+template <MmaKind kind, BuildMatmul build>
 struct RoundedMatmulToKernelPattern : RewritePattern {
   RoundedMatmulToKernelPattern(MLIRContext *context)
       : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, context) {}
@@ -99,7 +103,7 @@ struct RoundedMatmulToKernelPattern : RewritePattern {
         op->getNumOperands() == 0)
       return failure();
     auto matmul = op->getOperand(0).getDefiningOp<linalg::MatmulOp>();
-    if (!matmul || soleRounding(matmul) != op || failed(match(rewriter, matmul)))
+    if (!matmul || soleRounding(matmul) != op || failed(matchMatmulKernel(rewriter, matmul, kind)))
       return failure();
     build(rewriter, matmul, op);
     return success();
@@ -107,10 +111,10 @@ struct RoundedMatmulToKernelPattern : RewritePattern {
 };
 
 /// Adds both patterns of a matmul kernel generator.
-template <MatchMatmul match, BuildMatmul build>
+template <MmaKind kind, BuildMatmul build>
 void addMatmulKernelPatterns(RewritePatternSet &patterns) {
-  patterns.add<MatmulToKernelPattern<match, build>,
-               RoundedMatmulToKernelPattern<match, build>>(
+  patterns.add<MatmulToKernelPattern<kind, build>,
+               RoundedMatmulToKernelPattern<kind, build>>(
       patterns.getContext());
 }
 

@@ -34,21 +34,7 @@ using namespace mlir;
 using namespace mlir::kha;
 
 namespace {
-/// True when `op` has a tensor-core configuration its kernel can take.
-LogicalResult matchMmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op) {
-  GPUKernelAttr config = getGPUKernel(op);
-  if (!config || config.getMma() != MmaKind::mma_sync)
-    return rewriter.notifyMatchFailure(op, "not an mma_sync configuration");
-  if (!isProjectionMatmul(op))
-    return rewriter.notifyMatchFailure(
-        op, "not a plain matmul on tensors from zero");
-  std::string reason;
-  if (!fitsMatmulKernel(op, config, reason))
-    return rewriter.notifyMatchFailure(op, reason);
-  return success();
-}
-
-/// Builds the kernel of `op` (matched by matchMmaMatmul) and replaces
+/// Builds the kernel of `op` (matched by matchMatmulKernel) and replaces
 /// `replaced` by its result: `op` itself, or `op`'s sole rounding, whose
 /// result type the kernel then stores (and `op` is erased).
 void buildMmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
@@ -198,5 +184,5 @@ void buildMmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
 } // namespace
 
 void kha::populateMatmulToMmaPatterns(RewritePatternSet &patterns) {
-  addMatmulKernelPatterns<matchMmaMatmul, buildMmaMatmul>(patterns);
+  addMatmulKernelPatterns<MmaKind::mma_sync, buildMmaMatmul>(patterns);
 }

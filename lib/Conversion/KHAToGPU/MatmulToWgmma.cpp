@@ -49,23 +49,8 @@ namespace {
 /// The box (and wgmma operand tile) of the kernel: 64 x 64 elements, rows of
 /// 128 bytes, one swizzle row each.
 constexpr int64_t kBox = 64;
-/// Spin limit of one mbarrier try-wait before it tries again.
-constexpr int64_t kWaitTicks = 10000000;
 
-LogicalResult matchWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op) {
-  GPUKernelAttr config = getGPUKernel(op);
-  if (!config || config.getMma() != MmaKind::wgmma)
-    return rewriter.notifyMatchFailure(op, "not a wgmma configuration");
-  if (!isProjectionMatmul(op))
-    return rewriter.notifyMatchFailure(
-        op, "not a plain matmul on tensors from zero");
-  std::string reason;
-  if (!fitsMatmulKernel(op, config, reason))
-    return rewriter.notifyMatchFailure(op, reason);
-  return success();
-}
-
-/// Builds the kernel of `op` (matched by matchWgmmaMatmul) and replaces
+/// Builds the kernel of `op` (matched by matchMatmulKernel) and replaces
 /// `replaced` by its result: `op` itself, or `op`'s sole rounding.
 void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
                       Operation *replaced) {
@@ -235,5 +220,5 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
 } // namespace
 
 void kha::populateMatmulToWgmmaPatterns(RewritePatternSet &patterns) {
-  addMatmulKernelPatterns<matchWgmmaMatmul, buildWgmmaMatmul>(patterns);
+  addMatmulKernelPatterns<MmaKind::wgmma, buildWgmmaMatmul>(patterns);
 }

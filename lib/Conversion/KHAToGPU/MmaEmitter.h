@@ -77,6 +77,16 @@ struct MmaEmitter : Emitter {
               .getShuffleResult());
     return x;
   }
+  /// 1 / (a fragment row's sum), the sum completed over the row's four
+  /// lanes from this lane's `partial`; 0 for a row with no weight (fully
+  /// masked), whose output is zeros.
+  Value inverseRowSum(Value partial) {
+    Value sum = acrossRow<arith::AddFOp>(partial);
+    Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                        sum, f32(0.0));
+    return select(empty, f32(0.0),
+                  arith::DivFOp::create(b, loc, f32(1.0), sum));
+  }
   /// A 16-byte asynchronous copy global -> shared; `srcElements` (elements
   /// read, the rest zero-filled) may be null for a full copy.
   Value copy16(Value shared, ValueRange sharedIndices, Value global,
@@ -97,6 +107,42 @@ struct MmaEmitter : Emitter {
                                      b.getI32IntegerAttr(pending));
   }
 };
+
+/// The two rows of an attention accumulator fragment a lane holds (g and
+/// g + 8 of its warp's 16), in a key/value head group's rows R = i * r + j
+/// (query position i of the group's j-th head): whether each exists, and its
+/// position and query head (clamped inside for loads).
+struct LaneRows {
+  Value valid[2], pos[2], head[2];
+};
+inline LaneRows laneRows(Emitter &e, Value warpRow, Value rows, int64_t r,
+                         Value group) {
+  LaneRows lr;
+  Value lastRow = e.sub(rows, e.idx(1));
+  for (int64_t hh = 0; hh < 2; ++hh) {
+    Value R = e.add(warpRow, e.idx(8 * hh));
+    lr.valid[hh] = e.lt(R, rows);
+    Value clamped = e.min(R, lastRow);
+    lr.pos[hh] = e.div(clamped, e.idx(r));
+    lr.head[hh] = e.add(e.mul(group, e.idx(r)), e.rem(clamped, e.idx(r)));
+  }
+  return lr;
+}
+
+/// The keys a block of attention rows row0 .. row0 + tileRows visits: all S,
+/// or when causal up to its last row's position; in tiles of `keys`.
+struct KeyTiles {
+  Value firstPos; ///< the position of the block's first row
+  Value count;    ///< the K/V tiles to visit
+};
+inline KeyTiles keyTiles(Emitter &e, Value row0, int64_t tileRows, Value rows,
+                         int64_t r, Value S, bool causal, int64_t keys) {
+  Value blockLast =
+      e.sub(e.min(e.add(row0, e.idx(tileRows)), rows), e.idx(1));
+  Value kvEnd =
+      causal ? e.min(S, e.add(e.div(blockLast, e.idx(r)), e.idx(1))) : S;
+  return {e.div(row0, e.idx(r)), e.ceilDiv(kvEnd, keys)};
+}
 
 } // namespace kha
 } // namespace mlir

@@ -102,15 +102,8 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
 
     // This lane's two rows (g and g + 8 of the warp's 16): position i and
     // query head of each, clamped inside for loads.
-    Value valid[2], pos[2], head[2];
-    Value lastRow = e.sub(rows, e.idx(1));
-    for (int64_t hh = 0; hh < 2; ++hh) {
-      Value R = e.add(warpRow, e.idx(8 * hh));
-      valid[hh] = e.lt(R, rows);
-      Value clamped = e.min(R, lastRow);
-      pos[hh] = e.div(clamped, e.idx(r));
-      head[hh] = e.add(e.mul(g, e.idx(r)), e.rem(clamped, e.idx(r)));
-    }
+    LaneRows lr = laneRows(e, warpRow, rows, r, g);
+    Value *valid = lr.valid, *pos = lr.pos, *head = lr.head;
     VectorType pairT = e.pair(element), pairF = e.pair(f32);
     auto loadPair = [&](Value memref, ValueRange indices) {
       return vector::LoadOp::create(rewriter, loc, pairT, memref, indices,
@@ -130,12 +123,8 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     }
 
     // Keys this block visits: up to its last row's position when causal.
-    Value blockLast =
-        e.sub(e.min(e.add(row0, e.idx(tileRows)), rows), e.idx(1));
-    Value kvEnd =
-        causal ? e.min(S, e.add(e.div(blockLast, e.idx(r)), e.idx(1))) : S;
-    Value firstPos = e.div(row0, e.idx(r));
-    Value numTiles = e.ceilDiv(kvEnd, keys);
+    KeyTiles visited = keyTiles(e, row0, tileRows, rows, r, S, causal, keys);
+    Value firstPos = visited.firstPos, numTiles = visited.count;
 
     // Copies K/V tile `kv0` into `stage`, reading keys below `limit` (zeros
     // for the others).
@@ -332,14 +321,8 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     // O / l, the row sums completed over the four lanes of each row; a
     // fully masked row is zeros.
     for (int64_t hh = 0; hh < 2; ++hh) {
-      Value sum =
-          vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh);
-      sum = e.acrossRow<arith::AddFOp>(sum);
-      Value empty = arith::CmpFOp::create(
-          rewriter, loc, arith::CmpFPredicate::OEQ, sum, e.f32(0.0));
-      Value inv =
-          e.select(empty, e.f32(0.0),
-                   arith::DivFOp::create(rewriter, loc, e.f32(1.0), sum));
+      Value inv = e.inverseRowSum(
+          vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh));
       Value invV = vector::BroadcastOp::create(rewriter, loc, pairF, inv);
       auto store = scf::IfOp::create(rewriter, loc, valid[hh], false);
       OpBuilder::InsertionGuard g3(rewriter);

@@ -60,8 +60,6 @@ using namespace mlir::kha;
 namespace {
 /// Rows, keys and head-dim columns of a tile: 64 (128-byte rows).
 constexpr int64_t kTile = 64;
-/// Spin limit of one mbarrier try-wait before it tries again.
-constexpr int64_t kWaitTicks = 10000000;
 /// Registers of an m64n64 f32 accumulator per thread.
 constexpr int64_t kRegs = kTile * kTile / 128;
 
@@ -149,23 +147,13 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
 
     // This thread's two rows: position i and query head of each, and
     // whether the row exists.
-    Value valid[2], pos[2], head[2];
-    Value lastRow = e.sub(rows, e.idx(1));
-    for (int64_t hh = 0; hh < 2; ++hh) {
-      Value R = e.add(e.add(row0, e.mul(warp, e.idx(16))),
-                      e.add(lg, e.idx(8 * hh)));
-      valid[hh] = e.lt(R, rows);
-      Value clamped = e.min(R, lastRow);
-      pos[hh] = e.div(clamped, e.idx(r));
-      head[hh] = e.add(e.mul(g, e.idx(r)), e.rem(clamped, e.idx(r)));
-    }
+    Value warpRow = e.add(e.add(row0, e.mul(warp, e.idx(16))), lg);
+    LaneRows lr = laneRows(e, warpRow, rows, r, g);
+    Value *valid = lr.valid, *pos = lr.pos, *head = lr.head;
 
     // Keys this block visits: up to its last row's position when causal.
-    Value blockLast = e.sub(e.min(e.add(row0, e.idx(tileM)), rows), e.idx(1));
-    Value kvEnd =
-        causal ? e.min(S, e.add(e.div(blockLast, e.idx(r)), e.idx(1))) : S;
-    Value firstPos = e.div(row0, e.idx(r));
-    Value numTiles = e.ceilDiv(kvEnd, kTile);
+    KeyTiles visited = keyTiles(e, row0, tileM, rows, r, S, causal, kTile);
+    Value firstPos = visited.firstPos, numTiles = visited.count;
 
     // Shared memory: Q at 0 (dBoxes boxes of 64 columns), then stage s's K
     // tile (dBoxes boxes) and V tile (vBoxes boxes).
@@ -469,14 +457,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     for (Value acc : loop.getResults().drop_front(2))
       o.push_back(fragment(rewriter, loc, acc, regsType));
     for (int64_t hh = 0; hh < 2; ++hh) {
-      Value sum =
-          vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh);
-      sum = e.acrossRow<arith::AddFOp>(sum);
-      Value empty = arith::CmpFOp::create(
-          rewriter, loc, arith::CmpFPredicate::OEQ, sum, e.f32(0.0));
-      Value inv =
-          e.select(empty, e.f32(0.0),
-                   arith::DivFOp::create(rewriter, loc, e.f32(1.0), sum));
+      Value inv = e.inverseRowSum(
+          vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh));
       Value invV = vector::BroadcastOp::create(rewriter, loc, pairF, inv);
       auto store = scf::IfOp::create(rewriter, loc, valid[hh], false);
       OpBuilder sb = OpBuilder::atBlockBegin(store.thenBlock());

@@ -81,32 +81,34 @@ def unswizzled_a(ir):
                   r"\1%unswizzled\2none", ir)
 
 
-def flip_parity(ir):
-    """Every mbarrier wait for the opposite parity of the one it needs."""
+def replace_operand(ir, op, define):
+    """Every `op` line's last bracketed-group operand (`op %x[%i], %OPERAND`)
+    replaced by a value `define(indent, operand, n)` computes just before
+    it; `define` returns (lines, new operand)."""
     out = []
-    for i, line in enumerate(ir.split("\n")):
-        m = re.match(r"(\s*)(.*nvgpu\.mbarrier\.try_wait\.parity \S+\[\S+\], )(%\w+)(.*)$", line)
+    for n, line in enumerate(ir.split("\n")):
+        m = re.match(r"(\s*)(.*%s \S+\[\S+\], )(%%\w+)(.*)$" % re.escape(op), line)
         if m:
-            indent, head, parity, tail = m.groups()
-            out.append("%s%%true_%d = arith.constant true" % (indent, i))
-            out.append("%s%%flip_%d = arith.xori %s, %%true_%d : i1" % (indent, i, parity, i))
-            line = "%s%s%%flip_%d%s" % (indent, head, i, tail)
+            indent, head, operand, tail = m.groups()
+            lines, operand = define(indent, operand, n)
+            out += lines
+            line = "%s%s%s%s" % (indent, head, operand, tail)
         out.append(line)
     return "\n".join(out)
+
+
+def flip_parity(ir):
+    """Every mbarrier wait for the opposite parity of the one it needs."""
+    return replace_operand(ir, "nvgpu.mbarrier.try_wait.parity", lambda ind, p, n: (
+        ["%s%%true_%d = arith.constant true" % (ind, n),
+         "%s%%flip_%d = arith.xori %s, %%true_%d : i1" % (ind, n, p, n)], "%%flip_%d" % n))
 
 
 def half_tx(ir):
     """Every arrive.expect_tx announcing half of its bytes."""
-    out = []
-    for i, line in enumerate(ir.split("\n")):
-        m = re.match(r"(\s*)(nvgpu\.mbarrier\.arrive\.expect_tx \S+\[\S+\], )(%\w+)(.*)$", line)
-        if m:
-            indent, head, count, tail = m.groups()
-            out.append("%s%%two_%d = arith.constant 2 : index" % (indent, i))
-            out.append("%s%%half_%d = arith.divui %s, %%two_%d : index" % (indent, i, count, i))
-            line = "%s%s%%half_%d%s" % (indent, head, i, tail)
-        out.append(line)
-    return "\n".join(out)
+    return replace_operand(ir, "nvgpu.mbarrier.arrive.expect_tx", lambda ind, c, n: (
+        ["%s%%two_%d = arith.constant 2 : index" % (ind, n),
+         "%s%%half_%d = arith.divui %s, %%two_%d : index" % (ind, n, c, n)], "%%half_%d" % n))
 
 
 BROKEN = [
