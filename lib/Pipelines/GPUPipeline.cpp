@@ -132,6 +132,10 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
 
   // bf16 tensor-core steps, which the upstream nvgpu lowering cannot take.
   pm.addNestedPass<gpu::GPUModuleOp>(createKHAMmaSyncBF16ToNVVMPass());
+  // Hopper MMAs with A in registers, which NVVM has no op for, as inline
+  // PTX (their descriptors lower with the nvgpu ops below).
+  pm.addNestedPass<gpu::GPUModuleOp>(
+      createKHAWarpgroupMmaRegisterAToNVVMPass());
   // 32-bit index arithmetic in the kernels where integer range analysis
   // proves it exact (thread and lane decompositions, shared-memory offsets);
   // 64-bit where a value can pass 2^31 (offsets into dynamic tensors).

@@ -33,6 +33,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Transforms/Passes.h"
+#include "kha/Dialect/KHA/IR/KHAOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
@@ -142,7 +143,9 @@ private:
                                                    OpBuilder &b);
   LogicalResult emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
                                  OpBuilder &b);
-  LogicalResult emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma, OpBuilder &b);
+  /// `nvgpu.warpgroup.mma` (A and B from shared memory) or
+  /// `kha.warpgroup_mma_register_a` (A from the threads' registers).
+  LogicalResult emitWarpgroupMma(Operation *mma, OpBuilder &b);
   /// The host buffer of the workgroup buffer that kernel memref `value` is
   /// a view of, or null.
   Value hostRootOf(Value value);
@@ -1422,53 +1425,106 @@ LogicalResult HostLaunch::emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
   return success();
 }
 
-LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
-                                           OpBuilder &b) {
-  Location loc = mma.getLoc();
+/// The operands of a warpgroup MMA of either kind.
+namespace {
+struct WarpgroupMma {
+  Value descriptorA, fragmentA, descriptorB, c, d;
+  bool transposeA, transposeB;
+  int64_t waitGroup;
+};
+} // namespace
+
+static std::optional<WarpgroupMma> asWarpgroupMma(Operation *op) {
+  if (auto mma = dyn_cast<nvgpu::WarpgroupMmaOp>(op))
+    return WarpgroupMma{mma.getDescriptorA(), Value(), mma.getDescriptorB(),
+                        mma.getMatrixC(),     mma.getMatrixD(),
+                        bool(mma.getTransposeA()), bool(mma.getTransposeB()),
+                        int64_t(mma.getWaitGroup())};
+  if (auto mma = dyn_cast<kha::WarpgroupMmaRegisterAOp>(op))
+    return WarpgroupMma{Value(), mma.getA(), mma.getDescriptorB(),
+                        mma.getAccumulator(), mma.getResult(), false,
+                        mma.getTransposeB(), int64_t(mma.getWaitGroup())};
+  return std::nullopt;
+}
+
+/// A group left in flight (waitGroup > 0) runs at once on the host. That is
+/// the same only when nothing can tell: up to the next warpgroup MMA of the
+/// block that waits for every group (waitGroup = 0), nothing touches memory
+/// and the results of the groups in flight are read only as accumulators of
+/// later warpgroup MMAs (PTX lets MMAs chain on in-flight accumulators).
+static LogicalResult checkInFlight(Operation *mma) {
+  std::optional<WarpgroupMma> first = asWarpgroupMma(mma);
+  if (first->waitGroup == 0)
+    return success();
+  SmallPtrSet<Value, 8> inFlight = {first->d};
+  auto fail = [&] {
+    return mma->emitError(
+        "a warpgroup MMA that leaves its group in flight (waitGroup > 0) "
+        "runs on the host only when a later warpgroup MMA of its block "
+        "waits for all groups, with no memory access in between and its "
+        "result read only as the accumulator of warpgroup MMAs");
+  };
+  for (Operation *op = mma->getNextNode(); op; op = op->getNextNode()) {
+    if (std::optional<WarpgroupMma> next = asWarpgroupMma(op)) {
+      for (Value operand : op->getOperands())
+        if (operand != next->c && inFlight.contains(operand))
+          return fail();
+      if (next->waitGroup == 0)
+        return success();
+      inFlight.insert(next->d);
+      continue;
+    }
+    if (llvm::any_of(op->getOperands(),
+                     [&](Value v) { return inFlight.contains(v); }))
+      return fail();
+    if (!isMemoryEffectFree(op) &&
+        !isa<nvgpu::WarpgroupGenerateDescriptorOp, memref::ViewOp>(op))
+      return fail();
+  }
+  return fail();
+}
+
+LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
+  Location loc = op->getLoc();
+  WarpgroupMma mma = *asWarpgroupMma(op);
   std::optional<int64_t> threads = getConstantIntValue(numThreads);
   if (!threads || *threads % 128)
-    return mma.emitError("a warpgroup MMA runs on the host only in blocks of "
+    return op->emitError("a warpgroup MMA runs on the host only in blocks of "
                          "a static number of whole warpgroups");
-  // A group left in flight runs at once on the host. That is the same only
-  // when nothing can tell: its result goes straight on as the accumulator
-  // of the next warpgroup MMA (PTX lets MMAs chain on in-flight
-  // accumulators), with nothing in between that touches memory.
-  if (mma.getWaitGroup() != 0) {
-    Value result = mma.getMatrixD();
-    auto next = result.hasOneUse()
-                    ? dyn_cast<nvgpu::WarpgroupMmaOp>(*result.getUsers().begin())
-                    : nvgpu::WarpgroupMmaOp();
-    bool chained = next && next.getMatrixC() == result &&
-                   next->getBlock() == mma->getBlock();
-    for (Operation *op = mma->getNextNode(); chained && op != next;
-         op = op->getNextNode())
-      chained = isMemoryEffectFree(op) ||
-                isa<nvgpu::WarpgroupGenerateDescriptorOp, memref::ViewOp>(op);
-    if (!chained)
-      return mma.emitError("a warpgroup MMA that leaves its group in flight "
-                           "(waitGroup > 0) runs on the host only when its "
-                           "result is the accumulator of the next warpgroup "
-                           "MMA, with no memory access in between");
+  if (failed(checkInFlight(op)))
+    return failure();
+  auto descriptorType = [](Value desc) {
+    return cast<nvgpu::WarpgroupMatrixDescriptorType>(desc.getType())
+        .getTensor();
+  };
+  MemRefType typeB = descriptorType(mma.descriptorB);
+  Type element = typeB.getElementType();
+  int64_t totalK = typeB.getDimSize(0);
+  auto accumulatorShape = [&](Value acc) -> SmallVector<int64_t> {
+    if (auto type = dyn_cast<nvgpu::WarpgroupAccumulatorType>(acc.getType()))
+      return llvm::to_vector(type.getFragmented().getShape());
+    return {64, 2 * cast<VectorType>(acc.getType()).getNumElements()};
+  };
+  bool fitsA = true;
+  if (mma.descriptorA) {
+    MemRefType typeA = descriptorType(mma.descriptorA);
+    fitsA = typeA.getElementType() == element && typeA.getDimSize(0) == 64 &&
+            typeA.getDimSize(1) == totalK;
   }
-  MemRefType typeA = mma.getDescriptorA().getType().getTensor(),
-             typeB = mma.getDescriptorB().getType().getTensor();
-  Type element = typeA.getElementType();
-  if (!(element.isF16() || element.isBF16()) ||
-      typeB.getElementType() != element || typeA.getDimSize(0) != 64 ||
-      typeA.getDimSize(1) % 16 || typeB.getDimSize(0) != typeA.getDimSize(1) ||
-      mma.getMatrixC().getType().getFragmented().getShape() !=
-          ArrayRef<int64_t>{64, typeB.getDimSize(1)})
-    return mma.emitError("only f16/bf16 warpgroup MMAs of 64 rows (one "
+  if (!(element.isF16() || element.isBF16()) || !fitsA || totalK % 16 ||
+      accumulatorShape(mma.c) != ArrayRef<int64_t>{64, typeB.getDimSize(1)})
+    return op->emitError("only f16/bf16 warpgroup MMAs of 64 rows (one "
                          "accumulator) run on the host");
   auto rootOf = [&](Value desc) -> Value {
     auto gen = desc.getDefiningOp<nvgpu::WarpgroupGenerateDescriptorOp>();
     return gen ? workgroupHost.lookup(kernelRootOf(gen.getTensor())) : Value();
   };
-  Value rootA = rootOf(mma.getDescriptorA()), rootB = rootOf(mma.getDescriptorB());
-  if (!rootA || !rootB)
-    return mma.emitError("a warpgroup MMA runs on the host only with "
+  Value rootA = mma.descriptorA ? rootOf(mma.descriptorA) : Value(),
+        rootB = rootOf(mma.descriptorB);
+  if ((mma.descriptorA && !rootA) || !rootB)
+    return op->emitError("a warpgroup MMA runs on the host only with "
                          "descriptors generated in the same kernel region");
-  FailureOr<Value> flatA = flatView(rootA, element, loc),
+  FailureOr<Value> flatA = rootA ? flatView(rootA, element, loc) : Value(),
                    flatB = flatView(rootB, element, loc);
   if (failed(flatA) || failed(flatB))
     return failure();
@@ -1476,9 +1532,8 @@ LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
   // advanced by 16 elements along K and by 64 rows of the A tile per
   // accumulator, B by 16 rows of the B tile.
   int64_t bytes = element.getIntOrFloatBitWidth() / 8;
-  int64_t totalK = typeA.getDimSize(1);
   int64_t n = typeB.getDimSize(1);
-  bool kMajorA = !mma.getTransposeA(), kMajorB = !mma.getTransposeB();
+  bool kMajorA = !mma.transposeA, kMajorB = !mma.transposeB;
   Type f32 = b.getF32Type();
   auto cType = MemRefType::get({64, n}, f32);
   Value tile = entryAlloca(loc, cType);
@@ -1488,8 +1543,9 @@ LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
   OpBuilder wb = OpBuilder::atBlockTerminator(wgLoop.getBody());
   auto c = [&](OpBuilder &ob, int64_t v) { return constant(ob, loc, v); };
   Value first = arith::MulIOp::create(wb, loc, wgLoop.getInductionVar(), c(wb, 128));
-  FailureOr<Value> descA = valueOfThread(mma.getDescriptorA(), first, loc, wb);
-  FailureOr<Value> descB = valueOfThread(mma.getDescriptorB(), first, loc, wb);
+  FailureOr<Value> descA =
+      mma.descriptorA ? valueOfThread(mma.descriptorA, first, loc, wb) : Value();
+  FailureOr<Value> descB = valueOfThread(mma.descriptorB, first, loc, wb);
   if (failed(descA) || failed(descB))
     return failure();
   // Fragment position of register 4j + i of thread `t` of the warpgroup.
@@ -1574,7 +1630,7 @@ LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
     return arith::ExtFOp::create(ob, loc, f32, v).getResult();
   };
 
-  Value cIn = mma.getMatrixC();
+  Value cIn = mma.c;
   // Gather the 128 threads' fragments into the 64 x N tile.
   {
     auto gather = scf::ForOp::create(wb, loc, c(wb, 0), c(wb, 128), c(wb, 1));
@@ -1592,18 +1648,48 @@ LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
             ValueRange{row, col});
       }
   }
+  // A from registers: the 128 threads' fragments gathered into a 64 x K
+  // tile. Element 8s + q of thread t (warp w, g = lane / 4, tt = lane % 4)
+  // is row 16w + g + 8 (q / 2 % 2), column 16s + 2tt + q % 2 + 8 (q / 4).
+  Value tileA;
+  if (mma.fragmentA) {
+    tileA = entryAlloca(loc, MemRefType::get({64, totalK}, f32));
+    auto gather = scf::ForOp::create(wb, loc, c(wb, 0), c(wb, 128), c(wb, 1));
+    OpBuilder gb = OpBuilder::atBlockTerminator(gather.getBody());
+    Value t = gather.getInductionVar();
+    FailureOr<Value> frag = valueOfThread(
+        mma.fragmentA, arith::AddIOp::create(gb, loc, first, t), loc, gb);
+    if (failed(frag))
+      return failure();
+    for (int64_t e = 0; e < totalK / 2; ++e) {
+      int64_t step = e / 8, q = e % 8;
+      auto [row, col] = position(gb, t, 0, 2 * ((q / 2) % 2) + q % 2);
+      col = arith::AddIOp::create(gb, loc, col,
+                                  c(gb, 16 * step + 8 * (q / 4)));
+      memref::StoreOp::create(
+          gb, loc,
+          arith::ExtFOp::create(
+              gb, loc, f32,
+              vector::ExtractOp::create(gb, loc, *frag, e).getResult()),
+          tileA, ValueRange{row, col});
+    }
+  }
   // D += A B, one k16 step after the other.
   for (int64_t k = 0; k < totalK / 16; ++k) {
     int64_t stepA = ((16 * k) * bytes) >> 4;
-    int64_t stepB = (typeB.getDimSize(0) * 16 * k * bytes) >> 4;
+    // kha-warpgroup-mma-register-a-to-nvvm: 32 bytes along a K-major row,
+    // or 16 rows of 128 bytes down an N-major tile, per step.
+    int64_t stepB = mma.fragmentA
+                        ? (mma.transposeB ? 16 * 128 * k : 32 * k) >> 4
+                        : (typeB.getDimSize(0) * 16 * k * bytes) >> 4;
     auto advance = [&](Value desc, int64_t step) {
       return arith::AddIOp::create(
           wb, loc, desc,
           arith::ConstantOp::create(wb, loc, wb.getI64IntegerAttr(step)));
     };
-    Decoded a = decode(wb, advance(*descA, stepA));
+    Decoded a = mma.descriptorA ? decode(wb, advance(*descA, stepA)) : Decoded();
     Decoded bb = decode(wb, advance(*descB, stepB));
-    if (!kMajorB || !kMajorA) {
+    if (!kMajorB || (mma.descriptorA && !kMajorA)) {
       Value mnSwizzled = arith::CmpIOp::create(
           wb, loc, arith::CmpIPredicate::ne, (!kMajorB ? bb : a).mode, c(wb, 0));
       cf::AssertOp::create(wb, loc, mnSwizzled,
@@ -1620,7 +1706,13 @@ LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
                                  ValueRange{acc});
     OpBuilder kb = OpBuilder::atBlockBegin(ks.getBody());
     Value kk = ks.getInductionVar();
-    Value x = read(kb, *flatA, a, row, kk, kMajorA);
+    Value x =
+        tileA ? memref::LoadOp::create(
+                    kb, loc, tileA,
+                    ValueRange{row, arith::AddIOp::create(kb, loc, kk,
+                                                          c(kb, 16 * k))})
+                    .getResult()
+              : read(kb, *flatA, a, row, kk, kMajorA);
     Value y = read(kb, *flatB, bb, col, kk, kMajorB);
     Value sum = arith::AddFOp::create(kb, loc, ks.getRegionIterArgs()[0],
                                       arith::MulFOp::create(kb, loc, x, y));
@@ -1628,14 +1720,14 @@ LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
     memref::StoreOp::create(cb, loc, ks.getResult(0), tile, ValueRange{row, col});
   }
   // Scatter the tile back into the fragments.
-  FailureOr<Value> results = newArray(loc, mma.getMatrixD().getType());
+  FailureOr<Value> results = newArray(loc, mma.d.getType());
   if (failed(results))
     return failure();
   {
     auto scatter = scf::ForOp::create(wb, loc, c(wb, 0), c(wb, 128), c(wb, 1));
     OpBuilder sb = OpBuilder::atBlockTerminator(scatter.getBody());
     Value t = scatter.getInductionVar();
-    auto type = cast<VectorType>(hostType(mma.getMatrixD().getType()));
+    auto type = cast<VectorType>(hostType(mma.d.getType()));
     Value frag = arith::ConstantOp::create(sb, loc, type, sb.getZeroAttr(type));
     for (int64_t j = 0; j < n / 8; ++j)
       for (int64_t e = 0; e < 4; ++e) {
@@ -1647,7 +1739,7 @@ LogicalResult HostLaunch::emitWarpgroupMma(nvgpu::WarpgroupMmaOp mma,
     memref::StoreOp::create(sb, loc, frag, *results,
                             ValueRange{arith::AddIOp::create(sb, loc, first, t)});
   }
-  carried[mma.getMatrixD()] = *results;
+  carried[mma.d] = *results;
   return success();
 }
 
@@ -1747,9 +1839,8 @@ LogicalResult HostLaunch::emitOps(Block &block, OpBuilder &b) {
             .Case([&](nvgpu::MBarrierTryWaitParityOp wait) {
               return emitMBarrierWait(wait, b);
             })
-            .Case([&](nvgpu::WarpgroupMmaOp mma) {
-              return emitWarpgroupMma(mma, b);
-            })
+            .Case<nvgpu::WarpgroupMmaOp, kha::WarpgroupMmaRegisterAOp>(
+                [&](Operation *mma) { return emitWarpgroupMma(mma, b); })
             .Case([&](scf::ForOp loop) { return emitFor(loop, b); })
             .Case([&](scf::IfOp branch) { return emitIf(branch, b); })
             .Default([](Operation *other) {
@@ -1780,7 +1871,7 @@ LogicalResult HostLaunch::emit() {
   launch.getBody().walk([&](Operation *op) {
     if (!isa<gpu::BarrierOp, gpu::ShuffleOp, nvgpu::LdMatrixOp,
              nvgpu::MmaSyncOp, nvgpu::MBarrierTryWaitParityOp,
-             nvgpu::WarpgroupMmaOp>(op))
+             nvgpu::WarpgroupMmaOp, kha::WarpgroupMmaRegisterAOp>(op))
       return;
     for (Operation *at = op; at != launch; at = at->getParentOp())
       synchronising.insert(at);

@@ -1,8 +1,9 @@
 // kha-sdpa-to-gpu under a wgmma #kha.gpu_kernel (sm_90a): TMA boxes of Q, K
-// and V on an mbarrier ring, S = Q K^T and O += P V by warpgroup MMAs, the
-// softmax on the accumulators' registers, P swizzled into the consumed K
-// stage; head dims past 64 in dynamic shared memory, zero-filled past the
-// head dim; a wgmma configuration that does not fit is an error.
+// and V on an mbarrier ring, S = Q K^T by warpgroup MMAs from shared memory,
+// the softmax on the accumulators' registers, O += P V by register-A
+// warpgroup MMAs (P never leaves the registers); head dims past 64 in
+// dynamic shared memory, zero-filled past the head dim; a wgmma
+// configuration that does not fit is an error.
 // RUN: kha-opt %s -kha-sdpa-to-gpu -split-input-file -verify-diagnostics | FileCheck %s
 
 // GQA (2 query heads per key/value head), d = 64: 40 KiB of static shared
@@ -18,7 +19,7 @@
 // CHECK: nvgpu.tma.async.load
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
 // CHECK: nvgpu.mbarrier.try_wait.parity
-// CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>)
+// CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<32xf32>)
 // CHECK:   nvgpu.mbarrier.try_wait.parity
 // S = Q K^T: four k16 steps, K a K-major operand (no transposeB), chained
 // on the in-flight accumulator; the last waits.
@@ -27,14 +28,12 @@
 // CHECK:   builtin.unrealized_conversion_cast %{{.*}} : !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> to vector<32xf32> {kha.wgmma_fragment}
 // CHECK:   gpu.shuffle xor
 // CHECK:   math.exp2
-// CHECK:   builtin.unrealized_conversion_cast %{{.*}} : vector<32xf32> to !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> {kha.wgmma_fragment}
-// CHECK:   gpu.barrier
-// CHECK:   arith.xori
-// CHECK:   vector.store %{{.*}} {alignment = 4 : i64} : memref<4096xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
-// CHECK:   nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// CHECK:   gpu.barrier
-// O += P V: V an N-major operand.
-// CHECK:   nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64} : <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>
+// CHECK-NOT: gpu.barrier
+// CHECK:   %[[PAIRS:.*]] = vector.shuffle %{{.*}}, %{{.*}} [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, {{.*}}, 14, 15, 30, 31] : vector<16xf32>, vector<16xf32>
+// CHECK:   %[[P:.*]] = arith.truncf %[[PAIRS]] : vector<32xf32> to vector<32xbf16>
+// CHECK-NOT: gpu.barrier
+// O += P V: P from registers, V an N-major operand.
+// CHECK:   kha.warpgroup_mma_register_a %[[P]], %{{.*}}, %{{.*}} {transposeB} : vector<32xbf16>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
 // CHECK:   gpu.barrier
 // CHECK:   nvgpu.tma.async.load
 // CHECK: vector.store {{.*}} : memref<2x?x4x64xbf16>, vector<2xbf16>
@@ -55,10 +54,11 @@ func.func @gqa_d64(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: ten
 // CHECK-COUNT-2: nvgpu.tma.async.load
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c32768
 // CHECK-COUNT-4: nvgpu.tma.async.load
-// CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>, !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>)
+// CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<32xf32>, vector<32xf32>)
 // CHECK-COUNT-7: nvgpu.warpgroup.mma {{.*}} {waitGroup = 8 : i64}
 // CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
-// CHECK-COUNT-2: nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64}
+// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB, waitGroup = 2 : i64}
+// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB} :
 func.func @mha_d128(%q: tensor<1x?x2x128xf16>, %k: tensor<1x?x2x128xf16>, %v: tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16> {
   %o = kha.sdpa %q, %k, %v {scale = 0.088 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>} : (tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16>
   return %o : tensor<1x?x2x128xf16>
@@ -75,17 +75,17 @@ func.func @d36(%q: tensor<1x8x2x36xf16>, %k: tensor<1x8x2x36xf16>, %v: tensor<1x
 // -----
 
 // 128 query rows over two warpgroups (256 threads): the Q box holds 128
-// rows, each warpgroup's S MMAs read its 64 of them (8 KiB apart), and each
-// writes its P into a tile of its own after the stages (16 KiB + 2 x 16 KiB
-// + 16 KiB of dynamic shared memory).
+// rows, each warpgroup's S MMAs read its 64 of them (8 KiB apart); P stays
+// in each warpgroup's registers (16 KiB + 2 x 16 KiB of dynamic shared
+// memory).
 // CHECK-LABEL: func @two_warpgroups
 // CHECK: nvgpu.tma.create.descriptor {{.*}} -> <tensor = memref<1x64x2x64xbf16, #gpu.address_space<workgroup>>
-// CHECK: %[[BYTES:.*]] = arith.constant 65536 : i32
+// CHECK: %[[BYTES:.*]] = arith.constant 49152 : i32
 // CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c256{{.*}}) dynamic_shared_memory_size %[[BYTES]]
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
 // CHECK: scf.for
 // CHECK-COUNT-4: nvgpu.warpgroup.mma {{.*}} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>
-// CHECK: nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64}
+// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB} :
 func.func @two_warpgroups(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
   %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
   return %o : tensor<2x?x4x64xbf16>
@@ -100,7 +100,8 @@ func.func @two_warpgroups(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, 
 // CHECK: scf.for
 // CHECK-COUNT-5: nvgpu.warpgroup.mma {{.*}} {waitGroup = 6 : i64}
 // CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
-// CHECK-COUNT-2: nvgpu.warpgroup.mma {{.*}} {transposeB, waitGroup = 0 : i64}
+// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB, waitGroup = 2 : i64}
+// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB} :
 // CHECK-COUNT-24: vector.store {{.*}} : memref<1x?x2x96xf16>, vector<2xf16>
 // CHECK-NOT: vector.store
 func.func @d96(%q: tensor<1x?x2x96xf16>, %k: tensor<1x?x2x96xf16>, %v: tensor<1x?x2x96xf16>) -> tensor<1x?x2x96xf16> {

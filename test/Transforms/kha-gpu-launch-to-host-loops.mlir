@@ -565,7 +565,7 @@ func.func @mma_read_in_flight(%a: memref<64x64xf16>, %out: memref<128x32xf32>) {
     %tile = memref.view %smem[%c0][] : memref<8192xi8, #gpu.address_space<workgroup>> to memref<64x64xf16, #gpu.address_space<workgroup>>
     %d = nvgpu.warpgroup.generate.descriptor %tile, %map : memref<64x64xf16, #gpu.address_space<workgroup>>, !map -> !desc
     %zero = nvgpu.warpgroup.mma.init.accumulator -> !acc
-    // expected-error @+1 {{a warpgroup MMA that leaves its group in flight (waitGroup > 0) runs on the host only when its result is the accumulator of the next warpgroup MMA, with no memory access in between}}
+    // expected-error @+1 {{a warpgroup MMA that leaves its group in flight (waitGroup > 0) runs on the host only when a later warpgroup MMA of its block waits for all groups, with no memory access in between and its result read only as the accumulator of warpgroup MMAs}}
     %r = nvgpu.warpgroup.mma %d, %d, %zero {transposeB, waitGroup = 1 : i64} : !desc, !desc, !acc -> !acc
     %regs = builtin.unrealized_conversion_cast %r : !acc to vector<32xf32> {kha.wgmma_fragment}
     vector.store %regs, %out[%tx, %c0] : memref<128x32xf32>, vector<32xf32>

@@ -56,6 +56,10 @@ void populateMatmulToWgmmaPatterns(RewritePatternSet &patterns);
 /// bf16 nvgpu.mma.sync (m16n8k16, f32 accumulators) -> nvvm.mma.sync.
 void populateMmaSyncBF16ToNVVMPatterns(RewritePatternSet &patterns);
 
+/// kha.warpgroup_mma_register_a -> wgmma.mma_async (register A) as inline
+/// PTX between the NVVM wgmma fence, commit and wait.
+void populateWarpgroupMmaRegisterAToNVVMPatterns(RewritePatternSet &patterns);
+
 #define GEN_PASS_REGISTRATION
 #include "kha/Conversion/Passes.h.inc"
 

@@ -279,4 +279,41 @@ def KHAMmaSyncBF16ToNVVMPass : Pass<"kha-mma-sync-bf16-to-nvvm"> {
   ];
 }
 
+def KHAWarpgroupMmaRegisterAToNVVMPass
+    : Pass<"kha-warpgroup-mma-register-a-to-nvvm"> {
+  let summary = "lower kha.warpgroup_mma_register_a to wgmma.mma_async with "
+                "A in registers";
+  let description = [{
+    NVVM's `nvvm.wgmma.mma_async` takes both operands from shared-memory
+    descriptors. This pass lowers each `kha.warpgroup_mma_register_a` to the
+    register-A form of the PTX instruction: `nvvm.wgmma.fence.aligned`, one
+    `llvm.inline_asm` per k16 step (`wgmma.mma_async.sync.aligned.m64nNk16`
+    with the step's four 32-bit registers of A, the B descriptor advanced to
+    the step, and the N / 2 accumulator registers tied from input to
+    output), `nvvm.wgmma.commit.group.sync.aligned` and
+    `nvvm.wgmma.wait.group.sync.aligned` with the op's `waitGroup`. The
+    descriptor is cast to the `i64` that `convert-nvgpu-to-nvvm` lowers it
+    to, so the GPU pipeline runs this pass on the kernels just before that
+    conversion.
+
+    ```mlir
+    %d = kha.warpgroup_mma_register_a %a, %desc, %c {transposeB}
+       : vector<32xbf16>, !nvgpu.warpgroup.descriptor<tensor = memref<64x64xbf16, 3>>,
+         vector<32xf32>
+    // becomes
+    nvvm.wgmma.fence.aligned
+    %r = llvm.inline_asm has_side_effects asm_dialect = att
+           "{ .reg .pred p; setp.ne.b32 p, $37, 0; wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {$0, ..., $31}, {$32, $33, $34, $35}, $36, p, 1, 1, 1; }",
+           "=f,...,r,r,r,r,l,r,0,...,31" ...
+    ... (three more steps, the descriptor advanced by 128 each)
+    nvvm.wgmma.commit.group.sync.aligned
+    nvvm.wgmma.wait.group.sync.aligned 0
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::arith::ArithDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // KHA_CONVERSION_PASSES_TD

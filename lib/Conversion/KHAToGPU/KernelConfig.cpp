@@ -101,10 +101,9 @@ int64_t kha::wgmmaAttentionSharedBytes(GPUKernelAttr config, int64_t d,
                                        int64_t dv, Type element) {
   int64_t bytes = element.getIntOrFloatBitWidth() / 8;
   int64_t dPadded = llvm::alignTo(d, 64), dvPadded = llvm::alignTo(dv, 64);
-  // P: a 64 x 64 tile per warpgroup of its own when there are several.
-  int64_t p = config.getTileM() > 64 ? config.getTileM() * 64 : 0;
+  // The Q tile and the K/V stages (P stays in registers).
   return (config.getTileM() * dPadded +
-          config.getStages() * config.getTileN() * (dPadded + dvPadded) + p) *
+          config.getStages() * config.getTileN() * (dPadded + dvPadded)) *
          bytes;
 }
 

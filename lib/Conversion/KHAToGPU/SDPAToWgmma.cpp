@@ -30,11 +30,11 @@
 //     resolves after the nvgpu lowering; the online softmax (base 2, the
 //     scale folded into log2 e) runs on them with row maxima and sums across
 //     the four lanes of a row by xor shuffles;
-//   - P is rounded and written, with the 128-byte swizzle, into the K stage
-//     it was computed from (now free; with two warpgroups, into a tile of
-//     each warpgroup's own), made visible to the tensor cores
-//     (`fence.proxy.async`), and O += P V by `nvgpu.warpgroup.mma` (P
-//     K-major, V N-major);
+//   - P never leaves the registers: rounded to 16 bits, the S accumulator
+//     registers are already in the register layout of a wgmma A operand,
+//     so O += P V is `kha.warpgroup_mma_register_a` (A from registers, V an
+//     N-major B from shared memory), one per box of V, all in flight until
+//     the last waits;
 //   - causal: key tiles past the block's last row are never loaded, and
 //     only tiles that cross the diagonal (or the end of S) are masked.
 //
@@ -142,8 +142,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     Value warp = e.div(tid, e.idx(32)), lane = e.rem(tid, e.idx(32));
     Value lg = e.div(lane, e.idx(4)), lt = e.rem(lane, e.idx(4));
     Value row0 = e.mul(launch.getBlockIds().x, e.idx(tileM));
-    // This thread's warpgroup and warp within it.
-    Value wg = e.div(tid, e.idx(128)), wgWarp = e.rem(warp, e.idx(4));
+    // This thread's warpgroup.
+    Value wg = e.div(tid, e.idx(128));
 
     // This thread's two rows: position i and query head of each, and
     // whether the row exists.
@@ -157,8 +157,6 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
 
     // Shared memory: Q at 0 (dBoxes boxes of 64 columns), then stage s's K
     // tile (dBoxes boxes) and V tile (vBoxes boxes).
-    // With more than one warpgroup, each writes its P into its own 64 x 64
-    // tile after the stages (with one, into the consumed K stage).
     int64_t qBoxBytes = warpgroups * tileBytes, qBytes = dBoxes * qBoxBytes,
             stageBytes = (dBoxes + vBoxes) * tileBytes;
     auto byteView = [&](OpBuilder &b, Location l, MemRefType type,
@@ -263,8 +261,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
                                   DenseElementsAttr::get(pairF, float(negInf))),
         e.zeros(pairF)};
     for (int64_t c = 0; c < vBoxes; ++c)
-      init.push_back(
-          nvgpu::WarpgroupMmaInitAccumulatorOp::create(rewriter, loc, accType));
+      init.push_back(e.zeros(regsType));
 
     auto loop = scf::ForOp::create(
         rewriter, loc, e.idx(0), numTiles, e.idx(1), init,
@@ -382,61 +379,30 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
               byRow);
           SmallVector<Value> oAcc;
           for (Value acc : state.drop_front(2))
-            oAcc.push_back(fragment(
-                b, l,
-                arith::MulFOp::create(b, l, fragment(b, l, acc, regsType),
-                                      scales),
-                accType));
+            oAcc.push_back(arith::MulFOp::create(b, l, acc, scales));
 
-          // Every thread's S MMA is done with the K stage; P goes there.
-          gpu::BarrierOp::create(b, l);
-          auto pFlat = MemRefType::get({kTile * kTile}, element, AffineMap(),
-                                       workgroup);
-          Value pBase =
-              warpgroups == 1
-                  ? kBase
-                  : x.add(x.idx(qBytes + stages * stageBytes),
-                          x.mul(wg, x.idx(tileBytes)));
-          Value pTile = byteView(b, l, pFlat, pBase);
-          Value rowBase = x.add(x.mul(wgWarp, x.idx(16)), lg);
-          for (int64_t hh = 0; hh < 2; ++hh) {
-            Value pr = arith::TruncFOp::create(
-                b, l, VectorType::get({kRegs / 2}, element), p[hh]);
-            Value row = x.add(rowBase, x.idx(8 * hh));
-            for (int64_t jj = 0; jj < kRegs / 4; ++jj) {
-              Value pair = vector::ShuffleOp::create(
-                  b, l, pr, pr, ArrayRef<int64_t>{2 * jj, 2 * jj + 1});
-              // Byte (row, col) of a 128-byte swizzled tile: the 16-byte
-              // chunk index XOR the row within its group of eight.
-              Value col = x.add(x.mul(lt, x.idx(2)), x.idx(8 * jj));
-              Value byte = x.add(x.mul(row, x.idx(kTile * bytes)),
-                                 x.mul(col, x.idx(bytes)));
-              Value swz = arith::XOrIOp::create(
-                  b, l, byte,
-                  x.mul(x.rem(row, x.idx(8)), x.idx(16)));
-              vector::StoreOp::create(b, l, pair, pTile,
-                                      ValueRange{x.div(swz, x.idx(bytes))},
-                                      /*nontemporal=*/false,
-                                      llvm::MaybeAlign(4));
-            }
+          // P stays in registers: its two rows back in the accumulator's
+          // register order (register 4j + 2hh + i is p[hh][2j + i]),
+          // rounded. For 16-bit types that is the register layout of A, k16
+          // step s being registers 8s .. 8s + 7.
+          SmallVector<int64_t> merge;
+          for (int64_t reg = 0; reg < kRegs; ++reg) {
+            int64_t jj = reg / 4, hh = (reg % 4) / 2, i = reg % 2;
+            merge.push_back(hh * (kRegs / 2) + 2 * jj + i);
           }
-          // The tensor cores read P through the async proxy.
-          NVVM::FenceProxyOp::create(
-              b, l, NVVM::ProxyKind::async_shared,
-              NVVM::SharedSpaceAttr::get(context,
-                                         NVVM::SharedSpace::shared_cta));
-          gpu::BarrierOp::create(b, l);
+          Value pRegs = arith::TruncFOp::create(
+              b, l, VectorType::get({kRegs}, element),
+              vector::ShuffleOp::create(b, l, p[0], p[1], merge));
 
-          // O += P V, 64 columns of V (one box) at a time.
-          Value descP = descriptor(b, l, pBase, {kTile, kTile}, mapK);
+          // O += P V, 64 columns of V (one box) at a time, all in flight
+          // until the last waits.
           for (int64_t c = 0; c < vBoxes; ++c) {
             Value descV = descriptor(
                 b, l, x.add(vOffset(x, stage), x.idx(c * tileBytes)),
                 {kTile, kTile}, mapV);
-            oAcc[c] = nvgpu::WarpgroupMmaOp::create(
-                b, l, accType, descP, descV, b.getI64IntegerAttr(0),
-                /*transposeA=*/nullptr, /*transposeB=*/b.getUnitAttr(),
-                oAcc[c]);
+            oAcc[c] = WarpgroupMmaRegisterAOp::create(
+                b, l, pRegs, descV, oAcc[c], /*transposeB=*/true,
+                /*waitGroup=*/c + 1 < vBoxes ? vBoxes : 0);
           }
           // Every thread is done with the stage before it is refilled.
           gpu::BarrierOp::create(b, l);
@@ -453,9 +419,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     // O / l, the row sums completed over the four lanes of each row; a
     // fully masked row is zeros. Registers 4j + 2hh, +1 are row hh's
     // columns 8j + 2t, +1.
-    SmallVector<Value> o;
-    for (Value acc : loop.getResults().drop_front(2))
-      o.push_back(fragment(rewriter, loc, acc, regsType));
+    SmallVector<Value> o(loop.getResults().drop_front(2));
     for (int64_t hh = 0; hh < 2; ++hh) {
       Value inv = e.inverseRowSum(
           vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh));

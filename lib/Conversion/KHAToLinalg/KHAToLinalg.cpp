@@ -481,6 +481,8 @@ struct LowerToLinalgPass
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addIllegalDialect<KHADialect>();
+    // Kernel-level ops (inside GPU kernels already generated) stay.
+    target.addLegalOp<WarpgroupMmaRegisterAOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
     populateExpandAttentionBlockPatterns(patterns);

@@ -569,3 +569,48 @@ func.func @f(%x: tensor<1x0x2x8xf32>) {
   %0 = kha.rope %x {theta = 10000.0 : f64} : tensor<1x0x2x8xf32>
   return
 }
+
+// -----
+
+// R23: A and B of a register-A warpgroup MMA share one element type
+func.func @wgmma_register_a_types(%a: vector<32xf16>, %b: !nvgpu.warpgroup.descriptor<tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, %c: vector<32xf32>) -> vector<32xf32> {
+  // expected-error @+1 {{A ('f16') and B ('bf16') must have the same element type}}
+  %d = kha.warpgroup_mma_register_a %a, %b, %c : vector<32xf16>, !nvgpu.warpgroup.descriptor<tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
+  return %d : vector<32xf32>
+}
+
+// -----
+
+// R24: the B tile is a static K x N memref
+func.func @wgmma_register_a_dynamic_b(%a: vector<32xbf16>, %b: !nvgpu.warpgroup.descriptor<tensor = memref<64x?xbf16, #gpu.address_space<workgroup>>>, %c: vector<32xf32>) -> vector<32xf32> {
+  // expected-error @+1 {{the B tile must be a static K x N memref}}
+  %d = kha.warpgroup_mma_register_a %a, %b, %c : vector<32xbf16>, !nvgpu.warpgroup.descriptor<tensor = memref<64x?xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
+  return %d : vector<32xf32>
+}
+
+// -----
+
+// R24: K a multiple of 16, N a multiple of 8 from 8 to 256 (m64nNk16)
+func.func @wgmma_register_a_shape(%a: vector<12xbf16>, %b: !nvgpu.warpgroup.descriptor<tensor = memref<24x64xbf16, #gpu.address_space<workgroup>>>, %c: vector<32xf32>) -> vector<32xf32> {
+  // expected-error @+1 {{the B tile must be K x N with K a positive multiple of 16 and N a multiple of 8 from 8 to 256, got 24 x 64}}
+  %d = kha.warpgroup_mma_register_a %a, %b, %c : vector<12xbf16>, !nvgpu.warpgroup.descriptor<tensor = memref<24x64xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
+  return %d : vector<32xf32>
+}
+
+// -----
+
+// R25: each thread holds K / 2 elements of A
+func.func @wgmma_register_a_fragment(%a: vector<16xbf16>, %b: !nvgpu.warpgroup.descriptor<tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, %c: vector<32xf32>) -> vector<32xf32> {
+  // expected-error @+1 {{a 64-deep MMA takes 32 elements of A per thread, got 16}}
+  %d = kha.warpgroup_mma_register_a %a, %b, %c : vector<16xbf16>, !nvgpu.warpgroup.descriptor<tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
+  return %d : vector<32xf32>
+}
+
+// -----
+
+// R25: and N / 2 accumulator registers
+func.func @wgmma_register_a_accumulator(%a: vector<32xbf16>, %b: !nvgpu.warpgroup.descriptor<tensor = memref<64x128xbf16, #gpu.address_space<workgroup>>>, %c: vector<32xf32>) -> vector<32xf32> {
+  // expected-error @+1 {{an MMA 128 columns wide takes 64 accumulator registers per thread, got 32}}
+  %d = kha.warpgroup_mma_register_a %a, %b, %c : vector<32xbf16>, !nvgpu.warpgroup.descriptor<tensor = memref<64x128xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
+  return %d : vector<32xf32>
+}

@@ -108,3 +108,13 @@ func.func @sdpa_masks(%q: tensor<?x?x4x4xf32>, %k: tensor<?x?x1x4xf32>,
         tensor<?x4x?x?xf32>) -> tensor<?x?x4x4xf32>
   return %0, %1 : tensor<?x?x4x4xf32>, tensor<?x?x4x4xf32>
 }
+
+// A warpgroup MMA with A from registers (the kernel-level op).
+// CHECK-LABEL: func @warpgroup_mma_register_a
+// CHECK: kha.warpgroup_mma_register_a %{{.*}}, %{{.*}}, %{{.*}} {transposeB, waitGroup = 1 : i64} : vector<32xbf16>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
+// CHECK: kha.warpgroup_mma_register_a %{{.*}}, %{{.*}}, %{{.*}} : vector<8xf16>, <tensor = memref<16x8xf16, #gpu.address_space<workgroup>>>, vector<4xf32>
+func.func @warpgroup_mma_register_a(%a: vector<32xbf16>, %b: !nvgpu.warpgroup.descriptor<tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, %c: vector<32xf32>, %a2: vector<8xf16>, %b2: !nvgpu.warpgroup.descriptor<tensor = memref<16x8xf16, #gpu.address_space<workgroup>>>, %c2: vector<4xf32>) -> (vector<32xf32>, vector<4xf32>) {
+  %d = kha.warpgroup_mma_register_a %a, %b, %c {transposeB, waitGroup = 1} : vector<32xbf16>, !nvgpu.warpgroup.descriptor<tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
+  %d2 = kha.warpgroup_mma_register_a %a2, %b2, %c2 : vector<8xf16>, !nvgpu.warpgroup.descriptor<tensor = memref<16x8xf16, #gpu.address_space<workgroup>>>, vector<4xf32>
+  return %d, %d2 : vector<32xf32>, vector<4xf32>
+}

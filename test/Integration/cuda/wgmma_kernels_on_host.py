@@ -17,10 +17,14 @@ Negative controls, each of which must fail:
     is read before (or long after) its loads complete;
   - a short transaction count: arrive.expect_tx announces half of a stage's
     bytes, so the phase completes before the second load has landed;
-  - attention: K read as an N-major operand in S = Q K^T, P written to
-    shared memory without the swizzle its descriptor reads, every wait for
-    the other phase, head dim 72 with the tensor maps filling the columns
-    past it (which its last k16 step reads) with NaN instead of zeros.
+  - attention: K read as an N-major operand in S = Q K^T; P's register
+    fragment in the order of an accumulator's columns instead of the PTX A
+    layout (elements 2-3 and 4-5 of each k16 step swapped); the P V MMAs
+    all left in flight, so the rescale reads O before it is complete (the
+    emulation refuses it, as the result would be undefined on the GPU);
+    every wait for the other phase; head dim 72 with the tensor maps filling
+    the columns past it (which its last k16 step reads) with NaN instead of
+    zeros.
 
 usage: wgmma_kernels_on_host.py TOOLS_DIR
 """
@@ -37,6 +41,8 @@ from mma_kernels_on_host import check_matmul, check_sdpa  # noqa: E402
 HOPPER = dict(chip="sm_90a",
               expect=("nvgpu.warpgroup.mma", "nvgpu.tma.async.load",
                       "nvgpu.mbarrier.try_wait.parity"))
+# Attention multiplies P (in registers) by V with the register-A MMA.
+HOPPER_SDPA = dict(HOPPER, expect=HOPPER["expect"] + ("kha.warpgroup_mma_register_a",))
 
 # (M, K, N, in dtype, out dtype, dynamic M)
 MATMUL = [
@@ -97,6 +103,23 @@ def replace_operand(ir, op, define):
     return "\n".join(out)
 
 
+def swap_fragment(ir):
+    """Each register-A MMA's fragment with elements 2-3 and 4-5 of every
+    k16 step swapped."""
+    out = []
+    for n, line in enumerate(ir.split("\n")):
+        m = re.match(r"(\s*)(.*kha\.warpgroup_mma_register_a )(%\w+)(.*: vector<(\d+)x(\w+)>, .*)$",
+                     line)
+        if m:
+            indent, head, a, tail, count, element = m.groups()
+            order = [8 * (i // 8) + [0, 1, 4, 5, 2, 3, 6, 7][i % 8] for i in range(int(count))]
+            out.append("%s%%swapped_%d = vector.shuffle %s, %s [%s] : vector<%sx%s>, vector<%sx%s>" % (
+                indent, n, a, a, ", ".join(map(str, order)), count, element, count, element))
+            line = "%s%s%%swapped_%d%s" % (indent, head, n, tail)
+        out.append(line)
+    return "\n".join(out)
+
+
 def flip_parity(ir):
     """Every mbarrier wait for the opposite parity of the one it needs."""
     return replace_operand(ir, "nvgpu.mbarrier.try_wait.parity", lambda ind, p, n: (
@@ -121,9 +144,11 @@ BROKEN = [
     ("K read as an N-major operand in S = Q K^T", SDPA[0],
      lambda ir: re.sub(r"\{waitGroup = (\d+) : i64\}", r"{transposeB, waitGroup = \1 : i64}", ir),
      None),
-    ("P written to shared memory without the swizzle", SDPA[1],
-     lambda ir: re.sub(r"arith\.xori (%\w+), %\w+ : index", r"arith.ori \1, \1 : index", ir),
+    ("P's fragment in accumulator column order, not the A layout", SDPA[1], swap_fragment,
      None),
+    ("P V left in flight when O is rescaled", SDPA[4],
+     lambda ir: re.sub(r"(kha\.warpgroup_mma_register_a [^{]*)\{transposeB\}",
+                       r"\1{transposeB, waitGroup = 1 : i64}", ir), None),
     ("stage parity off by one pass", SDPA[1], flip_parity, None),
     ("columns past the head dim filled with NaN, not zeros", SDPA[8],
      lambda ir: ir.replace("oob = zero", "oob = nan"), None),
@@ -141,7 +166,7 @@ def main():
     for check, case, edit, host_edit, why in runs:
         try:
             ok, err, name, counts = check(tools, rng, case, edit, host_edit=host_edit,
-                                          **HOPPER)
+                                          **(HOPPER_SDPA if check is check_sdpa else HOPPER))
         except Exception as e:  # a control may also fail by an emulation assert
             if not why:
                 raise

@@ -370,3 +370,40 @@ OpFoldResult MlpKnockOp::fold(FoldAdaptor) {
 
 #define GET_OP_CLASSES
 #include "kha/Dialect/KHA/IR/KHAOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// WarpgroupMmaRegisterAOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult WarpgroupMmaRegisterAOp::verify() {
+  MemRefType tileB = getDescriptorB().getType().getTensor();
+  Type element = getA().getType().getElementType();
+  // R23: A and B share one 16-bit element type.
+  if (tileB.getElementType() != element)
+    return emitOpError() << "A (" << element << ") and B ("
+                         << tileB.getElementType()
+                         << ") must have the same element type";
+  // R24: B is a static K x N tile, K a multiple of 16, N a multiple of 8
+  // from 8 to 256 (the wgmma shapes m64nNk16).
+  if (tileB.getRank() != 2 || !tileB.hasStaticShape())
+    return emitOpError() << "the B tile must be a static K x N memref, got "
+                         << tileB;
+  int64_t k = tileB.getDimSize(0), n = tileB.getDimSize(1);
+  if (k <= 0 || k % 16 || n < 8 || n > 256 || n % 8)
+    return emitOpError() << "the B tile must be K x N with K a positive "
+                            "multiple of 16 and N a multiple of 8 from 8 to "
+                            "256, got "
+                         << k << " x " << n;
+  // R25: each thread holds K / 2 elements of A and N / 2 of C and D.
+  if (getA().getType().getNumElements() != k / 2)
+    return emitOpError() << "a " << k
+                         << "-deep MMA takes " << k / 2
+                         << " elements of A per thread, got "
+                         << getA().getType().getNumElements();
+  if (getAccumulator().getType().getNumElements() != n / 2)
+    return emitOpError() << "an MMA " << n
+                         << " columns wide takes " << n / 2
+                         << " accumulator registers per thread, got "
+                         << getAccumulator().getType().getNumElements();
+  return success();
+}

@@ -16,9 +16,10 @@ using namespace mlir;
 using namespace mlir::kha;
 
 /// True for the ops the cost model describes (whether or not their shapes
-/// are static).
+/// are static): linalg and the kha ops above the kernel level.
 static bool isModelled(Operation *op) {
-  return isa<linalg::LinalgOp>(op) || isa<KHADialect>(op->getDialect());
+  return isa<linalg::LinalgOp>(op) || (isa<KHADialect>(op->getDialect()) &&
+                                       !isa<WarpgroupMmaRegisterAOp>(op));
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #define KHA_DIALECT_KHA_IR_KHAOPS_H
 
 #include "kha/Dialect/KHA/IR/KHADialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"

@@ -10,6 +10,7 @@
 
 include "kha/Dialect/KHA/IR/KHAAttrs.td"
 include "kha/Dialect/KHA/IR/KHADialect.td"
+include "mlir/Dialect/NVGPU/IR/NVGPUTypes.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/OpBase.td"
 
@@ -240,6 +241,63 @@ def KHA_SDPAOp : KHA_Op<"sdpa"> {
   let assemblyFormat = [{
     $query `,` $key `,` $value (`mask` `(` $mask^ `)`)? attr-dict `:`
     functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Kernel-level ops
+//===----------------------------------------------------------------------===//
+
+def KHA_WarpgroupMmaRegisterAOp : Op<KHA_Dialect, "warpgroup_mma_register_a",
+    [AllTypesMatch<["accumulator", "result"]>]> {
+  let summary = "warpgroup MMA (sm_90a) with A from the threads' registers";
+  let description = [{
+    One warpgroup (128 threads, run convergently) computes
+    `D = A B + C` with A `64 x K` and D `64 x N`, A held in the threads'
+    registers and B in shared memory, as PTX's `wgmma.mma_async` with a
+    register A operand does; upstream `nvgpu.warpgroup.mma` takes A from
+    shared memory only. kha's Hopper attention kernel multiplies its
+    probabilities P, already in registers, by V with it.
+
+    - `a` is this thread's fragment of A: `K / 2` elements, eight per k16
+      step in the PTX ISA's register layout of A (thread `l` of warp `w`,
+      `g = l / 4`, `t = l % 4`: elements 0-1 are row `16 w + g`, columns
+      `2 t`, `2 t + 1` of the step; 2-3 the same columns of row `g + 8`;
+      4-7 the same for columns `2 t + 8`, `2 t + 9`). This is the order of
+      an f32 accumulator's registers, so the accumulator of an `N = K` MMA
+      rounded to f16/bf16 is a valid `a`.
+    - `descriptorB` describes the whole `K x N` B tile in shared memory with
+      the 128-byte swizzle: K-major (each row of N holds K contiguous
+      elements), or with `transposeB`, N-major (each row of K holds N
+      contiguous elements). Step `s` of K uses the descriptor advanced by
+      `32 s` bytes (K-major) or `16 s` rows of 128 bytes (N-major).
+    - `accumulator` and `result` are this thread's `N / 2` registers of C
+      and D in the wgmma accumulator layout (register `4 j + i` is row
+      `16 w + g + 8 (i / 2)`, column `8 j + 2 t + i % 2`).
+
+    The op fences the registers it reads (`wgmma.fence`), commits its steps
+    as one group and waits until at most `waitGroup` groups are in flight;
+    with `waitGroup` > 0 the result may only be read after a later wait has
+    retired the group.
+
+    ```mlir
+    %d = kha.warpgroup_mma_register_a %p, %descV, %o {transposeB}
+       : vector<32xbf16>,
+         !nvgpu.warpgroup.descriptor<tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>,
+         vector<32xf32>
+    ```
+  }];
+  let arguments = (ins VectorOfRankAndType<[1], [F16, BF16]>:$a,
+                       NVGPU_WarpgroupMatrixDescriptor:$descriptorB,
+                       VectorOfRankAndType<[1], [F32]>:$accumulator,
+                       UnitAttr:$transposeB,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>,
+                                         "0">:$waitGroup);
+  let results = (outs VectorOfRankAndType<[1], [F32]>:$result);
+  let assemblyFormat = [{
+    $a `,` $descriptorB `,` $accumulator attr-dict `:` type($a) `,`
+    type($descriptorB) `,` type($accumulator)
   }];
   let hasVerifier = 1;
 }
