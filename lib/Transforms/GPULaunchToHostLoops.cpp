@@ -23,7 +23,8 @@
 // follows the other threads' waits) reads NaN.
 //
 // A value computed in one thread loop and used in another is carried in a
-// per-thread array (one element per thread). Side-effect-free operations of
+// per-thread array (one element per thread); a view of memory is made again
+// in the loop that uses it. Side-effect-free operations of
 // uniform values (block ids, sizes, constants) are computed once, outside the
 // thread loops. Running the threads of a block one after the other between
 // split points is one legal schedule of a race-free kernel, so a kernel whose
@@ -87,6 +88,14 @@ static bool isHopperThreadOp(Operation *op) {
              nvgpu::WarpgroupGenerateDescriptorOp,
              nvgpu::WarpgroupMmaInitAccumulatorOp,
              nvgpu::WarpgroupMmaStoreOp>(op);
+}
+
+/// Views of memory (side-effect-free address computations), which thread
+/// loops make again where they use them instead of carrying them.
+static bool isRecomputedView(Operation *op) {
+  return isa<memref::ViewOp, memref::SubViewOp, memref::CastOp,
+             memref::CollapseShapeOp, memref::ExpandShapeOp>(op) &&
+         isPure(op);
 }
 
 /// The type a kernel value has on the host: a warpgroup accumulator is each
@@ -290,6 +299,17 @@ FailureOr<Value> HostLaunch::threadValue(Value value, IRMapping &local,
                                          OpBuilder &b) {
   if (Value mapped = local.lookupOrNull(value))
     return mapped;
+  // A view made in another thread loop is made again here (a view is not
+  // carried: it is an address computation, as it is on the GPU).
+  if (Operation *def = value.getDefiningOp();
+      def && isInside(value) && !uniform.contains(value) &&
+      isRecomputedView(def)) {
+    for (Value operand : def->getOperands())
+      if (failed(threadValue(operand, local, tid, loc, b)))
+        return failure();
+    b.clone(*def, local);
+    return local.lookup(value);
+  }
   FailureOr<Value> mine = valueOfThread(value, tid, loc, b);
   if (succeeded(mine) && isInside(value))
     local.map(value, *mine);
@@ -356,9 +376,11 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
       continue;
     }
     // mbarriers are block-wide state, made before the grid loops; proxy
-    // fences order what the host does in program order anyway.
+    // fences order what the host does in program order anyway, and
+    // warpgroup MMAs run when issued (checkInFlight makes sure nothing can
+    // tell), so wgmma waits have nothing left to wait for.
     if (isa<nvgpu::MBarrierCreateOp, NVVM::FenceProxyOp,
-            gpu::DynamicSharedMemoryOp>(op))
+            NVVM::WgmmaWaitGroupSyncOp, gpu::DynamicSharedMemoryOp>(op))
       continue;
     if (isGPUOp(op) && !isHopperThreadOp(op))
       return op->emitError("no host form for this operation in a kernel");
@@ -382,11 +404,11 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
     SmallVector<Operation *> nested;
     clone->walk([&](Operation *inner) {
       if ((isGPUOp(inner) && inner != clone) || isHopperThreadOp(inner) ||
-          isa<NVVM::FenceProxyOp>(inner))
+          isa<NVVM::FenceProxyOp, NVVM::WgmmaWaitGroupSyncOp>(inner))
         nested.push_back(inner);
     });
     for (Operation *inner : nested) {
-      if (isa<NVVM::FenceProxyOp>(inner)) {
+      if (isa<NVVM::FenceProxyOp, NVVM::WgmmaWaitGroupSyncOp>(inner)) {
         inner->erase();
         continue;
       }
@@ -421,14 +443,22 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
     if (!inLoop.contains(op))
       continue;
     for (Value result : op->getResults()) {
-      // cp.async tokens only order copies; the queue stands for them.
-      if (isa<nvgpu::DeviceAsyncTokenType>(result.getType()))
+      // cp.async tokens only order copies; the queue stands for them. Views
+      // are made again where they are used.
+      if (isa<nvgpu::DeviceAsyncTokenType>(result.getType()) ||
+          isRecomputedView(op))
         continue;
-      bool escapes = llvm::any_of(result.getUsers(), [&](Operation *user) {
-        Operation *ancestor = op->getBlock()->findAncestorOpInBlock(*user);
-        return !ancestor || !inLoop.contains(ancestor);
-      });
-      if (!escapes)
+      // Used after this loop, directly or through a view made again there.
+      std::function<bool(Value)> escapes = [&](Value v) {
+        return llvm::any_of(v.getUsers(), [&](Operation *user) {
+          Operation *ancestor = op->getBlock()->findAncestorOpInBlock(*user);
+          if (!ancestor || !inLoop.contains(ancestor))
+            return true;
+          return isRecomputedView(user) &&
+                 llvm::any_of(user->getResults(), escapes);
+        });
+      };
+      if (!escapes(result))
         continue;
       FailureOr<Value> array = newArray(op->getLoc(), result.getType());
       if (failed(array))
@@ -1448,40 +1478,59 @@ static std::optional<WarpgroupMma> asWarpgroupMma(Operation *op) {
 }
 
 /// A group left in flight (waitGroup > 0) runs at once on the host. That is
-/// the same only when nothing can tell: up to the next warpgroup MMA of the
-/// block that waits for every group (waitGroup = 0), nothing touches memory
-/// and the results of the groups in flight are read only as accumulators of
-/// later warpgroup MMAs (PTX lets MMAs chain on in-flight accumulators).
+/// the same only when nothing can tell. Following the block from `mma`,
+/// groups are committed in order by each warpgroup MMA, which then waits
+/// until at most its waitGroup of the newest are left (as does a
+/// `wgmma.wait_group`); until `mma`'s group is retired, nothing may touch
+/// memory, and the results of groups in flight may only be the accumulators
+/// of later warpgroup MMAs (PTX lets MMAs chain on in-flight accumulators).
 static LogicalResult checkInFlight(Operation *mma) {
   std::optional<WarpgroupMma> first = asWarpgroupMma(mma);
   if (first->waitGroup == 0)
     return success();
-  SmallPtrSet<Value, 8> inFlight = {first->d};
+  // Groups in flight, oldest first, by their results; `mma`'s is the
+  // first (later ones are checked from their own MMAs).
+  SmallVector<Value> groups = {first->d};
+  auto retire = [&](int64_t keep) {
+    if (int64_t(groups.size()) > keep)
+      groups.erase(groups.begin(), groups.end() - keep);
+  };
   auto fail = [&] {
     return mma->emitError(
         "a warpgroup MMA that leaves its group in flight (waitGroup > 0) "
-        "runs on the host only when a later warpgroup MMA of its block "
-        "waits for all groups, with no memory access in between and its "
-        "result read only as the accumulator of warpgroup MMAs");
+        "runs on the host only when a later wait of its block retires it, "
+        "with no memory access in between and the results in flight read "
+        "only as the accumulators of warpgroup MMAs");
   };
-  for (Operation *op = mma->getNextNode(); op; op = op->getNextNode()) {
+  auto inFlight = [&](Value v) { return llvm::is_contained(groups, v); };
+  retire(first->waitGroup);
+  auto retired = [&] { return !inFlight(first->d); };
+  for (Operation *op = mma->getNextNode(); op && !retired();
+       op = op->getNextNode()) {
     if (std::optional<WarpgroupMma> next = asWarpgroupMma(op)) {
       for (Value operand : op->getOperands())
-        if (operand != next->c && inFlight.contains(operand))
+        if (operand != next->c && inFlight(operand))
           return fail();
-      if (next->waitGroup == 0)
-        return success();
-      inFlight.insert(next->d);
+      groups.push_back(next->d);
+      retire(next->waitGroup);
       continue;
     }
-    if (llvm::any_of(op->getOperands(),
-                     [&](Value v) { return inFlight.contains(v); }))
+    if (auto wait = dyn_cast<NVVM::WgmmaWaitGroupSyncOp>(op)) {
+      retire(wait.getGroup());
+      continue;
+    }
+    WalkResult reads = op->walk([&](Operation *inner) {
+      return llvm::any_of(inner->getOperands(), inFlight)
+                 ? WalkResult::interrupt()
+                 : WalkResult::advance();
+    });
+    if (reads.wasInterrupted())
       return fail();
     if (!isMemoryEffectFree(op) &&
         !isa<nvgpu::WarpgroupGenerateDescriptorOp, memref::ViewOp>(op))
       return fail();
   }
-  return fail();
+  return retired() ? success() : fail();
 }
 
 LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
@@ -1548,6 +1597,19 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
   FailureOr<Value> descB = valueOfThread(mma.descriptorB, first, loc, wb);
   if (failed(descA) || failed(descB))
     return failure();
+  // kha-warpgroup-mma-register-a-to-nvvm: an N-major B's leading byte
+  // offset is K rows of 128 bytes (its 64-column boxes one after the other).
+  if (mma.fragmentA && mma.transposeB) {
+    auto i64 = [&](uint64_t v) {
+      return arith::ConstantOp::create(wb, loc, wb.getI64IntegerAttr(v));
+    };
+    descB = arith::OrIOp::create(
+                wb, loc,
+                arith::AndIOp::create(wb, loc, *descB,
+                                      i64(~(uint64_t(0x3FFF) << 16))),
+                i64(uint64_t(totalK * 128 / 16) << 16))
+                .getResult();
+  }
   // Fragment position of register 4j + i of thread `t` of the warpgroup.
   auto position = [&](OpBuilder &ob, Value t, int64_t j, int64_t i) {
     Value lane = arith::RemUIOp::create(ob, loc, t, c(ob, 32));

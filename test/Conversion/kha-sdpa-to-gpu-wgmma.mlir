@@ -18,24 +18,37 @@
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c8192
 // CHECK: nvgpu.tma.async.load
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
+// Tile 0 before the loop: its S (waited for) and softmax.
 // CHECK: nvgpu.mbarrier.try_wait.parity
-// CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<32xf32>)
-// CHECK:   nvgpu.mbarrier.try_wait.parity
-// S = Q K^T: four k16 steps, K a K-major operand (no transposeB), chained
-// on the in-flight accumulator; the last waits.
+// CHECK: nvgpu.mbarrier.try_wait.parity
 // CHECK-COUNT-3: nvgpu.warpgroup.mma {{.*}} {waitGroup = 4 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
-// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
+// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
+// CHECK: builtin.unrealized_conversion_cast %{{.*}} : !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> to vector<32xf32> {kha.wgmma_fragment}
+// CHECK: gpu.shuffle xor
+// CHECK: math.exp2
+// P in registers: its two rows back in the accumulator's register order,
+// which is the register layout of a wgmma A operand.
+// CHECK: %[[PAIRS:.*]] = vector.shuffle %{{.*}}, %{{.*}} [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, {{.*}}, 14, 15, 30, 31] : vector<16xf32>, vector<16xf32>
+// CHECK: %[[P0:.*]] = arith.truncf %[[PAIRS]] : vector<32xf32> to vector<32xbf16>
+// Tiles 1 ..: S_j = Q K_j^T (K a K-major operand, no transposeB) stays in
+// flight while O += P_{j-1} V_{j-1} is issued (P from registers, V an
+// N-major operand); waiting for all but that group completes S_j, whose
+// softmax overlaps it; O is rescaled once every group is done, then the
+// stage of tile j - 1 is refilled.
+// CHECK: %[[LOOP:.*]]:4 = scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %[[P:.*]] = %[[P0]], %[[O:.*]] = %{{.*}}) -> (vector<2xf32>, vector<2xf32>, vector<32xbf16>, vector<32xf32>)
+// CHECK:   nvgpu.mbarrier.try_wait.parity
+// CHECK-COUNT-4: nvgpu.warpgroup.mma {{.*}} {waitGroup = 4 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
+// CHECK-NOT: gpu.barrier
+// CHECK:   %[[PV:.*]] = kha.warpgroup_mma_register_a %[[P]], %{{.*}}, %[[O]] {transposeB, waitGroup = 1 : i64} : vector<32xbf16>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
 // CHECK:   builtin.unrealized_conversion_cast %{{.*}} : !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> to vector<32xf32> {kha.wgmma_fragment}
-// CHECK:   gpu.shuffle xor
 // CHECK:   math.exp2
 // CHECK-NOT: gpu.barrier
-// CHECK:   %[[PAIRS:.*]] = vector.shuffle %{{.*}}, %{{.*}} [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, {{.*}}, 14, 15, 30, 31] : vector<16xf32>, vector<16xf32>
-// CHECK:   %[[P:.*]] = arith.truncf %[[PAIRS]] : vector<32xf32> to vector<32xbf16>
-// CHECK-NOT: gpu.barrier
-// O += P V: P from registers, V an N-major operand.
-// CHECK:   kha.warpgroup_mma_register_a %[[P]], %{{.*}}, %{{.*}} {transposeB} : vector<32xbf16>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
+// CHECK:   nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK:   arith.mulf %[[PV]], %{{.*}} : vector<32xf32>
 // CHECK:   gpu.barrier
 // CHECK:   nvgpu.tma.async.load
+// The last tile's P V waits.
+// CHECK: kha.warpgroup_mma_register_a %[[LOOP]]#2, %{{.*}}, %[[LOOP]]#3 {transposeB} :
 // CHECK: vector.store {{.*}} : memref<2x?x4x64xbf16>, vector<2xbf16>
 func.func @gqa_d64(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
   %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
@@ -44,8 +57,8 @@ func.func @gqa_d64(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: ten
 
 // -----
 
-// d = 128: two boxes per row, 80 KiB of dynamic shared memory, two O
-// accumulators.
+// d = 128: two boxes per row, 80 KiB of dynamic shared memory; P V is one
+// m64n128 MMA per k16 step, over both boxes of V.
 // CHECK-LABEL: func @mha_d128
 // CHECK: %[[BYTES:.*]] = arith.constant 81920 : i32
 // CHECK: gpu.launch {{.*}} dynamic_shared_memory_size %[[BYTES]]
@@ -54,11 +67,13 @@ func.func @gqa_d64(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: ten
 // CHECK-COUNT-2: nvgpu.tma.async.load
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c32768
 // CHECK-COUNT-4: nvgpu.tma.async.load
-// CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<32xf32>, vector<32xf32>)
 // CHECK-COUNT-7: nvgpu.warpgroup.mma {{.*}} {waitGroup = 8 : i64}
 // CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
-// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB, waitGroup = 2 : i64}
-// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB} :
+// CHECK: scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<32xf16>, vector<64xf32>)
+// CHECK-COUNT-8: nvgpu.warpgroup.mma {{.*}} {waitGroup = 8 : i64}
+// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB, waitGroup = 1 : i64} : vector<32xf16>, <tensor = memref<64x128xf16, #gpu.address_space<workgroup>>>, vector<64xf32>
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB} : vector<32xf16>, <tensor = memref<64x128xf16, #gpu.address_space<workgroup>>>, vector<64xf32>
 func.func @mha_d128(%q: tensor<1x?x2x128xf16>, %k: tensor<1x?x2x128xf16>, %v: tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16> {
   %o = kha.sdpa %q, %k, %v {scale = 0.088 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>} : (tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16>
   return %o : tensor<1x?x2x128xf16>
@@ -85,6 +100,7 @@ func.func @d36(%q: tensor<1x8x2x36xf16>, %k: tensor<1x8x2x36xf16>, %v: tensor<1x
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
 // CHECK: scf.for
 // CHECK-COUNT-4: nvgpu.warpgroup.mma {{.*}} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>
+// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB, waitGroup = 1 : i64} :
 // CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB} :
 func.func @two_warpgroups(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
   %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
@@ -97,10 +113,11 @@ func.func @two_warpgroups(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, 
 // steps for S; only the 96 columns of O stored (12 pairs per row).
 // CHECK-LABEL: func @d96
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
-// CHECK: scf.for
 // CHECK-COUNT-5: nvgpu.warpgroup.mma {{.*}} {waitGroup = 6 : i64}
 // CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
-// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB, waitGroup = 2 : i64}
+// CHECK: scf.for
+// CHECK-COUNT-6: nvgpu.warpgroup.mma {{.*}} {waitGroup = 6 : i64}
+// CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB, waitGroup = 1 : i64} : vector<32xf16>, <tensor = memref<64x128xf16
 // CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB} :
 // CHECK-COUNT-24: vector.store {{.*}} : memref<1x?x2x96xf16>, vector<2xf16>
 // CHECK-NOT: vector.store

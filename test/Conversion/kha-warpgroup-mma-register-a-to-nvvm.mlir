@@ -2,12 +2,14 @@
 // inline PTX wgmma.mma_async per k16 step between the NVVM fence, commit and
 // wait; A's elements in pairs (32-bit registers) in fragment order, the B
 // descriptor advanced per step (32 bytes K-major, 16 rows of 128 bytes
-// N-major), the accumulators tied from input to output.
+// N-major; an N-major one's leading byte offset set to K rows of 128
+// bytes), the accumulators tied from input to output.
 // RUN: kha-opt %s -split-input-file -kha-warpgroup-mma-register-a-to-nvvm | FileCheck %s
 
 // CHECK-LABEL: func @k_major_f16
 // CHECK-SAME: (%[[A:.*]]: vector<16xf16>, %[[B:.*]]: !nvgpu.warpgroup.descriptor<{{.*}}>, %[[C:.*]]: vector<4xf32>)
 // CHECK: %[[DESC:.*]] = builtin.unrealized_conversion_cast %[[B]] : {{.*}} to i64
+// CHECK-NOT: llvm.and
 // CHECK: %[[C0:.*]] = vector.extract %[[C]][0]
 // CHECK: %[[C3:.*]] = vector.extract %[[C]][3]
 // CHECK: nvvm.wgmma.fence.aligned
@@ -38,11 +40,19 @@ func.func @k_major_f16(%a: vector<16xf16>, %b: !nvgpu.warpgroup.descriptor<tenso
 
 // -----
 
-// N-major B (transposeB), the P V of the Hopper attention kernel: four steps
-// 2048 bytes (128 descriptor units) apart, the group left in flight.
+// N-major B (transposeB), the P V of the Hopper attention kernel: the
+// leading byte offset set to 64 rows of 128 bytes (512 units in bits 16-29),
+// four steps 2048 bytes (128 descriptor units) apart, the group left in
+// flight.
 // CHECK-LABEL: func @n_major_bf16
+// CHECK: %[[RAW:.*]] = builtin.unrealized_conversion_cast
+// CHECK: %[[MASK:.*]] = llvm.mlir.constant(-1073676289 : i64) : i64
+// CHECK: %[[CLEARED:.*]] = llvm.and %[[RAW]], %[[MASK]] : i64
+// CHECK: %[[LBO:.*]] = llvm.mlir.constant(33554432 : i64) : i64
+// CHECK: %[[DESC:.*]] = llvm.or %[[CLEARED]], %[[LBO]] : i64
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK: llvm.mlir.constant(0 : i64)
+// CHECK: llvm.add %[[DESC]]
 // CHECK: llvm.inline_asm has_side_effects asm_dialect = att "{ .reg .pred p; setp.ne.b32 p, $37, 0; wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {$0, $1, {{.*}}, $31}, {$32, $33, $34, $35}, $36, p, 1, 1, 1; }", "{{(=f,)+}}r,r,r,r,l,r,0,1,{{.*}},31"
 // CHECK: vector.shuffle %{{.*}}, %{{.*}} [8, 9] : vector<32xbf16>
 // CHECK: llvm.mlir.constant(128 : i64)

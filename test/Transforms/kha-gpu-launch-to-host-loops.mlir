@@ -328,15 +328,23 @@ func.func @private_buffer(%out: memref<32xf32>) {
 
 // -----
 
-// A per-thread view cannot be carried across a barrier in an array.
-func.func @carry_memref(%out: memref<32xf32>) {
+// A per-thread view used across a barrier is made again in the thread loop
+// that uses it (views are address computations, not carried values).
+// CHECK-LABEL: func @view_across_barrier
+// CHECK: scf.for %[[T0:.*]] = %{{.*}} to %c32{{.*}} step
+// CHECK:   %[[L0:.*]] = arith.remui %[[T0]], %{{.*}} : index
+// CHECK:   memref.subview %{{.*}}[%[[L0]]] [1] [1]
+// CHECK: scf.for %[[T1:.*]] = %{{.*}} to %c32{{.*}} step
+// CHECK:   %[[L1:.*]] = arith.remui %[[T1]], %{{.*}} : index
+// CHECK:   %[[V1:.*]] = memref.subview %{{.*}}[%[[L1]]] [1] [1]
+// CHECK:   memref.store %{{.*}}, %[[V1]][%{{.*}}]
+func.func @view_across_barrier(%out: memref<32xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c32 = arith.constant 32 : index
   %f = arith.constant 1.0 : f32
   gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
              threads(%tx, %ty, %tz) in (%i = %c32, %j = %c1, %k = %c1) {
-    // expected-error @+1 {{cannot carry a value of type 'memref<1xf32, strided<[1], offset: ?>>' from one thread loop to another}}
     %view = memref.subview %out[%tx] [1] [1] : memref<32xf32> to memref<1xf32, strided<[1], offset: ?>>
     gpu.barrier
     memref.store %f, %view[%c0] : memref<1xf32, strided<[1], offset: ?>>
@@ -565,10 +573,43 @@ func.func @mma_read_in_flight(%a: memref<64x64xf16>, %out: memref<128x32xf32>) {
     %tile = memref.view %smem[%c0][] : memref<8192xi8, #gpu.address_space<workgroup>> to memref<64x64xf16, #gpu.address_space<workgroup>>
     %d = nvgpu.warpgroup.generate.descriptor %tile, %map : memref<64x64xf16, #gpu.address_space<workgroup>>, !map -> !desc
     %zero = nvgpu.warpgroup.mma.init.accumulator -> !acc
-    // expected-error @+1 {{a warpgroup MMA that leaves its group in flight (waitGroup > 0) runs on the host only when a later warpgroup MMA of its block waits for all groups, with no memory access in between and its result read only as the accumulator of warpgroup MMAs}}
+    // expected-error @+1 {{a warpgroup MMA that leaves its group in flight (waitGroup > 0) runs on the host only when a later wait of its block retires it, with no memory access in between and the results in flight read only as the accumulators of warpgroup MMAs}}
     %r = nvgpu.warpgroup.mma %d, %d, %zero {transposeB, waitGroup = 1 : i64} : !desc, !desc, !acc -> !acc
     %regs = builtin.unrealized_conversion_cast %r : !acc to vector<32xf32> {kha.wgmma_fragment}
     vector.store %regs, %out[%tx, %c0] : memref<128x32xf32>, vector<32xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// Groups retire oldest first: `wgmma.wait_group 1` completes the first MMA
+// (whose result may then be read) but leaves the register-A one in flight,
+// whose result is read too early.
+!map = !nvgpu.tensormap.descriptor<tensor = memref<64x64xf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = none, oob = zero, interleave = none>
+!desc = !nvgpu.warpgroup.descriptor<tensor = memref<64x64xf16, #gpu.address_space<workgroup>>>
+!acc = !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>
+func.func @register_a_read_before_wait(%a: memref<64x64xf16>, %p: vector<32xf16>, %out: memref<128x32xf32>) {
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %c128 = arith.constant 128 : index
+  %cast = memref.cast %a : memref<64x64xf16> to memref<*xf16>
+  %map = nvgpu.tma.create.descriptor %cast box[%c64, %c64] : memref<*xf16> -> !map
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1) threads(%tx, %ty, %tz) in (%u = %c128, %v = %c1, %w = %c1) workgroup(%smem : memref<8192xi8, #gpu.address_space<workgroup>>) {
+    %c0 = arith.constant 0 : index
+    %tile = memref.view %smem[%c0][] : memref<8192xi8, #gpu.address_space<workgroup>> to memref<64x64xf16, #gpu.address_space<workgroup>>
+    %d = nvgpu.warpgroup.generate.descriptor %tile, %map : memref<64x64xf16, #gpu.address_space<workgroup>>, !map -> !desc
+    %zero = nvgpu.warpgroup.mma.init.accumulator -> !acc
+    %zeros = arith.constant dense<0.0> : vector<32xf32>
+    %r = nvgpu.warpgroup.mma %d, %d, %zero {transposeB, waitGroup = 2 : i64} : !desc, !desc, !acc -> !acc
+    // expected-error @+1 {{a warpgroup MMA that leaves its group in flight (waitGroup > 0) runs on the host only when a later wait of its block retires it}}
+    %o = kha.warpgroup_mma_register_a %p, %d, %zeros {transposeB, waitGroup = 2} : vector<32xf16>, !desc, vector<32xf32>
+    nvvm.wgmma.wait.group.sync.aligned 1
+    %regs = builtin.unrealized_conversion_cast %r : !acc to vector<32xf32> {kha.wgmma_fragment}
+    %sum = arith.addf %regs, %o : vector<32xf32>
+    nvvm.wgmma.wait.group.sync.aligned 0
+    vector.store %sum, %out[%tx, %c0] : memref<128x32xf32>, vector<32xf32>
     gpu.terminator
   }
   return

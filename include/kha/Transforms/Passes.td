@@ -319,7 +319,8 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
     wait and an `ldmatrix` of other threads' data is not seen.
 
     A value made in one thread loop and used in another is carried in a
-    per-thread array; side-effect-free operations of uniform values (block
+    per-thread array (a view of memory is made again where it is used);
+    side-effect-free operations of uniform values (block
     ids, sizes, constants) are computed once, outside the thread loops.
     Workgroup buffers (static shapes) and the arrays (sized for the block,
     at most 1024 threads) are stack buffers at the function's entry, shared
@@ -339,15 +340,22 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
     `nvgpu.mbarrier.try_wait.parity` is a block-wide step that carries out
     the loads queued on its barrier (zeros outside the tensor, swizzled as
     the tensor map says), completes the phase and stops with a message when
-    the awaited phase can never complete; `nvgpu.warpgroup.mma`
-    (waitGroup 0) is a step per warpgroup that reads its operands through
-    the 64-bit matrix descriptors (start, leading and stride byte offsets,
-    swizzle) and keeps the accumulators in the PTX fragment layout. TMA
+    the awaited phase can never complete; `nvgpu.warpgroup.mma` and
+    `kha.warpgroup_mma_register_a` are steps per warpgroup that read their
+    shared-memory operands through the 64-bit matrix descriptors (start,
+    leading and stride byte offsets, swizzle), gather a register A from the
+    128 threads' fragments and keep the accumulators in the PTX fragment
+    layout. An MMA runs when issued; one that leaves its group in flight
+    (waitGroup > 0) is accepted only when a later MMA or
+    `nvvm.wgmma.wait.group.sync.aligned` of its block retires it (groups
+    retire oldest first) with nothing in between that touches memory or
+    reads a result still in flight other than as the accumulator of a later
+    MMA, so running it early cannot be told apart. TMA
     boxes have 1 to 5 dimensions; `gpu.dynamic_shared_memory` is a buffer of
     the launch's constant size; `unrealized_conversion_cast`s marked
     `kha.wgmma_fragment` (an accumulator read or written as the thread's
-    registers) are the identity, and `nvvm.fence.proxy` has nothing to
-    order.
+    registers) are the identity, and `nvvm.fence.proxy` and the wgmma waits
+    have nothing left to order.
 
     `--kha-gpu-pipeline="host-emulation"` and `kha-compile --target=cuda
     --cuda-on-host` use it to run the whole GPU path on the CPU.

@@ -228,11 +228,16 @@ GPUKernelAttr kha::chooseAttentionKernel(SDPAOp op, StringRef chip,
     int64_t H = op.getQuery().getType().getDimSize(2),
             G = op.getKey().getType().getDimSize(2);
     bool few = !ShapedType::isDynamic(L) && G > 0 && L * (H / G) <= 64;
+    // Three K/V stages where they fit: a tile's V stays in use until the
+    // next tile's softmax is done, so two would leave one tile of prefetch.
     int64_t tileM = few ? 64 : 128;
-    auto config = GPUKernelAttr::get(context, MmaKind::wgmma, tileM, 64,
-                                     llvm::alignTo(d, 64), tileM / 16, 2, 0);
-    if (fitsAttentionKernel(op, config, why))
-      return config;
+    for (int64_t stages : {3, 2}) {
+      auto config =
+          GPUKernelAttr::get(context, MmaKind::wgmma, tileM, 64,
+                             llvm::alignTo(d, 64), tileM / 16, stages, 0);
+      if (fitsAttentionKernel(op, config, why))
+        return config;
+    }
   }
   // 4 warps of 16 query rows; the widest K/V tile that fits.
   for (int64_t keys : {64, 32, 16}) {

@@ -6,8 +6,7 @@
 // them, sharing each K/V tile of 64 keys; `stages` K/V stages). Every
 // shared tile is made of 64-column boxes (rows of 128 bytes), as many per
 // row as 64-column slices of the head dim, the columns past it zero-filled
-// by TMA; one O accumulator per box of V; shared memory above 47 KiB is
-// dynamic:
+// by TMA; shared memory above 47 KiB is dynamic:
 //
 //   - query heads are grouped by the key/value head they read, as in the
 //     mma.sync kernel: row R = i * r + j of a group is query position i of
@@ -22,19 +21,25 @@
 //   - S = Q K^T by `nvgpu.warpgroup.mma` from shared memory, one m64n64k16
 //     MMA per 16 of d (K is a K-major B operand, whose descriptor each step
 //     advances by 32 bytes itself);
-//   - the S and O accumulators are read as this thread's 32 registers
+//   - the S accumulator is read as this thread's 32 registers
 //     (`vector<32xf32>`, the PTX ISA's wgmma D layout: register 4j + i is
 //     row 16 w + g + 8 (i / 2), column 8 j + 2 t + i % 2, with w the warp,
-//     g = lane / 4, t = lane % 4) through `unrealized_conversion_cast`s
+//     g = lane / 4, t = lane % 4) through an `unrealized_conversion_cast`
 //     marked `kha.wgmma_fragment`, which kha-gpu-wgmma-fragments-to-llvm
 //     resolves after the nvgpu lowering; the online softmax (base 2, the
 //     scale folded into log2 e) runs on them with row maxima and sums across
 //     the four lanes of a row by xor shuffles;
 //   - P never leaves the registers: rounded to 16 bits, the S accumulator
 //     registers are already in the register layout of a wgmma A operand,
-//     so O += P V is `kha.warpgroup_mma_register_a` (A from registers, V an
-//     N-major B from shared memory), one per box of V, all in flight until
-//     the last waits;
+//     so O += P V is one `kha.warpgroup_mma_register_a` (A from registers,
+//     V an N-major B of all its 64-column boxes, one m64nNk16 MMA per k16
+//     step), O being `vector<32 vBoxes x f32>` registers;
+//   - software-pipelined within the warpgroup: tile 0's S and softmax come
+//     first; then for each tile j, S_j and O += P_{j-1} V_{j-1} are issued
+//     together, a wait for all but the newest group completes S_j, whose
+//     softmax runs while the tensor cores multiply P_{j-1} V_{j-1}; O is
+//     rescaled after a wait for everything, and the stage of tile j - 1 is
+//     refilled after one block barrier; the last tile's P V ends the loop;
 //   - causal: key tiles past the block's last row are never loaded, and
 //     only tiles that cross the diagonal (or the end of S) are masked.
 //
@@ -256,170 +261,206 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     double negInf = -std::numeric_limits<double>::infinity();
     VectorType pairF = e.pair(f32), pairT = e.pair(element);
     VectorType rowType = VectorType::get({kRegs / 2}, f32);
-    SmallVector<Value> init = {
+    VectorType pType = VectorType::get({kRegs}, element);
+    int64_t kSteps = llvm::divideCeil(d, 16);
+
+    // The stage of key tile `j` and the parity of its pass over the ring.
+    auto stageOf = [&](Emitter &x, Value j) {
+      return x.rem(j, x.idx(stages));
+    };
+    auto waitForTile = [&](OpBuilder &b, Location l, Value j) {
+      Emitter x{b, l};
+      Value parity = arith::IndexCastUIOp::create(
+          b, l, b.getI1Type(), x.rem(x.div(j, x.idx(stages)), x.idx(2)));
+      nvgpu::MBarrierTryWaitParityOp::create(b, l, barriers, parity,
+                                             x.idx(kWaitTicks), stageOf(x, j));
+    };
+    // S = Q K_j^T, one k16 step of d at a time (32 bytes into the swizzled
+    // rows of a box of Q and K), chained on the in-flight accumulator; the
+    // last step waits for all of them when `wait`, else leaves them in
+    // flight.
+    auto multiplyQK = [&](OpBuilder &b, Location l, Value j, bool wait) {
+      Emitter x{b, l};
+      Value kBase = kOffset(x, stageOf(x, j));
+      Value sAcc = nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, l, accType);
+      for (int64_t kk = 0; kk < kSteps; ++kk) {
+        // This warpgroup's 64 rows of the Q box (64 rows of 128 bytes each
+        // further on).
+        Value atQ = x.add(x.idx((kk / 4) * qBoxBytes + 32 * (kk % 4)),
+                          x.mul(wg, x.idx(tileBytes)));
+        Value descQ = descriptor(b, l, atQ, {kTile, 16}, mapQ);
+        Value descK = descriptor(
+            b, l, x.add(kBase, x.idx((kk / 4) * tileBytes + 32 * (kk % 4))),
+            {16, kTile}, mapK);
+        bool last = kk + 1 == kSteps;
+        sAcc = nvgpu::WarpgroupMmaOp::create(
+            b, l, accType, descQ, descK,
+            b.getI64IntegerAttr(last && wait ? 0 : kSteps),
+            /*transposeA=*/nullptr, /*transposeB=*/nullptr, sAcc);
+      }
+      return sAcc;
+    };
+    // O += P V_j as one m64nNk16 MMA per k16 step, N the boxes of V (64
+    // columns each, one leading byte offset apart in the N-major operand);
+    // then all but the newest `keep` groups are waited for.
+    auto multiplyPV = [&](OpBuilder &b, Location l, Value pRegs, Value j,
+                          Value oAcc, int64_t keep) {
+      Emitter x{b, l};
+      Value descV = descriptor(b, l, vOffset(x, stageOf(x, j)),
+                               {kTile, kTile * vBoxes}, mapV);
+      return WarpgroupMmaRegisterAOp::create(b, l, pRegs, descV, oAcc,
+                                             /*transposeB=*/true, keep)
+          .getResult();
+    };
+
+    // The online softmax of tile j's scores (base 2, the scale folded into
+    // log2 e) from the running row maxima m and sums l: P = exp2(S - m')
+    // rounded to 16 bits in the register layout of a wgmma A operand (for
+    // 16-bit types the accumulator's register order, k16 step s being
+    // registers 8s .. 8s + 7), m', l' and O's row scales exp2(m - m') in
+    // register order.
+    struct Softmax {
+      Value p, m, l, scales;
+    };
+    auto softmax = [&](OpBuilder &b, Location l, Value sAcc, Value j,
+                       Value mOld, Value lOld) {
+      MmaEmitter x{{b, l}, element};
+      Value s = fragment(b, l, sAcc, regsType);
+      s = arith::MulFOp::create(
+          b, l, s,
+          arith::ConstantOp::create(
+              b, l, regsType,
+              DenseElementsAttr::get(regsType, float(scaleLog2))));
+      // Masks only where the tile crosses the end of S or the diagonal.
+      Value kv0 = x.mul(j, x.idx(kTile));
+      Value tileEnd = x.add(kv0, x.idx(kTile));
+      Value needsMask =
+          arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, tileEnd, S);
+      if (causal)
+        needsMask = arith::OrIOp::create(
+            b, l, needsMask,
+            arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, tileEnd,
+                                  x.add(firstPos, x.idx(1))));
+      auto masked = scf::IfOp::create(b, l, TypeRange{regsType}, needsMask,
+                                      /*withElseRegion=*/true);
+      {
+        OpBuilder mb = OpBuilder::atBlockBegin(masked.thenBlock());
+        MmaEmitter y{{mb, l}, element};
+        Value minusInf = y.f32(negInf), tile = s;
+        for (int64_t reg = 0; reg < kRegs; ++reg) {
+          int64_t jj = reg / 4, i = reg % 4, hh = i / 2;
+          Value key = y.add(y.add(kv0, y.mul(lt, y.idx(2))),
+                            y.idx(8 * jj + i % 2));
+          Value allowed = y.lt(key, S);
+          if (causal)
+            allowed = y.andI(allowed, y.le(key, pos[hh]));
+          Value score = vector::ExtractOp::create(mb, l, tile, reg);
+          tile = vector::InsertOp::create(
+              mb, l, y.select(allowed, score, minusInf), tile, reg);
+        }
+        scf::YieldOp::create(mb, l, tile);
+        OpBuilder eb = OpBuilder::atBlockBegin(masked.elseBlock());
+        scf::YieldOp::create(eb, l, s);
+      }
+      s = masked.getResult(0);
+
+      Value mNew = mOld, lNew = lOld, p[2], alpha[2];
+      for (int64_t hh = 0; hh < 2; ++hh) {
+        Value row = vector::ShuffleOp::create(b, l, s, s, rowRegisters(hh));
+        Value best = vector::ReductionOp::create(
+            b, l, vector::CombiningKind::MAXIMUMF, row);
+        best = x.acrossRow<arith::MaximumFOp>(best);
+        Value mPrev = vector::ExtractOp::create(b, l, mOld, hh);
+        Value m = arith::MaximumFOp::create(b, l, mPrev, best);
+        // A row with no finite score yet keeps m = -inf and sums 0.
+        Value none = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, m,
+                                           x.f32(negInf));
+        Value base = x.select(none, x.f32(0.0), m);
+        alpha[hh] = math::Exp2Op::create(
+            b, l, arith::SubFOp::create(b, l, mPrev, base));
+        p[hh] = math::Exp2Op::create(
+            b, l,
+            arith::SubFOp::create(
+                b, l, row, vector::BroadcastOp::create(b, l, rowType, base)));
+        Value sum =
+            vector::ReductionOp::create(b, l, vector::CombiningKind::ADD, p[hh]);
+        Value lPrev = vector::ExtractOp::create(b, l, lOld, hh);
+        Value lRow = arith::AddFOp::create(
+            b, l, arith::MulFOp::create(b, l, lPrev, alpha[hh]), sum);
+        mNew = vector::InsertOp::create(b, l, m, mNew, hh);
+        lNew = vector::InsertOp::create(b, l, lRow, lNew, hh);
+      }
+      // The two row scales interleaved in O's register order, and P's two
+      // rows back in S's (register 4j + 2hh + i is p[hh][2j + i]).
+      SmallVector<int64_t> byRow, merge;
+      for (int64_t reg = 0; reg < kRegs * vBoxes; ++reg)
+        byRow.push_back((reg % 4) / 2);
+      for (int64_t reg = 0; reg < kRegs; ++reg) {
+        int64_t jj = reg / 4, hh = (reg % 4) / 2, i = reg % 2;
+        merge.push_back(hh * (kRegs / 2) + 2 * jj + i);
+      }
+      Value scales = vector::ShuffleOp::create(
+          b, l,
+          vector::BroadcastOp::create(b, l, VectorType::get({1}, f32),
+                                      alpha[0]),
+          vector::BroadcastOp::create(b, l, VectorType::get({1}, f32),
+                                      alpha[1]),
+          byRow);
+      Value pRegs = arith::TruncFOp::create(
+          b, l, pType, vector::ShuffleOp::create(b, l, p[0], p[1], merge));
+      return Softmax{pRegs, mNew, lNew, scales};
+    };
+
+    // Tile 0: S, then its softmax (O is still zero, nothing to rescale).
+    waitForTile(rewriter, loc, e.idx(0));
+    Softmax tile0 = softmax(
+        rewriter, loc, multiplyQK(rewriter, loc, e.idx(0), /*wait=*/true),
+        e.idx(0),
         arith::ConstantOp::create(rewriter, loc, pairF,
                                   DenseElementsAttr::get(pairF, float(negInf))),
-        e.zeros(pairF)};
-    for (int64_t c = 0; c < vBoxes; ++c)
-      init.push_back(e.zeros(regsType));
+        e.zeros(pairF));
+    SmallVector<Value> init = {tile0.m, tile0.l, tile0.p};
+    // O: the registers of a 64 x (64 vBoxes) accumulator (those of box c
+    // are 32c .. 32c + 31).
+    VectorType oType = VectorType::get({kRegs * vBoxes}, f32);
+    init.push_back(e.zeros(oType));
 
+    // Tiles 1 ..: the MMAs of one tile overlap the softmax of the next. S_j
+    // = Q K_j^T and O += P_{j-1} V_{j-1} are issued together; waiting for
+    // all but the P V groups completes S_j, whose softmax then runs while
+    // the tensor cores multiply P_{j-1} V_{j-1}; then O (complete) is
+    // rescaled by exp2(m_{j-1} - m_j), and tile j - 1's stage is refilled.
     auto loop = scf::ForOp::create(
-        rewriter, loc, e.idx(0), numTiles, e.idx(1), init,
+        rewriter, loc, e.idx(1), numTiles, e.idx(1), init,
         [&](OpBuilder &b, Location l, Value j, ValueRange state) {
-          MmaEmitter x{{b, l}, element};
-          Value stage = x.rem(j, x.idx(stages));
-          Value parity = arith::IndexCastUIOp::create(
-              b, l, b.getI1Type(), x.rem(x.div(j, x.idx(stages)), x.idx(2)));
-          nvgpu::MBarrierTryWaitParityOp::create(b, l, barriers, parity,
-                                                 x.idx(kWaitTicks), stage);
-          Value kBase = kOffset(x, stage);
-          Value kv0 = x.mul(j, x.idx(kTile));
-
-          // S = Q K^T, one k16 step of d at a time (32 bytes into the
-          // swizzled rows of a box of Q and K).
-          Value sAcc =
-              nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, l, accType);
-          // The steps chain on the in-flight accumulator; only the last
-          // waits (for all of them).
-          int64_t kSteps = llvm::divideCeil(d, 16);
-          for (int64_t kk = 0; kk < kSteps; ++kk) {
-            // This warpgroup's 64 rows of the Q box (64 rows of 128 bytes
-            // each further on).
-            Value atQ =
-                x.add(x.idx((kk / 4) * qBoxBytes + 32 * (kk % 4)),
-                      x.mul(wg, x.idx(tileBytes)));
-            Value descQ = descriptor(b, l, atQ, {kTile, 16}, mapQ);
-            Value descK = descriptor(
-                b, l, x.add(kBase, x.idx((kk / 4) * tileBytes + 32 * (kk % 4))),
-                {16, kTile}, mapK);
-            sAcc = nvgpu::WarpgroupMmaOp::create(
-                b, l, accType, descQ, descK,
-                b.getI64IntegerAttr(kk + 1 < kSteps ? kSteps : 0),
-                /*transposeA=*/nullptr, /*transposeB=*/nullptr, sAcc);
-          }
-          Value s = fragment(b, l, sAcc, regsType);
-          s = arith::MulFOp::create(
-              b, l, s,
-              arith::ConstantOp::create(
-                  b, l, regsType,
-                  DenseElementsAttr::get(regsType, float(scaleLog2))));
-
-          // Masks only where the tile crosses the end of S or the diagonal.
-          Value tileEnd = x.add(kv0, x.idx(kTile));
-          Value needsMask = arith::CmpIOp::create(
-              b, l, arith::CmpIPredicate::ugt, tileEnd, S);
-          if (causal)
-            needsMask = arith::OrIOp::create(
-                b, l, needsMask,
-                arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, tileEnd,
-                                      x.add(firstPos, x.idx(1))));
-          auto masked = scf::IfOp::create(b, l, TypeRange{regsType}, needsMask,
-                                          /*withElseRegion=*/true);
-          {
-            OpBuilder mb = OpBuilder::atBlockBegin(masked.thenBlock());
-            MmaEmitter y{{mb, l}, element};
-            Value minusInf = y.f32(negInf), tile = s;
-            for (int64_t reg = 0; reg < kRegs; ++reg) {
-              int64_t jj = reg / 4, i = reg % 4, hh = i / 2;
-              Value key = y.add(y.add(kv0, y.mul(lt, y.idx(2))),
-                                y.idx(8 * jj + i % 2));
-              Value allowed = y.lt(key, S);
-              if (causal)
-                allowed = y.andI(allowed, y.le(key, pos[hh]));
-              Value score = vector::ExtractOp::create(mb, l, tile, reg);
-              tile = vector::InsertOp::create(
-                  mb, l, y.select(allowed, score, minusInf), tile, reg);
-            }
-            scf::YieldOp::create(mb, l, tile);
-            OpBuilder eb = OpBuilder::atBlockBegin(masked.elseBlock());
-            scf::YieldOp::create(eb, l, s);
-          }
-          s = masked.getResult(0);
-
-          // Online softmax per row: P = exp2(S - m), the running sum and
-          // the O rescale.
-          Value mOld = state[0], lOld = state[1];
-          Value mNew = mOld, lNew = lOld, p[2], alpha[2];
-          for (int64_t hh = 0; hh < 2; ++hh) {
-            Value row = vector::ShuffleOp::create(b, l, s, s, rowRegisters(hh));
-            Value best = vector::ReductionOp::create(
-                b, l, vector::CombiningKind::MAXIMUMF, row);
-            best = x.acrossRow<arith::MaximumFOp>(best);
-            Value mPrev = vector::ExtractOp::create(b, l, mOld, hh);
-            Value m = arith::MaximumFOp::create(b, l, mPrev, best);
-            // A row with no finite score yet keeps m = -inf and sums 0.
-            Value none = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
-                                               m, x.f32(negInf));
-            Value base = x.select(none, x.f32(0.0), m);
-            alpha[hh] = math::Exp2Op::create(
-                b, l, arith::SubFOp::create(b, l, mPrev, base));
-            p[hh] = math::Exp2Op::create(
-                b, l,
-                arith::SubFOp::create(
-                    b, l, row, vector::BroadcastOp::create(b, l, rowType, base)));
-            Value sum = vector::ReductionOp::create(
-                b, l, vector::CombiningKind::ADD, p[hh]);
-            Value lPrev = vector::ExtractOp::create(b, l, lOld, hh);
-            Value lRow = arith::AddFOp::create(
-                b, l, arith::MulFOp::create(b, l, lPrev, alpha[hh]), sum);
-            mNew = vector::InsertOp::create(b, l, m, mNew, hh);
-            lNew = vector::InsertOp::create(b, l, lRow, lNew, hh);
-          }
-          // O *= alpha of its row: the two row scales interleaved in the
-          // register order.
-          SmallVector<int64_t> byRow;
-          for (int64_t reg = 0; reg < kRegs; ++reg)
-            byRow.push_back((reg % 4) / 2);
-          Value scales = vector::ShuffleOp::create(
-              b, l,
-              vector::BroadcastOp::create(b, l, VectorType::get({1}, f32),
-                                          alpha[0]),
-              vector::BroadcastOp::create(b, l, VectorType::get({1}, f32),
-                                          alpha[1]),
-              byRow);
-          SmallVector<Value> oAcc;
-          for (Value acc : state.drop_front(2))
-            oAcc.push_back(arith::MulFOp::create(b, l, acc, scales));
-
-          // P stays in registers: its two rows back in the accumulator's
-          // register order (register 4j + 2hh + i is p[hh][2j + i]),
-          // rounded. For 16-bit types that is the register layout of A, k16
-          // step s being registers 8s .. 8s + 7.
-          SmallVector<int64_t> merge;
-          for (int64_t reg = 0; reg < kRegs; ++reg) {
-            int64_t jj = reg / 4, hh = (reg % 4) / 2, i = reg % 2;
-            merge.push_back(hh * (kRegs / 2) + 2 * jj + i);
-          }
-          Value pRegs = arith::TruncFOp::create(
-              b, l, VectorType::get({kRegs}, element),
-              vector::ShuffleOp::create(b, l, p[0], p[1], merge));
-
-          // O += P V, 64 columns of V (one box) at a time, all in flight
-          // until the last waits.
-          for (int64_t c = 0; c < vBoxes; ++c) {
-            Value descV = descriptor(
-                b, l, x.add(vOffset(x, stage), x.idx(c * tileBytes)),
-                {kTile, kTile}, mapV);
-            oAcc[c] = WarpgroupMmaRegisterAOp::create(
-                b, l, pRegs, descV, oAcc[c], /*transposeB=*/true,
-                /*waitGroup=*/c + 1 < vBoxes ? vBoxes : 0);
-          }
-          // Every thread is done with the stage before it is refilled.
+          Emitter x{b, l};
+          Value prev = x.sub(j, x.idx(1));
+          waitForTile(b, l, j);
+          Value sAcc = multiplyQK(b, l, j, /*wait=*/false);
+          Value oAcc = multiplyPV(b, l, state[2], prev, state[3], /*keep=*/1);
+          Softmax next = softmax(b, l, sAcc, j, state[0], state[1]);
+          NVVM::WgmmaWaitGroupSyncOp::create(b, l, uint64_t(0));
+          oAcc = arith::MulFOp::create(b, l, oAcc, next.scales);
+          // Every thread is done with tile j - 1's stage before it is
+          // refilled.
           gpu::BarrierOp::create(b, l);
-          Value next = x.add(j, x.idx(stages));
-          auto refill = scf::IfOp::create(
-              b, l, x.andI(first, x.lt(next, numTiles)), false);
-          OpBuilder rb = OpBuilder::atBlockBegin(refill.thenBlock());
-          load(rb, l, stage, next);
-          SmallVector<Value> yielded = {mNew, lNew};
-          yielded.append(oAcc);
-          scf::YieldOp::create(b, l, yielded);
+          Value refill = x.add(prev, x.idx(stages));
+          auto more = scf::IfOp::create(
+              b, l, x.andI(first, x.lt(refill, numTiles)), false);
+          OpBuilder rb = OpBuilder::atBlockBegin(more.thenBlock());
+          Emitter y{rb, l};
+          load(rb, l, stageOf(y, prev), refill);
+          scf::YieldOp::create(b, l,
+                               ValueRange{next.m, next.l, next.p, oAcc});
         });
 
+    // The last tile's P V.
+    Value o = multiplyPV(rewriter, loc, loop.getResult(2),
+                         e.sub(numTiles, e.idx(1)), loop.getResult(3),
+                         /*keep=*/0);
     // O / l, the row sums completed over the four lanes of each row; a
     // fully masked row is zeros. Registers 4j + 2hh, +1 are row hh's
     // columns 8j + 2t, +1.
-    SmallVector<Value> o(loop.getResults().drop_front(2));
     for (int64_t hh = 0; hh < 2; ++hh) {
       Value inv = e.inverseRowSum(
           vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh));
@@ -427,11 +468,9 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       auto store = scf::IfOp::create(rewriter, loc, valid[hh], false);
       OpBuilder sb = OpBuilder::atBlockBegin(store.thenBlock());
       for (int64_t jj = 0; jj < dv / 8; ++jj) {
-        Value acc = o[jj / (kRegs / 4)];
-        int64_t at = jj % (kRegs / 4);
         Value y = vector::ShuffleOp::create(
-            sb, loc, acc, acc,
-            ArrayRef<int64_t>{4 * at + 2 * hh, 4 * at + 2 * hh + 1});
+            sb, loc, o, o,
+            ArrayRef<int64_t>{4 * jj + 2 * hh, 4 * jj + 2 * hh + 1});
         y = arith::MulFOp::create(sb, loc, y, invV);
         y = arith::TruncFOp::create(sb, loc, pairT, y);
         Emitter x{sb, loc};

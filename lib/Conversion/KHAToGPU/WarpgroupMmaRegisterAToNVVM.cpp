@@ -11,7 +11,9 @@
 //
 // Each step takes four 32-bit registers of A (two elements each, in the
 // order of the op's fragment), the B descriptor advanced to the step, and
-// the N / 2 accumulator registers as tied inputs and outputs.
+// the N / 2 accumulator registers as tied inputs and outputs. An N-major B
+// gets the leading byte offset of its layout (64-column boxes of K rows of
+// 128 bytes each, one after the other).
 //
 //===----------------------------------------------------------------------===//
 
@@ -69,6 +71,19 @@ struct RegisterAToInlinePtx : OpRewritePattern<WarpgroupMmaRegisterAOp> {
         UnrealizedConversionCastOp::create(rewriter, loc, i64,
                                            op.getDescriptorB())
             .getResult(0);
+    // An N-major B is boxes of 64 columns, each K rows of 128 bytes, one
+    // after the other: that spacing is the leading byte offset.
+    if (op.getTransposeB()) {
+      auto constant = [&](uint64_t v) {
+        return LLVM::ConstantOp::create(rewriter, loc, i64,
+                                        rewriter.getI64IntegerAttr(v));
+      };
+      descriptor = LLVM::OrOp::create(
+          rewriter, loc,
+          LLVM::AndOp::create(rewriter, loc, descriptor,
+                              constant(~(uint64_t(0x3FFF) << 16))),
+          constant(uint64_t(k * 128 / 16) << 16));
+    }
     // Step s of K: 32 bytes further along a K-major row, or 16 rows of 128
     // bytes further down an N-major tile (in the descriptor's 16-byte units).
     int64_t step = op.getTransposeB() ? 16 * 128 / 16 : 32 / 16;

@@ -267,11 +267,14 @@ def KHA_WarpgroupMmaRegisterAOp : Op<KHA_Dialect, "warpgroup_mma_register_a",
       4-7 the same for columns `2 t + 8`, `2 t + 9`). This is the order of
       an f32 accumulator's registers, so the accumulator of an `N = K` MMA
       rounded to f16/bf16 is a valid `a`.
-    - `descriptorB` describes the whole `K x N` B tile in shared memory with
-      the 128-byte swizzle: K-major (each row of N holds K contiguous
-      elements), or with `transposeB`, N-major (each row of K holds N
-      contiguous elements). Step `s` of K uses the descriptor advanced by
-      `32 s` bytes (K-major) or `16 s` rows of 128 bytes (N-major).
+    - `descriptorB` gives the start and the 128-byte swizzle of the whole
+      `K x N` B tile in shared memory, laid out as TMA boxes with rows of
+      128 bytes: K-major (each of the N rows holds K contiguous elements,
+      K <= 64), or with `transposeB`, N-major: boxes of 64 columns, each K
+      rows of 128 bytes, one after the other (the op sets the descriptor's
+      leading byte offset to that spacing, K * 128 bytes). Step `s` of K
+      uses the descriptor advanced by `32 s` bytes (K-major) or `16 s` rows
+      of 128 bytes (N-major).
     - `accumulator` and `result` are this thread's `N / 2` registers of C
       and D in the wgmma accumulator layout (register `4 j + i` is row
       `16 w + g + 8 (i / 2)`, column `8 j + 2 t + i % 2`).
