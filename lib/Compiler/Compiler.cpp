@@ -306,6 +306,13 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
                                "not found beside the compiler; set "
                                "KHA_CUDA_RUNTIME to its path";
     args.append({*runtime, "-lstdc++", "-ldl"});
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    // A compiler built with the sanitizers (scripts/sanitize.sh) has a
+    // runtime instrumented by them: the library needs their runtimes too.
+    args.append({"-fsanitize=address,undefined", "-shared-libsan"});
+#endif
+#endif
   }
   args.append({"-lm", "-Wl,-z,defs"});
   std::string linkError;

@@ -18,8 +18,9 @@
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c8192
 // CHECK: nvgpu.tma.async.load
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
-// Tile 0 before the loop: its S (waited for) and softmax.
+// Tile 0 before the loop, when there is one: its S (waited for) and softmax.
 // CHECK: nvgpu.mbarrier.try_wait.parity
+// CHECK: %[[T0:.*]]:3 = scf.if %{{.*}} -> (vector<2xf32>, vector<2xf32>, vector<32xbf16>)
 // CHECK: nvgpu.mbarrier.try_wait.parity
 // CHECK-COUNT-3: nvgpu.warpgroup.mma {{.*}} {waitGroup = 4 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
 // CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
@@ -30,12 +31,17 @@
 // which is the register layout of a wgmma A operand.
 // CHECK: %[[PAIRS:.*]] = vector.shuffle %{{.*}}, %{{.*}} [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, {{.*}}, 14, 15, 30, 31] : vector<16xf32>, vector<16xf32>
 // CHECK: %[[P0:.*]] = arith.truncf %[[PAIRS]] : vector<32xf32> to vector<32xbf16>
+// CHECK: scf.yield %{{.*}}, %{{.*}}, %[[P0]]
+// No tile (S = 0 at run time): nothing waited for, every row sums to 0.
+// CHECK: } else {
+// CHECK-NOT: nvgpu.mbarrier.try_wait.parity
+// CHECK: scf.yield
 // Tiles 1 ..: S_j = Q K_j^T (K a K-major operand, no transposeB) stays in
 // flight while O += P_{j-1} V_{j-1} is issued (P from registers, V an
 // N-major operand); waiting for all but that group completes S_j, whose
 // softmax overlaps it; O is rescaled once every group is done, then the
 // stage of tile j - 1 is refilled.
-// CHECK: %[[LOOP:.*]]:4 = scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %[[P:.*]] = %[[P0]], %[[O:.*]] = %{{.*}}) -> (vector<2xf32>, vector<2xf32>, vector<32xbf16>, vector<32xf32>)
+// CHECK: %[[LOOP:.*]]:4 = scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[T0]]#0, %{{.*}} = %[[T0]]#1, %[[P:.*]] = %[[T0]]#2, %[[O:.*]] = %{{.*}}) -> (vector<2xf32>, vector<2xf32>, vector<32xbf16>, vector<32xf32>)
 // CHECK:   nvgpu.mbarrier.try_wait.parity
 // CHECK-COUNT-4: nvgpu.warpgroup.mma {{.*}} {waitGroup = 4 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
 // CHECK-NOT: gpu.barrier
@@ -47,8 +53,11 @@
 // CHECK:   arith.mulf %[[PV]], %{{.*}} : vector<32xf32>
 // CHECK:   gpu.barrier
 // CHECK:   nvgpu.tma.async.load
-// The last tile's P V waits.
+// The last tile's P V waits (if there is a tile).
+// CHECK: scf.if %{{.*}} -> (vector<32xf32>)
 // CHECK: kha.warpgroup_mma_register_a %[[LOOP]]#2, %{{.*}}, %[[LOOP]]#3 {transposeB} :
+// CHECK: } else {
+// CHECK: scf.yield %[[LOOP]]#3
 // CHECK: vector.store {{.*}} : memref<2x?x4x64xbf16>, vector<2xbf16>
 func.func @gqa_d64(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
   %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>

@@ -412,14 +412,28 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     };
 
     // Tile 0: S, then its softmax (O is still zero, nothing to rescale).
-    waitForTile(rewriter, loc, e.idx(0));
-    Softmax tile0 = softmax(
-        rewriter, loc, multiplyQK(rewriter, loc, e.idx(0), /*wait=*/true),
-        e.idx(0),
-        arith::ConstantOp::create(rewriter, loc, pairF,
-                                  DenseElementsAttr::get(pairF, float(negInf))),
-        e.zeros(pairF));
-    SmallVector<Value> init = {tile0.m, tile0.l, tile0.p};
+    // No tile at all (S = 0 at run time): nothing is loaded or waited for,
+    // and every row sums to 0 (its output is zeros).
+    Value minusInfs = arith::ConstantOp::create(
+        rewriter, loc, pairF, DenseElementsAttr::get(pairF, float(negInf)));
+    Value anyTile = e.lt(e.idx(0), numTiles);
+    auto tile0 = scf::IfOp::create(rewriter, loc,
+                                   TypeRange{pairF, pairF, pType}, anyTile,
+                                   /*withElseRegion=*/true);
+    {
+      OpBuilder tb = OpBuilder::atBlockBegin(tile0.thenBlock());
+      MmaEmitter x{{tb, loc}, element};
+      waitForTile(tb, loc, x.idx(0));
+      Softmax first = softmax(
+          tb, loc, multiplyQK(tb, loc, x.idx(0), /*wait=*/true), x.idx(0),
+          minusInfs, x.zeros(pairF));
+      scf::YieldOp::create(tb, loc, ValueRange{first.m, first.l, first.p});
+      OpBuilder eb = OpBuilder::atBlockBegin(tile0.elseBlock());
+      MmaEmitter y{{eb, loc}, element};
+      scf::YieldOp::create(
+          eb, loc, ValueRange{minusInfs, y.zeros(pairF), y.zeros(pType)});
+    }
+    SmallVector<Value> init(tile0.getResults());
     // O: the registers of a 64 x (64 vBoxes) accumulator (those of box c
     // are 32c .. 32c + 31).
     VectorType oType = VectorType::get({kRegs * vBoxes}, f32);
@@ -454,10 +468,20 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
                                ValueRange{next.m, next.l, next.p, oAcc});
         });
 
-    // The last tile's P V.
-    Value o = multiplyPV(rewriter, loc, loop.getResult(2),
-                         e.sub(numTiles, e.idx(1)), loop.getResult(3),
-                         /*keep=*/0);
+    // The last tile's P V (if there is one).
+    auto last = scf::IfOp::create(rewriter, loc, TypeRange{oType}, anyTile,
+                                  /*withElseRegion=*/true);
+    {
+      OpBuilder tb = OpBuilder::atBlockBegin(last.thenBlock());
+      Emitter x{tb, loc};
+      scf::YieldOp::create(
+          tb, loc,
+          multiplyPV(tb, loc, loop.getResult(2), x.sub(numTiles, x.idx(1)),
+                     loop.getResult(3), /*keep=*/0));
+      OpBuilder eb = OpBuilder::atBlockBegin(last.elseBlock());
+      scf::YieldOp::create(eb, loc, loop.getResult(3));
+    }
+    Value o = last.getResult(0);
     // O / l, the row sums completed over the four lanes of each row; a
     // fully masked row is zeros. Registers 4j + 2hh, +1 are row hh's
     // columns 8j + 2t, +1.

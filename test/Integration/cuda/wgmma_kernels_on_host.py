@@ -65,6 +65,8 @@ SDPA = [
     (1, 20, 20, 2, 1, 32, False, "bf16", False),   # d = 32: half a box
     (1, 40, 40, 4, 2, 72, True, "f16", True),      # d = 72: 8 columns into a second box
     (1, 17, 90, 2, 2, 256, True, "bf16", False),   # d = 256: four boxes per row
+    (1, 5, 0, 2, 2, 128, False, "bf16", True),     # S = 0 at run time: no key tile
+                                                    # to load or wait for, zeros out
 ]
 
 # The descriptor bits MLIR's nvgpu-to-nvvm lowering (and the emulation) put
