@@ -68,9 +68,10 @@ func.func @attention_d12(%q: tensor<1x16x2x12xf16>, %k: tensor<1x16x2x12xf16>, %
 
 // -----
 
-// A projection: 128 x 128 tiles (two warpgroups), four stages of 64 along K.
+// A projection with 256 columns or more: 128 x 256 tiles (two warpgroups,
+// m64n256k16), four stages of 64 along K.
 // CHECK-LABEL: func @projection
-// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 128, tile_k = 64, warps = 8, stages = 4, padding = 0>}
+// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 256, tile_k = 64, warps = 8, stages = 4, padding = 0>}
 func.func @projection(%a: tensor<?x512xbf16>, %b: tensor<512x512xbf16>) -> tensor<?x512xf32> {
   %c0 = arith.constant 0 : index
   %m = tensor.dim %a, %c0 : tensor<?x512xbf16>
@@ -79,6 +80,19 @@ func.func @projection(%a: tensor<?x512xbf16>, %b: tensor<512x512xbf16>) -> tenso
   %f = linalg.fill ins(%z : f32) outs(%e : tensor<?x512xf32>) -> tensor<?x512xf32>
   %r = linalg.matmul ins(%a, %b : tensor<?x512xbf16>, tensor<512x512xbf16>) outs(%f : tensor<?x512xf32>) -> tensor<?x512xf32>
   return %r : tensor<?x512xf32>
+}
+
+// -----
+
+// Fewer than 256 columns (here 192): 128 x 128 tiles.
+// CHECK-LABEL: func @narrow_projection
+// CHECK: linalg.matmul {kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 128, tile_k = 64, warps = 8, stages = 4, padding = 0>}
+func.func @narrow_projection(%a: tensor<1024x512xbf16>, %b: tensor<512x192xbf16>) -> tensor<1024x192xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1024x192xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1024x192xf32>) -> tensor<1024x192xf32>
+  %r = linalg.matmul ins(%a, %b : tensor<1024x512xbf16>, tensor<512x192xbf16>) outs(%f : tensor<1024x192xf32>) -> tensor<1024x192xf32>
+  return %r : tensor<1024x192xf32>
 }
 
 // -----

@@ -335,14 +335,18 @@ GPUKernelAttr kha::chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
   // than steps + 1 (a stage past the last step only copies zeros, and with
   // a single step the extra stage makes ptxas spill).
   int64_t K = cast<ShapedType>(op.getDpsInputs()[0].getType()).getDimSize(1);
-  // Hopper: TMA and wgmma, 128 x 128 tiles (two warpgroups) and four
-  // stages of 64 along K (128 KiB of shared memory), 64 rows or columns
-  // where C has no more; no more stages than steps (2 at least).
+  // Hopper: TMA and wgmma, 128 x 256 tiles (two warpgroups, an m64n256k16
+  // MMA per 16 of K) where C has 256 columns or more, else 128 x 128, and
+  // four stages of 64 along K (192 or 128 KiB of shared memory); 64 rows or
+  // columns where C has no more; no more stages than steps (2 at least).
   if (hasWgmma(chip)) {
     int64_t M = cast<ShapedType>(op.getDpsInputs()[0].getType()).getDimSize(0);
     int64_t N = cast<ShapedType>(op.getDpsInputs()[1].getType()).getDimSize(1);
     int64_t tileM = !ShapedType::isDynamic(M) && M <= 64 ? 64 : 128;
-    int64_t tileN = !ShapedType::isDynamic(N) && N <= 64 ? 64 : 128;
+    int64_t tileN = ShapedType::isDynamic(N) ? 128
+                    : N <= 64                ? 64
+                    : N < 256                ? 128
+                                             : 256;
     int64_t stages =
         ShapedType::isDynamic(K)
             ? 4

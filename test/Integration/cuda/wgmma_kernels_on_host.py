@@ -52,6 +52,8 @@ MATMUL = [
     (64, 200, 200, "bf16", "f32", False),   # 4 steps: the ring wraps twice
     (200, 520, 136, "bf16", "bf16", True),  # 128 x 128 tiles (two warpgroups), 9 steps
                                             # on 4 stages, partial tiles both ways
+    (70, 72, 264, "f16", "f32", False),     # 128 x 256 tiles (m64n256k16), a partial
+                                            # second tile of 8 columns, 2 steps of K
 ]
 # (B, L, S, H, G, d, causal, dtype, dynamic)
 SDPA = [
