@@ -52,6 +52,8 @@
 
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <functional>
+
 namespace mlir {
 namespace kha {
 #define GEN_PASS_DEF_KHAGPULAUNCHTOHOSTLOOPSPASS
