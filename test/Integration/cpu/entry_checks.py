@@ -24,6 +24,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+from checks import expect, report  # noqa: E402
 from kha.reference import relative_error, sdpa  # noqa: E402
 
 SOURCE = """
@@ -32,16 +34,6 @@ func.func @attn(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %v: tensor<?
   return %o : tensor<?x?x4x16xf32>
 }
 """
-
-passed = failed = 0
-
-
-def expect(ok, what):
-    global passed, failed
-    passed += bool(ok)
-    failed += not ok
-    print("%s: %s" % ("ok  " if ok else "FAIL", what), flush=True)
-
 
 def descriptor(array, offset=0, strides=None, data=True, sizes=None):
     """An MLIR memref descriptor of `array`: allocated, aligned, offset,
@@ -129,8 +121,7 @@ def main():
 
         fuzz_descriptors(rng, call)
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return report()
 
 
 def fuzz_descriptors(rng, call, rounds=300):

@@ -29,6 +29,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+from checks import expect, report  # noqa: E402
 from kha.reference import TOLERANCE, relative_error, sdpa  # noqa: E402
 
 TARGETS = {
@@ -37,16 +39,6 @@ TARGETS = {
     "sm_90a on host": ["--target=cuda", "--cuda-on-host", "--cuda-chip=sm_90a"],
 }
 NP = {"f32": np.float32, "f16": np.float16, "bf16": np.float32}
-
-passed = failed = 0
-
-
-def expect(ok, what):
-    global passed, failed
-    passed += bool(ok)
-    failed += not ok
-    print("%s: %s" % ("ok  " if ok else "FAIL", what), flush=True)
-
 
 def module(B, L, S, H, G, d, dtype, causal, scale, mask):
     t = lambda n, h: "tensor<%dx%dx%dx%dx%s>" % (B, n, h, d, dtype)
@@ -172,8 +164,7 @@ def main():
             if y is not None:
                 expect(np.all(y[:, [2, 4]] == 0), "fully masked rows are zeros, %s" % target)
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return report()
 
 
 if __name__ == "__main__":

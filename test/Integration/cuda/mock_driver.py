@@ -28,6 +28,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+from checks import expect, report  # noqa: E402
 
 SMALL_DYNAMIC = {  # GQA, H*d != D, dynamic B and L, MLP knock on V
     "hidden_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
@@ -35,16 +37,6 @@ SMALL_DYNAMIC = {  # GQA, H*d != D, dynamic B and L, MLP knock on V
     "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "causal": True,
     "batch": None, "seq_len": None, "dtype": "f16",
 }
-
-passed = failed = 0
-
-
-def expect(ok, what):
-    global passed, failed
-    passed += bool(ok)
-    failed += not ok
-    print("%s: %s" % ("ok  " if ok else "FAIL", what))
-
 
 def summary(log):
     text = open(log).read() if os.path.exists(log) else ""
@@ -198,8 +190,7 @@ def main():
                    and counts.get("launches", 1) == 0,
                    "%s fails with %d: exit %d, %r, no launch after it" % (
                        call, code, proc.returncode, proc.stderr.strip().splitlines()[-1:]))
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return report()
 
 
 if __name__ == "__main__":
