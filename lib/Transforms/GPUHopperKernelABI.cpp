@@ -12,7 +12,13 @@
 // dynamic shared memory, which becomes one external, 1024-byte aligned
 // shared array per module (PTX `.extern .shared .align 1024 .b8 x[]`;
 // MLIR's own lowering of gpu.dynamic_shared_memory makes a 16-byte aligned
-// internal array, which PTX emits as a 1-byte static one).
+// internal array, which PTX emits as a 1-byte static one). A kernel that
+// moves registers between its warpgroups (`nvvm.setmaxregister`) gets
+// `nvvm.minctasm = 1` (PTX `.minnctapersm 1`): with it ptxas gives the
+// kernel the most registers its block size allows at entry, the pool the
+// warpgroups then trade from; without it ptxas may choose fewer and ignores
+// the `setmaxnreg` instructions ("unable to determine register count at
+// entry").
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,6 +26,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 
@@ -104,6 +111,14 @@ struct GPUHopperKernelABIPass
     auto pointer = LLVM::LLVMPointerType::get(context);
     OpBuilder b(context);
     module.walk([&](gpu::GPUFuncOp kernel) {
+      bool rebalances = kernel
+                            ->walk([](NVVM::SetMaxRegisterOp) {
+                              return WalkResult::interrupt();
+                            })
+                            .wasInterrupted();
+      if (rebalances)
+        kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                        b.getI32IntegerAttr(1));
       if (!usesTma(kernel))
         return;
       SmallVector<gpu::DynamicSharedMemoryOp> dynamicShared;

@@ -412,7 +412,12 @@ def KHAGPUHopperKernelABIPass
     array of the GPU module, `kha_dynamic_shared`, aligned to 1024 bytes
     (PTX `.extern .shared .align 1024 .b8 kha_dynamic_shared[]`), where
     MLIR's own lowering makes a 16-byte aligned internal array. Kernels
-    without TMA are left alone.
+    without TMA are left alone, but for one rule: a kernel whose warpgroups
+    trade registers (`nvvm.setmaxregister`, warp specialisation) gets
+    `nvvm.minctasm = 1` (PTX `.minnctapersm 1`), so that ptxas gives it the
+    most registers its block size allows at entry; otherwise ptxas may
+    choose fewer and then ignores `setmaxnreg` ("unable to determine
+    register count at entry").
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

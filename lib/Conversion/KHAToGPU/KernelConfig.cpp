@@ -121,12 +121,24 @@ static bool fitsWgmmaAttention(int64_t H, int64_t G, int64_t d, int64_t dv,
     return false;
   }
   // A warpgroup per 64 query rows (64 or 128), K/V tiles of 64 keys.
+  int64_t consumerWarps = config.getTileM() / 16;
+  bool producer = config.getWarps() == consumerWarps + 4;
   if ((config.getTileM() != 64 && config.getTileM() != 128) ||
-      config.getTileN() != 64 || config.getWarps() != config.getTileM() / 16 ||
+      config.getTileN() != 64 ||
+      (config.getWarps() != consumerWarps && !producer) ||
       config.getTileK() != int64_t(llvm::alignTo(d, 64))) {
     reason = "the wgmma attention kernel has a warpgroup per 64 of its 64 or "
-             "128 query rows, 64 keys per tile and tile_k = the head dim "
-             "rounded up to 64";
+             "128 query rows (and maybe a producer warpgroup), 64 keys per "
+             "tile and tile_k = the head dim rounded up to 64";
+    return false;
+  }
+  // Warp specialisation: 384 threads start with 168 registers each; the
+  // producer gives all but 24 of its back and the two consumer warpgroups
+  // take 240 each, which holds O for value head dims up to 128.
+  if (producer && (config.getTileM() != 128 || dv > 128)) {
+    reason = "the wgmma attention kernel has a producer warpgroup only with "
+             "two consumer warpgroups (tile_m 128) and value head dims up to "
+             "128";
     return false;
   }
   // A block's 64 rows are 64 / r positions of the group's r heads, one
@@ -230,14 +242,17 @@ GPUKernelAttr kha::chooseAttentionKernel(SDPAOp op, StringRef chip,
     bool few = !ShapedType::isDynamic(L) && G > 0 && L * (H / G) <= 64;
     // Three K/V stages where they fit: a tile's V stays in use until the
     // next tile's softmax is done, so two would leave one tile of prefetch.
+    // A producer warpgroup issues the loads (warp specialisation) where
+    // the consumers' registers allow it.
     int64_t tileM = few ? 64 : 128;
-    for (int64_t stages : {3, 2}) {
-      auto config =
-          GPUKernelAttr::get(context, MmaKind::wgmma, tileM, 64,
-                             llvm::alignTo(d, 64), tileM / 16, stages, 0);
-      if (fitsAttentionKernel(op, config, why))
-        return config;
-    }
+    for (int64_t stages : {3, 2})
+      for (int64_t producerWarps : {4, 0}) {
+        auto config = GPUKernelAttr::get(context, MmaKind::wgmma, tileM, 64,
+                                         llvm::alignTo(d, 64),
+                                         tileM / 16 + producerWarps, stages, 0);
+        if (fitsAttentionKernel(op, config, why))
+          return config;
+      }
   }
   // 4 warps of 16 query rows; the widest K/V tile that fits.
   for (int64_t keys : {64, 32, 16}) {

@@ -41,7 +41,15 @@
 //     rescaled after a wait for everything, and the stage of tile j - 1 is
 //     refilled after one block barrier; the last tile's P V ends the loop;
 //   - causal: key tiles past the block's last row are never loaded, and
-//     only tiles that cross the diagonal (or the end of S) are masked.
+//     only tiles that cross the diagonal (or the end of S) are masked;
+//   - warp specialisation, where the configuration has one warpgroup more
+//     than its rows need: that warpgroup is the producer. Its registers cut
+//     to 24 (`setmaxnreg`), its first thread loads Q and then each key
+//     tile into its stage once the stage's "empty" mbarrier says the
+//     consumers released the tile before it; the consumer warpgroups,
+//     their registers raised to 240, compute as above and, instead of the
+//     block barrier and refill, each thread arrives on the empty mbarrier
+//     of tile j - 1's stage once O no longer needs it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -67,6 +75,9 @@ namespace {
 constexpr int64_t kTile = 64;
 /// Registers of an m64n64 f32 accumulator per thread.
 constexpr int64_t kRegs = kTile * kTile / 128;
+/// Warp specialisation: the registers of a producer thread and of a
+/// consumer thread (128 x 24 + 256 x 240 <= 65536, the register file).
+constexpr int32_t kProducerRegisters = 24, kConsumerRegisters = 240;
 
 /// The accumulator registers of this thread in row `hh` (0: row g, 1: row
 /// g + 8 of the warp's 16): registers 4j + 2hh and 4j + 2hh + 1.
@@ -104,7 +115,11 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     // A warpgroup per 64 query rows of the block (tile_m 64 or 128); the
     // warpgroups share each K/V tile.
     int64_t tileM = config.getTileM(), warpgroups = tileM / kTile;
-    int64_t stages = config.getStages(), threads = 128 * warpgroups;
+    // Warp specialisation: one more warpgroup, the producer, loads Q and
+    // the K/V stages while the others (the consumers) compute.
+    bool specialised = config.getWarps() == 4 * warpgroups + 4;
+    int64_t stages = config.getStages(), consumers = 128 * warpgroups;
+    int64_t threads = consumers + (specialised ? 128 : 0);
     int64_t bytes = element.getIntOrFloatBitWidth() / 8;
     int64_t tileBytes = kTile * kTile * bytes;
     bool causal = op.getCausal();
@@ -176,9 +191,11 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       return x.add(kOffset(x, stage), x.idx(dBoxes * tileBytes));
     };
 
-    // mbarriers 0 .. stages - 1: the K/V stages; `stages`: Q.
-    auto barriersType =
-        nvgpu::MBarrierGroupType::get(context, workgroup, stages + 1);
+    // mbarriers 0 .. stages - 1: the K/V stages are full (the TMA loads
+    // have landed); `stages`: Q; with a producer, stages + 1 + s: stage s
+    // is empty (every consumer thread is done with it).
+    auto barriersType = nvgpu::MBarrierGroupType::get(
+        context, workgroup, stages + 1 + (specialised ? stages : 0));
     Value barriers =
         nvgpu::MBarrierCreateOp::create(rewriter, loc, barriersType);
     Value first = arith::CmpIOp::create(rewriter, loc,
@@ -191,6 +208,11 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       for (int64_t s = 0; s <= stages; ++s)
         nvgpu::MBarrierInitOp::create(rewriter, loc, barriers, e.idx(1),
                                       e.idx(s), Value());
+      if (specialised)
+        for (int64_t s = 0; s < stages; ++s)
+          nvgpu::MBarrierInitOp::create(rewriter, loc, barriers,
+                                        e.idx(consumers),
+                                        e.idx(stages + 1 + s), Value());
     }
     gpu::BarrierOp::create(rewriter, loc);
 
@@ -210,20 +232,65 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       boxes(mapK, kOffset(x, stage), dBoxes);
       boxes(mapV, vOffset(x, stage), vBoxes);
     };
-    {
+    // The block's Q tile, on mbarrier `stages`.
+    auto loadQ = [&](OpBuilder &b, Location l) {
+      Emitter x{b, l};
+      Value qBar = x.idx(stages);
+      nvgpu::MBarrierArriveExpectTxOp::create(b, l, barriers, x.idx(qBytes),
+                                              qBar, Value());
+      for (int64_t c = 0; c < dBoxes; ++c)
+        nvgpu::TmaAsyncLoadOp::create(
+            b, l, byteView(b, l, qBox, x.idx(c * qBoxBytes)), barriers, mapQ,
+            ValueRange{x.idx(c * kTile), x.mul(g, x.idx(r)), firstPos, batch},
+            qBar, Value(), Value());
+    };
+    if (specialised) {
+      // The producer warpgroup, its registers cut to 24 (it holds little
+      // more than a loop counter): its first thread loads Q, then key tile
+      // j into stage j % stages once the consumers have released the
+      // stage's previous tile (the empty mbarrier's phase of the pass
+      // before; on the first pass the phase "before the first" counts as
+      // completed, so the wait returns at once). The consumers take the
+      // registers it gave back.
+      auto roles = scf::IfOp::create(rewriter, loc,
+                                     e.lt(tid, e.idx(consumers)),
+                                     /*withElseRegion=*/true);
+      OpBuilder pb = OpBuilder::atBlockBegin(roles.elseBlock());
+      NVVM::SetMaxRegisterOp::create(pb, loc, kProducerRegisters,
+                                     NVVM::SetMaxRegisterAction::decrease);
+      Emitter x{pb, loc};
+      auto elected = scf::IfOp::create(
+          pb, loc,
+          arith::CmpIOp::create(pb, loc, arith::CmpIPredicate::eq, tid,
+                                x.idx(consumers)),
+          false);
+      OpBuilder eb = OpBuilder::atBlockBegin(elected.thenBlock());
+      loadQ(eb, loc);
+      Emitter y{eb, loc};
+      scf::ForOp::create(
+          eb, loc, y.idx(0), numTiles, y.idx(1), ValueRange{},
+          [&](OpBuilder &b, Location l, Value j, ValueRange) {
+            Emitter z{b, l};
+            Value pass = z.div(j, z.idx(stages));
+            Value parity = arith::IndexCastUIOp::create(
+                b, l, b.getI1Type(),
+                z.rem(z.add(pass, z.idx(1)), z.idx(2)));
+            Value stage = z.rem(j, z.idx(stages));
+            nvgpu::MBarrierTryWaitParityOp::create(
+                b, l, barriers, parity, z.idx(kWaitTicks),
+                z.add(stage, z.idx(stages + 1)));
+            load(b, l, stage, j);
+            scf::YieldOp::create(b, l);
+          });
+      rewriter.setInsertionPointToStart(roles.thenBlock());
+      NVVM::SetMaxRegisterOp::create(rewriter, loc, kConsumerRegisters,
+                                     NVVM::SetMaxRegisterAction::increase);
+    } else {
+      // Thread 0 loads Q and fills the stages.
       auto prologue = scf::IfOp::create(rewriter, loc, first, false);
       OpBuilder::InsertionGuard g2(rewriter);
       rewriter.setInsertionPointToStart(prologue.thenBlock());
-      Value qBar = e.idx(stages);
-      nvgpu::MBarrierArriveExpectTxOp::create(rewriter, loc, barriers,
-                                              e.idx(qBytes), qBar, Value());
-      for (int64_t c = 0; c < dBoxes; ++c)
-        nvgpu::TmaAsyncLoadOp::create(
-            rewriter, loc,
-            byteView(rewriter, loc, qBox, e.idx(c * qBoxBytes)), barriers,
-            mapQ,
-            ValueRange{e.idx(c * kTile), e.mul(g, e.idx(r)), firstPos, batch},
-            qBar, Value(), Value());
+      loadQ(rewriter, loc);
       for (int64_t s = 0; s < stages; ++s) {
         auto some = scf::IfOp::create(rewriter, loc, e.lt(e.idx(s), numTiles),
                                       false);
@@ -315,10 +382,10 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
 
     // The online softmax of tile j's scores (base 2, the scale folded into
     // log2 e) from the running row maxima m and sums l: P = exp2(S - m')
-    // rounded to 16 bits in the register layout of a wgmma A operand (for
-    // 16-bit types the accumulator's register order, k16 step s being
-    // registers 8s .. 8s + 7), m', l' and O's row scales exp2(m - m') in
-    // register order.
+    // in the register order of a wgmma A operand (for 16-bit types the
+    // accumulator's register order, k16 step s being registers 8s .. 8s +
+    // 7), still in f32, m', l' and O's row scales exp2(m - m') in register
+    // order.
     struct Softmax {
       Value p, m, l, scales;
     };
@@ -406,8 +473,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           vector::BroadcastOp::create(b, l, VectorType::get({1}, f32),
                                       alpha[1]),
           byRow);
-      Value pRegs = arith::TruncFOp::create(
-          b, l, pType, vector::ShuffleOp::create(b, l, p[0], p[1], merge));
+      Value pRegs = vector::ShuffleOp::create(b, l, p[0], p[1], merge);
       return Softmax{pRegs, mNew, lNew, scales};
     };
 
@@ -427,7 +493,10 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       Softmax first = softmax(
           tb, loc, multiplyQK(tb, loc, x.idx(0), /*wait=*/true), x.idx(0),
           minusInfs, x.zeros(pairF));
-      scf::YieldOp::create(tb, loc, ValueRange{first.m, first.l, first.p});
+      scf::YieldOp::create(
+          tb, loc,
+          ValueRange{first.m, first.l,
+                     arith::TruncFOp::create(tb, loc, pType, first.p)});
       OpBuilder eb = OpBuilder::atBlockBegin(tile0.elseBlock());
       MmaEmitter y{{eb, loc}, element};
       scf::YieldOp::create(
@@ -454,18 +523,30 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
           Value oAcc = multiplyPV(b, l, state[2], prev, state[3], /*keep=*/1);
           Softmax next = softmax(b, l, sAcc, j, state[0], state[1]);
           NVVM::WgmmaWaitGroupSyncOp::create(b, l, uint64_t(0));
+          // P_j is rounded into its 16-bit A registers only now: the P V
+          // in flight reads P_{j-1}'s registers until this wait, and the
+          // loop's P may share them (writing them earlier would make ptxas
+          // serialise every wgmma of the kernel).
+          Value pNext = arith::TruncFOp::create(b, l, pType, next.p);
           oAcc = arith::MulFOp::create(b, l, oAcc, next.scales);
-          // Every thread is done with tile j - 1's stage before it is
-          // refilled.
-          gpu::BarrierOp::create(b, l);
-          Value refill = x.add(prev, x.idx(stages));
-          auto more = scf::IfOp::create(
-              b, l, x.andI(first, x.lt(refill, numTiles)), false);
-          OpBuilder rb = OpBuilder::atBlockBegin(more.thenBlock());
-          Emitter y{rb, l};
-          load(rb, l, stageOf(y, prev), refill);
-          scf::YieldOp::create(b, l,
-                               ValueRange{next.m, next.l, next.p, oAcc});
+          if (specialised) {
+            // This thread is done with tile j - 1's stage: the producer
+            // may refill it once every consumer thread is.
+            nvgpu::MBarrierArriveOp::create(
+                b, l, nvgpu::MBarrierTokenType::get(context), barriers,
+                x.add(stageOf(x, prev), x.idx(stages + 1)));
+          } else {
+            // Every thread is done with tile j - 1's stage before it is
+            // refilled.
+            gpu::BarrierOp::create(b, l);
+            Value refill = x.add(prev, x.idx(stages));
+            auto more = scf::IfOp::create(
+                b, l, x.andI(first, x.lt(refill, numTiles)), false);
+            OpBuilder rb = OpBuilder::atBlockBegin(more.thenBlock());
+            Emitter y{rb, l};
+            load(rb, l, stageOf(y, prev), refill);
+          }
+          scf::YieldOp::create(b, l, ValueRange{next.m, next.l, pNext, oAcc});
         });
 
     // The last tile's P V (if there is one).

@@ -540,8 +540,8 @@ func.func @gpu_kernel_wgmma_tiles(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf
 // -----
 
 func.func @gpu_kernel_wgmma_warps(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
-  // expected-error @below {{a wgmma kernel has a warpgroup (4 warps) per 64 rows of its tile, got 8 warps}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  // expected-error @below {{a wgmma kernel has a warpgroup (4 warps) per 64 rows of its tile, and at most one producer warpgroup, got 12 warps}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 12, stages = 2, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
   return %o : tensor<1x4x2x64xf16>
 }
 

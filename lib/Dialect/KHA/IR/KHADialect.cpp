@@ -38,16 +38,19 @@ GPUKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   }
   // wgmma m64nNk16: a warpgroup (four warps) per 64 rows, operands in
   // boxes of 128-byte swizzle rows (64 f16/bf16 elements), no padding;
-  // tile_k is a matmul's step along K or an attention's head dim.
+  // tile_k is a matmul's step along K or an attention's head dim. One more
+  // warpgroup is a producer (warp specialisation): it issues the TMA loads
+  // while the others compute.
   if (mma == MmaKind::wgmma) {
     if (tileM <= 0 || tileM % 64 || tileN <= 0 || tileN % 64 || tileK <= 0 ||
         tileK % 64)
       return emitError() << "wgmma tiles must be positive multiples of 64, "
                             "got "
                          << tileM << "x" << tileN << "x" << tileK;
-    if (warps != 4 * (tileM / 64))
+    if (warps != 4 * (tileM / 64) && warps != 4 * (tileM / 64) + 4)
       return emitError() << "a wgmma kernel has a warpgroup (4 warps) per 64 "
-                            "rows of its tile, got "
+                            "rows of its tile, and at most one producer "
+                            "warpgroup, got "
                          << warps << " warps";
     if (stages < 1 || stages > 8)
       return emitError() << "stages must be in 1..8, got " << stages;

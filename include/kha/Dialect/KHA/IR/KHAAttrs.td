@@ -41,7 +41,10 @@ def KHA_GPUKernelAttr : AttrDef<KHA_Dialect, "GPUKernel"> {
       (`tile_m x tile_n`) and the K step staged per pipeline stage; for
       attention, the query rows of a block (`tile_m`), the keys of a K/V
       tile (`tile_n`) and the head dim (`tile_k`);
-    - `warps`: warps per block;
+    - `warps`: warps per block; for `wgmma`, a warpgroup (4 warps) per 64
+      rows of the tile, plus 4 where one more warpgroup is a producer (warp
+      specialisation: it issues the TMA loads into the stages while the
+      other warpgroups compute, each side waiting on mbarriers);
     - `stages`: shared-memory buffers per staged operand (2: double
       buffering, the copy of the next tile overlapping the math of this one);
     - `padding`: elements added to each shared-memory row, so that the eight
