@@ -50,6 +50,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <functional>
@@ -86,7 +87,7 @@ static bool isHopperThreadOp(Operation *op) {
       op->hasAttr("kha.wgmma_fragment"))
     return true;
   return isa<nvgpu::MBarrierInitOp, nvgpu::MBarrierArriveExpectTxOp,
-             nvgpu::TmaAsyncLoadOp, nvgpu::TmaPrefetchOp, nvgpu::TmaFenceOp,
+             nvgpu::MBarrierArriveOp, nvgpu::TmaAsyncLoadOp, nvgpu::TmaPrefetchOp, nvgpu::TmaFenceOp,
              nvgpu::WarpgroupGenerateDescriptorOp,
              nvgpu::WarpgroupMmaInitAccumulatorOp,
              nvgpu::WarpgroupMmaStoreOp>(op);
@@ -154,6 +155,17 @@ private:
                                                    OpBuilder &b);
   LogicalResult emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
                                  OpBuilder &b);
+  /// Carries out the TMA loads that signal `wait`'s mbarrier and completes
+  /// its phase if it is due: whether the phase `wait` waits for has
+  /// completed (i1).
+  FailureOr<Value> emitMBarrierPhase(nvgpu::MBarrierTryWaitParityOp wait,
+                                     OpBuilder &b);
+  /// A warp-specialised kernel's split into consumer warpgroups (the first
+  /// `consumers` threads, `roles`' then region) and a producer (its else
+  /// region).
+  LogicalResult emitRoles(scf::IfOp roles, int64_t consumers, OpBuilder &b);
+  /// Runs the producer role as far as its mbarrier waits let it.
+  LogicalResult advanceProducer(Location loc, OpBuilder &b);
   /// `nvgpu.warpgroup.mma` (A and B from shared memory) or
   /// `kha.warpgroup_mma_register_a` (A from the threads' registers).
   LogicalResult emitWarpgroupMma(Operation *mma, OpBuilder &b);
@@ -190,6 +202,25 @@ private:
 
   gpu::LaunchOp launch;
   bool reverseThreads;
+  /// The threads the thread loops run, [activeLo, activeHi): the block's,
+  /// or those of a warpgroup role of a warp-specialised kernel (`inRole`).
+  Value activeLo, activeHi;
+  bool inRole = false;
+  /// The producer role of a warp-specialised kernel: its first thread runs
+  /// `prologue` (TMA issue and the like) once, then `loop`, whose
+  /// iterations may each start with one mbarrier wait (`wait`, after the
+  /// side-effect-free `beforeWait` that compute its operands). The host
+  /// runs it on demand, as far as its waits let it, whenever a consumer is
+  /// about to wait; `state` holds whether it started and its next
+  /// iteration.
+  struct Producer {
+    int64_t thread;
+    SmallVector<Operation *> prologue, beforeWait, body;
+    scf::ForOp loop;
+    nvgpu::MBarrierTryWaitParityOp wait;
+    Value state, upperBound, step;
+  };
+  std::optional<Producer> producer;
   DenseSet<Operation *> synchronising;
   IRMapping uniform;
   DenseMap<Value, Value> carried;
@@ -230,13 +261,17 @@ private:
 
 std::pair<scf::ForOp, Value> HostLaunch::createThreadLoop(OpBuilder &b,
                                                           Location loc) {
-  auto loop = scf::ForOp::create(b, loc, constant(b, loc, 0), numThreads,
-                                 constant(b, loc, 1));
+  auto loop =
+      scf::ForOp::create(b, loc, activeLo, activeHi, constant(b, loc, 1));
   Value tid = loop.getInductionVar();
   if (reverseThreads) {
+    // hi - 1 - (tid - lo)
     OpBuilder tb = OpBuilder::atBlockBegin(loop.getBody());
     tid = arith::SubIOp::create(
-        tb, loc, arith::SubIOp::create(tb, loc, numThreads, constant(tb, loc, 1)),
+        tb, loc,
+        arith::SubIOp::create(
+            tb, loc, arith::AddIOp::create(tb, loc, activeHi, activeLo),
+            constant(tb, loc, 1)),
         tid);
   }
   return {loop, tid};
@@ -278,8 +313,7 @@ FailureOr<Value> HostLaunch::uniformValue(Value value, Location loc,
     return emitError(loc) << "a loop bound, branch condition or shuffle width "
                              "that is a thread id cannot run on the host";
   Value array = it->second;
-  Value first =
-      memref::LoadOp::create(b, loc, array, ValueRange{constant(b, loc, 0)});
+  Value first = memref::LoadOp::create(b, loc, array, ValueRange{activeLo});
   // Every thread must agree (as the GPU requires around barriers); a kernel
   // whose threads do not stops here rather than computing something else.
   if (isa<IntegerType, IndexType>(value.getType())) {
@@ -381,8 +415,10 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
     // fences order what the host does in program order anyway, and
     // warpgroup MMAs run when issued (checkInFlight makes sure nothing can
     // tell), so wgmma waits have nothing left to wait for.
+    // Register budgets (setmaxnreg) are the GPU's business.
     if (isa<nvgpu::MBarrierCreateOp, NVVM::FenceProxyOp,
-            NVVM::WgmmaWaitGroupSyncOp, gpu::DynamicSharedMemoryOp>(op))
+            NVVM::WgmmaWaitGroupSyncOp, NVVM::SetMaxRegisterOp,
+            gpu::DynamicSharedMemoryOp>(op))
       continue;
     if (isGPUOp(op) && !isHopperThreadOp(op))
       return op->emitError("no host form for this operation in a kernel");
@@ -406,11 +442,13 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
     SmallVector<Operation *> nested;
     clone->walk([&](Operation *inner) {
       if ((isGPUOp(inner) && inner != clone) || isHopperThreadOp(inner) ||
-          isa<NVVM::FenceProxyOp, NVVM::WgmmaWaitGroupSyncOp>(inner))
+          isa<NVVM::FenceProxyOp, NVVM::WgmmaWaitGroupSyncOp,
+              NVVM::SetMaxRegisterOp>(inner))
         nested.push_back(inner);
     });
     for (Operation *inner : nested) {
-      if (isa<NVVM::FenceProxyOp, NVVM::WgmmaWaitGroupSyncOp>(inner)) {
+      if (isa<NVVM::FenceProxyOp, NVVM::WgmmaWaitGroupSyncOp,
+              NVVM::SetMaxRegisterOp>(inner)) {
         inner->erase();
         continue;
       }
@@ -1147,6 +1185,27 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
     return none;
   }
 
+  // A plain arrival: the phase completes with the last expected one (when
+  // no transaction bytes are pending), and arrivals count anew.
+  if (auto arrive = dyn_cast<nvgpu::MBarrierArriveOp>(op)) {
+    Value state = arrive.getBarriersMutable().get(), id = arrive.getMbarId();
+    Value arrivals =
+        arith::AddIOp::create(b, loc, field(b, state, id, 1), c(1));
+    Value complete = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, arrivals,
+                              field(b, state, id, 0)),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                              field(b, state, id, 2), c(0)));
+    setField(b, state, id, 1,
+             arith::SelectOp::create(b, loc, complete, c(0), arrivals));
+    setField(b, state, id, 3,
+             arith::AddIOp::create(
+                 b, loc, field(b, state, id, 3),
+                 arith::SelectOp::create(b, loc, complete, c(1), c(0))));
+    return none;
+  }
+
   if (auto load = dyn_cast<nvgpu::TmaAsyncLoadOp>(op)) {
     int64_t number = load->getAttrOfType<IntegerAttr>(kTmaLoadAttr).getInt();
     auto create = tma.loads[number]
@@ -1275,6 +1334,25 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
 
 LogicalResult HostLaunch::emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
                                            OpBuilder &b) {
+  // A producer role (of a warp-specialised kernel) does all it can first.
+  if (failed(advanceProducer(wait.getLoc(), b)))
+    return failure();
+  FailureOr<Value> done = emitMBarrierPhase(wait, b);
+  if (failed(done))
+    return failure();
+  // Otherwise no thread is left to complete the phase (they have all run
+  // up to here): the GPU would wait for ever.
+  cf::AssertOp::create(
+      b, wait.getLoc(), *done,
+      "kha-gpu-launch-to-host-loops: mbarrier.try_wait.parity waits for a phase "
+      "that never completes (an arrival, a transaction count or the parity is "
+      "wrong)");
+  return success();
+}
+
+FailureOr<Value>
+HostLaunch::emitMBarrierPhase(nvgpu::MBarrierTryWaitParityOp wait,
+                              OpBuilder &b) {
   Location loc = wait.getLoc();
   auto c = [&](OpBuilder &ob, int64_t v) { return constant(ob, loc, v); };
   FailureOr<Value> id = uniformValue(wait.getMbarId(), loc, b);
@@ -1442,19 +1520,13 @@ LogicalResult HostLaunch::emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
     setField(pb, 1, c(pb, 0));
   }
   // try_wait.parity(p) returns once the phase of parity p has completed:
-  // when the phase now running has the other parity. Otherwise no thread
-  // is left to complete it (they have all run up to here): the GPU would
-  // wait for ever.
+  // when the phase now running has the other parity.
   Value running = arith::IndexCastUIOp::create(
       b, loc, b.getI1Type(),
       arith::RemUIOp::create(b, loc, field(b, 3), c(b, 2)));
-  cf::AssertOp::create(
-      b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, running, *parity),
-      "kha-gpu-launch-to-host-loops: mbarrier.try_wait.parity waits for a phase "
-      "that never completes (an arrival, a transaction count or the parity is "
-      "wrong)");
-  return success();
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, running,
+                               *parity)
+      .getResult();
 }
 
 /// The operands of a warpgroup MMA of either kind.
@@ -1538,8 +1610,10 @@ static LogicalResult checkInFlight(Operation *mma) {
 LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
   Location loc = op->getLoc();
   WarpgroupMma mma = *asWarpgroupMma(op);
-  std::optional<int64_t> threads = getConstantIntValue(numThreads);
-  if (!threads || *threads % 128)
+  // The warpgroups of the block, or of the role that runs it.
+  std::optional<int64_t> lo = getConstantIntValue(activeLo),
+                         hi = getConstantIntValue(activeHi);
+  if (!lo || !hi || *lo % 128 || *hi % 128)
     return op->emitError("a warpgroup MMA runs on the host only in blocks of "
                          "a static number of whole warpgroups");
   if (failed(checkInFlight(op)))
@@ -1588,8 +1662,8 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
   Type f32 = b.getF32Type();
   auto cType = MemRefType::get({64, n}, f32);
   Value tile = entryAlloca(loc, cType);
-  auto wgLoop = scf::ForOp::create(b, loc, constant(b, loc, 0),
-                                   constant(b, loc, *threads / 128),
+  auto wgLoop = scf::ForOp::create(b, loc, constant(b, loc, *lo / 128),
+                                   constant(b, loc, *hi / 128),
                                    constant(b, loc, 1));
   OpBuilder wb = OpBuilder::atBlockTerminator(wgLoop.getBody());
   auto c = [&](OpBuilder &ob, int64_t v) { return constant(ob, loc, v); };
@@ -1883,6 +1957,261 @@ LogicalResult HostLaunch::emitIf(scf::IfOp branch, OpBuilder &b) {
   return success();
 }
 
+/// Whether `value` is the launch's thread id x (as the block argument or a
+/// `gpu.thread_id x`), maybe cast to another integer type.
+static bool isThreadIdX(Value value, gpu::LaunchOp launch) {
+  if (auto cast = value.getDefiningOp<arith::IndexCastOp>())
+    value = cast.getIn();
+  else if (auto cast = value.getDefiningOp<arith::IndexCastUIOp>())
+    value = cast.getIn();
+  if (value == launch.getThreadIds().x)
+    return true;
+  auto id = value.getDefiningOp<gpu::ThreadIdOp>();
+  return id && id.getDimension() == gpu::Dimension::x;
+}
+
+/// `thread id x <predicate> N` as (predicate, N), N a constant.
+static std::optional<std::pair<arith::CmpIPredicate, int64_t>>
+threadIdComparison(Value condition, gpu::LaunchOp launch) {
+  auto cmp = condition.getDefiningOp<arith::CmpIOp>();
+  if (!cmp || !isThreadIdX(cmp.getLhs(), launch))
+    return std::nullopt;
+  std::optional<int64_t> n = getConstantIntValue(cmp.getRhs());
+  if (!n)
+    return std::nullopt;
+  return std::make_pair(cmp.getPredicate(), *n);
+}
+
+/// The consumer threads of a warp-specialised kernel's split into roles:
+/// `scf.if (thread id x < N) {consumers} else {producer}` with N a positive
+/// multiple of 128 (whole warpgroups) and no results.
+static std::optional<int64_t> roleSplit(scf::IfOp branch,
+                                        gpu::LaunchOp launch) {
+  if (branch.getElseRegion().empty() || branch.getNumResults())
+    return std::nullopt;
+  auto cmp = threadIdComparison(branch.getCondition(), launch);
+  if (!cmp ||
+      (cmp->first != arith::CmpIPredicate::ult &&
+       cmp->first != arith::CmpIPredicate::slt) ||
+      cmp->second <= 0 || cmp->second % 128)
+    return std::nullopt;
+  return cmp->second;
+}
+
+/// Whether `op` synchronises threads in a way a producer role may not.
+static bool isCollective(Operation *op) {
+  return isa<gpu::BarrierOp, gpu::ShuffleOp, nvgpu::LdMatrixOp,
+             nvgpu::MmaSyncOp, nvgpu::WarpgroupMmaOp,
+             kha::WarpgroupMmaRegisterAOp>(op);
+}
+
+LogicalResult HostLaunch::emitRoles(scf::IfOp roles, int64_t consumers,
+                                    OpBuilder &b) {
+  Location loc = roles.getLoc();
+  gpu::KernelDim3 size = launch.getBlockSizeOperandValues();
+  std::optional<int64_t> threads = getConstantIntValue(numThreads),
+                         y = getConstantIntValue(size.y),
+                         z = getConstantIntValue(size.z);
+  if (inRole || !threads || !y || !z || *y != 1 || *z != 1 ||
+      consumers >= *threads)
+    return roles.emitError(
+        "a split into warpgroup roles runs on the host only once per kernel, "
+        "in one-dimensional blocks of a static size, with threads left for "
+        "the producer");
+  auto refuse = [&](Operation *at) {
+    return at->emitError(
+        "a producer role runs on the host only as register hints and "
+        "arithmetic, then a branch for its first thread: work issued once, "
+        "then one loop without results whose iterations may each begin with "
+        "one mbarrier wait; no branches, barriers or collective operations "
+        "inside");
+  };
+  // The producer: its first thread's branch, found and checked.
+  Producer p;
+  p.thread = consumers;
+  scf::IfOp elected;
+  SmallVector<Operation *> arithmetic;
+  for (Operation &op : roles.elseBlock()->without_terminator()) {
+    if (isa<NVVM::SetMaxRegisterOp>(op))
+      continue;
+    if (auto branch = dyn_cast<scf::IfOp>(op)) {
+      auto cmp = threadIdComparison(branch.getCondition(), launch);
+      if (elected || !cmp || cmp->first != arith::CmpIPredicate::eq ||
+          cmp->second != consumers || branch.getNumResults() ||
+          !branch.getElseRegion().empty())
+        return refuse(&op);
+      elected = branch;
+      continue;
+    }
+    if (op.getNumRegions() || !isPure(&op))
+      return refuse(&op);
+    arithmetic.push_back(&op);
+  }
+  if (!elected)
+    return refuse(roles);
+  for (Operation &op : elected.thenBlock()->without_terminator()) {
+    if (auto loop = dyn_cast<scf::ForOp>(op)) {
+      if (p.loop || loop.getNumResults())
+        return refuse(&op);
+      p.loop = loop;
+      continue;
+    }
+    if (p.loop || op.getNumRegions() || isCollective(&op) ||
+        isa<nvgpu::MBarrierTryWaitParityOp>(op))
+      return refuse(&op);
+    if (isPure(&op))
+      arithmetic.push_back(&op);
+    else
+      p.prologue.push_back(&op);
+  }
+  if (!p.loop)
+    return refuse(elected);
+  for (Operation &op : p.loop.getBody()->without_terminator()) {
+    if (op.getNumRegions() || isCollective(&op))
+      return refuse(&op);
+    if (auto wait = dyn_cast<nvgpu::MBarrierTryWaitParityOp>(op)) {
+      if (p.wait || !p.body.empty() &&
+                        llvm::any_of(p.body, [](Operation *o) {
+                          return !isPure(o);
+                        }))
+        return refuse(&op);
+      p.wait = wait;
+      p.beforeWait = std::move(p.body);
+      p.body.clear();
+      continue;
+    }
+    p.body.push_back(&op);
+  }
+  // Its arithmetic outside the loop, once for the block (its operands are
+  // uniform, it has no thread-dependent value of its own), and the loop's
+  // bounds.
+  for (Operation *op : arithmetic) {
+    if (!llvm::all_of(op->getOperands(),
+                      [&](Value v) { return isUniform(v); })) {
+      // The first thread's condition is known.
+      if (llvm::all_of(op->getUsers(),
+                       [&](Operation *user) { return user == elected; }))
+        continue;
+      return refuse(op);
+    }
+    b.clone(*op, uniform);
+  }
+  FailureOr<Value> lb = uniformValue(p.loop.getLowerBound(), loc, b);
+  FailureOr<Value> ub = uniformValue(p.loop.getUpperBound(), loc, b);
+  FailureOr<Value> step = uniformValue(p.loop.getStep(), loc, b);
+  if (failed(lb) || failed(ub) || failed(step))
+    return failure();
+  p.upperBound = *ub;
+  p.step = *step;
+  // Not started; next iteration: the first.
+  p.state = entryAlloca(loc, MemRefType::get({2}, b.getIndexType()));
+  memref::StoreOp::create(b, loc, constant(b, loc, 0), p.state,
+                          ValueRange{constant(b, loc, 0)});
+  memref::StoreOp::create(b, loc, *lb, p.state,
+                          ValueRange{constant(b, loc, 1)});
+  producer = std::move(p);
+
+  // The consumers, the producer running whenever they are about to wait:
+  // first of all, then before each of their mbarrier waits; so it always
+  // runs as far ahead as its waits let it (which is how a missing wait
+  // shows: it overwrites what the consumers still read). When they are
+  // done, it must be too; otherwise the GPU would wait for ever.
+  Value lo = activeLo, hi = activeHi;
+  activeLo = constant(b, loc, 0);
+  activeHi = constant(b, loc, consumers);
+  inRole = true;
+  LogicalResult emitted = success(
+      succeeded(advanceProducer(loc, b)) &&
+      succeeded(emitOps(*roles.thenBlock(), b)) &&
+      succeeded(advanceProducer(loc, b)));
+  if (succeeded(emitted)) {
+    Value next = memref::LoadOp::create(b, loc, producer->state,
+                                        ValueRange{constant(b, loc, 1)});
+    cf::AssertOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, next,
+                              producer->upperBound),
+        "kha-gpu-launch-to-host-loops: the producer role is left waiting on "
+        "an mbarrier after the consumers are done (a stage never released, "
+        "or a wait for the wrong parity)");
+  }
+  activeLo = lo;
+  activeHi = hi;
+  inRole = false;
+  producer.reset();
+  return emitted;
+}
+
+LogicalResult HostLaunch::advanceProducer(Location loc, OpBuilder &b) {
+  if (!producer)
+    return success();
+  Producer &p = *producer;
+  Value lo = activeLo, hi = activeHi;
+  activeLo = constant(b, loc, p.thread);
+  activeHi = constant(b, loc, p.thread + 1);
+  auto restore = llvm::make_scope_exit([&] {
+    activeLo = lo;
+    activeHi = hi;
+  });
+  auto c = [&](OpBuilder &ob, int64_t v) { return constant(ob, loc, v); };
+  // Its work issued once, the first time.
+  Value started = memref::LoadOp::create(b, loc, p.state, ValueRange{c(b, 0)});
+  auto first = scf::IfOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, started,
+                            c(b, 0)),
+      false);
+  {
+    OpBuilder fb = OpBuilder::atBlockTerminator(first.thenBlock());
+    if (failed(emitThreadLoop(p.prologue, fb)))
+      return failure();
+    memref::StoreOp::create(fb, loc, c(fb, 1), p.state, ValueRange{c(fb, 0)});
+  }
+  // Then its iterations, while there are any and the next one's wait (if
+  // any) would return.
+  bool ok = true;
+  scf::WhileOp::create(
+      b, loc, TypeRange{}, ValueRange{},
+      [&](OpBuilder &wb, Location l, ValueRange) {
+        Value j = memref::LoadOp::create(wb, l, p.state, ValueRange{c(wb, 1)});
+        Value more = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::slt, j,
+                                           p.upperBound);
+        auto ready = scf::IfOp::create(wb, l, TypeRange{wb.getI1Type()}, more,
+                                       /*withElseRegion=*/true);
+        OpBuilder tb = OpBuilder::atBlockBegin(ready.thenBlock());
+        Value go = arith::ConstantOp::create(tb, l, tb.getBoolAttr(true));
+        if (p.wait) {
+          uniform.map(p.loop.getInductionVar(), j);
+          for (Operation *op : p.beforeWait)
+            tb.clone(*op, uniform);
+          FailureOr<Value> done = emitMBarrierPhase(p.wait, tb);
+          if (failed(done))
+            ok = false;
+          else
+            go = *done;
+        }
+        scf::YieldOp::create(tb, l, go);
+        OpBuilder eb = OpBuilder::atBlockBegin(ready.elseBlock());
+        scf::YieldOp::create(
+            eb, l, arith::ConstantOp::create(eb, l, eb.getBoolAttr(false))
+                       .getResult());
+        scf::ConditionOp::create(wb, l, ready.getResult(0), ValueRange{});
+      },
+      [&](OpBuilder &wb, Location l, ValueRange) {
+        Value j = memref::LoadOp::create(wb, l, p.state, ValueRange{c(wb, 1)});
+        auto yield = scf::YieldOp::create(wb, l);
+        OpBuilder ab(yield);
+        uniform.map(p.loop.getInductionVar(), j);
+        SmallVector<Operation *> all(p.beforeWait);
+        all.append(p.body);
+        if (failed(emitThreadLoop(all, ab)))
+          ok = false;
+        memref::StoreOp::create(ab, l, arith::AddIOp::create(ab, l, j, p.step),
+                                p.state, ValueRange{c(ab, 1)});
+      });
+  return success(ok);
+}
+
 LogicalResult HostLaunch::emitOps(Block &block, OpBuilder &b) {
   SmallVector<Operation *> run;
   for (Operation &op : block.without_terminator()) {
@@ -1893,8 +2222,19 @@ LogicalResult HostLaunch::emitOps(Block &block, OpBuilder &b) {
     if (failed(emitThreadLoop(run, b)))
       return failure();
     run.clear();
-    if (isa<gpu::BarrierOp>(op))
+    if (isa<gpu::BarrierOp>(op)) {
+      if (inRole)
+        return op.emitError("a block barrier inside a warpgroup role waits "
+                            "for the threads of the other role too, which "
+                            "never reach it");
       continue;
+    }
+    if (auto branch = dyn_cast<scf::IfOp>(op))
+      if (std::optional<int64_t> consumers = roleSplit(branch, launch)) {
+        if (failed(emitRoles(branch, *consumers, b)))
+          return failure();
+        continue;
+      }
     LogicalResult emitted =
         TypeSwitch<Operation *, LogicalResult>(&op)
             .Case([&](gpu::ShuffleOp shuffle) { return emitShuffle(shuffle, b); })
@@ -1966,6 +2306,8 @@ LogicalResult HostLaunch::emit() {
                          block.z)
                          .getResult();
   Value zero = constant(b, loc, 0), one = constant(b, loc, 1);
+  activeLo = zero;
+  activeHi = numThreads;
   if (!getConstantIntValue(numThreads)) {
     Value fits = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
                                        numThreads, constant(b, loc, kMaxThreads));

@@ -24,7 +24,13 @@ Negative controls, each of which must fail:
     (the emulation refuses it, as the result would be undefined on the GPU);
     every wait for the other phase; head dim 72 with the tensor maps filling
     the columns past it (which its last k16 step reads) with NaN instead of
-    zeros.
+    zeros;
+  - warp specialisation (a producer warpgroup loading the stages, the
+    emulation running it as far ahead as its waits allow whenever a consumer
+    is about to wait): the producer not waiting for a stage's release (it
+    overwrites a tile still in use), waiting for the other parity of it
+    (it never proceeds), and the consumers' release removed (the producer
+    is left waiting).
 
 usage: wgmma_kernels_on_host.py TOOLS_DIR
 """
@@ -69,6 +75,8 @@ SDPA = [
     (1, 17, 90, 2, 2, 256, True, "bf16", False),   # d = 256: four boxes per row
     (1, 5, 0, 2, 2, 128, False, "bf16", True),     # S = 0 at run time: no key tile
                                                     # to load or wait for, zeros out
+    (1, 70, 300, 4, 2, 64, False, "f16", False),   # 5 tiles on 3 stages: the producer
+                                                    # refills released stages
 ]
 
 # The descriptor bits MLIR's nvgpu-to-nvvm lowering (and the emulation) put
@@ -131,6 +139,29 @@ def flip_parity(ir):
          "%s%%flip_%d = arith.xori %s, %%true_%d : i1" % (ind, n, p, n)], "%%flip_%d" % n))
 
 
+def producer_lines(ir):
+    """The line numbers of the producer warpgroup's code (after its
+    register cut), and the lines."""
+    lines = ir.split("\n")
+    start = next(i for i, l in enumerate(lines) if "nvvm.setmaxregister  decrease" in l)
+    return start, lines
+
+
+def producer_no_wait(ir):
+    """The producer refills a stage without waiting for its release."""
+    start, lines = producer_lines(ir)
+    wait = next(i for i in range(start, len(lines))
+                if "nvgpu.mbarrier.try_wait.parity" in lines[i])
+    return "\n".join(lines[:wait] + lines[wait + 1:])
+
+
+def producer_flip_parity(ir):
+    """The producer waits for the other parity of a stage's release."""
+    start, lines = producer_lines(ir)
+    head, tail = "\n".join(lines[:start]), "\n".join(lines[start:])
+    return head + "\n" + flip_parity(tail)
+
+
 def half_tx(ir):
     """Every arrive.expect_tx announcing half of its bytes."""
     return replace_operand(ir, "nvgpu.mbarrier.arrive.expect_tx", lambda ind, c, n: (
@@ -155,6 +186,12 @@ BROKEN = [
     ("stage parity off by one pass", SDPA[1], flip_parity, None),
     ("columns past the head dim filled with NaN, not zeros", SDPA[8],
      lambda ir: ir.replace("oob = zero", "oob = nan"), None),
+    ("the producer refills a stage without waiting for its release", SDPA[11],
+     producer_no_wait, None),
+    ("the producer waits for the other parity of a stage's release", SDPA[11],
+     producer_flip_parity, None),
+    ("the consumers never release a stage (their arrive removed)", SDPA[11],
+     lambda ir: re.sub(r"\n.*= nvgpu\.mbarrier\.arrive %.*", "", ir), None),
 ]
 
 
