@@ -267,11 +267,11 @@ std::pair<scf::ForOp, Value> HostLaunch::createThreadLoop(OpBuilder &b,
   if (reverseThreads) {
     // hi - 1 - (tid - lo)
     OpBuilder tb = OpBuilder::atBlockBegin(loop.getBody());
+    Value end = activeHi;
+    if (getConstantIntValue(activeLo) != 0)
+      end = arith::AddIOp::create(tb, loc, activeHi, activeLo);
     tid = arith::SubIOp::create(
-        tb, loc,
-        arith::SubIOp::create(
-            tb, loc, arith::AddIOp::create(tb, loc, activeHi, activeLo),
-            constant(tb, loc, 1)),
+        tb, loc, arith::SubIOp::create(tb, loc, end, constant(tb, loc, 1)),
         tid);
   }
   return {loop, tid};
@@ -513,7 +513,7 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
   }
   // A loop left with nothing but index arithmetic does nothing.
   if (llvm::all_of(loop.getBody()->without_terminator(),
-                   [](Operation &op) { return isPure(&op); }))
+                   [](Operation &op) { return isMemoryEffectFree(&op); }))
     loop.erase();
   return success();
 }

@@ -50,6 +50,9 @@
 // CHECK:   math.exp2
 // CHECK-NOT: gpu.barrier
 // CHECK:   nvvm.wgmma.wait.group.sync.aligned 0
+// P_j is rounded into the A registers only after the wait: the P V in flight
+// reads P_{j-1}'s until then.
+// CHECK:   arith.truncf %{{.*}} : vector<32xf32> to vector<32xbf16>
 // CHECK:   arith.mulf %[[PV]], %{{.*}} : vector<32xf32>
 // CHECK:   gpu.barrier
 // CHECK:   nvgpu.tma.async.load
@@ -114,6 +117,75 @@ func.func @d36(%q: tensor<1x8x2x36xf16>, %k: tensor<1x8x2x36xf16>, %v: tensor<1x
 func.func @two_warpgroups(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
   %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
   return %o : tensor<2x?x4x64xbf16>
+}
+
+// -----
+
+// Warp specialisation (12 warps: two consumer warpgroups and a producer):
+// 384 threads; mbarriers full 0-2, Q 3, empty 4-6 (256 arrivals each, one
+// per consumer thread). The consumers (threads 0-255) raise their registers
+// to 240, wait for Q and each full stage, and release tile j - 1's stage
+// by an arrive instead of a block barrier; the producer cuts its registers
+// to 24, and its first thread loads Q, then tile j into stage j % 3 after
+// waiting for the stage's release of the pass before (parity
+// (j / 3 + 1) % 2; on the first pass the wait returns at once).
+// CHECK-LABEL: func @warp_specialised
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c384{{.*}})
+// CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 7>
+// CHECK-COUNT-4: nvgpu.mbarrier.init %{{.*}}[%{{.*}}], %c1
+// CHECK-COUNT-3: nvgpu.mbarrier.init %{{.*}}[%{{.*}}], %c256
+// CHECK: gpu.barrier
+// CHECK: %[[CONSUMER:.*]] = arith.cmpi ult, %{{.*}}, %c256{{.*}} : index
+// CHECK: scf.if %[[CONSUMER]] {
+// CHECK:   nvvm.setmaxregister  increase 240
+// CHECK-NOT: nvgpu.tma.async.load
+// CHECK:   scf.for
+// CHECK:     nvgpu.mbarrier.try_wait.parity
+// CHECK:     kha.warpgroup_mma_register_a {{.*}} {transposeB, waitGroup = 1 : i64} :
+// CHECK:     nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK-NOT: gpu.barrier
+// CHECK:     nvgpu.mbarrier.arrive %{{.*}}[%{{.*}}] : <memorySpace = #gpu.address_space<workgroup>, num_barriers = 7> -> !nvgpu.mbarrier.token
+// CHECK-NOT: gpu.barrier
+// CHECK:   vector.store
+// CHECK: } else {
+// CHECK:   nvvm.setmaxregister  decrease 24
+// CHECK:   %[[FIRST:.*]] = arith.cmpi eq, %{{.*}}, %c256{{.*}} : index
+// CHECK:   scf.if %[[FIRST]] {
+// CHECK:     nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c16384
+// CHECK:     scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step
+// CHECK:       %[[PASS:.*]] = arith.divui %[[J]], %c3
+// CHECK:       %[[NEXT:.*]] = arith.addi %[[PASS]], %c1
+// CHECK:       %[[PAR:.*]] = arith.remui %[[NEXT]], %c2
+// CHECK:       %[[BIT:.*]] = arith.index_castui %[[PAR]] : index to i1
+// CHECK:       %[[STAGE:.*]] = arith.remui %[[J]], %c3
+// CHECK:       %[[EMPTY:.*]] = arith.addi %[[STAGE]], %c4
+// CHECK:       nvgpu.mbarrier.try_wait.parity %{{.*}}[%[[EMPTY]]], %[[BIT]]
+// CHECK:       nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%[[STAGE]]], %c16384
+// CHECK-COUNT-2: nvgpu.tma.async.load
+// CHECK-NOT: gpu.barrier
+// CHECK: gpu.terminator
+func.func @warp_specialised(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
+  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 12, stages = 3, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
+  return %o : tensor<2x?x4x64xbf16>
+}
+
+// -----
+
+// A producer warpgroup needs two consumer warpgroups (tile_m 128).
+func.func @producer_one_consumer(%q: tensor<1x8x2x64xf16>) -> tensor<1x8x2x64xf16> {
+  // expected-error @+1 {{does not fit: the wgmma attention kernel has a producer warpgroup only with two consumer warpgroups (tile_m 128) and value head dims up to 128}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>) -> tensor<1x8x2x64xf16>
+  return %o : tensor<1x8x2x64xf16>
+}
+
+// -----
+
+// A producer warpgroup leaves each consumer 240 registers: not enough for
+// O with a value head dim of 256.
+func.func @producer_d256(%q: tensor<1x?x2x256xbf16>) -> tensor<1x?x2x256xbf16> {
+  // expected-error @+1 {{the wgmma attention kernel has a producer warpgroup only with two consumer warpgroups (tile_m 128) and value head dims up to 128}}
+  %o = kha.sdpa %q, %q, %q {scale = 0.0625 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 256, warps = 12, stages = 2, padding = 0>} : (tensor<1x?x2x256xbf16>, tensor<1x?x2x256xbf16>, tensor<1x?x2x256xbf16>) -> tensor<1x?x2x256xbf16>
+  return %o : tensor<1x?x2x256xbf16>
 }
 
 // -----

@@ -1,6 +1,7 @@
 // kha-gpu-hopper-kernel-abi: an outlined kernel using TMA takes its tensor
 // maps as pointers and aligns its workgroup buffers and its dynamic shared
-// memory to 1024 bytes; other kernels are left alone.
+// memory to 1024 bytes; a kernel that rebalances registers between its
+// warpgroups gets .minnctapersm 1; other kernels are left alone.
 // RUN: kha-opt %s -kha-gpu-hopper-kernel-abi | FileCheck %s
 
 !map = !nvgpu.tensormap.descriptor<tensor = memref<64x64xf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = none, oob = zero, interleave = none>
@@ -10,6 +11,10 @@ module attributes {gpu.container_module} {
   // CHECK: %[[MAP:.*]] = builtin.unrealized_conversion_cast %[[P]] : !llvm.ptr to !nvgpu.tensormap.descriptor
   // CHECK: nvgpu.tma.async.load %[[MAP]]
   // CHECK: gpu.func @plain(%{{.*}}: index) workgroup(%{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>) kernel
+  // CHECK-NOT: nvvm.minctasm
+  // A kernel whose warpgroups trade registers starts with all a block may
+  // have (PTX .minnctapersm 1).
+  // CHECK: gpu.func @rebalances(%{{.*}}: index) kernel attributes {nvvm.minctasm = 1 : i32}
   // Dynamic shared memory: a memref on the module's external array.
   // CHECK: llvm.mlir.global external @kha_dynamic_shared() {addr_space = 3 : i32, alignment = 1024 : i64} : !llvm.array<0 x i8>
   // CHECK: gpu.func @dynamic
@@ -31,6 +36,17 @@ module attributes {gpu.container_module} {
       gpu.return
     }
     gpu.func @plain(%i: index) workgroup(%buf : memref<16xf32, #gpu.address_space<workgroup>>) kernel {
+      gpu.return
+    }
+    gpu.func @rebalances(%i: index) kernel {
+      %c128 = arith.constant 128 : index
+      %tid = gpu.thread_id x
+      %consumer = arith.cmpi ult, %tid, %c128 : index
+      scf.if %consumer {
+        nvvm.setmaxregister increase 240
+      } else {
+        nvvm.setmaxregister decrease 24
+      }
       gpu.return
     }
   }

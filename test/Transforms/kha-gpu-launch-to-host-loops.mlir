@@ -329,11 +329,10 @@ func.func @private_buffer(%out: memref<32xf32>) {
 // -----
 
 // A per-thread view used across a barrier is made again in the thread loop
-// that uses it (views are address computations, not carried values).
+// that uses it (views are address computations, not carried values); the
+// thread loop before the barrier, left with nothing but the view, is gone.
 // CHECK-LABEL: func @view_across_barrier
-// CHECK: scf.for %[[T0:.*]] = %{{.*}} to %c32{{.*}} step
-// CHECK:   %[[L0:.*]] = arith.remui %[[T0]], %{{.*}} : index
-// CHECK:   memref.subview %{{.*}}[%[[L0]]] [1] [1]
+// CHECK-NOT: memref.subview
 // CHECK: scf.for %[[T1:.*]] = %{{.*}} to %c32{{.*}} step
 // CHECK:   %[[L1:.*]] = arith.remui %[[T1]], %{{.*}} : index
 // CHECK:   %[[V1:.*]] = memref.subview %{{.*}}[%[[L1]]] [1] [1]
@@ -627,6 +626,143 @@ func.func @dynamic_shared_size(%n: i32, %out: memref<4xf32>) {
     %f = memref.view %smem[%c0][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<4xf32, #gpu.address_space<workgroup>>
     %x0 = memref.load %f[%c0] : memref<4xf32, #gpu.address_space<workgroup>>
     memref.store %x0, %out[%c0] : memref<4xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// Warp specialisation: threads 0-127 consume, the first thread of the
+// producer warpgroup (thread 128) writes j into a one-slot ring for j < n.
+// The consumers run as thread loops over their 128 threads; the producer
+// runs on demand: first of all, then before each consumer wait, as far as
+// its own mbarrier waits let it (a `scf.while` over its iterations, each
+// thread loop over thread 128 alone), from a state of two words (started,
+// next iteration); when the consumers are done, it must be too.
+!bar = !nvgpu.mbarrier.group<memorySpace = #gpu.address_space<workgroup>, num_barriers = 2>
+// CHECK-LABEL: func @warp_roles
+// CHECK: %[[STATE:.*]] = memref.alloca() : memref<2xindex>
+// CHECK: memref.store %{{.*}}, %[[STATE]]
+// CHECK: scf.while
+// CHECK: scf.condition
+// CHECK: } do {
+// CHECK: scf.for %{{.*}} = %c128{{.*}} to %c129
+// CHECK: memref.store %{{.*}}, %[[STATE]]
+// The consumers' loop: the producer, then the wait, then their thread loop.
+// CHECK: scf.for
+// CHECK: scf.while
+// CHECK: cf.assert %{{.*}}, "kha-gpu-launch-to-host-loops: mbarrier.try_wait.parity waits for a phase that never completes
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c128
+// CHECK: cf.assert %{{.*}}, "kha-gpu-launch-to-host-loops: the producer role is left waiting on an mbarrier after the consumers are done
+// CHECK-NOT: nvvm.setmaxregister
+// CHECK-NOT: nvgpu.
+func.func @warp_roles(%n: index, %out: memref<128xf32>) {
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1) threads(%tx, %ty, %tz) in (%u = %c256, %v = %c1, %w = %c1) workgroup(%slot : memref<1xf32, #gpu.address_space<workgroup>>) {
+    %c0 = arith.constant 0 : index
+    %one = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c128 = arith.constant 128 : index
+    %ticks = arith.constant 1000 : index
+    %zero = arith.constant 0.0 : f32
+    %bars = nvgpu.mbarrier.create -> !bar
+    %first = arith.cmpi eq, %tx, %c0 : index
+    scf.if %first {
+      nvgpu.mbarrier.init %bars[%c0], %one : !bar
+      nvgpu.mbarrier.init %bars[%one], %c128 : !bar
+    }
+    gpu.barrier
+    %consumer = arith.cmpi ult, %tx, %c128 : index
+    scf.if %consumer {
+      nvvm.setmaxregister increase 240
+      %sum = scf.for %j = %c0 to %n step %one iter_args(%acc = %zero) -> (f32) {
+        %pass = arith.remui %j, %c2 : index
+        %parity = arith.index_castui %pass : index to i1
+        nvgpu.mbarrier.try_wait.parity %bars[%c0], %parity, %ticks : !bar
+        %val = memref.load %slot[%c0] : memref<1xf32, #gpu.address_space<workgroup>>
+        %t = nvgpu.mbarrier.arrive %bars[%one] : !bar -> !nvgpu.mbarrier.token
+        %next = arith.addf %acc, %val : f32
+        scf.yield %next : f32
+      }
+      memref.store %sum, %out[%tx] : memref<128xf32>
+    } else {
+      nvvm.setmaxregister decrease 24
+      %elected = arith.cmpi eq, %tx, %c128 : index
+      scf.if %elected {
+        scf.for %j = %c0 to %n step %one {
+          %pass = arith.addi %j, %one : index
+          %p = arith.remui %pass, %c2 : index
+          %parity = arith.index_castui %p : index to i1
+          nvgpu.mbarrier.try_wait.parity %bars[%one], %parity, %ticks : !bar
+          %i = arith.index_cast %j : index to i32
+          %f = arith.sitofp %i : i32 to f32
+          memref.store %f, %slot[%c0] : memref<1xf32, #gpu.address_space<workgroup>>
+          %t = nvgpu.mbarrier.arrive %bars[%c0] : !bar -> !nvgpu.mbarrier.token
+        }
+      }
+    }
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A block barrier inside a role would wait for the other role's threads.
+!bar = !nvgpu.mbarrier.group<memorySpace = #gpu.address_space<workgroup>, num_barriers = 1>
+func.func @barrier_in_role(%n: index) {
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1) threads(%tx, %ty, %tz) in (%u = %c256, %v = %c1, %w = %c1) {
+    %c0 = arith.constant 0 : index
+    %c128 = arith.constant 128 : index
+    %bars = nvgpu.mbarrier.create -> !bar
+    %consumer = arith.cmpi ult, %tx, %c128 : index
+    scf.if %consumer {
+      // expected-error @+1 {{a block barrier inside a warpgroup role waits for the threads of the other role too, which never reach it}}
+      gpu.barrier
+    } else {
+      %elected = arith.cmpi eq, %tx, %c128 : index
+      scf.if %elected {
+        scf.for %j = %c0 to %n step %c1 {
+          %t = nvgpu.mbarrier.arrive %bars[%c0] : !bar -> !nvgpu.mbarrier.token
+        }
+      }
+    }
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// The producer's loop holds a branch: not a form the host runs.
+!bar = !nvgpu.mbarrier.group<memorySpace = #gpu.address_space<workgroup>, num_barriers = 1>
+func.func @producer_branch(%n: index, %c: i1) {
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1) threads(%tx, %ty, %tz) in (%u = %c256, %v = %c1, %w = %c1) workgroup(%slot : memref<1xf32, #gpu.address_space<workgroup>>) {
+    %c0 = arith.constant 0 : index
+    %c128 = arith.constant 128 : index
+    %ticks = arith.constant 1000 : index
+    %false = arith.constant false
+    %bars = nvgpu.mbarrier.create -> !bar
+    %consumer = arith.cmpi ult, %tx, %c128 : index
+    scf.if %consumer {
+      nvgpu.mbarrier.try_wait.parity %bars[%c0], %false, %ticks : !bar
+    } else {
+      %elected = arith.cmpi eq, %tx, %c128 : index
+      scf.if %elected {
+        scf.for %j = %c0 to %n step %c1 {
+          // expected-error @+1 {{a producer role runs on the host only as register hints and arithmetic, then a branch for its first thread: work issued once, then one loop without results whose iterations may each begin with one mbarrier wait; no branches, barriers or collective operations inside}}
+          scf.if %c {
+            %t = nvgpu.mbarrier.arrive %bars[%c0] : !bar -> !nvgpu.mbarrier.token
+          }
+        }
+      }
+    }
     gpu.terminator
   }
   return
