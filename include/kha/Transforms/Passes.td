@@ -355,7 +355,21 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
     the launch's constant size; `unrealized_conversion_cast`s marked
     `kha.wgmma_fragment` (an accumulator read or written as the thread's
     registers) are the identity, and `nvvm.fence.proxy` and the wgmma waits
-    have nothing left to order.
+    have nothing left to order; `nvvm.setmaxregister` has no host meaning.
+    A plain `nvgpu.mbarrier.arrive` counts one arrival, completing the phase
+    with the last expected one.
+
+    Warp specialisation: a top-level `scf.if (thread id x < N) {consumers}
+    else {producer}` (N a multiple of 128) splits the block into roles. The
+    consumers' region runs as above over threads 0 .. N - 1 only (a block
+    barrier inside a role is refused: it would wait for the other role).
+    The producer's region must be register hints, arithmetic and one
+    `scf.if (thread id x == N)` holding work issued once and then one loop
+    whose iterations may each begin with one mbarrier wait; it runs on
+    demand, thread N alone: at the start and before every consumer wait,
+    as far as its own waits let it (so it runs as far ahead as the GPU
+    could, and a missing or wrong wait shows). When the consumers are done,
+    a producer still waiting stops the run with a message.
 
     `--kha-gpu-pipeline="host-emulation"` and `kha-compile --target=cuda
     --cuda-on-host` use it to run the whole GPU path on the CPU.

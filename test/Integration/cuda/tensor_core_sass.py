@@ -20,7 +20,8 @@ and not (--no-fold-knocks), compiled by kha-compile --target=cuda
 - SASS (cuobjdump -sass, from build/cuda-tools or $KHA_CUOBJDUMP; fetched by
   scripts/setup.sh): each mma.sync kernel has HMMA, LDSM and LDGSTS, each
   wgmma kernel HGMMA and UTMALDG, and none uses local memory (LDL/STL);
-  ptxas reports no serialised wgmma. SIMT kernels that use local memory are listed (the
+  ptxas reports no serialised wgmma; on sm_90a the attention is warp-specialised
+  (PTX setmaxnreg, which ptxas does not ignore: USETMAXREG in the SASS). SIMT kernels that use local memory are listed (the
   f64 RoPE tables: libdevice's sin/cos reduce large arguments on the stack).
 
 Prints a table per kernel (registers, shared memory, instruction counts).
@@ -56,12 +57,12 @@ def sass_counts(sass):
         if m:
             kernel = m.group(1)
             out[kernel] = {"HMMA": 0, "LDSM": 0, "LDGSTS": 0, "HGMMA": 0, "UTMALDG": 0,
-                           "LDL/STL": 0}
+                           "USETMAXREG": 0, "LDL/STL": 0}
             continue
         m = re.search(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9]+)", line)
         if kernel and m:
             op = m.group(1)
-            if op in ("HMMA", "LDSM", "LDGSTS", "HGMMA", "UTMALDG"):
+            if op in ("HMMA", "LDSM", "LDGSTS", "HGMMA", "UTMALDG", "USETMAXREG"):
                 out[kernel][op] += 1
             elif op in ("LDL", "STL"):
                 out[kernel]["LDL/STL"] += 1
@@ -143,6 +144,14 @@ def main():
                                         "attention and the projections)" % len(hopper))
                     if "serializ" in report.lower():
                         problems.append("ptxas serialises a wgmma")
+                    # Warp specialisation: the attention (head dims 64 and 128
+                    # here) has a producer warpgroup whose registers go to the
+                    # consumers, which ptxas honours.
+                    specialised = [k for k, body in kernels.items() if "setmaxnreg" in body]
+                    if kernels and chip == "sm_90a" and not specialised:
+                        problems.append("no warp-specialised kernel (setmaxnreg)")
+                    if "setmaxnreg' ignored" in report:
+                        problems.append("ptxas ignores setmaxnreg")
                     for kernel, body in sorted(kernels.items()):
                         spills, registers, smem = info.get(kernel, (-1, 0, 0))
                         counts = sass.get(kernel, {})
@@ -167,6 +176,8 @@ def main():
                             problems.append("%s: wgmma without TMA/mbarriers" % kernel)
                         if wgmma and not all(counts.get(op) for op in ("HGMMA", "UTMALDG")):
                             problems.append("%s: no HGMMA/UTMALDG in the SASS" % kernel)
+                        if kernel in specialised and counts.get("USETMAXREG", 0) < 2:
+                            problems.append("%s: setmaxnreg missing from the SASS" % kernel)
                         if mma or wgmma:
                             print("| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |" % (
                                 name + (" unfolded" if fold else ""), chip, kernel, registers, smem, spills,
