@@ -206,19 +206,23 @@ private:
   /// or those of a warpgroup role of a warp-specialised kernel (`inRole`).
   Value activeLo, activeHi;
   bool inRole = false;
-  /// The producer role of a warp-specialised kernel: its first thread runs
-  /// `prologue` (TMA issue and the like) once, then `loop`, whose
-  /// iterations may each start with one mbarrier wait (`wait`, after the
-  /// side-effect-free `beforeWait` that compute its operands). The host
-  /// runs it on demand, as far as its waits let it, whenever a consumer is
-  /// about to wait; `state` holds whether it started and its next
-  /// iteration.
+  /// The producer role of a warp-specialised kernel, which its first thread
+  /// runs: steps, each either work that may begin with one mbarrier wait
+  /// (`wait`, then `ops`), or a loop whose iterations may each begin with
+  /// one (`beforeWait`, the side-effect-free operations that compute the
+  /// wait's operands, `wait`, then `ops`). The host runs it on demand, as far
+  /// as its waits let it, whenever a consumer is about to wait; `state`
+  /// holds its step and the loop's next iteration.
+  struct ProducerStep {
+    scf::ForOp loop;
+    SmallVector<Operation *> beforeWait, ops;
+    nvgpu::MBarrierTryWaitParityOp wait;
+    Value upperBound, step;
+  };
   struct Producer {
     int64_t thread;
-    SmallVector<Operation *> prologue, beforeWait, body;
-    scf::ForOp loop;
-    nvgpu::MBarrierTryWaitParityOp wait;
-    Value state, upperBound, step;
+    SmallVector<ProducerStep> steps;
+    Value state;
   };
   std::optional<Producer> producer;
   DenseSet<Operation *> synchronising;
@@ -2021,10 +2025,15 @@ LogicalResult HostLaunch::emitRoles(scf::IfOp roles, int64_t consumers,
   auto refuse = [&](Operation *at) {
     return at->emitError(
         "a producer role runs on the host only as register hints and "
-        "arithmetic, then a branch for its first thread: work issued once, "
-        "then one loop without results whose iterations may each begin with "
-        "one mbarrier wait; no branches, barriers or collective operations "
-        "inside");
+        "arithmetic, then a branch for its first thread: work that may begin "
+        "with an mbarrier wait, and loops without results whose iterations "
+        "may each begin with one; no other branches, barriers or collective "
+        "operations inside, and no result of a side effect used");
+  };
+  // Side effects whose results nothing uses (mbarrier tokens).
+  auto unusedEffects = [](Operation *op) {
+    return llvm::all_of(op->getResults(),
+                        [](Value v) { return v.use_empty(); });
   };
   // The producer: its first thread's branch, found and checked.
   Producer p;
@@ -2049,41 +2058,52 @@ LogicalResult HostLaunch::emitRoles(scf::IfOp roles, int64_t consumers,
   }
   if (!elected)
     return refuse(roles);
+  // Its steps: a new one at each wait and each loop (canonicalisation may
+  // have folded a loop of one iteration into straight-line code).
+  auto newStep = [&] { p.steps.emplace_back(); };
+  newStep();
   for (Operation &op : elected.thenBlock()->without_terminator()) {
     if (auto loop = dyn_cast<scf::ForOp>(op)) {
-      if (p.loop || loop.getNumResults())
+      if (loop.getNumResults())
         return refuse(&op);
-      p.loop = loop;
+      newStep();
+      ProducerStep &step = p.steps.back();
+      step.loop = loop;
+      for (Operation &inner : loop.getBody()->without_terminator()) {
+        if (inner.getNumRegions() || isCollective(&inner))
+          return refuse(&inner);
+        if (auto wait = dyn_cast<nvgpu::MBarrierTryWaitParityOp>(inner)) {
+          if (step.wait ||
+              llvm::any_of(step.ops, [](Operation *o) { return !isPure(o); }))
+            return refuse(&inner);
+          step.wait = wait;
+          step.beforeWait = std::move(step.ops);
+          step.ops.clear();
+          continue;
+        }
+        if (!isPure(&inner) && !unusedEffects(&inner))
+          return refuse(&inner);
+        step.ops.push_back(&inner);
+      }
+      newStep();
       continue;
     }
-    if (p.loop || op.getNumRegions() || isCollective(&op) ||
-        isa<nvgpu::MBarrierTryWaitParityOp>(op))
-      return refuse(&op);
-    if (isPure(&op))
-      arithmetic.push_back(&op);
-    else
-      p.prologue.push_back(&op);
-  }
-  if (!p.loop)
-    return refuse(elected);
-  for (Operation &op : p.loop.getBody()->without_terminator()) {
     if (op.getNumRegions() || isCollective(&op))
       return refuse(&op);
     if (auto wait = dyn_cast<nvgpu::MBarrierTryWaitParityOp>(op)) {
-      if (p.wait || !p.body.empty() &&
-                        llvm::any_of(p.body, [](Operation *o) {
-                          return !isPure(o);
-                        }))
-        return refuse(&op);
-      p.wait = wait;
-      p.beforeWait = std::move(p.body);
-      p.body.clear();
+      newStep();
+      p.steps.back().wait = wait;
       continue;
     }
-    p.body.push_back(&op);
+    if (isPure(&op))
+      arithmetic.push_back(&op);
+    else if (unusedEffects(&op))
+      p.steps.back().ops.push_back(&op);
+    else
+      return refuse(&op);
   }
-  // Its arithmetic outside the loop, once for the block (its operands are
-  // uniform, it has no thread-dependent value of its own), and the loop's
+  // Its arithmetic outside loops, once for the block (its operands are
+  // uniform, it has no thread-dependent value of its own), and the loops'
   // bounds.
   for (Operation *op : arithmetic) {
     if (!llvm::all_of(op->getOperands(),
@@ -2096,19 +2116,21 @@ LogicalResult HostLaunch::emitRoles(scf::IfOp roles, int64_t consumers,
     }
     b.clone(*op, uniform);
   }
-  FailureOr<Value> lb = uniformValue(p.loop.getLowerBound(), loc, b);
-  FailureOr<Value> ub = uniformValue(p.loop.getUpperBound(), loc, b);
-  FailureOr<Value> step = uniformValue(p.loop.getStep(), loc, b);
-  if (failed(lb) || failed(ub) || failed(step))
-    return failure();
-  p.upperBound = *ub;
-  p.step = *step;
-  // Not started; next iteration: the first.
   p.state = entryAlloca(loc, MemRefType::get({2}, b.getIndexType()));
+  for (ProducerStep &step : p.steps) {
+    if (!step.loop)
+      continue;
+    FailureOr<Value> ub = uniformValue(step.loop.getUpperBound(), loc, b);
+    FailureOr<Value> by = uniformValue(step.loop.getStep(), loc, b);
+    if (failed(ub) || failed(by))
+      return failure();
+    step.upperBound = *ub;
+    step.step = *by;
+  }
+  // Step 0 (work before any loop; a loop's lower bound is set by the step
+  // before it).
   memref::StoreOp::create(b, loc, constant(b, loc, 0), p.state,
                           ValueRange{constant(b, loc, 0)});
-  memref::StoreOp::create(b, loc, *lb, p.state,
-                          ValueRange{constant(b, loc, 1)});
   producer = std::move(p);
 
   // The consumers, the producer running whenever they are about to wait:
@@ -2125,12 +2147,12 @@ LogicalResult HostLaunch::emitRoles(scf::IfOp roles, int64_t consumers,
       succeeded(emitOps(*roles.thenBlock(), b)) &&
       succeeded(advanceProducer(loc, b)));
   if (succeeded(emitted)) {
-    Value next = memref::LoadOp::create(b, loc, producer->state,
-                                        ValueRange{constant(b, loc, 1)});
+    Value step = memref::LoadOp::create(b, loc, producer->state,
+                                        ValueRange{constant(b, loc, 0)});
     cf::AssertOp::create(
         b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, next,
-                              producer->upperBound),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, step,
+                              constant(b, loc, producer->steps.size())),
         "kha-gpu-launch-to-host-loops: the producer role is left waiting on "
         "an mbarrier after the consumers are done (a stage never released, "
         "or a wait for the wrong parity)");
@@ -2149,65 +2171,114 @@ LogicalResult HostLaunch::advanceProducer(Location loc, OpBuilder &b) {
   Value lo = activeLo, hi = activeHi;
   activeLo = constant(b, loc, p.thread);
   activeHi = constant(b, loc, p.thread + 1);
-  auto restore = llvm::make_scope_exit([&] {
+  llvm::scope_exit restore([&] {
     activeLo = lo;
     activeHi = hi;
   });
   auto c = [&](OpBuilder &ob, int64_t v) { return constant(ob, loc, v); };
-  // Its work issued once, the first time.
-  Value started = memref::LoadOp::create(b, loc, p.state, ValueRange{c(b, 0)});
-  auto first = scf::IfOp::create(
-      b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, started,
-                            c(b, 0)),
-      false);
-  {
-    OpBuilder fb = OpBuilder::atBlockTerminator(first.thenBlock());
-    if (failed(emitThreadLoop(p.prologue, fb)))
-      return failure();
-    memref::StoreOp::create(fb, loc, c(fb, 1), p.state, ValueRange{c(fb, 0)});
-  }
-  // Then its iterations, while there are any and the next one's wait (if
-  // any) would return.
+  auto field = [&](OpBuilder &ob, int64_t f) {
+    return memref::LoadOp::create(ob, loc, p.state, ValueRange{c(ob, f)})
+        .getResult();
+  };
+  auto setField = [&](OpBuilder &ob, int64_t f, Value v) {
+    memref::StoreOp::create(ob, loc, v, p.state, ValueRange{c(ob, f)});
+  };
+  SmallVector<int64_t> cases;
+  for (int64_t i = 0, e = p.steps.size(); i < e; ++i)
+    cases.push_back(i);
+  // While a step is left and it can go on: a step's wait would return; a
+  // loop has iterations left and the next one's wait would return, or none
+  // left (it then ends).
   bool ok = true;
   scf::WhileOp::create(
       b, loc, TypeRange{}, ValueRange{},
       [&](OpBuilder &wb, Location l, ValueRange) {
-        Value j = memref::LoadOp::create(wb, l, p.state, ValueRange{c(wb, 1)});
-        Value more = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::slt, j,
-                                           p.upperBound);
-        auto ready = scf::IfOp::create(wb, l, TypeRange{wb.getI1Type()}, more,
-                                       /*withElseRegion=*/true);
-        OpBuilder tb = OpBuilder::atBlockBegin(ready.thenBlock());
-        Value go = arith::ConstantOp::create(tb, l, tb.getBoolAttr(true));
-        if (p.wait) {
-          uniform.map(p.loop.getInductionVar(), j);
-          for (Operation *op : p.beforeWait)
+        auto ready = scf::IndexSwitchOp::create(
+            wb, l, TypeRange{wb.getI1Type()}, field(wb, 0), cases,
+            cases.size());
+        auto boolean = [&](OpBuilder &ob, bool v) {
+          return arith::ConstantOp::create(ob, l, ob.getBoolAttr(v))
+              .getResult();
+        };
+        for (auto [i, step] : llvm::enumerate(p.steps)) {
+          Block &block = ready.getCaseRegions()[i].emplaceBlock();
+          OpBuilder cb = OpBuilder::atBlockBegin(&block);
+          if (!step.wait) {
+            scf::YieldOp::create(cb, l, boolean(cb, true));
+            continue;
+          }
+          if (!step.loop) {
+            FailureOr<Value> done = emitMBarrierPhase(step.wait, cb);
+            ok &= succeeded(done);
+            scf::YieldOp::create(cb, l, succeeded(done) ? *done
+                                                        : boolean(cb, false));
+            continue;
+          }
+          Value j = field(cb, 1);
+          auto more = scf::IfOp::create(
+              cb, l, TypeRange{cb.getI1Type()},
+              arith::CmpIOp::create(cb, l, arith::CmpIPredicate::slt, j,
+                                    step.upperBound),
+              /*withElseRegion=*/true);
+          OpBuilder tb = OpBuilder::atBlockBegin(more.thenBlock());
+          uniform.map(step.loop.getInductionVar(), j);
+          for (Operation *op : step.beforeWait)
             tb.clone(*op, uniform);
-          FailureOr<Value> done = emitMBarrierPhase(p.wait, tb);
-          if (failed(done))
-            ok = false;
-          else
-            go = *done;
+          FailureOr<Value> done = emitMBarrierPhase(step.wait, tb);
+          ok &= succeeded(done);
+          scf::YieldOp::create(tb, l,
+                               succeeded(done) ? *done : boolean(tb, false));
+          OpBuilder eb = OpBuilder::atBlockBegin(more.elseBlock());
+          scf::YieldOp::create(eb, l, boolean(eb, true));
+          scf::YieldOp::create(cb, l, more.getResult(0));
         }
-        scf::YieldOp::create(tb, l, go);
-        OpBuilder eb = OpBuilder::atBlockBegin(ready.elseBlock());
-        scf::YieldOp::create(
-            eb, l, arith::ConstantOp::create(eb, l, eb.getBoolAttr(false))
-                       .getResult());
+        OpBuilder db =
+            OpBuilder::atBlockBegin(&ready.getDefaultRegion().emplaceBlock());
+        scf::YieldOp::create(db, l, boolean(db, false));
         scf::ConditionOp::create(wb, l, ready.getResult(0), ValueRange{});
       },
       [&](OpBuilder &wb, Location l, ValueRange) {
-        Value j = memref::LoadOp::create(wb, l, p.state, ValueRange{c(wb, 1)});
-        auto yield = scf::YieldOp::create(wb, l);
-        OpBuilder ab(yield);
-        uniform.map(p.loop.getInductionVar(), j);
-        SmallVector<Operation *> all(p.beforeWait);
-        all.append(p.body);
-        if (failed(emitThreadLoop(all, ab)))
-          ok = false;
-        memref::StoreOp::create(ab, l, arith::AddIOp::create(ab, l, j, p.step),
-                                p.state, ValueRange{c(ab, 1)});
+        Value current = field(wb, 0);
+        Value next = arith::AddIOp::create(wb, l, current, c(wb, 1));
+        auto run = scf::IndexSwitchOp::create(wb, l, TypeRange{}, current,
+                                              cases, cases.size());
+        for (auto [i, step] : llvm::enumerate(p.steps)) {
+          Block &block = run.getCaseRegions()[i].emplaceBlock();
+          OpBuilder yb = OpBuilder::atBlockBegin(&block);
+          auto yield = scf::YieldOp::create(yb, l);
+          OpBuilder cb(yield);
+          if (!step.loop) {
+            ok &= succeeded(emitThreadLoop(step.ops, cb));
+            setField(cb, 0, next);
+            // A loop right after starts at its lower bound.
+            if (i + 1 < p.steps.size() && p.steps[i + 1].loop) {
+              FailureOr<Value> lb = uniformValue(
+                  p.steps[i + 1].loop.getLowerBound(), l, cb);
+              ok &= succeeded(lb);
+              if (succeeded(lb))
+                setField(cb, 1, *lb);
+            }
+            continue;
+          }
+          Value j = field(cb, 1);
+          auto more = scf::IfOp::create(
+              cb, l,
+              arith::CmpIOp::create(cb, l, arith::CmpIPredicate::slt, j,
+                                    step.upperBound),
+              /*withElseRegion=*/true);
+          OpBuilder tb = OpBuilder::atBlockTerminator(more.thenBlock());
+          uniform.map(step.loop.getInductionVar(), j);
+          SmallVector<Operation *> all(step.beforeWait);
+          all.append(step.ops);
+          ok &= succeeded(emitThreadLoop(all, tb));
+          setField(tb, 1, arith::AddIOp::create(tb, l, j, step.step));
+          OpBuilder eb = OpBuilder::atBlockTerminator(more.elseBlock());
+          setField(eb, 0, next);
+        }
+        OpBuilder db =
+            OpBuilder::atBlockBegin(&run.getDefaultRegion().emplaceBlock());
+        scf::YieldOp::create(db, l);
+        scf::YieldOp::create(wb, l);
       });
   return success(ok);
 }

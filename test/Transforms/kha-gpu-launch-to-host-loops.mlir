@@ -638,8 +638,8 @@ func.func @dynamic_shared_size(%n: i32, %out: memref<4xf32>) {
 // The consumers run as thread loops over their 128 threads; the producer
 // runs on demand: first of all, then before each consumer wait, as far as
 // its own mbarrier waits let it (a `scf.while` over its iterations, each
-// thread loop over thread 128 alone), from a state of two words (started,
-// next iteration); when the consumers are done, it must be too.
+// thread loop over thread 128 alone), from a state of two words (its step,
+// the loop's next iteration); when the consumers are done, it must be too.
 !bar = !nvgpu.mbarrier.group<memorySpace = #gpu.address_space<workgroup>, num_barriers = 2>
 // CHECK-LABEL: func @warp_roles
 // CHECK: %[[STATE:.*]] = memref.alloca() : memref<2xindex>
@@ -756,11 +756,67 @@ func.func @producer_branch(%n: index, %c: i1) {
       %elected = arith.cmpi eq, %tx, %c128 : index
       scf.if %elected {
         scf.for %j = %c0 to %n step %c1 {
-          // expected-error @+1 {{a producer role runs on the host only as register hints and arithmetic, then a branch for its first thread: work issued once, then one loop without results whose iterations may each begin with one mbarrier wait; no branches, barriers or collective operations inside}}
+          // expected-error @+1 {{a producer role runs on the host only as register hints and arithmetic, then a branch for its first thread: work that may begin with an mbarrier wait, and loops without results whose iterations may each begin with one; no other branches, barriers or collective operations inside, and no result of a side effect used}}
           scf.if %c {
             %t = nvgpu.mbarrier.arrive %bars[%c0] : !bar -> !nvgpu.mbarrier.token
           }
         }
+      }
+    }
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A producer without a loop (canonicalisation folds a loop of one
+// iteration): work, a wait, more work; steps 0 and 1 of an index switch.
+!bar = !nvgpu.mbarrier.group<memorySpace = #gpu.address_space<workgroup>, num_barriers = 2>
+// CHECK-LABEL: func @producer_steps
+// CHECK: scf.while
+// CHECK: scf.index_switch
+// CHECK: case 0 {
+// CHECK: case 1 {
+// CHECK: } do {
+// CHECK: scf.index_switch
+// CHECK: cf.assert %{{.*}}, "kha-gpu-launch-to-host-loops: the producer role is left waiting
+func.func @producer_steps(%out: memref<128xf32>) {
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1) threads(%tx, %ty, %tz) in (%u = %c256, %v = %c1, %w = %c1) workgroup(%slot : memref<1xf32, #gpu.address_space<workgroup>>) {
+    %c0 = arith.constant 0 : index
+    %one = arith.constant 1 : index
+    %c128 = arith.constant 128 : index
+    %ticks = arith.constant 1000 : index
+    %true = arith.constant true
+    %false = arith.constant false
+    %f1 = arith.constant 1.0 : f32
+    %f2 = arith.constant 2.0 : f32
+    %bars = nvgpu.mbarrier.create -> !bar
+    %first = arith.cmpi eq, %tx, %c0 : index
+    scf.if %first {
+      nvgpu.mbarrier.init %bars[%c0], %one : !bar
+      nvgpu.mbarrier.init %bars[%one], %c128 : !bar
+    }
+    gpu.barrier
+    %consumer = arith.cmpi ult, %tx, %c128 : index
+    scf.if %consumer {
+      nvgpu.mbarrier.try_wait.parity %bars[%c0], %false, %ticks : !bar
+      %a = memref.load %slot[%c0] : memref<1xf32, #gpu.address_space<workgroup>>
+      %t = nvgpu.mbarrier.arrive %bars[%one] : !bar -> !nvgpu.mbarrier.token
+      nvgpu.mbarrier.try_wait.parity %bars[%c0], %true, %ticks : !bar
+      %b = memref.load %slot[%c0] : memref<1xf32, #gpu.address_space<workgroup>>
+      %sum = arith.addf %a, %b : f32
+      memref.store %sum, %out[%tx] : memref<128xf32>
+    } else {
+      %elected = arith.cmpi eq, %tx, %c128 : index
+      scf.if %elected {
+        memref.store %f1, %slot[%c0] : memref<1xf32, #gpu.address_space<workgroup>>
+        %t0 = nvgpu.mbarrier.arrive %bars[%c0] : !bar -> !nvgpu.mbarrier.token
+        nvgpu.mbarrier.try_wait.parity %bars[%one], %false, %ticks : !bar
+        memref.store %f2, %slot[%c0] : memref<1xf32, #gpu.address_space<workgroup>>
+        %t1 = nvgpu.mbarrier.arrive %bars[%c0] : !bar -> !nvgpu.mbarrier.token
       }
     }
     gpu.terminator

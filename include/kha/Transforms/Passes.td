@@ -364,8 +364,8 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
     consumers' region runs as above over threads 0 .. N - 1 only (a block
     barrier inside a role is refused: it would wait for the other role).
     The producer's region must be register hints, arithmetic and one
-    `scf.if (thread id x == N)` holding work issued once and then one loop
-    whose iterations may each begin with one mbarrier wait; it runs on
+    `scf.if (thread id x == N)` holding work that may begin with an mbarrier
+    wait and loops whose iterations may each begin with one; it runs on
     demand, thread N alone: at the start and before every consumer wait,
     as far as its own waits let it (so it runs as far ahead as the GPU
     could, and a missing or wrong wait shows). When the consumers are done,
