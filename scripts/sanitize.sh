@@ -3,7 +3,8 @@
 # whole project into build-asan/ with both sanitizers (any report aborts),
 # then runs the lit suite (but the plugin test: stock mlir-opt has no ASan
 # runtime to load it into) and the CPU numerics suite under them. Too long for
-# CI on two cores (a full build): run it by hand or nightly.
+# CI on two cores (a full build): run it by hand or nightly. The suite runs
+# the part that fits (ctest sanitize/kha-run, test/Sanitize).
 #   scripts/sanitize.sh [JOBS]          (default 2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
