@@ -20,6 +20,7 @@ config.substitutions.append(("%examples", os.path.join(config.kha_src_root, "exa
 config.substitutions.append(("%python", config.kha_python))
 config.environment["PYTHONPATH"] = os.path.join(config.kha_src_root, "python")
 config.substitutions.append(("%kha_tools", config.kha_tools_dir))
+config.substitutions.append(("%kha_version", config.kha_version))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()

@@ -226,6 +226,9 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     pipelineOptions.fuseKnockMlp = options.fuseKnockMlp;
     buildCPUPipeline(pm, pipelineOptions);
   }
+  if (options.configurePassManager &&
+      failed(options.configurePassManager(pm)))
+    return emitError(loc) << "the pass manager options are not valid";
   if (failed(pm.run(module)))
     return emitError(loc) << "lowering for the " << (cuda ? "GPU" : "CPU")
                           << " failed";

@@ -9,5 +9,7 @@
 - kha.reference: the float64 PyTorch reference of a layer
 """
 
+__version__ = "0.1.0"  # the CMake project's version (ctest version/python checks)
+
 from kha.ir import Context, Error, Module, compile  # noqa: F401
 from kha.runtime import Library, LibraryError  # noqa: F401

@@ -10,8 +10,12 @@
 #include "kha/Compiler/Compiler.h"
 #include "kha/InitAll.h"
 #include "kha/Support/InputGuard.h"
+#include "kha/Support/ToolVersion.h"
 
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/Timing.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
@@ -23,70 +27,94 @@
 
 namespace cl = llvm::cl;
 
+/// kha-compile's own options: --help lists these and MLIR's --mlir-*
+/// options (timing, IR printing); LLVM's other options stay hidden
+/// (--help-hidden lists them).
+static cl::OptionCategory category("kha-compile options");
+
 static cl::opt<std::string> inputFilename(cl::Positional,
                                           cl::desc("<input .mlir>"),
-                                          cl::init("-"));
+                                          cl::cat(category), cl::init("-"));
 static cl::opt<std::string> outputFilename("o", cl::desc("output file"),
                                            cl::value_desc("path"),
-                                           cl::Required);
+                                           cl::Required, cl::cat(category));
 static cl::opt<std::string> target("target",
                                    cl::desc("cpu (the host) or cuda"),
-                                   cl::init("cpu"));
+                                   cl::cat(category), cl::init("cpu"));
 static cl::opt<std::string>
     cudaChip("cuda-chip", cl::desc("sm_80 or sm_90a (--target=cuda)"),
-             cl::init("sm_90a"));
+             cl::cat(category), cl::init("sm_90a"));
 static cl::opt<std::string>
     cudaFormat("cuda-format",
                cl::desc("how kernels are embedded (--target=cuda): isa (PTX, "
                         "compiled by the driver), bin (cubin) or fatbin"),
-               cl::init("isa"));
+               cl::cat(category), cl::init("isa"));
 static cl::opt<bool> cudaOnHost(
     "cuda-on-host",
     cl::desc("run the CUDA kernels on the host CPU instead, threads as loops "
              "(--target=cuda): a slow check of the GPU path without a GPU; "
              "the library is called like a CPU one"),
-    cl::init(false));
+    cl::cat(category), cl::init(false));
 static cl::opt<bool> cudaRequireTensorCores(
     "cuda-require-tensor-cores",
     cl::desc("make a kernel that falls back to the CUDA cores (f32, a head "
              "dim not a multiple of 16, ...) an error instead of a remark "
              "(--target=cuda)"),
-    cl::init(false));
+    cl::cat(category), cl::init(false));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("so (default), llvm (LLVM IR), or "
                                           "ptx (--target=cuda)"),
-                                 cl::init("so"));
+                                 cl::cat(category), cl::init("so"));
 static cl::opt<std::string> cpu("mcpu",
                                 cl::desc("CPU to tune for (native or an LLVM "
                                          "CPU name)"),
-                                cl::init("native"));
+                                cl::cat(category), cl::init("native"));
 static cl::opt<bool> noVectorize("no-vectorize",
                                  cl::desc("plain loops (for debugging)"),
-                                 cl::init(false));
+                                 cl::cat(category), cl::init(false));
 
 static cl::opt<bool>
     noFoldKnocks("no-fold-knocks",
                  cl::desc("keep linear knocks as separate ops instead of "
                           "folding them into the projection weights"),
-                 cl::init(false));
+                 cl::cat(category), cl::init(false));
 static cl::opt<bool>
     noFuseKnockMlp("no-fuse-knock-mlp",
                    cl::desc("keep MLP knocks separate from the value "
                             "projection"),
-                   cl::init(false));
+                   cl::cat(category), cl::init(false));
 static cl::opt<std::string>
     cpuSchedule("cpu-schedule",
                 cl::desc("transform script replacing the built-in CPU "
                          "schedule (for experiments)"),
-                cl::init(""));
+                cl::cat(category), cl::init(""));
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "kha-compile") << message << "\n";
   return 1;
 }
 
+/// Hides every option but kha-compile's, MLIR's --mlir-* and --help and
+/// --version from --help.
+static void hideForeignOptions() {
+  for (auto &entry : cl::getRegisteredOptions()) {
+    cl::Option *option = entry.second;
+    llvm::StringRef name = entry.first;
+    if (llvm::is_contained(option->Categories, &category) ||
+        name.starts_with("mlir-") || name == "help" || name == "version")
+      continue;
+    option->setHiddenFlag(cl::Hidden);
+  }
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  mlir::kha::registerVersionPrinter();
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
+  hideForeignOptions();
   cl::ParseCommandLineOptions(argc, argv, "kha compiler\n");
 
   if (target != "cpu" && target != "cuda")
@@ -132,6 +160,13 @@ int main(int argc, char **argv) {
     options.cudaFormat = cudaFormat;
     options.cudaOnHost = cudaOnHost;
     options.cudaRequireTensorCores = cudaRequireTensorCores;
+    // --mlir-timing, --mlir-print-ir-*: on the lowering's pass manager.
+    options.configurePassManager = [](mlir::PassManager &pm) {
+      if (mlir::failed(mlir::applyPassManagerCLOptions(pm)))
+        return mlir::failure();
+      mlir::applyDefaultTimingPassManagerCLOptions(pm);
+      return mlir::success();
+    };
     mlir::kha::OutputKind kind =
         emit == "llvm"  ? mlir::kha::OutputKind::LLVMIR
         : emit == "ptx" ? mlir::kha::OutputKind::PTX

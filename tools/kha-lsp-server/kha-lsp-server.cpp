@@ -8,12 +8,14 @@
 
 #include "kha/InitAll.h"
 #include "kha/Support/InputGuard.h"
+#include "kha/Support/ToolVersion.h"
 
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Tools/mlir-lsp-server/MlirLspServerMain.h"
 
 int main(int argc, char **argv) {
+  mlir::kha::registerVersionPrinter();
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);

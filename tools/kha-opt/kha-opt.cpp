@@ -2,6 +2,7 @@
 
 #include "kha/InitAll.h"
 #include "kha/Support/InputGuard.h"
+#include "kha/Support/ToolVersion.h"
 
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -14,6 +15,7 @@
 static constexpr unsigned kMaxNesting = 4096;
 
 int main(int argc, char **argv) {
+  mlir::kha::registerVersionPrinter();
   mlir::registerAllPasses();
   mlir::kha::registerAllKHAPasses();
 

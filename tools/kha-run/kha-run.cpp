@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Runtime/Runtime.h"
+#include "kha/Version.h"
 
 #include <algorithm>
 #include <array>
@@ -30,7 +31,7 @@ constexpr const char *kUsage =
     "usage: kha-run LIB.so [--function=NAME] --input=@FILE.npy|SHAPExTYPE="
     "random:SEED ...\n"
     "               [--output=@FILE.npy ...] [--device=cpu|cuda] "
-    "[--benchmark=N] [--list]\n";
+    "[--benchmark=N] [--list] [--version]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "kha-run: error: %s\n", message.c_str());
@@ -84,6 +85,9 @@ bool parseOptions(int argc, char **argv, Options &options,
       options.list = true;
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (arg == "--version") {
+      std::puts("kha-run (kha version " KHA_VERSION ")");
       std::exit(0);
     } else if (!arg.empty() && arg[0] == '-') {
       error = "unknown option '" + arg + "'\n" + kUsage;

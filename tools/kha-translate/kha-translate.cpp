@@ -1,6 +1,7 @@
 //===- kha-translate.cpp - mlir-translate with the kha importers ----------===//
 
 #include "kha/Support/InputGuard.h"
+#include "kha/Support/ToolVersion.h"
 #include "kha/Target/LayerConfig/LayerConfig.h"
 
 #include "mlir/InitAllTranslations.h"
@@ -10,6 +11,7 @@
 static constexpr unsigned kMaxNesting = 4096;
 
 int main(int argc, char **argv) {
+  mlir::kha::registerVersionPrinter();
   mlir::registerAllTranslations();
   mlir::kha::registerImportLayerConfigTranslation();
 

@@ -12,6 +12,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
+#include <functional>
 #include <string>
 
 namespace llvm {
@@ -19,6 +20,8 @@ class Module;
 } // namespace llvm
 
 namespace mlir {
+class PassManager;
+
 namespace kha {
 
 struct CompileOptions {
@@ -45,6 +48,10 @@ struct CompileOptions {
   bool fuseKnockMlp = true;
   /// A transform script replacing the built-in CPU schedule ("": built-in).
   std::string scheduleFile;
+  /// Called on the lowering's pass manager before it runs (a tool applies
+  /// its --mlir-* options, timing and IR printing, here); a failure stops
+  /// the compilation.
+  std::function<LogicalResult(PassManager &)> configurePassManager;
 };
 
 /// The name of the NUL-terminated string global every compiled library holds:
