@@ -24,6 +24,8 @@ using namespace mlir;
 void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks) {
   // kha ops where the pipelines cannot lower them are errors that say so.
   pm.addPass(createKHAVerifyPipelineInputPass());
+  // linalg.softmax and other aggregates, which no lowering takes whole.
+  pm.addPass(createKHADecomposeAggregateOpsPass());
   pm.addPass(createKHASimplifyKnocksPass());
   pm.addPass(createKHAExpandAttentionBlockPass());
   if (foldKnocks) {
@@ -73,6 +75,8 @@ void kha::addHostLowering(OpPassManager &pm) {
   pm.addPass(createUBToLLVMConversionPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
+  // Nothing left that the translation to LLVM IR refuses.
+  pm.addPass(createKHAVerifyLoweredPass());
 }
 
 void kha::buildCPUPipeline(OpPassManager &pm,

@@ -151,4 +151,6 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   nvvm.cubinFormat = options.format.getValue();
   nvvm.optLevel = 3;
   gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+  // Nothing left that the translation to LLVM IR refuses.
+  pm.addPass(createKHAVerifyLoweredPass());
 }

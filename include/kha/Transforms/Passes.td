@@ -262,6 +262,43 @@ def KHAVerifyPipelineInputPass
   }];
 }
 
+def KHADecomposeAggregateOpsPass
+    : Pass<"kha-decompose-aggregate-ops", "::mlir::ModuleOp"> {
+  let summary = "replace aggregate linalg ops (linalg.softmax) by their parts";
+  let description = [{
+    Ops implementing `linalg::AggregatedOpInterface` stand for several
+    simpler ones; `linalg.softmax` is a max reduction, a subtraction, an
+    exponential, a sum reduction and a division. No lowering takes them as
+    they are, so both pipelines replace each, on tensors, by what its
+    `decomposeOperation` gives (linalg generics and fills).
+
+    ```mlir
+    %y = linalg.softmax dimension(1) ins(%x : tensor<2x16xf32>)
+                                     outs(%e : tensor<2x16xf32>) -> tensor<2x16xf32>
+    // becomes linalg.fill + linalg.generic (max), linalg.generic (sub, exp),
+    // linalg.fill + linalg.generic (sum), linalg.generic (div)
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
+def KHAVerifyLoweredPass : Pass<"kha-verify-lowered", "::mlir::ModuleOp"> {
+  let summary = "refuse anything the pipeline left that LLVM IR translation "
+                "does not take, naming the first such op";
+  let description = [{
+    The last step of `--kha-cpu-pipeline` and `--kha-gpu-pipeline`: every op
+    left in the module must be of the LLVM dialect, or for GPU code a
+    `gpu.binary` (the kernels) or a `gpu.launch_func`. Otherwise the first
+    other op, in program order, gets an error, and an
+    `unrealized_conversion_cast` (what a conversion leaves where it could
+    not lower something) a note pointing at the op it stands for. Without
+    this check the pipeline would succeed and the translation to LLVM IR
+    fail later with a message about the cast.
+  }];
+}
+
 def KHAFreeIntermediateBuffersPass
     : Pass<"kha-free-intermediate-buffers", "::mlir::func::FuncOp"> {
   let summary = "free each buffer a straight-line function allocates after its last use";
