@@ -194,6 +194,13 @@ def KHACostReportPass : Pass<"kha-cost-report", "::mlir::ModuleOp"> {
     kha-opt layer.mlir --kha-expand-attention-block --kha-fold-knock --kha-cost-report
     ```
 
+    Ops it cannot estimate are named, never silently left out: a modelled
+    op with dynamic shapes is "not estimated (dynamic shapes)", and an op
+    outside the model that works on tensors or buffers (`linalg.softmax`,
+    `tensor.pad`, another dialect's ops; constants, casts, views, reshapes
+    and allocations do no work the model counts) is "not in the cost
+    model", the function's total listing how many and which.
+
     The IR is not changed.
   }];
   let options = [
