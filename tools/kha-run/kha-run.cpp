@@ -18,6 +18,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -316,6 +319,16 @@ int main(int argc, char **argv) {
   std::string error;
   if (!parseOptions(argc, argv, options, error))
     return fail(error);
+#ifdef __GLIBC__
+  // Each call allocates its results and kha-run frees them: with glibc's
+  // defaults, large buffers are mapped and unmapped every time and the heap
+  // is trimmed, so a benchmark would time the kernel's page faults. Keep
+  // freed memory for the next call instead (no mmap, no trimming).
+  if (options.benchmark > 0) {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, -1);
+  }
+#endif
 
   // A bare file name would make dlopen search the library path.
   std::string path = options.library.find('/') == std::string::npos
