@@ -34,7 +34,9 @@ constexpr const char *kUsage =
     "usage: kha-run LIB.so [--function=NAME] --input=@FILE.npy|SHAPExTYPE="
     "random:SEED ...\n"
     "               [--output=@FILE.npy ...] [--device=cpu|cuda] "
-    "[--benchmark=N] [--list] [--version]\n";
+    "[--benchmark=N] [--list] [--version]\n"
+    "               [--random=SEED [--sizes=N,...]]  (the inputs not given, "
+    "random)\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "kha-run: error: %s\n", message.c_str());
@@ -49,7 +51,22 @@ struct Options {
   std::string device;
   int benchmark = 0;
   bool list = false;
+  /// --random=SEED: inputs not given by --input are random, input i from
+  /// seed SEED + i; --sizes: the function's dynamic sizes for them.
+  bool random = false;
+  uint64_t randomSeed = 0;
+  std::vector<int64_t> sizes;
+  bool sizesGiven = false;
 };
+
+/// Parses a decimal number of at most `digits` digits.
+bool parseNumber(const std::string &text, size_t digits, uint64_t &value) {
+  if (text.empty() || text.size() > digits ||
+      !std::all_of(text.begin(), text.end(), ::isdigit))
+    return false;
+  value = std::strtoull(text.c_str(), nullptr, 10);
+  return true;
+}
 
 bool parsePositiveInt(const std::string &text, int &value) {
   if (text.empty() || text.size() > 9 ||
@@ -83,6 +100,28 @@ bool parseOptions(int argc, char **argv, Options &options,
         error = "--benchmark needs a positive number of runs, got '" + text +
                 "'";
         return false;
+      }
+    } else if (value("--random", text)) {
+      if (!parseNumber(text, 18, options.randomSeed)) {
+        error = "--random needs a seed (a number), got '" + text + "'";
+        return false;
+      }
+      options.random = true;
+    } else if (value("--sizes", text)) {
+      options.sizesGiven = true;
+      size_t start = 0;
+      while (true) {
+        size_t end = text.find(',', start);
+        uint64_t size;
+        if (!parseNumber(text.substr(start, end - start), 9, size)) {
+          error = "--sizes needs sizes separated by commas, e.g. 2,128, got '" +
+                  text + "'";
+          return false;
+        }
+        options.sizes.push_back(int64_t(size));
+        if (end == std::string::npos)
+          break;
+        start = end + 1;
       }
     } else if (arg == "--list") {
       options.list = true;
@@ -390,6 +429,55 @@ int main(int argc, char **argv) {
     return fail(options.library + " has no entry point _mlir_ciface_" +
                 fn->name);
 
+  if (options.random && options.inputs.size() < fn->args.size()) {
+    // The dynamic sizes of the arguments, by class: sizes the manifest says
+    // are equal are one class; classes are numbered in the order they
+    // first appear (argument by argument, dimension by dimension).
+    std::vector<std::vector<int64_t>> classOf(fn->args.size());
+    for (size_t i = 0; i < fn->args.size(); ++i)
+      classOf[i].assign(fn->args[i].shape.size(), -1);
+    int64_t classes = 0;
+    for (size_t i = 0; i < fn->args.size(); ++i)
+      for (size_t d = 0; d < fn->args[i].shape.size(); ++d) {
+        if (fn->args[i].shape[d] >= 0 || classOf[i][d] >= 0)
+          continue;
+        int64_t c = classes++;
+        classOf[i][d] = c;
+        for (const auto &group : fn->equalSizes) {
+          bool member = false;
+          for (const auto &[arg, dim] : group)
+            member |= arg == i && dim == d;
+          if (member)
+            for (const auto &[arg, dim] : group)
+              if (arg < classOf.size() && dim < classOf[arg].size())
+                classOf[arg][dim] = c;
+        }
+      }
+    if (options.sizesGiven && int64_t(options.sizes.size()) != classes)
+      return fail(fn->name + " has " + std::to_string(classes) +
+                  " dynamic sizes (equal sizes counted once, in order of "
+                  "appearance), got " +
+                  std::to_string(options.sizes.size()) + " in --sizes");
+    for (size_t i = options.inputs.size(); i < fn->args.size(); ++i) {
+      const TensorSpec &arg = fn->args[i];
+      std::string spec;
+      for (size_t d = 0; d < arg.shape.size(); ++d) {
+        int64_t size = arg.shape[d];
+        if (size < 0) {
+          if (!options.sizesGiven)
+            return fail("input " + std::to_string(i + 1) + " (" + arg.name +
+                        ") has dynamic sizes: give them with --sizes (" +
+                        std::to_string(classes) +
+                        " of them, equal sizes counted once, in order of "
+                        "appearance)");
+          size = options.sizes[classOf[i][d]];
+        }
+        spec += std::to_string(size) + "x";
+      }
+      options.inputs.push_back(spec + arg.elementType + "=random:" +
+                               std::to_string(options.randomSeed + i));
+    }
+  }
   if (options.inputs.size() != fn->args.size())
     return fail(fn->name + " takes " + std::to_string(fn->args.size()) +
                 " inputs, got " + std::to_string(options.inputs.size()));
