@@ -12,8 +12,6 @@
 #include "mlir/CAPI/Registration.h"
 #include "mlir/CAPI/Support.h"
 #include "mlir/IR/Verifier.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
 
 using namespace mlir;
 
@@ -22,24 +20,19 @@ MLIR_DEFINE_CAPI_DIALECT_REGISTRATION(KHA, kha, mlir::kha::KHADialect)
 void khaRegisterPasses(void) {
   // Idempotent: a binding may call it once per context it creates.
   static bool registered = [] {
-    kha::registerAllKHAPasses();
+    kha::registerKHAAndUpstreamPasses();
     return true;
   }();
   (void)registered;
 }
 
 void khaRegisterAllDialects(MlirDialectRegistry registry) {
-  DialectRegistry &r = *unwrap(registry);
-  registerAllDialects(r);
-  registerAllExtensions(r);
-  kha::registerAllKHADialects(r);
+  kha::registerKHAPipelineDependencies(*unwrap(registry));
 }
 
 MlirContext khaContextCreate(void) {
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  kha::registerAllKHADialects(registry);
+  kha::registerKHAPipelineDependencies(registry);
   return wrap(new MLIRContext(registry));
 }
 

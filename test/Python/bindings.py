@@ -131,6 +131,9 @@ def _():
     text = str(m)
     assert "kha.sdpa" in text and "kha.attention_block" not in text
     raises(lambda: m.run_pipeline("kha-no-such-pass"), "does not refer to a registered pass")
+    # MLIR's own passes mix with kha's.
+    m.run_pipeline("canonicalize,cse,kha-lower-to-linalg,canonicalize")
+    assert "linalg." in str(m)
     m.run_pipeline("builtin.module(kha-cpu-pipeline)")
     assert "llvm.func" in str(m)
 

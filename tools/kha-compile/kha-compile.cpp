@@ -16,8 +16,6 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
@@ -132,9 +130,7 @@ int main(int argc, char **argv) {
 
   return mlir::kha::runWithLargeStack([&] {
     mlir::DialectRegistry registry;
-    mlir::registerAllDialects(registry);
-    mlir::registerAllExtensions(registry);
-    mlir::kha::registerAllKHADialects(registry);
+    mlir::kha::registerKHAPipelineDependencies(registry);
     mlir::MLIRContext context(registry);
 
     std::string error;

@@ -10,16 +10,12 @@
 #include "kha/Support/InputGuard.h"
 #include "kha/Support/ToolVersion.h"
 
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
 #include "mlir/Tools/mlir-lsp-server/MlirLspServerMain.h"
 
 int main(int argc, char **argv) {
   mlir::kha::registerVersionPrinter();
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::kha::registerAllKHADialects(registry);
+  mlir::kha::registerKHAPipelineDependencies(registry);
   // MLIR's parser (and the JSON reader) recurse once per nesting level: on a
   // large stack, deeply nested documents are diagnosed instead of crashing
   // the server (kha-opt and kha-translate refuse them up front).

@@ -4,9 +4,6 @@
 #include "kha/Support/InputGuard.h"
 #include "kha/Support/ToolVersion.h"
 
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
@@ -16,13 +13,10 @@ static constexpr unsigned kMaxNesting = 4096;
 
 int main(int argc, char **argv) {
   mlir::kha::registerVersionPrinter();
-  mlir::registerAllPasses();
-  mlir::kha::registerAllKHAPasses();
+  mlir::kha::registerKHAAndUpstreamPasses();
 
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::kha::registerAllKHADialects(registry);
+  mlir::kha::registerKHAPipelineDependencies(registry);
   // gpu-module-to-binary translates kernels to LLVM IR.
   mlir::registerAllToLLVMIRTranslations(registry);
 
