@@ -2002,7 +2002,8 @@ static std::optional<int64_t> roleSplit(scf::IfOp branch,
   return cmp->second;
 }
 
-/// Whether `op` synchronises threads in a way a producer role may not.
+/// The operations that synchronise or gather the threads of a block or a
+/// warp (split points, with mbarrier waits); a producer role may hold none.
 static bool isCollective(Operation *op) {
   return isa<gpu::BarrierOp, gpu::ShuffleOp, nvgpu::LdMatrixOp,
              nvgpu::MmaSyncOp, nvgpu::WarpgroupMmaOp,
@@ -2344,9 +2345,7 @@ LogicalResult HostLaunch::emit() {
   if (allocas.wasInterrupted())
     return failure();
   launch.getBody().walk([&](Operation *op) {
-    if (!isa<gpu::BarrierOp, gpu::ShuffleOp, nvgpu::LdMatrixOp,
-             nvgpu::MmaSyncOp, nvgpu::MBarrierTryWaitParityOp,
-             nvgpu::WarpgroupMmaOp, kha::WarpgroupMmaRegisterAOp>(op))
+    if (!isCollective(op) && !isa<nvgpu::MBarrierTryWaitParityOp>(op))
       return;
     for (Operation *at = op; at != launch; at = at->getParentOp())
       synchronising.insert(at);

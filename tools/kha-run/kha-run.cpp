@@ -69,11 +69,28 @@ bool parseNumber(const std::string &text, size_t digits, uint64_t &value) {
 }
 
 bool parsePositiveInt(const std::string &text, int &value) {
-  if (text.empty() || text.size() > 9 ||
-      !std::all_of(text.begin(), text.end(), ::isdigit))
+  uint64_t number;
+  if (!parseNumber(text, 9, number))
     return false;
-  value = std::atoi(text.c_str());
+  value = int(number);
   return value > 0;
+}
+
+/// Parses sizes (numbers of at most 9 digits) separated by `separator`.
+bool parseSizes(const std::string &text, char separator,
+                std::vector<int64_t> &sizes) {
+  sizes.clear();
+  size_t start = 0;
+  while (true) {
+    size_t end = text.find(separator, start);
+    uint64_t size;
+    if (!parseNumber(text.substr(start, end - start), 9, size))
+      return false;
+    sizes.push_back(int64_t(size));
+    if (end == std::string::npos)
+      return true;
+    start = end + 1;
+  }
 }
 
 bool parseOptions(int argc, char **argv, Options &options,
@@ -109,19 +126,10 @@ bool parseOptions(int argc, char **argv, Options &options,
       options.random = true;
     } else if (value("--sizes", text)) {
       options.sizesGiven = true;
-      size_t start = 0;
-      while (true) {
-        size_t end = text.find(',', start);
-        uint64_t size;
-        if (!parseNumber(text.substr(start, end - start), 9, size)) {
-          error = "--sizes needs sizes separated by commas, e.g. 2,128, got '" +
-                  text + "'";
-          return false;
-        }
-        options.sizes.push_back(int64_t(size));
-        if (end == std::string::npos)
-          break;
-        start = end + 1;
+      if (!parseSizes(text, ',', options.sizes)) {
+        error = "--sizes needs sizes separated by commas, e.g. 2,128, got '" +
+                text + "'";
+        return false;
       }
     } else if (arg == "--list") {
       options.list = true;
@@ -181,11 +189,8 @@ bool parseGenerated(const std::string &spec, std::vector<int64_t> &shape,
   size_t eq = spec.find('=');
   if (eq == std::string::npos || spec.compare(eq + 1, 7, "random:") != 0)
     return false;
-  std::string seedText = spec.substr(eq + 8);
-  if (seedText.empty() || seedText.size() > 18 ||
-      !std::all_of(seedText.begin(), seedText.end(), ::isdigit))
+  if (!parseNumber(spec.substr(eq + 8), 18, seed))
     return false;
-  seed = std::strtoull(seedText.c_str(), nullptr, 10);
   std::string typed = spec.substr(0, eq);
   size_t x = typed.rfind('x');
   type = x == std::string::npos ? typed : typed.substr(x + 1);
@@ -194,20 +199,7 @@ bool parseGenerated(const std::string &spec, std::vector<int64_t> &shape,
   shape.clear();
   if (x == std::string::npos)
     return true; // a rank-0 value
-  std::string dims = typed.substr(0, x);
-  size_t start = 0;
-  while (start <= dims.size()) {
-    size_t end = dims.find('x', start);
-    std::string dim = dims.substr(start, end - start);
-    if (dim.empty() || dim.size() > 9 ||
-        !std::all_of(dim.begin(), dim.end(), ::isdigit))
-      return false;
-    shape.push_back(std::atoll(dim.c_str()));
-    if (end == std::string::npos)
-      break;
-    start = end + 1;
-  }
-  return true;
+  return parseSizes(typed.substr(0, x), 'x', shape);
 }
 
 /// Loads or generates input `index` for `spec`.
