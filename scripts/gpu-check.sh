@@ -5,7 +5,7 @@
 #   scripts/gpu-check.sh run [DIR [OPTIONS]]
 #                                        on the GPU machine: numerics against the
 #                                        float64 reference, compute-sanitizer
-#                                        (memcheck, racecheck), then TFLOP/s and ms
+#                                        (memcheck, racecheck, initcheck), then TFLOP/s and ms
 #                                        of kha's attention, GEMMs and layer against
 #                                        PyTorch (SDPA backends, cuBLAS, eager,
 #                                        torch.compile); OPTIONS go to gpu_check.py

@@ -22,8 +22,8 @@ prints, in order (each section a table; sized to finish within 10 minutes):
   numerics   every case on the GPU with kha-run --device=cuda against the
              float64 reference at the contract's tolerances, and one called
              from Python (kha.Library);
-  sanitizer  compute-sanitizer memcheck on a GQA layer (f32) and racecheck
-             on a tensor-core one (mqa in bf16), ragged L;
+  sanitizer  compute-sanitizer memcheck, racecheck and initcheck on every
+             example layer and on mqa in bf16 (tensor cores), ragged L;
   attention  kha's attention kernel at 16k tokens (B x L = 16384, L from 512
              to 16384, model width H x d = 2048) against
              torch.nn.functional.scaled_dot_product_attention with each
@@ -102,6 +102,8 @@ def projection_module(m, k, n, dtype):
 
 # prepare --------------------------------------------------------------------
 
+SANITIZER_TOOLS = ("memcheck", "racecheck", "initcheck")
+
 def prepare(opts):
     from numerics import cases
     tools = opts.tools
@@ -159,8 +161,12 @@ def prepare(opts):
     compile_layer("mqa-bf16", example("mqa", batch=None, seq_len=None, dtype="bf16"),
                   tensor_cores)
     plan["numerics"].append({"name": "mqa-bf16", "batch": 2, "seq_len": 77})
-    plan["sanitizer"] = {"memcheck": {"name": "mqa", "batch": 2, "seq_len": 37},
-                         "racecheck": {"name": "mqa-bf16", "batch": 2, "seq_len": 37}}
+    # Every example layer (and mqa in bf16, the tensor-core kernels) under
+    # each of compute-sanitizer's checks, with a ragged L.
+    plan["sanitizer"] = [{"tool": tool, "name": name, "batch": 2, "seq_len": 37}
+                         for name in ("mha-small", "mqa", "paper-main", "dense-1.68B",
+                                      "mqa-bf16")
+                         for tool in SANITIZER_TOOLS]
 
     # One attention library per (d, causal), B and L dynamic: it serves
     # every sequence length.
@@ -509,16 +515,17 @@ def numerics_section(opts, plan, tally, tmp):
 
 
 def sanitizer_section(opts, plan, tally, tmp):
-    """compute-sanitizer memcheck on a GQA layer, racecheck (shared-memory
-    hazards) on a tensor-core one; both with a ragged L."""
+    """compute-sanitizer's memcheck (out-of-bounds and misaligned accesses),
+    racecheck (shared-memory hazards) and initcheck (reads of uninitialised
+    device memory) on every example layer and mqa in bf16, ragged L."""
     from kha.config import LayerConfig
     from kha.inputs import make_inputs
 
     kha_run = os.path.join(opts.dir, "kha-run")
     sanitizer = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
     print()
-    for tool in ("memcheck", "racecheck"):
-        item = plan["sanitizer"][tool]
+    for item in plan["sanitizer"]:
+        tool = item["tool"]
         cfg = LayerConfig.load(os.path.join(opts.dir, item["name"] + ".json"))
         inputs = [a for _, a in make_inputs(cfg, item["batch"], item["seq_len"], seed=5)]
         what = "compute-sanitizer %s (%s, %s, B=%d, L=%d)" % (

@@ -11,22 +11,22 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 build="$root/build-asan"
 jobs=${1:-2}
-flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+# fuzzer-no-link: libFuzzer's coverage instrumentation everywhere, so that
+# kha-fuzz-pipelines (KHA_FUZZ_PIPELINES) gets feedback from kha's passes.
+flags="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 # The shared runtimes, so that the project's shared libraries (linked with
 # -z defs) resolve the sanitizers' symbols.
 link="-fsanitize=address,undefined -shared-libsan"
 runtime_dir=$(clang-22 -print-runtime-dir)
-if [[ ! -f "$build/build.ninja" ]]; then
-  cmake -G Ninja -S "$root" -B "$build" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DLLVM_USE_LINKER=lld \
-    -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-    -DCMAKE_EXE_LINKER_FLAGS="$link" -DCMAKE_SHARED_LINKER_FLAGS="$link" \
-    -DCMAKE_MODULE_LINKER_FLAGS="$link" >/dev/null
-fi
+cmake -G Ninja -S "$root" -B "$build" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
+  -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
+  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+  -DLLVM_USE_LINKER=lld \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="$link" -DCMAKE_SHARED_LINKER_FLAGS="$link" \
+  -DCMAKE_MODULE_LINKER_FLAGS="$link" -DKHA_FUZZ_PIPELINES=ON >/dev/null
 echo "sanitize: building into $build (-j$jobs)"
 ninja -C "$build" -j"$jobs"
 # MLIR keeps some allocations for the process's lifetime: leaks are not
@@ -42,4 +42,4 @@ export LD_LIBRARY_PATH="$runtime_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:use_sigaltstack=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd "$build"
-ctest -j"$jobs" --output-on-failure -R '^(Conversion|Dialect|Examples|Pipelines|Robustness|Target|Tools|Transforms)/|^numerics/cpu/|^runtime/'
+ctest -j"$jobs" --output-on-failure -R '^(Conversion|Dialect|Examples|Pipelines|Robustness|Target|Tools|Transforms)/|^numerics/cpu/|^runtime/|^fuzz/pipelines$'

@@ -9,6 +9,7 @@
 #include "kha/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
@@ -22,6 +23,13 @@
 using namespace mlir;
 
 void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks) {
+  // TOSA input through upstream's conversions (nothing happens without
+  // TOSA ops), then attention written in linalg becomes kha.sdpa.
+  tosa::addTosaToLinalgPasses(pm, TosaToLinalgOptions());
+  pm.addNestedPass<func::FuncOp>(createTosaToArithPass());
+  pm.addNestedPass<func::FuncOp>(createTosaToTensorPass());
+  pm.addNestedPass<func::FuncOp>(createTosaToSCFPass());
+  pm.addPass(createKHARaiseAttentionPass());
   // kha ops where the pipelines cannot lower them are errors that say so.
   pm.addPass(createKHAVerifyPipelineInputPass());
   // linalg.softmax and other aggregates, which no lowering takes whole.

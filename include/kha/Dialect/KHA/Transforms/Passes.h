@@ -25,6 +25,10 @@ void populateFoldKnockPatterns(RewritePatternSet &patterns);
 /// in blocks of `rows` tokens.
 void populateFuseKnockMlpPatterns(RewritePatternSet &patterns, int64_t rows);
 
+/// Adds the pattern raising linalg attention to kha.sdpa
+/// (kha-raise-attention).
+void populateRaiseAttentionPatterns(RewritePatternSet &patterns);
+
 #define GEN_PASS_REGISTRATION
 #include "kha/Dialect/KHA/Transforms/Passes.h.inc"
 

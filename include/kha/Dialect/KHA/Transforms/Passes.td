@@ -5,6 +5,59 @@
 
 include "mlir/Pass/PassBase.td"
 
+def KHARaiseAttentionPass : Pass<"kha-raise-attention"> {
+  let summary = "raise scaled dot-product attention written in linalg to kha.sdpa";
+  let description = [{
+    Finds attention that another frontend wrote in linalg on tensors and
+    replaces it with `kha.sdpa`, so that kha's fused kernels compute it:
+
+        O = softmax(scale * Q K^T + M [+ causal]) V
+
+    The pass starts from each contraction that multiplies probabilities by
+    values, and reads what the element-wise ops and row reductions between
+    it and the contraction of the scores compute. Accepted, in any
+    combination:
+
+    - contractions as named ops (`linalg.matmul`, `linalg.batch_matmul`, with
+      or without indexing maps) or `linalg.generic`s, accumulating into
+      zeros, with 0, 1 or 2 batch dimensions ([B, H], [B*H]; none);
+    - operands through `linalg.transpose` or copying generics, in any layout;
+    - `linalg.softmax` over the key dimension, or its decomposition:
+      `exp(Y - rowmax(Y)) / rowsum(...)` (or without the maximum), a
+      division or a multiplication by the reciprocal, each step its own
+      generic or fused, reductions with or without a kept unit dimension
+      (as MLIR's decomposition and tosa-to-linalg write them);
+    - a positive constant scale on the scores, on Q or on K (a
+      multiplication or a division);
+    - a causal mask as a `select` on `linalg.index` comparisons (key
+      position j > query position i, to -inf or a value below half the
+      type's lowest), as the same select added to the scores, or as an
+      additive constant tensor of that pattern; it becomes `causal`
+      (upper-left aligned);
+    - one other additive mask: a tensor read by any projection of the
+      scores' dimensions ([L, S], [B, 1, 1, S], ...), which becomes the
+      `mask` operand ([L, S] or materialised as [B, H, L, S]);
+    - grouped-query attention: keys and values whose heads are repeated by
+      a broadcast collapsed into the head dimension, or read at
+      `h floordiv r`; kha.sdpa then takes the G key/value heads.
+
+    Near misses are left alone: a reduction over another dimension, a
+    normalisation that is not a softmax, a mask comparison that is not
+    exactly j > i (a window, an offset), a negative scale, mixed element
+    types, dynamic head counts or widths. With `-debug-only=greedy-rewriter`
+    the reason is printed.
+
+    The operands are transposed and reshaped into kha's [B, L, H, d] layout
+    and the result back into the original one; transposes that cancel fold.
+  }];
+  let dependentDialects = [
+    "::mlir::kha::KHADialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+}
+
 def KHAExpandAttentionBlockPass : Pass<"kha-expand-attention-block"> {
   let summary = "expand kha.attention_block into linalg projections and "
                 "mid-level kha ops";
