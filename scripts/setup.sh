@@ -66,7 +66,7 @@ fetch_iree() {
 
 packages=(llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
           libclang-rt-22-dev
-          ninja-build cmake python3-numpy python3-torch)
+          ninja-build cmake python3-numpy python3-torch python3-venv)
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -1,8 +1,9 @@
 """ctypes declarations of libKHACAPI.so: kha's C API (include/kha-c/KHA.h) and
 the MLIR IR/pass C API (mlir-c/IR.h, mlir-c/Pass.h) it carries.
 
-The library is found through $KHA_CAPI_LIBRARY, else next to this package in
-an installed tree (PREFIX/python/kha -> PREFIX/lib) or a source checkout
+The library is found through $KHA_CAPI_LIBRARY, else inside the package
+(kha/_lib/lib, as `pip install .` puts it), else next to this package in an
+installed tree (PREFIX/python/kha -> PREFIX/lib) or a source checkout
 (python/kha -> build/lib).
 """
 
@@ -11,6 +12,7 @@ import os
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CANDIDATES = [
+    os.path.join(_HERE, "_lib", "lib", "libKHACAPI.so"),  # installed by pip
     os.path.join(_HERE, "..", "..", "lib", "libKHACAPI.so"),
     os.path.join(_HERE, "..", "..", "build", "lib", "libKHACAPI.so"),
 ]
