@@ -24,12 +24,14 @@ using namespace mlir;
 
 void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks) {
   // TOSA input through upstream's conversions (nothing happens without
-  // TOSA ops), then attention written in linalg becomes kha.sdpa.
+  // TOSA ops), then attention and head-shared knocks written in linalg
+  // become kha.sdpa and kha.linear_knock.
   tosa::addTosaToLinalgPasses(pm, TosaToLinalgOptions());
   pm.addNestedPass<func::FuncOp>(createTosaToArithPass());
   pm.addNestedPass<func::FuncOp>(createTosaToTensorPass());
   pm.addNestedPass<func::FuncOp>(createTosaToSCFPass());
   pm.addPass(createKHARaiseAttentionPass());
+  pm.addPass(createKHARaiseKnocksPass());
   // kha ops where the pipelines cannot lower them are errors that say so.
   pm.addPass(createKHAVerifyPipelineInputPass());
   // linalg.softmax and other aggregates, which no lowering takes whole.

@@ -14,7 +14,8 @@ comparisons and a scale on the scores; TOSA over [B*H, L, d] (a transposed
 K, a decomposed softmax with the reciprocal); [B, L, H, d] operands with GQA
 by a broadcast, a padding mask [B, S] and the scale on Q, at dynamic B and L
 (run at awkward sizes, L = 1 among them); one head without a batch with a
-constant causal mask.
+constant causal mask; and a projection followed by a linear knock written
+as an einsum, raised (kha-raise-knocks) and folded into the weight.
 
 usage: raise_attention.py TOOLS_DIR
 """
@@ -228,6 +229,38 @@ def reference_single_head(q, k, v):
     return softmax(s) @ v
 
 
+def knocked_projection(M, D, N, d, B):
+    """A projection x W [M, N*d] into heads [B, M/B, N, d], then every head
+    times one d x d matrix T as an einsum-style generic (a linear knock as
+    another frontend writes it): raised to kha.linear_knock and folded."""
+    L = M // B
+    return """
+#x = affine_map<(b, l, n, e, c) -> (b, l, n, c)>
+#t = affine_map<(b, l, n, e, c) -> (c, e)>
+#y = affine_map<(b, l, n, e, c) -> (b, l, n, e)>
+func.func @proj(%x: tensor<{M}x{D}xf32>, %w: tensor<{D}x{Nd}xf32>, %t: tensor<{d}x{d}xf32>) -> tensor<{B}x{L}x{N}x{d}xf32> {{
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<{M}x{Nd}xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<{M}x{Nd}xf32>) -> tensor<{M}x{Nd}xf32>
+  %p = linalg.matmul ins(%x, %w : tensor<{M}x{D}xf32>, tensor<{D}x{Nd}xf32>) outs(%z : tensor<{M}x{Nd}xf32>) -> tensor<{M}x{Nd}xf32>
+  %h = tensor.expand_shape %p [[0, 1], [2, 3]] output_shape [{B}, {L}, {N}, {d}] : tensor<{M}x{Nd}xf32> into tensor<{B}x{L}x{N}x{d}xf32>
+  %e2 = tensor.empty() : tensor<{B}x{L}x{N}x{d}xf32>
+  %z2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<{B}x{L}x{N}x{d}xf32>) -> tensor<{B}x{L}x{N}x{d}xf32>
+  %k = linalg.generic {{indexing_maps = [#x, #t, #y],
+      iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}}
+      ins(%h, %t : tensor<{B}x{L}x{N}x{d}xf32>, tensor<{d}x{d}xf32>) outs(%z2 : tensor<{B}x{L}x{N}x{d}xf32>) {{
+{body}
+  }} -> tensor<{B}x{L}x{N}x{d}xf32>
+  return %k : tensor<{B}x{L}x{N}x{d}xf32>
+}}
+""".format(M=M, D=D, N=N, d=d, Nd=N * d, B=B, L=L, body=CONTRACTION_BODY)
+
+
+def reference_knocked_projection(x, w, t, B, N):
+    h = (x @ w).reshape(B, x.shape[0] // B, N, t.shape[0])
+    return h @ t
+
+
 def softmax(s):
     s = s - np.max(s, axis=-1, keepdims=True)
     e = np.exp(s)
@@ -260,6 +293,11 @@ def main():
     cases.append(("one head, constant causal mask", single_head(7, 8, 3), [q, k, v],
                   reference_single_head(q, k, v)))
 
+    x, w, t = u(3 * 7, 24), u(24, 4 * 8), u(8, 8)
+    cases.append(("knocked projection (a linear knock as an einsum)",
+                  knocked_projection(21, 24, 4, 8, 3), [x, w, t],
+                  reference_knocked_projection(x, w, t, 3, 4)))
+
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for name, source, inputs, ref in cases:
@@ -269,10 +307,17 @@ def main():
             # Raised? TOSA goes through the pipeline's own conversion first.
             raise_flags = (["--tosa-to-linalg-pipeline", "--tosa-to-arith", "--tosa-to-tensor"]
                            if "tosa." in source else [])
-            raised = subprocess.run([os.path.join(tools, "kha-opt"), src, *raise_flags,
-                                     "--kha-raise-attention"], capture_output=True, text=True)
-            ok = raised.returncode == 0 and "kha.sdpa" in raised.stdout
-            print("%s: raised to kha.sdpa: %s" % (name, "ok" if ok else "FAIL " + raised.stderr[-300:]))
+            if "@proj" in source:
+                # The knock raised, then folded into the projection weight.
+                raised = subprocess.run([os.path.join(tools, "kha-opt"), src, "--kha-raise-knocks",
+                                         "--kha-fold-knock"], capture_output=True, text=True)
+                ok = (raised.returncode == 0 and "kha.linear_knock" not in raised.stdout and
+                      "linalg.generic" not in raised.stdout)
+            else:
+                raised = subprocess.run([os.path.join(tools, "kha-opt"), src, *raise_flags,
+                                         "--kha-raise-attention"], capture_output=True, text=True)
+                ok = raised.returncode == 0 and "kha.sdpa" in raised.stdout
+            print("%s: raised: %s" % (name, "ok" if ok else "FAIL " + raised.stderr[-300:]))
             passed += ok
             failed += not ok
             for target, flags in TARGETS.items():

@@ -29,6 +29,10 @@ void populateFuseKnockMlpPatterns(RewritePatternSet &patterns, int64_t rows);
 /// (kha-raise-attention).
 void populateRaiseAttentionPatterns(RewritePatternSet &patterns);
 
+/// Adds the patterns raising head-shared d x d products to kha.linear_knock
+/// (kha-raise-knocks).
+void populateRaiseKnocksPatterns(RewritePatternSet &patterns);
+
 #define GEN_PASS_REGISTRATION
 #include "kha/Dialect/KHA/Transforms/Passes.h.inc"
 

@@ -58,6 +58,33 @@ def KHARaiseAttentionPass : Pass<"kha-raise-attention"> {
   ];
 }
 
+def KHARaiseKnocksPass : Pass<"kha-raise-knocks"> {
+  let summary = "raise head-shared d x d products written in linalg to kha.linear_knock";
+  let description = [{
+    A KHA model exported by another frontend multiplies the vectors of every
+    head by one `d x d` matrix as a plain contraction. This pass makes it a
+    `kha.linear_knock`, which `kha-fold-knock` then folds into the projection
+    weights (for free at inference). Recognised:
+
+    - one contraction `y[b, l, n, e] = sum_c x[b, l, n, c] T[c, e]` (a
+      `linalg.generic` or a named op with indexing maps, `T` possibly read
+      transposed), accumulating into zeros;
+    - `tensor.expand_shape(linalg.matmul(tensor.collapse_shape(x), T))` that
+      views `[B, L, N, d]` as `[B*L*N, d]` and back, as `torch.matmul`'s
+      lowering writes it.
+
+    `T` must be a square `[d, d]` tensor shared by every head and row (no
+    batch dimension), of the input's element type. Anything else (a
+    per-head matrix, a non-square one, a product over another dimension,
+    accumulation into a non-zero tensor) is left alone.
+  }];
+  let dependentDialects = [
+    "::mlir::kha::KHADialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def KHAExpandAttentionBlockPass : Pass<"kha-expand-attention-block"> {
   let summary = "expand kha.attention_block into linalg projections and "
                 "mid-level kha ops";
