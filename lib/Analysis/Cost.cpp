@@ -161,6 +161,10 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
       flops += (qElems + kvElems) * kRMSNormFlopsPerElement;
     if (block.getRopeTheta())
       flops += (qElems + kvElems) * kRoPEFlopsPerElement;
+    if (block.getBq())
+      flops += qElems + 2 * kvElems; // one addition per projected element
+    if (block.getBo())
+      flops += tokens * D;
     int64_t scores = x.getDimSize(0) * H * x.getDimSize(1) * x.getDimSize(1);
     flops += sdpaFlops(scores, d, d, qElems);
     cost.flops = flops;

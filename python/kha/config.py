@@ -10,7 +10,7 @@ from typing import Optional
 KNOWN_KEYS = {
     "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
     "knock", "qk_norm", "rms_norm_eps", "rope_theta", "causal", "batch",
-    "seq_len", "dtype",
+    "seq_len", "dtype", "attention_bias", "qkv_bias",
 }
 
 
@@ -28,6 +28,8 @@ class LayerConfig:
     batch: Optional[int] = None
     seq_len: Optional[int] = None
     dtype: str = "f32"
+    qkv_bias: bool = False     # biases on the q, k, v projections
+    output_bias: bool = False  # a bias on the output projection
 
     @staticmethod
     def from_dict(raw: dict) -> "LayerConfig":
@@ -50,6 +52,10 @@ class LayerConfig:
             batch=raw.get("batch"),
             seq_len=raw.get("seq_len"),
             dtype=raw.get("dtype", "f32"),
+            # attention_bias (Llama's key): all four projections; qkv_bias (as
+            # Qwen2 has them): q, k and v only.
+            qkv_bias=bool(raw.get("attention_bias", False) or raw.get("qkv_bias", False)),
+            output_bias=bool(raw.get("attention_bias", False)),
         )
 
     def to_dict(self) -> dict:
@@ -67,6 +73,12 @@ class LayerConfig:
             "causal": self.causal,
             "dtype": self.dtype,
         }
+        if self.qkv_bias and self.output_bias:
+            out["attention_bias"] = True
+        elif self.qkv_bias:
+            out["qkv_bias"] = True
+        elif self.output_bias:
+            raise ValueError("an output bias needs the q, k, v biases too (attention_bias)")
         if self.batch is not None:
             out["batch"] = self.batch
         if self.seq_len is not None:
@@ -94,4 +106,8 @@ class LayerConfig:
             args += [("v_up", (d, d)), ("v_gate", (d, d)), ("v_down", (d, d))]
         if self.qk_norm:
             args += [("q_norm", (d,)), ("k_norm", (d,))]
+        if self.qkv_bias:
+            args += [("bq", (H * d,)), ("bk", (G * d,)), ("bv", (G * d,))]
+        if self.output_bias:
+            args.append(("bo", (D,)))
         return args

@@ -43,6 +43,8 @@ def make_inputs(config: LayerConfig, batch: int, seq_len: int, seed: int):
             values = u / np.sqrt(shape[0])
         elif name.endswith("norm"):
             values = 1.0 + 0.5 * u
+        elif name in ("bq", "bk", "bv", "bo"):
+            values = 0.5 * u
         else:
             values = u * np.sqrt(3.0 / d)
         out.append((name, round_to_dtype(values, config.dtype)))

@@ -69,9 +69,12 @@ def layer_forward(config: LayerConfig, t):
     x = t["x"]
     B, L, _ = x.shape
     H, G, d = config.num_attention_heads, config.num_key_value_heads, config.head_dim
-    q = (x @ t["wq"]).reshape(B, L, H, d)
-    k = (x @ t["wk"]).reshape(B, L, G, d)
-    v = (x @ t["wv"]).reshape(B, L, G, d)
+    def project(w, b):
+        y = x @ t[w]
+        return y + t[b] if b in t else y
+    q = project("wq", "bq").reshape(B, L, H, d)
+    k = project("wk", "bk").reshape(B, L, G, d)
+    v = project("wv", "bv").reshape(B, L, G, d)
     if config.knock["q"] == "linear":
         q = q @ t["tq"]
     if config.knock["k"] == "linear":
@@ -87,7 +90,8 @@ def layer_forward(config: LayerConfig, t):
         q = rope(q, config.rope_theta)
         k = rope(k, config.rope_theta)
     o = sdpa(q, k, v, 1.0 / d ** 0.5, config.causal)
-    return o.reshape(B, L, H * d) @ t["wo"]
+    y = o.reshape(B, L, H * d) @ t["wo"]
+    return y + t["bo"] if "bo" in t else y
 
 
 def relative_error(y, ref):

@@ -45,7 +45,7 @@ class KHAAttention(nn.Module):
     def __init__(self, hidden_size, num_heads, num_kv_heads=None, head_dim=None,
                  knock_q="none", knock_k="none", knock_v="none", qk_norm=False,
                  rope_theta=10000.0, causal=True, rms_norm_eps=1e-6,
-                 dtype=torch.float32, init_std=0.02):
+                 dtype=torch.float32, init_std=0.02, qkv_bias=False, output_bias=False):
         super().__init__()
         num_kv_heads = num_kv_heads or num_heads
         head_dim = head_dim or hidden_size // num_heads
@@ -56,7 +56,7 @@ class KHAAttention(nn.Module):
             num_key_value_heads=num_kv_heads, head_dim=head_dim,
             knock={"q": knock_q, "k": knock_k, "v": knock_v}, qk_norm=qk_norm,
             rms_norm_eps=rms_norm_eps, rope_theta=rope_theta, causal=causal,
-            dtype=_NAMES[dtype])
+            dtype=_NAMES[dtype], qkv_bias=qkv_bias, output_bias=output_bias)
         self._check()
         for name, shape in self.layer_config.argument_shapes(1, 1)[1:]:
             self.register_parameter(name, nn.Parameter(torch.empty(shape, dtype=dtype)))
@@ -73,6 +73,8 @@ class KHAAttention(nn.Module):
                              % (c.num_attention_heads, c.num_key_value_heads))
         if c.rope_theta is not None and c.head_dim % 2:
             raise ValueError("RoPE needs an even head_dim, got %d" % c.head_dim)
+        if c.output_bias and not c.qkv_bias:
+            raise ValueError("an output bias needs the q, k, v biases too (attention_bias)")
 
     @classmethod
     def from_config(cls, config, dtype=None):
@@ -87,7 +89,8 @@ class KHAAttention(nn.Module):
                    knock_v=config.knock["v"], qk_norm=config.qk_norm,
                    rope_theta=config.rope_theta, causal=config.causal,
                    rms_norm_eps=config.rms_norm_eps,
-                   dtype=dtype or _DTYPES[config.dtype])
+                   dtype=dtype or _DTYPES[config.dtype],
+                   qkv_bias=config.qkv_bias, output_bias=config.output_bias)
 
     @torch.no_grad()
     def reset_parameters(self, init_std=0.02):
@@ -97,7 +100,7 @@ class KHAAttention(nn.Module):
                 p.normal_(0.0, init_std)
             elif name in ("tq", "tk", "tv", "v_up", "v_down"):
                 p.copy_(torch.eye(p.shape[0]))  # converted to p's dtype
-            elif name == "v_gate":
+            elif name in ("v_gate", "bq", "bk", "bv", "bo"):
                 p.zero_()
             else:  # q_norm, k_norm
                 p.fill_(1.0)

@@ -25,11 +25,13 @@ from harness import case, finish, raises  # noqa: E402
 
 
 def perturb(layer, seed):
-    """Moves the knocks away from their identity initialisation."""
+    """Moves the knocks away from their identity initialisation and the
+    biases from zero."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in layer.named_parameters():
-            if name in ("tq", "tk", "tv", "v_up", "v_gate", "v_down", "q_norm", "k_norm"):
+            if name in ("tq", "tk", "tv", "v_up", "v_gate", "v_down", "q_norm", "k_norm",
+                        "bq", "bk", "bv", "bo"):
                 p.add_((0.2 * torch.randn(p.shape, generator=g)).to(p.dtype))
 
 
@@ -72,7 +74,12 @@ for label, kwargs, dtype, embed, shape in [
         ("f16 MQA, MLP knock, no RoPE, not causal", dict(num_kv_heads=1, knock_v="mlp",
          rope_theta=None, causal=False), torch.float16, False, (2, 5)),
         ("bf16 GQA, QK-norm, embedded", dict(num_kv_heads=2, qk_norm=True, knock_k="linear"),
-         torch.bfloat16, True, (1, 7))]:
+         torch.bfloat16, True, (1, 7)),
+        ("f32 GQA, all four biases, linear knocks (folded with the biases), embedded",
+         dict(num_kv_heads=2, knock_q="linear", knock_k="linear", knock_v="linear",
+              qkv_bias=True, output_bias=True), torch.float32, True, (2, 6)),
+        ("f32 MQA, q/k/v biases, MLP knock, weights as arguments",
+         dict(num_kv_heads=1, knock_v="mlp", qkv_bias=True), torch.float32, False, (1, 4))]:
     @case("round trip module -> IR -> library: " + label)
     def _(kwargs=kwargs, dtype=dtype, embed=embed, shape=shape):
         torch.manual_seed(7)
@@ -96,6 +103,16 @@ def _():
     assert "tensor<?x?x32xf32>" in text
     assert "tensor<2x16x32xf32>" in str(export(layer, batch=2, seq_len=16))
     assert layer.argument_names() == ["x", "wq", "wk", "wv", "wo", "tv"]
+    biased = KHAAttention(32, 4, 2, qk_norm=True, qkv_bias=True, output_bias=True)
+    assert biased.argument_names() == ["x", "wq", "wk", "wv", "wo", "q_norm", "k_norm",
+                                       "bq", "bk", "bv", "bo"]
+    assert "qkv_bias(" in str(export(biased)) and "o_bias(" in str(export(biased))
+    try:
+        KHAAttention(32, 4, output_bias=True)
+    except ValueError as e:
+        assert "output bias needs" in str(e)
+    else:
+        raise AssertionError("an output bias without q, k, v biases accepted")
     embedded = str(export(layer, embed_weights=True))
     assert "func.func @kha_layer(%arg0: tensor<?x?x32xf32>) ->" in embedded
     try:

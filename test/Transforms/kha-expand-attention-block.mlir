@@ -99,3 +99,42 @@ func.func @leaves_other_ops(%q: tensor<1x4x2x8xf32>, %t: tensor<8x8xf32>, %a: f3
      : (tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) -> tensor<1x4x2x8xf32>
   return %o : tensor<1x4x2x8xf32>
 }
+
+// -----
+
+// Projection biases (qkv_bias, o_bias) with a linear knock on queries and an
+// MLP knock on values: the knock stays right after its projection (where
+// kha-fold-knock folds it) and the bias follows it as b T, a [H, d] x [d, d]
+// product; the value bias goes before the MLP; the output bias after W^O.
+// CHECK-LABEL: func @biases
+// CHECK-SAME: %[[BQ:[a-z0-9]+]]: tensor<32xf32>, %[[BK:[a-z0-9]+]]: tensor<16xf32>, %[[BV:[a-z0-9]+]]: tensor<16xf32>, %[[BO:[a-z0-9]+]]: tensor<24xf32>)
+// CHECK: %[[Q:.*]] = tensor.expand_shape {{.*}} into tensor<2x3x4x8xf32>
+// CHECK: %[[K:.*]] = tensor.expand_shape {{.*}} into tensor<2x3x2x8xf32>
+// CHECK: %[[V:.*]] = tensor.expand_shape {{.*}} into tensor<2x3x2x8xf32>
+// CHECK: %[[QK:.*]] = kha.linear_knock %[[Q]], %[[TQ:[a-z0-9]+]]
+// CHECK: %[[BQH:.*]] = tensor.expand_shape %[[BQ]] {{\[\[}}0, 1]] output_shape [4, 8] : tensor<32xf32> into tensor<4x8xf32>
+// CHECK: %[[BQT:.*]] = linalg.matmul ins(%[[BQH]], %[[TQ]] : tensor<4x8xf32>, tensor<8x8xf32>)
+// CHECK: %[[QB:.*]] = linalg.generic {{.*}} ins(%[[QK]], %[[BQT]] : tensor<2x3x4x8xf32>, tensor<4x8xf32>)
+// CHECK: %[[BKH:.*]] = tensor.expand_shape %[[BK]]
+// CHECK: %[[KB:.*]] = linalg.generic {{.*}} ins(%[[K]], %[[BKH]] : tensor<2x3x2x8xf32>, tensor<2x8xf32>)
+// CHECK: %[[BVH:.*]] = tensor.expand_shape %[[BV]]
+// CHECK: %[[VB:.*]] = linalg.generic {{.*}} ins(%[[V]], %[[BVH]] : tensor<2x3x2x8xf32>, tensor<2x8xf32>)
+// CHECK: %[[VM:.*]] = kha.mlp_knock %[[VB]]
+// CHECK: kha.sdpa %[[QB]], %[[KB]], %[[VM]]
+// CHECK: %[[Y2:.*]] = linalg.matmul
+// CHECK: %[[YB:.*]] = linalg.generic {{.*}} ins(%[[Y2]], %[[BO]] : tensor<6x24xf32>, tensor<24xf32>)
+// CHECK: %[[Y:.*]] = tensor.expand_shape %[[YB]]
+// CHECK: return %[[Y]]
+func.func @biases(%x: tensor<2x3x24xf32>, %wq: tensor<24x32xf32>, %wk: tensor<24x16xf32>,
+                  %wv: tensor<24x16xf32>, %wo: tensor<32x24xf32>, %tq: tensor<8x8xf32>,
+                  %up: tensor<8x8xf32>, %gate: tensor<8x8xf32>, %down: tensor<8x8xf32>,
+                  %bq: tensor<32xf32>, %bk: tensor<16xf32>, %bv: tensor<16xf32>,
+                  %bo: tensor<24xf32>) -> tensor<2x3x24xf32> {
+  %y = kha.attention_block %x, %wq, %wk, %wv, %wo knock_q(%tq) knock_v_mlp(%up, %gate, %down)
+         qkv_bias(%bq, %bk, %bv) o_bias(%bo) {num_heads = 4 : i64, num_kv_heads = 2 : i64}
+       : (tensor<2x3x24xf32>, tensor<24x32xf32>, tensor<24x16xf32>, tensor<24x16xf32>,
+          tensor<32x24xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>,
+          tensor<8x8xf32>, tensor<32xf32>, tensor<16xf32>, tensor<16xf32>,
+          tensor<24xf32>) -> tensor<2x3x24xf32>
+  return %y : tensor<2x3x24xf32>
+}

@@ -29,7 +29,32 @@ SmallVector<std::string> mlir::kha::getLayerArgumentNames(const LayerConfig &con
     names.append({"v_up", "v_gate", "v_down"});
   if (config.qkNorm)
     names.append({"q_norm", "k_norm"});
+  if (config.qkvBias)
+    names.append({"bq", "bk", "bv"});
+  if (config.outputBias)
+    names.push_back("bo");
   return names;
+}
+
+SmallVector<int64_t> mlir::kha::getLayerWeightShape(const LayerConfig &config,
+                                                    StringRef name) {
+  int64_t D = config.hiddenSize, H = config.numHeads, G = config.numKvHeads,
+          d = config.headDim;
+  if (name == "wq")
+    return {D, H * d};
+  if (name == "wk" || name == "wv")
+    return {D, G * d};
+  if (name == "wo")
+    return {H * d, D};
+  if (name == "bq")
+    return {H * d};
+  if (name == "bk" || name == "bv")
+    return {G * d};
+  if (name == "bo")
+    return {D};
+  if (name.ends_with("norm"))
+    return {d};
+  return {d, d}; // knock matrices
 }
 
 static Type getElementType(const LayerConfig &config, Builder &builder) {
@@ -50,8 +75,7 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
   builder.setInsertionPointToEnd(module->getBody());
 
   Type element = getElementType(config, builder);
-  int64_t D = config.hiddenSize, H = config.numHeads, G = config.numKvHeads,
-          d = config.headDim;
+  int64_t D = config.hiddenSize, H = config.numHeads, G = config.numKvHeads;
   auto tensor = [&](ArrayRef<int64_t> shape) -> Type {
     return RankedTensorType::get(shape, element);
   };
@@ -59,11 +83,10 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
                        config.seqLen.value_or(ShapedType::kDynamic), D});
 
   // Argument types in the order of docs/layer-config.md.
-  SmallVector<Type> argTypes = {xType, tensor({D, H * d}), tensor({D, G * d}),
-                                tensor({D, G * d}), tensor({H * d, D})};
+  SmallVector<Type> argTypes = {xType};
   SmallVector<std::string> names = getLayerArgumentNames(config);
-  for (StringRef name : ArrayRef(names).drop_front(5))
-    argTypes.push_back(name.ends_with("norm") ? tensor({d}) : tensor({d, d}));
+  for (StringRef name : ArrayRef(names).drop_front())
+    argTypes.push_back(tensor(getLayerWeightShape(config, name)));
 
   // With embedded weights, x is the only argument.
   SmallVector<Type> funcArgTypes = argTypes;
@@ -89,7 +112,8 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
   auto block = AttentionBlockOp::create(
       builder, loc, xType, arg("x"), arg("wq"), arg("wk"), arg("wv"), arg("wo"),
       arg("tq"), arg("tk"), arg("tv"), arg("v_up"), arg("v_gate"),
-      arg("v_down"), arg("q_norm"), arg("k_norm"), builder.getI64IntegerAttr(H),
+      arg("v_down"), arg("q_norm"), arg("k_norm"), arg("bq"), arg("bk"),
+      arg("bv"), arg("bo"), builder.getI64IntegerAttr(H),
       builder.getI64IntegerAttr(G),
       config.causal ? builder.getUnitAttr() : UnitAttr(),
       config.ropeTheta ? builder.getF64FloatAttr(*config.ropeTheta)
@@ -104,24 +128,12 @@ mlir::kha::loadLayerWeights(const LayerConfig &config, StringRef directory,
                       MLIRContext *context, Location loc) {
   Builder builder(context);
   Type element = getElementType(config, builder);
-  int64_t D = config.hiddenSize, H = config.numHeads, G = config.numKvHeads,
-          d = config.headDim;
   llvm::StringMap<DenseElementsAttr> weights;
   // The names outlive the loop (a temporary in the range expression would
   // not: only the ArrayRef over it would be kept alive).
   auto names = getLayerArgumentNames(config);
   for (StringRef name : ArrayRef(names).drop_front()) {
-    SmallVector<int64_t> shape;
-    if (name == "wq")
-      shape = {D, H * d};
-    else if (name == "wk" || name == "wv")
-      shape = {D, G * d};
-    else if (name == "wo")
-      shape = {H * d, D};
-    else if (name.ends_with("norm"))
-      shape = {d};
-    else
-      shape = {d, d};
+    SmallVector<int64_t> shape = getLayerWeightShape(config, name);
     SmallString<128> path(directory);
     llvm::sys::path::append(path, name + ".npy");
     ::kha::runtime::NpyArray array;

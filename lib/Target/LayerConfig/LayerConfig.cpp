@@ -63,7 +63,8 @@ static const char *const kKnownKeys[] = {
     "hidden_size", "num_attention_heads", "num_key_value_heads",
     "head_dim",    "knock",               "qk_norm",
     "rms_norm_eps", "rope_theta",         "causal",
-    "batch",       "seq_len",             "dtype"};
+    "batch",       "seq_len",             "dtype",
+    "attention_bias", "qkv_bias"};
 
 /// Reads a positive integer size, or nullopt for null when `nullable`.
 static LogicalResult readSize(const ConfigReader &reader,
@@ -280,6 +281,9 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
 
   LayerConfig config;
   std::optional<int64_t> hidden, heads, kvHeads, headDim;
+  // attention_bias (Llama's key): all four projections; qkv_bias (as Qwen2
+  // has them): the query, key and value projections only.
+  bool attentionBias = false, qkvBias = false;
   if (failed(readSize(reader, *object, "hidden_size", hidden, false)) ||
       failed(readSize(reader, *object, "num_attention_heads", heads, false)) ||
       failed(readSize(reader, *object, "num_key_value_heads", kvHeads, false)) ||
@@ -287,6 +291,8 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
       failed(readSize(reader, *object, "batch", config.batch, true)) ||
       failed(readSize(reader, *object, "seq_len", config.seqLen, true)) ||
       failed(readBool(reader, *object, "qk_norm", config.qkNorm)) ||
+      failed(readBool(reader, *object, "attention_bias", attentionBias)) ||
+      failed(readBool(reader, *object, "qkv_bias", qkvBias)) ||
       failed(readBool(reader, *object, "causal", config.causal)) ||
       failed(readKnocks(reader, *object, config)))
     return failure();
@@ -296,6 +302,8 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
                                 config.ropeTheta, true)))
     return failure();
   config.rmsNormEps = *eps;
+  config.qkvBias = attentionBias || qkvBias;
+  config.outputBias = attentionBias;
 
   if (!hidden)
     return reader.error("hidden_size") << "'hidden_size' is required";

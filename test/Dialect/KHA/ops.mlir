@@ -34,6 +34,20 @@ func.func @block_linear_knocks(%x: tensor<?x?x96xf16>, %wq: tensor<96x128xf16>,
   return %y : tensor<?x?x96xf16>
 }
 
+// CHECK-LABEL: func @block_biases
+// CHECK: kha.attention_block {{.*}} qkv_bias(%{{[a-z0-9]+}}, %{{[a-z0-9]+}}, %{{[a-z0-9]+}}) o_bias(%{{[a-z0-9]+}}) {num_heads = 4 : i64, num_kv_heads = 2 : i64}
+func.func @block_biases(%x: tensor<?x?x96xbf16>, %wq: tensor<96x128xbf16>,
+    %wk: tensor<96x64xbf16>, %wv: tensor<96x64xbf16>, %wo: tensor<128x96xbf16>,
+    %bq: tensor<128xbf16>, %bk: tensor<64xbf16>, %bv: tensor<64xbf16>,
+    %bo: tensor<96xbf16>) -> tensor<?x?x96xbf16> {
+  %y = kha.attention_block %x, %wq, %wk, %wv, %wo qkv_bias(%bq, %bk, %bv) o_bias(%bo)
+         {num_heads = 4 : i64, num_kv_heads = 2 : i64}
+       : (tensor<?x?x96xbf16>, tensor<96x128xbf16>, tensor<96x64xbf16>,
+          tensor<96x64xbf16>, tensor<128x96xbf16>, tensor<128xbf16>,
+          tensor<64xbf16>, tensor<64xbf16>, tensor<96xbf16>) -> tensor<?x?x96xbf16>
+  return %y : tensor<?x?x96xbf16>
+}
+
 // CHECK-LABEL: func @block_mlp_knock
 // CHECK: kha.attention_block {{.*}} knock_v_mlp(%{{[a-z0-9]+}}, %{{[a-z0-9]+}}, %{{[a-z0-9]+}}) {num_heads = 4 : i64, num_kv_heads = 1 : i64}
 // CHECK-SAME: tensor<1x1x64xbf16>

@@ -7,7 +7,8 @@ the tolerances of docs/semantics.md.
 
 The cases cover every knock combination, G in {1, 2, H}, static and dynamic B
 and L, L = 1, L not a multiple of 8, H*d != D, causal on and off, with and
-without RoPE and QK-norm, in f32, f16 and bf16.
+without RoPE and QK-norm, with and without projection biases (all four, or q, k
+and v only), in f32, f16 and bf16.
 """
 
 import argparse
@@ -50,18 +51,26 @@ def cases():
             "seq_len": None if dynamic or i % 7 == 5 else L,
             "dtype": DTYPES[i % len(DTYPES)],
         }
+        # Projection biases on a third of the cases, every knock combination:
+        # all four (Llama's attention_bias) or q, k, v only (Qwen2's).
+        if i % 6 == 1:
+            config["attention_bias"] = True
+        elif i % 6 == 4:
+            config["qkv_bias"] = True
         out.append((config, B, L))
     return out
 
 
 def describe(config, B, L):
     knock = config["knock"]
-    return "q=%s k=%s v=%s D=%d H=%d G=%d d=%d B=%s L=%s %s%s%s%s" % (
+    return "q=%s k=%s v=%s D=%d H=%d G=%d d=%d B=%s L=%s %s%s%s%s%s" % (
         knock["q"], knock["k"], knock["v"], config["hidden_size"],
         config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"],
         B if config["batch"] else "%d(dyn)" % B, L if config["seq_len"] else "%d(dyn)" % L,
         config["dtype"], " causal" if config["causal"] else "",
-        " rope" if config["rope_theta"] else "", " qknorm" if config["qk_norm"] else "")
+        " rope" if config["rope_theta"] else "", " qknorm" if config["qk_norm"] else "",
+        " bias" if config.get("attention_bias") else
+        " qkv-bias" if config.get("qkv_bias") else "")
 
 
 def main():

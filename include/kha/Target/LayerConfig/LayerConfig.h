@@ -33,6 +33,8 @@ struct LayerConfig {
   KnockKind knockK = KnockKind::None;
   KnockKind knockV = KnockKind::None;
   bool qkNorm = false;
+  bool qkvBias = false;    // biases on the q, k, v projections
+  bool outputBias = false; // a bias on the output projection
   double rmsNormEps = 1e-6;
   std::optional<double> ropeTheta = 10000.0; // nullopt: no RoPE
   bool causal = true;
@@ -50,7 +52,8 @@ FailureOr<LayerConfig> parseLayerConfig(StringRef text, StringRef filename,
 /// Builds a module with the public function @kha_layer of
 /// docs/layer-config.md: arguments x, wq, wk, wv, wo, then tq, tk, tv or
 /// v_up, v_gate, v_down,
-/// then q_norm, k_norm, as the configuration asks; one kha.attention_block.
+/// then q_norm, k_norm, then bq, bk, bv, then bo, as the configuration asks;
+/// one kha.attention_block.
 /// With `weights` (one constant per argument name but x), the weights are
 /// embedded as constants and x is the only argument.
 OwningOpRef<ModuleOp>
@@ -66,6 +69,11 @@ loadLayerWeights(const LayerConfig &config, StringRef directory,
 
 /// The names of @kha_layer's arguments, in order, for `config`.
 SmallVector<std::string> getLayerArgumentNames(const LayerConfig &config);
+
+/// The shape of the weight argument `name` (one of getLayerArgumentNames but
+/// x) of `config`'s layer.
+SmallVector<int64_t> getLayerWeightShape(const LayerConfig &config,
+                                         StringRef name);
 
 /// Registers `--import-layer-config` with mlir-translate's registry.
 void registerImportLayerConfigTranslation();

@@ -157,13 +157,18 @@ LogicalResult AttentionBlockOp::verify() {
     return emitOpError("values take a linear knock or an MLP knock, not both");
   if (static_cast<bool>(getQNorm()) != static_cast<bool>(getKNorm()))
     return emitOpError("QK-norm needs both q_norm and k_norm");
+  bool anyQkvBias = getBq() || getBk() || getBv();
+  if (anyQkvBias && !(getBq() && getBk() && getBv()))
+    return emitOpError("the projection biases need all of bq, bk and bv");
 
   // R7: weights have static shapes.
   SmallVector<std::pair<StringRef, Value>> weights = {
       {"wq", getWq()},         {"wk", getWk()},        {"wv", getWv()},
       {"wo", getWo()},         {"tq", getTq()},        {"tk", getTk()},
       {"tv", getTv()},         {"v_up", getVUp()},     {"v_gate", getVGate()},
-      {"v_down", getVDown()},  {"q_norm", getQNorm()}, {"k_norm", getKNorm()}};
+      {"v_down", getVDown()},  {"q_norm", getQNorm()}, {"k_norm", getKNorm()},
+      {"bq", getBq()},         {"bk", getBk()},        {"bv", getBv()},
+      {"bo", getBo()}};
   for (auto [name, value] : weights) {
     if (value && !cast<RankedTensorType>(value.getType()).hasStaticShape())
       return emitOpError() << "weight '" << name
@@ -207,6 +212,16 @@ LogicalResult AttentionBlockOp::verify() {
       return failure();
   for (auto [name, value] : ArrayRef(weights).slice(10, 2))
     if (value && failed(verifyShape(op, name, value, {d}, "d")))
+      return failure();
+
+  // R26: biases have one element per output column of their projection.
+  SmallVector<std::tuple<StringRef, Value, int64_t, StringRef>> biases = {
+      {"bq", getBq(), numHeads * d, "H*d"},
+      {"bk", getBk(), numKvHeads * d, "G*d"},
+      {"bv", getBv(), numKvHeads * d, "G*d"},
+      {"bo", getBo(), modelDim, "D"}};
+  for (auto [name, value, size, what] : biases)
+    if (value && failed(verifyShape(op, name, value, {size}, what)))
       return failure();
 
   // R12: RoPE rotates pairs (j, j + d/2), so d must be even; theta > 0.

@@ -1,7 +1,8 @@
 //===- ExpandAttentionBlock.cpp - kha.attention_block to mid-level ops ----===//
 //
 // The expansion follows the order of docs/semantics.md section 4:
-// projection -> knock -> QK-RMSNorm -> RoPE -> SDPA -> output projection.
+// projection (+ bias) -> knock -> QK-RMSNorm -> RoPE -> SDPA -> output
+// projection (+ bias).
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,16 +59,36 @@ struct ExpandAttentionBlock : OpRewritePattern<AttentionBlockOp> {
     Value k = project(op.getWk(), numKvHeads);
     Value v = project(op.getWv(), numKvHeads);
 
-    // The knocks sit directly after the projections.
-    if (Value tq = op.getTq())
-      q = LinearKnockOp::create(rewriter, loc, q.getType(), q, tq);
-    if (Value tk = op.getTk())
-      k = LinearKnockOp::create(rewriter, loc, k.getType(), k, tk);
-    if (Value tv = op.getTv())
-      v = LinearKnockOp::create(rewriter, loc, v.getType(), v, tv);
-    if (op.hasMlpKnock())
+    // A projection bias [N*d] viewed per head, [N, d].
+    auto headBias = [&](Value bias, int64_t heads) -> Value {
+      auto type = RankedTensorType::get({heads, d}, elementType);
+      return tensor::ExpandShapeOp::create(
+          rewriter, loc, type, bias, ArrayRef<ReassociationIndices>{{0, 1}});
+    };
+    // The linear knocks sit directly after the projections, where
+    // kha-fold-knock folds them into the weights; a bias goes around them:
+    // (x W + b) T = (x W) T + b T, with b T a small [N, d] x [d, d] product.
+    auto knock = [&](Value heads, Value t, Value bias, int64_t n) -> Value {
+      if (t)
+        heads = LinearKnockOp::create(rewriter, loc, heads.getType(), heads, t);
+      if (!bias)
+        return heads;
+      Value b = headBias(bias, n);
+      if (t)
+        b = buildMatmul(rewriter, loc, b, t);
+      return buildBiasAdd(rewriter, loc, heads, b);
+    };
+    q = knock(q, op.getTq(), op.getBq(), numHeads);
+    k = knock(k, op.getTk(), op.getBk(), numKvHeads);
+    if (op.hasMlpKnock()) {
+      // The MLP is not linear: its input has the bias added.
+      if (Value bv = op.getBv())
+        v = buildBiasAdd(rewriter, loc, v, headBias(bv, numKvHeads));
       v = MlpKnockOp::create(rewriter, loc, v.getType(), v, op.getVUp(),
                              op.getVGate(), op.getVDown());
+    } else {
+      v = knock(v, op.getTv(), op.getBv(), numKvHeads);
+    }
 
     // QK-RMSNorm, then RoPE, on queries and keys only.
     if (op.getQNorm()) {
@@ -90,6 +111,8 @@ struct ExpandAttentionBlock : OpRewritePattern<AttentionBlockOp> {
         rewriter, loc, attention,
         ArrayRef<ReassociationIndices>{{0, 1}, {2, 3}});
     Value out = buildMatmul(rewriter, loc, heads, op.getWo());
+    if (Value bo = op.getBo())
+      out = buildBiasAdd(rewriter, loc, out, bo);
     rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
         op, xType, out, ArrayRef<ReassociationIndices>{{0, 1}, {2}}, xDims);
     return success();

@@ -100,6 +100,41 @@ Value kha::buildMatmul(OpBuilder &builder, Location loc, Value lhs, Value rhs) {
   return arith::TruncFOp::create(builder, loc, narrowType, product);
 }
 
+Value kha::buildBiasAdd(OpBuilder &builder, Location loc, Value value,
+                        Value bias) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int64_t rank = type.getRank();
+  int64_t biasRank = cast<RankedTensorType>(bias.getType()).getRank();
+  MLIRContext *ctx = builder.getContext();
+  SmallVector<AffineExpr> trailing;
+  for (int64_t i = rank - biasRank; i < rank; ++i)
+    trailing.push_back(getAffineDimExpr(i, ctx));
+  SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(rank, ctx),
+                                 AffineMap::get(rank, 0, trailing, ctx),
+                                 AffineMap::getMultiDimIdentityMap(rank, ctx)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  Value init = buildEmpty(builder, loc, getDims(builder, loc, value),
+                          type.getElementType());
+  Type f32 = builder.getF32Type();
+  return linalg::GenericOp::create(
+             builder, loc, type, ValueRange{value, bias}, ValueRange{init},
+             maps, iterators,
+             [&](OpBuilder &b, Location l, ValueRange args) {
+               Value x = args[0], y = args[1];
+               bool narrow = x.getType() != f32;
+               if (narrow) {
+                 x = arith::ExtFOp::create(b, l, f32, x);
+                 y = arith::ExtFOp::create(b, l, f32, y);
+               }
+               Value sum = arith::AddFOp::create(b, l, x, y);
+               if (narrow)
+                 sum = arith::TruncFOp::create(b, l, args[0].getType(), sum);
+               linalg::YieldOp::create(b, l, sum);
+             })
+      ->getResult(0);
+}
+
 DenseElementsAttr kha::multiplyConstantMatrices(DenseFPElementsAttr lhs,
                                                 DenseFPElementsAttr rhs) {
   auto lhsType = cast<ShapedType>(lhs.getType());

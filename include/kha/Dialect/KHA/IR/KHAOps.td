@@ -56,7 +56,11 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     - `knock_v_mlp(%up, %gate, %down)`: the gated value MLP
       `2 * ((v up) * sigmoid(v gate)) down`, each matrix `[d, d]`;
     - `qk_norm(%q_norm, %k_norm)`: per-head RMSNorm weights `[d]` for queries
-      and keys, with `rms_norm_eps`.
+      and keys, with `rms_norm_eps`;
+    - `qkv_bias(%bq, %bk, %bv)`: biases of the query, key and value
+      projections, `[H*d]`, `[G*d]`, `[G*d]`, added before the knocks
+      (`(x W + b) T`);
+    - `o_bias(%bo)`: the output projection's bias `[D]`.
 
     Attributes: `num_heads` (H) and `num_kv_heads` (G, dividing H); `causal`;
     `rope_theta` (absent: no RoPE); `rms_norm_eps` (default 1e-6). The head width
@@ -91,6 +95,10 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     Optional<KHA_FloatTensor>:$v_down,
     Optional<KHA_FloatTensor>:$q_norm,
     Optional<KHA_FloatTensor>:$k_norm,
+    Optional<KHA_FloatTensor>:$bq,
+    Optional<KHA_FloatTensor>:$bk,
+    Optional<KHA_FloatTensor>:$bv,
+    Optional<KHA_FloatTensor>:$bo,
     I64Attr:$num_heads,
     I64Attr:$num_kv_heads,
     UnitAttr:$causal,
@@ -105,6 +113,8 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     (`knock_v` `(` $tv^ `)`)?
     (`knock_v_mlp` `(` $v_up^ `,` $v_gate `,` $v_down `)`)?
     (`qk_norm` `(` $q_norm^ `,` $k_norm `)`)?
+    (`qkv_bias` `(` $bq^ `,` $bk `,` $bv `)`)?
+    (`o_bias` `(` $bo^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

@@ -19,6 +19,11 @@ Value buildMatmulF32(OpBuilder &builder, Location loc, Value lhs, Value rhs);
 /// that is narrower than f32.
 Value buildMatmul(OpBuilder &builder, Location loc, Value lhs, Value rhs);
 
+/// `value + bias`, `bias` broadcast over `value`'s leading dimensions (its
+/// dimensions are `value`'s last ones), added in f32 and rounded once to
+/// `value`'s element type.
+Value buildBiasAdd(OpBuilder &builder, Location loc, Value value, Value bias);
+
 /// A `tensor.empty` of the given sizes and element type.
 Value buildEmpty(OpBuilder &builder, Location loc, ArrayRef<OpFoldResult> sizes,
                  Type elementType);
