@@ -219,7 +219,7 @@ private:
     // maps, then its body.
     SmallVector<Expr *> inputs;
     for (OpOperand *operand : linalgOp.getDpsInputOperands()) {
-      Expr *input = readOperand(linalgOp, *operand, /*inFullSpace=*/true);
+      Expr *input = readOperand(linalgOp, *operand);
       if (!input)
         return makeTensor(v, identity());
       inputs.push_back(input);
@@ -306,7 +306,7 @@ private:
 
   /// An input of an element-wise op, by its indexing map: the scores'
   /// shape, a row value, a constant, or another tensor.
-  Expr *readOperand(linalg::LinalgOp op, OpOperand &operand, bool inFullSpace) {
+  Expr *readOperand(linalg::LinalgOp op, OpOperand &operand) {
     AffineMap map = op.getMatchingIndexingMap(&operand);
     Value v = operand.get();
     if (std::optional<double> c = constantValue(v))
@@ -751,7 +751,7 @@ void traceOperand(AttentionOperand &operand, unsigned numBatch,
       break;
     auto [input, map] = *broadcast;
     auto expandedType = collapse.getSrcType();
-    int64_t kvDim = groups[headDim][0], repeatDim = groups[headDim][1];
+    int64_t repeatDim = groups[headDim][1];
     int64_t repeat = expandedType.getDimSize(repeatDim);
     if (ShapedType::isDynamic(repeat) ||
         map.getResultPosition(getAffineDimExpr(repeatDim, map.getContext())))
@@ -768,7 +768,6 @@ void traceOperand(AttentionOperand &operand, unsigned numBatch,
         (int64_t)map.getNumResults() != (int64_t)dims.size() ||
         cast<RankedTensorType>(input.getType()).getRank() != (int64_t)dims.size())
       break;
-    (void)kvDim;
     operand.source = input;
     operand.dims = dims;
     operand.headRepeat *= repeat;

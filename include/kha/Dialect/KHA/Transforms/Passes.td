@@ -44,8 +44,7 @@ def KHARaiseAttentionPass : Pass<"kha-raise-attention"> {
     Near misses are left alone: a reduction over another dimension, a
     normalisation that is not a softmax, a mask comparison that is not
     exactly j > i (a window, an offset), a negative scale, mixed element
-    types, dynamic head counts or widths. With `-debug-only=greedy-rewriter`
-    the reason is printed.
+    types, dynamic head counts or widths.
 
     The operands are transposed and reshaped into kha's [B, L, H, d] layout
     and the result back into the original one; transposes that cancel fold.
