@@ -1,0 +1,133 @@
+"""kha.hf against Hugging Face transformers: attention modules of the Llama
+(with and without attention_bias), Mistral, Qwen2 (q, k, v biases) and Gemma
+families, built from config objects with random weights (no downloads), run
+by transformers (eager attention, the model's rotary embedding, a causal
+mask) and by kha: the imported KHAAttention in PyTorch, and the layer
+compiled by kha with embedded weights, called from Python. Then config
+mapping alone (Qwen3's QK-norm, which this transformers lacks), and what must
+be refused or warned about.
+
+usage: hf_import.py   (PYTHONPATH=python:<transformers dir>; "N passed, M failed")
+"""
+import os
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import torch
+
+import kha
+from kha.hf import from_hf_attention, layer_config_from_hf
+from kha.reference import relative_error
+from kha.torch import export
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import case, finish, raises  # noqa: E402
+
+try:
+    import transformers
+    from transformers.models.gemma import modeling_gemma
+    from transformers.models.llama import modeling_llama
+    from transformers.models.mistral import modeling_mistral
+    from transformers.models.qwen2 import modeling_qwen2
+except ImportError as e:  # the set-up script installs it
+    print("transformers is not importable (%s): run scripts/setup.sh" % e)
+    print("0 passed, 1 failed")
+    sys.exit(1)
+
+SMALL = dict(hidden_size=48, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+             intermediate_size=64, num_hidden_layers=1, vocab_size=32, rope_theta=10000.0)
+FAMILIES = [
+    ("Llama", modeling_llama, "LlamaAttention", "LlamaRotaryEmbedding",
+     transformers.LlamaConfig, {}),
+    ("Llama with attention_bias", modeling_llama, "LlamaAttention", "LlamaRotaryEmbedding",
+     transformers.LlamaConfig, {"attention_bias": True}),
+    ("Mistral, MQA", modeling_mistral, "MistralAttention", "MistralRotaryEmbedding",
+     transformers.MistralConfig, {"num_key_value_heads": 1, "sliding_window": None}),
+    ("Qwen2 (q, k, v biases)", modeling_qwen2, "Qwen2Attention", "Qwen2RotaryEmbedding",
+     transformers.Qwen2Config, {"rope_theta": 1000000.0}),
+    ("Gemma, MHA, H*d != D", modeling_gemma, "GemmaAttention", "GemmaRotaryEmbedding",
+     transformers.GemmaConfig, {"num_key_value_heads": 4, "head_dim": 8}),
+]
+
+
+def hf_forward(module, rotary, x):
+    """The module as its model calls it: eager attention, RoPE at positions
+    0..L-1, a causal additive mask."""
+    B, L, _ = x.shape
+    positions = torch.arange(L).unsqueeze(0).expand(B, L)
+    cos, sin = rotary(x, positions)
+    mask = torch.full((L, L), torch.finfo(x.dtype).min).triu(1)[None, None].expand(B, 1, L, L)
+    with torch.no_grad():
+        return module(x, position_embeddings=(cos, sin), attention_mask=mask)[0]
+
+
+for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES:
+    @case("%s: transformers vs kha (PyTorch and compiled)" % label)
+    def _(module_lib=module_lib, attention=attention, rotary_name=rotary_name,
+          config_class=config_class, changes=changes):
+        torch.manual_seed(3)
+        config = config_class(**dict(SMALL, **changes))
+        config._attn_implementation = "eager"
+        module = getattr(module_lib, attention)(config, layer_idx=0).eval()
+        with torch.no_grad():
+            for p in module.parameters():
+                p.normal_(0.0, 0.2)
+        rotary = getattr(module_lib, rotary_name)(config=config)
+        x = torch.randn(2, 11, config.hidden_size)
+        want = hf_forward(module, rotary, x).numpy()
+        layer = from_hf_attention(module)
+        with torch.no_grad():
+            got = layer(x).numpy()
+        assert relative_error(got, want) < 1e-5, relative_error(got, want)
+        with tempfile.TemporaryDirectory() as tmp:
+            lib = kha.compile(export(layer, embed_weights=True), os.path.join(tmp, "l.so"))
+            compiled = lib.kha_layer(x.numpy())
+        assert relative_error(compiled, want) < 1e-4, relative_error(compiled, want)
+
+
+@case("config.json: Qwen3 gets QK-norm and its head_dim; unrelated keys are silent")
+def _():
+    raw = {"model_type": "qwen3", "hidden_size": 64, "num_attention_heads": 8,
+           "num_key_value_heads": 2, "head_dim": 32, "rms_norm_eps": 1e-6,
+           "rope_theta": 1000000.0, "attention_bias": False, "vocab_size": 10,
+           "intermediate_size": 128, "max_position_embeddings": 4096,
+           "torch_dtype": "bfloat16", "architectures": ["Qwen3ForCausalLM"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cfg = layer_config_from_hf(raw)
+    assert cfg.qk_norm and cfg.head_dim == 32 and cfg.num_key_value_heads == 2
+    assert cfg.dtype == "bf16" and not cfg.qkv_bias and cfg.rope_theta == 1e6
+    names = [n for n, _ in cfg.argument_shapes(1, 1)]
+    assert names == ["x", "wq", "wk", "wv", "wo", "q_norm", "k_norm"], names
+
+
+@case("config.json: keys kha does not know are named in a warning")
+def _():
+    raw = dict(SMALL, model_type="llama", some_new_key=1)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        layer_config_from_hf(raw)
+    assert any("some_new_key" in str(w.message) for w in seen), [str(w.message) for w in seen]
+
+
+@case("refused, never approximated: rope_scaling, soft-capping, a short sliding window")
+def _():
+    base = dict(SMALL, model_type="llama")
+    raises(lambda: layer_config_from_hf(
+        dict(base, rope_scaling={"rope_type": "llama3", "factor": 8.0})),
+        "rope_scaling (llama3) is not supported", errors=ValueError)
+    raises(lambda: layer_config_from_hf(
+        dict(base, model_type="gemma", attn_logit_softcapping=50.0)),
+        "attn_logit_softcapping", errors=ValueError)
+    raises(lambda: layer_config_from_hf(
+        dict(base, model_type="mistral", sliding_window=16), seq_len=64),
+        "sliding_window 16", errors=ValueError)
+    cfg = layer_config_from_hf(dict(base, model_type="mistral", sliding_window=16), seq_len=8)
+    assert cfg.seq_len == 8
+    raises(lambda: layer_config_from_hf(dict(base, model_type="gpt2")),
+           "model_type 'gpt2'", errors=ValueError)
+
+
+finish()
