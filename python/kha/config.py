@@ -10,7 +10,8 @@ from typing import Optional
 KNOWN_KEYS = {
     "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
     "knock", "qk_norm", "rms_norm_eps", "rope_theta", "causal", "batch",
-    "seq_len", "dtype", "attention_bias", "qkv_bias",
+    "seq_len", "dtype", "attention_bias", "qkv_bias", "rope_scaling",
+    "max_position_embeddings",
 }
 
 
@@ -30,6 +31,8 @@ class LayerConfig:
     dtype: str = "f32"
     qkv_bias: bool = False     # biases on the q, k, v projections
     output_bias: bool = False  # a bias on the output projection
+    rope_scaling: Optional[dict] = None  # Hugging Face's rope_scaling object
+    max_position_embeddings: Optional[int] = None  # what dynamic and yarn read
 
     @staticmethod
     def from_dict(raw: dict) -> "LayerConfig":
@@ -56,6 +59,8 @@ class LayerConfig:
             # Qwen2 has them): q, k and v only.
             qkv_bias=bool(raw.get("attention_bias", False) or raw.get("qkv_bias", False)),
             output_bias=bool(raw.get("attention_bias", False)),
+            rope_scaling=raw.get("rope_scaling"),
+            max_position_embeddings=raw.get("max_position_embeddings"),
         )
 
     def to_dict(self) -> dict:
@@ -79,6 +84,10 @@ class LayerConfig:
             out["qkv_bias"] = True
         elif self.output_bias:
             raise ValueError("an output bias needs the q, k, v biases too (attention_bias)")
+        if self.rope_scaling:
+            out["rope_scaling"] = dict(self.rope_scaling)
+        if self.max_position_embeddings is not None:
+            out["max_position_embeddings"] = self.max_position_embeddings
         if self.batch is not None:
             out["batch"] = self.batch
         if self.seq_len is not None:

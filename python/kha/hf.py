@@ -9,10 +9,11 @@ Families: Llama (with or without `attention_bias`), Mistral, Qwen2 (q, k, v
 biases), Qwen3 (per-head QK-RMSNorm) and Gemma, GQA/MQA included. A model
 config carries many keys that do not concern attention (vocabulary, MLP,
 tokens); they are ignored, and the ones this importer does not know are
-named in one warning. What kha cannot compute yet is refused with a
-`ValueError` naming it, never approximated: `rope_scaling`, Gemma 2's logit
-soft-capping and its query pre-attention scalar, a sliding window shorter
-than the sequence.
+named in one warning. `rope_scaling` of the linear, dynamic (at a given
+seq_len), llama3 and yarn types carries over. What kha cannot compute yet is
+refused with a `ValueError` naming it, never approximated: other RoPE
+scalings, partial rotary embeddings, Gemma 2's logit soft-capping and its
+query pre-attention scalar, a sliding window shorter than the sequence.
 
 The imported layer has no knocks (a pretrained model has none); add them
 afterwards (`KHAAttention(..., knock_q="linear")` and the weights) to train a
@@ -32,10 +33,11 @@ _READ = {
     "rope_theta", "rms_norm_eps", "attention_bias", "rope_scaling", "sliding_window",
     "use_sliding_window", "max_window_layers", "attn_logit_softcapping",
     "query_pre_attn_scalar", "model_type", "torch_dtype", "partial_rotary_factor",
+    "max_position_embeddings",
 }
 _UNRELATED = {
     "architectures", "vocab_size", "intermediate_size", "num_hidden_layers",
-    "hidden_act", "hidden_activation", "max_position_embeddings", "initializer_range",
+    "hidden_act", "hidden_activation", "initializer_range",
     "use_cache", "pad_token_id", "bos_token_id", "eos_token_id", "tie_word_embeddings",
     "pretraining_tp", "attention_dropout", "mlp_bias", "transformers_version",
     "_name_or_path", "_attn_implementation_autoset", "final_logit_softcapping",
@@ -74,11 +76,15 @@ def layer_config_from_hf(config, batch=None, seq_len=None, dtype=None, causal=Tr
     if unknown:
         warnings.warn("kha.hf: ignoring config keys that do not concern attention or that "
                       "kha does not know: %s" % ", ".join(unknown), stacklevel=2)
-    if raw.get("rope_scaling"):
-        scaling = raw["rope_scaling"]
+    scaling = raw.get("rope_scaling")
+    if scaling:
         kind = scaling.get("rope_type", scaling.get("type")) if isinstance(scaling, dict) else None
-        raise ValueError("rope_scaling (%s) is not supported yet: kha would compute a "
-                         "different RoPE" % kind)
+        if kind not in ("default", "linear", "dynamic", "llama3", "yarn"):
+            raise ValueError("rope_scaling (%s) is not supported: kha computes linear, "
+                             "dynamic, llama3 and yarn" % kind)
+        if kind == "dynamic" and seq_len is None:
+            raise ValueError("rope_scaling (dynamic) depends on the sequence length: give "
+                             "seq_len")
     if raw.get("partial_rotary_factor", 1.0) != 1.0:
         raise ValueError("partial_rotary_factor %r is not supported: kha rotates the whole "
                          "head" % raw["partial_rotary_factor"])
@@ -103,6 +109,8 @@ def layer_config_from_hf(config, batch=None, seq_len=None, dtype=None, causal=Tr
         hidden_size=raw["hidden_size"], num_attention_heads=heads,
         num_key_value_heads=raw.get("num_key_value_heads") or heads, head_dim=head_dim,
         qk_norm=family == "qwen3", rms_norm_eps=raw.get("rms_norm_eps", 1e-6),
+        rope_scaling=dict(scaling) if scaling else None,
+        max_position_embeddings=raw.get("max_position_embeddings"),
         rope_theta=float(raw.get("rope_theta", 10000.0)), causal=causal,
         batch=batch, seq_len=seq_len, dtype=dtype,
         # Qwen2 always has q, k, v biases; the others follow attention_bias.

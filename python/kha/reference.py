@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from kha.config import LayerConfig
+from kha.rope import rope_frequencies
 
 TOLERANCE = {"f32": 1e-4, "f16": 5e-3, "bf16": 2e-2}
 
@@ -24,15 +25,19 @@ def rms_norm(x, weight, eps):
     return x / torch.sqrt((x * x).mean(dim=-1, keepdim=True) + eps) * weight
 
 
-def rope(x, theta):
-    """Rotate-half RoPE of x [B, L, N, d] at positions 0..L-1."""
+def rope(x, theta, frequencies=None, attention_factor=1.0):
+    """Rotate-half RoPE of x [B, L, N, d] at positions 0..L-1; a scaled RoPE
+    gives its frequencies and the factor on cos and sin (kha.rope)."""
     L, d = x.shape[1], x.shape[-1]
     half = d // 2
-    j = torch.arange(half, dtype=torch.float64, device=x.device)
-    freq = theta ** (-2.0 * j / d)
+    if frequencies is None:
+        j = torch.arange(half, dtype=torch.float64, device=x.device)
+        freq = theta ** (-2.0 * j / d)
+    else:
+        freq = torch.tensor(frequencies, dtype=torch.float64, device=x.device)
     angle = torch.arange(L, dtype=torch.float64, device=x.device)[:, None] * freq[None, :]
-    cos = torch.cos(angle).to(x.dtype)[None, :, None, :]
-    sin = torch.sin(angle).to(x.dtype)[None, :, None, :]
+    cos = (torch.cos(angle) * attention_factor).to(x.dtype)[None, :, None, :]
+    sin = (torch.sin(angle) * attention_factor).to(x.dtype)[None, :, None, :]
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
 
@@ -87,8 +92,13 @@ def layer_forward(config: LayerConfig, t):
         q = rms_norm(q, t["q_norm"], config.rms_norm_eps)
         k = rms_norm(k, t["k_norm"], config.rms_norm_eps)
     if config.rope_theta is not None:
-        q = rope(q, config.rope_theta)
-        k = rope(k, config.rope_theta)
+        frequencies, factor = None, 1.0
+        if config.rope_scaling:
+            frequencies, factor = rope_frequencies(
+                config.rope_theta, d, config.rope_scaling, config.max_position_embeddings,
+                config.seq_len if config.seq_len is not None else L)
+        q = rope(q, config.rope_theta, frequencies, factor)
+        k = rope(k, config.rope_theta, frequencies, factor)
     o = sdpa(q, k, v, 1.0 / d ** 0.5, config.causal)
     y = o.reshape(B, L, H * d) @ t["wo"]
     return y + t["bo"] if "bo" in t else y

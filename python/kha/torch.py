@@ -45,7 +45,8 @@ class KHAAttention(nn.Module):
     def __init__(self, hidden_size, num_heads, num_kv_heads=None, head_dim=None,
                  knock_q="none", knock_k="none", knock_v="none", qk_norm=False,
                  rope_theta=10000.0, causal=True, rms_norm_eps=1e-6,
-                 dtype=torch.float32, init_std=0.02, qkv_bias=False, output_bias=False):
+                 dtype=torch.float32, init_std=0.02, qkv_bias=False, output_bias=False,
+                 rope_scaling=None, max_position_embeddings=None):
         super().__init__()
         num_kv_heads = num_kv_heads or num_heads
         head_dim = head_dim or hidden_size // num_heads
@@ -56,7 +57,8 @@ class KHAAttention(nn.Module):
             num_key_value_heads=num_kv_heads, head_dim=head_dim,
             knock={"q": knock_q, "k": knock_k, "v": knock_v}, qk_norm=qk_norm,
             rms_norm_eps=rms_norm_eps, rope_theta=rope_theta, causal=causal,
-            dtype=_NAMES[dtype], qkv_bias=qkv_bias, output_bias=output_bias)
+            dtype=_NAMES[dtype], qkv_bias=qkv_bias, output_bias=output_bias,
+            rope_scaling=rope_scaling, max_position_embeddings=max_position_embeddings)
         self._check()
         for name, shape in self.layer_config.argument_shapes(1, 1)[1:]:
             self.register_parameter(name, nn.Parameter(torch.empty(shape, dtype=dtype)))
@@ -90,7 +92,9 @@ class KHAAttention(nn.Module):
                    rope_theta=config.rope_theta, causal=config.causal,
                    rms_norm_eps=config.rms_norm_eps,
                    dtype=dtype or _DTYPES[config.dtype],
-                   qkv_bias=config.qkv_bias, output_bias=config.output_bias)
+                   qkv_bias=config.qkv_bias, output_bias=config.output_bias,
+                   rope_scaling=config.rope_scaling,
+                   max_position_embeddings=config.max_position_embeddings)
 
     @torch.no_grad()
     def reset_parameters(self, init_std=0.02):

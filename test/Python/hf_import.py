@@ -1,6 +1,6 @@
 """kha.hf against Hugging Face transformers: attention modules of the Llama
-(with and without attention_bias), Mistral, Qwen2 (q, k, v biases) and Gemma
-families, built from config objects with random weights (no downloads), run
+(with and without attention_bias, and with every rope_scaling type kha
+computes), Mistral, Qwen2 (q, k, v biases) and Gemma families, built from config objects with random weights (no downloads), run
 by transformers (eager attention, the model's rotary embedding, a causal
 mask) and by kha: the imported KHAAttention in PyTorch, and the layer
 compiled by kha with embedded weights, called from Python. Then config
@@ -50,6 +50,23 @@ FAMILIES = [
     ("Gemma, MHA, H*d != D", modeling_gemma, "GemmaAttention", "GemmaRotaryEmbedding",
      transformers.GemmaConfig, {"num_key_value_heads": 4, "head_dim": 8}),
 ]
+# Scaled RoPE (Llama): every rope_scaling type kha computes. The sequence
+# (11 tokens) is longer than max_position_embeddings (8), so dynamic NTK
+# scaling is in effect; the positions reach the scaled wavelengths.
+SCALINGS = [
+    {"rope_type": "linear", "factor": 4.0},
+    {"rope_type": "dynamic", "factor": 2.0},
+    {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+     "original_max_position_embeddings": 4},
+    {"rope_type": "yarn", "factor": 4.0},
+    {"rope_type": "yarn", "factor": 2.0, "beta_fast": 8.0, "beta_slow": 2.0,
+     "attention_factor": 1.3},
+]
+for scaling in SCALINGS:
+    FAMILIES.append(("Llama, rope_scaling %s" % scaling, modeling_llama, "LlamaAttention",
+                     "LlamaRotaryEmbedding", transformers.LlamaConfig,
+                     {"rope_scaling": scaling, "max_position_embeddings": 8,
+                      "rope_theta": 500.0}))
 
 
 def hf_forward(module, rotary, x):
@@ -77,14 +94,28 @@ for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES
         rotary = getattr(module_lib, rotary_name)(config=config)
         x = torch.randn(2, 11, config.hidden_size)
         want = hf_forward(module, rotary, x).numpy()
-        layer = from_hf_attention(module)
+        layer = from_hf_attention(module, seq_len=x.shape[1])
         with torch.no_grad():
             got = layer(x).numpy()
         assert relative_error(got, want) < 1e-5, relative_error(got, want)
         with tempfile.TemporaryDirectory() as tmp:
-            lib = kha.compile(export(layer, embed_weights=True), os.path.join(tmp, "l.so"))
+            lib = kha.compile(export(layer, seq_len=x.shape[1], embed_weights=True),
+                              os.path.join(tmp, "l.so"))
             compiled = lib.kha_layer(x.numpy())
         assert relative_error(compiled, want) < 1e-4, relative_error(compiled, want)
+
+
+@case("RoPE scaling frequencies: kha's Python reference vs transformers'")
+def _():
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+    from kha.rope import rope_frequencies
+    for scaling in SCALINGS:
+        config = transformers.LlamaConfig(**dict(SMALL, rope_scaling=dict(scaling),
+                                                 max_position_embeddings=8, rope_theta=500.0))
+        want, want_factor = ROPE_INIT_FUNCTIONS[scaling["rope_type"]](config, "cpu", seq_len=11)
+        got, factor = rope_frequencies(500.0, 16, scaling, 8, 11)
+        assert np.allclose(got, want.numpy(), rtol=1e-6, atol=0), (scaling, got, want)
+        assert abs(factor - want_factor) < 1e-9, (scaling, factor, want_factor)
 
 
 @case("config.json: Qwen3 gets QK-norm and its head_dim; unrelated keys are silent")
@@ -112,12 +143,15 @@ def _():
     assert any("some_new_key" in str(w.message) for w in seen), [str(w.message) for w in seen]
 
 
-@case("refused, never approximated: rope_scaling, soft-capping, a short sliding window")
+@case("refused, never approximated: other RoPE scalings, soft-capping, a short sliding window")
 def _():
     base = dict(SMALL, model_type="llama")
     raises(lambda: layer_config_from_hf(
-        dict(base, rope_scaling={"rope_type": "llama3", "factor": 8.0})),
-        "rope_scaling (llama3) is not supported", errors=ValueError)
+        dict(base, rope_scaling={"rope_type": "longrope", "factor": 8.0})),
+        "rope_scaling (longrope) is not supported", errors=ValueError)
+    raises(lambda: layer_config_from_hf(
+        dict(base, rope_scaling={"rope_type": "dynamic", "factor": 2.0})),
+        "give seq_len", errors=ValueError)
     raises(lambda: layer_config_from_hf(
         dict(base, model_type="gemma", attn_logit_softcapping=50.0)),
         "attn_logit_softcapping", errors=ValueError)

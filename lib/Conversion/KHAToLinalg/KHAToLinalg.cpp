@@ -170,33 +170,56 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
     double theta = op.getTheta().convertToDouble();
 
     // cos/sin tables [L, d/2], computed in f64: at position p the angle
-    // p * theta^(-2j/d) must be exact to far below f32 precision.
+    // p * f_j (f_j = theta^(-2j/d), or a scaled RoPE's given frequencies)
+    // must be exact to far below f32 precision.
     SmallVector<OpFoldResult> tableDims = {dims[1], rewriter.getIndexAttr(half)};
     Value tableInit = buildEmpty(rewriter, loc, tableDims, f32);
     AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+    SmallVector<Value> tableInputs;
+    SmallVector<AffineMap> tableMaps;
+    if (std::optional<ArrayRef<double>> given = op.getFrequencies()) {
+      auto type = RankedTensorType::get({half}, f64);
+      tableInputs.push_back(arith::ConstantOp::create(
+          rewriter, loc, DenseElementsAttr::get(type, *given)));
+      tableMaps.push_back(AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx));
+    }
+    tableMaps.append({id2, id2});
+    double attentionFactor =
+        op.getAttentionFactor() ? op.getAttentionFactor()->convertToDouble()
+                                : 1.0;
     auto tables = linalg::GenericOp::create(
         rewriter, loc, TypeRange{tableInit.getType(), tableInit.getType()},
-        ValueRange{}, ValueRange{tableInit, tableInit},
-        ArrayRef<AffineMap>{id2, id2},
+        tableInputs, ValueRange{tableInit, tableInit}, tableMaps,
         ArrayRef<utils::IteratorType>{kPar, kPar},
-        [&](OpBuilder &b, Location l, ValueRange) {
+        [&](OpBuilder &b, Location l, ValueRange args) {
           auto toF64 = [&](unsigned dim) -> Value {
             Value index = linalg::IndexOp::create(b, l, dim);
             Value i64 =
                 arith::IndexCastOp::create(b, l, b.getI64Type(), index);
             return arith::SIToFPOp::create(b, l, f64, i64);
           };
-          Value pos = toF64(0), j = toF64(1);
-          Value exponent = arith::MulFOp::create(
-              b, l, j,
-              arith::ConstantOp::create(b, l, b.getF64FloatAttr(-2.0 / d)));
-          Value base =
-              arith::ConstantOp::create(b, l, b.getF64FloatAttr(theta));
-          Value angle = arith::MulFOp::create(
-              b, l, pos, math::PowFOp::create(b, l, base, exponent));
-          Value c = castFloat(b, l, math::CosOp::create(b, l, angle), f32);
-          Value s = castFloat(b, l, math::SinOp::create(b, l, angle), f32);
-          linalg::YieldOp::create(b, l, ValueRange{c, s});
+          Value pos = toF64(0), frequency;
+          if (!tableInputs.empty()) {
+            frequency = args[0];
+          } else {
+            Value exponent = arith::MulFOp::create(
+                b, l, toF64(1),
+                arith::ConstantOp::create(b, l, b.getF64FloatAttr(-2.0 / d)));
+            Value base =
+                arith::ConstantOp::create(b, l, b.getF64FloatAttr(theta));
+            frequency = math::PowFOp::create(b, l, base, exponent);
+          }
+          Value angle = arith::MulFOp::create(b, l, pos, frequency);
+          Value c = math::CosOp::create(b, l, angle);
+          Value s = math::SinOp::create(b, l, angle);
+          if (attentionFactor != 1.0) {
+            Value factor = arith::ConstantOp::create(
+                b, l, b.getF64FloatAttr(attentionFactor));
+            c = arith::MulFOp::create(b, l, c, factor);
+            s = arith::MulFOp::create(b, l, s, factor);
+          }
+          linalg::YieldOp::create(
+              b, l, ValueRange{castFloat(b, l, c, f32), castFloat(b, l, s, f32)});
         });
 
     // Rotate the halves: out1 = x1 cos - x2 sin, out2 = x2 cos + x1 sin.

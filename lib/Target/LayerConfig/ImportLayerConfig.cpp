@@ -118,7 +118,13 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
       config.causal ? builder.getUnitAttr() : UnitAttr(),
       config.ropeTheta ? builder.getF64FloatAttr(*config.ropeTheta)
                        : FloatAttr(),
-      builder.getF64FloatAttr(config.rmsNormEps));
+      builder.getF64FloatAttr(config.rmsNormEps),
+      config.ropeFrequencies.empty()
+          ? DenseF64ArrayAttr()
+          : builder.getDenseF64ArrayAttr(config.ropeFrequencies),
+      config.ropeAttentionFactor != 1.0
+          ? builder.getF64FloatAttr(config.ropeAttentionFactor)
+          : FloatAttr());
   func::ReturnOp::create(builder, loc, block.getResult());
   return module;
 }

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Target/LayerConfig/LayerConfig.h"
+#include "kha/Target/LayerConfig/RoPEScaling.h"
 #include "kha/Support/InputGuard.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -64,7 +65,8 @@ static const char *const kKnownKeys[] = {
     "head_dim",    "knock",               "qk_norm",
     "rms_norm_eps", "rope_theta",         "causal",
     "batch",       "seq_len",             "dtype",
-    "attention_bias", "qkv_bias"};
+    "attention_bias", "qkv_bias",  "rope_scaling",
+    "max_position_embeddings"};
 
 /// Reads a positive integer size, or nullopt for null when `nullable`.
 static LogicalResult readSize(const ConfigReader &reader,
@@ -166,6 +168,89 @@ static LogicalResult readKnocks(const ConfigReader &reader,
                      ? " (the MLP knock applies to values only)"
                      : "");
   }
+  return success();
+}
+
+/// `rope_scaling` (Hugging Face's object, or null) and the
+/// `max_position_embeddings` it may need, turned into the frequencies of
+/// `config` once its head width and RoPE base are known.
+static LogicalResult readRoPEScaling(const ConfigReader &reader,
+                                     const llvm::json::Object &object,
+                                     LayerConfig &config) {
+  std::optional<int64_t> maxPositions;
+  if (failed(readSize(reader, object, "max_position_embeddings", maxPositions,
+                      false)))
+    return failure();
+  const llvm::json::Value *value = object.get("rope_scaling");
+  if (!value || value->getAsNull())
+    return success();
+  const llvm::json::Object *fields = value->getAsObject();
+  if (!fields)
+    return reader.error("rope_scaling")
+           << "'rope_scaling' must be an object such as {\"rope_type\": "
+              "\"llama3\", \"factor\": 8.0, ...} or null";
+  RoPEScaling scaling;
+  const llvm::json::Value *type = fields->get("rope_type");
+  if (!type)
+    type = fields->get("type"); // the older key
+  std::optional<StringRef> typeName = type ? type->getAsString() : std::nullopt;
+  if (!typeName)
+    return reader.error("rope_scaling")
+           << "'rope_scaling' needs a \"rope_type\" string";
+  scaling.type = typeName->str();
+  if (scaling.type == "default")
+    return success();
+  if (!config.ropeTheta)
+    return reader.error("rope_scaling")
+           << "'rope_scaling' needs RoPE ('rope_theta' is null)";
+  static const char *const known[] = {
+      "rope_type", "type", "factor", "original_max_position_embeddings",
+      "low_freq_factor", "high_freq_factor", "beta_fast", "beta_slow",
+      "attention_factor"};
+  for (const auto &entry : *fields)
+    if (!llvm::is_contained(known, StringRef(entry.first)))
+      return reader.error("rope_scaling")
+             << "unknown key '" << StringRef(entry.first)
+             << "' in 'rope_scaling'";
+  auto number = [&](StringRef key,
+                    std::optional<double> &slot) -> LogicalResult {
+    const llvm::json::Value *field = fields->get(key);
+    if (!field || field->getAsNull())
+      return success();
+    std::optional<double> v = field->getAsNumber();
+    if (!v || !std::isfinite(*v) || *v < 0)
+      return reader.error("rope_scaling")
+             << "'rope_scaling." << key << "' must be a non-negative number";
+    slot = *v;
+    return success();
+  };
+  std::optional<double> factor;
+  if (failed(number("factor", factor)) ||
+      failed(number("original_max_position_embeddings",
+                    scaling.originalMaxPositions)) ||
+      failed(number("low_freq_factor", scaling.lowFreqFactor)) ||
+      failed(number("high_freq_factor", scaling.highFreqFactor)) ||
+      failed(number("beta_fast", scaling.betaFast)) ||
+      failed(number("beta_slow", scaling.betaSlow)) ||
+      failed(number("attention_factor", scaling.attentionFactor)))
+    return failure();
+  if (!factor)
+    return reader.error("rope_scaling") << "'rope_scaling' needs a 'factor'";
+  scaling.factor = *factor;
+  std::string error = computeRoPEFrequencies(
+      scaling, *config.ropeTheta, config.headDim, maxPositions, config.seqLen,
+      config.ropeFrequencies, config.ropeAttentionFactor);
+  if (!error.empty())
+    return reader.error("rope_scaling") << error;
+  for (double f : config.ropeFrequencies)
+    if (!(f > 0) || !std::isfinite(f))
+      return reader.error("rope_scaling")
+             << "'rope_scaling' gives a frequency that is not a positive "
+                "number";
+  if (!(config.ropeAttentionFactor > 0) ||
+      !std::isfinite(config.ropeAttentionFactor))
+    return reader.error("rope_scaling")
+           << "'rope_scaling' gives an attention factor that is not positive";
   return success();
 }
 
@@ -334,6 +419,9 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
     return reader.error("head_dim")
            << "RoPE needs an even head_dim, got " << config.headDim
            << " (set \"rope_theta\": null for no RoPE)";
+
+  if (failed(readRoPEScaling(reader, *object, config)))
+    return failure();
 
   if (const llvm::json::Value *dtype = object->get("dtype")) {
     std::optional<StringRef> name = dtype->getAsString();

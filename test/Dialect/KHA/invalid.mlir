@@ -644,3 +644,50 @@ func.func @wgmma_register_a_accumulator(%a: vector<32xbf16>, %b: !nvgpu.warpgrou
   %d = kha.warpgroup_mma_register_a %a, %b, %c : vector<32xbf16>, !nvgpu.warpgroup.descriptor<tensor = memref<64x128xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
   return %d : vector<32xf32>
 }
+
+// -----
+
+// R27: a scaled RoPE gives d/2 frequencies
+func.func @f(%x: tensor<1x4x2x8xf32>) {
+  // expected-error @+1 {{'frequencies' must hold d/2 = 4 values, got 3}}
+  %y = kha.rope %x {theta = 1.0e+04 : f64, frequencies = array<f64: 1.0, 0.5, 0.25>} : tensor<1x4x2x8xf32>
+  return
+}
+
+// -----
+
+// R27: the frequencies are positive
+func.func @f(%x: tensor<1x4x2x8xf32>) {
+  // expected-error @+1 {{'frequencies' must be positive and finite, got -5.000000e-01}}
+  %y = kha.rope %x {theta = 1.0e+04 : f64, frequencies = array<f64: 1.0, -0.5, 0.25, 0.125>} : tensor<1x4x2x8xf32>
+  return
+}
+
+// -----
+
+// R27: the attention factor is positive
+func.func @f(%x: tensor<1x4x2x8xf32>) {
+  // expected-error @+1 {{'attention_factor' must be a positive finite number, got 0}}
+  %y = kha.rope %x {theta = 1.0e+04 : f64, attention_factor = 0.0 : f64} : tensor<1x4x2x8xf32>
+  return
+}
+
+// -----
+
+// R27: a scaled RoPE in the block needs RoPE
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'rope_frequencies' and 'rope_attention_factor' need 'rope_theta' (RoPE)}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rope_frequencies = array<f64: 1.0, 0.5, 0.25, 0.125>}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}
+
+// -----
+
+// R27: the block's frequencies are d/2
+func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{'rope_frequencies' must hold d/2 = 4 values, got 2}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rope_theta = 1.0e+04 : f64, rope_frequencies = array<f64: 1.0, 0.5>}
+       : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return
+}

@@ -7,8 +7,9 @@ the tolerances of docs/semantics.md.
 
 The cases cover every knock combination, G in {1, 2, H}, static and dynamic B
 and L, L = 1, L not a multiple of 8, H*d != D, causal on and off, with and
-without RoPE and QK-norm, with and without projection biases (all four, or q, k
-and v only), in f32, f16 and bf16.
+without RoPE and QK-norm, with RoPE scaled four ways (linear, llama3, yarn,
+dynamic), with and without projection biases (all four, or q, k and v only), in
+f32, f16 and bf16.
 """
 
 import argparse
@@ -53,6 +54,18 @@ def cases():
         }
         # Projection biases on a third of the cases, every knock combination:
         # all four (Llama's attention_bias) or q, k, v only (Qwen2's).
+        # Scaled RoPE (Hugging Face's rope_scaling) on four cases, one per
+        # type, in f32, f16 and bf16; the dynamic case has a static L = 37
+        # beyond max_position_embeddings, so its scaling is in effect.
+        kind = {4: "linear", 14: "llama3", 27: "yarn", 32: "dynamic"}.get(i)
+        if kind:
+            config["max_position_embeddings"] = 16
+            config["rope_scaling"] = {
+                "linear": {"rope_type": "linear", "factor": 4.0},
+                "llama3": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                           "high_freq_factor": 4.0, "original_max_position_embeddings": 8},
+                "yarn": {"rope_type": "yarn", "factor": 4.0},
+                "dynamic": {"rope_type": "dynamic", "factor": 2.0}}[kind]
         if i % 6 == 1:
             config["attention_bias"] = True
         elif i % 6 == 4:
@@ -63,14 +76,15 @@ def cases():
 
 def describe(config, B, L):
     knock = config["knock"]
-    return "q=%s k=%s v=%s D=%d H=%d G=%d d=%d B=%s L=%s %s%s%s%s%s" % (
+    return "q=%s k=%s v=%s D=%d H=%d G=%d d=%d B=%s L=%s %s%s%s%s%s%s" % (
         knock["q"], knock["k"], knock["v"], config["hidden_size"],
         config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"],
         B if config["batch"] else "%d(dyn)" % B, L if config["seq_len"] else "%d(dyn)" % L,
         config["dtype"], " causal" if config["causal"] else "",
         " rope" if config["rope_theta"] else "", " qknorm" if config["qk_norm"] else "",
         " bias" if config.get("attention_bias") else
-        " qkv-bias" if config.get("qkv_bias") else "")
+        " qkv-bias" if config.get("qkv_bias") else "",
+        " rope-" + config["rope_scaling"]["rope_type"] if config.get("rope_scaling") else "")
 
 
 def main():

@@ -37,6 +37,10 @@ struct LayerConfig {
   bool outputBias = false; // a bias on the output projection
   double rmsNormEps = 1e-6;
   std::optional<double> ropeTheta = 10000.0; // nullopt: no RoPE
+  /// A scaled RoPE (`rope_scaling`): its d/2 frequencies and the factor on
+  /// cos and sin; empty for plain RoPE.
+  llvm::SmallVector<double> ropeFrequencies;
+  double ropeAttentionFactor = 1.0;
   bool causal = true;
   std::optional<int64_t> batch;  // nullopt: dynamic
   std::optional<int64_t> seqLen; // nullopt: dynamic

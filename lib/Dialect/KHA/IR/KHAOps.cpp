@@ -107,6 +107,29 @@ static LogicalResult verifyPositive(Operation *op, StringRef name,
                            << value;
 }
 
+/// R27: a scaled RoPE's frequencies are d/2 positive finite numbers and its
+/// attention factor is positive and finite.
+static LogicalResult
+verifyRoPEScaling(Operation *op, StringRef frequenciesName,
+                  std::optional<ArrayRef<double>> frequencies,
+                  StringRef factorName, std::optional<APFloat> factor,
+                  int64_t d) {
+  if (frequencies) {
+    if ((int64_t)frequencies->size() != d / 2)
+      return op->emitOpError()
+             << "'" << frequenciesName << "' must hold d/2 = " << d / 2
+             << " values, got " << frequencies->size();
+    for (double f : *frequencies)
+      if (!(f > 0) || !std::isfinite(f))
+        return op->emitOpError() << "'" << frequenciesName
+                                 << "' must be positive and finite, got " << f;
+  }
+  if (factor)
+    return verifyPositive(op, factorName, factor->convertToDouble());
+  return success();
+}
+
+
 //===----------------------------------------------------------------------===//
 // AttentionBlockOp
 //===----------------------------------------------------------------------===//
@@ -232,6 +255,14 @@ LogicalResult AttentionBlockOp::verify() {
       return emitOpError() << "RoPE needs an even head dimension, got d = "
                            << d;
   }
+  // R27: a scaled RoPE needs RoPE, d/2 frequencies and a positive factor.
+  if ((getRopeFrequencies() || getRopeAttentionFactor()) && !getRopeTheta())
+    return emitOpError("'rope_frequencies' and 'rope_attention_factor' need "
+                       "'rope_theta' (RoPE)");
+  if (failed(verifyRoPEScaling(op, "rope_frequencies", getRopeFrequencies(),
+                               "rope_attention_factor",
+                               getRopeAttentionFactor(), d)))
+    return failure();
   // R13: the RMSNorm epsilon is positive.
   return verifyPositive(op, "rms_norm_eps", getRmsNormEps().convertToDouble());
 }
@@ -293,7 +324,10 @@ LogicalResult RoPEOp::verify() {
   if (*d % 2 != 0)
     return emitOpError() << "RoPE needs an even head dimension, got d = "
                          << *d;
-  return verifyPositive(*this, "theta", getTheta().convertToDouble());
+  if (failed(verifyPositive(*this, "theta", getTheta().convertToDouble())))
+    return failure();
+  return verifyRoPEScaling(*this, "frequencies", getFrequencies(),
+                           "attention_factor", getAttentionFactor(), *d);
 }
 
 //===----------------------------------------------------------------------===//

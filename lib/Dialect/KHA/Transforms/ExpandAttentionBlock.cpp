@@ -97,8 +97,12 @@ struct ExpandAttentionBlock : OpRewritePattern<AttentionBlockOp> {
       k = RMSNormOp::create(rewriter, loc, k.getType(), k, op.getKNorm(), eps);
     }
     if (FloatAttr theta = op.getRopeThetaAttr()) {
-      q = RoPEOp::create(rewriter, loc, q.getType(), q, theta);
-      k = RoPEOp::create(rewriter, loc, k.getType(), k, theta);
+      DenseF64ArrayAttr frequencies = op.getRopeFrequenciesAttr();
+      FloatAttr attentionFactor = op.getRopeAttentionFactorAttr();
+      q = RoPEOp::create(rewriter, loc, q.getType(), q, theta, frequencies,
+                         attentionFactor);
+      k = RoPEOp::create(rewriter, loc, k.getType(), k, theta, frequencies,
+                         attentionFactor);
     }
 
     FloatAttr scale = rewriter.getF64FloatAttr(1.0 / std::sqrt(double(d)));

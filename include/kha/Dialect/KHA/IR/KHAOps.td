@@ -63,7 +63,9 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     - `o_bias(%bo)`: the output projection's bias `[D]`.
 
     Attributes: `num_heads` (H) and `num_kv_heads` (G, dividing H); `causal`;
-    `rope_theta` (absent: no RoPE); `rms_norm_eps` (default 1e-6). The head width
+    `rope_theta` (absent: no RoPE); `rms_norm_eps` (default 1e-6); for a
+    scaled RoPE, `rope_frequencies` (d/2 values) and `rope_attention_factor`,
+    as `kha.rope`'s `frequencies` and `attention_factor`. The head width
     d is `wq`'s column count divided by H, and the attention scale is
     `1/sqrt(d)`. Query head h reads key/value head `h / (H / G)`. B and L may be
     dynamic; weights must have static shapes. D need not equal `H*d`.
@@ -103,7 +105,9 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     I64Attr:$num_kv_heads,
     UnitAttr:$causal,
     OptionalAttr<F64Attr>:$rope_theta,
-    DefaultValuedAttr<F64Attr, "1e-6">:$rms_norm_eps
+    DefaultValuedAttr<F64Attr, "1e-6">:$rms_norm_eps,
+    OptionalAttr<DenseF64ArrayAttr>:$rope_frequencies,
+    OptionalAttr<F64Attr>:$rope_attention_factor
   );
   let results = (outs KHA_FloatTensor:$result);
   let assemblyFormat = [{
@@ -213,13 +217,18 @@ def KHA_RoPEOp : KHA_PerHeadOp<"rope"> {
         out[j]       = x[j] cos a - x[j + d/2] sin a
         out[j + d/2] = x[j + d/2] cos a + x[j] sin a
 
-    `theta` must be positive.
+    `theta` must be positive. A scaled RoPE (Hugging Face's `rope_scaling`:
+    linear, dynamic NTK, llama3, YaRN) gives its frequencies instead:
+    `frequencies` holds f_0 .. f_{d/2-1}, and `attention_factor` (YaRN's)
+    multiplies cos a and sin a.
 
     ```mlir
     %q2 = kha.rope %q {theta = 1.0e+04 : f64} : tensor<2x128x8x64xf32>
     ```
   }];
-  let arguments = (ins KHA_FloatTensor:$input, F64Attr:$theta);
+  let arguments = (ins KHA_FloatTensor:$input, F64Attr:$theta,
+                       OptionalAttr<DenseF64ArrayAttr>:$frequencies,
+                       OptionalAttr<F64Attr>:$attention_factor);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
