@@ -94,7 +94,11 @@ def KHAExpandAttentionBlockPass : Pass<"kha-expand-attention-block"> {
     truncated back for f16/bf16), their results are reshaped into heads
     `[B, L, N, d]`, and the knocks, QK-RMSNorm, RoPE and attention become
     `kha.linear_knock`, `kha.mlp_knock`, `kha.rms_norm`, `kha.rope` and
-    `kha.sdpa`, in the order projection, knock, norm, RoPE, SDPA.
+    `kha.sdpa`, in the order projection, knock, norm, RoPE, SDPA. Projection
+    biases are added in f32 (a `linalg.generic`): after the output projection,
+    before an MLP knock, and after a linear knock as `b T` (`(x W + b) T =
+    x W T + b T`), so that the knock stays right after its projection, where
+    `kha-fold-knock` folds it. A scaled RoPE's frequencies go to `kha.rope`.
 
     Before:
 
