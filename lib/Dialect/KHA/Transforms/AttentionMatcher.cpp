@@ -15,6 +15,8 @@
 
 #include "AttentionMatcher.h"
 
+#include "kha/Dialect/KHA/Utils/Builders.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -155,28 +157,23 @@ public:
         elementType(cast<ShapedType>(scores.getType()).getElementType()) {}
 
   /// `v`, a tensor of the scores' shape.
-  Expr *full(Value v) {
-    auto key = std::make_pair(v, 1);
-    if (Expr *e = memo.lookup(key))
-      return e;
-    Expr *e = readFull(v);
-    memo[key] = e;
-    return e;
-  }
+  Expr *full(Value v) { return read(v, /*isFull=*/true); }
 
   /// `v`, a row value: the scores' shape without S, or with S of size 1.
-  Expr *row(Value v) {
-    auto key = std::make_pair(v, 0);
-    if (Expr *e = memo.lookup(key))
-      return e;
-    Expr *e = readRow(v);
-    memo[key] = e;
-    return e;
-  }
+  Expr *row(Value v) { return read(v, /*isFull=*/false); }
 
   Type getElementType() const { return elementType; }
 
 private:
+  Expr *read(Value v, bool isFull) {
+    auto key = std::make_pair(v, int(isFull));
+    if (Expr *e = memo.lookup(key))
+      return e;
+    Expr *e = isFull ? readFull(v) : readRow(v);
+    memo[key] = e;
+    return e;
+  }
+
   Expr *make(Expr::Kind kind, ArrayRef<Expr *> operands = {}) {
     Expr &e = arena.emplace_back();
     e.kind = kind;
@@ -774,14 +771,6 @@ void traceOperand(AttentionOperand &operand, unsigned numBatch,
   }
 }
 
-/// Whether `v` is a tensor of zeros (a zero fill or constant).
-bool isZero(Value v) {
-  if (auto fill = v.getDefiningOp<linalg::FillOp>())
-    v = fill.getInputs()[0];
-  std::optional<double> c = constantValue(v);
-  return c && *c == 0;
-}
-
 /// The contraction's dimensions, one each for m, n and k, at most two batch.
 FailureOr<linalg::ContractionDimensions>
 singleContraction(linalg::LinalgOp op, std::string &why) {
@@ -796,7 +785,7 @@ singleContraction(linalg::LinalgOp op, std::string &why) {
     why = "a contraction without one M, N and K dimension";
     return failure();
   }
-  if (!isZero(op.getDpsInitOperand(0)->get())) {
+  if (!isZeroInit(op.getDpsInitOperand(0)->get())) {
     why = "a contraction that accumulates into a non-zero tensor";
     return failure();
   }

@@ -26,34 +26,6 @@ namespace kha {
 using namespace mlir;
 using namespace mlir::kha;
 
-/// The constant `attr` [r, c] transposed to [c, r].
-static DenseFPElementsAttr transposeConstant(DenseFPElementsAttr attr) {
-  auto type = cast<ShapedType>(attr.getType());
-  int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
-  SmallVector<APFloat> values(attr.getValues<APFloat>());
-  SmallVector<APFloat> transposed;
-  transposed.reserve(values.size());
-  for (int64_t c = 0; c < cols; ++c)
-    for (int64_t r = 0; r < rows; ++r)
-      transposed.push_back(values[r * cols + c]);
-  return cast<DenseFPElementsAttr>(DenseElementsAttr::get(
-      RankedTensorType::get({cols, rows}, type.getElementType()), transposed));
-}
-
-/// `d x d` matrix transposed: a new constant, or a linalg.transpose.
-static Value transposeMatrix(PatternRewriter &rewriter, Location loc,
-                             Value matrix) {
-  DenseFPElementsAttr attr;
-  if (matchPattern(matrix, m_Constant(&attr)))
-    return arith::ConstantOp::create(rewriter, loc, transposeConstant(attr));
-  auto type = cast<RankedTensorType>(matrix.getType());
-  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
-                                       type.getElementType());
-  return linalg::TransposeOp::create(rewriter, loc, matrix, init,
-                                     ArrayRef<int64_t>{1, 0})
-      ->getResult(0);
-}
-
 /// W [R, N*d] with each column block W_n multiplied by T [d, d] on the
 /// right: W viewed as [R*N, d] (the same row-major data), times T, viewed
 /// back. A new constant when both are constants.
@@ -136,7 +108,7 @@ static Value buildFoldedWeight(PatternRewriter &rewriter, Location loc,
   if (!transposed)
     return multiplyColumnBlocks(rewriter, loc, weight, transform, d);
   return multiplyRowBlocks(rewriter, loc,
-                           transposeMatrix(rewriter, loc, transform), weight, d);
+                           buildTransposedMatrix(rewriter, loc, transform), weight, d);
 }
 
 namespace {

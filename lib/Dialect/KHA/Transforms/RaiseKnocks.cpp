@@ -13,11 +13,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Dialect/KHA/Transforms/Passes.h"
+#include "kha/Dialect/KHA/Utils/Builders.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -33,18 +32,6 @@ using namespace mlir::kha;
 
 namespace {
 
-/// Whether `v` is a tensor of zeros (a zero fill or constant).
-bool isZeroTensor(Value v) {
-  if (auto fill = v.getDefiningOp<linalg::FillOp>())
-    v = fill.getInputs()[0];
-  FloatAttr scalar;
-  if (matchPattern(v, m_Constant(&scalar)))
-    return scalar.getValue().isZero();
-  DenseFPElementsAttr dense;
-  return matchPattern(v, m_Constant(&dense)) && dense.isSplat() &&
-         dense.getSplatValue<APFloat>().isZero();
-}
-
 /// A square d x d matrix of the same element type as `like`.
 bool isSquareMatrixFor(Value matrix, Value like) {
   auto type = dyn_cast<RankedTensorType>(matrix.getType());
@@ -53,15 +40,6 @@ bool isSquareMatrixFor(Value matrix, Value like) {
   return type && type.getRank() == 2 && !ShapedType::isDynamic(d) &&
          type.getDimSize(0) == d && type.getDimSize(1) == d &&
          type.getElementType() == likeType.getElementType();
-}
-
-Value transposeMatrix(PatternRewriter &rewriter, Location loc, Value matrix) {
-  auto type = cast<RankedTensorType>(matrix.getType());
-  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
-                                       type.getElementType());
-  return linalg::TransposeOp::create(rewriter, loc, matrix, init,
-                                     ArrayRef<int64_t>{1, 0})
-      ->getResult(0);
 }
 
 /// y[b, l, n, e] = sum_c x[b, l, n, c] T[c, e] as one contraction.
@@ -110,11 +88,11 @@ struct RaiseHeadContraction
     Value result = op->getResult(0);
     if (!isSquareMatrixFor(matrix, input) ||
         input.getType() != result.getType() ||
-        !isZeroTensor(op.getDpsInitOperand(0)->get()))
+        !isZeroInit(op.getDpsInitOperand(0)->get()))
       return rewriter.notifyMatchFailure(
           op, "not a square shared matrix into zeros, of one type");
     if (transposed)
-      matrix = transposeMatrix(rewriter, op.getLoc(), matrix);
+      matrix = buildTransposedMatrix(rewriter, op.getLoc(), matrix);
     rewriter.replaceOpWithNewOp<LinearKnockOp>(op, result.getType(), input,
                                                matrix);
     return success();
@@ -158,7 +136,7 @@ struct RaiseCollapsedMatmul : public OpRewritePattern<tensor::ExpandShapeOp> {
     }
     Value matrix = matmul.getInputs()[1];
     if (!isSquareMatrixFor(matrix, input) ||
-        !isZeroTensor(matmul.getOutputs()[0]))
+        !isZeroInit(matmul.getOutputs()[0]))
       return rewriter.notifyMatchFailure(expand, "not a shared d x d matrix");
     rewriter.replaceOpWithNewOp<LinearKnockOp>(expand, inputType, input,
                                                matrix);

@@ -192,6 +192,37 @@ bool kha::isConstantIdentity(Value value) {
   return true;
 }
 
+DenseFPElementsAttr kha::transposeConstant(DenseFPElementsAttr attr) {
+  auto type = cast<ShapedType>(attr.getType());
+  int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
+  SmallVector<APFloat> values(attr.getValues<APFloat>());
+  SmallVector<APFloat> transposed;
+  transposed.reserve(values.size());
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t r = 0; r < rows; ++r)
+      transposed.push_back(values[r * cols + c]);
+  return cast<DenseFPElementsAttr>(DenseElementsAttr::get(
+      RankedTensorType::get({cols, rows}, type.getElementType()), transposed));
+}
+
+Value kha::buildTransposedMatrix(OpBuilder &builder, Location loc,
+                                 Value matrix) {
+  DenseFPElementsAttr attr;
+  if (matchPattern(matrix, m_Constant(&attr)))
+    return arith::ConstantOp::create(builder, loc, transposeConstant(attr));
+  auto type = cast<RankedTensorType>(matrix.getType());
+  SmallVector<OpFoldResult> dims = getDims(builder, loc, matrix);
+  Value init =
+      buildEmpty(builder, loc, {dims[1], dims[0]}, type.getElementType());
+  return linalg::TransposeOp::create(builder, loc, matrix, init,
+                                     ArrayRef<int64_t>{1, 0})
+      ->getResult(0);
+}
+
+bool kha::isZeroInit(Value init) {
+  return isZeroFilled(init) || isConstantZero(init);
+}
+
 bool kha::isConstantZero(Value value) {
   std::optional<DenseFPElementsAttr> attr = getConstantElements(value);
   return attr && llvm::all_of(attr->getValues<APFloat>(),

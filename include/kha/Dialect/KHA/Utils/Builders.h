@@ -66,6 +66,17 @@ bool isConstantIdentity(Value value);
 /// True when `value` is a constant tensor whose elements are all +0 or -0.
 bool isConstantZero(Value value);
 
+/// True for an accumulator that starts at zero: a zero fill or a zero
+/// constant.
+bool isZeroInit(Value init);
+
+/// The constant matrix `attr` [r, c] transposed to [c, r].
+DenseFPElementsAttr transposeConstant(DenseFPElementsAttr attr);
+
+/// A 2-D `matrix` transposed: a new constant when it is one, else a
+/// linalg.transpose.
+Value buildTransposedMatrix(OpBuilder &builder, Location loc, Value matrix);
+
 /// The gated MLP knock on head vectors `rows` [R, d]:
 /// `2 ((rows up) * sigmoid(rows gate)) down`, computed in f32 and returned in
 /// f32; when `down` is a constant identity there is no down matmul and the
