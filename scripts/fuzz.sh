@@ -7,9 +7,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-600}
 build=${KHA_BUILD_DIR:-$here/build}
-ninja -C "$build" -j2 kha-fuzz-npy kha-fuzz-manifest kha-fuzz-layer-config kha-fuzz-ir
+ninja -C "$build" -j2 kha-fuzz-npy kha-fuzz-manifest kha-fuzz-safetensors \
+  kha-fuzz-layer-config kha-fuzz-ir
 status=0
-for target in npy manifest layer-config ir; do
+for target in npy manifest safetensors layer-config ir; do
   seeds="$here/test/Fuzz/corpus/$target"
   [[ $target == layer-config ]] && seeds="$here/examples"
   [[ $target == ir ]] && seeds="$here/test/Dialect/KHA $here/test/Robustness/Inputs"

@@ -37,7 +37,8 @@ MLIR_CAPI_EXPORTED MlirContext khaContextCreate(void);
 /// Builds the module of a layer configuration (JSON text,
 /// docs/layer-config.md): the public function @kha_layer with one
 /// kha.attention_block. With a non-empty `weightsDir`, the weights are read
-/// from <dir>/<name>.npy and embedded as constants. Returns a null module after emitting a diagnostic
+/// from <dir>/<name>.npy, or from a file ending in .safetensors holding a
+/// tensor per argument name, and embedded as constants. Returns a null module after emitting a diagnostic
 /// on `context` (located in `filename`) when anything is wrong.
 MLIR_CAPI_EXPORTED MlirModule khaImportLayerConfig(MlirContext context,
                                                    MlirStringRef json,

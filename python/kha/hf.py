@@ -4,6 +4,7 @@ PretrainedConfig) and from an attention module's weights.
     from kha.hf import layer_config_from_hf, from_hf_attention
     cfg = layer_config_from_hf("config.json")        # a kha LayerConfig
     layer = from_hf_attention(model.model.layers[0].self_attn)   # KHAAttention
+    w = weights_from_safetensors("model_dir", cfg, layer=0)      # numpy, kha layout
 
 Families: Llama (with or without `attention_bias`), Mistral, Qwen2 (q, k, v
 biases), Qwen3 (per-head QK-RMSNorm) and Gemma, GQA/MQA included. A model
@@ -173,3 +174,52 @@ def from_hf_attention(module, config=None, batch=None, seq_len=None, dtype=None)
                                  % (name, tuple(weights[name].shape), tuple(p.shape)))
             p.copy_(weights[name].to(TORCH_DTYPES[layer_config.dtype]))
     return layer
+
+
+def _checkpoint_tensors(path):
+    """The tensors of a checkpoint: one .safetensors file, or a directory with
+    model.safetensors or a sharded model.safetensors.index.json."""
+    from . import safetensors
+    if os.path.isdir(path):
+        index = os.path.join(path, "model.safetensors.index.json")
+        if os.path.exists(index):
+            with open(index) as f:
+                shards = sorted(set(json.load(f)["weight_map"].values()))
+            tensors = {}
+            for shard in shards:
+                tensors.update(safetensors.load(os.path.join(path, shard)))
+            return tensors
+        path = os.path.join(path, "model.safetensors")
+    return safetensors.load(path)
+
+
+def weights_from_safetensors(path, layer_config, layer=0, prefix="model.layers."):
+    """Layer `layer`'s attention weights from a Hugging Face checkpoint
+    (`path`: a .safetensors file, or a model directory, sharded or not), by kha
+    argument name, as numpy arrays laid out as kha takes them (projection
+    matrices transposed; BF16 read as float32 exactly). Missing or misshapen
+    tensors raise ValueError naming them."""
+    tensors = _checkpoint_tensors(path)
+    base = "%s%d.self_attn." % (prefix, layer)
+    D, H = layer_config.hidden_size, layer_config.num_attention_heads
+    G, d = layer_config.num_key_value_heads, layer_config.head_dim
+    wanted = {"wq": ("q_proj.weight", (H * d, D)), "wk": ("k_proj.weight", (G * d, D)),
+              "wv": ("v_proj.weight", (G * d, D)), "wo": ("o_proj.weight", (D, H * d))}
+    if layer_config.qkv_bias:
+        wanted.update(bq=("q_proj.bias", (H * d,)), bk=("k_proj.bias", (G * d,)),
+                      bv=("v_proj.bias", (G * d,)))
+    if layer_config.output_bias:
+        wanted["bo"] = ("o_proj.bias", (D,))
+    if layer_config.qk_norm:
+        wanted.update(q_norm=("q_norm.weight", (d,)), k_norm=("k_norm.weight", (d,)))
+    out = {}
+    for name, (hf_name, shape) in wanted.items():
+        key = base + hf_name
+        if key not in tensors:
+            raise ValueError("%s has no tensor %s" % (path, key))
+        array = tensors[key]
+        if tuple(array.shape) != shape:
+            raise ValueError("%s: %s has shape %s, expected %s"
+                             % (path, key, tuple(array.shape), shape))
+        out[name] = array.T.copy() if name.startswith("w") else array
+    return out

@@ -117,11 +117,17 @@ class Module:
         return Module(handle, context)
 
     @staticmethod
-    def from_layer_config(config, context: Context = None, weights_dir: str = None) -> "Module":
+    def from_layer_config(config, context: Context = None, weights_dir: str = None,
+                          weights: str = None) -> "Module":
         """The @kha_layer module of a layer configuration (a path to a JSON file
-        or a dict, docs/layer-config.md). With `weights_dir` (one .npy per
-        weight argument), the weights are embedded as constants."""
+        or a dict, docs/layer-config.md). With `weights` (a directory with one
+        .npy per weight argument, or a .safetensors file with a tensor per
+        argument name; `weights_dir` is the older name), the weights are
+        embedded as constants."""
         context = context or Context()
+        if weights is not None and weights_dir is not None:
+            raise ValueError("give weights or weights_dir, not both")
+        weights_dir = os.fspath(weights) if weights is not None else weights_dir
         if isinstance(config, (str, os.PathLike)):
             filename = os.fspath(config)
             with open(filename, "rb") as f:

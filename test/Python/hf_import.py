@@ -105,6 +105,54 @@ for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES
         assert relative_error(compiled, want) < 1e-4, relative_error(compiled, want)
 
 
+@case("a checkpoint's .safetensors (sharded, bf16 and f32) -> kha-translate's weights")
+def _():
+    from safetensors.numpy import load_file, save_file
+    from kha import safetensors
+    from kha.hf import weights_from_safetensors
+    torch.manual_seed(5)
+    config = transformers.Qwen2Config(**dict(SMALL, num_hidden_layers=2))
+    config._attn_implementation = "eager"
+    model = transformers.Qwen2ForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.2)
+    module = model.model.layers[1].self_attn
+    rotary = modeling_qwen2.Qwen2RotaryEmbedding(config=config)
+    x = torch.randn(1, 7, config.hidden_size)
+    want = hf_forward(module, rotary, x).numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        # A sharded checkpoint, as save_pretrained writes one.
+        model.save_pretrained(tmp, safe_serialization=True, max_shard_size="20KB")
+        assert os.path.exists(os.path.join(tmp, "model.safetensors.index.json"))
+        cfg = layer_config_from_hf(os.path.join(tmp, "config.json"), seq_len=7)
+        w = weights_from_safetensors(tmp, cfg, layer=1)
+        assert sorted(w) == ["bk", "bq", "bv", "wk", "wo", "wq", "wv"], sorted(w)
+        path = os.path.join(tmp, "layer1.safetensors")
+        safetensors.save(path, w)
+        # The safetensors package reads kha's file, and kha reads its files.
+        theirs = load_file(path)
+        assert all(np.array_equal(theirs[k], w[k]) for k in w)
+        save_file({k: v.astype(np.float16) for k, v in w.items()},
+                  os.path.join(tmp, "h.safetensors"))
+        ours = safetensors.load(os.path.join(tmp, "h.safetensors"))
+        assert all(ours[k].dtype == np.float16 and np.array_equal(ours[k], w[k].astype(np.float16))
+                   for k in w)
+        module_ir = kha.Module.from_layer_config(cfg.to_dict(), weights=path)
+        got = kha.compile(module_ir, os.path.join(tmp, "l.so")).kha_layer(x.numpy())
+        assert relative_error(got, want) < 1e-4, relative_error(got, want)
+        # A bf16 checkpoint: the same layer within bf16's tolerance.
+        model.to(torch.bfloat16).save_pretrained(os.path.join(tmp, "bf16"))
+        w16 = weights_from_safetensors(os.path.join(tmp, "bf16"), cfg, layer=1)
+        safetensors.save(path, w16)
+        got16 = kha.compile(kha.Module.from_layer_config(cfg.to_dict(), weights=path),
+                            os.path.join(tmp, "l16.so")).kha_layer(x.numpy())
+        assert relative_error(got16, want) < 2e-2, relative_error(got16, want)
+        assert relative_error(got16, want) > 1e-5  # the bf16 weights are not the f32 ones
+        raises(lambda: weights_from_safetensors(tmp, cfg, layer=2),
+               "has no tensor model.layers.2.self_attn.q_proj.weight", errors=ValueError)
+
+
 @case("RoPE scaling frequencies: kha's Python reference vs transformers'")
 def _():
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS

@@ -2,6 +2,7 @@
 
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 #include "kha/Target/LayerConfig/LayerConfig.h"
+#include "kha/Target/LayerConfig/Safetensors.h"
 
 #include "kha/Runtime/Runtime.h"
 
@@ -10,7 +11,9 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 
@@ -129,12 +132,41 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
   return module;
 }
 
-FailureOr<llvm::StringMap<DenseElementsAttr>>
-mlir::kha::loadLayerWeights(const LayerConfig &config, StringRef directory,
-                      MLIRContext *context, Location loc) {
-  Builder builder(context);
-  Type element = getElementType(config, builder);
-  llvm::StringMap<DenseElementsAttr> weights;
+/// The elements of one weight as `element` values, from little-endian bytes
+/// of the source type `source` ("f32", "f16" or "bf16"), rounded to nearest
+/// even where `element` is narrower.
+static DenseElementsAttr convertWeight(StringRef bytes, StringRef source,
+                                      RankedTensorType type) {
+  Type element = type.getElementType();
+  const llvm::fltSemantics &from = source == "f16"    ? APFloat::IEEEhalf()
+                                   : source == "bf16" ? APFloat::BFloat()
+                                                      : APFloat::IEEEsingle();
+  unsigned width = APFloat::getSizeInBits(from);
+  size_t count = bytes.size() / (width / 8);
+  SmallVector<APFloat> values;
+  values.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    uint64_t bits = 0;
+    std::memcpy(&bits, bytes.data() + i * (width / 8), width / 8);
+    APFloat value(from, APInt(width, bits));
+    bool losesInfo;
+    value.convert(cast<FloatType>(element).getFloatSemantics(),
+                  APFloat::rmNearestTiesToEven, &losesInfo);
+    values.push_back(value);
+  }
+  return DenseElementsAttr::get(type, values);
+}
+
+static std::string formatShape(ArrayRef<int64_t> shape) {
+  return ::kha::runtime::formatShape(
+      std::vector<int64_t>(shape.begin(), shape.end()));
+}
+
+/// Weights from DIR/<name>.npy: float32 files for f32 and bf16 layers,
+/// float16 files for f16 ones.
+static LogicalResult
+loadNpyWeights(const LayerConfig &config, StringRef directory, Type element,
+               Location loc, llvm::StringMap<DenseElementsAttr> &weights) {
   // The names outlive the loop (a temporary in the range expression would
   // not: only the ArrayRef over it would be kept alive).
   auto names = getLayerArgumentNames(config);
@@ -154,32 +186,69 @@ mlir::kha::loadLayerWeights(const LayerConfig &config, StringRef directory,
                             << ::kha::runtime::numpyTypeName(expected);
     if (ArrayRef<int64_t>(array.shape) != ArrayRef<int64_t>(shape))
       return emitError(loc) << "weights: " << path << " has shape "
-                            << ::kha::runtime::formatShape(array.shape)
-                            << ", expected " << ::kha::runtime::formatShape(
-                                                    std::vector<int64_t>(
-                                                        shape.begin(),
-                                                        shape.end()));
-    auto type = RankedTensorType::get(shape, element);
-    SmallVector<APFloat> values;
-    size_t count = array.data.size() / (element.isF16() ? 2 : 4);
-    values.reserve(count);
-    for (size_t i = 0; i < count; ++i) {
-      if (element.isF16()) {
-        uint16_t bits;
-        std::memcpy(&bits, array.data.data() + 2 * i, 2);
-        values.emplace_back(APFloat::IEEEhalf(), APInt(16, bits));
-        continue;
-      }
-      float value;
-      std::memcpy(&value, array.data.data() + 4 * i, 4);
-      APFloat f(value);
-      bool losesInfo;
-      if (element.isBF16())
-        f.convert(APFloat::BFloat(), APFloat::rmNearestTiesToEven, &losesInfo);
-      values.push_back(f);
-    }
-    weights[name] = DenseElementsAttr::get(type, values);
+                            << formatShape(array.shape) << ", expected "
+                            << formatShape(shape);
+    weights[name] = convertWeight(
+        StringRef(array.data.data(), array.data.size()),
+        element.isF16() ? "f16" : "f32", RankedTensorType::get(shape, element));
   }
+  return success();
+}
+
+/// Weights from one .safetensors file holding a tensor per argument name
+/// (others are ignored), in F32, F16 or BF16, converted to the layer's type.
+static LogicalResult
+loadSafetensorsWeights(const LayerConfig &config, StringRef path,
+                       Type element, Location loc,
+                       llvm::StringMap<DenseElementsAttr> &weights) {
+  auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                          /*RequiresNullTerminator=*/false);
+  if (!file)
+    return emitError(loc) << "weights: " << path
+                          << ": cannot open: " << file.getError().message();
+  llvm::StringMap<SafetensorsTensor> tensors;
+  std::string error;
+  if (!parseSafetensors((*file)->getBuffer(), tensors, error))
+    return emitError(loc) << "weights: " << path << ": " << error;
+  auto names = getLayerArgumentNames(config);
+  for (StringRef name : ArrayRef(names).drop_front()) {
+    SmallVector<int64_t> shape = getLayerWeightShape(config, name);
+    auto it = tensors.find(name);
+    if (it == tensors.end())
+      return emitError(loc) << "weights: " << path << " has no tensor '"
+                            << name << "'";
+    const SafetensorsTensor &tensor = it->second;
+    StringRef source = llvm::StringSwitch<StringRef>(tensor.dtype)
+                           .Case("F32", "f32")
+                           .Case("F16", "f16")
+                           .Case("BF16", "bf16")
+                           .Default("");
+    if (source.empty())
+      return emitError(loc) << "weights: " << path << ": tensor '" << name
+                            << "' is " << tensor.dtype
+                            << ", expected F32, F16 or BF16";
+    if (ArrayRef<int64_t>(tensor.shape) != ArrayRef<int64_t>(shape))
+      return emitError(loc) << "weights: " << path << ": tensor '" << name
+                            << "' has shape " << formatShape(tensor.shape)
+                            << ", expected " << formatShape(shape);
+    weights[name] = convertWeight(tensor.bytes, source,
+                                  RankedTensorType::get(shape, element));
+  }
+  return success();
+}
+
+FailureOr<llvm::StringMap<DenseElementsAttr>>
+mlir::kha::loadLayerWeights(const LayerConfig &config, StringRef source,
+                            MLIRContext *context, Location loc) {
+  Builder builder(context);
+  Type element = getElementType(config, builder);
+  llvm::StringMap<DenseElementsAttr> weights;
+  LogicalResult loaded =
+      source.ends_with(".safetensors")
+          ? loadSafetensorsWeights(config, source, element, loc, weights)
+          : loadNpyWeights(config, source, element, loc, weights);
+  if (failed(loaded))
+    return failure();
   return weights;
 }
 
@@ -187,9 +256,12 @@ mlir::kha::loadLayerWeights(const LayerConfig &config, StringRef directory,
 static llvm::cl::opt<std::string>
     weightsDirectory("weights",
                      llvm::cl::desc("with --import-layer-config: embed the "
-                                    "weights from DIR/<argument>.npy as "
+                                    "weights from DIR/<argument>.npy, or "
+                                    "from the tensors named after the "
+                                    "arguments in FILE.safetensors, as "
                                     "constants; x stays the only argument"),
-                     llvm::cl::value_desc("DIR"), llvm::cl::init(""));
+                     llvm::cl::value_desc("DIR|FILE.safetensors"),
+                     llvm::cl::init(""));
 
 void mlir::kha::registerImportLayerConfigTranslation() {
   TranslateToMLIRRegistration registration(

@@ -64,11 +64,13 @@ OwningOpRef<ModuleOp>
 buildLayerModule(const LayerConfig &config, MLIRContext *context, Location loc,
                  const llvm::StringMap<DenseElementsAttr> *weights = nullptr);
 
-/// Reads DIR/<name>.npy for every weight argument of `config` (all but x),
-/// checking shapes and dtypes (float32 files for f32 and bf16, float16 for
-/// f16). Errors are reported at `loc`.
+/// Reads every weight argument of `config` (all but x) from `source`: a
+/// directory of <name>.npy files (float32 for f32 and bf16 layers, float16 for
+/// f16), or a file ending in .safetensors holding a tensor per argument name
+/// in F32, F16 or BF16 (converted to the layer's type, rounding to nearest
+/// even). Shapes and dtypes are checked; errors are reported at `loc`.
 FailureOr<llvm::StringMap<DenseElementsAttr>>
-loadLayerWeights(const LayerConfig &config, StringRef directory,
+loadLayerWeights(const LayerConfig &config, StringRef source,
                  MLIRContext *context, Location loc);
 
 /// The names of @kha_layer's arguments, in order, for `config`.
