@@ -64,6 +64,7 @@ typedef struct {
   MlirStringRef cudaChip;     ///< "sm_80" ... "sm_90a" (target "cuda")
   MlirStringRef cudaFormat;   ///< "isa", "bin" or "fatbin" (target "cuda")
   bool cudaOnHost;            ///< target "cuda": kernels run on the host CPU
+  bool prepareWeights;        ///< kha-outline-weight-preparation
 } KhaCompileOptions;
 
 /// kha-compile's defaults: cpu, native, everything on; sm_90a, isa, on the

@@ -97,6 +97,7 @@ KhaCompileOptions khaCompileOptionsGetDefault(void) {
   options.cudaChip = mlirStringRefCreateFromCString("sm_90a");
   options.cudaFormat = mlirStringRefCreateFromCString("isa");
   options.cudaOnHost = false;
+  options.prepareWeights = true;
   return options;
 }
 
@@ -115,5 +116,6 @@ MlirLogicalResult khaCompileModule(MlirModule module,
   compile.cudaChip = unwrap(given.cudaChip).str();
   compile.cudaFormat = unwrap(given.cudaFormat).str();
   compile.cudaOnHost = given.cudaOnHost;
+  compile.prepareWeights = given.prepareWeights;
   return wrap(kha::compileModule(unwrap(module), compile, unwrap(outputPath)));
 }

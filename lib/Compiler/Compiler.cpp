@@ -1,7 +1,10 @@
 //===- Compiler.cpp - kha module to a shared library for the host ---------===//
 
 #include "kha/Compiler/Compiler.h"
+#include "kha/Dialect/KHA/IR/KHADialect.h"
 #include "kha/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
@@ -176,6 +179,16 @@ static LogicalResult writePTX(ModuleOp module, StringRef path) {
   return keepOutput(*output, module.getLoc());
 }
 
+/// True when a public function has an argument marked `kha.weight`.
+static bool hasWeightArguments(ModuleOp module) {
+  for (auto func : module.getOps<func::FuncOp>())
+    if (func.isPublic() && !func.isExternal())
+      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+        if (func.getArgAttr(i, kha::kWeightAttrName))
+          return true;
+  return false;
+}
+
 LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
                                  StringRef outputPath, OutputKind kind) {
   Location loc = module.getLoc();
@@ -192,6 +205,15 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   bool onHost = cuda && options.cudaOnHost;
   if (kind == OutputKind::PTX && onHost)
     return emitError(loc) << "kernels run on the host have no PTX";
+  // Weight-only work is outlined first, so that the manifest describes the
+  // prepare functions and how they relate to the layer's.
+  if (options.prepareWeights && hasWeightArguments(module)) {
+    PassManager front(module.getContext());
+    addExpansionAndKnockFolding(front, options.foldKnocks,
+                                /*prepareWeights=*/true);
+    if (failed(front.run(module)))
+      return emitError(loc) << "expanding the kha ops failed";
+  }
   FailureOr<std::string> manifest =
       buildManifest(module, onHost ? StringRef("cpu") : StringRef(options.target));
   if (failed(manifest))
@@ -212,6 +234,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     pipelineOptions.format =
         kind == OutputKind::PTX ? std::string("isa") : options.cudaFormat;
     pipelineOptions.foldKnocks = options.foldKnocks;
+    pipelineOptions.prepareWeights = options.prepareWeights;
     pipelineOptions.hostEmulation = onHost;
     pipelineOptions.requireTensorCores = options.cudaRequireTensorCores;
     std::string error;
@@ -223,6 +246,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     pipelineOptions.vectorize = options.vectorize;
     pipelineOptions.scheduleFile = options.scheduleFile;
     pipelineOptions.foldKnocks = options.foldKnocks;
+    pipelineOptions.prepareWeights = options.prepareWeights;
     pipelineOptions.fuseKnockMlp = options.fuseKnockMlp;
     buildCPUPipeline(pm, pipelineOptions);
   }

@@ -10,12 +10,18 @@
 //   result y f32 3 -1 -1 512
 //   same 0.0 1.0 2.0             dynamic sizes (argument.dimension) that
 //                                must be equal
+//   prepare kha_layer_prepare kha_layer_prepared 1 2 3 4
+//                                the weight-only work, outlined: call the
+//                                first with these arguments once, then the
+//                                second with all arguments followed by the
+//                                first's results
 //   end
 //
 //===----------------------------------------------------------------------===//
 
 #include "kha/Compiler/Compiler.h"
 
+#include "kha/Dialect/KHA/IR/KHADialect.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/EquivalenceClasses.h"
@@ -192,6 +198,16 @@ FailureOr<std::string> kha::buildManifest(ModuleOp module, StringRef device) {
       os << "same";
       for (auto [arg, d] : group)
         os << " " << arg << "." << d;
+      os << "\n";
+    }
+    // `prepare PREPARE PREPARED WEIGHT...`: kha-outline-weight-preparation.
+    if (auto pair = func->getAttrOfType<ArrayAttr>(kha::kPrepareAttrName)) {
+      os << "prepare";
+      for (Attribute name : pair)
+        os << " " << cast<FlatSymbolRefAttr>(name).getValue();
+      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+        if (func.getArgAttr(i, kha::kWeightAttrName))
+          os << " " << i;
       os << "\n";
     }
     os << "end\n";

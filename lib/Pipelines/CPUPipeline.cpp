@@ -22,7 +22,8 @@
 
 using namespace mlir;
 
-void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks) {
+void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks,
+                                      bool prepareWeights) {
   // TOSA input through upstream's conversions (nothing happens without
   // TOSA ops), then attention and head-shared knocks written in linalg
   // become kha.sdpa and kha.linear_knock.
@@ -43,6 +44,9 @@ void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks) {
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createKHAFoldKnockPass());
   }
+  // Work on the weights alone, once per set of weights.
+  if (prepareWeights)
+    pm.addPass(createKHAOutlineWeightPreparationPass());
 }
 
 void kha::addBufferization(OpPassManager &pm) {
@@ -92,7 +96,7 @@ void kha::addHostLowering(OpPassManager &pm) {
 void kha::buildCPUPipeline(OpPassManager &pm,
                            const CPUPipelineOptions &options) {
   // kha -> linalg on tensors.
-  addExpansionAndKnockFolding(pm, options.foldKnocks);
+  addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights);
   if (options.fuseKnockMlp)
     pm.addPass(createKHAFuseKnockMlpPass());
   pm.addPass(createKHALowerToLinalgPass());

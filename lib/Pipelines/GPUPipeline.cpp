@@ -59,7 +59,7 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
     if (std::optional<std::string> toolkit = findCudaToolkit())
     ::setenv("CUDA_HOME", toolkit->c_str(), /*overwrite=*/0);
   // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
-  addExpansionAndKnockFolding(pm, options.foldKnocks);
+  addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights);
   // f16/bf16 projections multiply the narrow tensors, not f32 copies (here
   // and again for the matmuls kha-lower-to-linalg makes).
   pm.addPass(createKHAFoldMatmulExtensionsPass());

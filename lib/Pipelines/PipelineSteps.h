@@ -3,15 +3,11 @@
 #ifndef KHA_LIB_PIPELINES_PIPELINESTEPS_H
 #define KHA_LIB_PIPELINES_PIPELINESTEPS_H
 
+#include "kha/Pipelines/Pipelines.h"
 #include "mlir/Pass/PassManager.h"
 
 namespace mlir {
 namespace kha {
-
-/// The attention block expanded into mid-level kha ops, knocks simplified,
-/// and (with `foldKnocks`) linear knocks and the MLP knock's down projection
-/// folded into the projection weights.
-void addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks);
 
 /// One-shot bufferisation across function boundaries with identity layouts:
 /// results are fresh buffers the caller owns.

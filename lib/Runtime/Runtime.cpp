@@ -3,6 +3,7 @@
 #include "kha/Runtime/Runtime.h"
 
 #include <algorithm>
+#include <cctype>
 #include <limits>
 #include <unistd.h>
 
@@ -31,6 +32,54 @@ std::string kha::runtime::formatShape(const std::vector<int64_t> &shape) {
     text += (i ? ", " : "") +
             (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
   return text + "]";
+}
+
+static bool sameSpec(const TensorSpec &a, const TensorSpec &b) {
+  return a.elementType == b.elementType && a.shape == b.shape;
+}
+
+/// Each `prepare` line names functions whose signatures fit together.
+static bool checkPrepareRelations(const Manifest &manifest,
+                                  std::string &error) {
+  for (const FunctionSpec &fn : manifest.functions) {
+    if (fn.prepare.empty())
+      continue;
+    const FunctionSpec *prepare = findFunction(manifest, fn.prepare);
+    const FunctionSpec *prepared = findFunction(manifest, fn.prepared);
+    auto fail = [&](const std::string &why) {
+      error = "the manifest's prepare line of " + fn.name + " " + why;
+      return false;
+    };
+    if (!prepare || !prepared || prepare == &fn || prepared == &fn ||
+        prepare == prepared)
+      return fail("names functions the library does not have");
+    if (prepare->args.size() != fn.weightArgs.size())
+      return fail("does not match " + prepare->name + "'s arguments");
+    for (size_t i = 0; i < fn.weightArgs.size(); ++i)
+      if (!sameSpec(prepare->args[i], fn.args[fn.weightArgs[i]]))
+        return fail("does not match " + prepare->name + "'s arguments");
+    if (prepared->args.size() != fn.args.size() + prepare->results.size())
+      return fail("does not match " + prepared->name + "'s arguments");
+    for (size_t i = 0; i < prepared->args.size(); ++i) {
+      const TensorSpec &want = i < fn.args.size()
+                                   ? fn.args[i]
+                                   : prepare->results[i - fn.args.size()];
+      if (!sameSpec(prepared->args[i], want))
+        return fail("does not match " + prepared->name + "'s arguments");
+    }
+    if (prepared->results.size() != fn.results.size())
+      return fail("does not match " + prepared->name + "'s results");
+    for (size_t i = 0; i < fn.results.size(); ++i)
+      if (!sameSpec(prepared->results[i], fn.results[i]))
+        return fail("does not match " + prepared->name + "'s results");
+    // Results of the prepare function are arguments of the prepared one:
+    // no dynamic size to agree on, so none is left unchecked.
+    for (const TensorSpec &result : prepare->results)
+      for (int64_t size : result.shape)
+        if (size < 0)
+          return fail("has a prepared value of dynamic shape");
+  }
+  return true;
 }
 
 bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
@@ -111,6 +160,22 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
         return false;
       }
       current->equalSizes.push_back(std::move(group));
+    } else if (kind == "prepare" && current && current->prepare.empty()) {
+      // `prepare PREPARE PREPARED WEIGHT...`: weight indices increasing.
+      bool ok = bool(words >> current->prepare >> current->prepared);
+      std::string item;
+      while (ok && (words >> item)) {
+        char *end = nullptr;
+        unsigned long long index = std::strtoull(item.c_str(), &end, 10);
+        ok = !item.empty() && std::isdigit(static_cast<unsigned char>(item[0])) &&
+             !*end && index < current->args.size() &&
+             (current->weightArgs.empty() || index > current->weightArgs.back());
+        current->weightArgs.push_back(index);
+      }
+      if (!ok || current->weightArgs.empty()) {
+        error = "malformed manifest line '" + line + "'";
+        return false;
+      }
     } else if (kind == "end") {
       current = nullptr;
     } else if (!kind.empty()) {
@@ -118,7 +183,15 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
       return false;
     }
   }
-  return true;
+  return checkPrepareRelations(manifest, error);
+}
+
+const FunctionSpec *kha::runtime::findFunction(const Manifest &manifest,
+                                               const std::string &name) {
+  for (const FunctionSpec &fn : manifest.functions)
+    if (fn.name == name)
+      return &fn;
+  return nullptr;
 }
 
 //===----------------------------------------------------------------------===//

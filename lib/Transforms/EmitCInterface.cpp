@@ -19,9 +19,15 @@ struct EmitCInterfacePass
     : kha::impl::KHAEmitCInterfacePassBase<EmitCInterfacePass> {
   void runOnOperation() override {
     UnitAttr unit = UnitAttr::get(&getContext());
-    for (auto func : getOperation().getOps<func::FuncOp>())
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (func.isPublic() && !func.isExternal())
         func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), unit);
+      // What kha's attributes said is in the manifest now; LLVM has no use
+      // for them.
+      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+        func.removeArgAttr(i, StringAttr::get(&getContext(), "kha.weight"));
+      func->removeAttr("kha.prepare");
+    }
   }
 };
 } // namespace

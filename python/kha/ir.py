@@ -210,13 +210,15 @@ class Module:
 
 def compile(module: Module, output: str, target="cpu", cpu="native", vectorize=True,
             fold_knocks=True, fuse_knock_mlp=True, schedule_file="", cuda_chip="sm_90a",
-            cuda_format="isa", cuda_on_host=False):
+            cuda_format="isa", cuda_on_host=False, prepare_weights=True):
     """Compiles (a copy of) `module` to the shared library `output`, as
     kha-compile does, and returns it loaded as a kha.Library (for cuda, a
     library whose C functions take device pointers; kha.Library moves numpy
     arrays to and from the GPU). `cuda_on_host` (kha-compile --cuda-on-host)
     runs the cuda target's kernels on the host CPU instead: a host library
-    that checks the GPU path without a GPU."""
+    that checks the GPU path without a GPU. `prepare_weights` (off:
+    kha-compile --no-prepare-weights) outlines the work on the weights alone
+    into a prepare function that `Library.bind` calls once."""
     from kha.runtime import Library
 
     lib = module.context._lib
@@ -226,7 +228,8 @@ def compile(module: Module, output: str, target="cpu", cpu="native", vectorize=T
     options = _capi.KhaCompileOptions(
         _capi.string_ref(keep[0]), _capi.string_ref(keep[1]), bool(vectorize),
         bool(fold_knocks), bool(fuse_knock_mlp), _capi.string_ref(keep[2]),
-        _capi.string_ref(keep[4]), _capi.string_ref(keep[5]), bool(cuda_on_host))
+        _capi.string_ref(keep[4]), _capi.string_ref(keep[5]), bool(cuda_on_host),
+        bool(prepare_weights))
     ok = lib.khaCompileModule(copy._module, ctypes.byref(options), _capi.string_ref(keep[3]))
     if not ok.value:
         module.context.fail("cannot compile the module to %s" % output)

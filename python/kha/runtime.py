@@ -52,6 +52,11 @@ class FunctionSpec:
     results: list = field(default_factory=list)
     # Groups of (argument, dimension) whose dynamic sizes must be equal.
     equal_sizes: list = field(default_factory=list)
+    # The weight-only work, outlined by the compiler: `prepare` takes the
+    # arguments `weight_args`, `prepared` all arguments and its results.
+    prepare: str = None
+    prepared: str = None
+    weight_args: list = field(default_factory=list)
 
 
 def parse_manifest(text):
@@ -79,10 +84,20 @@ def parse_manifest(text):
                     raise LibraryError("malformed manifest line: %s" % " ".join(words))
                 group.append((int(arg), int(dim)))
             current.equal_sizes.append(group)
+        elif kind == "prepare" and current is not None and len(words) >= 4:
+            indices = [int(w) for w in words[3:] if w.isdigit()]
+            if (len(indices) != len(words) - 3 or indices != sorted(set(indices))
+                    or indices[-1] >= len(current.args)):
+                raise LibraryError("malformed manifest line: %s" % " ".join(words))
+            current.prepare, current.prepared, current.weight_args = words[1], words[2], indices
         elif kind == "end":
             current = None
         else:
             raise LibraryError("malformed manifest line: %s" % " ".join(words))
+    for fn in functions.values():
+        if fn.prepare and (fn.prepare not in functions or fn.prepared not in functions):
+            raise LibraryError("the manifest's prepare line of %s names functions the "
+                               "library does not have" % fn.name)
     return device, functions
 
 
@@ -128,6 +143,39 @@ class Library:
         if name in functions:
             return lambda *arrays: self(name, *arrays)
         raise AttributeError(name)
+
+    def bind(self, name, *weights, **named):
+        """`name` with its weights bound: the weight arguments (the layer's
+        all but x), positionally in argument order or by name. Where the
+        compiler outlined the work on the weights alone (kha-compile's
+        prepare step), it runs here, once; the returned function takes the
+        other arguments and runs the rest per call."""
+        if name not in self.functions:
+            raise LibraryError("%s has no function %s (it has %s)"
+                               % (self.path, name, ", ".join(sorted(self.functions))))
+        fn = self.functions[name]
+        indices = fn.weight_args or list(range(1, len(fn.args)))
+        names = [fn.args[i].name for i in indices]
+        if weights and named:
+            raise LibraryError("give the weights positionally or by name, not both")
+        if named:
+            unknown = sorted(set(named) - set(names))
+            missing = [n for n in names if n not in named]
+            if unknown or missing:
+                raise LibraryError("%s's weights are %s; %s" % (
+                    name, ", ".join(names),
+                    "unknown: " + ", ".join(unknown) if unknown
+                    else "missing: " + ", ".join(missing)))
+            weights = [named[n] for n in names]
+        if len(weights) != len(indices):
+            raise LibraryError("%s has %d weights (%s), got %d"
+                               % (name, len(indices), ", ".join(names), len(weights)))
+        prepared = ()
+        if fn.prepare:
+            prepared = self(fn.prepare, *weights)
+            if not isinstance(prepared, tuple):
+                prepared = (prepared,)
+        return BoundFunction(self, fn, indices, list(weights), prepared)
 
     def __call__(self, name, *arrays):
         if name not in self.functions:
@@ -235,6 +283,28 @@ class Library:
             else:
                 _libc.free(allocated)
         return from_bfloat16_bits(out) if spec.dtype == "bf16" else out
+
+
+class BoundFunction:
+    """A library function with its weights bound (Library.bind): called with
+    the remaining arguments (for a layer, x)."""
+
+    def __init__(self, library, fn, weight_args, weights, prepared):
+        self.library, self.function = library, fn
+        self._weight_args, self._weights, self._prepared = weight_args, weights, prepared
+        self.others = [a for i, a in enumerate(fn.args) if i not in weight_args]
+
+    def __call__(self, *arrays):
+        if len(arrays) != len(self.others):
+            raise LibraryError("%s with its weights bound takes %d arguments (%s), got %d" % (
+                self.function.name, len(self.others),
+                ", ".join(a.describe() for a in self.others), len(arrays)))
+        full, given, bound = [], iter(arrays), iter(self._weights)
+        for i in range(len(self.function.args)):
+            full.append(next(bound) if i in self._weight_args else next(given))
+        if self.function.prepare:
+            return self.library(self.function.prepared, *full, *self._prepared)
+        return self.library(self.function.name, *full)
 
 
 class _CudaRuntime:

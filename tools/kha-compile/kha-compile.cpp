@@ -76,6 +76,11 @@ static cl::opt<bool>
                  cl::desc("keep linear knocks as separate ops instead of "
                           "folding them into the projection weights"),
                  cl::cat(category), cl::init(false));
+static cl::opt<bool> noPrepareWeights(
+    "no-prepare-weights",
+    cl::desc("keep work on the weights alone in each call instead of "
+             "outlining it into @f_prepare (kha-outline-weight-preparation)"),
+    cl::cat(category), cl::init(false));
 static cl::opt<bool>
     noFuseKnockMlp("no-fuse-knock-mlp",
                    cl::desc("keep MLP knocks separate from the value "
@@ -152,6 +157,7 @@ int main(int argc, char **argv) {
     options.scheduleFile = cpuSchedule;
     options.foldKnocks = !noFoldKnocks;
     options.fuseKnockMlp = !noFuseKnockMlp;
+    options.prepareWeights = !noPrepareWeights;
     options.cudaChip = cudaChip;
     options.cudaFormat = cudaFormat;
     options.cudaOnHost = cudaOnHost;

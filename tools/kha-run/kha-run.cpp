@@ -34,7 +34,7 @@ constexpr const char *kUsage =
     "usage: kha-run LIB.so [--function=NAME] --input=@FILE.npy|SHAPExTYPE="
     "random:SEED ...\n"
     "               [--output=@FILE.npy ...] [--device=cpu|cuda] "
-    "[--benchmark=N] [--list] [--version]\n"
+    "[--benchmark=N] [--no-prepare] [--list] [--version]\n"
     "               [--random=SEED [--sizes=N,...]]  (the inputs not given, "
     "random)\n";
 
@@ -51,6 +51,9 @@ struct Options {
   std::string device;
   int benchmark = 0;
   bool list = false;
+  /// --no-prepare: call the function itself every time, its weight-only
+  /// work included, even where the library outlined that work.
+  bool noPrepare = false;
   /// --random=SEED: inputs not given by --input are random, input i from
   /// seed SEED + i; --sizes: the function's dynamic sizes for them.
   bool random = false;
@@ -133,6 +136,8 @@ bool parseOptions(int argc, char **argv, Options &options,
       }
     } else if (arg == "--list") {
       options.list = true;
+    } else if (arg == "--no-prepare") {
+      options.noPrepare = true;
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
@@ -401,14 +406,24 @@ int main(int argc, char **argv) {
   if (device != "cpu" && !cuda)
     return fail(options.library + " is for an unknown device '" + device + "'");
 
+  // Without --function, the library's one function (its outlined weight
+  // preparations aside) is called.
   const FunctionSpec *fn = nullptr;
   std::string names;
+  std::vector<const FunctionSpec *> callable;
   for (const FunctionSpec &candidate : manifest.functions) {
     names += (names.empty() ? "" : ", ") + candidate.name;
-    if (candidate.name == options.function ||
-        (options.function.empty() && manifest.functions.size() == 1))
+    bool part = false;
+    for (const FunctionSpec &other : manifest.functions)
+      part |= other.prepare == candidate.name ||
+              other.prepared == candidate.name;
+    if (!part)
+      callable.push_back(&candidate);
+    if (candidate.name == options.function)
       fn = &candidate;
   }
+  if (options.function.empty() && callable.size() == 1)
+    fn = callable.front();
   if (!fn)
     return fail(options.function.empty()
                     ? "the library has several functions; choose one with "
@@ -517,38 +532,94 @@ int main(int argc, char **argv) {
     argDescs.push_back(MemRefDescriptor::contiguous(
         cuda ? deviceInputs[i] : buffers[i].bytes.data(), buffers[i].shape));
   // Results come back as one struct of descriptors, all fields 8 bytes.
-  size_t resultWords = 0;
-  for (const TensorSpec &res : fn->results)
-    resultWords += 3 + 2 * res.shape.size();
-  std::vector<int64_t> resultStruct(resultWords);
+  auto resultWordsOf = [](const FunctionSpec &f) {
+    size_t words = 0;
+    for (const TensorSpec &res : f.results)
+      words += 3 + 2 * res.shape.size();
+    return words;
+  };
+  auto unpackResults = [](const FunctionSpec &f,
+                          const std::vector<int64_t> &words) {
+    std::vector<MemRefDescriptor> results;
+    size_t word = 0;
+    for (const TensorSpec &res : f.results) {
+      MemRefDescriptor desc = MemRefDescriptor::ofRank(res.shape.size());
+      std::copy_n(words.begin() + word, desc.words.size(), desc.words.begin());
+      word += desc.words.size();
+      results.push_back(desc);
+    }
+    return results;
+  };
+  // The entry point's own argument checks (libraries older than them have
+  // no kha_last_error).
+  auto entryError = reinterpret_cast<const char *(*)()>(
+      dlsym(handle, "kha_last_error"));
+
+  // Work on the weights alone that the compiler outlined (the manifest's
+  // `prepare` line) is done once here; every call then runs the prepared
+  // function on all inputs and the prepared values.
+  std::vector<MemRefDescriptor> preparedValues;
+  const std::string calledName = fn->name;
+  if (!fn->prepare.empty() && !options.noPrepare) {
+    const FunctionSpec *prepare = findFunction(manifest, fn->prepare);
+    const FunctionSpec *rest = findFunction(manifest, fn->prepared);
+    auto prepareEntry = reinterpret_cast<Entry>(
+        dlsym(handle, ("_mlir_ciface_" + prepare->name).c_str()));
+    auto restEntry = reinterpret_cast<Entry>(
+        dlsym(handle, ("_mlir_ciface_" + rest->name).c_str()));
+    if (!prepareEntry || !restEntry)
+      return fail(options.library + " has no entry point for " +
+                  prepare->name + " or " + rest->name);
+    std::vector<int64_t> words(resultWordsOf(*prepare));
+    std::vector<void *> prepPointers;
+    if (!prepare->results.empty())
+      prepPointers.push_back(words.data());
+    for (size_t index : fn->weightArgs)
+      prepPointers.push_back(argDescs[index].words.data());
+    if (prepPointers.size() >= kMaxPointers)
+      return fail("too many arguments");
+    auto start = std::chrono::steady_clock::now();
+    kCallTable[prepPointers.size()](prepareEntry, prepPointers.data());
+    if (cuda)
+      gpu.synchronize(nullptr);
+    auto stop = std::chrono::steady_clock::now();
+    if (entryError)
+      if (const char *problem = entryError())
+        return fail(std::string("the library refused the call: ") + problem);
+    if (cuda)
+      if (const char *problem = gpu.lastError())
+        return fail(prepare->name + " failed on the GPU: " + problem);
+    if (options.benchmark > 0)
+      std::printf("prepare: %s once, %.3f ms\n", prepare->name.c_str(),
+                  std::chrono::duration<double, std::milli>(stop - start)
+                      .count());
+    preparedValues = unpackResults(*prepare, words);
+    argDescs.insert(argDescs.end(), preparedValues.begin(),
+                    preparedValues.end());
+    fn = rest;
+    entry = restEntry;
+  }
+  std::vector<int64_t> resultStruct(resultWordsOf(*fn));
 
   std::vector<void *> pointers;
   if (!fn->results.empty())
     pointers.push_back(resultStruct.data());
   for (MemRefDescriptor &desc : argDescs)
     pointers.push_back(desc.words.data());
-  if (pointers.size() > kMaxPointers)
+  if (pointers.size() >= kMaxPointers)
     return fail("too many arguments");
 
-  auto collectResults = [&] {
-    std::vector<MemRefDescriptor> results;
-    size_t word = 0;
-    for (const TensorSpec &res : fn->results) {
-      MemRefDescriptor desc = MemRefDescriptor::ofRank(res.shape.size());
-      std::copy_n(resultStruct.begin() + word, desc.words.size(),
-                  desc.words.begin());
-      word += desc.words.size();
-      results.push_back(desc);
-    }
-    return results;
-  };
+  auto collectResults = [&] { return unpackResults(*fn, resultStruct); };
   // Results are buffers the library allocated, unless they alias an input.
-  auto release = [&](const std::vector<MemRefDescriptor> &results) {
+  auto release = [&](const std::vector<MemRefDescriptor> &results,
+                     bool fromPrepare = false) {
     for (const MemRefDescriptor &desc : results) {
       bool isInput = false;
       for (size_t i = 0; i < buffers.size(); ++i)
         isInput |= desc.allocated() == (cuda ? deviceInputs[i]
                                              : buffers[i].bytes.data());
+      for (const MemRefDescriptor &value : preparedValues)
+        isInput |= !fromPrepare && desc.allocated() == value.allocated();
       if (isInput)
         continue;
       if (cuda)
@@ -563,10 +634,6 @@ int main(int argc, char **argv) {
     if (cuda)
       gpu.synchronize(nullptr);
   };
-  // The entry point's own argument checks (libraries older than them have
-  // no kha_last_error).
-  auto entryError = reinterpret_cast<const char *(*)()>(
-      dlsym(handle, "kha_last_error"));
   call();
   if (entryError)
     if (const char *problem = entryError())
@@ -648,10 +715,15 @@ int main(int argc, char **argv) {
                         : 0.5 * (times[times.size() / 2 - 1] +
                                  times[times.size() / 2]);
     std::printf("benchmark: %s median %.3f ms over %d runs (min %.3f, max "
-                "%.3f) after 1 warm-up\n",
-                fn->name.c_str(), median, options.benchmark, times.front(),
-                times.back());
+                "%.3f) after 1 warm-up%s\n",
+                calledName.c_str(), median, options.benchmark, times.front(),
+                times.back(),
+                preparedValues.empty() ? ""
+                                       : (" (as " + fn->name +
+                                          ", the weights prepared once)")
+                                             .c_str());
   }
+  release(preparedValues, /*fromPrepare=*/true);
   if (cuda) {
     for (void *device : deviceInputs)
       gpu.free(device, nullptr);

@@ -46,6 +46,9 @@ struct CompileOptions {
   bool foldKnocks = true;
   /// Fuse MLP knocks into the value projection.
   bool fuseKnockMlp = true;
+  /// Outline work on `kha.weight` arguments alone into @f_prepare
+  /// (kha-outline-weight-preparation); the manifest records it.
+  bool prepareWeights = true;
   /// A transform script replacing the built-in CPU schedule ("": built-in).
   std::string scheduleFile;
   /// Called on the lowering's pass manager before it runs (a tool applies

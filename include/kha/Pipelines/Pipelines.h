@@ -12,6 +12,16 @@
 namespace mlir {
 namespace kha {
 
+/// The first steps of both pipelines: TOSA and linalg attention raised to
+/// kha, the attention block expanded into mid-level kha ops, knocks
+/// simplified, (with `foldKnocks`) linear knocks and the MLP knock's down
+/// projection folded into the projection weights, and (with
+/// `prepareWeights`) work on `kha.weight` arguments alone outlined into
+/// prepare functions (kha-outline-weight-preparation). kha-compile runs them
+/// before it describes a library's functions.
+void addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks,
+                                 bool prepareWeights);
+
 /// Options of `--kha-cpu-pipeline`.
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   PassOptions::Option<bool> vectorize{
@@ -23,6 +33,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "fold-knocks",
       llvm::cl::desc("fold linear knocks into the projection weights "
                      "(kha-fold-knock)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> prepareWeights{
+      *this, "prepare-weights",
+      llvm::cl::desc("move work on the weights alone into @f_prepare, called "
+                     "once per set of weights "
+                     "(kha-outline-weight-preparation)"),
       llvm::cl::init(true)};
   PassOptions::Option<bool> fuseKnockMlp{
       *this, "fuse-knock-mlp",
@@ -59,6 +75,12 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "fold-knocks",
       llvm::cl::desc("fold linear knocks into the projection weights "
                      "(kha-fold-knock)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> prepareWeights{
+      *this, "prepare-weights",
+      llvm::cl::desc("move work on the weights alone into @f_prepare, called "
+                     "once per set of weights "
+                     "(kha-outline-weight-preparation)"),
       llvm::cl::init(true)};
   PassOptions::Option<bool> requireTensorCores{
       *this, "require-tensor-cores",

@@ -62,6 +62,11 @@ struct FunctionSpec {
   /// Groups of (argument, dimension) whose dynamic sizes must be equal (the
   /// manifest's `same` lines).
   std::vector<std::vector<std::pair<size_t, size_t>>> equalSizes;
+  /// The weight-only work, outlined (the manifest's `prepare` line): call
+  /// `prepare` once with the arguments `weightArgs`, then `prepared` with all
+  /// arguments followed by `prepare`'s results. Empty when there is none.
+  std::string prepare, prepared;
+  std::vector<size_t> weightArgs;
 };
 
 /// Checks the argument shapes `shapes` (one per argument of `fn`) against
@@ -75,7 +80,15 @@ struct Manifest {
   std::vector<FunctionSpec> functions;
 };
 
+/// The function named `name` in `manifest`, or null.
+const FunctionSpec *findFunction(const Manifest &manifest,
+                                 const std::string &name);
+
 /// Parses the manifest text a compiled library exports (docs/runtime.md).
+/// A `prepare` line is checked against the functions it names: the prepare
+/// function takes the weights as the function does, the prepared function
+/// the function's arguments followed by the prepare function's results, and
+/// returns what the function returns.
 bool parseManifest(const std::string &text, Manifest &manifest,
                    std::string &error);
 

@@ -41,7 +41,9 @@ def KHAEmitCInterfacePass : Pass<"kha-emit-c-interface", "::mlir::ModuleOp"> {
     Marks every public `func.func` with `llvm.emit_c_interface`, so that
     `convert-func-to-llvm` emits `_mlir_ciface_<name>`, the entry point that
     compiled libraries expose (docs/runtime.md). Private functions are
-    left alone.
+    left alone. kha's function attributes (`kha.weight` on arguments,
+    `kha.prepare`), which the library's manifest has recorded by then, are
+    removed: the LLVM IR translation has no meaning for them.
   }];
 }
 

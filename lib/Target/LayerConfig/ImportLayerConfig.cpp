@@ -100,6 +100,9 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
   Block *body = func.addEntryBlock();
   for (auto [arg, name] : llvm::zip(body->getArguments(), names))
     arg.setLoc(NameLoc::get(builder.getStringAttr(name), loc));
+  // Everything but x is a weight, bound once by the caller.
+  for (unsigned i = 1; i < func.getNumArguments(); ++i)
+    func.setArgAttr(i, kWeightAttrName, builder.getUnitAttr());
   builder.setInsertionPointToStart(body);
 
   llvm::StringMap<Value> values;

@@ -8,6 +8,7 @@ using namespace mlir::kha;
 
 #include "mlir/IR/DialectImplementation.h"
 
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include "kha/Dialect/KHA/IR/KHAOpsDialect.cpp.inc"
@@ -24,6 +25,34 @@ void KHADialect::initialize() {
 #define GET_ATTRDEF_LIST
 #include "kha/Dialect/KHA/IR/KHAAttrs.cpp.inc"
       >();
+}
+
+LogicalResult KHADialect::verifyRegionArgAttribute(Operation *op,
+                                                  unsigned regionIndex,
+                                                  unsigned argIndex,
+                                                  NamedAttribute attribute) {
+  if (attribute.getName() != getWeightAttrName())
+    return op->emitError() << "unknown kha argument attribute '"
+                           << attribute.getName() << "'";
+  if (!isa<UnitAttr>(attribute.getValue()))
+    return op->emitError() << "'kha.weight' is a unit attribute";
+  if (!isa<FunctionOpInterface>(op) || regionIndex != 0)
+    return op->emitError()
+           << "'kha.weight' marks arguments of functions only";
+  return success();
+}
+
+LogicalResult KHADialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attribute) {
+  // Other kha attributes are the lowerings' own markers.
+  if (attribute.getName() != getPrepareAttrName())
+    return success();
+  auto pair = dyn_cast<ArrayAttr>(attribute.getValue());
+  if (!isa<FunctionOpInterface>(op) || !pair || pair.size() != 2 ||
+      !llvm::all_of(pair, [](Attribute a) { return isa<FlatSymbolRefAttr>(a); }))
+    return op->emitError() << "'kha.prepare' is an array of two function "
+                              "names on a function: [@prepare, @prepared]";
+  return success();
 }
 
 LogicalResult

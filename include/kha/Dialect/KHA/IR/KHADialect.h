@@ -17,4 +17,13 @@
 #define GET_ATTRDEF_CLASSES
 #include "kha/Dialect/KHA/IR/KHAAttrs.h.inc"
 
+namespace mlir {
+namespace kha {
+/// Argument attribute marking a weight (see KHADialect::getWeightAttrName).
+inline constexpr llvm::StringLiteral kWeightAttrName = "kha.weight";
+/// Function attribute naming the prepare and prepared functions.
+inline constexpr llvm::StringLiteral kPrepareAttrName = "kha.prepare";
+} // namespace kha
+} // namespace mlir
+
 #endif // KHA_DIALECT_KHA_IR_KHADIALECT_H

@@ -3,6 +3,7 @@
 #ifndef KHA_DIALECT_KHA_TRANSFORMS_PASSES_H
 #define KHA_DIALECT_KHA_TRANSFORMS_PASSES_H
 
+#include "kha/Dialect/KHA/IR/KHADialect.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"

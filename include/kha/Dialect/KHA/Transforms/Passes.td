@@ -262,6 +262,53 @@ def KHAFuseKnockMlpPass : Pass<"kha-fuse-knock-mlp"> {
   ];
 }
 
+def KHAOutlineWeightPreparationPass
+    : Pass<"kha-outline-weight-preparation", "::mlir::ModuleOp"> {
+  let summary = "move weight-only computation into a prepare function called once";
+  let description = [{
+    With weights passed at run time, some of a layer's work depends on the
+    weights alone: the folded projections `W T` of kha-fold-knock, the MLP
+    knock's `D W_o`, transposes of weights. A server binds its weights once
+    and calls the layer many times, so that work belongs in a function of
+    its own, called when the weights are bound.
+
+    For every public function with arguments marked `kha.weight` (the layer
+    importer marks all of `@kha_layer`'s arguments but `x`), this pass finds
+    the side-effect-free ops whose operands are all weight arguments,
+    constants or results of such ops, at least one derived from a weight, and
+    takes those that compute something (not reshapes, slices or casts of the
+    weights, which cost nothing per call; not results larger than the largest
+    weight, such as a bias broadcast over a static sequence) together with
+    what feeds them. When there are any, `@f` becomes three public functions:
+
+    - `@f_prepare(weights...) -> (prepared...)`: that work, returning the
+      values the rest of the layer reads;
+    - `@f_prepared(args..., prepared...)`: the rest of `@f`, taking all of
+      `@f`'s arguments (weights it still reads directly, such as `wo` without
+      an MLP knock, and the others) followed by the prepared values;
+    - `@f` itself, which calls both in turn, so it computes what it did.
+
+    `@f` gets `kha.prepare = [@f_prepare, @f_prepared]`. The library manifest
+    records the relation, and the runtimes (kha-run, `kha.Library.bind`) call
+    `@f_prepare` once per set of weights and `@f_prepared` per call. A
+    function with a name taken by `@f_prepare` or `@f_prepared` is an error.
+
+    ```mlir
+    func.func @kha_layer(%x: tensor<?x?x512xf32>,
+                         %wq: tensor<512x512xf32> {kha.weight},
+                         %tq: tensor<64x64xf32> {kha.weight}, ...) {
+      %wq2 = linalg.matmul ins(%wq_blocks, %tq ...)     // W' = W T: weights only
+      %q = linalg.matmul ins(%x2, %wq2_as_512x512 ...)
+    // becomes
+    func.func @kha_layer_prepare(%wq, %tq, ...) -> tensor<512x512xf32>
+    func.func @kha_layer_prepared(%x, %wq, %tq, ..., %prepared0)
+    func.func @kha_layer(...) attributes {kha.prepare = [...]} {
+      %p = call @kha_layer_prepare(%wq, %tq, ...)
+      %y = call @kha_layer_prepared(%x, %wq, %tq, ..., %p)
+    ```
+  }];
+}
+
 def KHACostReportPass : Pass<"kha-cost-report", "::mlir::ModuleOp"> {
   let summary = "report the FLOPs and bytes moved of each op and function";
   let description = [{
