@@ -298,6 +298,33 @@ func.func @mlp_down(%v: tensor<1x3x2x4xf32>, %q: tensor<1x3x4x4xf32>, %k: tensor
 
 // -----
 
+// Dynamic sizes: tensor.dim reads the merged heads' size for the output
+// projection's accumulator; that is no other use, and the fold happens. A
+// second, real reader of the merged heads (returned) stops it.
+// CHECK-LABEL: func @mlp_down_dynamic
+// CHECK: kha.mlp_knock %{{.*}}, %{{.*}}, %{{.*}}, %[[EYE:.*]] :
+// CHECK: %[[DW:.*]] = linalg.matmul ins(%arg5, %{{.*}} : tensor<4x4xf32>, tensor<4x32xf32>)
+// CHECK: kha.mlp_knock %{{.*}}, %{{.*}}, %{{.*}}, %arg5 :
+func.func @mlp_down_dynamic(%v: tensor<1x?x2x4xf32>, %q: tensor<1x?x4x4xf32>, %k: tensor<1x?x2x4xf32>, %up: tensor<4x4xf32>, %gate: tensor<4x4xf32>, %down: tensor<4x4xf32>, %wo: tensor<16x8xf32>)
+    -> (tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x16xf32>) {
+  %c0 = arith.constant 0 : index
+  %z = arith.constant 0.0 : f32
+  %m = kha.mlp_knock %v, %up, %gate, %down : tensor<1x?x2x4xf32>, tensor<4x4xf32>
+  %o = kha.sdpa %q, %k, %m {causal, scale = 0.5 : f64} : (tensor<1x?x4x4xf32>, tensor<1x?x2x4xf32>, tensor<1x?x2x4xf32>) -> tensor<1x?x4x4xf32>
+  %of = tensor.collapse_shape %o [[0, 1], [2, 3]] : tensor<1x?x4x4xf32> into tensor<?x16xf32>
+  %n = tensor.dim %of, %c0 : tensor<?x16xf32>
+  %e = tensor.empty(%n) : tensor<?x8xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<?x8xf32>) -> tensor<?x8xf32>
+  %y = linalg.matmul ins(%of, %wo : tensor<?x16xf32>, tensor<16x8xf32>) outs(%f : tensor<?x8xf32>) -> tensor<?x8xf32>
+  %m2 = kha.mlp_knock %v, %up, %gate, %down : tensor<1x?x2x4xf32>, tensor<4x4xf32>
+  %o2 = kha.sdpa %q, %k, %m2 {causal, scale = 0.5 : f64} : (tensor<1x?x4x4xf32>, tensor<1x?x2x4xf32>, tensor<1x?x2x4xf32>) -> tensor<1x?x4x4xf32>
+  %of2 = tensor.collapse_shape %o2 [[0, 1], [2, 3]] : tensor<1x?x4x4xf32> into tensor<?x16xf32>
+  %y2 = linalg.matmul ins(%of2, %wo : tensor<?x16xf32>, tensor<16x8xf32>) outs(%f : tensor<?x8xf32>) -> tensor<?x8xf32>
+  return %y, %y2, %of2 : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x16xf32>
+}
+
+// -----
+
 // Constant down and output weights: D Wo_h at compile time. With one head of
 // d = 2, D = [[0, 1], [1, 0]] swaps the rows of Wo = [[1, 2], [3, 4]].
 // CHECK-LABEL: func @mlp_down_constant

@@ -691,3 +691,36 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
   return
 }
+
+// -----
+
+// R28: kha.weight is a unit attribute
+// expected-error @+1 {{'kha.weight' is a unit attribute}}
+func.func @f(%x: tensor<4xf32>, %w: tensor<4xf32> {kha.weight = 1 : i64}) {
+  return
+}
+
+// -----
+
+// R28: the only kha argument attribute is kha.weight
+// expected-error @+1 {{unknown kha argument attribute 'kha.weights'}}
+func.func @f(%x: tensor<4xf32>, %w: tensor<4xf32> {kha.weights}) {
+  return
+}
+
+// -----
+
+// R29: kha.prepare names two functions
+// expected-error @+1 {{'kha.prepare' is an array of two function names on a function: [@prepare, @prepared]}}
+func.func @f() attributes {kha.prepare = [@g]} {
+  return
+}
+
+// -----
+
+// R29: on a function only
+func.func @f() {
+  // expected-error @+1 {{'kha.prepare' is an array of two function names on a function: [@prepare, @prepared]}}
+  %c = arith.constant {kha.prepare = [@a, @b]} 0 : i32
+  return
+}

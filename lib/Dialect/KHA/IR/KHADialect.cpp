@@ -31,14 +31,12 @@ LogicalResult KHADialect::verifyRegionArgAttribute(Operation *op,
                                                   unsigned regionIndex,
                                                   unsigned argIndex,
                                                   NamedAttribute attribute) {
+  // R28
   if (attribute.getName() != getWeightAttrName())
     return op->emitError() << "unknown kha argument attribute '"
-                           << attribute.getName() << "'";
+                           << attribute.getName().getValue() << "'";
   if (!isa<UnitAttr>(attribute.getValue()))
     return op->emitError() << "'kha.weight' is a unit attribute";
-  if (!isa<FunctionOpInterface>(op) || regionIndex != 0)
-    return op->emitError()
-           << "'kha.weight' marks arguments of functions only";
   return success();
 }
 
@@ -47,6 +45,7 @@ LogicalResult KHADialect::verifyOperationAttribute(Operation *op,
   // Other kha attributes are the lowerings' own markers.
   if (attribute.getName() != getPrepareAttrName())
     return success();
+  // R29
   auto pair = dyn_cast<ArrayAttr>(attribute.getValue());
   if (!isa<FunctionOpInterface>(op) || !pair || pair.size() != 2 ||
       !llvm::all_of(pair, [](Attribute a) { return isa<FlatSymbolRefAttr>(a); }))

@@ -196,11 +196,20 @@ struct FoldMlpDownIntoOutputProjection : OpRewritePattern<MlpKnockOp> {
       return rewriter.notifyMatchFailure(
           knock, "not the values of an attention whose output has one user");
     auto collapse = dyn_cast<tensor::CollapseShapeOp>(*sdpa->user_begin());
-    if (!collapse || !collapse->hasOneUse() ||
+    if (!collapse ||
         collapse.getReassociationIndices().back() != ReassociationIndices{2, 3})
       return rewriter.notifyMatchFailure(
           knock, "attention heads are not merged into the output projection");
-    auto matmul = dyn_cast<linalg::MatmulOp>(*collapse->user_begin());
+    // One projection reads the merged heads; with dynamic sizes, tensor.dim
+    // ops read their sizes too, which the fold leaves valid.
+    SmallVector<Operation *> readers;
+    for (Operation *user : collapse->getUsers())
+      if (!isa<tensor::DimOp>(user))
+        readers.push_back(user);
+    if (readers.size() != 1)
+      return rewriter.notifyMatchFailure(
+          knock, "merged attention heads have other users");
+    auto matmul = dyn_cast<linalg::MatmulOp>(readers.front());
     if (!matmul || matmul.hasUserDefinedMaps() ||
         matmul.getDpsInputs()[0] != collapse.getResult() ||
         !isZeroFilled(matmul.getDpsInits()[0]))

@@ -60,10 +60,13 @@ SmallVector<Value> readValues(Operation *op) {
   return values;
 }
 
-/// What moves to the prepare function: ops in program order, and the
-/// values the rest of the function reads from them.
+/// What the prepare function computes (ops in program order), what of it
+/// leaves the function (the ops reading weights; ops on constants alone,
+/// such as a zero fill, are computed on both sides), and the values the rest
+/// of the function reads from it.
 struct Preparation {
   SetVector<Operation *> ops;
+  DenseSet<Operation *> moved;
   SetVector<Value> results;
 };
 
@@ -118,17 +121,23 @@ Preparation analyze(func::FuncOp func) {
         worklist.push_back(def);
   }
   for (Operation *op : candidates)
-    if (taken.contains(op))
+    if (taken.contains(op)) {
       prep.ops.insert(op);
+      if (fromWeights.contains(op->getResult(0)))
+        prep.moved.insert(op);
+    }
 
   // The values read outside the preparation.
-  for (Operation *op : prep.ops)
+  for (Operation *op : prep.ops) {
+    if (!prep.moved.contains(op))
+      continue;
     for (Value result : op->getResults())
       for (OpOperand &use : result.getUses()) {
         Operation *user = body.findAncestorOpInBlock(*use.getOwner());
-        if (!prep.ops.contains(user))
+        if (!prep.moved.contains(user))
           prep.results.insert(result);
       }
+  }
   return prep;
 }
 
@@ -169,7 +178,7 @@ LogicalResult outline(func::FuncOp func, SymbolTable &symbols) {
   OpBuilder builder(ctx);
   builder.setInsertionPoint(func);
   Block &body = func.getBody().front();
-  auto returnOp = cast<func::ReturnOp>(body.getTerminator());
+  Location returnLoc = body.getTerminator()->getLoc();
   SmallVector<Value> prepared(prep.results.begin(), prep.results.end());
   TypeRange preparedTypes = ValueRange(prepared).getTypes();
 
@@ -223,7 +232,7 @@ LogicalResult outline(func::FuncOp func, SymbolTable &symbols) {
     }
     OpBuilder b = OpBuilder::atBlockBegin(entry);
     for (Operation &op : body)
-      if (!prep.ops.contains(&op))
+      if (!prep.moved.contains(&op))
         b.clone(op, map);
     // What only the preparation read (a view of a weight, a constant) is
     // now dead here.
@@ -251,7 +260,7 @@ LogicalResult outline(func::FuncOp func, SymbolTable &symbols) {
   SmallVector<Value> operands(func.getArguments());
   llvm::append_range(operands, callPrepare.getResults());
   auto callRest = func::CallOp::create(b, loc, rest, operands);
-  func::ReturnOp::create(b, returnOp.getLoc(), callRest.getResults());
+  func::ReturnOp::create(b, returnLoc, callRest.getResults());
   func->setAttr(kPrepareAttrName,
                 ArrayAttr::get(ctx, {FlatSymbolRefAttr::get(prepare),
                                      FlatSymbolRefAttr::get(rest)}));
