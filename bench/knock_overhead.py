@@ -12,6 +12,14 @@ Runs all alternately with kha-run on the same inputs and prints the median times
 and the overhead against no knock. Targets (issue 4): KHA-Linear <= 1% at
 L >= 512, KHA-MLP <= 5%. Wall-clock times on a shared host are noisy;
 `--instructions --seq-lens 512` counts instructions with callgrind instead.
+
+With runtime weights the compiler outlines the folds into kha_layer_prepare,
+which kha-run calls once; `--instructions --runtime-weights` counts the
+instructions of the per-call function only (callgrind --toggle-collect on
+_mlir_ciface_kha_layer_prepared, or _mlir_ciface_kha_layer where nothing was
+outlined), beside the whole layer called every time (kha-run --no-prepare)
+and the prepare function's own count. Targets (issue 12): KHA-Linear within 2%
+of no knock per call at L = 512, KHA-MLP within 5%.
 """
 
 import argparse
@@ -50,7 +58,13 @@ def main():
                         help="count instructions with callgrind instead of timing "
                              "(deterministic; embedded weights; AVX2 code, as "
                              "valgrind does not decode AVX-512)")
+    parser.add_argument("--runtime-weights", action="store_true",
+                        help="with --instructions: weights as arguments; count the "
+                             "per-call function (the weights prepared once), the whole "
+                             "layer per call, and the preparation")
     opts = parser.parse_args()
+    if opts.instructions and opts.runtime_weights:
+        return count_runtime_weight_instructions(opts)
     if opts.instructions:
         return count_instructions(opts)
     base = load_config(opts.config)
@@ -138,6 +152,55 @@ def count_instructions(opts):
             print("| %d | %d | %d | %+.2f%% | %d | %+.2f%% |" % (
                 seq_len, none, counts["linear"], 100 * (counts["linear"] / none - 1),
                 counts["mlp"], 100 * (counts["mlp"] / none - 1)))
+    return 0
+
+
+def callgrind(opts, work, cmd, function):
+    """Instructions callgrind counts inside `function` (inclusive) over `cmd`."""
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--toggle-collect=" + function,
+                          "--callgrind-out-file=" + os.path.join(work, "cg.out"), *cmd],
+                         capture_output=True, text=True, check=True).stderr
+    return int(re.search(r"Collected : ([0-9]+)", out).group(1))
+
+
+def count_runtime_weight_instructions(opts):
+    """Per-call instructions with the weights as arguments (3 calls each)."""
+    base = load_config(opts.config)
+    print("| L | layer | per call, weights prepared once | per call, whole layer "
+          "(--no-prepare) | preparation, once |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seq_len in opts.seq_lens:
+            counts = {}
+            for name, knock in VARIANTS.items():
+                work = os.path.join(tmp, "%s-%d" % (name, seq_len))
+                os.makedirs(work)
+                path = os.path.join(work, "config.json")
+                with open(path, "w") as f:
+                    json.dump(dict(base, knock=knock, batch=1, seq_len=seq_len), f)
+                paths = save_inputs(make_inputs(LayerConfig.load(path), 1, seq_len, seed=3), work)
+                mlir, lib = os.path.join(work, "layer.mlir"), os.path.join(work, "layer.so")
+                subprocess.run([os.path.join(opts.tools, "kha-translate"), "--import-layer-config",
+                                path, "-o", mlir], check=True)
+                subprocess.run([os.path.join(opts.tools, "kha-compile"), mlir, "--target=cpu",
+                                "--mcpu=haswell", "-o", lib], check=True)
+                listing = subprocess.run([os.path.join(opts.tools, "kha-run"), lib, "--list"],
+                                         capture_output=True, text=True, check=True).stdout
+                prepared = "kha_layer_prepared (" in listing
+                run = [os.path.join(opts.tools, "kha-run"), lib,
+                       *["--input=@" + p for p in paths], "--benchmark=2"]
+                per_call = callgrind(opts, work, run, "_mlir_ciface_kha_layer_prepared"
+                                     if prepared else "_mlir_ciface_kha_layer")
+                whole = callgrind(opts, work, run + ["--no-prepare"], "_mlir_ciface_kha_layer")
+                once = (callgrind(opts, work, run, "_mlir_ciface_kha_layer_prepare")
+                        if prepared else 0)
+                counts[name] = (per_call / 3, whole / 3, once)
+            none = counts["none"][0]
+            for name in ("none", "linear", "mlp"):
+                per_call, whole, once = counts[name]
+                print("| %d | %s | %d (%+.2f%%) | %d (%+.2f%%) | %d |" % (
+                    seq_len, name, per_call, 100 * (per_call / none - 1), whole,
+                    100 * (whole / none - 1), once))
     return 0
 
 

@@ -25,12 +25,28 @@ struct FreeIntermediateBuffersPass
     if (func.isExternal() || !func.getBody().hasOneBlock())
       return;
     Block &body = func.getBody().front();
-    SmallVector<memref::AllocOp> allocs(body.getOps<memref::AllocOp>());
-    for (memref::AllocOp alloc : allocs) {
+    // The buffers this function owns: its allocations, and the buffers that
+    // calls to the module's functions return (a function's results are its
+    // caller's, as for the entry points).
+    SmallVector<Value> buffers;
+    for (Operation &op : body) {
+      if (auto alloc = dyn_cast<memref::AllocOp>(op))
+        buffers.push_back(alloc.getResult());
+      if (auto call = dyn_cast<func::CallOp>(op)) {
+        auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+            call, call.getCalleeAttr());
+        if (callee && !callee.isExternal())
+          for (Value result : call.getResults())
+            if (isa<MemRefType>(result.getType()))
+              buffers.push_back(result);
+      }
+    }
+    for (Value buffer : buffers) {
+      Operation *def = buffer.getDefiningOp();
       // Every op using the buffer or a view of it, as an op of `body`.
-      Operation *last = alloc;
+      Operation *last = def;
       bool escapes = false;
-      SmallVector<Value> worklist = {alloc.getResult()};
+      SmallVector<Value> worklist = {buffer};
       while (!worklist.empty() && !escapes) {
         Value value = worklist.pop_back_val();
         for (OpOperand &use : value.getUses()) {
@@ -60,7 +76,7 @@ struct FreeIntermediateBuffersPass
         continue;
       OpBuilder builder(last->getContext());
       builder.setInsertionPointAfter(last);
-      memref::DeallocOp::create(builder, alloc.getLoc(), alloc.getResult());
+      memref::DeallocOp::create(builder, def->getLoc(), buffer);
     }
   }
 };

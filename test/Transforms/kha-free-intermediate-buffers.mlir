@@ -68,3 +68,34 @@ func.func @tensor_map(%n: index) {
   }
   return
 }
+
+// -----
+
+// A buffer a call to the module's function returns is the caller's: freed
+// after its last use, unless returned; an external function's result is
+// left alone (its ownership is not known).
+// CHECK-LABEL: func @caller
+// CHECK: %[[P:.*]] = call @prepare()
+// CHECK: %[[Y:.*]] = call @prepared(%[[P]])
+// CHECK-NEXT: memref.dealloc %[[P]]
+// CHECK: %[[E:.*]] = call @external()
+// CHECK-NOT: memref.dealloc %[[E]]
+// CHECK-NOT: memref.dealloc %[[Y]]
+// CHECK: return %[[Y]]
+func.func @prepare() -> memref<4xf32> {
+  %b = memref.alloc() : memref<4xf32>
+  return %b : memref<4xf32>
+}
+func.func @prepared(%p: memref<4xf32>) -> memref<4xf32> {
+  %b = memref.alloc() : memref<4xf32>
+  memref.copy %p, %b : memref<4xf32> to memref<4xf32>
+  return %b : memref<4xf32>
+}
+func.func private @external() -> memref<4xf32>
+func.func @caller() -> memref<4xf32> {
+  %p = call @prepare() : () -> memref<4xf32>
+  %y = call @prepared(%p) : (memref<4xf32>) -> memref<4xf32>
+  %e = call @external() : () -> memref<4xf32>
+  memref.copy %e, %y : memref<4xf32> to memref<4xf32>
+  return %y : memref<4xf32>
+}

@@ -84,13 +84,12 @@ func.func private @private_fn(%w: tensor<8x4xf32> {kha.weight}, %t: tensor<4x4xf
 
 // Two prepared values; a weight the rest reads directly stays an argument
 // of the prepared function (both read it); a constant used on both sides is
-// cloned into each.
+// cloned into each, and so is the zero fill both sides accumulate into.
 
 // CHECK-LABEL: func.func @two_prepare(
 // CHECK-SAME:    %[[W:.*]]: tensor<4x4xf32>, %[[T:.*]]: tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<4x4xf32>)
-// CHECK-DAG:     %[[C:.*]] = arith.constant 2.0
 // CHECK-DAG:     %[[A:.*]] = linalg.matmul ins(%[[W]], %[[T]]
-// CHECK-DAG:     %[[B:.*]] = linalg.elementwise kind=#linalg.elementwise_kind<mul> ins(%[[T]], %{{.*}}
+// CHECK-DAG:     %[[B:.*]] = linalg.matmul ins(%[[T]], %[[T]]
 // CHECK:         return %[[A]], %[[B]]
 // CHECK-LABEL: func.func @two_prepared(
 // CHECK-SAME:    %[[X:.*]]: tensor<4x4xf32>, %[[W2:.*]]: tensor<4x4xf32>, %{{.*}}: tensor<4x4xf32>, %[[P0:.*]]: tensor<4x4xf32>, %[[P1:.*]]: tensor<4x4xf32>)
@@ -111,8 +110,8 @@ func.func @two(%x: tensor<4x4xf32>, %w: tensor<4x4xf32> {kha.weight},
   %two4 = linalg.fill ins(%two : f32) outs(%e : tensor<4x4xf32>) -> tensor<4x4xf32>
   %wt = linalg.matmul ins(%w, %t : tensor<4x4xf32>, tensor<4x4xf32>)
                       outs(%z : tensor<4x4xf32>) -> tensor<4x4xf32>
-  %t2 = linalg.elementwise kind=#linalg.elementwise_kind<mul>
-          ins(%t, %two4 : tensor<4x4xf32>, tensor<4x4xf32>) outs(%e : tensor<4x4xf32>) -> tensor<4x4xf32>
+  %t2 = linalg.matmul ins(%t, %t : tensor<4x4xf32>, tensor<4x4xf32>)
+                      outs(%z : tensor<4x4xf32>) -> tensor<4x4xf32>
   %xs = linalg.elementwise kind=#linalg.elementwise_kind<mul>
           ins(%x, %two4 : tensor<4x4xf32>, tensor<4x4xf32>) outs(%e : tensor<4x4xf32>) -> tensor<4x4xf32>
   %a = linalg.matmul ins(%xs, %wt : tensor<4x4xf32>, tensor<4x4xf32>)
@@ -122,6 +121,40 @@ func.func @two(%x: tensor<4x4xf32>, %w: tensor<4x4xf32> {kha.weight},
   %c = linalg.matmul ins(%b, %w : tensor<4x4xf32>, tensor<4x4xf32>)
                      outs(%z : tensor<4x4xf32>) -> tensor<4x4xf32>
   return %c : tensor<4x4xf32>
+}
+
+// -----
+
+// An f16 layer: the fold computes W T in f32 and rounds it to f16; the
+// rounding and the reshape go with it, so the prepared value is the f16
+// weight the projection reads. The widening of the other weight (wk) for its
+// own projection stays: passing it on in f32 would double its bytes.
+
+// CHECK-LABEL: func.func @half_prepare(
+// CHECK-SAME:    -> tensor<2x4x4xf16>
+// CHECK:         linalg.matmul
+// CHECK:         arith.truncf
+// CHECK:         tensor.expand_shape
+// CHECK-NOT:     arith.extf %{{.*}} : tensor<8x4xf16>
+// CHECK:         return
+// CHECK-LABEL: func.func @half_prepared(
+// CHECK:         arith.extf %{{.*}} : tensor<8x4xf16> to tensor<8x4xf32>
+// CHECK-LABEL: func.func @half(
+func.func @half(%x: tensor<3x8xf32>, %wq: tensor<8x4xf16> {kha.weight}, %t: tensor<4x4xf16> {kha.weight},
+                %wk: tensor<8x4xf16> {kha.weight}) -> (tensor<2x4x4xf16>, tensor<3x4xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<8x4xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<8x4xf32>) -> tensor<8x4xf32>
+  %wt = linalg.matmul ins(%wq, %t : tensor<8x4xf16>, tensor<4x4xf16>)
+                      outs(%z : tensor<8x4xf32>) -> tensor<8x4xf32>
+  %r = arith.truncf %wt : tensor<8x4xf32> to tensor<8x4xf16>
+  %v = tensor.expand_shape %r [[0, 1], [2]] output_shape [2, 4, 4] : tensor<8x4xf16> into tensor<2x4x4xf16>
+  %wk32 = arith.extf %wk : tensor<8x4xf16> to tensor<8x4xf32>
+  %e2 = tensor.empty() : tensor<3x4xf32>
+  %z2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<3x4xf32>) -> tensor<3x4xf32>
+  %k = linalg.matmul ins(%x, %wk32 : tensor<3x8xf32>, tensor<8x4xf32>)
+                     outs(%z2 : tensor<3x4xf32>) -> tensor<3x4xf32>
+  return %v, %k : tensor<2x4x4xf16>, tensor<3x4xf32>
 }
 
 // -----

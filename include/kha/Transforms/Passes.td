@@ -311,9 +311,11 @@ def KHAFreeIntermediateBuffersPass
     produces on the host side), every `memref.alloc` whose buffer, through
     any views of it, does not reach the `return` gets a `memref.dealloc`
     after its last use in that block (a use inside a `gpu.launch` counts as
-    the launch; so does a use of a TMA tensor map made of the buffer).
-    Returned buffers are the caller's. A function with more than one block
-    is left alone.
+    the launch; so does a use of a TMA tensor map made of the buffer). So
+    does every buffer a call to a function of the module returns (a
+    function's results are its caller's: the prepared weights that
+    `@f` receives from `@f_prepare`). Returned buffers are the caller's. A
+    function with more than one block is left alone.
   }];
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }

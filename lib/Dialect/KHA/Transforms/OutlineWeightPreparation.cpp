@@ -9,11 +9,11 @@
 #include "kha/Dialect/KHA/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
-#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -35,12 +35,27 @@ bool isRematerializable(Operation *op) {
          isMemoryEffectFree(op);
 }
 
-/// Ops that only reinterpret or select from their input: nothing to gain by
-/// computing them once.
-bool isViewLike(Operation *op) {
-  return isa<ViewLikeOpInterface, tensor::ExpandShapeOp,
-             tensor::CollapseShapeOp, tensor::ExtractSliceOp, tensor::CastOp,
-             tensor::ReshapeOp>(op);
+/// A contraction (a linalg op with a reduction): the work worth doing once.
+/// Casts and copies of weights are not: done once, they would only pass the
+/// weights on in a wider type or another layout.
+bool isContraction(Operation *op) {
+  auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
+  return linalgOp && linalgOp.getNumReductionLoops() > 0;
+}
+
+/// True when the op's results have wider elements than its operands (an
+/// f16 -> f32 extension): its input is the better value to pass on.
+bool isWidening(Operation *op) {
+  auto bits = [](Type type) -> unsigned {
+    Type element = getElementTypeOrSelf(type);
+    return element.isIntOrFloat() ? element.getIntOrFloatBitWidth() : 0;
+  };
+  unsigned in = 0, out = 0;
+  for (Type type : op->getOperandTypes())
+    in = std::max(in, bits(type));
+  for (Type type : op->getResultTypes())
+    out = std::max(out, bits(type));
+  return out > in;
 }
 
 /// Element count of a statically shaped tensor, or -1.
@@ -100,16 +115,19 @@ Preparation analyze(func::FuncOp func) {
       fromWeights.insert(op.result_begin(), op.result_end());
   }
 
-  // Roots: ops that compute something from the weights, no larger than a
+  // Roots: contractions on the weights, with results no larger than a
   // weight; then what feeds them.
+  auto smallEnough = [&](Operation *op) {
+    return llvm::all_of(op->getResultTypes(), [&](Type t) {
+      int64_t count = staticCount(t);
+      return count >= 0 && count <= largestWeight;
+    });
+  };
   Preparation prep;
   SmallVector<Operation *> worklist;
   for (Operation *op : candidates)
-    if (!isViewLike(op) && fromWeights.contains(op->getResult(0)) &&
-        llvm::all_of(op->getResultTypes(), [&](Type t) {
-          int64_t count = staticCount(t);
-          return count >= 0 && count <= largestWeight;
-        }))
+    if (isContraction(op) && fromWeights.contains(op->getResult(0)) &&
+        smallEnough(op))
       worklist.push_back(op);
   DenseSet<Operation *> taken;
   while (!worklist.empty()) {
@@ -119,6 +137,25 @@ Preparation analyze(func::FuncOp func) {
     for (Value v : readValues(op))
       if (Operation *def = v.getDefiningOp(); def && candidates.contains(def))
         worklist.push_back(def);
+  }
+  // Then what the roots' results go through before the rest reads them
+  // (rounding to the layer's type, reshapes), so that the prepared values
+  // are the final ones, in their narrowest type.
+  for (Operation *op : candidates) {
+    if (taken.contains(op) || isWidening(op) || !smallEnough(op))
+      continue;
+    SmallVector<Value> reads = readValues(op);
+    // Reads from the roots' side, weights or constants only.
+    bool fromTaken = false, available = true;
+    for (Value v : reads) {
+      Operation *def = v.getDefiningOp();
+      if (def && taken.contains(def))
+        fromTaken = true;
+      else if (def && !isRematerializable(def))
+        available = false;
+    }
+    if (fromTaken && available)
+      taken.insert(op);
   }
   for (Operation *op : candidates)
     if (taken.contains(op)) {

@@ -275,11 +275,15 @@ def KHAOutlineWeightPreparationPass
     For every public function with arguments marked `kha.weight` (the layer
     importer marks all of `@kha_layer`'s arguments but `x`), this pass finds
     the side-effect-free ops whose operands are all weight arguments,
-    constants or results of such ops, at least one derived from a weight, and
-    takes those that compute something (not reshapes, slices or casts of the
-    weights, which cost nothing per call; not results larger than the largest
-    weight, such as a bias broadcast over a static sequence) together with
-    what feeds them. When there are any, `@f` becomes three public functions:
+    constants or results of such ops, and takes the contractions among them
+    that read a weight (linalg ops with a reduction, such as the folds'
+    matmuls) with results no larger than the largest weight, what feeds
+    them, and what their results go through before the rest reads them
+    (roundings to the layer's type, reshapes), except widening casts. Casts,
+    copies and broadcasts of the weights themselves stay where they are:
+    done once they would only pass the weights on wider, transposed or
+    larger (the projections of an f16 layer keep reading the f16 weights).
+    When there are any, `@f` becomes three public functions:
 
     - `@f_prepare(weights...) -> (prepared...)`: that work, returning the
       values the rest of the layer reads;
