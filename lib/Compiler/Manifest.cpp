@@ -40,6 +40,8 @@ static StringRef elementTypeName(Type type) {
     return "f16";
   if (type.isBF16())
     return "bf16";
+  if (type.isInteger(64))
+    return "i64";
   return "";
 }
 
@@ -57,7 +59,7 @@ static LogicalResult describe(func::FuncOp func, bool isResult, unsigned index,
                             << (isResult ? "result" : "argument") << " #"
                             << index << " has type " << type
                             << "; compiled functions take and return ranked "
-                               "tensors or memrefs of f32, f16 or bf16";
+                               "tensors or memrefs of f32, f16, bf16 or i64";
   os << (isResult ? "result " : "arg ") << name << " " << element << " " << shaped.getRank();
   for (int64_t size : shaped.getShape())
     os << " " << (ShapedType::isDynamic(size) ? -1 : size);
@@ -94,8 +96,8 @@ static std::string manifestWord(StringRef name) {
 /// within a group would make the kernels read outside the smaller buffer, so
 /// the runner checks them before calling. Only the kha ops' own relations are
 /// derived (and shape-preserving elementwise ops); other ops add none.
-static SmallVector<SmallVector<std::pair<unsigned, int64_t>>>
-equalDynamicSizes(func::FuncOp func) {
+SmallVector<SmallVector<std::pair<unsigned, int64_t>>>
+kha::equalDynamicSizes(func::FuncOp func) {
   using Dim = std::pair<const void *, int64_t>;
   llvm::EquivalenceClasses<Dim> classes;
   auto dim = [](Value value, int64_t i) {
@@ -129,14 +131,35 @@ equalDynamicSizes(func::FuncOp func) {
           same(mask, 0, q, 1);
           same(mask, 1, k, 1);
         } else if (rank == 4) {
-          same(mask, 0, q, 0);
-          same(mask, 1, q, 2);
-          same(mask, 2, q, 1);
+          // A size-1 dimension is shared (broadcast), not equal.
+          auto shape = cast<RankedTensorType>(mask.getType()).getShape();
+          if (shape[0] != 1)
+            same(mask, 0, q, 0);
+          if (shape[1] != 1)
+            same(mask, 1, q, 2);
+          if (shape[2] != 1)
+            same(mask, 2, q, 1);
           same(mask, 3, k, 1);
         }
       }
       return;
     }
+    // Positions and attention masks are [B, L] of the block's input (or the
+    // rotated heads).
+    auto sameTokens = [&](Value tokens, Value perToken) {
+      if (perToken) {
+        same(tokens, 0, perToken, 0);
+        same(tokens, 1, perToken, 1);
+      }
+    };
+    if (auto block = dyn_cast<kha::AttentionBlockOp>(op)) {
+      sameTokens(block.getInput(), block.getPositions());
+      sameTokens(block.getInput(), block.getAttentionMask());
+      sameShape(block.getInput(), block.getResult());
+      return;
+    }
+    if (auto rope = dyn_cast<kha::RoPEOp>(op))
+      sameTokens(rope.getInput(), rope.getPositions());
     // The other kha ops keep their input's shape.
     if (op->getName().getDialectNamespace() == "kha" &&
         op->getNumResults() == 1 && op->getNumOperands() >= 1) {
@@ -166,7 +189,9 @@ equalDynamicSizes(func::FuncOp func) {
   return result;
 }
 
-FailureOr<std::string> kha::buildManifest(ModuleOp module, StringRef device) {
+FailureOr<std::string>
+kha::buildManifest(ModuleOp module, StringRef device,
+                   const llvm::StringMap<EqualSizes> *knownEqualSizes) {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "kha-manifest 1\ndevice " << device << "\n";
@@ -194,7 +219,21 @@ FailureOr<std::string> kha::buildManifest(ModuleOp module, StringRef device) {
         return failure();
     }
     // `same ARG.DIM ARG.DIM ...`: dynamic sizes the caller must make equal.
-    for (const auto &group : equalDynamicSizes(func)) {
+    // Relations derived before the kha ops were expanded hold for the
+    // function and for the prepared function, whose first arguments are
+    // the function's.
+    EqualSizes groups = equalDynamicSizes(func);
+    if (knownEqualSizes) {
+      StringRef from = func.getName();
+      for (auto other : module.getOps<func::FuncOp>())
+        if (auto pair = other->getAttrOfType<ArrayAttr>(kha::kPrepareAttrName))
+          if (cast<FlatSymbolRefAttr>(pair[1]).getValue() == func.getName())
+            from = other.getName();
+      auto it = knownEqualSizes->find(from);
+      if (it != knownEqualSizes->end())
+        groups = it->second;
+    }
+    for (const auto &group : groups) {
       os << "same";
       for (auto [arg, d] : group)
         os << " " << arg << "." << d;

@@ -23,6 +23,8 @@ int64_t kha::runtime::elementSize(const std::string &elementType) {
     return 4;
   if (elementType == "f16" || elementType == "bf16")
     return 2;
+  if (elementType == "i64")
+    return 8;
   return 0;
 }
 

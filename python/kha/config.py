@@ -11,7 +11,7 @@ KNOWN_KEYS = {
     "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
     "knock", "qk_norm", "rms_norm_eps", "rope_theta", "causal", "batch",
     "seq_len", "dtype", "attention_bias", "qkv_bias", "rope_scaling",
-    "max_position_embeddings",
+    "max_position_embeddings", "position_ids", "attention_mask",
 }
 
 
@@ -33,6 +33,8 @@ class LayerConfig:
     output_bias: bool = False  # a bias on the output projection
     rope_scaling: Optional[dict] = None  # Hugging Face's rope_scaling object
     max_position_embeddings: Optional[int] = None  # what dynamic and yarn read
+    position_ids: bool = False    # the layer takes positions [B, L] (int64) for RoPE
+    attention_mask: bool = False  # the layer takes attention_mask [B, L] (int64, 0: padding)
 
     @staticmethod
     def from_dict(raw: dict) -> "LayerConfig":
@@ -61,6 +63,8 @@ class LayerConfig:
             output_bias=bool(raw.get("attention_bias", False)),
             rope_scaling=raw.get("rope_scaling"),
             max_position_embeddings=raw.get("max_position_embeddings"),
+            position_ids=bool(raw.get("position_ids", False)),
+            attention_mask=bool(raw.get("attention_mask", False)),
         )
 
     def to_dict(self) -> dict:
@@ -88,6 +92,10 @@ class LayerConfig:
             out["rope_scaling"] = dict(self.rope_scaling)
         if self.max_position_embeddings is not None:
             out["max_position_embeddings"] = self.max_position_embeddings
+        if self.position_ids:
+            out["position_ids"] = True
+        if self.attention_mask:
+            out["attention_mask"] = True
         if self.batch is not None:
             out["batch"] = self.batch
         if self.seq_len is not None:
@@ -119,4 +127,8 @@ class LayerConfig:
             args += [("bq", (H * d,)), ("bk", (G * d,)), ("bv", (G * d,))]
         if self.output_bias:
             args.append(("bo", (D,)))
+        if self.position_ids:
+            args.append(("positions", (batch, seq_len)))
+        if self.attention_mask:
+            args.append(("attention_mask", (batch, seq_len)))
         return args

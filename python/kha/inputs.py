@@ -3,6 +3,8 @@
 x ~ U(-1, 1); projection weights ~ U(-1, 1) / sqrt(fan-in); knock and MLP
 matrices ~ U(-1, 1) * sqrt(3 / d) (unit-norm columns on average, far from the
 identity so that the knocks are really exercised); norm weights ~ U(0.5, 1.5).
+Positions start each sequence at a random offset in [0, 8); an attention mask
+pads each sequence on the left by a random count in [0, L/2] (int64 arrays).
 Values are rounded to the layer's dtype, so the reference sees exactly what the
 compiled layer sees.
 """
@@ -36,6 +38,14 @@ def make_inputs(config: LayerConfig, batch: int, seq_len: int, seed: int):
     d = config.head_dim
     out = []
     for name, shape in config.argument_shapes(batch, seq_len):
+        if name == "positions":
+            start = rng.integers(0, 8, size=(shape[0], 1))
+            out.append((name, (start + np.arange(shape[1])[None, :]).astype(np.int64)))
+            continue
+        if name == "attention_mask":
+            pad = rng.integers(0, shape[1] // 2 + 1, size=(shape[0], 1))
+            out.append((name, (np.arange(shape[1])[None, :] >= pad).astype(np.int64)))
+            continue
         u = rng.uniform(-1.0, 1.0, size=shape)
         if name == "x":
             values = u

@@ -19,15 +19,18 @@ from kha.config import LayerConfig
 from kha.rope import rope_frequencies
 
 TOLERANCE = {"f32": 1e-4, "f16": 5e-3, "bf16": 2e-2}
+# Arguments that are integers (int64), not values of the layer's dtype.
+INTEGER_ARGUMENTS = ("positions", "attention_mask")
 
 
 def rms_norm(x, weight, eps):
     return x / torch.sqrt((x * x).mean(dim=-1, keepdim=True) + eps) * weight
 
 
-def rope(x, theta, frequencies=None, attention_factor=1.0):
-    """Rotate-half RoPE of x [B, L, N, d] at positions 0..L-1; a scaled RoPE
-    gives its frequencies and the factor on cos and sin (kha.rope)."""
+def rope(x, theta, frequencies=None, attention_factor=1.0, positions=None):
+    """Rotate-half RoPE of x [B, L, N, d] at positions 0..L-1, or at
+    `positions` [B, L]; a scaled RoPE gives its frequencies and the factor on
+    cos and sin (kha.rope)."""
     L, d = x.shape[1], x.shape[-1]
     half = d // 2
     if frequencies is None:
@@ -35,9 +38,11 @@ def rope(x, theta, frequencies=None, attention_factor=1.0):
         freq = theta ** (-2.0 * j / d)
     else:
         freq = torch.tensor(frequencies, dtype=torch.float64, device=x.device)
-    angle = torch.arange(L, dtype=torch.float64, device=x.device)[:, None] * freq[None, :]
-    cos = (torch.cos(angle) * attention_factor).to(x.dtype)[None, :, None, :]
-    sin = (torch.sin(angle) * attention_factor).to(x.dtype)[None, :, None, :]
+    if positions is None:
+        positions = torch.arange(L, device=x.device)[None, :]
+    angle = positions.to(torch.float64)[..., None] * freq  # [B or 1, L, d/2]
+    cos = (torch.cos(angle) * attention_factor).to(x.dtype)[:, :, None, :]
+    sin = (torch.sin(angle) * attention_factor).to(x.dtype)[:, :, None, :]
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
 
@@ -64,7 +69,9 @@ def sdpa(q, k, v, scale, causal, mask=None):
 def kha_layer(config: LayerConfig, args, dtype=torch.float64):
     """The layer of docs/semantics.md on `args` (arrays in argument order)."""
     names = [name for name, _ in config.argument_shapes(1, 1)]
-    t = {name: torch.as_tensor(np.asarray(a), dtype=dtype) for name, a in zip(names, args)}
+    t = {name: torch.as_tensor(np.asarray(a),
+                               dtype=torch.int64 if name in INTEGER_ARGUMENTS else dtype)
+         for name, a in zip(names, args)}
     return layer_forward(config, t)
 
 
@@ -97,9 +104,14 @@ def layer_forward(config: LayerConfig, t):
             frequencies, factor = rope_frequencies(
                 config.rope_theta, d, config.rope_scaling, config.max_position_embeddings,
                 config.seq_len if config.seq_len is not None else L)
-        q = rope(q, config.rope_theta, frequencies, factor)
-        k = rope(k, config.rope_theta, frequencies, factor)
-    o = sdpa(q, k, v, 1.0 / d ** 0.5, config.causal)
+        q = rope(q, config.rope_theta, frequencies, factor, t.get("positions"))
+        k = rope(k, config.rope_theta, frequencies, factor, t.get("positions"))
+    mask = None
+    if "attention_mask" in t:  # padded keys: -inf, shared by heads and queries
+        keep = t["attention_mask"] != 0
+        mask = torch.zeros(keep.shape, dtype=q.dtype, device=q.device).masked_fill(
+            ~keep, float("-inf"))[:, None, None, :]
+    o = sdpa(q, k, v, 1.0 / d ** 0.5, config.causal, mask)
     y = o.reshape(B, L, H * d) @ t["wo"]
     return y + t["bo"] if "bo" in t else y
 

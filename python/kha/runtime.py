@@ -26,8 +26,8 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c"))
 _libc.free.argtypes = [ctypes.c_void_p]
 _libc.free.restype = None
 
-_NUMPY = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
-_BYTES = {"f32": 4, "f16": 2, "bf16": 2}
+_NUMPY = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16, "i64": np.int64}
+_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i64": 8}
 
 
 class LibraryError(RuntimeError):
@@ -250,6 +250,11 @@ class Library:
             if want >= 0 and want != got:
                 raise LibraryError("argument %s: dimension %d is %d, expected %d"
                                     % (spec.describe(), i, got, want))
+        if spec.dtype == "i64":
+            if not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
+                raise LibraryError("argument %s: expected integers, got %s"
+                                   % (spec.describe(), a.dtype))
+            return np.ascontiguousarray(a, dtype=np.int64)
         if not np.issubdtype(a.dtype, np.floating):
             raise LibraryError("argument %s: expected floating-point values, got %s"
                                 % (spec.describe(), a.dtype))

@@ -49,7 +49,9 @@ func.func @sdpa_gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>,
 
 // Without causal or mask there is no index code; a mask is gathered per
 // score: [L, S] at (row mod L, j), [B, H, L, S] at (n / G, (n mod G) * r +
-// row / L, row mod L, j). Masked rows are not tagged for row vectorisation.
+// row / L, row mod L, j), with index 0 along its size-1 dimensions (a
+// [B, 1, 1, S] padding mask). Masked rows are not tagged for row
+// vectorisation.
 // CHECK-LABEL: func @sdpa_mask
 // CHECK: linalg.generic {{.*}} attrs = {kha.attention = "max"}
 // CHECK: %[[P:.*]] = arith.remui
@@ -59,12 +61,16 @@ func.func @sdpa_gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>,
 // CHECK: linalg.generic {{.*}} attrs = {kha.attention = "max"}
 // CHECK: %[[N:.*]] = linalg.index 0
 // CHECK: %[[B:.*]] = arith.divui %[[N]], %{{.*}}
-// CHECK: tensor.extract %{{.*}}[%[[B]], %{{.*}}, %{{.*}}, %{{.*}}] : tensor<1x2x4x6xf32>
+// CHECK: tensor.extract %{{.*}}[%[[B]], %{{.*}}, %{{.*}}, %{{.*}}] : tensor<2x2x4x6xf32>
+// CHECK: linalg.generic {{.*}} attrs = {kha.attention = "max"}
+// CHECK: %[[Z:.*]] = arith.constant 0 : index
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %c0{{.*}}, %c0{{.*}}, %{{.*}}] : tensor<2x1x1x6xf32>
 // CHECK: return
-func.func @sdpa_mask(%q: tensor<1x4x2x8xf32>, %k: tensor<1x6x1x8xf32>, %v: tensor<1x6x1x8xf32>, %m: tensor<4x6xf32>, %m4: tensor<1x2x4x6xf32>) -> (tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) {
-  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 1.0 : f64} : (tensor<1x4x2x8xf32>, tensor<1x6x1x8xf32>, tensor<1x6x1x8xf32>, tensor<4x6xf32>) -> tensor<1x4x2x8xf32>
-  %1 = kha.sdpa %q, %k, %v mask(%m4) {scale = 1.0 : f64} : (tensor<1x4x2x8xf32>, tensor<1x6x1x8xf32>, tensor<1x6x1x8xf32>, tensor<1x2x4x6xf32>) -> tensor<1x4x2x8xf32>
-  return %0, %1 : tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>
+func.func @sdpa_mask(%q: tensor<2x4x2x8xf32>, %k: tensor<2x6x1x8xf32>, %v: tensor<2x6x1x8xf32>, %m: tensor<4x6xf32>, %m4: tensor<2x2x4x6xf32>, %pad: tensor<2x1x1x6xf32>) -> (tensor<2x4x2x8xf32>, tensor<2x4x2x8xf32>, tensor<2x4x2x8xf32>) {
+  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 1.0 : f64} : (tensor<2x4x2x8xf32>, tensor<2x6x1x8xf32>, tensor<2x6x1x8xf32>, tensor<4x6xf32>) -> tensor<2x4x2x8xf32>
+  %1 = kha.sdpa %q, %k, %v mask(%m4) {scale = 1.0 : f64} : (tensor<2x4x2x8xf32>, tensor<2x6x1x8xf32>, tensor<2x6x1x8xf32>, tensor<2x2x4x6xf32>) -> tensor<2x4x2x8xf32>
+  %2 = kha.sdpa %q, %k, %v mask(%pad) {scale = 1.0 : f64} : (tensor<2x4x2x8xf32>, tensor<2x6x1x8xf32>, tensor<2x6x1x8xf32>, tensor<2x1x1x6xf32>) -> tensor<2x4x2x8xf32>
+  return %0, %1, %2 : tensor<2x4x2x8xf32>, tensor<2x4x2x8xf32>, tensor<2x4x2x8xf32>
 }
 
 // -----

@@ -218,7 +218,9 @@ bool loadInput(const std::string &text, size_t index, const TensorSpec &spec,
     if (!readNpy(text.substr(1), array, error))
       return false;
     // bf16 travels as float32 .npy files (numpy has no bf16).
-    std::string expected = spec.elementType == "f16" ? "<f2" : "<f4";
+    std::string expected = spec.elementType == "f16"   ? "<f2"
+                           : spec.elementType == "i64" ? "<i8"
+                                                       : "<f4";
     if (array.descr != expected) {
       error = what + ": " + text.substr(1) + " holds " +
               numpyTypeName(array.descr) + ", expected " +
@@ -244,6 +246,11 @@ bool loadInput(const std::string &text, size_t index, const TensorSpec &spec,
     }
     if (type != spec.elementType) {
       error = what + ": generated input has element type " + type;
+      return false;
+    }
+    if (type == "i64") {
+      error = what + ": integer inputs (positions, attention masks) are not "
+                     "generated; give them as an int64 .npy file";
       return false;
     }
     int64_t bytes;
@@ -331,13 +338,20 @@ bool writeResult(const std::string &path, const TensorSpec &spec,
       std::memcpy(array.data.data() + 4 * i, &value, 4);
     }
   } else {
-    array.descr = spec.elementType == "f16" ? "<f2" : "<f4";
+    array.descr = spec.elementType == "f16"   ? "<f2"
+                  : spec.elementType == "i64" ? "<i8"
+                                              : "<f4";
     array.data = std::move(raw);
   }
   return writeNpy(path, array, error);
 }
 
 double elementAsDouble(const std::string &type, const char *p) {
+  if (type == "i64") {
+    int64_t v;
+    std::memcpy(&v, p, 8);
+    return double(v);
+  }
   if (type == "f32") {
     float v;
     std::memcpy(&v, p, 4);

@@ -9,7 +9,9 @@
 #ifndef KHA_COMPILER_COMPILER_H
 #define KHA_COMPILER_COMPILER_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
 #include "mlir/Support/LLVM.h"
 
 #include <functional>
@@ -61,10 +63,23 @@ struct CompileOptions {
 /// the manifest describing its public functions (docs/runtime.md).
 constexpr const char *kManifestSymbol = "kha_manifest";
 
+/// Groups of (argument, dimension) of a function whose dynamic sizes must be
+/// equal: the manifest's `same` lines.
+using EqualSizes = SmallVector<SmallVector<std::pair<unsigned, int64_t>>>;
+
+/// The equal dynamic sizes of `func`'s arguments that its kha ops require.
+EqualSizes equalDynamicSizes(func::FuncOp func);
+
 /// The manifest of `module`'s public functions for `device`. Fails, with a
 /// diagnostic, when a public function has an argument or result the runner
-/// cannot pass (anything but ranked tensors or memrefs of f32, f16, bf16).
-FailureOr<std::string> buildManifest(ModuleOp module, StringRef device);
+/// cannot pass (anything but ranked tensors or memrefs of f32, f16, bf16,
+/// i64). `knownEqualSizes` (by
+/// function name) replaces the derived `same` groups of those functions and
+/// of their prepared functions: kha-compile derives them before it expands
+/// the kha ops, whose relations the expansion does not keep.
+FailureOr<std::string>
+buildManifest(ModuleOp module, StringRef device,
+              const llvm::StringMap<EqualSizes> *knownEqualSizes = nullptr);
 
 /// Makes each exported `_mlir_ciface_<f>` of `module` check its argument
 /// descriptors against the manifest text's description of f (static sizes,

@@ -47,8 +47,8 @@ std::string numpyTypeName(const std::string &descr);
 // Manifests
 //===----------------------------------------------------------------------===//
 
-/// One argument or result: element type "f32", "f16" or "bf16", and sizes
-/// with -1 for dynamic ones.
+/// One argument or result: element type "f32", "f16", "bf16" or "i64"
+/// (positions and attention masks), and sizes with -1 for dynamic ones.
 struct TensorSpec {
   std::string name;
   std::string elementType;

@@ -238,10 +238,16 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
                 if (mask) {
                   Value keySafe = y.min(
                       key, arith::SubIOp::create(bb, ll, S, y.idx(1)));
+                  auto maskType = cast<MemRefType>(mask.getType());
                   SmallVector<Value> at =
-                      cast<MemRefType>(mask.getType()).getRank() == 2
+                      maskType.getRank() == 2
                           ? SmallVector<Value>{iSafe, keySafe}
                           : SmallVector<Value>{batch, h, iSafe, keySafe};
+                  // Size-1 dimensions are shared (broadcast).
+                  if (maskType.getRank() == 4)
+                    for (int64_t d = 0; d < 3; ++d)
+                      if (maskType.getDimSize(d) == 1)
+                        at[d] = y.idx(0);
                   s = arith::AddFOp::create(bb, ll, s, y.loadF32(mask, at));
                 }
                 Value allowed = y.lt(key, S);

@@ -169,28 +169,40 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
     int64_t d = op.getType().getDimSize(3), half = d / 2;
     double theta = op.getTheta().convertToDouble();
 
-    // cos/sin tables [L, d/2], computed in f64: at position p the angle
-    // p * f_j (f_j = theta^(-2j/d), or a scaled RoPE's given frequencies)
-    // must be exact to far below f32 precision.
+    // cos/sin tables [L, d/2] (with given positions, [B, L, d/2]), computed
+    // in f64: at position p the angle p * f_j (f_j = theta^(-2j/d), or a
+    // scaled RoPE's given frequencies) must be exact to far below f32
+    // precision.
+    Value positions = op.getPositions();
+    unsigned tableRank = positions ? 3 : 2;
     SmallVector<OpFoldResult> tableDims = {dims[1], rewriter.getIndexAttr(half)};
+    if (positions)
+      tableDims.insert(tableDims.begin(), dims[0]);
     Value tableInit = buildEmpty(rewriter, loc, tableDims, f32);
-    AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+    AffineMap idTable = AffineMap::getMultiDimIdentityMap(tableRank, ctx);
+    AffineExpr freqDim = getAffineDimExpr(tableRank - 1, ctx);
     SmallVector<Value> tableInputs;
     SmallVector<AffineMap> tableMaps;
+    if (positions) {
+      tableInputs.push_back(positions);
+      tableMaps.push_back(AffineMap::get(
+          3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)}, ctx));
+    }
+    bool givenFrequencies = op.getFrequencies().has_value();
     if (std::optional<ArrayRef<double>> given = op.getFrequencies()) {
       auto type = RankedTensorType::get({half}, f64);
       tableInputs.push_back(arith::ConstantOp::create(
           rewriter, loc, DenseElementsAttr::get(type, *given)));
-      tableMaps.push_back(AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx));
+      tableMaps.push_back(AffineMap::get(tableRank, 0, {freqDim}, ctx));
     }
-    tableMaps.append({id2, id2});
+    tableMaps.append({idTable, idTable});
     double attentionFactor =
         op.getAttentionFactor() ? op.getAttentionFactor()->convertToDouble()
                                 : 1.0;
     auto tables = linalg::GenericOp::create(
         rewriter, loc, TypeRange{tableInit.getType(), tableInit.getType()},
         tableInputs, ValueRange{tableInit, tableInit}, tableMaps,
-        ArrayRef<utils::IteratorType>{kPar, kPar},
+        SmallVector<utils::IteratorType>(tableRank, kPar),
         [&](OpBuilder &b, Location l, ValueRange args) {
           auto toF64 = [&](unsigned dim) -> Value {
             Value index = linalg::IndexOp::create(b, l, dim);
@@ -198,12 +210,14 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
                 arith::IndexCastOp::create(b, l, b.getI64Type(), index);
             return arith::SIToFPOp::create(b, l, f64, i64);
           };
-          Value pos = toF64(0), frequency;
-          if (!tableInputs.empty()) {
-            frequency = args[0];
+          Value pos = positions ? arith::SIToFPOp::create(b, l, f64, args[0])
+                                : toF64(0);
+          Value frequency;
+          if (givenFrequencies) {
+            frequency = args[positions ? 1 : 0];
           } else {
             Value exponent = arith::MulFOp::create(
-                b, l, toF64(1),
+                b, l, toF64(tableRank - 1),
                 arith::ConstantOp::create(b, l, b.getF64FloatAttr(-2.0 / d)));
             Value base =
                 arith::ConstantOp::create(b, l, b.getF64FloatAttr(theta));
@@ -237,7 +251,8 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
     AffineExpr b0, l1, n2, j3;
     bindDims(ctx, b0, l1, n2, j3);
     AffineMap all = dimsMap(ctx, 4, {b0, l1, n2, j3});
-    AffineMap table = dimsMap(ctx, 4, {l1, j3});
+    AffineMap table = positions ? dimsMap(ctx, 4, {b0, l1, j3})
+                                : dimsMap(ctx, 4, {l1, j3});
     Value halfInit = buildEmpty(rewriter, loc, halfDims, elementType);
     auto rotated = linalg::GenericOp::create(
         rewriter, loc, TypeRange{halfInit.getType(), halfInit.getType()},
@@ -399,6 +414,11 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
                   arith::ConstantIndexOp::create(bb, l, group)),
               arith::DivUIOp::create(bb, l, row, lenValue));
           at = {batchIndex, head, pos, col};
+          // Size-1 dimensions are shared (broadcast).
+          auto maskShape = cast<ShapedType>(mask.getType()).getShape();
+          for (int64_t i = 0; i < 3; ++i)
+            if (maskShape[i] == 1)
+              at[i] = arith::ConstantIndexOp::create(bb, l, 0);
         }
         Value m = tensor::ExtractOp::create(bb, l, mask, at);
         s = arith::AddFOp::create(bb, l, s, castFloat(bb, l, m, f32));

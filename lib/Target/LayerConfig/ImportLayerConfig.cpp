@@ -36,7 +36,15 @@ SmallVector<std::string> mlir::kha::getLayerArgumentNames(const LayerConfig &con
     names.append({"bq", "bk", "bv"});
   if (config.outputBias)
     names.push_back("bo");
+  if (config.positionIds)
+    names.push_back("positions");
+  if (config.attentionMask)
+    names.push_back("attention_mask");
   return names;
+}
+
+bool mlir::kha::isLayerWeight(StringRef name) {
+  return name != "x" && name != "positions" && name != "attention_mask";
 }
 
 SmallVector<int64_t> mlir::kha::getLayerWeightShape(const LayerConfig &config,
@@ -85,41 +93,50 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
   Type xType = tensor({config.batch.value_or(ShapedType::kDynamic),
                        config.seqLen.value_or(ShapedType::kDynamic), D});
 
-  // Argument types in the order of docs/layer-config.md.
-  SmallVector<Type> argTypes = {xType};
-  SmallVector<std::string> names = getLayerArgumentNames(config);
-  for (StringRef name : ArrayRef(names).drop_front())
-    argTypes.push_back(tensor(getLayerWeightShape(config, name)));
-
-  // With embedded weights, x is the only argument.
-  SmallVector<Type> funcArgTypes = argTypes;
-  if (weights)
-    funcArgTypes.resize(1);
+  // Argument types in the order of docs/layer-config.md; with embedded
+  // weights, only the arguments that are not weights.
+  SmallVector<std::string> names = getLayerArgumentNames(config), argNames;
+  SmallVector<Type> argTypes;
+  auto tokens = RankedTensorType::get(
+      {config.batch.value_or(ShapedType::kDynamic),
+       config.seqLen.value_or(ShapedType::kDynamic)},
+      builder.getI64Type());
+  for (StringRef name : names) {
+    if (weights && isLayerWeight(name))
+      continue;
+    argNames.push_back(name.str());
+    argTypes.push_back(name == "x"             ? xType
+                       : !isLayerWeight(name) ? Type(tokens)
+                             : tensor(getLayerWeightShape(config, name)));
+  }
   auto func = func::FuncOp::create(
-      builder, loc, "kha_layer", builder.getFunctionType(funcArgTypes, {xType}));
+      builder, loc, "kha_layer", builder.getFunctionType(argTypes, {xType}));
   Block *body = func.addEntryBlock();
-  for (auto [arg, name] : llvm::zip(body->getArguments(), names))
-    arg.setLoc(NameLoc::get(builder.getStringAttr(name), loc));
-  // Everything but x is a weight, bound once by the caller.
-  for (unsigned i = 1; i < func.getNumArguments(); ++i)
-    func.setArgAttr(i, kWeightAttrName, builder.getUnitAttr());
+  for (auto [index, name] : llvm::enumerate(argNames)) {
+    body->getArgument(index).setLoc(
+        NameLoc::get(builder.getStringAttr(name), loc));
+    // Weights are bound once by a caller that runs the layer many times.
+    if (isLayerWeight(name))
+      func.setArgAttr(index, kWeightAttrName, builder.getUnitAttr());
+  }
   builder.setInsertionPointToStart(body);
 
   llvm::StringMap<Value> values;
-  for (auto [index, name] : llvm::enumerate(names)) {
-    if (index < body->getNumArguments())
-      values[name] = body->getArgument(index);
-    else
-      values[name] = arith::ConstantOp::create(
-          builder, NameLoc::get(builder.getStringAttr(name), loc),
-          cast<TypedAttr>(weights->lookup(name)));
-  }
+  for (auto [index, name] : llvm::enumerate(argNames))
+    values[name] = body->getArgument(index);
+  if (weights)
+    for (StringRef name : names)
+      if (isLayerWeight(name))
+        values[name] = arith::ConstantOp::create(
+            builder, NameLoc::get(builder.getStringAttr(name), loc),
+            cast<TypedAttr>(weights->lookup(name)));
   auto arg = [&](StringRef name) -> Value { return values.lookup(name); };
   auto block = AttentionBlockOp::create(
       builder, loc, xType, arg("x"), arg("wq"), arg("wk"), arg("wv"), arg("wo"),
       arg("tq"), arg("tk"), arg("tv"), arg("v_up"), arg("v_gate"),
       arg("v_down"), arg("q_norm"), arg("k_norm"), arg("bq"), arg("bk"),
-      arg("bv"), arg("bo"), builder.getI64IntegerAttr(H),
+      arg("bv"), arg("bo"), arg("positions"), arg("attention_mask"),
+      builder.getI64IntegerAttr(H),
       builder.getI64IntegerAttr(G),
       config.causal ? builder.getUnitAttr() : UnitAttr(),
       config.ropeTheta ? builder.getF64FloatAttr(*config.ropeTheta)
@@ -173,7 +190,9 @@ loadNpyWeights(const LayerConfig &config, StringRef directory, Type element,
   // The names outlive the loop (a temporary in the range expression would
   // not: only the ArrayRef over it would be kept alive).
   auto names = getLayerArgumentNames(config);
-  for (StringRef name : ArrayRef(names).drop_front()) {
+  for (StringRef name : names) {
+    if (!isLayerWeight(name))
+      continue;
     SmallVector<int64_t> shape = getLayerWeightShape(config, name);
     SmallString<128> path(directory);
     llvm::sys::path::append(path, name + ".npy");
@@ -214,7 +233,9 @@ loadSafetensorsWeights(const LayerConfig &config, StringRef path,
   if (!parseSafetensors((*file)->getBuffer(), tensors, error))
     return emitError(loc) << "weights: " << path << ": " << error;
   auto names = getLayerArgumentNames(config);
-  for (StringRef name : ArrayRef(names).drop_front()) {
+  for (StringRef name : names) {
+    if (!isLayerWeight(name))
+      continue;
     SmallVector<int64_t> shape = getLayerWeightShape(config, name);
     auto it = tensors.find(name);
     if (it == tensors.end())

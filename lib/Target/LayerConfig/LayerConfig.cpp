@@ -66,7 +66,7 @@ static const char *const kKnownKeys[] = {
     "rms_norm_eps", "rope_theta",         "causal",
     "batch",       "seq_len",             "dtype",
     "attention_bias", "qkv_bias",  "rope_scaling",
-    "max_position_embeddings"};
+    "max_position_embeddings", "position_ids", "attention_mask"};
 
 /// Reads a positive integer size, or nullopt for null when `nullable`.
 static LogicalResult readSize(const ConfigReader &reader,
@@ -379,6 +379,9 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
       failed(readBool(reader, *object, "attention_bias", attentionBias)) ||
       failed(readBool(reader, *object, "qkv_bias", qkvBias)) ||
       failed(readBool(reader, *object, "causal", config.causal)) ||
+      failed(readBool(reader, *object, "position_ids", config.positionIds)) ||
+      failed(readBool(reader, *object, "attention_mask",
+                      config.attentionMask)) ||
       failed(readKnocks(reader, *object, config)))
     return failure();
   std::optional<double> eps = config.rmsNormEps;
@@ -422,6 +425,10 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
 
   if (failed(readRoPEScaling(reader, *object, config)))
     return failure();
+  if (config.positionIds && !config.ropeTheta)
+    return reader.error("position_ids")
+           << "'position_ids' place tokens for RoPE; this layer has none "
+              "(\"rope_theta\": null)";
 
   if (const llvm::json::Value *dtype = object->get("dtype")) {
     std::optional<StringRef> name = dtype->getAsString();

@@ -65,7 +65,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // R6: the MLP knock is complete
 func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>) {
   // expected-error @+1 {{the MLP knock needs all of v_up, v_gate and v_down}}
-  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0>}>
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
   return
 }
@@ -75,7 +75,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // R6: one value knock
 func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>, %a7: tensor<8x8xf32>, %a8: tensor<8x8xf32>) {
   // expected-error @+1 {{values take a linear knock or an MLP knock, not both}}
-  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7, %a8) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0>}>
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7, %a8) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
   return
 }
@@ -85,7 +85,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // R6: QK-norm weights come in pairs
 func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>) {
   // expected-error @+1 {{QK-norm needs both q_norm and k_norm}}
-  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0>}>
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8xf32>) -> tensor<1x4x16xf32>
   return
 }
@@ -215,7 +215,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // R6: the projection biases come together (the generic form can split them)
 func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<16xf32>) {
   // expected-error @+1 {{the projection biases need all of bq, bk and bv}}
-  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0>}>
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<16xf32>) -> tensor<1x4x16xf32>
   return
 }
@@ -464,7 +464,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x
 
 // R20: a 4-D mask is [B, H, L, S]
 func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<2x2x4x6xf32>) {
-  // expected-error @+1 {{'mask' must have shape [2, 4, 4, 6] (B x H x L x S), got [2, 2, 4, 6]}}
+  // expected-error @+1 {{'mask' must have shape [2, 4, 4, 6] (B x H x L x S, each of B, H, L or 1), got [2, 2, 4, 6]}}
   %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<2x2x4x6xf32>) -> tensor<2x4x4x8xf32>
   return
 }
@@ -722,5 +722,43 @@ func.func @f() attributes {kha.prepare = [@g]} {
 func.func @f() {
   // expected-error @+1 {{'kha.prepare' is an array of two function names on a function: [@prepare, @prepared]}}
   %c = arith.constant {kha.prepare = [@a, @b]} 0 : i32
+  return
+}
+
+// -----
+
+// R30: positions are [B, L]
+func.func @f(%q: tensor<2x4x2x8xf32>, %p: tensor<2x5xi64>) {
+  // expected-error @+1 {{'positions' must have shape [2, 4] (B x L), got [2, 5]}}
+  %0 = kha.rope %q positions(%p : tensor<2x5xi64>) {theta = 1.0e+04 : f64} : tensor<2x4x2x8xf32>
+  return
+}
+
+// -----
+
+// R30: the block's attention mask is [B, L]
+func.func @f(%a0: tensor<2x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %m: tensor<4x2xi64>) {
+  // expected-error @+1 {{'attention_mask' must have shape [2, 4] (B x L), got [4, 2]}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 attention_mask(%m) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<2x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<4x2xi64>) -> tensor<2x4x16xf32>
+  return
+}
+
+// -----
+
+// R30: the block's positions need RoPE
+func.func @f(%a0: tensor<2x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %p: tensor<2x4xi64>) {
+  // expected-error @+1 {{'positions' need 'rope_theta' (RoPE)}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 positions(%p) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<2x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x4xi64>) -> tensor<2x4x16xf32>
+  return
+}
+
+// -----
+
+// R30: positions are integers (int64)
+func.func @f(%q: tensor<2x4x2x8xf32>, %p: tensor<2x4xf32>) {
+  // expected-error @+1 {{operand #1 must be ranked tensor of 64-bit signless integer values}}
+  %0 = "kha.rope"(%q, %p) <{theta = 1.0e+04 : f64}> : (tensor<2x4x2x8xf32>, tensor<2x4xf32>) -> tensor<2x4x2x8xf32>
   return
 }

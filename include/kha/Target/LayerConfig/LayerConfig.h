@@ -42,6 +42,10 @@ struct LayerConfig {
   llvm::SmallVector<double> ropeFrequencies;
   double ropeAttentionFactor = 1.0;
   bool causal = true;
+  /// The layer takes `positions` [B, L] (Hugging Face's position_ids) for
+  /// RoPE, and an `attention_mask` [B, L] (1: attend, 0: padding).
+  bool positionIds = false;
+  bool attentionMask = false;
   std::optional<int64_t> batch;  // nullopt: dynamic
   std::optional<int64_t> seqLen; // nullopt: dynamic
   std::string dtype = "f32";     // "f32", "f16" or "bf16"
@@ -56,10 +60,11 @@ FailureOr<LayerConfig> parseLayerConfig(StringRef text, StringRef filename,
 /// Builds a module with the public function @kha_layer of
 /// docs/layer-config.md: arguments x, wq, wk, wv, wo, then tq, tk, tv or
 /// v_up, v_gate, v_down,
-/// then q_norm, k_norm, then bq, bk, bv, then bo, as the configuration asks;
-/// one kha.attention_block.
-/// With `weights` (one constant per argument name but x), the weights are
-/// embedded as constants and x is the only argument.
+/// then q_norm, k_norm, then bq, bk, bv, then bo, then positions and
+/// attention_mask, as the configuration asks; one kha.attention_block.
+/// Weights are marked `kha.weight`. With `weights` (one constant per weight
+/// name), the weights are embedded as constants and the other arguments
+/// remain.
 OwningOpRef<ModuleOp>
 buildLayerModule(const LayerConfig &config, MLIRContext *context, Location loc,
                  const llvm::StringMap<DenseElementsAttr> *weights = nullptr);
@@ -73,8 +78,13 @@ FailureOr<llvm::StringMap<DenseElementsAttr>>
 loadLayerWeights(const LayerConfig &config, StringRef source,
                  MLIRContext *context, Location loc);
 
-/// The names of @kha_layer's arguments, in order, for `config`.
+/// The names of @kha_layer's arguments, in order, for `config`: x, the
+/// weights, then positions and attention_mask where the configuration asks.
 SmallVector<std::string> getLayerArgumentNames(const LayerConfig &config);
+
+/// True for the arguments that are weights (all but x, positions and
+/// attention_mask).
+bool isLayerWeight(StringRef name);
 
 /// The shape of the weight argument `name` (one of getLayerArgumentNames but
 /// x) of `config`'s layer.

@@ -263,6 +263,17 @@ LogicalResult AttentionBlockOp::verify() {
                                "rope_attention_factor",
                                getRopeAttentionFactor(), d)))
     return failure();
+  // R30: positions and an attention mask are [B, L]; positions need RoPE.
+  for (auto [name, value] : {std::pair<StringRef, Value>{"positions",
+                                                         getPositions()},
+                             {"attention_mask", getAttentionMask()}})
+    if (value && failed(verifyShape(op, name, value,
+                                    {inputType.getDimSize(0),
+                                     inputType.getDimSize(1)},
+                                    "B x L")))
+      return failure();
+  if (getPositions() && !getRopeTheta())
+    return emitOpError("'positions' need 'rope_theta' (RoPE)");
   // R13: the RMSNorm epsilon is positive.
   return verifyPositive(op, "rms_norm_eps", getRmsNormEps().convertToDouble());
 }
@@ -326,6 +337,13 @@ LogicalResult RoPEOp::verify() {
                          << *d;
   if (failed(verifyPositive(*this, "theta", getTheta().convertToDouble())))
     return failure();
+  // R30: positions are [B, L].
+  if (Value positions = getPositions()) {
+    ArrayRef<int64_t> shape = getInput().getType().getShape();
+    if (failed(verifyShape(*this, "positions", positions,
+                           {shape[0], shape[1]}, "B x L")))
+      return failure();
+  }
   return verifyRoPEScaling(*this, "frequencies", getFrequencies(),
                            "attention_factor", getAttentionFactor(), *d);
 }
@@ -377,15 +395,20 @@ LogicalResult SDPAOp::verify() {
       failed(verifyShape(op, "result", getResult(), {batch, len, heads, dv},
                          "B x L x H x dv")))
     return failure();
-  // R20: an additive mask is [L, S] or [B, H, L, S].
+  // R20: an additive mask is [L, S] or [B, H, L, S], where B, H and L may
+  // each be 1 (shared along that dimension).
   if (Value mask = getMask()) {
     auto maskType = cast<RankedTensorType>(mask.getType());
     if (maskType.getRank() == 2) {
       if (failed(verifyShape(op, "mask", mask, {len, keyLen}, "L x S")))
         return failure();
     } else if (maskType.getRank() == 4) {
-      if (failed(verifyShape(op, "mask", mask, {batch, heads, len, keyLen},
-                             "B x H x L x S")))
+      SmallVector<int64_t> expected = {batch, heads, len, keyLen};
+      for (int64_t i = 0; i < 3; ++i)
+        if (maskType.getDimSize(i) == 1)
+          expected[i] = 1;
+      if (failed(verifyShape(op, "mask", mask, expected,
+                             "B x H x L x S, each of B, H, L or 1")))
         return failure();
     } else {
       return emitOpError() << "'mask' must be [L, S] or [B, H, L, S], got rank "

@@ -99,16 +99,20 @@ struct ExpandAttentionBlock : OpRewritePattern<AttentionBlockOp> {
     if (FloatAttr theta = op.getRopeThetaAttr()) {
       DenseF64ArrayAttr frequencies = op.getRopeFrequenciesAttr();
       FloatAttr attentionFactor = op.getRopeAttentionFactorAttr();
-      q = RoPEOp::create(rewriter, loc, q.getType(), q, theta, frequencies,
-                         attentionFactor);
-      k = RoPEOp::create(rewriter, loc, k.getType(), k, theta, frequencies,
-                         attentionFactor);
+      Value positions = op.getPositions();
+      q = RoPEOp::create(rewriter, loc, q.getType(), q, positions, theta,
+                         frequencies, attentionFactor);
+      k = RoPEOp::create(rewriter, loc, k.getType(), k, positions, theta,
+                         frequencies, attentionFactor);
     }
 
+    // Padded keys: an additive [B, 1, 1, L] mask shared by heads and queries.
+    Value mask;
+    if (Value keep = op.getAttentionMask())
+      mask = buildKeyPaddingMask(rewriter, loc, keep, elementType);
     FloatAttr scale = rewriter.getF64FloatAttr(1.0 / std::sqrt(double(d)));
-    Value attention = SDPAOp::create(rewriter, loc, q.getType(), q, k, v,
-                                     /*mask=*/Value(), scale,
-                                     op.getCausalAttr());
+    Value attention = SDPAOp::create(rewriter, loc, q.getType(), q, k, v, mask,
+                                     scale, op.getCausalAttr());
 
     // [B, L, H, d] -> [B*L, H*d] -> W^O -> [B, L, D].
     Value heads = tensor::CollapseShapeOp::create(

@@ -2,6 +2,8 @@
 
 #include "kha/Dialect/KHA/Utils/Builders.h"
 
+#include <limits>
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -27,6 +29,42 @@ SmallVector<OpFoldResult> kha::getDims(OpBuilder &builder, Location loc,
 Value kha::buildEmpty(OpBuilder &builder, Location loc,
                       ArrayRef<OpFoldResult> sizes, Type elementType) {
   return tensor::EmptyOp::create(builder, loc, sizes, elementType);
+}
+
+Value kha::buildKeyPaddingMask(OpBuilder &builder, Location loc, Value keep,
+                               Type elementType) {
+  MLIRContext *ctx = builder.getContext();
+  SmallVector<OpFoldResult> keepDims = getDims(builder, loc, keep);
+  Value init = buildEmpty(
+      builder, loc,
+      {keepDims[0], builder.getIndexAttr(1), builder.getIndexAttr(1),
+       keepDims[1]},
+      elementType);
+  AffineExpr b, s;
+  bindDims(ctx, b, s);
+  AffineExpr zero = getAffineConstantExpr(0, ctx);
+  auto maps = SmallVector<AffineMap>{
+      AffineMap::get(2, 0, {b, s}, ctx),
+      AffineMap::get(2, 0, {b, zero, zero, s}, ctx)};
+  auto generic = linalg::GenericOp::create(
+      builder, loc, init.getType(), ValueRange{keep}, ValueRange{init}, maps,
+      SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        Value zeroInt = arith::ConstantOp::create(
+            b, l, b.getIntegerAttr(args[0].getType(), 0));
+        Value padding = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                              args[0], zeroInt);
+        Value none = arith::ConstantOp::create(
+            b, l, b.getFloatAttr(elementType, 0.0));
+        Value minusInf = arith::ConstantOp::create(
+            b, l,
+            b.getFloatAttr(elementType,
+                           -std::numeric_limits<double>::infinity()));
+        linalg::YieldOp::create(
+            b, l, ValueRange{arith::SelectOp::create(b, l, padding, minusInf,
+                                                     none)});
+      });
+  return generic.getResult(0);
 }
 
 Value kha::buildFilled(OpBuilder &builder, Location loc,

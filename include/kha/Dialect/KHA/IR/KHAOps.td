@@ -26,6 +26,10 @@ class KHA_Op<string mnemonic, list<Trait> traits = []>
 /// each rule gets its own message.
 def KHA_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
 
+/// Token positions and attention masks, as Hugging Face passes them
+/// (`position_ids`, `attention_mask`: int64).
+def KHA_I64Tensor : RankedTensorOf<[I64]>;
+
 /// Mid-level ops that map a per-head tensor `[B, L, N, d]` to one of the same
 /// type.
 class KHA_PerHeadOp<string mnemonic, list<Trait> traits = []>
@@ -60,7 +64,14 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     - `qkv_bias(%bq, %bk, %bv)`: biases of the query, key and value
       projections, `[H*d]`, `[G*d]`, `[G*d]`, added before the knocks
       (`(x W + b) T`);
-    - `o_bias(%bo)`: the output projection's bias `[D]`.
+    - `o_bias(%bo)`: the output projection's bias `[D]`;
+    - `positions(%p)`: each token's position `[B, L]` (int64, Hugging
+      Face's `position_ids`) for RoPE, instead of 0..L-1: a left-padded
+      batch starts each sequence at its first real token;
+    - `attention_mask(%m)`: `[B, L]` (int64, Hugging Face's 2-D
+      `attention_mask`): key j of sequence b is attended only where
+      `m[b, j] != 0` (padding is 0), on top of the causal mask. A query
+      that may attend no key gets zeros.
 
     Attributes: `num_heads` (H) and `num_kv_heads` (G, dividing H); `causal`;
     `rope_theta` (absent: no RoPE); `rms_norm_eps` (default 1e-6); for a
@@ -101,6 +112,8 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     Optional<KHA_FloatTensor>:$bk,
     Optional<KHA_FloatTensor>:$bv,
     Optional<KHA_FloatTensor>:$bo,
+    Optional<KHA_I64Tensor>:$positions,
+    Optional<KHA_I64Tensor>:$attention_mask,
     I64Attr:$num_heads,
     I64Attr:$num_kv_heads,
     UnitAttr:$causal,
@@ -119,6 +132,8 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     (`qk_norm` `(` $q_norm^ `,` $k_norm `)`)?
     (`qkv_bias` `(` $bq^ `,` $bk `,` $bv `)`)?
     (`o_bias` `(` $bo^ `)`)?
+    (`positions` `(` $positions^ `)`)?
+    (`attention_mask` `(` $attention_mask^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -211,7 +226,8 @@ def KHA_RoPEOp : KHA_PerHeadOp<"rope"> {
   let summary = "rotary position embedding, rotate-half form";
   let description = [{
     For `input` `[B, L, N, d]` with even d, position p = the index along L
-    (0-based), and j in [0, d/2):
+    (0-based) or, with `positions` `[B, L]` (int64), `positions[b, l]`, and
+    j in [0, d/2):
 
         f_j = theta^(-2j/d),  a = p * f_j
         out[j]       = x[j] cos a - x[j + d/2] sin a
@@ -224,12 +240,18 @@ def KHA_RoPEOp : KHA_PerHeadOp<"rope"> {
 
     ```mlir
     %q2 = kha.rope %q {theta = 1.0e+04 : f64} : tensor<2x128x8x64xf32>
+    %k2 = kha.rope %k positions(%p : tensor<2x?xi64>) {theta = 1.0e+04 : f64}
+        : tensor<2x?x2x64xf32>
     ```
   }];
-  let arguments = (ins KHA_FloatTensor:$input, F64Attr:$theta,
+  let arguments = (ins KHA_FloatTensor:$input,
+                       Optional<KHA_I64Tensor>:$positions, F64Attr:$theta,
                        OptionalAttr<DenseF64ArrayAttr>:$frequencies,
                        OptionalAttr<F64Attr>:$attention_factor);
-  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let assemblyFormat = [{
+    $input (`positions` `(` $positions^ `:` type($positions) `)`)? attr-dict
+    `:` type($input)
+  }];
 }
 
 def KHA_SDPAOp : KHA_Op<"sdpa"> {
@@ -242,7 +264,9 @@ def KHA_SDPAOp : KHA_Op<"sdpa"> {
         result[b, :, h, :] = softmax(Q_h K_g^T * scale + M) V_g     [B, L, H, dv]
 
     `M` is the optional additive `mask`, either `[L, S]` (shared by batch and
-    heads) or `[B, H, L, S]`, plus, with `causal`, -inf where key position j
+    heads) or `[B, H, L, S]`, where each of B, H and L may also be 1 (shared
+    along that dimension: `[B, 1, 1, S]` masks padded keys), plus, with
+    `causal`, -inf where key position j
     exceeds query position i (the upper-left aligned causal mask, as in
     PyTorch's `is_causal`). `scale` must be positive; the attention block uses
     `1/sqrt(d)`.

@@ -24,6 +24,12 @@ Value buildMatmul(OpBuilder &builder, Location loc, Value lhs, Value rhs);
 /// `value`'s element type.
 Value buildBiasAdd(OpBuilder &builder, Location loc, Value value, Value bias);
 
+/// The additive SDPA mask `[B, 1, 1, S]` of `elementType` for a key padding
+/// mask `[B, S]` of integers (Hugging Face's `attention_mask`): 0 where the
+/// key is attended (nonzero), -inf where it is padding (0).
+Value buildKeyPaddingMask(OpBuilder &builder, Location loc, Value keep,
+                          Type elementType);
+
 /// A `tensor.empty` of the given sizes and element type.
 Value buildEmpty(OpBuilder &builder, Location loc, ArrayRef<OpFoldResult> sizes,
                  Type elementType);
