@@ -3,7 +3,8 @@
 x ~ U(-1, 1); projection weights ~ U(-1, 1) / sqrt(fan-in); knock and MLP
 matrices ~ U(-1, 1) * sqrt(3 / d) (unit-norm columns on average, far from the
 identity so that the knocks are really exercised); norm weights ~ U(0.5, 1.5).
-Positions start each sequence at a random offset in [0, 8); an attention mask
+Positions start each sequence at a random offset in [0, 8) and step by 1 or 2
+(RoPE sees only their differences); an attention mask
 pads each sequence on the left by a random count in [0, L/2] (int64 arrays).
 Values are rounded to the layer's dtype, so the reference sees exactly what the
 compiled layer sees.
@@ -39,8 +40,12 @@ def make_inputs(config: LayerConfig, batch: int, seq_len: int, seed: int):
     out = []
     for name, shape in config.argument_shapes(batch, seq_len):
         if name == "positions":
+            # Steps of 1 or 2: RoPE sees only differences of positions, so
+            # an offset alone would change nothing.
             start = rng.integers(0, 8, size=(shape[0], 1))
-            out.append((name, (start + np.arange(shape[1])[None, :]).astype(np.int64)))
+            steps = rng.integers(1, 3, size=shape)
+            out.append((name, (start + np.cumsum(steps, axis=1) - steps[:, :1])
+                        .astype(np.int64)))
             continue
         if name == "attention_mask":
             pad = rng.integers(0, shape[1] // 2 + 1, size=(shape[0], 1))

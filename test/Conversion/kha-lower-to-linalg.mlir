@@ -177,6 +177,24 @@ func.func @rope(%x: tensor<2x?x3x8xf32>) -> tensor<2x?x3x8xf32> {
 
 // -----
 
+// RoPE at given positions: the tables are [B, L, d/2], their angle read from
+// positions[b, l] (int64) instead of the index along L, and the rotation reads
+// them at (b, l).
+// CHECK-LABEL: func @rope_positions
+// CHECK-SAME: %[[X:.*]]: tensor<2x?x3x8xf32>, %[[P:.*]]: tensor<2x?xi64>
+// CHECK: %[[TAB:.*]]:2 = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]{{.*}} ins(%[[P]] : tensor<2x?xi64>) outs(%{{.*}}, %{{.*}} : tensor<2x?x4xf32>, tensor<2x?x4xf32>)
+// CHECK: ^bb0(%[[POS:.*]]: i64,
+// CHECK: arith.sitofp %[[POS]] : i64 to f64
+// CHECK: linalg.index 2
+// CHECK: math.powf
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #{{.*}}, #[[TABMAP:.*]], #[[TABMAP]], {{.*}} ins(%{{.*}}, %{{.*}}, %[[TAB]]#0, %[[TAB]]#1 :
+func.func @rope_positions(%x: tensor<2x?x3x8xf32>, %p: tensor<2x?xi64>) -> tensor<2x?x3x8xf32> {
+  %0 = kha.rope %x positions(%p : tensor<2x?xi64>) {theta = 10000.0 : f64} : tensor<2x?x3x8xf32>
+  return %0 : tensor<2x?x3x8xf32>
+}
+
+// -----
+
 // The attention block is expanded and lowered in one go; nothing of kha remains.
 // CHECK-LABEL: func @block
 // CHECK-NOT: = kha.

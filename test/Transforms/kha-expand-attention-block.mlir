@@ -138,3 +138,26 @@ func.func @biases(%x: tensor<2x3x24xf32>, %wq: tensor<24x32xf32>, %wk: tensor<24
           tensor<24xf32>) -> tensor<2x3x24xf32>
   return %y : tensor<2x3x24xf32>
 }
+
+// -----
+
+// Positions and a padding mask: both RoPE ops read the positions; the mask
+// [B, L] (int64, 0: padding) becomes an additive [B, 1, 1, L] mask of the
+// layer's type (-inf at padding) that the attention adds to every head and
+// query.
+// CHECK-LABEL: func @positions_and_mask
+// CHECK-SAME: %[[P:[a-z0-9]+]]: tensor<2x?xi64>, %[[M:[a-z0-9]+]]: tensor<2x?xi64>)
+// CHECK: %[[Q:.*]] = kha.rope %{{.*}} positions(%[[P]] : tensor<2x?xi64>)
+// CHECK: %[[K:.*]] = kha.rope %{{.*}} positions(%[[P]] : tensor<2x?xi64>)
+// CHECK: %[[E:.*]] = tensor.empty(%{{.*}}) : tensor<2x1x1x?xf16>
+// CHECK: %[[ADD:.*]] = linalg.generic {{.*}} ins(%[[M]] : tensor<2x?xi64>) outs(%[[E]] : tensor<2x1x1x?xf16>)
+// CHECK: arith.cmpi eq
+// CHECK: arith.constant 0xFC00 : f16
+// CHECK: arith.select
+// CHECK: kha.sdpa %[[Q]], %[[K]], %{{.*}} mask(%[[ADD]]) {causal
+func.func @positions_and_mask(%x: tensor<2x?x16xf16>, %w: tensor<16x16xf16>, %p: tensor<2x?xi64>, %m: tensor<2x?xi64>) -> tensor<2x?x16xf16> {
+  %y = kha.attention_block %x, %w, %w, %w, %w positions(%p) attention_mask(%m)
+       {num_heads = 2 : i64, num_kv_heads = 2 : i64, causal, rope_theta = 10000.0 : f64}
+       : (tensor<2x?x16xf16>, tensor<16x16xf16>, tensor<16x16xf16>, tensor<16x16xf16>, tensor<16x16xf16>, tensor<2x?xi64>, tensor<2x?xi64>) -> tensor<2x?x16xf16>
+  return %y : tensor<2x?x16xf16>
+}

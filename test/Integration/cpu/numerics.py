@@ -8,8 +8,9 @@ the tolerances of docs/semantics.md.
 The cases cover every knock combination, G in {1, 2, H}, static and dynamic B
 and L, L = 1, L not a multiple of 8, H*d != D, causal on and off, with and
 without RoPE and QK-norm, with RoPE scaled four ways (linear, llama3, yarn,
-dynamic), with and without projection biases (all four, or q, k and v only), in
-f32, f16 and bf16.
+dynamic), with and without projection biases (all four, or q, k and v only),
+with given positions (each sequence at its own offset) and with left-padded
+attention masks, in f32, f16 and bf16.
 """
 
 import argparse
@@ -70,13 +71,19 @@ def cases():
             config["attention_bias"] = True
         elif i % 6 == 4:
             config["qkv_bias"] = True
+        # Positions (Hugging Face's position_ids) on a fifth of the cases,
+        # left-padded attention masks on five (f32, f16, bf16; case 30 both).
+        if i % 5 == 0:
+            config["position_ids"] = True
+        if i % 7 == 2:
+            config["attention_mask"] = True
         out.append((config, B, L))
     return out
 
 
 def describe(config, B, L):
     knock = config["knock"]
-    return "q=%s k=%s v=%s D=%d H=%d G=%d d=%d B=%s L=%s %s%s%s%s%s%s" % (
+    return "q=%s k=%s v=%s D=%d H=%d G=%d d=%d B=%s L=%s %s%s%s%s%s%s%s%s" % (
         knock["q"], knock["k"], knock["v"], config["hidden_size"],
         config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"],
         B if config["batch"] else "%d(dyn)" % B, L if config["seq_len"] else "%d(dyn)" % L,
@@ -84,7 +91,9 @@ def describe(config, B, L):
         " rope" if config["rope_theta"] else "", " qknorm" if config["qk_norm"] else "",
         " bias" if config.get("attention_bias") else
         " qkv-bias" if config.get("qkv_bias") else "",
-        " rope-" + config["rope_scaling"]["rope_type"] if config.get("rope_scaling") else "")
+        " rope-" + config["rope_scaling"]["rope_type"] if config.get("rope_scaling") else "",
+        " positions" if config.get("position_ids") else "",
+        " padding-mask" if config.get("attention_mask") else "")
 
 
 def main():
