@@ -61,12 +61,15 @@ def _as_dict(config):
     return config.to_dict(), set(PretrainedConfig().to_dict())
 
 
-def layer_config_from_hf(config, batch=None, seq_len=None, dtype=None, causal=True):
+def layer_config_from_hf(config, batch=None, seq_len=None, dtype=None, causal=True,
+                         position_ids=False, attention_mask=False):
     """A kha LayerConfig for one attention layer of a Hugging Face model.
 
     `config`: a config.json path, its dict, or a transformers PretrainedConfig.
     `dtype`: "f32", "f16" or "bf16" (default: the config's torch_dtype, else
-    f32). Raises ValueError for what kha cannot represent."""
+    f32). `position_ids`, `attention_mask`: the compiled layer takes the
+    model's position_ids and 2-D attention_mask (padded batches). Raises
+    ValueError for what kha cannot represent."""
     raw, generic = _as_dict(config)
     family = raw.get("model_type")
     if family not in FAMILIES:
@@ -115,7 +118,8 @@ def layer_config_from_hf(config, batch=None, seq_len=None, dtype=None, causal=Tr
         rope_theta=float(raw.get("rope_theta", 10000.0)), causal=causal,
         batch=batch, seq_len=seq_len, dtype=dtype,
         # Qwen2 always has q, k, v biases; the others follow attention_bias.
-        qkv_bias=bias or family == "qwen2", output_bias=bias)
+        qkv_bias=bias or family == "qwen2", output_bias=bias,
+        position_ids=position_ids, attention_mask=attention_mask)
 
 
 def weights_from_hf_attention(module, layer_config):
@@ -154,15 +158,20 @@ def weights_from_hf_attention(module, layer_config):
     return out
 
 
-def from_hf_attention(module, config=None, batch=None, seq_len=None, dtype=None):
+def from_hf_attention(module, config=None, batch=None, seq_len=None, dtype=None,
+                      position_ids=False, attention_mask=False):
     """A KHAAttention computing what the Hugging Face attention `module`
     computes (with causal masking and the model's RoPE), its weights copied.
-    `config`: the model's config (default: `module.config`)."""
+    `config`: the model's config (default: `module.config`). With
+    `position_ids` / `attention_mask`, the exported layer takes them (a padded
+    batch); forward takes them as keywords either way."""
     import torch
     from .torch import KHAAttention, _DTYPES as TORCH_DTYPES
 
     layer_config = layer_config_from_hf(config if config is not None else module.config,
-                                        batch=batch, seq_len=seq_len, dtype=dtype)
+                                        batch=batch, seq_len=seq_len, dtype=dtype,
+                                        position_ids=position_ids,
+                                        attention_mask=attention_mask)
     layer = KHAAttention.from_config(layer_config)
     weights = weights_from_hf_attention(module, layer_config)
     with torch.no_grad():

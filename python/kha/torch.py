@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from kha.config import LayerConfig
-from kha.reference import layer_forward
+from kha.reference import INTEGER_ARGUMENTS, layer_forward
 
 _DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 _NAMES = {v: k for k, v in _DTYPES.items()}
@@ -46,7 +46,11 @@ class KHAAttention(nn.Module):
                  knock_q="none", knock_k="none", knock_v="none", qk_norm=False,
                  rope_theta=10000.0, causal=True, rms_norm_eps=1e-6,
                  dtype=torch.float32, init_std=0.02, qkv_bias=False, output_bias=False,
-                 rope_scaling=None, max_position_embeddings=None):
+                 rope_scaling=None, max_position_embeddings=None, position_ids=False,
+                 attention_mask=False):
+        """`position_ids` / `attention_mask`: the exported layer takes positions
+        [B, L] and an attention mask [B, L] (int64) after its weights; forward
+        takes them as keywords either way."""
         super().__init__()
         num_kv_heads = num_kv_heads or num_heads
         head_dim = head_dim or hidden_size // num_heads
@@ -58,10 +62,12 @@ class KHAAttention(nn.Module):
             knock={"q": knock_q, "k": knock_k, "v": knock_v}, qk_norm=qk_norm,
             rms_norm_eps=rms_norm_eps, rope_theta=rope_theta, causal=causal,
             dtype=_NAMES[dtype], qkv_bias=qkv_bias, output_bias=output_bias,
-            rope_scaling=rope_scaling, max_position_embeddings=max_position_embeddings)
+            rope_scaling=rope_scaling, max_position_embeddings=max_position_embeddings,
+            position_ids=position_ids, attention_mask=attention_mask)
         self._check()
         for name, shape in self.layer_config.argument_shapes(1, 1)[1:]:
-            self.register_parameter(name, nn.Parameter(torch.empty(shape, dtype=dtype)))
+            if name not in INTEGER_ARGUMENTS:
+                self.register_parameter(name, nn.Parameter(torch.empty(shape, dtype=dtype)))
         self.reset_parameters(init_std)
 
     def _check(self):
@@ -94,7 +100,8 @@ class KHAAttention(nn.Module):
                    dtype=dtype or _DTYPES[config.dtype],
                    qkv_bias=config.qkv_bias, output_bias=config.output_bias,
                    rope_scaling=config.rope_scaling,
-                   max_position_embeddings=config.max_position_embeddings)
+                   max_position_embeddings=config.max_position_embeddings,
+                   position_ids=config.position_ids, attention_mask=config.attention_mask)
 
     @torch.no_grad()
     def reset_parameters(self, init_std=0.02):
@@ -112,9 +119,16 @@ class KHAAttention(nn.Module):
     def argument_names(self):
         return [name for name, _ in self.layer_config.argument_shapes(1, 1)]
 
-    def forward(self, x):
+    def forward(self, x, positions=None, attention_mask=None):
+        """y for x [B, L, D]; `positions` [B, L] (RoPE positions, default
+        0..L-1) and `attention_mask` [B, L] (0: a padded key) are integer
+        tensors."""
         t = dict(self.named_parameters())
         t["x"] = x
+        if positions is not None:
+            t["positions"] = positions.to(torch.int64)
+        if attention_mask is not None:
+            t["attention_mask"] = attention_mask.to(torch.int64)
         return layer_forward(self.layer_config, t)
 
     def weight_arrays(self):

@@ -105,6 +105,55 @@ for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES
         assert relative_error(compiled, want) < 1e-4, relative_error(compiled, want)
 
 
+def hf_padded_forward(module, rotary, x, keep):
+    """The module as generate() calls it on a left-padded batch: positions
+    from the mask's running count (padding at 1), a causal mask plus the
+    padding, in the model's additive form."""
+    B, L, _ = x.shape
+    positions = (keep.cumsum(-1) - 1).masked_fill(keep == 0, 1)
+    cos, sin = rotary(x, positions)
+    low = torch.finfo(x.dtype).min
+    causal = torch.full((L, L), low).triu(1)[None, None]
+    padding = (1.0 - keep[:, None, None, :].to(x.dtype)) * low
+    mask = (causal + padding).clamp(min=low)
+    with torch.no_grad():
+        return module(x, position_embeddings=(cos, sin), attention_mask=mask)[0], positions
+
+
+for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES[:4]:
+    @case("%s: a left-padded batch (position_ids, attention_mask) vs transformers" % label)
+    def _(module_lib=module_lib, attention=attention, rotary_name=rotary_name,
+          config_class=config_class, changes=changes):
+        torch.manual_seed(4)
+        config = config_class(**dict(SMALL, **changes))
+        config._attn_implementation = "eager"
+        module = getattr(module_lib, attention)(config, layer_idx=0).eval()
+        with torch.no_grad():
+            for p in module.parameters():
+                p.normal_(0.0, 0.2)
+        rotary = getattr(module_lib, rotary_name)(config=config)
+        B, L = 3, 9
+        x = torch.randn(B, L, config.hidden_size)
+        pad = torch.tensor([0, 3, 6])
+        keep = (torch.arange(L)[None, :] >= pad[:, None]).to(torch.int64)
+        want, positions = hf_padded_forward(module, rotary, x, keep)
+        real = keep.bool().numpy()  # padded queries' outputs are not compared
+        layer = from_hf_attention(module, position_ids=True, attention_mask=True)
+        with torch.no_grad():
+            got = layer(x, positions=positions, attention_mask=keep).numpy()
+        err = relative_error(got[real], want.numpy()[real])
+        assert err < 1e-5, err
+        with tempfile.TemporaryDirectory() as tmp:
+            lib = kha.compile(export(layer, embed_weights=True), os.path.join(tmp, "l.so"))
+            compiled = lib.kha_layer(x.numpy(), positions.numpy(), keep.numpy())
+        err = relative_error(compiled[real], want.numpy()[real])
+        assert err < 1e-4, err
+        # Without the mask, the padded rows' keys would be attended: a control.
+        with torch.no_grad():
+            unmasked = layer(x, positions=positions).numpy()
+        assert relative_error(unmasked[real], want.numpy()[real]) > 1e-2
+
+
 @case("a checkpoint's .safetensors (sharded, bf16 and f32) -> kha-translate's weights")
 def _():
     from safetensors.numpy import load_file, save_file
