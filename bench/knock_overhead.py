@@ -155,16 +155,23 @@ def count_instructions(opts):
     return 0
 
 
-def callgrind(opts, work, cmd, function):
-    """Instructions callgrind counts inside `function` (inclusive) over `cmd`."""
-    out = subprocess.run(["valgrind", "--tool=callgrind", "--toggle-collect=" + function,
-                          "--callgrind-out-file=" + os.path.join(work, "cg.out"), *cmd],
-                         capture_output=True, text=True, check=True).stderr
-    return int(re.search(r"Collected : ([0-9]+)", out).group(1))
+def callgrind(work, cmd, functions):
+    """Instructions executed inside each of `functions` (inclusive), one
+    callgrind run of `cmd`."""
+    out_file = os.path.join(work, "cg.out")
+    subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out_file, *cmd],
+                   capture_output=True, text=True, check=True)
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100",
+                           out_file], capture_output=True, text=True, check=True).stdout
+    counts = {}
+    for name in functions:
+        match = re.search(r"^\s*([0-9,]+)\s.*[ :]%s(?:'2)?\s" % re.escape(name), text, re.M)
+        counts[name] = int(match.group(1).replace(",", "")) if match else 0
+    return counts
 
 
 def count_runtime_weight_instructions(opts):
-    """Per-call instructions with the weights as arguments (3 calls each)."""
+    """Per-call instructions with the weights as arguments (2 calls each)."""
     base = load_config(opts.config)
     print("| L | layer | per call, weights prepared once | per call, whole layer "
           "(--no-prepare) | preparation, once |")
@@ -187,14 +194,18 @@ def count_runtime_weight_instructions(opts):
                 listing = subprocess.run([os.path.join(opts.tools, "kha-run"), lib, "--list"],
                                          capture_output=True, text=True, check=True).stdout
                 prepared = "kha_layer_prepared (" in listing
+                # Two calls (one warm-up, one timed) per run.
                 run = [os.path.join(opts.tools, "kha-run"), lib,
-                       *["--input=@" + p for p in paths], "--benchmark=2"]
-                per_call = callgrind(opts, work, run, "_mlir_ciface_kha_layer_prepared"
-                                     if prepared else "_mlir_ciface_kha_layer")
-                whole = callgrind(opts, work, run + ["--no-prepare"], "_mlir_ciface_kha_layer")
-                once = (callgrind(opts, work, run, "_mlir_ciface_kha_layer_prepare")
-                        if prepared else 0)
-                counts[name] = (per_call / 3, whole / 3, once)
+                       *["--input=@" + p for p in paths], "--benchmark=1"]
+                entry, rest, prep = ("_mlir_ciface_kha_layer", "_mlir_ciface_kha_layer_prepared",
+                                     "_mlir_ciface_kha_layer_prepare")
+                if prepared:
+                    split = callgrind(work, run, [rest, prep])
+                    whole = callgrind(work, run + ["--no-prepare"], [entry])[entry]
+                    counts[name] = (split[rest] / 2, whole / 2, split[prep])
+                else:
+                    whole = callgrind(work, run, [entry])[entry]
+                    counts[name] = (whole / 2, whole / 2, 0)
             none = counts["none"][0]
             for name in ("none", "linear", "mlp"):
                 per_call, whole, once = counts[name]

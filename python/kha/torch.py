@@ -223,16 +223,24 @@ def capture(model: nn.Module, example_input=None) -> KHAAttention:
     written-out softmax form needs `example_input` to tell causal from not
     (its mask is data); otherwise `example_input`, when given, checks the
     captured layer against the model. Raises CaptureError naming what did
-    not match."""
+    not match.
+
+    A Hugging Face attention module of a supported family (Llama, Mistral,
+    Qwen2, Qwen3, Gemma: it has a `config` and q/k/v/o_proj) is not traced:
+    its forward unpacks shapes and takes position embeddings from the model;
+    kha.hf.from_hf_attention maps it, with its RoPE, biases and norms."""
     if isinstance(model, nn.MultiheadAttention):
         return _capture_multihead(model, example_input)
+    if _is_hf_attention(model):
+        from kha.hf import from_hf_attention
+        return from_hf_attention(model)
     import torch.fx as fx
 
     try:
         graph = fx.symbolic_trace(model).graph
     except Exception as e:  # fx raises TraceError and others for untraceable code
-        raise CaptureError("torch.fx cannot trace the model (%s); write shapes as "
-                           "x.shape[0] rather than unpacking x.shape" % e) from None
+        raise CaptureError("torch.fx cannot trace %s: %s. %s" % (
+            type(model).__name__, e, _untraceable_hint(str(e)))) from None
     modules = dict(model.named_modules())
     q_src, k_src, v_src, out, causal, scale = _match_attention(graph)
 
@@ -285,6 +293,29 @@ def capture(model: nn.Module, example_input=None) -> KHAAttention:
     weights = (q_proj.weight.t(), k_proj.weight.t(), v_proj.weight.t(), o_proj.weight.t())
     return _build_captured(model, example_input, q_proj.in_features, heads, kv_heads, head_dim,
                            causal, weights)
+
+
+def _is_hf_attention(model):
+    config = getattr(model, "config", None)
+    from kha.hf import FAMILIES
+    return (getattr(config, "model_type", None) in FAMILIES
+            and all(isinstance(getattr(model, name, None), nn.Linear)
+                    for name in ("q_proj", "k_proj", "v_proj", "o_proj")))
+
+
+def _untraceable_hint(message):
+    """What in the model's forward stopped torch.fx, and the way around it."""
+    explicit = ("Otherwise map the weights explicitly: build KHAAttention(D, H, G, d, ...) "
+                "and copy the projections' weights (transposed) into wq, wk, wv, wo "
+                "(kha.hf.from_hf_attention does this for Hugging Face modules).")
+    if "iterated" in message or "iterate" in message:
+        return ("The forward unpacks a traced value (B, L, _ = x.size(), "
+                "q, k, v = qkv.split(...), view(*shape, -1, d)); fx cannot unpack "
+                "proxies: index instead (x.shape[0], qkv.split(...)[0]). " + explicit)
+    if "control flow" in message:
+        return ("The forward branches on a traced value (if x.size(1) > ...); fx "
+                "cannot follow data-dependent branches. " + explicit)
+    return explicit
 
 
 def _match_attention(graph):

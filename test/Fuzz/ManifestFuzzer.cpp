@@ -2,7 +2,10 @@
 //
 // Any text: parseManifest either refuses it with a message or returns
 // functions whose `same` groups name existing dynamic dimensions, so that
-// checkEqualSizes accepts equal sizes and refuses a disagreeing one.
+// checkEqualSizes accepts equal sizes and refuses a disagreeing one, and
+// whose `prepare` lines name functions that fit: weights in range, the
+// prepare function taking them, the prepared one taking all arguments and
+// the prepared values (of static shapes) and returning the results.
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,6 +54,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (checkEqualSizes(fn, shapes, error) || error.empty())
         std::abort(); // one disagrees
     }
+    if (fn.prepare.empty())
+      continue;
+    const FunctionSpec *prepare = findFunction(manifest, fn.prepare);
+    const FunctionSpec *prepared = findFunction(manifest, fn.prepared);
+    if (!prepare || !prepared || fn.weightArgs.empty() ||
+        prepare->args.size() != fn.weightArgs.size() ||
+        prepared->args.size() != fn.args.size() + prepare->results.size() ||
+        prepared->results.size() != fn.results.size())
+      std::abort();
+    for (size_t i = 0; i < fn.weightArgs.size(); ++i)
+      if (fn.weightArgs[i] >= fn.args.size() ||
+          (i && fn.weightArgs[i] <= fn.weightArgs[i - 1]) ||
+          prepare->args[i].shape != fn.args[fn.weightArgs[i]].shape)
+        std::abort();
+    for (const TensorSpec &value : prepare->results)
+      for (int64_t dim : value.shape)
+        if (dim < 0)
+          std::abort();
   }
   return 0;
 }

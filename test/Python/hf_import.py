@@ -154,6 +154,40 @@ for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES
         assert relative_error(unmasked[real], want.numpy()[real]) > 1e-2
 
 
+@case("kha.torch.capture: a Hugging Face module is mapped, nanoGPT's block names what stops fx")
+def _():
+    from kha.torch import CaptureError, capture
+    torch.manual_seed(6)
+    config = transformers.LlamaConfig(**SMALL)
+    config._attn_implementation = "eager"
+    module = modeling_llama.LlamaAttention(config, layer_idx=0).eval()
+    rotary = modeling_llama.LlamaRotaryEmbedding(config=config)
+    x = torch.randn(2, 7, config.hidden_size)
+    with torch.no_grad():
+        got = capture(module)(x).numpy()
+    err = relative_error(got, hf_forward(module, rotary, x).numpy())
+    assert err < 1e-5, err
+
+    class CausalSelfAttention(torch.nn.Module):  # nanoGPT's, bias-free
+        def __init__(self, n_embd=32, n_head=4):
+            super().__init__()
+            self.c_attn = torch.nn.Linear(n_embd, 3 * n_embd, bias=False)
+            self.c_proj = torch.nn.Linear(n_embd, n_embd, bias=False)
+            self.n_head, self.n_embd = n_head, n_embd
+
+        def forward(self, x):
+            B, T, C = x.size()
+            q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+            q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+            k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+            v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+            y = torch.nn.functional.softmax(q @ k.transpose(-2, -1) / 8 ** 0.5, dim=-1) @ v
+            return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+    raises(lambda: capture(CausalSelfAttention()), "torch.fx cannot trace CausalSelfAttention",
+           "unpacks a traced value", "map the weights explicitly", errors=CaptureError)
+
+
 @case("a checkpoint's .safetensors (sharded, bf16 and f32) -> kha-translate's weights")
 def _():
     from safetensors.numpy import load_file, save_file
