@@ -122,6 +122,23 @@ def load_config(name):
         return json.load(f)
 
 
+def build_haswell(opts, tmp, base, name, knock, seq_len, embed):
+    """One variant's layer (B = 1), compiled for AVX2 (what valgrind
+    decodes): (its directory, the input paths, the library)."""
+    work = os.path.join(tmp, "%s-%d" % (name, seq_len))
+    os.makedirs(work)
+    path = os.path.join(work, "config.json")
+    with open(path, "w") as f:
+        json.dump(dict(base, knock=knock, batch=1, seq_len=seq_len), f)
+    paths = save_inputs(make_inputs(LayerConfig.load(path), 1, seq_len, seed=3), work)
+    mlir, lib = os.path.join(work, "layer.mlir"), os.path.join(work, "layer.so")
+    subprocess.run([os.path.join(opts.tools, "kha-translate"), "--import-layer-config", path,
+                    *(["--weights=" + work] if embed else []), "-o", mlir], check=True)
+    subprocess.run([os.path.join(opts.tools, "kha-compile"), mlir, "--target=cpu",
+                    "--mcpu=haswell", "-o", lib], check=True)
+    return work, paths, lib
+
+
 def count_instructions(opts):
     """Instructions of one kha-run (3 calls) per variant, weights embedded."""
     base = load_config(opts.config)
@@ -131,17 +148,7 @@ def count_instructions(opts):
         for seq_len in opts.seq_lens:
             counts = {}
             for name, knock in VARIANTS.items():
-                work = os.path.join(tmp, "%s-%d" % (name, seq_len))
-                os.makedirs(work)
-                path = os.path.join(work, "config.json")
-                with open(path, "w") as f:
-                    json.dump(dict(base, knock=knock, batch=1, seq_len=seq_len), f)
-                paths = save_inputs(make_inputs(LayerConfig.load(path), 1, seq_len, seed=3), work)
-                mlir, lib = os.path.join(work, "layer.mlir"), os.path.join(work, "layer.so")
-                subprocess.run([os.path.join(opts.tools, "kha-translate"), "--import-layer-config",
-                                path, "--weights=" + work, "-o", mlir], check=True)
-                subprocess.run([os.path.join(opts.tools, "kha-compile"), mlir, "--target=cpu",
-                                "--mcpu=haswell", "-o", lib], check=True)
+                work, paths, lib = build_haswell(opts, tmp, base, name, knock, seq_len, True)
                 out = subprocess.run(["valgrind", "--tool=callgrind",
                                       "--callgrind-out-file=" + os.path.join(work, "cg.out"),
                                       os.path.join(opts.tools, "kha-run"), lib,
@@ -180,17 +187,7 @@ def count_runtime_weight_instructions(opts):
         for seq_len in opts.seq_lens:
             counts = {}
             for name, knock in VARIANTS.items():
-                work = os.path.join(tmp, "%s-%d" % (name, seq_len))
-                os.makedirs(work)
-                path = os.path.join(work, "config.json")
-                with open(path, "w") as f:
-                    json.dump(dict(base, knock=knock, batch=1, seq_len=seq_len), f)
-                paths = save_inputs(make_inputs(LayerConfig.load(path), 1, seq_len, seed=3), work)
-                mlir, lib = os.path.join(work, "layer.mlir"), os.path.join(work, "layer.so")
-                subprocess.run([os.path.join(opts.tools, "kha-translate"), "--import-layer-config",
-                                path, "-o", mlir], check=True)
-                subprocess.run([os.path.join(opts.tools, "kha-compile"), mlir, "--target=cpu",
-                                "--mcpu=haswell", "-o", lib], check=True)
+                work, paths, lib = build_haswell(opts, tmp, base, name, knock, seq_len, False)
                 listing = subprocess.run([os.path.join(opts.tools, "kha-run"), lib, "--list"],
                                          capture_output=True, text=True, check=True).stdout
                 prepared = "kha_layer_prepared (" in listing

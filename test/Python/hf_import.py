@@ -80,18 +80,25 @@ def hf_forward(module, rotary, x):
         return module(x, position_embeddings=(cos, sin), attention_mask=mask)[0]
 
 
+def hf_module(seed, module_lib, attention, rotary_name, config_class, changes):
+    """A family's attention module (eager) with random weights, and its
+    rotary embedding."""
+    torch.manual_seed(seed)
+    config = config_class(**dict(SMALL, **changes))
+    config._attn_implementation = "eager"
+    module = getattr(module_lib, attention)(config, layer_idx=0).eval()
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_(0.0, 0.2)
+    return config, module, getattr(module_lib, rotary_name)(config=config)
+
+
 for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES:
     @case("%s: transformers vs kha (PyTorch and compiled)" % label)
     def _(module_lib=module_lib, attention=attention, rotary_name=rotary_name,
           config_class=config_class, changes=changes):
-        torch.manual_seed(3)
-        config = config_class(**dict(SMALL, **changes))
-        config._attn_implementation = "eager"
-        module = getattr(module_lib, attention)(config, layer_idx=0).eval()
-        with torch.no_grad():
-            for p in module.parameters():
-                p.normal_(0.0, 0.2)
-        rotary = getattr(module_lib, rotary_name)(config=config)
+        config, module, rotary = hf_module(3, module_lib, attention, rotary_name,
+                                           config_class, changes)
         x = torch.randn(2, 11, config.hidden_size)
         want = hf_forward(module, rotary, x).numpy()
         layer = from_hf_attention(module, seq_len=x.shape[1])
@@ -124,14 +131,8 @@ for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES
     @case("%s: a left-padded batch (position_ids, attention_mask) vs transformers" % label)
     def _(module_lib=module_lib, attention=attention, rotary_name=rotary_name,
           config_class=config_class, changes=changes):
-        torch.manual_seed(4)
-        config = config_class(**dict(SMALL, **changes))
-        config._attn_implementation = "eager"
-        module = getattr(module_lib, attention)(config, layer_idx=0).eval()
-        with torch.no_grad():
-            for p in module.parameters():
-                p.normal_(0.0, 0.2)
-        rotary = getattr(module_lib, rotary_name)(config=config)
+        config, module, rotary = hf_module(4, module_lib, attention, rotary_name,
+                                           config_class, changes)
         B, L = 3, 9
         x = torch.randn(B, L, config.hidden_size)
         pad = torch.tensor([0, 3, 6])

@@ -568,6 +568,17 @@ int main(int argc, char **argv) {
   // no kha_last_error).
   auto entryError = reinterpret_cast<const char *(*)()>(
       dlsym(handle, "kha_last_error"));
+  // What went wrong in the call of `name` just made (the entry point's
+  // refusal, a failing CUDA call), or "".
+  auto callProblem = [&](const std::string &name) -> std::string {
+    if (entryError)
+      if (const char *problem = entryError())
+        return std::string("the library refused the call: ") + problem;
+    if (cuda)
+      if (const char *problem = gpu.lastError())
+        return name + " failed on the GPU: " + problem;
+    return "";
+  };
 
   // Work on the weights alone that the compiler outlined (the manifest's
   // `prepare` line) is done once here; every call then runs the prepared
@@ -597,12 +608,8 @@ int main(int argc, char **argv) {
     if (cuda)
       gpu.synchronize(nullptr);
     auto stop = std::chrono::steady_clock::now();
-    if (entryError)
-      if (const char *problem = entryError())
-        return fail(std::string("the library refused the call: ") + problem);
-    if (cuda)
-      if (const char *problem = gpu.lastError())
-        return fail(prepare->name + " failed on the GPU: " + problem);
+    if (std::string problem = callProblem(prepare->name); !problem.empty())
+      return fail(problem);
     if (options.benchmark > 0)
       std::printf("prepare: %s once, %.3f ms\n", prepare->name.c_str(),
                   std::chrono::duration<double, std::milli>(stop - start)
@@ -649,12 +656,8 @@ int main(int argc, char **argv) {
       gpu.synchronize(nullptr);
   };
   call();
-  if (entryError)
-    if (const char *problem = entryError())
-      return fail(std::string("the library refused the call: ") + problem);
-  if (cuda)
-    if (const char *problem = gpu.lastError())
-      return fail(fn->name + " failed on the GPU: " + problem);
+  if (std::string problem = callProblem(fn->name); !problem.empty())
+    return fail(problem);
   std::vector<MemRefDescriptor> deviceResults = collectResults();
   // Host copies of the results (for cuda: each result's extent, copied
   // back, with the same strides).
