@@ -2,7 +2,9 @@
 //
 // A structure-aware generator driven by libFuzzer's bytes: they choose a
 // module of one kha op (an attention block with any knock, norm, RoPE and
-// mask combination; an SDPA with or without a mask; a per-head op), its
+// mask combination, positions and padding masks, weights marked for the
+// weight preparation or not; an SDPA with or without a mask, shared along
+// size-1 dimensions or not; a per-head op), its
 // sizes (0, 1, primes, dynamic, 2^33, 2^62), element types, attributes and,
 // sometimes, one thing made wrong on purpose (a size or an element type).
 // The module is printed and parsed as kha-opt would read it; a module that
@@ -50,6 +52,7 @@ struct Argument {
   std::string name;
   std::vector<int64_t> shape;
   std::string elementType;
+  bool weight = false; // marked kha.weight (kha-outline-weight-preparation)
 };
 
 /// The generated op: its arguments, result shape and the text between the
@@ -149,11 +152,25 @@ private:
     }
     if (bytes.ConsumeBool())
       op.attributes.push_back("causal");
-    if (bytes.ConsumeBool())
+    bool rope = bytes.ConsumeBool();
+    if (rope)
       op.attributes.push_back(
           llvm::formatv("rope_theta = {0} : f64",
                         pick<const char *>({"1.0e+04", "0.0", "-1.0", "1.0e+300"}))
               .str());
+    // Positions (needing RoPE) and a padding mask, [B, L] int64.
+    if (rope && bytes.ConsumeBool()) {
+      op.arguments.push_back({"pos", {B, L}, "i64"});
+      op.clauses += " positions(%pos)";
+    }
+    if (bytes.ConsumeBool()) {
+      op.arguments.push_back({"keep", {B, L}, "i64"});
+      op.clauses += " attention_mask(%keep)";
+    }
+    // Weights passed at run time: the work on them alone is outlined.
+    if (bytes.ConsumeBool())
+      for (Argument &arg : op.arguments)
+        arg.weight = arg.name != "x" && arg.elementType != "i64";
     return op;
   }
 
@@ -171,10 +188,20 @@ private:
     op.operandCount = 3;
     op.result = {B, L, H, dv};
     if (bytes.ConsumeIntegralInRange<int>(0, 2) == 0) {
-      if (bytes.ConsumeBool())
+      switch (bytes.ConsumeIntegralInRange<int>(0, 3)) {
+      case 0:
         op.arguments.push_back({"m", {L, S}, ""});
-      else
+        break;
+      case 1:
         op.arguments.push_back({"m", {B, H, L, S}, ""});
+        break;
+      case 2: // padded keys, shared by heads and queries
+        op.arguments.push_back({"m", {B, 1, 1, S}, ""});
+        break;
+      default:
+        op.arguments.push_back({"m", {1, H, 1, S}, ""});
+        break;
+      }
       op.clauses = " mask(%m)";
     }
     op.attributes = {llvm::formatv("scale = {0} : f64",
@@ -252,7 +279,8 @@ std::string printModule(const GeneratedOp &op) {
   for (const Argument &arg : op.arguments) {
     std::string type = tensorType(
         arg.shape, arg.elementType.empty() ? op.elementType : arg.elementType);
-    params.push_back("%" + arg.name + ": " + type);
+    params.push_back("%" + arg.name + ": " + type +
+                     (arg.weight ? " {kha.weight}" : ""));
     types.push_back(type);
     names.push_back("%" + arg.name);
   }

@@ -82,7 +82,7 @@ def sdpa(rng):
     args = [("q", [B, L, H, d]), ("k", [B, S, G, d]), ("v", [B, S, G, dv])]
     extras = ""
     if rng.random() < 0.3:
-        args.append(("m", rng.choice([[L, S], [B, H, L, S]])))
+        args.append(("m", rng.choice([[L, S], [B, H, L, S], [B, 1, 1, S], [1, H, 1, S]])))
         extras = " mask(%m)"
     attrs = ["scale = %r : f64" % rng.choice([0.125, 1.0, 0.0, -2.0, 1e30])]
     if rng.random() < 0.5:
