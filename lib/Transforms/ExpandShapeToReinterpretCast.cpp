@@ -2,6 +2,8 @@
 
 #include "kha/Transforms/Passes.h"
 
+#include "llvm/Support/CheckedArithmetic.h"
+
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
@@ -40,7 +42,11 @@ struct ExpandShapeToReinterpretCast
       std::optional<int64_t> a = getConstantIntValue(stride);
       std::optional<int64_t> b = getConstantIntValue(sizes[i]);
       if (a && b) {
-        stride = rewriter.getIndexAttr(*a * *b);
+        // Static strides past int64 describe no buffer that can exist.
+        std::optional<int64_t> product = llvm::checkedMul(*a, *b);
+        if (!product)
+          return rewriter.notifyMatchFailure(op, "static strides overflow");
+        stride = rewriter.getIndexAttr(*product);
       } else {
         stride = arith::MulIOp::create(
                      rewriter, loc,

@@ -762,3 +762,22 @@ func.func @f(%q: tensor<2x4x2x8xf32>, %p: tensor<2x4xf32>) {
   %0 = "kha.rope"(%q, %p) <{theta = 1.0e+04 : f64}> : (tensor<2x4x2x8xf32>, tensor<2x4xf32>) -> tensor<2x4x2x8xf32>
   return
 }
+
+// -----
+
+// R22: static sizes past 2^48 elements
+func.func @f(%x: tensor<16x4611686018427387904x2x8xf32>, %t: tensor<8x8xf32>) {
+  // expected-error @+1 {{'input' of shape [16, 4611686018427387904, 2, 8] has more than 2^48 elements; no buffer that large can be allocated}}
+  %0 = kha.linear_knock %x, %t : tensor<16x4611686018427387904x2x8xf32>, tensor<8x8xf32>
+  return
+}
+
+// -----
+
+// R22: the block's query projection [B, L, H*d] past 2^48 elements
+func.func @f(%a0: tensor<1x8589934592x1xf32>, %a1: tensor<1x65536xf32>, %a2: tensor<1x65536xf32>, %a3: tensor<1x65536xf32>, %a4: tensor<65536x1xf32>) {
+  // expected-error @+1 {{'the query projection' of shape [1, 8589934592, 65536] has more than 2^48 elements}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 1 : i64, num_kv_heads = 1 : i64}
+       : (tensor<1x8589934592x1xf32>, tensor<1x65536xf32>, tensor<1x65536xf32>, tensor<1x65536xf32>, tensor<65536x1xf32>) -> tensor<1x8589934592x1xf32>
+  return
+}

@@ -72,9 +72,32 @@ static LogicalResult verifyRank(Operation *op, StringRef name, Value value,
                            << type.getRank();
 }
 
+/// No buffer of more than 2^48 elements can be allocated, and index
+/// arithmetic on larger static sizes would overflow: R22 refuses them.
+static constexpr int64_t kMaxStaticElements = int64_t(1) << 48;
+
+/// R22: the static sizes of `shape` (dynamic ones are checked at run time)
+/// multiply to at most kMaxStaticElements.
+static LogicalResult verifyStaticElementCount(Operation *op, StringRef name,
+                                              ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t size : shape) {
+    if (ShapedType::isDynamic(size) || size <= 0)
+      continue;
+    if (count > kMaxStaticElements / size)
+      return op->emitOpError()
+             << "'" << name << "' of shape " << formatShape(shape)
+             << " has more than 2^48 elements; no buffer that large can be "
+                "allocated";
+    count *= size;
+  }
+  return success();
+}
+
 /// All named values must share the element type of the first one (R8), and
 /// none may have a static size of 0 (R22: kha does not compile empty
-/// tensors; a located error here rather than a crash in a pipeline).
+/// tensors; a located error here rather than a crash in a pipeline), nor
+/// static sizes whose product exceeds kMaxStaticElements.
 static LogicalResult
 verifyElementTypes(Operation *op,
                    ArrayRef<std::pair<StringRef, Value>> namedValues) {
@@ -84,6 +107,9 @@ verifyElementTypes(Operation *op,
       return op->emitOpError()
              << "'" << name << "' has a size of 0 in " << formatShape(type.getShape())
              << "; empty tensors are not supported";
+    if (type && type.hasRank() &&
+        failed(verifyStaticElementCount(op, name, type.getShape())))
+      return failure();
   }
   Type expected = getElementTypeOrSelf(namedValues.front().second.getType());
   for (auto [name, value] : namedValues.drop_front()) {
@@ -236,6 +262,11 @@ LogicalResult AttentionBlockOp::verify() {
   for (auto [name, value] : ArrayRef(weights).slice(10, 2))
     if (value && failed(verifyShape(op, name, value, {d}, "d")))
       return failure();
+  // R22: the query projection [B, L, H*d] is a buffer too.
+  if (failed(verifyStaticElementCount(
+          op, "the query projection",
+          {inputType.getDimSize(0), inputType.getDimSize(1), numHeads * d})))
+    return failure();
 
   // R26: biases have one element per output column of their projection.
   SmallVector<std::tuple<StringRef, Value, int64_t, StringRef>> biases = {
