@@ -96,8 +96,7 @@ static std::string manifestWord(StringRef name) {
 /// within a group would make the kernels read outside the smaller buffer, so
 /// the runner checks them before calling. Only the kha ops' own relations are
 /// derived (and shape-preserving elementwise ops); other ops add none.
-SmallVector<SmallVector<std::pair<unsigned, int64_t>>>
-kha::equalDynamicSizes(func::FuncOp func) {
+kha::EqualSizes kha::equalDynamicSizes(func::FuncOp func) {
   using Dim = std::pair<const void *, int64_t>;
   llvm::EquivalenceClasses<Dim> classes;
   auto dim = [](Value value, int64_t i) {
@@ -182,7 +181,7 @@ kha::equalDynamicSizes(func::FuncOp func) {
         groups[classes.getOrInsertLeaderValue(dim(arg, i))].push_back(
             {arg.getArgNumber(), i});
   }
-  SmallVector<SmallVector<std::pair<unsigned, int64_t>>> result;
+  EqualSizes result;
   for (auto &[leader, members] : groups)
     if (members.size() > 1)
       result.push_back(members);

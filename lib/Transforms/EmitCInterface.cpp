@@ -2,6 +2,8 @@
 
 #include "kha/Transforms/Passes.h"
 
+#include "kha/Dialect/KHA/IR/KHADialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 
@@ -25,8 +27,9 @@ struct EmitCInterfacePass
       // What kha's attributes said is in the manifest now; LLVM has no use
       // for them.
       for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-        func.removeArgAttr(i, StringAttr::get(&getContext(), "kha.weight"));
-      func->removeAttr("kha.prepare");
+        func.removeArgAttr(i, StringAttr::get(&getContext(),
+                                              kha::kWeightAttrName));
+      func->removeAttr(kha::kPrepareAttrName);
     }
   }
 };

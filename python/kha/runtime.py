@@ -145,8 +145,10 @@ class Library:
         raise AttributeError(name)
 
     def bind(self, name, *weights, **named):
-        """`name` with its weights bound: the weight arguments (the layer's
-        all but x), positionally in argument order or by name. Where the
+        """`name` with its weights bound: the weight arguments (those the
+        manifest's prepare line lists; without one, every argument but the
+        first and the int64 ones, as for a layer: x, positions and masks are
+        not weights), positionally in argument order or by name. Where the
         compiler outlined the work on the weights alone (kha-compile's
         prepare step), it runs here, once; the returned function takes the
         other arguments and runs the rest per call."""
@@ -154,7 +156,8 @@ class Library:
             raise LibraryError("%s has no function %s (it has %s)"
                                % (self.path, name, ", ".join(sorted(self.functions))))
         fn = self.functions[name]
-        indices = fn.weight_args or list(range(1, len(fn.args)))
+        indices = fn.weight_args or [i for i in range(1, len(fn.args))
+                                     if fn.args[i].dtype != "i64"]
         names = [fn.args[i].name for i in indices]
         if weights and named:
             raise LibraryError("give the weights positionally or by name, not both")

@@ -80,6 +80,22 @@ def _():
         assert np.array_equal(got, lib.kha_layer(*inputs))
 
 
+@case("positions and a padding mask stay per-call arguments of the bound layer")
+def _():
+    for knock in ({"q": "linear"}, {}):  # with and without a prepare function
+        raw = dict(BASE, knock=knock, position_ids=True, attention_mask=True)
+        config = LayerConfig.from_dict(raw)
+        inputs = [a for _, a in make_inputs(config, 2, 7, 3)]
+        with tempfile.TemporaryDirectory() as tmp:
+            lib = compile_layer(raw, "cpu", tmp)
+            bound = lib.bind("kha_layer", *inputs[1:-2])
+            assert [a.name for a in bound.others] == ["x", "positions", "attention_mask"]
+            got = bound(inputs[0], *inputs[-2:])
+            assert np.array_equal(got, lib.kha_layer(*inputs))
+            err = relative_error(got, kha_layer(config, inputs).numpy())
+            assert err < 1e-4, err
+
+
 @case("prepare_weights=False (kha-compile --no-prepare-weights): one function, same result")
 def _():
     raw = dict(BASE, knock={"q": "linear", "v": "mlp"})

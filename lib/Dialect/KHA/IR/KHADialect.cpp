@@ -32,7 +32,7 @@ LogicalResult KHADialect::verifyRegionArgAttribute(Operation *op,
                                                   unsigned argIndex,
                                                   NamedAttribute attribute) {
   // R28
-  if (attribute.getName() != getWeightAttrName())
+  if (attribute.getName() != kWeightAttrName)
     return op->emitError() << "unknown kha argument attribute '"
                            << attribute.getName().getValue() << "'";
   if (!isa<UnitAttr>(attribute.getValue()))
@@ -43,7 +43,7 @@ LogicalResult KHADialect::verifyRegionArgAttribute(Operation *op,
 LogicalResult KHADialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attribute) {
   // Other kha attributes are the lowerings' own markers.
-  if (attribute.getName() != getPrepareAttrName())
+  if (attribute.getName() != kPrepareAttrName)
     return success();
   // R29
   auto pair = dyn_cast<ArrayAttr>(attribute.getValue());

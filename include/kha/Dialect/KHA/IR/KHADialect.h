@@ -19,9 +19,11 @@
 
 namespace mlir {
 namespace kha {
-/// Argument attribute marking a weight (see KHADialect::getWeightAttrName).
+/// `kha.weight` (unit) on a function argument: a weight, bound once by the
+/// caller and read by every call (kha-outline-weight-preparation).
 inline constexpr llvm::StringLiteral kWeightAttrName = "kha.weight";
-/// Function attribute naming the prepare and prepared functions.
+/// `kha.prepare = [@f_prepare, @f_prepared]` on a function whose work on its
+/// weights alone was outlined.
 inline constexpr llvm::StringLiteral kPrepareAttrName = "kha.prepare";
 } // namespace kha
 } // namespace mlir

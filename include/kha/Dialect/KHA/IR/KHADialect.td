@@ -38,18 +38,6 @@ def KHA_Dialect : Dialect {
   let useDefaultAttributePrinterParser = 1;
   let hasRegionArgAttrVerify = 1;
   let hasOperationAttrVerify = 1;
-  let extraClassDeclaration = [{
-    /// `kha.weight` (unit) on a function argument: bound once by the caller
-    /// and read by every call (kha-outline-weight-preparation).
-    static constexpr ::llvm::StringLiteral getWeightAttrName() {
-      return ::llvm::StringLiteral("kha.weight");
-    }
-    /// `kha.prepare = [@f_prepare, @f_prepared]` on a function whose
-    /// weight-only work was outlined.
-    static constexpr ::llvm::StringLiteral getPrepareAttrName() {
-      return ::llvm::StringLiteral("kha.prepare");
-    }
-  }];
 }
 
 #endif // KHA_DIALECT_KHA_IR_KHADIALECT_TD
