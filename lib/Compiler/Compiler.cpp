@@ -207,11 +207,11 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     return emitError(loc) << "kernels run on the host have no PTX";
   // Weight-only work is outlined first, so that the manifest describes the
   // prepare functions and how they relate to the layer's.
-  llvm::StringMap<EqualSizes> knownEqualSizes;
+  llvm::StringMap<SizeRelations> knownRelations;
   if (options.prepareWeights && hasWeightArguments(module)) {
     for (auto func : module.getOps<func::FuncOp>())
       if (func.isPublic() && !func.isExternal())
-        knownEqualSizes[func.getName()] = equalDynamicSizes(func);
+        knownRelations[func.getName()] = sizeRelations(func);
     PassManager front(module.getContext());
     addExpansionAndKnockFolding(front, options.foldKnocks,
                                 /*prepareWeights=*/true);
@@ -220,7 +220,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   }
   FailureOr<std::string> manifest =
       buildManifest(module, onHost ? StringRef("cpu") : StringRef(options.target),
-                    &knownEqualSizes);
+                    &knownRelations);
   if (failed(manifest))
     return failure();
 

@@ -136,6 +136,14 @@ LogicalResult mlir::kha::addEntryChecks(llvm::Module &module,
       std::string what =
           fn.name + ": argument " + std::to_string(i) + " (" + arg.name + ")";
       llvm::Value *descriptor = wrapper->getArg(first + i);
+      if (arg.kind == rt::ArgumentKind::Scalar) {
+        if (!descriptor->getType()->isIntegerTy(64)) {
+          error = "the C interface of '" + fn.name + "' does not take " +
+                  arg.name + " as an i64";
+          return failure();
+        }
+        continue;
+      }
       c.require(c.b.CreateIsNotNull(descriptor), what + " is a null descriptor");
       int64_t rank = arg.shape.size();
       llvm::Value *elements = c.b.getInt64(1);
@@ -183,6 +191,23 @@ LogicalResult mlir::kha::addEntryChecks(llvm::Module &module,
                       std::to_string(d0) + " of argument " +
                       std::to_string(a0) + " (" + fn.args[a0].name +
                       ") must be equal");
+    }
+    // A cache length: the new tokens fit in the cache.
+    for (const rt::CacheBound &bound : fn.cacheBounds) {
+      llvm::Value *length = wrapper->getArg(first + bound.length);
+      llvm::Value *room = c.b.CreateSub(
+          sizes[bound.capacity.first][bound.capacity.second],
+          sizes[bound.tokens.first][bound.tokens.second]);
+      const std::string &name = fn.args[bound.length].name;
+      c.require(c.b.CreateICmpSGE(length, c.b.getInt64(0)),
+                fn.name + ": " + name + " is negative");
+      c.require(c.b.CreateICmpSLE(length, room),
+                fn.name + ": " + name + " + the new tokens (" +
+                    fn.args[bound.tokens.first].name + " dimension " +
+                    std::to_string(bound.tokens.second) +
+                    ") exceed the cache's capacity (" +
+                    fn.args[bound.capacity.first].name + " dimension " +
+                    std::to_string(bound.capacity.second) + ")");
     }
     // Every check passed: clear the message and run the function.
     c.b.CreateStore(llvm::ConstantPointerNull::get(pointerType), lastError);

@@ -7,9 +7,15 @@
 //   device cpu
 //   function kha_layer
 //   arg x f32 3 -1 -1 512        name, element type, rank, sizes (-1: dynamic)
+//   inout k_cache f32 4 -1 -1 4 64
+//                                an argument the function updates in place
+//   scalar cache_length i64      an argument passed by value
 //   result y f32 3 -1 -1 512
 //   same 0.0 1.0 2.0             dynamic sizes (argument.dimension) that
 //                                must be equal
+//   fits 9 0.1 7.1               scalar argument 9 is at least 0, and at
+//                                most size 7.1 - size 0.1 (a cache length:
+//                                the new tokens must fit in the cache)
 //   prepare kha_layer_prepare kha_layer_prepared 1 2 3 4
 //                                the weight-only work, outlined: call the
 //                                first with these arguments once, then the
@@ -23,6 +29,7 @@
 
 #include "kha/Dialect/KHA/IR/KHADialect.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/EquivalenceClasses.h"
 #include "llvm/ADT/MapVector.h"
@@ -49,6 +56,10 @@ static StringRef elementTypeName(Type type) {
 static LogicalResult describe(func::FuncOp func, bool isResult, unsigned index,
                               StringRef name, Type type,
                               llvm::raw_ostream &os) {
+  if (!isResult && type.isInteger(64)) {
+    os << "scalar " << name << " i64\n";
+    return success();
+  }
   auto shaped = dyn_cast<ShapedType>(type);
   StringRef element =
       shaped && shaped.hasRank() && isa<TensorType, MemRefType>(shaped)
@@ -59,8 +70,13 @@ static LogicalResult describe(func::FuncOp func, bool isResult, unsigned index,
                             << (isResult ? "result" : "argument") << " #"
                             << index << " has type " << type
                             << "; compiled functions take and return ranked "
-                               "tensors or memrefs of f32, f16, bf16 or i64";
-  os << (isResult ? "result " : "arg ") << name << " " << element << " " << shaped.getRank();
+                               "tensors or memrefs of f32, f16, bf16 or i64 "
+                               "(and take i64 scalars)";
+  // A memref argument is the caller's buffer, which the function may write.
+  StringRef kind = isResult                 ? "result "
+                   : isa<MemRefType>(type) ? "inout "
+                                           : "arg ";
+  os << kind << name << " " << element << " " << shaped.getRank();
   for (int64_t size : shaped.getShape())
     os << " " << (ShapedType::isDynamic(size) ? -1 : size);
   os << "\n";
@@ -106,9 +122,10 @@ kha::EqualSizes kha::equalDynamicSizes(func::FuncOp func) {
     classes.unionSets(dim(a, i), dim(b, j));
   };
   auto sameShape = [&](Value a, Value b) {
-    auto ta = dyn_cast<RankedTensorType>(a.getType());
-    auto tb = dyn_cast<RankedTensorType>(b.getType());
-    if (ta && tb && ta.getRank() == tb.getRank())
+    auto ta = dyn_cast<ShapedType>(a.getType());
+    auto tb = dyn_cast<ShapedType>(b.getType());
+    if (ta && tb && ta.hasRank() && tb.hasRank() &&
+        ta.getRank() == tb.getRank())
       for (int64_t i = 0; i < ta.getRank(); ++i)
         same(a, i, b, i);
   };
@@ -152,9 +169,34 @@ kha::EqualSizes kha::equalDynamicSizes(func::FuncOp func) {
       }
     };
     if (auto block = dyn_cast<kha::AttentionBlockOp>(op)) {
-      sameTokens(block.getInput(), block.getPositions());
-      sameTokens(block.getInput(), block.getAttentionMask());
-      sameShape(block.getInput(), block.getResult());
+      Value x = block.getInput();
+      sameTokens(x, block.getPositions());
+      sameShape(x, block.getResult());
+      if (!block.hasKVCache()) {
+        sameTokens(x, block.getAttentionMask());
+        return;
+      }
+      // Caches [B, S, G, d] of the input's batch; with a cache the mask is
+      // [B, S].
+      Value kCache = block.getKCache(), vCache = block.getVCache();
+      same(x, 0, kCache, 0);
+      sameShape(kCache, vCache);
+      for (auto [cache, updated] :
+           llvm::zip(ValueRange{kCache, vCache}, block.getUpdatedCaches()))
+        sameShape(cache, updated);
+      if (Value mask = block.getAttentionMask()) {
+        same(mask, 0, x, 0);
+        same(mask, 1, kCache, 1);
+      }
+      return;
+    }
+    // A tensor seen in a buffer, and a tensor stored into one.
+    if (auto toTensor = dyn_cast<bufferization::ToTensorOp>(op)) {
+      sameShape(toTensor.getBuffer(), toTensor.getResult());
+      return;
+    }
+    if (auto store = dyn_cast<bufferization::MaterializeInDestinationOp>(op)) {
+      sameShape(store.getSource(), store.getDest());
       return;
     }
     if (auto rope = dyn_cast<kha::RoPEOp>(op))
@@ -173,8 +215,8 @@ kha::EqualSizes kha::equalDynamicSizes(func::FuncOp func) {
   // Group the arguments' dynamic sizes by class.
   llvm::MapVector<Dim, SmallVector<std::pair<unsigned, int64_t>>> groups;
   for (BlockArgument arg : func.getArguments()) {
-    auto type = dyn_cast<RankedTensorType>(arg.getType());
-    if (!type)
+    auto type = dyn_cast<ShapedType>(arg.getType());
+    if (!type || !type.hasRank())
       continue;
     for (int64_t i = 0; i < type.getRank(); ++i)
       if (type.isDynamicDim(i))
@@ -188,9 +230,39 @@ kha::EqualSizes kha::equalDynamicSizes(func::FuncOp func) {
   return result;
 }
 
+/// The function argument `value` is, looking through a buffer seen as a
+/// tensor; null if it is none.
+static BlockArgument asArgument(Value value) {
+  if (auto toTensor = value.getDefiningOp<bufferization::ToTensorOp>())
+    value = toTensor.getBuffer();
+  return dyn_cast<BlockArgument>(value);
+}
+
+SmallVector<kha::CacheBound> kha::cacheBounds(func::FuncOp func) {
+  SmallVector<CacheBound> bounds;
+  func.walk([&](kha::AttentionBlockOp block) {
+    if (!block.hasKVCache())
+      return;
+    BlockArgument length = asArgument(block.getCacheLength()),
+                  input = asArgument(block.getInput()),
+                  cache = asArgument(block.getKCache());
+    if (length && input && cache &&
+        length.getOwner()->getParentOp() == func.getOperation() &&
+        input.getOwner() == length.getOwner() &&
+        cache.getOwner() == length.getOwner())
+      bounds.push_back({length.getArgNumber(), {input.getArgNumber(), 1},
+                        {cache.getArgNumber(), 1}});
+  });
+  return bounds;
+}
+
+kha::SizeRelations kha::sizeRelations(func::FuncOp func) {
+  return {equalDynamicSizes(func), cacheBounds(func)};
+}
+
 FailureOr<std::string>
 kha::buildManifest(ModuleOp module, StringRef device,
-                   const llvm::StringMap<EqualSizes> *knownEqualSizes) {
+                   const llvm::StringMap<SizeRelations> *known) {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "kha-manifest 1\ndevice " << device << "\n";
@@ -221,23 +293,28 @@ kha::buildManifest(ModuleOp module, StringRef device,
     // Relations derived before the kha ops were expanded hold for the
     // function and for the prepared function, whose first arguments are
     // the function's.
-    EqualSizes groups = equalDynamicSizes(func);
-    if (knownEqualSizes) {
+    SizeRelations relations = sizeRelations(func);
+    if (known) {
       StringRef from = func.getName();
       for (auto other : module.getOps<func::FuncOp>())
         if (auto pair = other->getAttrOfType<ArrayAttr>(kha::kPrepareAttrName))
           if (cast<FlatSymbolRefAttr>(pair[1]).getValue() == func.getName())
             from = other.getName();
-      auto it = knownEqualSizes->find(from);
-      if (it != knownEqualSizes->end())
-        groups = it->second;
+      auto it = known->find(from);
+      if (it != known->end())
+        relations = it->second;
     }
-    for (const auto &group : groups) {
+    for (const auto &group : relations.equal) {
       os << "same";
       for (auto [arg, d] : group)
         os << " " << arg << "." << d;
       os << "\n";
     }
+    // `fits LENGTH ARG.DIM ARG.DIM`: 0 <= length <= capacity - new tokens.
+    for (const CacheBound &bound : relations.cacheBounds)
+      os << "fits " << bound.length << " " << bound.tokens.first << "."
+         << bound.tokens.second << " " << bound.capacity.first << "."
+         << bound.capacity.second << "\n";
     // `prepare PREPARE PREPARED WEIGHT...`: kha-outline-weight-preparation.
     if (auto pair = func->getAttrOfType<ArrayAttr>(kha::kPrepareAttrName)) {
       os << "prepare";

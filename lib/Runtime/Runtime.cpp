@@ -37,7 +37,8 @@ std::string kha::runtime::formatShape(const std::vector<int64_t> &shape) {
 }
 
 static bool sameSpec(const TensorSpec &a, const TensorSpec &b) {
-  return a.elementType == b.elementType && a.shape == b.shape;
+  return a.elementType == b.elementType && a.shape == b.shape &&
+         a.kind == b.kind;
 }
 
 /// Each `prepare` line names functions whose signatures fit together.
@@ -114,8 +115,21 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
         error = "malformed manifest line '" + line + "'";
         return false;
       }
-    } else if ((kind == "arg" || kind == "result") && current) {
+    } else if (kind == "scalar" && current) {
+      // `scalar NAME i64`: an argument passed by value.
       TensorSpec spec;
+      spec.kind = ArgumentKind::Scalar;
+      if (!(words >> spec.name >> spec.elementType) ||
+          spec.elementType != "i64" || !ends()) {
+        error = "malformed manifest line '" + line + "'";
+        return false;
+      }
+      current->args.push_back(spec);
+    } else if ((kind == "arg" || kind == "inout" || kind == "result") &&
+               current) {
+      TensorSpec spec;
+      if (kind == "inout")
+        spec.kind = ArgumentKind::InOut;
       int64_t rank = -1;
       words >> spec.name >> spec.elementType >> rank;
       // A rank kha could have compiled, sizes that are -1 (dynamic) or
@@ -133,7 +147,38 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
         error = "malformed manifest line '" + line + "'";
         return false;
       }
-      (kind == "arg" ? current->args : current->results).push_back(spec);
+      (kind == "result" ? current->results : current->args).push_back(spec);
+    } else if (kind == "fits" && current) {
+      // `fits LENGTH ARG.DIM ARG.DIM`: a scalar argument and two sizes.
+      CacheBound bound;
+      std::string items[3];
+      bool ok = bool(words >> items[0] >> items[1] >> items[2]) && ends();
+      char *end = nullptr;
+      unsigned long long length =
+          ok ? std::strtoull(items[0].c_str(), &end, 10) : 0;
+      ok = ok && std::isdigit(static_cast<unsigned char>(items[0][0])) &&
+           !*end && length < current->args.size() &&
+           current->args[length].kind == ArgumentKind::Scalar;
+      bound.length = length;
+      for (int i = 1; ok && i < 3; ++i) {
+        std::pair<size_t, size_t> &at = i == 1 ? bound.tokens : bound.capacity;
+        size_t dot = items[i].find('.');
+        unsigned long long arg = std::strtoull(items[i].c_str(), &end, 10);
+        ok = dot != std::string::npos && dot > 0 &&
+             end == items[i].c_str() + dot && arg < current->args.size() &&
+             current->args[arg].kind != ArgumentKind::Scalar;
+        if (!ok)
+          break;
+        const char *dimText = items[i].c_str() + dot + 1;
+        unsigned long long dim = std::strtoull(dimText, &end, 10);
+        ok = *dimText && !*end && dim < current->args[arg].shape.size();
+        at = {size_t(arg), size_t(dim)};
+      }
+      if (!ok) {
+        error = "malformed manifest line '" + line + "'";
+        return false;
+      }
+      current->cacheBounds.push_back(bound);
     } else if (kind == "same" && current) {
       // `same ARG.DIM ...`: each names a dynamic size of an argument above.
       std::vector<std::pair<size_t, size_t>> group;
@@ -144,7 +189,8 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
         char *end = nullptr;
         unsigned long long arg = std::strtoull(item.c_str(), &end, 10);
         ok = dot != std::string::npos && end == item.c_str() + dot &&
-             dot > 0 && arg < current->args.size();
+             dot > 0 && arg < current->args.size() &&
+             current->args[arg].kind != ArgumentKind::Scalar;
         if (!ok)
           break;
         const char *dimText = item.c_str() + dot + 1;
@@ -338,7 +384,7 @@ void kha::runtime::copyToContiguous(const MemRefDescriptor &memref,
 
 bool kha::runtime::checkEqualSizes(
     const FunctionSpec &fn, const std::vector<std::vector<int64_t>> &shapes,
-    std::string &error) {
+    const std::vector<int64_t> &scalars, std::string &error) {
   for (const auto &group : fn.equalSizes) {
     auto [firstArg, firstDim] = group.front();
     int64_t expected = shapes[firstArg][firstDim];
@@ -354,6 +400,22 @@ bool kha::runtime::checkEqualSizes(
               " needs them equal";
       return false;
     }
+  }
+  for (const CacheBound &bound : fn.cacheBounds) {
+    int64_t length = scalars[bound.length];
+    int64_t tokens = shapes[bound.tokens.first][bound.tokens.second];
+    int64_t capacity = shapes[bound.capacity.first][bound.capacity.second];
+    if (length >= 0 && length <= capacity - tokens)
+      continue;
+    error = fn.args[bound.length].name + " is " + std::to_string(length) +
+            (length < 0 ? "; it must not be negative"
+                        : " and " + std::to_string(tokens) +
+                              " new tokens do not fit in " +
+                              fn.args[bound.capacity.first].name + " of " +
+                              std::to_string(capacity) + " rows") +
+            " (" + fn.name + " needs 0 <= " + fn.args[bound.length].name +
+            " <= capacity - new tokens)";
+    return false;
   }
   return true;
 }

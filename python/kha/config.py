@@ -12,6 +12,7 @@ KNOWN_KEYS = {
     "knock", "qk_norm", "rms_norm_eps", "rope_theta", "causal", "batch",
     "seq_len", "dtype", "attention_bias", "qkv_bias", "rope_scaling",
     "max_position_embeddings", "position_ids", "attention_mask",
+    "kv_cache", "cache_capacity",
 }
 
 
@@ -35,6 +36,11 @@ class LayerConfig:
     max_position_embeddings: Optional[int] = None  # what dynamic and yarn read
     position_ids: bool = False    # the layer takes positions [B, L] (int64) for RoPE
     attention_mask: bool = False  # the layer takes attention_mask [B, L] (int64, 0: padding)
+    # Decoding with a cache: k_cache, v_cache [B, S, G, d] (updated in place)
+    # and cache_length (an i64 scalar) follow the other arguments, and the
+    # mask is [B, S]; S is cache_capacity (None: dynamic).
+    kv_cache: bool = False
+    cache_capacity: Optional[int] = None
 
     @staticmethod
     def from_dict(raw: dict) -> "LayerConfig":
@@ -65,6 +71,8 @@ class LayerConfig:
             max_position_embeddings=raw.get("max_position_embeddings"),
             position_ids=bool(raw.get("position_ids", False)),
             attention_mask=bool(raw.get("attention_mask", False)),
+            kv_cache=bool(raw.get("kv_cache", False)),
+            cache_capacity=raw.get("cache_capacity"),
         )
 
     def to_dict(self) -> dict:
@@ -96,6 +104,10 @@ class LayerConfig:
             out["position_ids"] = True
         if self.attention_mask:
             out["attention_mask"] = True
+        if self.kv_cache:
+            out["kv_cache"] = True
+            if self.cache_capacity is not None:
+                out["cache_capacity"] = self.cache_capacity
         if self.batch is not None:
             out["batch"] = self.batch
         if self.seq_len is not None:
@@ -107,8 +119,10 @@ class LayerConfig:
         with open(path) as f:
             return LayerConfig.from_dict(json.load(f))
 
-    def argument_shapes(self, batch: int, seq_len: int):
-        """(name, shape) of @kha_layer's arguments, in order (docs/layer-config.md)."""
+    def argument_shapes(self, batch: int, seq_len: int, capacity: Optional[int] = None):
+        """(name, shape) of @kha_layer's arguments, in order (docs/layer-config.md);
+        with a cache, `capacity` (default: cache_capacity) sizes it, and
+        cache_length has shape () (an integer passed by value)."""
         D, H, G, d = (self.hidden_size, self.num_attention_heads,
                       self.num_key_value_heads, self.head_dim)
         args = [("x", (batch, seq_len, D)), ("wq", (D, H * d)), ("wk", (D, G * d)),
@@ -129,6 +143,13 @@ class LayerConfig:
             args.append(("bo", (D,)))
         if self.position_ids:
             args.append(("positions", (batch, seq_len)))
+        if self.kv_cache:
+            capacity = capacity if capacity is not None else self.cache_capacity
+            if capacity is None:
+                raise ValueError("the cache's capacity is dynamic: give it")
         if self.attention_mask:
-            args.append(("attention_mask", (batch, seq_len)))
+            args.append(("attention_mask", (batch, capacity if self.kv_cache else seq_len)))
+        if self.kv_cache:
+            args += [("k_cache", (batch, capacity, G, d)), ("v_cache", (batch, capacity, G, d)),
+                     ("cache_length", ())]
         return args

@@ -20,7 +20,7 @@ from kha.rope import rope_frequencies
 
 TOLERANCE = {"f32": 1e-4, "f16": 5e-3, "bf16": 2e-2}
 # Arguments that are integers (int64), not values of the layer's dtype.
-INTEGER_ARGUMENTS = ("positions", "attention_mask")
+INTEGER_ARGUMENTS = ("positions", "attention_mask", "cache_length")
 
 
 def rms_norm(x, weight, eps):
@@ -47,8 +47,10 @@ def rope(x, theta, frequencies=None, attention_factor=1.0, positions=None):
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
 
 
-def sdpa(q, k, v, scale, causal, mask=None):
-    """q [B, L, H, d], k [B, S, G, d], v [B, S, G, dv] -> [B, L, H, dv]."""
+def sdpa(q, k, v, scale, causal, mask=None, bottom_right=False):
+    """q [B, L, H, d], k [B, S, G, d], v [B, S, G, dv] -> [B, L, H, dv].
+    With `bottom_right`, query i sits at key position i + S - L (the queries
+    are the newest of S tokens)."""
     H, G = q.shape[2], k.shape[2]
     group = H // G
     k = k.repeat_interleave(group, dim=2)  # head h reads kv head h // group
@@ -58,7 +60,8 @@ def sdpa(q, k, v, scale, causal, mask=None):
         scores = scores + mask
     if causal:
         L, S = scores.shape[-2:]
-        future = torch.ones(L, S, dtype=torch.bool, device=scores.device).triu(1)
+        future = torch.ones(L, S, dtype=torch.bool, device=scores.device).triu(
+            1 + (S - L if bottom_right else 0))
         scores = scores.masked_fill(future, float("-inf"))
     weights = torch.softmax(scores, dim=-1)
     # A fully masked row gives NaN in softmax; kha defines it as zeros.
@@ -67,11 +70,15 @@ def sdpa(q, k, v, scale, causal, mask=None):
 
 
 def kha_layer(config: LayerConfig, args, dtype=torch.float64):
-    """The layer of docs/semantics.md on `args` (arrays in argument order)."""
-    names = [name for name, _ in config.argument_shapes(1, 1)]
+    """The layer of docs/semantics.md on `args` (arrays in argument order).
+    With a cache: (y, k_cache, v_cache), the caches updated."""
+    names = [name for name, _ in config.argument_shapes(1, 1, capacity=1)]
     t = {name: torch.as_tensor(np.asarray(a),
                                dtype=torch.int64 if name in INTEGER_ARGUMENTS else dtype)
          for name, a in zip(names, args)}
+    if config.kv_cache:
+        t["k_cache"], t["v_cache"] = t["k_cache"].clone(), t["v_cache"].clone()
+        return layer_forward(config, t), t["k_cache"], t["v_cache"]
     return layer_forward(config, t)
 
 
@@ -98,20 +105,37 @@ def layer_forward(config: LayerConfig, t):
     if config.qk_norm:
         q = rms_norm(q, t["q_norm"], config.rms_norm_eps)
         k = rms_norm(k, t["k_norm"], config.rms_norm_eps)
+    cached = 0
+    if "k_cache" in t:
+        cached = int(t["cache_length"])
+        capacity = t["k_cache"].shape[1]
+        if not 0 <= cached <= capacity - L:
+            raise ValueError("cache_length %d + %d new tokens do not fit in a cache of %d"
+                             % (cached, L, capacity))
     if config.rope_theta is not None:
         frequencies, factor = None, 1.0
         if config.rope_scaling:
             frequencies, factor = rope_frequencies(
                 config.rope_theta, d, config.rope_scaling, config.max_position_embeddings,
                 config.seq_len if config.seq_len is not None else L)
-        q = rope(q, config.rope_theta, frequencies, factor, t.get("positions"))
-        k = rope(k, config.rope_theta, frequencies, factor, t.get("positions"))
+        positions = t.get("positions")
+        if positions is None and "k_cache" in t:  # after the cached tokens
+            positions = cached + torch.arange(L, device=x.device)[None, :]
+        q = rope(q, config.rope_theta, frequencies, factor, positions)
+        k = rope(k, config.rope_theta, frequencies, factor, positions)
+    keep = t.get("attention_mask")
+    if "k_cache" in t:  # written in place; attend over the used rows
+        t["k_cache"][:, cached:cached + L] = k
+        t["v_cache"][:, cached:cached + L] = v
+        k, v = t["k_cache"][:, :cached + L], t["v_cache"][:, :cached + L]
+        if keep is not None:
+            keep = keep[:, :cached + L]
     mask = None
-    if "attention_mask" in t:  # padded keys: -inf, shared by heads and queries
-        keep = t["attention_mask"] != 0
+    if keep is not None:  # padded keys: -inf, shared by heads and queries
+        keep = keep != 0
         mask = torch.zeros(keep.shape, dtype=q.dtype, device=q.device).masked_fill(
             ~keep, float("-inf"))[:, None, None, :]
-    o = sdpa(q, k, v, 1.0 / d ** 0.5, config.causal, mask)
+    o = sdpa(q, k, v, 1.0 / d ** 0.5, config.causal, mask, bottom_right="k_cache" in t)
     y = o.reshape(B, L, H * d) @ t["wo"]
     return y + t["bo"] if "bo" in t else y
 

@@ -39,8 +39,13 @@ class TensorSpec:
     name: str
     dtype: str
     shape: list  # -1: dynamic
+    # "arg" (read), "inout" (updated in place: a key/value cache) or
+    # "scalar" (an i64 passed by value: a cache length).
+    kind: str = "arg"
 
     def describe(self):
+        if self.kind == "scalar":
+            return "%s:i64" % self.name
         return "%s:%s[%s]" % (self.name, self.dtype,
                               ", ".join("?" if s < 0 else str(s) for s in self.shape))
 
@@ -57,6 +62,8 @@ class FunctionSpec:
     prepare: str = None
     prepared: str = None
     weight_args: list = field(default_factory=list)
+    # (length, (arg, dim), (arg, dim)): 0 <= length <= capacity - tokens.
+    cache_bounds: list = field(default_factory=list)
 
 
 def parse_manifest(text):
@@ -71,10 +78,24 @@ def parse_manifest(text):
             device = words[1]
         elif kind == "function":
             current = functions[words[1]] = FunctionSpec(words[1])
-        elif kind in ("arg", "result") and current is not None:
+        elif kind in ("arg", "inout", "result") and current is not None:
             rank = int(words[3])
-            spec = TensorSpec(words[1], words[2], [int(s) for s in words[4:4 + rank]])
-            (current.args if kind == "arg" else current.results).append(spec)
+            spec = TensorSpec(words[1], words[2], [int(s) for s in words[4:4 + rank]],
+                              "inout" if kind == "inout" else "arg")
+            (current.results if kind == "result" else current.args).append(spec)
+        elif kind == "scalar" and current is not None and words[2:] == ["i64"]:
+            current.args.append(TensorSpec(words[1], "i64", [], "scalar"))
+        elif kind == "fits" and current is not None and len(words) == 4:
+            def at(item):
+                arg, _, dim = item.partition(".")
+                if not (arg.isdigit() and dim.isdigit() and int(arg) < len(current.args)
+                        and int(dim) < len(current.args[int(arg)].shape)):
+                    raise LibraryError("malformed manifest line: %s" % " ".join(words))
+                return int(arg), int(dim)
+            if not (words[1].isdigit() and int(words[1]) < len(current.args)
+                    and current.args[int(words[1])].kind == "scalar"):
+                raise LibraryError("malformed manifest line: %s" % " ".join(words))
+            current.cache_bounds.append((int(words[1]), at(words[2]), at(words[3])))
         elif kind == "same" and current is not None:
             group = []
             for item in words[1:]:
@@ -157,7 +178,8 @@ class Library:
                                % (self.path, name, ", ".join(sorted(self.functions))))
         fn = self.functions[name]
         indices = fn.weight_args or [i for i in range(1, len(fn.args))
-                                     if fn.args[i].dtype != "i64"]
+                                     if fn.args[i].dtype != "i64"
+                                     and fn.args[i].kind == "arg"]
         names = [fn.args[i].name for i in indices]
         if weights and named:
             raise LibraryError("give the weights positionally or by name, not both")
@@ -201,24 +223,31 @@ class Library:
                             d, fn.args[a].describe(), size, d0, fn.args[a0].describe(),
                             sizes[0], fn.name))
         gpu = self._gpu
+        arrays_of = [b for spec, b in zip(fn.args, buffers) if spec.kind != "scalar"]
         # For cuda: the library's own runtime moves arguments to the device.
-        pointers_of = [buf.ctypes.data for buf in buffers]
+        pointers_of = [buf.ctypes.data for buf in arrays_of]
         if gpu:
             gpu.start()
-            pointers_of = [gpu.to_device(buf) for buf in buffers]
-        arg_descs = []
-        for buf, ptr in zip(buffers, pointers_of):
+            pointers_of = [gpu.to_device(buf) for buf in arrays_of]
+        device_of = iter(pointers_of)
+        args, argtypes = [], []
+        for spec, buf in zip(fn.args, buffers):
+            if spec.kind == "scalar":  # an i64 by value
+                args.append(ctypes.c_int64(buf))
+                argtypes.append(ctypes.c_int64)
+                continue
+            ptr = next(device_of)
             desc = _descriptor(buf.ndim)
             strides = [s // buf.itemsize for s in buf.strides]
             desc[:] = [ptr, ptr, 0, *buf.shape, *strides]
-            arg_descs.append(desc)
+            args.append(ctypes.cast(desc, ctypes.c_void_p))
+            argtypes.append(ctypes.c_void_p)
         words = sum(3 + 2 * len(r.shape) for r in fn.results)
         result_struct = (ctypes.c_int64 * max(words, 1))()
-        pointers = ([ctypes.cast(result_struct, ctypes.c_void_p)] if fn.results else []) + \
-                   [ctypes.cast(d, ctypes.c_void_p) for d in arg_descs]
+        pointers = ([ctypes.cast(result_struct, ctypes.c_void_p)] if fn.results else []) + args
         entry = getattr(self._dll, "_mlir_ciface_" + name)
         entry.restype = None
-        entry.argtypes = [ctypes.c_void_p] * len(pointers)
+        entry.argtypes = [ctypes.c_void_p] * (len(pointers) - len(args)) + argtypes
         entry(*pointers)
         # The entry point's own argument checks (absent from libraries
         # older than them).
@@ -230,6 +259,18 @@ class Library:
                 raise LibraryError("the library refused the call: " + problem.decode())
         if gpu:
             gpu.check(name + " failed on the GPU")
+        # Arguments updated in place (a cache): back into the caller's arrays.
+        device_of = iter(pointers_of)
+        for spec, buf, array in zip(fn.args, buffers, arrays):
+            if spec.kind == "scalar":
+                continue
+            ptr = next(device_of)
+            if spec.kind != "inout":
+                continue
+            if gpu:
+                gpu.to_host(buf, ptr)
+            if buf is not array:
+                array[...] = from_bfloat16_bits(buf) if spec.dtype == "bf16" else buf
         outputs, word = [], 0
         inputs = set(pointers_of)
         for spec in fn.results:
@@ -245,6 +286,18 @@ class Library:
 
     @staticmethod
     def _argument(spec, array):
+        if spec.kind == "scalar":
+            if isinstance(array, (bool, np.bool_)) or not isinstance(array, (int, np.integer)):
+                raise LibraryError("argument %s: expected an integer, got %r"
+                                   % (spec.describe(), array))
+            if not -2**63 <= int(array) < 2**63:
+                raise LibraryError("argument %s: %d does not fit in 64 bits"
+                                   % (spec.describe(), int(array)))
+            return int(array)
+        if spec.kind == "inout" and not (isinstance(array, np.ndarray)
+                                         and array.flags.writeable):
+            raise LibraryError("argument %s is updated in place: pass a writeable numpy array"
+                               % spec.describe())
         a = np.asarray(array)
         if a.ndim != len(spec.shape):
             raise LibraryError("argument %s: expected rank %d, got shape %s"

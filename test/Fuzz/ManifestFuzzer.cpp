@@ -46,12 +46,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (arg >= fn.args.size() || dim >= fn.args[arg].shape.size() ||
             fn.args[arg].shape[dim] >= 0)
           std::abort();
-    if (!checkEqualSizes(fn, shapes, error))
+    // Cache lengths of 0 fit wherever a capacity is at least the new tokens.
+    std::vector<int64_t> scalars(fn.args.size(), 0);
+    bool fits = true;
+    for (const CacheBound &bound : fn.cacheBounds) {
+      if (bound.length >= fn.args.size() ||
+          fn.args[bound.length].kind != ArgumentKind::Scalar ||
+          bound.tokens.first >= fn.args.size() ||
+          bound.tokens.second >= shapes[bound.tokens.first].size() ||
+          bound.capacity.first >= fn.args.size() ||
+          bound.capacity.second >= shapes[bound.capacity.first].size())
+        std::abort();
+      fits &= shapes[bound.capacity.first][bound.capacity.second] >=
+              shapes[bound.tokens.first][bound.tokens.second];
+    }
+    if (checkEqualSizes(fn, shapes, scalars, error) != fits)
       std::abort(); // all dynamic sizes are 3: they agree
-    if (!fn.equalSizes.empty()) {
+    if (fits && !fn.cacheBounds.empty()) {
+      scalars[fn.cacheBounds.front().length] = -1;
+      if (checkEqualSizes(fn, shapes, scalars, error) || error.empty())
+        std::abort(); // a negative length
+      scalars[fn.cacheBounds.front().length] = 0;
+    }
+    if (fits && !fn.equalSizes.empty()) {
       auto [arg, dim] = fn.equalSizes.front().back();
       shapes[arg][dim] = 4;
-      if (checkEqualSizes(fn, shapes, error) || error.empty())
+      if (checkEqualSizes(fn, shapes, scalars, error) || error.empty())
         std::abort(); // one disagrees
     }
     if (fn.prepare.empty())

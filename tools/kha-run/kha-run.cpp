@@ -11,6 +11,7 @@
 #include "kha/Version.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -34,7 +35,7 @@ constexpr const char *kUsage =
     "usage: kha-run LIB.so [--function=NAME] --input=@FILE.npy|SHAPExTYPE="
     "random:SEED ...\n"
     "               [--output=@FILE.npy ...] [--device=cpu|cuda] "
-    "[--benchmark=N] [--no-prepare] [--list] [--version]\n"
+    "[--benchmark=N] [--no-prepare] [--update] [--list] [--version]\n"
     "               [--random=SEED [--sizes=N,...]]  (the inputs not given, "
     "random)\n";
 
@@ -54,6 +55,9 @@ struct Options {
   /// --no-prepare: call the function itself every time, its weight-only
   /// work included, even where the library outlined that work.
   bool noPrepare = false;
+  /// --update: write the arguments the function updates in place (a
+  /// key/value cache) back to the .npy files they came from.
+  bool update = false;
   /// --random=SEED: inputs not given by --input are random, input i from
   /// seed SEED + i; --sizes: the function's dynamic sizes for them.
   bool random = false;
@@ -138,6 +142,8 @@ bool parseOptions(int argc, char **argv, Options &options,
       options.list = true;
     } else if (arg == "--no-prepare") {
       options.noPrepare = true;
+    } else if (arg == "--update") {
+      options.update = true;
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
@@ -170,6 +176,7 @@ bool parseOptions(int argc, char **argv, Options &options,
 struct Buffer {
   std::vector<int64_t> shape;
   std::vector<char> bytes;
+  int64_t scalar = 0; ///< the value of a scalar argument
 };
 
 /// Converts f32 values to the element type `type`.
@@ -210,6 +217,21 @@ bool parseGenerated(const std::string &spec, std::vector<int64_t> &shape,
 /// Loads or generates input `index` for `spec`.
 bool loadInput(const std::string &text, size_t index, const TensorSpec &spec,
                Buffer &buffer, std::string &error) {
+  if (spec.kind == ArgumentKind::Scalar) {
+    // A decimal integer, e.g. --input=17 for a cache length.
+    char *end = nullptr;
+    errno = 0;
+    long long value = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end || errno == ERANGE ||
+        !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-')) {
+      error = "input " + std::to_string(index + 1) + " (" + spec.name +
+              ", i64) is a number passed by value: expected an integer such "
+              "as --input=0, got '" + text + "'";
+      return false;
+    }
+    buffer.scalar = value;
+    return true;
+  }
   std::string what = "input " + std::to_string(index + 1) + " (" + spec.name +
                      ", " + spec.elementType + " " + formatShape(spec.shape) +
                      ")";
@@ -481,6 +503,11 @@ int main(int argc, char **argv) {
                   std::to_string(options.sizes.size()) + " in --sizes");
     for (size_t i = options.inputs.size(); i < fn->args.size(); ++i) {
       const TensorSpec &arg = fn->args[i];
+      // A scalar (a cache length): 0, an empty cache.
+      if (arg.kind == ArgumentKind::Scalar) {
+        options.inputs.push_back("0");
+        continue;
+      }
       std::string spec;
       for (size_t d = 0; d < arg.shape.size(); ++d) {
         int64_t size = arg.shape[d];
@@ -516,11 +543,24 @@ int main(int argc, char **argv) {
       return fail(error);
   // Dynamic sizes the function needs equal (the batch of queries and keys,
   // ...): a mismatch would make it read outside the smaller buffer.
+  // A cache length must leave room for the new tokens.
   std::vector<std::vector<int64_t>> shapes;
-  for (const Buffer &buffer : buffers)
+  std::vector<int64_t> scalars;
+  for (const Buffer &buffer : buffers) {
     shapes.push_back(buffer.shape);
-  if (!checkEqualSizes(*fn, shapes, error))
+    scalars.push_back(buffer.scalar);
+  }
+  if (!checkEqualSizes(*fn, shapes, scalars, error))
     return fail(error);
+  if (options.update) {
+    bool any = false;
+    for (size_t i = 0; i < fn->args.size(); ++i)
+      any |= fn->args[i].kind == ArgumentKind::InOut &&
+             options.inputs[i][0] == '@';
+    if (!any)
+      return fail("--update writes back the inputs " + fn->name +
+                  " updates in place, given as @FILE.npy; there are none");
+  }
 
   // For cuda, the library's own runtime (linked into it) moves the data:
   // arguments are device buffers, results come back as device buffers.
@@ -531,7 +571,12 @@ int main(int argc, char **argv) {
       return fail(options.library + ": " + error);
     if (const char *problem = gpu.init())
       return fail(std::string("cannot use the GPU: ") + problem);
-    for (Buffer &buffer : buffers) {
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      Buffer &buffer = buffers[i];
+      if (fn->args[i].kind == ArgumentKind::Scalar) {
+        deviceInputs.push_back(nullptr);
+        continue;
+      }
       void *device = gpu.alloc(buffer.bytes.size(), nullptr, false);
       gpu.copy(device, buffer.bytes.data(), buffer.bytes.size(), nullptr);
       deviceInputs.push_back(device);
@@ -541,10 +586,15 @@ int main(int argc, char **argv) {
       return fail(std::string("copying the inputs to the GPU failed: ") +
                   problem);
   }
+  // A scalar travels as its value; its "descriptor" holds just that.
   std::vector<MemRefDescriptor> argDescs;
   for (size_t i = 0; i < buffers.size(); ++i)
-    argDescs.push_back(MemRefDescriptor::contiguous(
-        cuda ? deviceInputs[i] : buffers[i].bytes.data(), buffers[i].shape));
+    argDescs.push_back(
+        fn->args[i].kind == ArgumentKind::Scalar
+            ? MemRefDescriptor{{buffers[i].scalar}}
+            : MemRefDescriptor::contiguous(
+                  cuda ? deviceInputs[i] : buffers[i].bytes.data(),
+                  buffers[i].shape));
   // Results come back as one struct of descriptors, all fields 8 bytes.
   auto resultWordsOf = [](const FunctionSpec &f) {
     size_t words = 0;
@@ -625,8 +675,15 @@ int main(int argc, char **argv) {
   std::vector<void *> pointers;
   if (!fn->results.empty())
     pointers.push_back(resultStruct.data());
-  for (MemRefDescriptor &desc : argDescs)
-    pointers.push_back(desc.words.data());
+  // An i64 passed by value goes where a pointer would: both are one
+  // integer register or stack slot in the x86-64 and AArch64 calling
+  // conventions, so the pointer-typed call table calls it correctly.
+  for (size_t i = 0; i < argDescs.size(); ++i)
+    pointers.push_back(
+        i < fn->args.size() && fn->args[i].kind == ArgumentKind::Scalar
+            ? reinterpret_cast<void *>(
+                  static_cast<intptr_t>(argDescs[i].words[0]))
+            : static_cast<void *>(argDescs[i].words.data()));
   if (pointers.size() >= kMaxPointers)
     return fail("too many arguments");
 
@@ -693,6 +750,28 @@ int main(int argc, char **argv) {
     if (!writeResult(options.outputs[i].substr(1), fn->results[i], results[i],
                      error))
       return fail(error);
+  // Arguments updated in place (a cache), back to their files.
+  if (options.update)
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      const TensorSpec &spec = fn->args[i];
+      if (spec.kind != ArgumentKind::InOut || options.inputs[i][0] != '@')
+        continue;
+      if (cuda) {
+        gpu.copy(buffers[i].bytes.data(), deviceInputs[i],
+                 buffers[i].bytes.size(), nullptr);
+        gpu.synchronize(nullptr);
+        if (const char *problem = gpu.lastError())
+          return fail(std::string("copying ") + spec.name +
+                      " from the GPU failed: " + problem);
+      }
+      if (!writeResult(options.inputs[i].substr(1), spec,
+                       MemRefDescriptor::contiguous(buffers[i].bytes.data(),
+                                                    buffers[i].shape),
+                       error))
+        return fail(error);
+      std::printf("updated %s: %s\n", spec.name.c_str(),
+                  options.inputs[i].substr(1).c_str());
+    }
   for (size_t i = 0; i < results.size(); ++i) {
     const TensorSpec &spec = fn->results[i];
     int64_t bytes = elementSize(spec.elementType);

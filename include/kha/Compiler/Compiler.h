@@ -70,16 +70,34 @@ using EqualSizes = SmallVector<SmallVector<std::pair<unsigned, int64_t>>>;
 /// The equal dynamic sizes of `func`'s arguments that its kha ops require.
 EqualSizes equalDynamicSizes(func::FuncOp func);
 
+/// A cache length argument and the sizes it must fit between: the manifest's
+/// `fits` lines (0 <= length <= capacity - new tokens).
+struct CacheBound {
+  unsigned length;                      ///< the i64 argument
+  std::pair<unsigned, int64_t> tokens;   ///< (argument, dimension): L
+  std::pair<unsigned, int64_t> capacity; ///< (argument, dimension): S
+};
+
+/// The cache lengths of `func`'s attention blocks that are its arguments.
+SmallVector<CacheBound> cacheBounds(func::FuncOp func);
+
+/// What a caller must check of `func`'s argument sizes.
+struct SizeRelations {
+  EqualSizes equal;
+  SmallVector<CacheBound> cacheBounds;
+};
+SizeRelations sizeRelations(func::FuncOp func);
+
 /// The manifest of `module`'s public functions for `device`. Fails, with a
 /// diagnostic, when a public function has an argument or result the runner
 /// cannot pass (anything but ranked tensors or memrefs of f32, f16, bf16,
-/// i64). `knownEqualSizes` (by
-/// function name) replaces the derived `same` groups of those functions and
-/// of their prepared functions: kha-compile derives them before it expands
-/// the kha ops, whose relations the expansion does not keep.
+/// i64, and i64 scalars). `known` (by function name) replaces the derived
+/// `same` and `fits` relations of those functions and of their prepared
+/// functions: kha-compile derives them before it expands the kha ops, whose
+/// relations the expansion does not keep.
 FailureOr<std::string>
 buildManifest(ModuleOp module, StringRef device,
-              const llvm::StringMap<EqualSizes> *knownEqualSizes = nullptr);
+              const llvm::StringMap<SizeRelations> *known = nullptr);
 
 /// Makes each exported `_mlir_ciface_<f>` of `module` check its argument
 /// descriptors against the manifest text's description of f (static sizes,

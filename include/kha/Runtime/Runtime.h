@@ -47,12 +47,27 @@ std::string numpyTypeName(const std::string &descr);
 // Manifests
 //===----------------------------------------------------------------------===//
 
+/// How an argument is passed: an array the function reads (`arg`), an array
+/// it updates in place (`inout`: a key/value cache), or an i64 by value
+/// (`scalar`: a cache length; no shape).
+enum class ArgumentKind { Tensor, InOut, Scalar };
+
 /// One argument or result: element type "f32", "f16", "bf16" or "i64"
-/// (positions and attention masks), and sizes with -1 for dynamic ones.
+/// (positions, attention masks, cache lengths), and sizes with -1 for
+/// dynamic ones.
 struct TensorSpec {
   std::string name;
   std::string elementType;
   std::vector<int64_t> shape;
+  ArgumentKind kind = ArgumentKind::Tensor;
+};
+
+/// The manifest's `fits LENGTH ARG.DIM ARG.DIM` line: scalar argument
+/// `length` must be at least 0 and at most the size `capacity` minus the
+/// size `tokens` (the new tokens fit in the cache).
+struct CacheBound {
+  size_t length;
+  std::pair<size_t, size_t> tokens, capacity;
 };
 
 struct FunctionSpec {
@@ -62,6 +77,7 @@ struct FunctionSpec {
   /// Groups of (argument, dimension) whose dynamic sizes must be equal (the
   /// manifest's `same` lines).
   std::vector<std::vector<std::pair<size_t, size_t>>> equalSizes;
+  std::vector<CacheBound> cacheBounds;
   /// The weight-only work, outlined (the manifest's `prepare` line): call
   /// `prepare` once with the arguments `weightArgs`, then `prepared` with all
   /// arguments followed by `prepare`'s results. Empty when there is none.
@@ -69,11 +85,13 @@ struct FunctionSpec {
   std::vector<size_t> weightArgs;
 };
 
-/// Checks the argument shapes `shapes` (one per argument of `fn`) against
-/// `fn.equalSizes`; false with a message naming the disagreeing sizes.
+/// Checks the argument shapes `shapes` and scalar values `scalars` (one of
+/// each per argument of `fn`; empty shapes for scalars) against
+/// `fn.equalSizes` and `fn.cacheBounds`; false with a message naming the
+/// disagreeing sizes or the length that does not fit.
 bool checkEqualSizes(const FunctionSpec &fn,
                      const std::vector<std::vector<int64_t>> &shapes,
-                     std::string &error);
+                     const std::vector<int64_t> &scalars, std::string &error);
 
 struct Manifest {
   std::string device;

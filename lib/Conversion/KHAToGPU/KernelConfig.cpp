@@ -180,6 +180,10 @@ bool kha::fitsAttentionKernel(SDPAOp op, GPUKernelAttr config,
     reason = "it has an additive mask";
     return false;
   }
+  if (op.getBottomRight()) {
+    reason = "its causal mask is aligned bottom right (decoding with a cache)";
+    return false;
+  }
   int64_t H = q.getDimSize(2), G = k.getDimSize(2), d = q.getDimSize(3),
           dv = v.getDimSize(3);
   if (ShapedType::isDynamic(H) || ShapedType::isDynamic(G) ||

@@ -10,6 +10,13 @@
 // exp(m_old - m_new)), so the L x S scores never exist in memory. With
 // `causal`, key tiles past the tile's last query row are never visited.
 //
+// Decoding (`bottom_right`: the queries are the newest L of S keys) splits
+// the keys as well (flash-decoding): with few query rows the grid of
+// (row tiles, G, B) blocks would leave most of the chip idle, so each block
+// takes one of `splits` ranges of keys, chosen at run time from L, G, B and
+// S, and writes its rows' running max, sum and unnormalised output; a second
+// kernel combines the ranges (rescaling each by exp(m_s - max_s m_s)).
+//
 // This is the SIMT kernel (CUDA cores), for any shape and element type; an
 // op under a tensor-core `#kha.gpu_kernel` becomes the kernel of
 // SDPAToMMA.cpp instead.
@@ -86,6 +93,80 @@ struct AttentionTiling {
   }
 };
 
+/// Flash-decoding: blocks to aim for (a few per SM on the chips kha
+/// targets) and the fewest keys one split takes.
+constexpr int64_t kTargetBlocks = 512;
+constexpr int64_t kMinKeysPerSplit = 256;
+
+/// `tensor` as a read-only buffer of any strides: a decoding step reads the
+/// used rows of a cache in place, without a copy.
+Value stridedReadOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+  auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                                       strides);
+  return bufferization::ToBufferOp::create(
+      b, loc, MemRefType::get(type.getShape(), type.getElementType(), layout),
+      tensor, /*readOnly=*/true);
+}
+
+/// The kernel that combines the key splits' partial results of every
+/// (batch, row, query head): one block per (row, head, batch), one thread
+/// per output column.
+void combineSplits(Emitter &e, Value splits, Value mPart, Value lPart,
+                   Value oPart, Value out, Value B, Value L, int64_t H,
+                   int64_t dv) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  auto launch = gpu::LaunchOp::create(b, loc, L, e.idx(H), B, e.idx(dv),
+                                      e.idx(1), e.idx(1));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  Value c = launch.getThreadIds().x, i = launch.getBlockIds().x,
+        h = launch.getBlockIds().y, batch = launch.getBlockIds().z;
+  Value negInf = e.f32(-std::numeric_limits<double>::infinity());
+  Value zero = e.f32(0.0);
+  auto maxLoop = scf::ForOp::create(
+      b, loc, e.idx(0), splits, e.idx(1), ValueRange{negInf},
+      [&](OpBuilder &bb, Location l, Value s, ValueRange st) {
+        Emitter x{bb, l};
+        Value m = x.loadF32(mPart, {s, batch, i, h});
+        scf::YieldOp::create(
+            bb, l, ValueRange{arith::MaximumFOp::create(bb, l, st[0], m)});
+      });
+  Value most = maxLoop.getResult(0);
+  Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, most,
+                                     negInf);
+  Value base = e.select(none, zero, most);
+  auto sumLoop = scf::ForOp::create(
+      b, loc, e.idx(0), splits, e.idx(1), ValueRange{zero, zero},
+      [&](OpBuilder &bb, Location l, Value s, ValueRange st) {
+        Emitter x{bb, l};
+        Value weight = math::ExpOp::create(
+            bb, l,
+            arith::SubFOp::create(bb, l, x.loadF32(mPart, {s, batch, i, h}),
+                                  base));
+        Value sum = arith::AddFOp::create(
+            bb, l, st[0],
+            arith::MulFOp::create(bb, l, x.loadF32(lPart, {s, batch, i, h}),
+                                  weight));
+        Value acc = arith::AddFOp::create(
+            bb, l, st[1],
+            arith::MulFOp::create(
+                bb, l, x.loadF32(oPart, {s, batch, i, h, c}), weight));
+        scf::YieldOp::create(bb, l, ValueRange{sum, acc});
+      });
+  Value sum = sumLoop.getResult(0), acc = sumLoop.getResult(1);
+  Value empty =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, zero);
+  Value y = e.select(empty, zero, arith::DivFOp::create(b, loc, acc, sum));
+  Type outElement = cast<MemRefType>(out.getType()).getElementType();
+  if (!outElement.isF32())
+    y = arith::TruncFOp::create(b, loc, outElement, y);
+  memref::StoreOp::create(b, loc, y, out, ValueRange{batch, i, h, c});
+  gpu::TerminatorOp::create(b, loc);
+}
+
 struct SDPAToKernel : OpRewritePattern<SDPAOp> {
   SDPAToKernel(MLIRContext *context, int64_t lanes, int64_t rows)
       : OpRewritePattern(context), lanes(lanes), rows(rows) {}
@@ -114,12 +195,18 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     Location loc = op.getLoc();
     Emitter e{rewriter, loc};
 
+    // Decoding: the causal mask aligned bottom right, the keys split.
+    bool splitKeys = op.getBottomRight();
+    if (splitKeys && dv > 1024)
+      return rewriter.notifyMatchFailure(op, "dv > 1024 for the combine kernel");
+
     // The operands as (read-only) buffers, the result as a new buffer.
     auto asBuffer = [&](Value tensor) {
-      return readOnlyBuffer(rewriter, loc, tensor);
+      return splitKeys ? stridedReadOnlyBuffer(rewriter, loc, tensor)
+                       : readOnlyBuffer(rewriter, loc, tensor);
     };
-    Value q = asBuffer(op.getQuery()), k = asBuffer(op.getKey()),
-          v = asBuffer(op.getValue());
+    Value q = readOnlyBuffer(rewriter, loc, op.getQuery()),
+          k = asBuffer(op.getKey()), v = asBuffer(op.getValue());
     Value mask = op.getMask() ? asBuffer(op.getMask()) : Value();
     Value B = memref::DimOp::create(rewriter, loc, q, 0);
     Value L = memref::DimOp::create(rewriter, loc, q, 1);
@@ -130,7 +217,37 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     auto f32 = rewriter.getF32Type();
     auto kTile = sharedMemRefType({t.keys, d}, f32);
     auto vTile = sharedMemRefType({t.keys, dv}, f32);
-    Value gridX = e.ceilDiv(L, t.rows);
+    Value rowTiles = e.ceilDiv(L, t.rows);
+    Value gridX = rowTiles;
+    // Flash-decoding: `splits` ranges of `chunk` keys (a multiple of the
+    // tile), enough blocks to fill the chip, at least kMinKeysPerSplit keys
+    // each; partial results in f32 buffers [splits, B, L, H(, dv)].
+    Value splits, chunk, mPart, lPart, oPart;
+    if (splitKeys) {
+      Value blocks = arith::MaxUIOp::create(
+          rewriter, loc, e.mul(e.mul(rowTiles, e.idx(G)), B), e.idx(1));
+      Value wanted = arith::CeilDivUIOp::create(rewriter, loc,
+                                                e.idx(kTargetBlocks), blocks);
+      Value most = arith::MaxUIOp::create(
+          rewriter, loc, e.ceilDiv(S, kMinKeysPerSplit), e.idx(1));
+      splits = e.min(wanted, most);
+      chunk = e.mul(
+          e.ceilDiv(arith::CeilDivUIOp::create(rewriter, loc, S, splits),
+                    t.keys),
+          e.idx(t.keys));
+      gridX = e.mul(rowTiles, splits);
+      auto partType = [&](ArrayRef<int64_t> shape) {
+        return MemRefType::get(shape, f32);
+      };
+      int64_t dyn = ShapedType::kDynamic;
+      mPart = memref::AllocOp::create(rewriter, loc, partType({dyn, dyn, dyn, H}),
+                                      ValueRange{splits, B, L});
+      lPart = memref::AllocOp::create(rewriter, loc, partType({dyn, dyn, dyn, H}),
+                                      ValueRange{splits, B, L});
+      oPart = memref::AllocOp::create(
+          rewriter, loc, partType({dyn, dyn, dyn, H, dv}),
+          ValueRange{splits, B, L});
+    }
     auto launch = gpu::LaunchOp::create(
         rewriter, loc, gridX, e.idx(G), B, e.idx(t.threads), e.idx(1),
         e.idx(1), /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
@@ -142,7 +259,11 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     Value vs = launch.getWorkgroupAttributions()[1];
     Value tid = launch.getThreadIds().x;
     Value tile = launch.getBlockIds().x, g = launch.getBlockIds().y,
-          batch = launch.getBlockIds().z;
+          batch = launch.getBlockIds().z, split;
+    if (splitKeys) {
+      split = e.rem(tile, splits);
+      tile = e.div(tile, splits);
+    }
     int64_t cq = d / t.lanes, cv = dv / t.lanes;
 
     // This thread: column slice `lane`, query head h = g*r + j, row i.
@@ -169,17 +290,30 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
         rewriter, loc, DenseElementsAttr::get(qVecType, 0.0f));
     qVec = arith::SelectOp::create(rewriter, loc, valid, qVec, zeroQ);
 
-    // Key tiles up to the last row of this query tile when causal.
+    // Key tiles up to the last row of this query tile when causal (aligned
+    // bottom right: its position tileStart + rows - 1 + S - L, clamped at 0).
     Value kvEnd = S;
-    if (op.getCausal())
-      kvEnd = e.min(S, e.add(tileStart, e.idx(t.rows)));
+    if (op.getCausal()) {
+      Value end = e.add(tileStart, e.idx(t.rows));
+      if (op.getBottomRight()) {
+        Value shifted = e.add(end, S);
+        end = e.select(e.lt(L, shifted), e.sub(shifted, L), e.idx(0));
+      }
+      kvEnd = e.min(S, end);
+    }
+    // This block's range of keys.
+    Value kvBegin = e.idx(0);
+    if (splitKeys) {
+      kvBegin = e.mul(split, chunk);
+      kvEnd = e.min(kvEnd, e.add(kvBegin, chunk));
+    }
     auto oVecType = VectorType::get({cv}, f32);
     Value negInf = e.f32(-std::numeric_limits<double>::infinity());
     Value zero = e.f32(0.0);
     Value oInit = arith::ConstantOp::create(
         rewriter, loc, DenseElementsAttr::get(oVecType, 0.0f));
     auto tiles = scf::ForOp::create(
-        rewriter, loc, e.idx(0), kvEnd, e.idx(t.keys),
+        rewriter, loc, kvBegin, kvEnd, e.idx(t.keys),
         ValueRange{negInf, zero, oInit},
         [&](OpBuilder &b, Location l, Value kv0, ValueRange state) {
           Emitter x{b, l};
@@ -250,9 +384,15 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
                         at[d] = y.idx(0);
                   s = arith::AddFOp::create(bb, ll, s, y.loadF32(mask, at));
                 }
-                Value allowed = y.lt(key, S);
-                if (op.getCausal())
-                  allowed = arith::AndIOp::create(bb, ll, allowed, y.le(key, i));
+                // A split's last tile may reach into the next split.
+                Value allowed = y.lt(key, splitKeys ? kvEnd : S);
+                if (op.getCausal()) {
+                  Value visible =
+                      op.getBottomRight()
+                          ? y.le(y.add(key, L), y.add(i, S)) // key <= i+S-L
+                          : y.le(key, i);
+                  allowed = arith::AndIOp::create(bb, ll, allowed, visible);
+                }
                 s = arith::SelectOp::create(bb, ll, allowed, s, negInf);
 
                 // Online softmax; a row with no finite score yet keeps
@@ -282,8 +422,35 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
           scf::YieldOp::create(b, l, keysLoop.getResults());
         });
 
-    // o / l (zeros for a fully masked row), stored by rows inside L.
     Value sum = tiles.getResult(1), o = tiles.getResult(2);
+    if (splitKeys) {
+      // The split's m, l and unnormalised o, for the combining kernel.
+      auto store = scf::IfOp::create(rewriter, loc, valid, /*withElse=*/false);
+      rewriter.setInsertionPointToStart(store.thenBlock());
+      Value vCol0 = e.mul(lane, e.idx(cv));
+      for (int64_t c = 0; c < cv; ++c)
+        memref::StoreOp::create(
+            rewriter, loc, vector::ExtractOp::create(rewriter, loc, o, c),
+            oPart, ValueRange{split, batch, i, h, e.add(vCol0, e.idx(c))});
+      auto first = scf::IfOp::create(
+          rewriter, loc,
+          arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq, lane,
+                                e.idx(0)),
+          /*withElse=*/false);
+      rewriter.setInsertionPointToStart(first.thenBlock());
+      memref::StoreOp::create(rewriter, loc, tiles.getResult(0), mPart,
+                              ValueRange{split, batch, i, h});
+      memref::StoreOp::create(rewriter, loc, sum, lPart,
+                              ValueRange{split, batch, i, h});
+      rewriter.setInsertionPointToEnd(&launch.getBody().front());
+      gpu::TerminatorOp::create(rewriter, loc);
+      rewriter.setInsertionPointAfter(launch);
+      combineSplits(e, splits, mPart, lPart, oPart, out, B, L, H, dv);
+      rewriter.replaceOpWithNewOp<bufferization::ToTensorOp>(
+          op, outType, out, /*restrict=*/true, /*writable=*/true);
+      return success();
+    }
+    // o / l (zeros for a fully masked row), stored by rows inside L.
     Value empty = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OEQ,
                                         sum, zero);
     Value inv = arith::SelectOp::create(

@@ -388,6 +388,7 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
     SmallVector<utils::IteratorType> rowReduction = {kPar, kPar, kRed};
     SmallVector<utils::IteratorType> allParallel(3, kPar);
     Value lenValue = getValueOrCreateConstantIndexOp(rewriter, loc, len);
+    Value keyLenValue = getValueOrCreateConstantIndexOp(rewriter, loc, keyLen);
     Value mask = op.getMask();
     double scale = op.getScale().convertToDouble();
     bool causal = op.getCausal();
@@ -424,8 +425,15 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
         s = arith::AddFOp::create(bb, l, s, castFloat(bb, l, m, f32));
       }
       if (causal) {
+        // Key j is in query i's future when j > i, or, aligned bottom
+        // right, j > i + S - L, i.e. j + L > i + S (no negative index).
+        Value lhs = col, rhs = pos;
+        if (op.getBottomRight()) {
+          lhs = arith::AddIOp::create(bb, l, col, lenValue);
+          rhs = arith::AddIOp::create(bb, l, pos, keyLenValue);
+        }
         Value future = arith::CmpIOp::create(bb, l, arith::CmpIPredicate::ugt,
-                                             col, pos);
+                                             lhs, rhs);
         s = arith::SelectOp::create(bb, l, future, f32Const(bb, l, negInf), s);
       }
       return s;

@@ -7,6 +7,7 @@
 #include "kha/Runtime/Runtime.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
@@ -40,11 +41,16 @@ SmallVector<std::string> mlir::kha::getLayerArgumentNames(const LayerConfig &con
     names.push_back("positions");
   if (config.attentionMask)
     names.push_back("attention_mask");
+  if (config.kvCache)
+    names.append({"k_cache", "v_cache", "cache_length"});
   return names;
 }
 
 bool mlir::kha::isLayerWeight(StringRef name) {
-  return name != "x" && name != "positions" && name != "attention_mask";
+  return !llvm::is_contained(
+      {StringRef("x"), StringRef("positions"), StringRef("attention_mask"),
+       StringRef("k_cache"), StringRef("v_cache"), StringRef("cache_length")},
+      name);
 }
 
 SmallVector<int64_t> mlir::kha::getLayerWeightShape(const LayerConfig &config,
@@ -80,7 +86,8 @@ OwningOpRef<ModuleOp>
 mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
                       Location loc,
                       const llvm::StringMap<DenseElementsAttr> *weights) {
-  context->loadDialect<KHADialect, func::FuncDialect, arith::ArithDialect>();
+  context->loadDialect<KHADialect, func::FuncDialect, arith::ArithDialect,
+                       bufferization::BufferizationDialect>();
   OpBuilder builder(context);
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   builder.setInsertionPointToEnd(module->getBody());
@@ -97,17 +104,34 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
   // weights, only the arguments that are not weights.
   SmallVector<std::string> names = getLayerArgumentNames(config), argNames;
   SmallVector<Type> argTypes;
+  int64_t batch = config.batch.value_or(ShapedType::kDynamic);
+  int64_t capacity = config.cacheCapacity.value_or(ShapedType::kDynamic);
   auto tokens = RankedTensorType::get(
-      {config.batch.value_or(ShapedType::kDynamic),
-       config.seqLen.value_or(ShapedType::kDynamic)},
+      {batch, config.seqLen.value_or(ShapedType::kDynamic)},
       builder.getI64Type());
+  // With a cache, the mask has one entry per cache slot.
+  auto slots = RankedTensorType::get({batch, capacity}, builder.getI64Type());
+  // The caches are buffers the layer updates in place.
+  auto cacheType = MemRefType::get({batch, capacity, G, config.headDim},
+                                   element);
   for (StringRef name : names) {
     if (weights && isLayerWeight(name))
       continue;
     argNames.push_back(name.str());
-    argTypes.push_back(name == "x"             ? xType
-                       : !isLayerWeight(name) ? Type(tokens)
-                             : tensor(getLayerWeightShape(config, name)));
+    Type type;
+    if (name == "x")
+      type = xType;
+    else if (name == "k_cache" || name == "v_cache")
+      type = cacheType;
+    else if (name == "cache_length")
+      type = builder.getI64Type();
+    else if (name == "attention_mask" && config.kvCache)
+      type = slots;
+    else if (!isLayerWeight(name))
+      type = tokens;
+    else
+      type = tensor(getLayerWeightShape(config, name));
+    argTypes.push_back(type);
   }
   auto func = func::FuncOp::create(
       builder, loc, "kha_layer", builder.getFunctionType(argTypes, {xType}));
@@ -130,12 +154,26 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
         values[name] = arith::ConstantOp::create(
             builder, NameLoc::get(builder.getStringAttr(name), loc),
             cast<TypedAttr>(weights->lookup(name)));
+  // The caches as tensors whose buffers are the arguments' (written in
+  // place).
+  SmallVector<Type> cacheTypes;
+  for (StringRef name : {"k_cache", "v_cache"})
+    if (Value buffer = values.lookup(name)) {
+      auto type = cast<MemRefType>(buffer.getType());
+      auto tensorType =
+          RankedTensorType::get(type.getShape(), type.getElementType());
+      values[name] = bufferization::ToTensorOp::create(
+          builder, buffer.getLoc(), tensorType, buffer, /*restrict=*/true,
+          /*writable=*/true);
+      cacheTypes.push_back(tensorType);
+    }
   auto arg = [&](StringRef name) -> Value { return values.lookup(name); };
   auto block = AttentionBlockOp::create(
-      builder, loc, xType, arg("x"), arg("wq"), arg("wk"), arg("wv"), arg("wo"),
+      builder, loc, xType, cacheTypes, arg("x"), arg("wq"), arg("wk"), arg("wv"), arg("wo"),
       arg("tq"), arg("tk"), arg("tv"), arg("v_up"), arg("v_gate"),
       arg("v_down"), arg("q_norm"), arg("k_norm"), arg("bq"), arg("bk"),
       arg("bv"), arg("bo"), arg("positions"), arg("attention_mask"),
+      arg("k_cache"), arg("v_cache"), arg("cache_length"),
       builder.getI64IntegerAttr(H),
       builder.getI64IntegerAttr(G),
       config.causal ? builder.getUnitAttr() : UnitAttr(),
@@ -148,6 +186,16 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
       config.ropeAttentionFactor != 1.0
           ? builder.getF64FloatAttr(config.ropeAttentionFactor)
           : FloatAttr());
+  // The updated caches end in the caller's buffers.
+  const char *cacheNames[] = {"k_cache", "v_cache"};
+  for (auto [updated, name] :
+       llvm::zip(block.getUpdatedCaches(), cacheNames)) {
+    auto store = bufferization::MaterializeInDestinationOp::create(
+        builder, loc, updated, body->getArgument(llvm::find(argNames, name) -
+                                                 argNames.begin()));
+    store.setRestrict(true);
+    store.setWritable(true);
+  }
   func::ReturnOp::create(builder, loc, block.getResult());
   return module;
 }
@@ -315,6 +363,7 @@ void mlir::kha::registerImportLayerConfigTranslation() {
         return module;
       },
       [](DialectRegistry &registry) {
-        registry.insert<KHADialect, func::FuncDialect, arith::ArithDialect>();
+        registry.insert<KHADialect, func::FuncDialect, arith::ArithDialect,
+                        bufferization::BufferizationDialect>();
       });
 }

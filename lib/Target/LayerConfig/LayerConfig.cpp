@@ -66,7 +66,8 @@ static const char *const kKnownKeys[] = {
     "rms_norm_eps", "rope_theta",         "causal",
     "batch",       "seq_len",             "dtype",
     "attention_bias", "qkv_bias",  "rope_scaling",
-    "max_position_embeddings", "position_ids", "attention_mask"};
+    "max_position_embeddings", "position_ids", "attention_mask",
+    "kv_cache", "cache_capacity"};
 
 /// Reads a positive integer size, or nullopt for null when `nullable`.
 static LogicalResult readSize(const ConfigReader &reader,
@@ -382,6 +383,9 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
       failed(readBool(reader, *object, "position_ids", config.positionIds)) ||
       failed(readBool(reader, *object, "attention_mask",
                       config.attentionMask)) ||
+      failed(readBool(reader, *object, "kv_cache", config.kvCache)) ||
+      failed(readSize(reader, *object, "cache_capacity", config.cacheCapacity,
+                      true)) ||
       failed(readKnocks(reader, *object, config)))
     return failure();
   std::optional<double> eps = config.rmsNormEps;
@@ -425,6 +429,10 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
 
   if (failed(readRoPEScaling(reader, *object, config)))
     return failure();
+  if (config.cacheCapacity && !config.kvCache)
+    return reader.error("cache_capacity")
+           << "'cache_capacity' sizes the key/value cache; set \"kv_cache\": "
+              "true for a layer with one";
   if (config.positionIds && !config.ropeTheta)
     return reader.error("position_ids")
            << "'position_ids' place tokens for RoPE; this layer has none "

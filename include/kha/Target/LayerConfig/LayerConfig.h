@@ -46,6 +46,11 @@ struct LayerConfig {
   /// RoPE, and an `attention_mask` [B, L] (1: attend, 0: padding).
   bool positionIds = false;
   bool attentionMask = false;
+  /// Decoding with a key/value cache: the layer takes `k_cache` and
+  /// `v_cache` [B, S, G, d] (updated in place) and `cache_length` after the
+  /// other arguments; S is `cacheCapacity` (nullopt: dynamic).
+  bool kvCache = false;
+  std::optional<int64_t> cacheCapacity;
   std::optional<int64_t> batch;  // nullopt: dynamic
   std::optional<int64_t> seqLen; // nullopt: dynamic
   std::string dtype = "f32";     // "f32", "f16" or "bf16"
@@ -79,11 +84,12 @@ loadLayerWeights(const LayerConfig &config, StringRef source,
                  MLIRContext *context, Location loc);
 
 /// The names of @kha_layer's arguments, in order, for `config`: x, the
-/// weights, then positions and attention_mask where the configuration asks.
+/// weights, then positions and attention_mask where the configuration asks,
+/// then k_cache, v_cache and cache_length for a layer with a cache.
 SmallVector<std::string> getLayerArgumentNames(const LayerConfig &config);
 
-/// True for the arguments that are weights (all but x, positions and
-/// attention_mask).
+/// True for the arguments that are weights (all but x, positions,
+/// attention_mask and the cache's k_cache, v_cache and cache_length).
 bool isLayerWeight(StringRef name);
 
 /// The shape of the weight argument `name` (one of getLayerArgumentNames but

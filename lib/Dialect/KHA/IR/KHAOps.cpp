@@ -294,15 +294,62 @@ LogicalResult AttentionBlockOp::verify() {
                                "rope_attention_factor",
                                getRopeAttentionFactor(), d)))
     return failure();
-  // R30: positions and an attention mask are [B, L]; positions need RoPE.
-  for (auto [name, value] : {std::pair<StringRef, Value>{"positions",
-                                                         getPositions()},
-                             {"attention_mask", getAttentionMask()}})
-    if (value && failed(verifyShape(op, name, value,
-                                    {inputType.getDimSize(0),
-                                     inputType.getDimSize(1)},
-                                    "B x L")))
+  // R31: a cache is two [B, S, G, d] tensors of the input's element type
+  // and a length, and the block then returns them updated.
+  int64_t batch = inputType.getDimSize(0);
+  int64_t capacity = ShapedType::kDynamic;
+  if (Value kCache = getKCache()) {
+    if (!getVCache() || !getCacheLength())
+      return emitOpError("a cache needs k_cache, v_cache and cache_length");
+    for (auto [name, value] : {std::pair<StringRef, Value>{"k_cache", kCache},
+                               {"v_cache", getVCache()}}) {
+      if (failed(verifyRank(op, name, value, 4, "[B, S, G, d]")))
+        return failure();
+      auto type = cast<RankedTensorType>(value.getType());
+      if (type.getElementType() != inputType.getElementType())
+        return emitOpError() << "'" << name << "' must have the input's "
+                             << "element type " << inputType.getElementType()
+                             << ", got " << type.getElementType();
+      if (failed(verifyShape(op, name, value,
+                             {batch, type.getDimSize(1), numKvHeads, d},
+                             "B x S x G x d")))
+        return failure();
+    }
+    int64_t kS = getKCache().getType().getDimSize(1),
+            vS = getVCache().getType().getDimSize(1);
+    if (!ShapedType::isDynamic(kS) && !ShapedType::isDynamic(vS) && kS != vS)
+      return emitOpError() << "'k_cache' and 'v_cache' must have one "
+                           << "capacity S, got " << kS << " and " << vS;
+    capacity = ShapedType::isDynamic(kS) ? vS : kS;
+    if (getUpdatedCaches().size() != 2)
+      return emitOpError() << "with a cache the block returns the updated "
+                           << "k_cache and v_cache, got "
+                           << getUpdatedCaches().size() << " more results";
+    if (getUpdatedCaches()[0].getType() != getKCache().getType() ||
+        getUpdatedCaches()[1].getType() != getVCache().getType())
+      return emitOpError("the updated caches must have the caches' types");
+  } else if (getVCache() || getCacheLength()) {
+    return emitOpError("a cache needs k_cache, v_cache and cache_length");
+  } else if (!getUpdatedCaches().empty()) {
+    return emitOpError() << "without a cache the block has one result, got "
+                         << 1 + getUpdatedCaches().size();
+  }
+  // R30: positions and an attention mask are [B, L] (with a cache, the mask
+  // is [B, S]: one entry per cache slot); positions need RoPE.
+  if (Value positions = getPositions())
+    if (failed(verifyShape(op, "positions", positions,
+                           {batch, inputType.getDimSize(1)}, "B x L")))
       return failure();
+  if (Value mask = getAttentionMask()) {
+    if (hasKVCache()) {
+      if (failed(verifyShape(op, "attention_mask", mask, {batch, capacity},
+                             "B x S (one entry per cache slot)")))
+        return failure();
+    } else if (failed(verifyShape(op, "attention_mask", mask,
+                                  {batch, inputType.getDimSize(1)}, "B x L"))) {
+      return failure();
+    }
+  }
   if (getPositions() && !getRopeTheta())
     return emitOpError("'positions' need 'rope_theta' (RoPE)");
   // R13: the RMSNorm epsilon is positive.
@@ -446,6 +493,10 @@ LogicalResult SDPAOp::verify() {
                            << maskType.getRank();
     }
   }
+  // R32: the bottom-right alignment is one of the causal mask.
+  if (getBottomRight() && !getCausal())
+    return emitOpError("'bottom_right' aligns the causal mask and needs "
+                       "'causal'");
   // R21: a positive scale.
   return verifyPositive(op, "scale", getScale().convertToDouble());
 }

@@ -209,7 +209,8 @@ struct RaiseAttentionPattern
     Value result =
         SDPAOp::create(rewriter, loc, resultType, q, k, v, mask,
                        rewriter.getF64FloatAttr(match->scale),
-                       match->causal ? rewriter.getUnitAttr() : UnitAttr());
+                       match->causal ? rewriter.getUnitAttr() : UnitAttr(),
+                       /*bottom_right=*/UnitAttr());
     if (nb != 2)
       result = tensor::CollapseShapeOp::create(rewriter, loc, result,
                                                headLayoutGroups(nb));

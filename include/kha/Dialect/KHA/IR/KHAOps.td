@@ -71,7 +71,19 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     - `attention_mask(%m)`: `[B, L]` (int64, Hugging Face's 2-D
       `attention_mask`): key j of sequence b is attended only where
       `m[b, j] != 0` (padding is 0), on top of the causal mask. A query
-      that may attend no key gets zeros.
+      that may attend no key gets zeros. With a cache, the mask is `[B, S]`:
+      one entry per cache slot.
+    - `kv_cache(%k_cache, %v_cache, %cache_length)`: decoding with a cache of
+      keys and values `[B, S, G, d]` (after the knock, QK-norm and RoPE; S is
+      the capacity) holding `cache_length` (i64) tokens per sequence. The L
+      new tokens sit at positions `cache_length + l` (unless `positions`
+      says otherwise); their keys and values are written at rows
+      `cache_length .. cache_length + L - 1` and the queries attend over the
+      first `cache_length + L` rows, query l seeing keys up to
+      `cache_length + l` when causal. The op then has two more results, the
+      updated caches. A length outside `0 .. S - L` is the caller's error:
+      the op stays within the caches (the length is clamped) but its results
+      are then unspecified.
 
     Attributes: `num_heads` (H) and `num_kv_heads` (G, dividing H); `causal`;
     `rope_theta` (absent: no RoPE); `rms_norm_eps` (default 1e-6); for a
@@ -114,6 +126,9 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     Optional<KHA_FloatTensor>:$bo,
     Optional<KHA_I64Tensor>:$positions,
     Optional<KHA_I64Tensor>:$attention_mask,
+    Optional<KHA_FloatTensor>:$k_cache,
+    Optional<KHA_FloatTensor>:$v_cache,
+    Optional<I64>:$cache_length,
     I64Attr:$num_heads,
     I64Attr:$num_kv_heads,
     UnitAttr:$causal,
@@ -122,7 +137,8 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     OptionalAttr<DenseF64ArrayAttr>:$rope_frequencies,
     OptionalAttr<F64Attr>:$rope_attention_factor
   );
-  let results = (outs KHA_FloatTensor:$result);
+  let results = (outs KHA_FloatTensor:$result,
+                   Variadic<KHA_FloatTensor>:$updated_caches);
   let assemblyFormat = [{
     $input `,` $wq `,` $wk `,` $wv `,` $wo
     (`knock_q` `(` $tq^ `)`)?
@@ -134,10 +150,13 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
     (`o_bias` `(` $bo^ `)`)?
     (`positions` `(` $positions^ `)`)?
     (`attention_mask` `(` $attention_mask^ `)`)?
+    (`kv_cache` `(` $k_cache^ `,` $v_cache `,` $cache_length `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
+    /// True when the block decodes with a key/value cache.
+    bool hasKVCache() { return getKCache() != nullptr; }
     /// d, the width of one head (wq's columns / H). Valid after verification.
     int64_t getHeadDim();
     /// D, the model width (the input's last dimension).
@@ -268,7 +287,10 @@ def KHA_SDPAOp : KHA_Op<"sdpa"> {
     along that dimension: `[B, 1, 1, S]` masks padded keys), plus, with
     `causal`, -inf where key position j
     exceeds query position i (the upper-left aligned causal mask, as in
-    PyTorch's `is_causal`). `scale` must be positive; the attention block uses
+    PyTorch's `is_causal`). With `bottom_right` as well, query i sits at key
+    position `i + S - L` (the last query sees every key), as when the queries
+    are the newest L of S tokens in a cache; rows with `i + S - L < 0` attend
+    no key and give zeros. `scale` must be positive; the attention block uses
     `1/sqrt(d)`.
 
     ```mlir
@@ -279,7 +301,8 @@ def KHA_SDPAOp : KHA_Op<"sdpa"> {
   }];
   let arguments = (ins KHA_FloatTensor:$query, KHA_FloatTensor:$key,
                        KHA_FloatTensor:$value, Optional<KHA_FloatTensor>:$mask,
-                       F64Attr:$scale, UnitAttr:$causal);
+                       F64Attr:$scale, UnitAttr:$causal,
+                       UnitAttr:$bottom_right);
   let results = (outs KHA_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`mask` `(` $mask^ `)`)? attr-dict `:`
