@@ -62,14 +62,17 @@ def _as_dict(config):
 
 
 def layer_config_from_hf(config, batch=None, seq_len=None, dtype=None, causal=True,
-                         position_ids=False, attention_mask=False):
+                         position_ids=False, attention_mask=False, kv_cache=False,
+                         cache_capacity=None):
     """A kha LayerConfig for one attention layer of a Hugging Face model.
 
     `config`: a config.json path, its dict, or a transformers PretrainedConfig.
     `dtype`: "f32", "f16" or "bf16" (default: the config's torch_dtype, else
     f32). `position_ids`, `attention_mask`: the compiled layer takes the
-    model's position_ids and 2-D attention_mask (padded batches). Raises
-    ValueError for what kha cannot represent."""
+    model's position_ids and 2-D attention_mask (padded batches).
+    `kv_cache`: the layer decodes with a key/value cache of `cache_capacity`
+    rows (None: chosen per call). Raises ValueError for what kha cannot
+    represent."""
     raw, generic = _as_dict(config)
     family = raw.get("model_type")
     if family not in FAMILIES:
@@ -86,6 +89,9 @@ def layer_config_from_hf(config, batch=None, seq_len=None, dtype=None, causal=Tr
         if kind not in ("default", "linear", "dynamic", "llama3", "yarn"):
             raise ValueError("rope_scaling (%s) is not supported: kha computes linear, "
                              "dynamic, llama3 and yarn" % kind)
+        if kind == "dynamic" and kv_cache:
+            raise ValueError("rope_scaling (dynamic) depends on the sequence length, which "
+                             "grows with a cache: not supported with kv_cache")
         if kind == "dynamic" and seq_len is None:
             raise ValueError("rope_scaling (dynamic) depends on the sequence length: give "
                              "seq_len")
@@ -102,7 +108,11 @@ def layer_config_from_hf(config, batch=None, seq_len=None, dtype=None, causal=Tr
                          "1/sqrt(head_dim)" % (scalar, head_dim))
     window = raw.get("sliding_window")
     uses_window = window is not None and raw.get("use_sliding_window", family != "qwen2")
-    if uses_window and (seq_len is None or seq_len > window):
+    if uses_window and kv_cache and (cache_capacity is None or cache_capacity > window):
+        raise ValueError("sliding_window %d: kha attends to every cached position, which "
+                         "matches only for caches of at most %d rows; give cache_capacity <= %d"
+                         % (window, window, window))
+    if uses_window and not kv_cache and (seq_len is None or seq_len > window):
         raise ValueError("sliding_window %d: kha attends to every earlier position, which "
                          "matches only for sequences of at most %d tokens; give seq_len <= %d"
                          % (window, window, window))
@@ -119,7 +129,8 @@ def layer_config_from_hf(config, batch=None, seq_len=None, dtype=None, causal=Tr
         batch=batch, seq_len=seq_len, dtype=dtype,
         # Qwen2 always has q, k, v biases; the others follow attention_bias.
         qkv_bias=bias or family == "qwen2", output_bias=bias,
-        position_ids=position_ids, attention_mask=attention_mask)
+        position_ids=position_ids, attention_mask=attention_mask, kv_cache=kv_cache,
+        cache_capacity=cache_capacity)
 
 
 def weights_from_hf_attention(module, layer_config):

@@ -435,3 +435,174 @@ def _attribute(model, *names):
         if isinstance(value, int):
             return value
     return None
+
+
+#===----------------------------------------------------------------------===#
+# A compiled layer in place of a Hugging Face attention module
+#===----------------------------------------------------------------------===#
+
+_NUMPY_DTYPES = {"f32": np.float32, "f16": np.float16, "bf16": np.float32}
+
+
+class KVCache:
+    """The key/value cache of one compiled layer (CompiledAttention): keys and
+    values `[B, S, G, d]` (after the knock, QK-norm and RoPE) as numpy arrays
+    that the compiled layer updates in place, and `length`, the tokens held.
+    bf16 layers keep float32 arrays here (numpy has no bf16); the library
+    rounds them. The cache is the layer's only state."""
+
+    def __init__(self, batch, capacity, num_kv_heads, head_dim, dtype="f32"):
+        if batch < 1 or capacity < 1:
+            raise ValueError("a cache needs a batch and a capacity of at least 1, got %d and %d"
+                             % (batch, capacity))
+        shape = (batch, capacity, num_kv_heads, head_dim)
+        self.keys = np.zeros(shape, dtype=_NUMPY_DTYPES[dtype])
+        self.values = np.zeros(shape, dtype=_NUMPY_DTYPES[dtype])
+        self.length = 0
+
+    @property
+    def batch(self):
+        return self.keys.shape[0]
+
+    @property
+    def capacity(self):
+        return self.keys.shape[1]
+
+    def get_seq_length(self, layer_idx=0):
+        """The tokens held (Hugging Face's Cache.get_seq_length)."""
+        return self.length
+
+    def reset(self):
+        self.length = 0
+
+
+def _key_padding(mask, batch, new, start, capacity):
+    """A Hugging Face attention mask as kha's key padding [B, capacity]
+    (1: attend): a 2-D mask [B, start + new] (0: padding), or the model's 4-D
+    one [B, 1, new, >= start + new] (additive, or True where attended), read
+    from its last query row, which sees every earlier key."""
+    keep = np.ones((batch, capacity), dtype=np.int64)
+    if mask is None:
+        return keep
+    m = mask.detach().cpu() if isinstance(mask, torch.Tensor) else torch.as_tensor(mask)
+    total = start + new
+    if m.dim() == 2:
+        if tuple(m.shape) != (batch, total):
+            raise ValueError("attention_mask has shape %s; a 2-D mask is [batch, cached + new "
+                             "tokens] = [%d, %d]" % (tuple(m.shape), batch, total))
+        keep[:, :total] = (m != 0).numpy()
+        return keep
+    if m.dim() == 4:
+        if m.shape[0] != batch or m.shape[1] != 1 or m.shape[2] != new or m.shape[3] < total:
+            raise ValueError("attention_mask has shape %s; a 4-D mask is [batch, 1, new "
+                             "tokens, >= cached + new tokens] = [%d, 1, %d, >= %d]"
+                             % (tuple(m.shape), batch, new, total))
+        last = m[:, 0, new - 1, :total]
+        keep[:, :total] = (last if last.dtype == torch.bool else last == 0).numpy()
+        return keep
+    raise ValueError("attention_mask must be 2-D [batch, tokens] or 4-D [batch, 1, new, tokens], "
+                     "got %d dimensions" % m.dim())
+
+
+class CompiledAttention(nn.Module):
+    """A compiled kha layer with a key/value cache, called as a Hugging Face
+    attention module is: `forward(hidden_states, position_embeddings=None,
+    attention_mask=None, past_key_value=None, cache_position=None,
+    position_ids=None)` returns `(attn_output, None)`.
+
+    `past_key_value` is a KVCache (`new_cache(batch)`), whose new entries the
+    library writes in place; without one the call is a prefill of its own.
+    RoPE is computed by the layer from `position_ids` (default: the cache's
+    length onwards); `position_embeddings` are not read. The attention mask
+    may be 2-D (Hugging Face's, over cached and new tokens) or the model's
+    4-D mask. Weights are bound once (their folds run then)."""
+
+    def __init__(self, library, layer_config, weights, layer_idx=0):
+        super().__init__()
+        if not (layer_config.kv_cache and layer_config.position_ids
+                and layer_config.attention_mask):
+            raise ValueError("CompiledAttention needs a layer compiled with kv_cache, "
+                             "position_ids and attention_mask")
+        self.library, self.config, self.layer_idx = library, layer_config, layer_idx
+        names = [n for n, _ in layer_config.argument_shapes(1, 1, capacity=1)
+                 if n not in INTEGER_ARGUMENTS and n not in ("x", "k_cache", "v_cache")]
+        missing = [n for n in names if n not in weights]
+        if missing:
+            raise ValueError("missing weights: %s" % ", ".join(missing))
+        dtype = _NUMPY_DTYPES[layer_config.dtype]
+        self._layer = library.bind("kha_layer", *[np.asarray(_to_numpy(weights[n]), dtype=dtype)
+                                                  for n in names])
+
+    @classmethod
+    def from_hf_attention(cls, module, config=None, capacity=None, dtype=None,
+                          target="cpu", cuda_on_host=False, cuda_chip="sm_90a", directory=None):
+        """Compiles the layer of a Hugging Face attention module (its weights
+        bound at load, not embedded) for `target`; `capacity` fixes the
+        cache's rows at compile time (None: any)."""
+        from kha.hf import layer_config_from_hf, weights_from_hf_attention
+        from kha.ir import Module, compile as kha_compile
+        cfg = layer_config_from_hf(config if config is not None else module.config,
+                                   dtype=dtype, position_ids=True, attention_mask=True,
+                                   kv_cache=True, cache_capacity=capacity)
+        weights = weights_from_hf_attention(module, cfg)
+        directory = directory or tempfile.mkdtemp(prefix="kha-")
+        path = os.path.join(directory, "kha_attention.so")
+        lib = kha_compile(Module.from_layer_config(cfg.to_dict()), path, target=target,
+                          cuda_on_host=cuda_on_host, cuda_chip=cuda_chip)
+        return cls(lib, cfg, weights, layer_idx=getattr(module, "layer_idx", 0) or 0)
+
+    def new_cache(self, batch, capacity=None):
+        """An empty KVCache for `batch` sequences (`capacity` rows: the
+        compiled capacity by default)."""
+        capacity = capacity if capacity is not None else self.config.cache_capacity
+        if capacity is None:
+            raise ValueError("the layer was compiled for any capacity: give one")
+        if self.config.cache_capacity is not None and capacity != self.config.cache_capacity:
+            raise ValueError("the layer was compiled for a cache of %d rows, not %d"
+                             % (self.config.cache_capacity, capacity))
+        return KVCache(batch, capacity, self.config.num_key_value_heads, self.config.head_dim,
+                       self.config.dtype)
+
+    def forward(self, hidden_states, position_embeddings=None, attention_mask=None,
+                past_key_value=None, cache_position=None, position_ids=None, **kwargs):
+        x = hidden_states.detach().cpu()
+        if x.dim() != 3 or x.shape[-1] != self.config.hidden_size:
+            raise ValueError("hidden_states must be [batch, tokens, %d], got %s"
+                             % (self.config.hidden_size, tuple(x.shape)))
+        B, L = x.shape[0], x.shape[1]
+        cache = past_key_value
+        if cache is None:  # a prefill of its own, in a cache just large enough
+            cache = KVCache(B, self.config.cache_capacity or L, self.config.num_key_value_heads,
+                            self.config.head_dim, self.config.dtype)
+        elif not isinstance(cache, KVCache):
+            raise TypeError("past_key_value must be a kha.torch.KVCache (layer.new_cache(batch)), "
+                            "got %s: the compiled layer keeps its keys and values in kha's "
+                            "layout" % type(cache).__name__)
+        start = cache.length
+        if cache.batch != B:
+            raise ValueError("the cache holds %d sequences, hidden_states %d" % (cache.batch, B))
+        if start + L > cache.capacity:
+            raise ValueError("the cache is too small: it holds %d of %d rows, and %d new tokens "
+                             "do not fit" % (start, cache.capacity, L))
+        if cache_position is not None:
+            cp = np.asarray(torch.as_tensor(cache_position).cpu()).reshape(-1)
+            if cp.shape != (L,) or not np.array_equal(cp, start + np.arange(L)):
+                raise ValueError("cache_position %s does not continue the cache, which holds %d "
+                                 "tokens (expected %d..%d)"
+                                 % (cp.tolist(), start, start, start + L - 1))
+        if position_ids is None:
+            positions = np.broadcast_to(start + np.arange(L), (B, L))
+        else:
+            positions = np.asarray(torch.as_tensor(position_ids).cpu(), dtype=np.int64)
+            if positions.ndim != 2 or positions.shape[1] != L or positions.shape[0] not in (1, B):
+                raise ValueError("position_ids must be [batch, tokens] = [%d, %d] (or [1, %d]), "
+                                 "got %s" % (B, L, L, tuple(positions.shape)))
+            positions = np.broadcast_to(positions, (B, L))
+            if (positions < 0).any() or (positions >= 2**31).any():
+                raise ValueError("position_ids must be in 0 .. 2^31 - 1")
+        keep = _key_padding(attention_mask, B, L, start, cache.capacity)
+        dtype = _NUMPY_DTYPES[self.config.dtype]
+        y = self._layer(x.to(torch.float32).numpy().astype(dtype), np.ascontiguousarray(positions),
+                        keep, cache.keys, cache.values, start)
+        cache.length = start + L
+        return torch.from_numpy(np.asarray(y, dtype=np.float32)).to(hidden_states.dtype), None

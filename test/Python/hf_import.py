@@ -3,7 +3,10 @@
 computes), Mistral, Qwen2 (q, k, v biases) and Gemma families, built from config objects with random weights (no downloads), run
 by transformers (eager attention, the model's rotary embedding, a causal
 mask) and by kha: the imported KHAAttention in PyTorch, and the layer
-compiled by kha with embedded weights, called from Python. Then config
+compiled by kha with embedded weights, called from Python; the compiled
+layer with a key/value cache (kha.torch.CompiledAttention) against the module
+with transformers' DynamicCache for a padded prefill and 32 decode steps, on
+the CPU and with the GPU kernels run on the host. Then config
 mapping alone (Qwen3's QK-norm, which this transformers lacks), and what must
 be refused or warned about.
 
@@ -153,6 +156,104 @@ for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES
         with torch.no_grad():
             unmasked = layer(x, positions=positions).numpy()
         assert relative_error(unmasked[real], want.numpy()[real]) > 1e-2
+
+
+def hf_decode_steps(module, rotary, xs, keep):
+    """Prefill xs[0] on a left-padded batch (`keep` [B, P], 0: padding), then
+    each of xs[1:] as generate() runs it: a DynamicCache, positions from the
+    mask's running count, the model's 4-D mask (causal + padding) over cached
+    and new keys. Yields (y, x, positions, mask, cache_position)."""
+    from transformers.cache_utils import DynamicCache
+    cache, past, low = DynamicCache(), 0, torch.finfo(torch.float32).min
+    for x in xs:
+        B, L, _ = x.shape
+        if past:
+            keep = torch.cat([keep, torch.ones(B, L, dtype=keep.dtype)], 1)
+        total = past + L
+        positions = (keep.cumsum(-1) - 1).masked_fill(keep == 0, 1)[:, past:total]
+        cos, sin = rotary(x, positions)
+        causal = torch.full((L, total), low).triu(1 + past)[None, None]
+        padding = (1.0 - keep[:, None, None, :].to(x.dtype)) * low
+        mask = (causal + padding).clamp(min=low)
+        cache_position = torch.arange(past, total)
+        with torch.no_grad():
+            y = module(x, position_embeddings=(cos, sin), attention_mask=mask,
+                       past_key_value=cache, cache_position=cache_position)[0]
+        yield y, x, positions, mask, cache_position
+        past = total
+
+
+DECODE_TARGETS = [("cpu", {}), ("cuda kernels on the host", dict(target="cuda", cuda_on_host=True))]
+for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES[:4]:
+    for target_label, target in DECODE_TARGETS:
+        @case("%s: prefill of a padded batch and 32 cached decode steps vs transformers (%s)"
+              % (label, target_label))
+        def _(module_lib=module_lib, attention=attention, rotary_name=rotary_name,
+              config_class=config_class, changes=changes, target=target):
+            from kha.torch import CompiledAttention
+            config, module, rotary = hf_module(7, module_lib, attention, rotary_name,
+                                               config_class, changes)
+            B, P, steps = 2, 6, 32
+            keep = torch.ones(B, P, dtype=torch.int64)
+            keep[1, :2] = 0  # sequence 1 is left-padded
+            xs = [torch.randn(B, P, config.hidden_size)] + \
+                 [torch.randn(B, 1, config.hidden_size) for _ in range(steps)]
+            with tempfile.TemporaryDirectory() as tmp:
+                layer = CompiledAttention.from_hf_attention(module, capacity=48, directory=tmp,
+                                                            **target)
+                cache = layer.new_cache(B)
+                worst = 0.0
+                for step, (want, x, positions, mask, cache_position) in enumerate(
+                        hf_decode_steps(module, rotary, xs, keep)):
+                    got, _ = layer(x, attention_mask=mask, past_key_value=cache,
+                                   cache_position=cache_position, position_ids=positions)
+                    # Padded queries' outputs are not compared (nothing to attend).
+                    rows = keep.bool() if step == 0 else torch.ones(B, 1, dtype=torch.bool)
+                    err = relative_error(got[rows].numpy(), want[rows].numpy())
+                    worst = max(worst, err)
+                    assert err < 1e-4, (step, err)
+                assert cache.length == P + steps
+                # A control: the same step without the cache's history differs.
+                fresh = layer.new_cache(B)
+                alone, _ = layer(xs[-1], past_key_value=fresh)
+                assert relative_error(alone.numpy(), want.numpy()) > 1e-2
+
+
+@case("CompiledAttention: a full cache, a bad mask, a position past the cache are errors")
+def _():
+    from transformers.cache_utils import DynamicCache
+    from kha.torch import CompiledAttention
+    config, module, _ = hf_module(8, modeling_llama, "LlamaAttention", "LlamaRotaryEmbedding",
+                                  transformers.LlamaConfig, {})
+    with tempfile.TemporaryDirectory() as tmp:
+        layer = CompiledAttention.from_hf_attention(module, capacity=8, directory=tmp)
+        cache = layer.new_cache(2)
+        x = torch.randn(2, 6, config.hidden_size)
+        layer(x, past_key_value=cache)
+        raises(lambda: layer(torch.randn(2, 3, config.hidden_size), past_key_value=cache),
+               "the cache is too small: it holds 6 of 8 rows, and 3 new tokens do not fit",
+               errors=ValueError)
+        one = torch.randn(2, 1, config.hidden_size)
+        raises(lambda: layer(one, past_key_value=cache, attention_mask=torch.ones(2, 5)),
+               "attention_mask has shape (2, 5); a 2-D mask is [batch, cached + new tokens] "
+               "= [2, 7]", errors=ValueError)
+        raises(lambda: layer(one, past_key_value=cache, cache_position=torch.tensor([9])),
+               "cache_position [9] does not continue the cache, which holds 6 tokens",
+               errors=ValueError)
+        raises(lambda: layer(one, past_key_value=DynamicCache()),
+               "past_key_value must be a kha.torch.KVCache", errors=TypeError)
+        raises(lambda: layer(one, past_key_value=layer.new_cache(3)),
+               "the cache holds 3 sequences, hidden_states 2", errors=ValueError)
+        # The library checks the length itself (a C caller gets the message).
+        bound = layer._layer
+        raises(lambda: bound(one.numpy(), np.zeros((2, 1), np.int64), np.ones((2, 8), np.int64),
+                             cache.keys, cache.values, 8),
+               "the library refused the call", "exceed the cache's capacity",
+               errors=kha.LibraryError)
+        raises(lambda: bound(one.numpy(), np.zeros((2, 1), np.int64), np.ones((2, 8), np.int64),
+                             cache.keys, cache.values, -1),
+               "the library refused the call", "is negative", errors=kha.LibraryError)
+        assert cache.length == 6  # refused calls change nothing
 
 
 @case("kha.torch.capture: a Hugging Face module is mapped, nanoGPT's block names what stops fx")

@@ -429,6 +429,18 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
 
   if (failed(readRoPEScaling(reader, *object, config)))
     return failure();
+  // Dynamic NTK scaling changes the frequencies with the sequence length,
+  // which grows with every decoding step.
+  if (config.kvCache)
+    if (const llvm::json::Object *scaling = object->getObject("rope_scaling")) {
+      std::optional<StringRef> type = scaling->getString("rope_type");
+      if (!type)
+        type = scaling->getString("type");
+      if (type && *type == "dynamic")
+        return reader.error("rope_scaling")
+               << "dynamic RoPE scaling depends on the sequence length, which "
+                  "a layer with a cache does not know when it is compiled";
+    }
   if (config.cacheCapacity && !config.kvCache)
     return reader.error("cache_capacity")
            << "'cache_capacity' sizes the key/value cache; set \"kv_cache\": "
