@@ -10,6 +10,7 @@ docs/semantics.md for the configuration's dtype.
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -156,14 +157,21 @@ def main(argv=None):
     parser.add_argument("inputs", nargs="+", help=".npy files in argument order")
     parser.add_argument("-o", "--output", help="write the float64 result here")
     parser.add_argument("--check", help="compare this result with the reference")
+    parser.add_argument("--check-caches", nargs=2, metavar=("K.npy", "V.npy"),
+                        help="with a cache: compare the updated caches too")
     opts = parser.parse_args(argv)
 
     config = LayerConfig.load(opts.config)
-    expected = len(config.argument_shapes(1, 1))
+    expected = len(config.argument_shapes(1, 1, capacity=1))
     if len(opts.inputs) != expected:
         parser.error("the layer takes %d inputs, got %d" % (expected, len(opts.inputs)))
-    args = [np.load(path) for path in opts.inputs]
-    ref = kha_layer(config, args).numpy()
+    # A cache length may be given as a number.
+    args = [int(path) if path.lstrip("-").isdigit() else np.load(path) for path in opts.inputs]
+    ref = kha_layer(config, args)
+    caches = None
+    if config.kv_cache:
+        ref, caches = ref[0], ref[1:]
+    ref = ref.numpy()
     if opts.output:
         np.save(opts.output, ref)
     print("reference: shape %s, max|ref| %.6g" % (ref.shape, np.max(np.abs(ref))))
@@ -173,6 +181,12 @@ def main(argv=None):
         ok = err < tol
         print("max|y - ref| / max|ref| = %.3g (tolerance %.0e for %s): %s"
               % (err, tol, config.dtype, "ok" if ok else "FAIL"))
+        if opts.check_caches and caches is not None:
+            for path, cache in zip(opts.check_caches, caches):
+                cache_err = relative_error(np.load(path), cache.numpy())
+                print("%s: max|c - ref| / max|ref| = %.3g: %s"
+                      % (os.path.basename(path), cache_err, "ok" if cache_err < tol else "FAIL"))
+                ok &= cache_err < tol
         return 0 if ok else 1
     return 0
 

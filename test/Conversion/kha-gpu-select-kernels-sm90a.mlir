@@ -110,3 +110,15 @@ func.func @small_projection(%a: tensor<1x128xf16>, %b: tensor<128x64xf16>) -> te
   %r = linalg.matmul ins(%a, %b : tensor<1x128xf16>, tensor<128x64xf16>) outs(%f : tensor<1x64xf16>) -> tensor<1x64xf16>
   return %r : tensor<1x64xf16>
 }
+
+// -----
+
+// Decoding with a cache (the causal mask aligned bottom right) takes the
+// SIMT kernel, which splits the keys across blocks.
+// CHECK-LABEL: func @attention_decode
+// CHECK: kha.gpu_kernel = #kha.gpu_kernel<mma = simt
+func.func @attention_decode(%q: tensor<1x1x8x64xf16>, %k: tensor<1x?x2x64xf16>, %v: tensor<1x?x2x64xf16>) -> tensor<1x1x8x64xf16> {
+  // expected-remark @below {{attention kernel (kha.sdpa) falls back to the CUDA cores on sm_90a: its causal mask is aligned bottom right (decoding with a cache)}}
+  %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, causal, bottom_right} : (tensor<1x1x8x64xf16>, tensor<1x?x2x64xf16>, tensor<1x?x2x64xf16>) -> tensor<1x1x8x64xf16>
+  return %o : tensor<1x1x8x64xf16>
+}

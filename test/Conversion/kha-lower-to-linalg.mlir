@@ -204,3 +204,22 @@ func.func @block(%x: tensor<1x4x16xf32>, %w: tensor<16x16xf32>, %t: tensor<8x8xf
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
   return %y : tensor<1x4x16xf32>
 }
+
+// -----
+
+// Aligned bottom right (the queries are the newest L of S keys), key j is in
+// query i's future when j + L > i + S.
+// CHECK-LABEL: func @sdpa_bottom_right
+// CHECK-DAG: %[[L:.*]] = tensor.dim %{{.*}}, %c1{{.*}} : tensor<1x?x2x8xf32>
+// CHECK-DAG: %[[S:.*]] = tensor.dim %{{.*}}, %c1{{.*}} : tensor<1x?x1x8xf32>
+// CHECK: linalg.generic
+// CHECK: %[[ROW:.*]] = linalg.index 1
+// CHECK: %[[COL:.*]] = linalg.index 2
+// CHECK: %[[POS:.*]] = arith.remui %[[ROW]], %[[L]] : index
+// CHECK: %[[LHS:.*]] = arith.addi %[[COL]], %[[L]] : index
+// CHECK: %[[RHS:.*]] = arith.addi %[[POS]], %[[S]] : index
+// CHECK: arith.cmpi ugt, %[[LHS]], %[[RHS]] : index
+func.func @sdpa_bottom_right(%q: tensor<1x?x2x8xf32>, %k: tensor<1x?x1x8xf32>, %v: tensor<1x?x1x8xf32>) -> tensor<1x?x2x8xf32> {
+  %0 = kha.sdpa %q, %k, %v {causal, bottom_right, scale = 0.35 : f64} : (tensor<1x?x2x8xf32>, tensor<1x?x1x8xf32>, tensor<1x?x1x8xf32>) -> tensor<1x?x2x8xf32>
+  return %0 : tensor<1x?x2x8xf32>
+}

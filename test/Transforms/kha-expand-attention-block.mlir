@@ -161,3 +161,58 @@ func.func @positions_and_mask(%x: tensor<2x?x16xf16>, %w: tensor<16x16xf16>, %p:
        : (tensor<2x?x16xf16>, tensor<16x16xf16>, tensor<16x16xf16>, tensor<16x16xf16>, tensor<16x16xf16>, tensor<2x?xi64>, tensor<2x?xi64>) -> tensor<2x?x16xf16>
   return %y : tensor<2x?x16xf16>
 }
+
+// -----
+
+// A key/value cache: the new keys (after RoPE) and values go into the caches
+// at the length, clamped into the cache (start = min(max(n, 0), max(S - L,
+// 0)), rows = min(L, S)); RoPE places the new tokens at start + l; the
+// attention reads the first start + L rows of the updated caches and the
+// mask's first start + L columns, its causal mask aligned bottom right; the
+// block's extra results are the updated caches.
+// CHECK-LABEL: func @kv_cache
+// CHECK-SAME: %[[KC:[a-z0-9]+]]: tensor<?x?x1x8xf32>, %[[VC:[a-z0-9]+]]: tensor<?x?x1x8xf32>, %[[N:[a-z0-9]+]]: i64)
+// CHECK-DAG: %[[L:.*]] = tensor.dim %{{.*}}, %c1 : tensor<?x?x16xf32>
+// CHECK: %[[S:.*]] = tensor.dim %[[KC]], %{{.*}} : tensor<?x?x1x8xf32>
+// CHECK: %[[ROOM:.*]] = arith.subi %[[S]], %[[L]] : index
+// CHECK: %[[ROOM0:.*]] = arith.maxsi %[[ROOM]], %{{c0[_0-9]*}} : index
+// CHECK: %[[NI:.*]] = arith.index_cast %[[N]] : i64 to index
+// CHECK: %[[NPOS:.*]] = arith.maxsi %[[NI]], %{{c0[_0-9]*}} : index
+// CHECK: %[[START:.*]] = arith.minsi %[[NPOS]], %[[ROOM0]] : index
+// CHECK: %[[ROWS:.*]] = arith.minsi %[[L]], %[[S]] : index
+// CHECK: %[[END:.*]] = arith.addi %[[START]], %[[L]] : index
+// CHECK: %[[USED:.*]] = arith.minsi %[[END]], %[[S]] : index
+// CHECK: %[[POS:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<?x?xi64>)
+// CHECK: linalg.index 1
+// CHECK: kha.rope %{{.*}} positions(%[[POS]] : tensor<?x?xi64>)
+// CHECK: %[[K:.*]] = kha.rope %{{.*}} positions(%[[POS]] : tensor<?x?xi64>)
+// CHECK: %[[KNEW:.*]] = tensor.extract_slice %[[K]][0, 0, 0, 0] [%{{.*}}, %[[ROWS]], 1, 8] [1, 1, 1, 1]
+// CHECK: %[[KC2:.*]] = tensor.insert_slice %[[KNEW]] into %[[KC]][0, %[[START]], 0, 0] [%{{.*}}, %[[ROWS]], 1, 8] [1, 1, 1, 1]
+// CHECK: %[[VC2:.*]] = tensor.insert_slice %{{.*}} into %[[VC]][0, %[[START]], 0, 0] [%{{.*}}, %[[ROWS]], 1, 8] [1, 1, 1, 1]
+// CHECK: %[[KU:.*]] = tensor.extract_slice %[[KC2]][0, 0, 0, 0] [%{{.*}}, %[[USED]], 1, 8] [1, 1, 1, 1]
+// CHECK: %[[VU:.*]] = tensor.extract_slice %[[VC2]][0, 0, 0, 0] [%{{.*}}, %[[USED]], 1, 8] [1, 1, 1, 1]
+// CHECK: %[[MU:.*]] = tensor.extract_slice %{{.*}}[0, 0] [%{{.*}}, %[[USED]]] [1, 1]
+// CHECK: %[[ADD:.*]] = linalg.generic {{.*}} ins(%[[MU]] : tensor<?x?xi64>)
+// CHECK: kha.sdpa %{{.*}}, %[[KU]], %[[VU]] mask(%[[ADD]]) {bottom_right, causal
+// CHECK: return %{{.*}}, %[[KC2]], %[[VC2]]
+func.func @kv_cache(%x: tensor<?x?x16xf32>, %wq: tensor<16x16xf32>, %wk: tensor<16x8xf32>, %m: tensor<?x?xi64>, %kc: tensor<?x?x1x8xf32>, %vc: tensor<?x?x1x8xf32>, %n: i64) -> (tensor<?x?x16xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>) {
+  %y:3 = kha.attention_block %x, %wq, %wk, %wk, %wq attention_mask(%m) kv_cache(%kc, %vc, %n)
+       {num_heads = 2 : i64, num_kv_heads = 1 : i64, causal, rope_theta = 10000.0 : f64}
+       : (tensor<?x?x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<?x?xi64>, tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>, i64) -> (tensor<?x?x16xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>)
+  return %y#0, %y#1, %y#2 : tensor<?x?x16xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>
+}
+
+// -----
+
+// Without causal masking a cached layer attends over every used row: no
+// bottom-right alignment.
+// CHECK-LABEL: func @kv_cache_not_causal
+// CHECK: kha.sdpa
+// CHECK-NOT: bottom_right
+// CHECK-SAME: -> tensor<1x1x2x8xf32>
+func.func @kv_cache_not_causal(%x: tensor<1x1x16xf32>, %w: tensor<16x16xf32>, %kc: tensor<1x32x2x8xf32>, %n: i64) -> tensor<1x1x16xf32> {
+  %y:3 = kha.attention_block %x, %w, %w, %w, %w kv_cache(%kc, %kc, %n)
+       {num_heads = 2 : i64, num_kv_heads = 2 : i64}
+       : (tensor<1x1x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>, i64) -> (tensor<1x1x16xf32>, tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>)
+  return %y#0 : tensor<1x1x16xf32>
+}

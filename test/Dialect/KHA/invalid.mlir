@@ -65,7 +65,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // R6: the MLP knock is complete
 func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>) {
   // expected-error @+1 {{the MLP knock needs all of v_up, v_gate and v_down}}
-  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0>}>
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
   return
 }
@@ -75,7 +75,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // R6: one value knock
 func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>, %a7: tensor<8x8xf32>, %a8: tensor<8x8xf32>) {
   // expected-error @+1 {{values take a linear knock or an MLP knock, not both}}
-  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7, %a8) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0>}>
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7, %a8) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
   return
 }
@@ -85,7 +85,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // R6: QK-norm weights come in pairs
 func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>) {
   // expected-error @+1 {{QK-norm needs both q_norm and k_norm}}
-  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0>}>
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8xf32>) -> tensor<1x4x16xf32>
   return
 }
@@ -215,7 +215,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // R6: the projection biases come together (the generic form can split them)
 func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<16xf32>) {
   // expected-error @+1 {{the projection biases need all of bq, bk and bv}}
-  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0>}>
+  %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<16xf32>) -> tensor<1x4x16xf32>
   return
 }
@@ -779,5 +779,94 @@ func.func @f(%a0: tensor<1x8589934592x1xf32>, %a1: tensor<1x65536xf32>, %a2: ten
   // expected-error @+1 {{'the query projection' of shape [1, 8589934592, 65536] has more than 2^48 elements}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 1 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x8589934592x1xf32>, tensor<1x65536xf32>, tensor<1x65536xf32>, tensor<1x65536xf32>, tensor<65536x1xf32>) -> tensor<1x8589934592x1xf32>
+  return
+}
+
+// -----
+
+// R31: a cache has the input's batch, G key/value heads and d
+func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x2x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+  // expected-error @+1 {{'k_cache' must have shape [2, 32, 1, 8] (B x S x G x d), got [2, 32, 2, 8]}}
+  %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64, causal}
+       : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x2x8xf32>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x2x8xf32>, tensor<2x32x1x8xf32>)
+  return
+}
+
+// -----
+
+// R31: a cache is rank 4
+func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+  // expected-error @+1 {{'k_cache' must be a rank-4 tensor [B, S, G, d], got rank 3}}
+  %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x8xf32>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x8xf32>, tensor<2x32x1x8xf32>)
+  return
+}
+
+// -----
+
+// R31: the two caches have one capacity
+func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf32>, %vc: tensor<2x16x1x8xf32>, %n: i64) {
+  // expected-error @+1 {{'k_cache' and 'v_cache' must have one capacity S, got 32 and 16}}
+  %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x1x8xf32>, tensor<2x16x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x1x8xf32>, tensor<2x16x1x8xf32>)
+  return
+}
+
+// -----
+
+// R31: a cache has the input's element type
+func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf16>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+  // expected-error @+1 {{'k_cache' must have the input's element type 'f32', got 'f16'}}
+  %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x1x8xf16>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x1x8xf16>, tensor<2x32x1x8xf32>)
+  return
+}
+
+// -----
+
+// R31: with a cache the block returns the updated caches
+func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+  // expected-error @+1 {{with a cache the block returns the updated k_cache and v_cache, got 0 more results}}
+  %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x1x8xf32>, tensor<2x32x1x8xf32>, i64) -> tensor<2x1x16xf32>
+  return
+}
+
+// -----
+
+// R31: without a cache the block has one result
+func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+  // expected-error @+1 {{without a cache the block has one result, got 2}}
+  %y:2 = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>)
+  return
+}
+
+// -----
+
+// R31: a cache needs both caches and the length (the generic form)
+func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf32>, %n: i64) {
+  // expected-error @+1 {{a cache needs k_cache, v_cache and cache_length}}
+  %y:2 = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %kc, %n) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1>}>
+       : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x1x8xf32>)
+  return
+}
+
+// -----
+
+// R30: with a cache the attention mask is [B, S], one entry per cache slot
+func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %m: tensor<2x1xi64>, %kc: tensor<2x32x1x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+  // expected-error @+1 {{'attention_mask' must have shape [2, 32] (B x S (one entry per cache slot)), got [2, 1]}}
+  %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 attention_mask(%m) kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
+       : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x1xi64>, tensor<2x32x1x8xf32>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x1x8xf32>, tensor<2x32x1x8xf32>)
+  return
+}
+
+// -----
+
+// R32: the bottom-right alignment is one of the causal mask
+func.func @f(%q: tensor<2x1x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>) {
+  // expected-error @+1 {{'bottom_right' aligns the causal mask and needs 'causal'}}
+  %0 = kha.sdpa %q, %k, %v {scale = 0.35 : f64, bottom_right} : (tensor<2x1x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>) -> tensor<2x1x4x8xf32>
   return
 }

@@ -132,3 +132,29 @@ func.func @warpgroup_mma_register_a(%a: vector<32xbf16>, %b: !nvgpu.warpgroup.de
   %d2 = kha.warpgroup_mma_register_a %a2, %b2, %c2 : vector<8xf16>, !nvgpu.warpgroup.descriptor<tensor = memref<16x8xf16, #gpu.address_space<workgroup>>>, vector<4xf32>
   return %d, %d2 : vector<32xf32>, vector<4xf32>
 }
+
+// CHECK-LABEL: func @block_kv_cache
+// CHECK: kha.attention_block {{.*}} attention_mask(%{{[a-z0-9]+}}) kv_cache(%{{[a-z0-9]+}}, %{{[a-z0-9]+}}, %{{[a-z0-9]+}}) {causal, num_heads = 4 : i64, num_kv_heads = 2 : i64, rope_theta = 1.000000e+04 : f64}
+// CHECK-SAME: -> (tensor<?x?x96xf32>, tensor<?x?x2x32xf32>, tensor<?x?x2x32xf32>)
+func.func @block_kv_cache(%x: tensor<?x?x96xf32>, %wq: tensor<96x128xf32>,
+    %wk: tensor<96x64xf32>, %wv: tensor<96x64xf32>, %wo: tensor<128x96xf32>,
+    %m: tensor<?x?xi64>, %kc: tensor<?x?x2x32xf32>, %vc: tensor<?x?x2x32xf32>,
+    %n: i64) -> tensor<?x?x96xf32> {
+  %y, %k, %v = kha.attention_block %x, %wq, %wk, %wv, %wo attention_mask(%m)
+         kv_cache(%kc, %vc, %n)
+         {num_heads = 4 : i64, num_kv_heads = 2 : i64, causal, rope_theta = 10000.0 : f64}
+       : (tensor<?x?x96xf32>, tensor<96x128xf32>, tensor<96x64xf32>,
+          tensor<96x64xf32>, tensor<128x96xf32>, tensor<?x?xi64>,
+          tensor<?x?x2x32xf32>, tensor<?x?x2x32xf32>, i64)
+         -> (tensor<?x?x96xf32>, tensor<?x?x2x32xf32>, tensor<?x?x2x32xf32>)
+  return %y : tensor<?x?x96xf32>
+}
+
+// CHECK-LABEL: func @sdpa_bottom_right
+// CHECK: kha.sdpa %{{.*}}, %{{.*}}, %{{.*}} {bottom_right, causal, scale = 1.250000e-01 : f64}
+func.func @sdpa_bottom_right(%q: tensor<2x1x8x64xf32>, %k: tensor<2x?x2x64xf32>,
+    %v: tensor<2x?x2x64xf32>) -> tensor<2x1x8x64xf32> {
+  %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, causal, bottom_right}
+     : (tensor<2x1x8x64xf32>, tensor<2x?x2x64xf32>, tensor<2x?x2x64xf32>) -> tensor<2x1x8x64xf32>
+  return %o : tensor<2x1x8x64xf32>
+}
