@@ -10,7 +10,9 @@ float64 reference, with the tolerance of docs/semantics.md. Exit status 1
 when the error is above the tolerance. `--compile-flag` passes a flag to
 kha-compile (e.g. `--compile-flag=--target=cuda --compile-flag=--cuda-on-host`
 checks the GPU kernels run on the host). `--dtype` checks the configuration
-with another element type.
+with another element type. A layer with a key/value cache runs one step on a
+cache filled to seven eighths of its capacity (64 rows unless the
+configuration fixes it); the updated caches are compared too.
 """
 
 import argparse
@@ -61,21 +63,37 @@ def check(config_path, tools, batch=None, seq_len=None, seed=0, benchmark=0,
             with open(config_path, "w") as f:
                 json.dump(raw, f)
         lib = library or compile_config(config_path, tools, tmp, compile_flags)
-        inputs = make_inputs(config, batch, seq_len, seed)
+        cache = {}
+        if config.kv_cache:
+            capacity = config.cache_capacity or 64
+            cache = dict(capacity=capacity,
+                         cache_length=max(0, min(capacity * 7 // 8, capacity - seq_len)))
+        inputs = make_inputs(config, batch, seq_len, seed, **cache)
         paths = save_inputs(inputs, tmp)
         y_path = os.path.join(tmp, "y.npy")
-        cmd = [os.path.join(tools, "kha-run"), lib, "--function=kha_layer",
-               *["--input=@" + p for p in paths], "--output=@" + y_path]
+        # A cache length goes by value; the caches are updated in their files.
+        given = ["--input=%d" % a if n == "cache_length" else "--input=@" + p
+                 for (n, a), p in zip(inputs, paths)]
+        cmd = [os.path.join(tools, "kha-run"), lib, "--function=kha_layer", *given,
+               "--output=@" + y_path] + (["--update"] if cache else [])
         if benchmark:
             cmd.append("--benchmark=%d" % benchmark)
         out = run(cmd)
         y = np.load(y_path)
-        ref = kha_layer(config, [a for _, a in inputs]).numpy()
+        ref = kha_layer(config, [a for _, a in inputs])
+        if cache:  # the output and both updated caches
+            ref, caches = ref[0].numpy(), ref[1:]
+            err = max([relative_error(y, ref)] +
+                      [relative_error(np.load(os.path.join(tmp, name + ".npy")), c.numpy())
+                       for name, c in zip(("k_cache", "v_cache"), caches)])
+        else:
+            ref = ref.numpy()
+            err = relative_error(y, ref)
         median = None
         match = re.search(r"median ([0-9.]+) ms", out)
         if match:
             median = float(match.group(1))
-        return relative_error(y, ref), TOLERANCE[config.dtype], median
+        return err, TOLERANCE[config.dtype], median
 
 
 def main(argv=None):

@@ -88,23 +88,25 @@ func.func @dynamic_result_heads(%q: tensor<1x?x4x8xf32>, %k: tensor<1x?x2x8xf32>
 // -----
 
 // Decoding (bottom_right): flash-decoding. K and V are read in place through
-// strided buffers (the used rows of a cache); the keys are split into
-// `splits` ranges, min(ceil(512 / blocks), max(ceil(S / 256), 1)), each a
-// multiple of the 64-key tile; one block per (row tile, split) x G x B
-// writes its rows' m, l and unnormalised o; a second kernel, one block per
-// (row, head, batch) and one thread per output column, combines them.
+// strided buffers (the used rows of a cache); 32 lanes per (head, row) and
+// one row per block (128 threads for r = 4), so that a single query row
+// keeps the block busy; the keys are split into `splits` ranges,
+// min(ceil(512 / blocks), max(ceil(S / 64), 1)), each a multiple of the
+// 64-key tile; one block per (row tile, split) x G x B writes its rows' m, l
+// and unnormalised o; a second kernel, one block per (row, head, batch) and
+// one thread per output column, combines them.
 // CHECK-LABEL: func @decode_split_keys
 // CHECK-DAG: %[[K:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<1x?x2x64xf32> to memref<1x?x2x64xf32, strided<[?, ?, ?, ?], offset: ?>>
 // CHECK-DAG: %[[V:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<1x?x2x64xf32> to memref<1x?x2x64xf32, strided<[?, ?, ?, ?], offset: ?>>
 // CHECK: %[[S:.*]] = memref.dim %[[K]], %{{.*}}
 // CHECK: %[[WANTED:.*]] = arith.ceildivui %c512, %{{.*}} : index
-// CHECK: %[[MOST0:.*]] = arith.ceildivui %[[S]], %c256 : index
+// CHECK: %[[MOST0:.*]] = arith.ceildivui %[[S]], %c64{{.*}} : index
 // CHECK: %[[MOST:.*]] = arith.maxui %[[MOST0]], %{{.*}} : index
 // CHECK: %[[SPLITS:.*]] = arith.minui %[[WANTED]], %[[MOST]] : index
 // CHECK: %[[M:.*]] = memref.alloc(%[[SPLITS]], %{{.*}}, %{{.*}}) : memref<?x?x?x8xf32>
 // CHECK: %[[L:.*]] = memref.alloc(%[[SPLITS]], %{{.*}}, %{{.*}}) : memref<?x?x?x8xf32>
 // CHECK: %[[O:.*]] = memref.alloc(%[[SPLITS]], %{{.*}}, %{{.*}}) : memref<?x?x?x8x64xf32>
-// CHECK: gpu.launch
+// CHECK: gpu.launch blocks({{.*}}) threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c128{{.*}}, %{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}})
 // CHECK: arith.remui %{{.*}}, %[[SPLITS]]
 // CHECK: arith.divui %{{.*}}, %[[SPLITS]]
 // CHECK: scf.for

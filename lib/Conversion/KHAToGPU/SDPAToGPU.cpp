@@ -61,15 +61,23 @@ struct AttentionTiling {
 
   /// `lanes`/`rows` of 0 choose them; a given `lanes` must divide d, dv
   /// and 32.
+  /// `wide` (decoding: few query rows) prefers up to 32 lanes per row, so
+  /// that a block's threads are busy even with one row.
   static std::optional<AttentionTiling> choose(int64_t d, int64_t dv,
                                                int64_t r, int64_t lanes,
-                                               int64_t rows) {
+                                               int64_t rows, bool wide) {
     AttentionTiling t;
     t.lanes = 1;
     if (lanes > 0) {
       if (d % lanes || dv % lanes || 32 % lanes)
         return std::nullopt;
       t.lanes = lanes;
+    } else if (wide) {
+      for (int64_t candidate : {32, 16, 8, 4, 2})
+        if (d % candidate == 0 && dv % candidate == 0) {
+          t.lanes = candidate;
+          break;
+        }
     } else {
       for (int64_t candidate : {4, 2})
         if (d % candidate == 0 && dv % candidate == 0) {
@@ -96,7 +104,7 @@ struct AttentionTiling {
 /// Flash-decoding: blocks to aim for (a few per SM on the chips kha
 /// targets) and the fewest keys one split takes.
 constexpr int64_t kTargetBlocks = 512;
-constexpr int64_t kMinKeysPerSplit = 256;
+constexpr int64_t kMinKeysPerSplit = 64;
 
 /// `tensor` as a read-only buffer of any strides: a decoding step reads the
 /// used rows of a cache in place, without a copy.
@@ -187,16 +195,16 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     if (H <= 0 || G <= 0 || d <= 0 || dv <= 0 || H % G != 0)
       return rewriter.notifyMatchFailure(op, "empty heads or G not dividing H");
     int64_t r = H / G;
+    // Decoding: the causal mask aligned bottom right, the keys split.
+    bool splitKeys = op.getBottomRight();
     std::optional<AttentionTiling> tiling =
-        AttentionTiling::choose(d, dv, r, lanes, rows);
+        AttentionTiling::choose(d, dv, r, lanes, rows, /*wide=*/splitKeys);
     if (!tiling)
       return rewriter.notifyMatchFailure(op, "no kernel shape fits");
     AttentionTiling t = *tiling;
     Location loc = op.getLoc();
     Emitter e{rewriter, loc};
 
-    // Decoding: the causal mask aligned bottom right, the keys split.
-    bool splitKeys = op.getBottomRight();
     if (splitKeys && dv > 1024)
       return rewriter.notifyMatchFailure(op, "dv > 1024 for the combine kernel");
 
