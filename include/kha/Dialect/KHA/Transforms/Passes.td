@@ -99,6 +99,11 @@ def KHAExpandAttentionBlockPass : Pass<"kha-expand-attention-block"> {
     before an MLP knock, and after a linear knock as `b T` (`(x W + b) T =
     x W T + b T`), so that the knock stays right after its projection, where
     `kha-fold-knock` folds it. A scaled RoPE's frequencies go to `kha.rope`.
+    With a key/value cache, the new keys and values are inserted into the
+    caches at the cache length (clamped so that every access stays inside),
+    RoPE places the new tokens after the cached ones unless positions are
+    given, and `kha.sdpa {bottom_right}` attends over the used rows; the
+    updated caches replace the block's extra results.
 
     Before:
 
