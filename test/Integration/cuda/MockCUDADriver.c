@@ -24,7 +24,8 @@
  *
  * Every call is counted; the counts and any violation are appended to the
  * file $KHA_MOCK_CUDA_LOG at exit. $KHA_MOCK_CUDA_FAIL=NAME:CODE makes the
- * function NAME return CODE (to test error paths).
+ * function NAME return CODE (to test error paths); with $KHA_MOCK_CUDA_TRACE
+ * set, every launch appends its kernel, grid and block to the log.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -278,6 +279,16 @@ EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
   }
   (void)sink;
   ++launches;
+  /* $KHA_MOCK_CUDA_TRACE: one line per launch, its grid and block. */
+  const char *path = getenv("KHA_MOCK_CUDA_LOG");
+  if (path && getenv("KHA_MOCK_CUDA_TRACE")) {
+    FILE *log = fopen(path, "a");
+    if (log) {
+      fprintf(log, "launch %s grid %u %u %u block %u %u %u\n", f->name, gx, gy,
+              gz, bx, by, bz);
+      fclose(log);
+    }
+  }
   return SUCCESS;
 }
 

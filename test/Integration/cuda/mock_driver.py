@@ -10,7 +10,9 @@ but not run. Without a GPU this checks everything around the kernels:
   - a failing driver call (injected) is reported naming the call and the
     driver's error, the tools exit 1, and nothing runs after it;
   - the paper-main layer in bf16 at L = 2048 and 4096: its peak device memory
-    is reported and grows linearly with L (no L x S buffer).
+    is reported and grows linearly with L (no L x S buffer);
+  - a decoding step with a long cache launches its attention over many blocks
+    (the keys split across them) and frees its partial results.
 
 The outputs are not checked: the kernels do not run (the GPU check and
 --cuda-on-host cover the numbers).
@@ -145,6 +147,38 @@ def main():
                "paper-main bf16, B=1: peak device memory %.1f MiB at L=2048, %.1f MiB at "
                "L=4096 (x%.2f), largest buffer %.1f -> %.1f MiB: linear in L, no L x S buffer"
                % (mib(peak2), mib(peak4), peak4 / max(peak2, 1), mib(big2), mib(big4)))
+
+        # Decoding with a cache (examples/decode-gqa: B = 1, L = 1, G = 4, H =
+        # 16, 4096 rows): the caches are device buffers updated in place, the
+        # length a host value; the attention splits the 3585 used keys into
+        # min(ceil(512 / 4), ceil(3585 / 64)) = 57 ranges: 57 x 4 x 1 blocks
+        # instead of 1 x 4 x 1, and a combining kernel of (1, 16, 1) blocks
+        # of 128 threads (one per output column). Every allocation (the
+        # partial results too) is freed.
+        decode = os.path.join(config_dir, "decode-gqa.json")
+        mlir = os.path.join(tmp, "decode.mlir")
+        subprocess.run([os.path.join(tools, "kha-translate"), "--import-layer-config",
+                        decode, "-o", mlir], check=True)
+        decode_lib = os.path.join(tmp, "decode.so")
+        subprocess.run([os.path.join(tools, "kha-compile"), mlir, "--target=cuda",
+                        "-o", decode_lib], check=True, capture_output=True)
+        config = LayerConfig.load(decode)
+        inputs = ["--input=3584" if name == "cache_length" else
+                  "--input=%sxf32=random:%d" % ("x".join(map(str, shape)), i)
+                  for i, (name, shape) in enumerate(config.argument_shapes(1, 1))]
+        proc, counts, text = run([kha_run, decode_lib, "--device=cuda", *inputs],
+                                 dict(env, KHA_MOCK_CUDA_TRACE="1"), log)
+        grids = re.findall(r"^launch \S+ grid (\d+) (\d+) (\d+) block (\d+) (\d+) (\d+)$",
+                           text, re.M)
+        grids = [tuple(map(int, g)) for g in grids]
+        split = (57, 4, 1, 128, 1, 1) in grids
+        combine = (1, 16, 1, 128, 1, 1) in grids
+        expect(proc.returncode == 0 and counts.get("violations", 1) == 0
+               and counts.get("live") == 0 and split and combine,
+               "decode-gqa, one token after 3584: the attention launches 57 x 4 x 1 blocks "
+               "(%s), the combine 1 x 16 x 1 (%s); %d kernels, every allocation freed (%s)%s"
+               % (split, combine, len(grids), counts,
+                  "" if proc.returncode == 0 else ": " + proc.stderr.strip()))
 
         # kha.Library: numpy in and out through the library's runtime.
         script = ("import numpy as np, kha\n"
