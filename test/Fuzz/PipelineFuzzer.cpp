@@ -3,7 +3,8 @@
 // A structure-aware generator driven by libFuzzer's bytes: they choose a
 // module of one kha op (an attention block with any knock, norm, RoPE and
 // mask combination, positions and padding masks, weights marked for the
-// weight preparation or not; an SDPA with or without a mask, shared along
+// weight preparation or not, a key/value cache (memref arguments updated in
+// place, an i64 length); an SDPA with or without a mask, shared along
 // size-1 dimensions or not; a per-head op), its
 // sizes (0, 1, primes, dynamic, 2^33, 2^62), element types, attributes and,
 // sometimes, one thing made wrong on purpose (a size or an element type).
@@ -53,6 +54,9 @@ struct Argument {
   std::vector<int64_t> shape;
   std::string elementType;
   bool weight = false; // marked kha.weight (kha-outline-weight-preparation)
+  /// A buffer the function updates in place (a cache: a memref argument,
+  /// read through bufferization.to_tensor), or an i64 scalar (its length).
+  bool buffer = false, scalar = false;
 };
 
 /// The generated op: its arguments, result shape and the text between the
@@ -66,6 +70,7 @@ struct GeneratedOp {
   std::string clauses;       // knock_q(...) mask(...) ...
   std::vector<std::string> attributes;
   bool perHead = false; // `op operands attrs : types` form
+  bool cache = false;   // the block returns the updated caches too
 };
 
 /// Chooses sizes and features from the fuzzer's bytes.
@@ -163,14 +168,25 @@ private:
       op.arguments.push_back({"pos", {B, L}, "i64"});
       op.clauses += " positions(%pos)";
     }
+    // A key/value cache [B, S, G, d] (the mask then [B, S]) and its length.
+    bool cache = bytes.ConsumeIntegralInRange<int>(0, 3) == 0;
+    int64_t S = cache ? size() : L;
     if (bytes.ConsumeBool()) {
-      op.arguments.push_back({"keep", {B, L}, "i64"});
+      op.arguments.push_back({"keep", {B, S}, "i64"});
       op.clauses += " attention_mask(%keep)";
+    }
+    if (cache) {
+      op.cache = true;
+      Argument k{"kc", {B, S, G, d}, ""}, v{"vc", {B, S, G, d}, ""},
+          n{"n", {}, "i64"};
+      k.buffer = v.buffer = n.scalar = true;
+      op.arguments.insert(op.arguments.end(), {k, v, n});
+      op.clauses += " kv_cache(%kc_t, %vc_t, %n)";
     }
     // Weights passed at run time: the work on them alone is outlined.
     if (bytes.ConsumeBool())
       for (Argument &arg : op.arguments)
-        arg.weight = arg.name != "x" && arg.elementType != "i64";
+        arg.weight = arg.name != "x" && arg.elementType != "i64" && !arg.buffer;
     return op;
   }
 
@@ -275,11 +291,25 @@ std::string tensorType(ArrayRef<int64_t> shape, StringRef elementType) {
 
 /// The generated op as a function, in kha-opt's textual form.
 std::string printModule(const GeneratedOp &op) {
-  std::vector<std::string> params, types, names;
+  std::vector<std::string> params, types, names, cacheTypes;
+  std::string prologue, epilogue;
   for (const Argument &arg : op.arguments) {
-    std::string type = tensorType(
-        arg.shape, arg.elementType.empty() ? op.elementType : arg.elementType);
-    params.push_back("%" + arg.name + ": " + type +
+    std::string element =
+        arg.elementType.empty() ? op.elementType : arg.elementType;
+    std::string type = arg.scalar ? element : tensorType(arg.shape, element);
+    std::string param = type;
+    if (arg.buffer) {
+      // memref<...> for tensor<...>: the caller's buffer, written in place.
+      param = "memref" + type.substr(strlen("tensor"));
+      prologue += "  %" + arg.name + "_t = bufferization.to_tensor %" +
+                  arg.name + " restrict writable : " + param + " to " + type +
+                  "\n";
+      epilogue += "  bufferization.materialize_in_destination %" + arg.name +
+                  "_new in restrict writable %" + arg.name + " : (" + type +
+                  ", " + param + ") -> ()\n";
+      cacheTypes.push_back(type);
+    }
+    params.push_back("%" + arg.name + ": " + param +
                      (arg.weight ? " {kha.weight}" : ""));
     types.push_back(type);
     names.push_back("%" + arg.name);
@@ -295,11 +325,18 @@ std::string printModule(const GeneratedOp &op) {
   } else {
     std::vector<std::string> operands(names.begin(),
                                       names.begin() + op.operandCount);
-    body = "%y = " + op.name + " " + llvm::join(operands, ", ") + op.clauses +
-           attrs + " : (" + llvm::join(types, ", ") + ") -> " + result;
+    std::string results = "%y", resultTypes = result;
+    if (op.cache) {
+      results += ", %kc_new, %vc_new";
+      resultTypes = "(" + result + ", " + llvm::join(cacheTypes, ", ") + ")";
+    }
+    body = results + " = " + op.name + " " + llvm::join(operands, ", ") +
+           op.clauses + attrs + " : (" + llvm::join(types, ", ") + ") -> " +
+           resultTypes;
   }
   return "func.func @f(" + llvm::join(params, ", ") + ") -> " + result +
-         " {\n  " + body + "\n  return %y : " + result + "\n}\n";
+         " {\n" + prologue + "  " + body + "\n" + epilogue + "  return %y : " +
+         result + "\n}\n";
 }
 
 } // namespace
