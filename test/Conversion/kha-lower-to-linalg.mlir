@@ -208,10 +208,17 @@ func.func @block(%x: tensor<1x4x16xf32>, %w: tensor<16x16xf32>, %t: tensor<8x8xf
 // -----
 
 // Aligned bottom right (the queries are the newest L of S keys), key j is in
-// query i's future when j + L > i + S.
+// query i's future when j + L > i + S. Decoding keeps K's rows whole
+// ([B*G, S, d], d innermost, as the cache holds them) and multiplies by
+// their transpose through the batch matmul's indexing maps.
+// CHECK-DAG: #map{{[0-9]*}} = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #map{{[0-9]*}} = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+// CHECK-DAG: #map{{[0-9]*}} = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
 // CHECK-LABEL: func @sdpa_bottom_right
 // CHECK-DAG: %[[L:.*]] = tensor.dim %{{.*}}, %c1{{.*}} : tensor<1x?x2x8xf32>
 // CHECK-DAG: %[[S:.*]] = tensor.dim %{{.*}}, %c1{{.*}} : tensor<1x?x1x8xf32>
+// CHECK: linalg.transpose ins(%{{.*}} : tensor<1x?x1x8xf32>) outs(%{{.*}} : tensor<1x1x?x8xf32>) permutation = [0, 2, 1, 3]
+// CHECK: linalg.batch_matmul indexing_maps = [#map{{[0-9]*}}, #map{{[0-9]*}}, #map{{[0-9]*}}] {kha.attention = "scores"} ins(%{{.*}}, %{{.*}} : tensor<1x?x8xf32>, tensor<1x?x8xf32>)
 // CHECK: linalg.generic
 // CHECK: %[[ROW:.*]] = linalg.index 1
 // CHECK: %[[COL:.*]] = linalg.index 2

@@ -355,9 +355,16 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
     Value qg = relayout(rewriter, loc, q, {{0}, {1}, {2, 3}, {4}},
                         {batch, len, idx(kvHeads), idx(group), idx(d)},
                         {0, 2, 3, 1, 4}, {{0, 1}, {2, 3}, {4}});
-    // K [B, S, G, d] -> [B, G, d, S] -> [B*G, d, S].
-    Value kt = relayout(rewriter, loc, k, {}, {}, {0, 2, 3, 1},
-                        {{0, 1}, {2}, {3}});
+    // K [B, S, G, d] -> [B, G, d, S] -> [B*G, d, S]. Decoding (bottom_right:
+    // few query rows against a long cache) keeps d innermost instead,
+    // [B*G, S, d], and multiplies by its transpose: a copy of the cache's
+    // rows rather than a transpose through strided loads, which would cost
+    // more than the attention itself.
+    bool keysByRow = op.getBottomRight();
+    Value kt = keysByRow ? relayout(rewriter, loc, k, {}, {}, {0, 2, 1, 3},
+                                    {{0, 1}, {2}, {3}})
+                         : relayout(rewriter, loc, k, {}, {}, {0, 2, 3, 1},
+                                    {{0, 1}, {2}, {3}});
     // V [B, S, G, dv] -> [B, G, S, dv] -> [B*G, S, dv].
     Value vg = relayout(rewriter, loc, v, {}, {}, {0, 2, 1, 3},
                         {{0, 1}, {2}, {3}});
@@ -378,6 +385,14 @@ struct LowerSDPA : OpRewritePattern<SDPAOp> {
         buildFilled(rewriter, loc, {groups, rows, keyLen}, f32, 0.0);
     auto scoresOp = linalg::BatchMatmulOp::create(
         rewriter, loc, ValueRange{qg, kt}, ValueRange{scoreInit});
+    if (keysByRow) {
+      AffineExpr b, m, n, kk;
+      bindDims(ctx, b, m, n, kk);
+      scoresOp.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(
+          {AffineMap::get(4, 0, {b, m, kk}, ctx),
+           AffineMap::get(4, 0, {b, n, kk}, ctx),
+           AffineMap::get(4, 0, {b, m, n}, ctx)}));
+    }
     tag(scoresOp, "scores");
     Value scores = scoresOp.getResult(0);
 
