@@ -87,7 +87,7 @@ def main():
         step = lib_cache.bind("kha_layer", *weights)
         whole = lib_plain.bind("kha_layer", *weights)
         t = {n: torch.from_numpy(np.array(a)) for n, a in inputs if n not in ("cache_length",)}
-        print("| cached tokens n | kha, one step | PyTorch eager, one step | kha / PyTorch | "
+        print("| cached tokens n | kha, one step | PyTorch eager, one step | PyTorch / kha | "
               "kha without a cache (n + 1 tokens) | cache speed-up |")
         print("|---|---|---|---|---|---|")
         x1 = named["x"]
