@@ -165,7 +165,16 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
       flops += qElems + 2 * kvElems; // one addition per projected element
     if (block.getBo())
       flops += tokens * D;
-    int64_t scores = x.getDimSize(0) * H * x.getDimSize(1) * x.getDimSize(1);
+    // With a cache, the queries attend over up to its capacity (counted
+    // full), and only the new rows of the updated caches are written.
+    int64_t keys = x.getDimSize(1);
+    if (block.hasKVCache()) {
+      keys = block.getKCache().getType().getDimSize(1);
+      int64_t cacheBytes = *bytesOf(block.getKCache().getType());
+      int64_t newRowBytes = cacheBytes / keys * x.getDimSize(1);
+      cost.bytes -= 2 * (cacheBytes - newRowBytes);
+    }
+    int64_t scores = x.getDimSize(0) * H * x.getDimSize(1) * keys;
     flops += sdpaFlops(scores, d, d, qElems);
     cost.flops = flops;
     return cost;

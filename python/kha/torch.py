@@ -476,6 +476,29 @@ class KVCache:
         self.length = 0
 
 
+class ModelKVCache:
+    """The caches of a model whose attention modules are CompiledAttention
+    layers (replace_hf_attention), one KVCache per layer index; pass it as
+    the model's `past_key_values`. It answers what a Hugging Face model asks
+    of its cache (get_seq_length)."""
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+
+    def __getitem__(self, layer_idx):
+        return self.layers[layer_idx]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def get_seq_length(self, layer_idx=0):
+        return self.layers[layer_idx].length
+
+    def reset(self):
+        for layer in self.layers:
+            layer.reset()
+
+
 def _key_padding(mask, batch, new, start, capacity):
     """A Hugging Face attention mask as kha's key padding [B, capacity]
     (1: attend): a 2-D mask [B, start + new] (0: padding), or the model's 4-D
@@ -533,22 +556,34 @@ class CompiledAttention(nn.Module):
         self._layer = library.bind("kha_layer", *[np.asarray(_to_numpy(weights[n]), dtype=dtype)
                                                   for n in names])
 
-    @classmethod
-    def from_hf_attention(cls, module, config=None, capacity=None, dtype=None,
-                          target="cpu", cuda_on_host=False, cuda_chip="sm_90a", directory=None):
-        """Compiles the layer of a Hugging Face attention module (its weights
-        bound at load, not embedded) for `target`; `capacity` fixes the
-        cache's rows at compile time (None: any)."""
-        from kha.hf import layer_config_from_hf, weights_from_hf_attention
+    @staticmethod
+    def compile_for(config, capacity=None, dtype=None, target="cpu", cuda_on_host=False,
+                    cuda_chip="sm_90a", directory=None):
+        """(library, layer config): the attention of a Hugging Face model
+        `config` compiled with a cache for `target` (weights as arguments,
+        bound per layer); `capacity` fixes the cache's rows (None: any)."""
+        from kha.hf import layer_config_from_hf
         from kha.ir import Module, compile as kha_compile
-        cfg = layer_config_from_hf(config if config is not None else module.config,
-                                   dtype=dtype, position_ids=True, attention_mask=True,
+        cfg = layer_config_from_hf(config, dtype=dtype, position_ids=True, attention_mask=True,
                                    kv_cache=True, cache_capacity=capacity)
-        weights = weights_from_hf_attention(module, cfg)
         directory = directory or tempfile.mkdtemp(prefix="kha-")
         path = os.path.join(directory, "kha_attention.so")
         lib = kha_compile(Module.from_layer_config(cfg.to_dict()), path, target=target,
                           cuda_on_host=cuda_on_host, cuda_chip=cuda_chip)
+        return lib, cfg
+
+    @classmethod
+    def from_hf_attention(cls, module, config=None, capacity=None, dtype=None,
+                          target="cpu", cuda_on_host=False, cuda_chip="sm_90a", directory=None,
+                          library=None):
+        """Compiles the layer of a Hugging Face attention module (its weights
+        bound at load, not embedded) for `target`, or binds the module's
+        weights to `library`, a (library, layer config) of compile_for."""
+        from kha.hf import weights_from_hf_attention
+        lib, cfg = library or cls.compile_for(
+            config if config is not None else module.config, capacity, dtype, target,
+            cuda_on_host, cuda_chip, directory)
+        weights = weights_from_hf_attention(module, cfg)
         return cls(lib, cfg, weights, layer_idx=getattr(module, "layer_idx", 0) or 0)
 
     def new_cache(self, batch, capacity=None):
@@ -571,6 +606,8 @@ class CompiledAttention(nn.Module):
                              % (self.config.hidden_size, tuple(x.shape)))
         B, L = x.shape[0], x.shape[1]
         cache = past_key_value
+        if isinstance(cache, ModelKVCache):
+            cache = cache[self.layer_idx]
         if cache is None:  # a prefill of its own, in a cache just large enough
             cache = KVCache(B, self.config.cache_capacity or L, self.config.num_key_value_heads,
                             self.config.head_dim, self.config.dtype)
@@ -606,3 +643,26 @@ class CompiledAttention(nn.Module):
                         keep, cache.keys, cache.values, start)
         cache.length = start + L
         return torch.from_numpy(np.asarray(y, dtype=np.float32)).to(hidden_states.dtype), None
+
+
+def replace_hf_attention(model, capacity, **compile_options):
+    """Puts a CompiledAttention in place of every decoder layer's attention of
+    a Hugging Face model (`model.model.layers[i].self_attn`, or
+    `model.layers[i].self_attn`): the layer is compiled once and each layer's
+    weights bound to it. Returns `new_cache(batch)`, which makes the
+    ModelKVCache to pass as the model's `past_key_values`."""
+    base = getattr(model, "model", model)
+    layers = getattr(base, "layers", None)
+    if layers is None:
+        raise ValueError("%s has no decoder layers (model.layers)" % type(model).__name__)
+    library = CompiledAttention.compile_for(model.config, capacity, **compile_options)
+    compiled = []
+    for index, layer in enumerate(layers):
+        attention = CompiledAttention.from_hf_attention(layer.self_attn, library=library)
+        attention.layer_idx = index
+        layer.self_attn = attention
+        compiled.append(attention)
+
+    def new_cache(batch):
+        return ModelKVCache(attention.new_cache(batch) for attention in compiled)
+    return new_cache

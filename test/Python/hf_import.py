@@ -6,7 +6,8 @@ mask) and by kha: the imported KHAAttention in PyTorch, and the layer
 compiled by kha with embedded weights, called from Python; the compiled
 layer with a key/value cache (kha.torch.CompiledAttention) against the module
 with transformers' DynamicCache for a padded prefill and 32 decode steps, on
-the CPU and with the GPU kernels run on the host. Then config
+the CPU and with the GPU kernels run on the host, and a whole two-layer Llama
+with compiled attention decoding greedily. Then config
 mapping alone (Qwen3's QK-norm, which this transformers lacks), and what must
 be refused or warned about.
 
@@ -217,6 +218,46 @@ for label, module_lib, attention, rotary_name, config_class, changes in FAMILIES
                 fresh = layer.new_cache(B)
                 alone, _ = layer(xs[-1], past_key_value=fresh)
                 assert relative_error(alone.numpy(), want.numpy()) > 1e-2
+
+
+@case("a whole model (Llama, 2 layers): compiled attention in every layer, a padded prompt "
+      "and 12 greedy steps give transformers' logits and tokens")
+def _():
+    import copy
+    from transformers.cache_utils import DynamicCache
+    from kha.torch import replace_hf_attention
+    torch.manual_seed(9)
+    config = transformers.LlamaConfig(**dict(SMALL, num_hidden_layers=2, vocab_size=64))
+    config._attn_implementation = "eager"
+    model = transformers.LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.2)
+    ours = copy.deepcopy(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        new_cache = replace_hf_attention(ours, capacity=32, directory=tmp)
+        ids = torch.randint(0, 64, (2, 7))
+        mask = torch.ones(2, 7, dtype=torch.int64)
+        mask[1, :3] = 0  # sequence 1 is left-padded
+        caches = {"hf": DynamicCache(), "kha": new_cache(2)}
+        runs = {"hf": model, "kha": ours}
+        tokens = {name: ids for name in runs}
+        masks = {name: mask for name in runs}
+        for step in range(13):
+            logits = {}
+            for name, run in runs.items():
+                m = masks[name]
+                positions = (m.cumsum(-1) - 1).masked_fill(m == 0, 1)[:, -tokens[name].shape[1]:]
+                with torch.no_grad():
+                    out = run(input_ids=tokens[name], attention_mask=m, position_ids=positions,
+                              past_key_values=caches[name], use_cache=True)
+                logits[name] = out.logits[:, -1]
+                tokens[name] = logits[name].argmax(-1, keepdim=True)
+                masks[name] = torch.cat([m, torch.ones(2, 1, dtype=m.dtype)], 1)
+            err = relative_error(logits["kha"].numpy(), logits["hf"].numpy())
+            assert err < 1e-4, (step, err)
+            assert torch.equal(tokens["kha"], tokens["hf"]), step
+        assert caches["kha"].get_seq_length() == 7 + 12
 
 
 @case("CompiledAttention: a full cache, a bad mask, a position past the cache are errors")
