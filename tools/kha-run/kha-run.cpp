@@ -422,8 +422,11 @@ int main(int argc, char **argv) {
     for (const FunctionSpec &fn : manifest.functions) {
       std::printf("%s (%s):", fn.name.c_str(), manifest.device.c_str());
       for (const TensorSpec &arg : fn.args)
-        std::printf(" %s:%s%s", arg.name.c_str(), arg.elementType.c_str(),
-                    formatShape(arg.shape).c_str());
+        std::printf(" %s:%s%s%s", arg.name.c_str(), arg.elementType.c_str(),
+                    arg.kind == ArgumentKind::Scalar
+                        ? ""
+                        : formatShape(arg.shape).c_str(),
+                    arg.kind == ArgumentKind::InOut ? "(updated)" : "");
       std::printf(" ->");
       for (const TensorSpec &res : fn.results)
         std::printf(" %s%s", res.elementType.c_str(),
