@@ -256,6 +256,9 @@ class Library:
             refused.restype, refused.argtypes = ctypes.c_char_p, []
             problem = refused()
             if problem:
+                if gpu:  # nothing ran: the inputs' device copies go back
+                    for ptr in pointers_of:
+                        gpu.free(ptr)
                 raise LibraryError("the library refused the call: " + problem.decode())
         if gpu:
             gpu.check(name + " failed on the GPU")
