@@ -382,7 +382,7 @@ void kha::runtime::copyToContiguous(const MemRefDescriptor &memref,
 // Generated inputs
 //===----------------------------------------------------------------------===//
 
-bool kha::runtime::checkEqualSizes(
+bool kha::runtime::checkSizeRelations(
     const FunctionSpec &fn, const std::vector<std::vector<int64_t>> &shapes,
     const std::vector<int64_t> &scalars, std::string &error) {
   for (const auto &group : fn.equalSizes) {

@@ -2,7 +2,8 @@
 //
 // Any text: parseManifest either refuses it with a message or returns
 // functions whose `same` groups name existing dynamic dimensions, so that
-// checkEqualSizes accepts equal sizes and refuses a disagreeing one, and
+// checkSizeRelations accepts equal sizes and refuses a disagreeing one (and a
+// cache length that does not fit), and
 // whose `prepare` lines name functions that fit: weights in range, the
 // prepare function taking them, the prepared one taking all arguments and
 // the prepared values (of static shapes) and returning the results.
@@ -60,18 +61,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       fits &= shapes[bound.capacity.first][bound.capacity.second] >=
               shapes[bound.tokens.first][bound.tokens.second];
     }
-    if (checkEqualSizes(fn, shapes, scalars, error) != fits)
+    if (checkSizeRelations(fn, shapes, scalars, error) != fits)
       std::abort(); // all dynamic sizes are 3: they agree
     if (fits && !fn.cacheBounds.empty()) {
       scalars[fn.cacheBounds.front().length] = -1;
-      if (checkEqualSizes(fn, shapes, scalars, error) || error.empty())
+      if (checkSizeRelations(fn, shapes, scalars, error) || error.empty())
         std::abort(); // a negative length
       scalars[fn.cacheBounds.front().length] = 0;
     }
     if (fits && !fn.equalSizes.empty()) {
       auto [arg, dim] = fn.equalSizes.front().back();
       shapes[arg][dim] = 4;
-      if (checkEqualSizes(fn, shapes, scalars, error) || error.empty())
+      if (checkSizeRelations(fn, shapes, scalars, error) || error.empty())
         std::abort(); // one disagrees
     }
     if (fn.prepare.empty())

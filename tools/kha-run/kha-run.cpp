@@ -553,7 +553,7 @@ int main(int argc, char **argv) {
     shapes.push_back(buffer.shape);
     scalars.push_back(buffer.scalar);
   }
-  if (!checkEqualSizes(*fn, shapes, scalars, error))
+  if (!checkSizeRelations(*fn, shapes, scalars, error))
     return fail(error);
   if (options.update) {
     bool any = false;

@@ -89,7 +89,7 @@ struct FunctionSpec {
 /// each per argument of `fn`; empty shapes for scalars) against
 /// `fn.equalSizes` and `fn.cacheBounds`; false with a message naming the
 /// disagreeing sizes or the length that does not fit.
-bool checkEqualSizes(const FunctionSpec &fn,
+bool checkSizeRelations(const FunctionSpec &fn,
                      const std::vector<std::vector<int64_t>> &shapes,
                      const std::vector<int64_t> &scalars, std::string &error);
 

@@ -55,6 +55,23 @@ def run(cmd, env, log):
     return proc, counts, text
 
 
+def compile_cuda(tools, config, tmp, name):
+    """kha-translate + kha-compile --target=cuda of the layer config
+    `config` into TMP/NAME.so: its path, or None where no CUDA toolkit is
+    found (kernels link its libdevice)."""
+    mlir = os.path.join(tmp, name + ".mlir")
+    subprocess.run([os.path.join(tools, "kha-translate"), "--import-layer-config",
+                    config, "-o", mlir], check=True)
+    lib = os.path.join(tmp, name + ".so")
+    proc = subprocess.run([os.path.join(tools, "kha-compile"), mlir, "--target=cuda",
+                           "-o", lib], capture_output=True, text=True)
+    if "CUDA toolkit was not found" in proc.stderr:
+        return None
+    if proc.returncode:
+        sys.exit(proc.stderr)
+    return lib
+
+
 def main():
     tools, mock_dir, config_dir = sys.argv[1:4]
     kha_run = os.path.join(tools, "kha-run")
@@ -71,18 +88,10 @@ def main():
         libs = {}
         for name, config in (("mha-small", os.path.join(config_dir, "mha-small.json")),
                              ("small-dynamic", small)):
-            mlir = os.path.join(tmp, name + ".mlir")
-            subprocess.run([os.path.join(tools, "kha-translate"), "--import-layer-config",
-                            config, "-o", mlir], check=True)
-            lib = os.path.join(tmp, name + ".so")
-            proc = subprocess.run([os.path.join(tools, "kha-compile"), mlir, "--target=cuda",
-                                   "-o", lib], capture_output=True, text=True)
-            if "CUDA toolkit was not found" in proc.stderr:
+            libs[name] = compile_cuda(tools, config, tmp, name)
+            if libs[name] is None:
                 print("skipped: no CUDA toolkit to compile kernels with")
                 return 77
-            if proc.returncode:
-                sys.exit(proc.stderr)
-            libs[name] = lib
 
         # kha-run: 1 warm-up + 3 timed calls on one set of device inputs,
         # then 1 + 7: the difference is 4 calls' kernels; what is left of the
@@ -125,12 +134,7 @@ def main():
         paper_json = os.path.join(tmp, "paper-main-bf16.json")
         with open(paper_json, "w") as f:
             json.dump(paper, f)
-        mlir = os.path.join(tmp, "paper-main-bf16.mlir")
-        subprocess.run([os.path.join(tools, "kha-translate"), "--import-layer-config",
-                        paper_json, "-o", mlir], check=True)
-        paper_lib = os.path.join(tmp, "paper-main-bf16.so")
-        subprocess.run([os.path.join(tools, "kha-compile"), mlir, "--target=cuda",
-                        "-o", paper_lib], check=True, capture_output=True)
+        paper_lib = compile_cuda(tools, paper_json, tmp, "paper-main-bf16")
         config = LayerConfig.load(paper_json)
         memory = {}
         for seq_len in (2048, 4096):
@@ -156,12 +160,7 @@ def main():
         # of 128 threads (one per output column). Every allocation (the
         # partial results too) is freed.
         decode = os.path.join(config_dir, "decode-gqa.json")
-        mlir = os.path.join(tmp, "decode.mlir")
-        subprocess.run([os.path.join(tools, "kha-translate"), "--import-layer-config",
-                        decode, "-o", mlir], check=True)
-        decode_lib = os.path.join(tmp, "decode.so")
-        subprocess.run([os.path.join(tools, "kha-compile"), mlir, "--target=cuda",
-                        "-o", decode_lib], check=True, capture_output=True)
+        decode_lib = compile_cuda(tools, decode, tmp, "decode")
         config = LayerConfig.load(decode)
         inputs = ["--input=3584" if name == "cache_length" else
                   "--input=%sxf32=random:%d" % ("x".join(map(str, shape)), i)
