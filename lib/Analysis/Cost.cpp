@@ -7,6 +7,8 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace mlir::kha;
 
@@ -85,6 +87,21 @@ static int64_t sdpaFlops(int64_t scores, int64_t d, int64_t dv,
   return 2 * scores * d + 2 * scores * dv + 5 * scores + outputs;
 }
 
+/// The (query, key) pairs of one head that attention computes: all L x S, or
+/// with a causal mask only those on or below the diagonal, query row i seeing
+/// clamp(i + base + 1, 0, S) keys (kha skips the blocks above it).
+static int64_t attendedPairs(int64_t len, int64_t keys, bool causal,
+                             int64_t base) {
+  if (!causal)
+    return len * keys;
+  // Rows before `first` see no key; rows from `full` on see all S.
+  int64_t first = std::clamp<int64_t>(-base, 0, len);
+  int64_t full = std::clamp<int64_t>(keys - base - 1, first, len);
+  int64_t rows = full - first;
+  int64_t partial = rows * (first + base + 1 + full + base) / 2;
+  return partial + (len - full) * keys;
+}
+
 static int64_t perHeadFlopsPerElement(Operation *op, int64_t d) {
   if (isa<LinearKnockOp>(op))
     return linearKnockFlopsPerElement(d);
@@ -133,8 +150,11 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
     if (!q.hasStaticShape() || !k.hasStaticShape() || !v.hasStaticShape() ||
         !bytes(op->getOperands()))
       return std::nullopt;
-    int64_t scores = q.getDimSize(0) * q.getDimSize(2) * q.getDimSize(1) *
-                     k.getDimSize(1);
+    // A tile's query_offset is not known here; it counts as upper left.
+    int64_t len = q.getDimSize(1), keys = k.getDimSize(1);
+    int64_t base = sdpa.getBottomRight() ? keys - len : 0;
+    int64_t scores = q.getDimSize(0) * q.getDimSize(2) *
+                     attendedPairs(len, keys, sdpa.getCausal(), base);
     cost.flops = sdpaFlops(scores, q.getDimSize(3), v.getDimSize(3),
                            *elements(sdpa.getType()));
     return cost;
@@ -166,7 +186,8 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
     if (block.getBo())
       flops += tokens * D;
     // With a cache, the queries attend over up to its capacity (counted
-    // full), and only the new rows of the updated caches are written.
+    // full, the new rows last), and only the new rows of the updated caches
+    // are written.
     int64_t keys = x.getDimSize(1);
     if (block.hasKVCache()) {
       keys = block.getKCache().getType().getDimSize(1);
@@ -174,7 +195,10 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
       int64_t newRowBytes = cacheBytes / keys * x.getDimSize(1);
       cost.bytes -= 2 * (cacheBytes - newRowBytes);
     }
-    int64_t scores = x.getDimSize(0) * H * x.getDimSize(1) * keys;
+    int64_t len = x.getDimSize(1);
+    int64_t scores =
+        x.getDimSize(0) * H *
+        attendedPairs(len, keys, block.getCausal(), keys - len);
     flops += sdpaFlops(scores, d, d, qElems);
     cost.flops = flops;
     return cost;

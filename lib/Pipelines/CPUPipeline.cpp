@@ -22,6 +22,10 @@
 
 using namespace mlir;
 
+/// Keys per step of the CPU's online softmax: a 64 x 64 block of f32 scores
+/// (16 KiB) stays in L1 beside the query rows.
+static constexpr int64_t kCPUKeyBlockSize = 64;
+
 void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks,
                                       bool prepareWeights) {
   // TOSA input through upstream's conversions (nothing happens without
@@ -99,6 +103,19 @@ void kha::buildCPUPipeline(OpPassManager &pm,
   addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights);
   if (options.fuseKnockMlp)
     pm.addPass(createKHAFuseKnockMlpPass());
+  // Attention: tiles of query rows (causal ones skip the keys above the
+  // diagonal), each an online softmax over blocks of 64 keys.
+  if (options.vectorize) {
+    KHACPUSchedulePassOptions tileAttention;
+    tileAttention.scheduleFile = options.scheduleFile;
+    tileAttention.entryPoint = "kha_tile_attention";
+    pm.addPass(createKHACPUSchedulePass(tileAttention));
+    // Static tiles' key counts fold, so that their blocks are static.
+    pm.addPass(createCanonicalizerPass());
+  }
+  KHADecomposeSDPAPassOptions decompose;
+  decompose.keyBlockSize = kCPUKeyBlockSize;
+  pm.addPass(createKHADecomposeSDPAPass(decompose));
   pm.addPass(createKHALowerToLinalgPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());

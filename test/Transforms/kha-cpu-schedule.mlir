@@ -43,25 +43,59 @@ func.func @batch_matmul(%a: tensor<2x8x4xf32>, %b: tensor<2x4x32xf32>, %c: tenso
 
 // -----
 
-// A generic tagged kha.rows = 3 is vectorised one row at a time; an untagged
-// one is left alone.
+// Row-wise generics are found by their structure (transform.foreach_match):
+// every loop parallel but the last, which is static and at most 2048 long.
+// They are vectorised one row at a time; the others are left alone.
 #id = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#col = affine_map<(d0, d1) -> (d1)>
 // CHECK-LABEL: func @rows
 // CHECK: scf.for
 // CHECK: scf.for
 // CHECK: math.exp %{{.*}} : vector<1x1x64xf32>
-// CHECK: linalg.generic
+// CHECK: scf.for
+// CHECK: vector.multi_reduction <add>, %{{.*}} [1] : vector<1x64xf32> to vector<1xf32>
+// CHECK: vector.transfer_write
+// CHECK-NOT: vector.
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<4x?xf32>)
 // CHECK: math.exp %{{.*}} : f32
-func.func @rows(%x: tensor<?x4x64xf32>, %o: tensor<?x4x64xf32>) -> (tensor<?x4x64xf32>, tensor<?x4x64xf32>) {
-  %0 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x : tensor<?x4x64xf32>) outs(%o : tensor<?x4x64xf32>) attrs = {kha.rows = 3 : i64} {
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<4x4096xf32>)
+// CHECK: math.exp %{{.*}} : f32
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
+// CHECK: return
+func.func @rows(%x: tensor<?x4x64xf32>, %o: tensor<?x4x64xf32>, %y: tensor<4x64xf32>, %s: tensor<4xf32>,
+                %dyn: tensor<4x?xf32>, %long: tensor<4x4096xf32>, %c: tensor<64xf32>)
+    -> (tensor<?x4x64xf32>, tensor<4xf32>, tensor<4x?xf32>, tensor<4x4096xf32>, tensor<64xf32>) {
+  // All parallel, a static row of 64.
+  %0 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x : tensor<?x4x64xf32>) outs(%o : tensor<?x4x64xf32>) {
   ^bb0(%in: f32, %out: f32):
     %e = math.exp %in : f32
     linalg.yield %e : f32
   } -> tensor<?x4x64xf32>
-  %1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x : tensor<?x4x64xf32>) outs(%o : tensor<?x4x64xf32>) {
+  // A reduction along the row.
+  %1 = linalg.generic {indexing_maps = [#id2, #row], iterator_types = ["parallel", "reduction"]} ins(%y : tensor<4x64xf32>) outs(%s : tensor<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %a = arith.addf %in, %out : f32
+    linalg.yield %a : f32
+  } -> tensor<4xf32>
+  // A dynamic row.
+  %2 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%dyn : tensor<4x?xf32>) outs(%dyn : tensor<4x?xf32>) {
   ^bb0(%in: f32, %out: f32):
     %e = math.exp %in : f32
     linalg.yield %e : f32
-  } -> tensor<?x4x64xf32>
-  return %0, %1 : tensor<?x4x64xf32>, tensor<?x4x64xf32>
+  } -> tensor<4x?xf32>
+  // A row too long to be one vector.
+  %3 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%long : tensor<4x4096xf32>) outs(%long : tensor<4x4096xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %e = math.exp %in : f32
+    linalg.yield %e : f32
+  } -> tensor<4x4096xf32>
+  // A reduction across rows.
+  %4 = linalg.generic {indexing_maps = [#id2, #col], iterator_types = ["reduction", "parallel"]} ins(%y : tensor<4x64xf32>) outs(%c : tensor<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %a = arith.addf %in, %out : f32
+    linalg.yield %a : f32
+  } -> tensor<64xf32>
+  return %0, %1, %2, %3, %4 : tensor<?x4x64xf32>, tensor<4xf32>, tensor<4x?xf32>, tensor<4x4096xf32>, tensor<64xf32>
 }

@@ -14,7 +14,7 @@
 // CHECK:   %[[VH:.*]] = tensor.collapse_shape %[[VE]] {{\[\[}}0, 1], [2]] : tensor<?x2x4xf32> into tensor<?x4xf32>
 // CHECK:   linalg.matmul ins(%[[VH]], %[[UP]]
 // CHECK:   linalg.matmul ins(%[[VH]], %[[GATE]]
-// CHECK:   linalg.generic {{.*}} attrs = {kha.rows = 2 : i64}
+// CHECK:   linalg.generic
 // CHECK:     math.exp
 // CHECK:   %[[D:.*]] = linalg.matmul ins(%{{.*}}, %[[DOWN]]
 // CHECK:   tensor.insert_slice %{{.*}} into %[[ACC]][%[[I]], 0] [%[[N]], 8] [1, 1]

@@ -22,8 +22,14 @@ namespace kha {
 #define GEN_PASS_DECL
 #include "kha/Conversion/Passes.h.inc"
 
-/// Adds the patterns lowering each mid-level kha op to linalg on tensors.
+/// Adds the patterns lowering each mid-level kha op to linalg on tensors
+/// (kha.sdpa through populateDecomposeSDPAPatterns, all keys in one step).
 void populateKHAToLinalgConversionPatterns(RewritePatternSet &patterns);
+
+/// Adds the decomposition of kha.sdpa into an online softmax in linalg,
+/// visiting the keys in blocks of `keyBlockSize` (0: all in one step).
+void populateDecomposeSDPAPatterns(RewritePatternSet &patterns,
+                                   int64_t keyBlockSize = 0);
 
 /// kha.sdpa -> one fused attention kernel (gpu.launch) per op; `lanes` per
 /// (head, row) and query `rows` per block, 0 to choose them.

@@ -5,6 +5,53 @@
 
 include "mlir/Pass/PassBase.td"
 
+def KHADecomposeSDPAPass : Pass<"kha-decompose-sdpa"> {
+  let summary = "decompose kha.sdpa into an online softmax in linalg";
+  let description = [{
+    Rewrites each `kha.sdpa` (whole, or a tile of one made by the upstream
+    tiling transforms through its `TilingInterface`) into linalg on tensors.
+    The query heads are grouped by the key/value head they read
+    (`[B*G, r*L, d]`, without copying K or V per query head). The keys are
+    visited in blocks of `key-block-size` (0: all in one step), carrying the
+    online softmax's row maximum `m`, row sum `l` and unnormalised output
+    `acc`, all in f32:
+
+        s   = Q K_block^T                            (linalg.batch_matmul)
+        m'  = max(m, max_j(s * scale + mask))
+        p   = exp(s * scale + mask - m'),  c = exp(m - m')
+        l'  = l c + sum_j p,               acc' = acc c + p V_block
+        out = acc / l, rounded once to the element type
+
+    Full blocks are an `scf.for` with static block sizes; a remainder (when
+    the block size does not divide S, or S is dynamic) is one more step. The
+    causal mask (any alignment, or a tile's `query_offset`) and an additive
+    mask are applied from iteration indices inside the generics, never
+    materialised. A row that sees no key gives zeros, not NaN. With fewer
+    than 16 grouped query rows (decoding) a key block is multiplied as it
+    lies, rows of d; otherwise it is transposed first so that the product
+    runs along the keys.
+
+    ```mlir
+    %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : ...
+    // becomes, with key-block-size=64 and S = 128:
+    %r:3 = scf.for %j = %c0 to %c128 step %c64 iter_args(%m = %max0, %l = %sum0, %acc = %acc0) {
+      %s = linalg.batch_matmul ins(%q, %kt : ...) outs(...)
+      %m2 = linalg.generic {...reduction...} ins(%s) outs(%m)
+      ...
+    }
+    ```
+  }];
+  let options = [
+    Option<"keyBlockSize", "key-block-size", "int64_t", /*default=*/"0",
+           "keys per step of the online softmax (0: all keys in one step)">
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def KHALowerToLinalgPass : Pass<"kha-lower-to-linalg"> {
   let summary = "lower kha ops to linalg, tensor, arith and math on tensors";
   let description = [{
@@ -19,12 +66,8 @@ def KHALowerToLinalgPass : Pass<"kha-lower-to-linalg"> {
     - `kha.rope`: cos/sin tables `[L, d/2]` computed once in f64 (so that
       angles stay exact at long positions), then an elementwise rotation of
       the two halves of each head;
-    - `kha.sdpa`: query heads grouped by the key/value head they read
-      (`[B*G, r*L, d]`, without copying K or V per query head), scores as a
-      batched matmul, a numerically stable softmax (the row maximum is
-      subtracted), the product with V and a division by the row sum; the
-      causal mask is computed from iteration indices, never materialised. A
-      row whose scores are all -inf (fully masked) produces zeros, not NaN.
+    - `kha.sdpa`: as `kha-decompose-sdpa` with its default options (all
+      keys in one step).
 
     f16 and bf16 operands are extended to f32 for every reduction and
     rounded back once per op.

@@ -118,22 +118,27 @@ def KHAMemRefCopyToLinalgPass : Pass<"kha-memref-copy-to-linalg"> {
 }
 
 def KHACPUSchedulePass : Pass<"kha-cpu-schedule", "::mlir::ModuleOp"> {
-  let summary = "tile and vectorise linalg ops on tensors for the host CPU";
+  let summary = "tile and vectorise for the host CPU with kha's transform schedule";
   let description = [{
-    Applies kha's CPU schedule, a transform-dialect script (in
-    `lib/Transforms/CPUSchedule.cpp`, or `schedule-file` to try another), to
-    the module before bufferisation:
+    Applies one entry point of kha's CPU schedule, a transform-dialect library
+    kept in the source tree as `lib/Transforms/Schedules/cpu.mlir` and
+    embedded at build time (or `schedule-file`, to try another), with the
+    transform interpreter. The CPU pipeline applies it twice:
 
-    - matmuls (`linalg.matmul`, `linalg.batch_matmul`) are tiled to an 8 x 32
-      register tile and a K step of 1, vectorised into `vector.contract` (masked
-      where sizes do not divide), and their accumulator is hoisted out of the K
-      loop so that it stays in registers; `convert-vector-to-llvm` later turns
-      each step into outer-product FMAs;
-    - attention (ops tagged `kha.attention` by `kha-lower-to-linalg`): the
-      final normalisation is tiled by 16 rows and the scores, softmax and P.V
-      are fused into that loop, so no full score matrix is materialised;
-    - elementwise and row-reduction `linalg.generic` ops tagged `kha.rows` are
-      tiled to one row and vectorised along the row.
+    - `kha_tile_attention`, before `kha-decompose-sdpa`: each `kha.sdpa` is
+      tiled through its `TilingInterface` (`transform.structured.tile_using_for`)
+      into blocks of one batch, 64 query rows and one key/value head with the
+      query heads that read it; a causal tile reads only the keys up to its
+      last row on the diagonal, so the blocks above it are never computed;
+    - `__transform_main`, on the linalg the pipeline made of everything: matmuls
+      (`linalg.matmul`, `linalg.batch_matmul`, the attention's products
+      included) are tiled to an 8 x 32 register tile and a K step of 1,
+      vectorised into `vector.contract`, and their accumulator is hoisted out
+      of the K loop so that it stays in registers (`convert-vector-to-llvm`
+      later turns each step into outer-product FMAs); row-wise
+      `linalg.generic` ops (every loop parallel but the last, which is static)
+      are found by `transform.foreach_match` matchers, tiled to one row and
+      vectorised along it.
 
     ```mlir
     %c = linalg.matmul ins(%a, %b : tensor<512x512xf32>, tensor<512x512xf32>) ...
@@ -143,7 +148,10 @@ def KHACPUSchedulePass : Pass<"kha-cpu-schedule", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"scheduleFile", "schedule-file", "std::string", /*default=*/"\"\"",
-           "a transform script to apply instead of the built-in one">
+           "a transform library to apply instead of the built-in one">,
+    Option<"entryPoint", "entry-point", "std::string",
+           /*default=*/"\"__transform_main\"",
+           "the named sequence of the library to apply">
   ];
   let dependentDialects = [
     "::mlir::transform::TransformDialect",

@@ -184,6 +184,10 @@ bool kha::fitsAttentionKernel(SDPAOp op, GPUKernelAttr config,
     reason = "its causal mask is aligned bottom right (decoding with a cache)";
     return false;
   }
+  if (op.getQueryOffset()) {
+    reason = "its rows are a tile placed by a query offset";
+    return false;
+  }
   int64_t H = q.getDimSize(2), G = k.getDimSize(2), d = q.getDimSize(3),
           dv = v.getDimSize(3);
   if (ShapedType::isDynamic(H) || ShapedType::isDynamic(G) ||

@@ -184,6 +184,9 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
                                 PatternRewriter &rewriter) const override {
     if (GPUKernelAttr config = getGPUKernel(op); config && config.isTensorCore())
       return rewriter.notifyMatchFailure(op, "a tensor-core kernel");
+    if (op.getQueryOffset())
+      return rewriter.notifyMatchFailure(
+          op, "a tile of rows placed by a query offset (decomposed instead)");
     auto qType = op.getQuery().getType(), kType = op.getKey().getType(),
          vType = op.getValue().getType();
     auto outType = cast<RankedTensorType>(op.getType());

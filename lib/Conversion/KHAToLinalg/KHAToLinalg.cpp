@@ -130,11 +130,10 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
                   b, l, ValueRange{arith::AddFOp::create(b, l, args[1], sq)});
             })
             .getResult(0);
-    markRowWise(cast<linalg::GenericOp>(sumSq.getDefiningOp()));
 
     double eps = op.getEpsilon().convertToDouble();
     Value init = buildEmpty(rewriter, loc, dims, elementType);
-    auto normalised = rewriter.replaceOpWithNewOp<linalg::GenericOp>(
+    rewriter.replaceOpWithNewOp<linalg::GenericOp>(
         op, op.getType(), ValueRange{x, sumSq, op.getWeight()},
         ValueRange{init}, ArrayRef<AffineMap>{all, rows, last, all},
         ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar},
@@ -151,7 +150,6 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
           linalg::YieldOp::create(b, l,
                                   ValueRange{castFloat(b, l, y, elementType)});
         });
-    markRowWise(normalised);
     return success();
   }
 };
@@ -276,267 +274,11 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
                          castFloat(b, l, out2, elementType)});
         });
 
-    markRowWise(rotated);
     Value result = buildEmpty(rewriter, loc, dims, elementType);
     result = tensor::InsertSliceOp::create(rewriter, loc, rotated.getResult(0),
                                            result, zeros, halfDims, ones);
     rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
         op, rotated.getResult(1), result, upper, halfDims, ones);
-    return success();
-  }
-};
-
-//===----------------------------------------------------------------------===//
-// SDPA
-//===----------------------------------------------------------------------===//
-
-/// Reshapes and transposes `value` into a new tensor: `expand` splits
-/// dimensions (empty: none), `perm` permutes, `collapse` merges.
-Value relayout(OpBuilder &b, Location loc, Value value,
-               ArrayRef<ReassociationIndices> expand,
-               ArrayRef<OpFoldResult> expandedSizes, ArrayRef<int64_t> perm,
-               ArrayRef<ReassociationIndices> collapse) {
-  auto type = cast<RankedTensorType>(value.getType());
-  if (!expand.empty()) {
-    SmallVector<int64_t> shape;
-    for (OpFoldResult size : expandedSizes) {
-      std::optional<int64_t> c = getConstantIntValue(size);
-      shape.push_back(c ? *c : ShapedType::kDynamic);
-    }
-    value = tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value,
-                                          expand, expandedSizes);
-  }
-  SmallVector<OpFoldResult> dims = getDims(b, loc, value);
-  SmallVector<OpFoldResult> permuted;
-  for (int64_t p : perm)
-    permuted.push_back(dims[p]);
-  Value init = buildEmpty(b, loc, permuted, type.getElementType());
-  value = linalg::TransposeOp::create(b, loc, value, init, perm).getResult()[0];
-  if (collapse.empty())
-    return value;
-  return tensor::CollapseShapeOp::create(b, loc, value, collapse);
-}
-
-/// Attention as two batched matmuls around a row-wise softmax. Query heads
-/// are grouped by the key/value head they read, so each group is one matmul
-/// against its K and V (GQA without copying K or V per query head):
-///
-///   Q [B, L, G*r, d] -> [B*G, r*L, d],  K -> [B*G, d, S],  V -> [B*G, S, dv]
-///   scores = Q K          [B*G, r*L, S]   (seen as [B, G, r, L, S])
-///   m = max_j(scores * scale + mask), e = exp(... - m), l = sum_j e
-///   out = (e V) / l        back to [B, L, G*r, dv]
-struct LowerSDPA : OpRewritePattern<SDPAOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(SDPAOp op,
-                                PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    MLIRContext *ctx = rewriter.getContext();
-    Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
-    int64_t heads = op.getQuery().getType().getDimSize(2);
-    int64_t kvHeads = op.getKey().getType().getDimSize(2);
-    int64_t d = op.getQuery().getType().getDimSize(3);
-    int64_t dv = op.getValue().getType().getDimSize(3);
-    if (ShapedType::isDynamic(heads) || ShapedType::isDynamic(kvHeads) ||
-        ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
-      return rewriter.notifyMatchFailure(
-          op, "head counts and widths must be static to lower");
-    int64_t group = heads / kvHeads;
-    Type elementType = elementTypeOf(q);
-    Type f32 = rewriter.getF32Type();
-    SmallVector<OpFoldResult> qDims = getDims(rewriter, loc, q);
-    SmallVector<OpFoldResult> kDims = getDims(rewriter, loc, k);
-    OpFoldResult batch = qDims[0], len = qDims[1], keyLen = kDims[1];
-    auto idx = [&](int64_t n) -> OpFoldResult {
-      return rewriter.getIndexAttr(n);
-    };
-    const double negInf = -std::numeric_limits<double>::infinity();
-
-    // Q [B, L, G, r, d] -> [B, G, r, L, d] -> [B*G, r*L, d].
-    Value qg = relayout(rewriter, loc, q, {{0}, {1}, {2, 3}, {4}},
-                        {batch, len, idx(kvHeads), idx(group), idx(d)},
-                        {0, 2, 3, 1, 4}, {{0, 1}, {2, 3}, {4}});
-    // K [B, S, G, d] -> [B, G, d, S] -> [B*G, d, S]. Decoding (bottom_right:
-    // few query rows against a long cache) keeps d innermost instead,
-    // [B*G, S, d], and multiplies by its transpose: a copy of the cache's
-    // rows rather than a transpose through strided loads, which would cost
-    // more than the attention itself.
-    bool keysByRow = op.getBottomRight();
-    Value kt = keysByRow ? relayout(rewriter, loc, k, {}, {}, {0, 2, 1, 3},
-                                    {{0, 1}, {2}, {3}})
-                         : relayout(rewriter, loc, k, {}, {}, {0, 2, 3, 1},
-                                    {{0, 1}, {2}, {3}});
-    // V [B, S, G, dv] -> [B, G, S, dv] -> [B*G, S, dv].
-    Value vg = relayout(rewriter, loc, v, {}, {}, {0, 2, 1, 3},
-                        {{0, 1}, {2}, {3}});
-
-    // Both matmuls run on f32 operands.
-    qg = widenToF32(rewriter, loc, qg);
-    kt = widenToF32(rewriter, loc, kt);
-    vg = widenToF32(rewriter, loc, vg);
-
-    // scores = Q K: [N, R, S] with N = B*G and R = r*L. Row (n, row) is batch
-    // n / G, query head (n mod G) * r + row / L, query position row mod L.
-    SmallVector<OpFoldResult> qgDims = getDims(rewriter, loc, qg);
-    OpFoldResult groups = qgDims[0], rows = qgDims[1];
-    auto tag = [&](Operation *tagged, StringRef role) {
-      tagged->setAttr("kha.attention", rewriter.getStringAttr(role));
-    };
-    Value scoreInit =
-        buildFilled(rewriter, loc, {groups, rows, keyLen}, f32, 0.0);
-    auto scoresOp = linalg::BatchMatmulOp::create(
-        rewriter, loc, ValueRange{qg, kt}, ValueRange{scoreInit});
-    if (keysByRow) {
-      AffineExpr b, m, n, kk;
-      bindDims(ctx, b, m, n, kk);
-      scoresOp.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(
-          {AffineMap::get(4, 0, {b, m, kk}, ctx),
-           AffineMap::get(4, 0, {b, n, kk}, ctx),
-           AffineMap::get(4, 0, {b, m, n}, ctx)}));
-    }
-    tag(scoresOp, "scores");
-    Value scores = scoresOp.getResult(0);
-
-    AffineExpr n, r, jj;
-    bindDims(ctx, n, r, jj);
-    AffineMap all3 = dimsMap(ctx, 3, {n, r, jj});
-    AffineMap rows3 = dimsMap(ctx, 3, {n, r});
-    SmallVector<utils::IteratorType> rowReduction = {kPar, kPar, kRed};
-    SmallVector<utils::IteratorType> allParallel(3, kPar);
-    Value lenValue = getValueOrCreateConstantIndexOp(rewriter, loc, len);
-    Value keyLenValue = getValueOrCreateConstantIndexOp(rewriter, loc, keyLen);
-    Value mask = op.getMask();
-    double scale = op.getScale().convertToDouble();
-    bool causal = op.getCausal();
-    // The scaled, masked score at the current (n, row, j); `score` is the
-    // product Q K there. A mask is gathered with tensor.extract (its index
-    // is not an affine function of (n, row, j) when L is dynamic).
-    auto maskedScore = [&](OpBuilder &bb, Location l, Value score) {
-      Value s = arith::MulFOp::create(bb, l, score, f32Const(bb, l, scale));
-      if (!causal && !mask)
-        return s;
-      Value row = linalg::IndexOp::create(bb, l, 1);
-      Value col = linalg::IndexOp::create(bb, l, 2);
-      Value pos = arith::RemUIOp::create(bb, l, row, lenValue);
-      if (mask) {
-        SmallVector<Value> at = {pos, col};
-        if (cast<ShapedType>(mask.getType()).getRank() == 4) {
-          Value nIndex = linalg::IndexOp::create(bb, l, 0);
-          Value kv = arith::ConstantIndexOp::create(bb, l, kvHeads);
-          Value batchIndex = arith::DivUIOp::create(bb, l, nIndex, kv);
-          Value head = arith::AddIOp::create(
-              bb, l,
-              arith::MulIOp::create(
-                  bb, l, arith::RemUIOp::create(bb, l, nIndex, kv),
-                  arith::ConstantIndexOp::create(bb, l, group)),
-              arith::DivUIOp::create(bb, l, row, lenValue));
-          at = {batchIndex, head, pos, col};
-          // Size-1 dimensions are shared (broadcast).
-          auto maskShape = cast<ShapedType>(mask.getType()).getShape();
-          for (int64_t i = 0; i < 3; ++i)
-            if (maskShape[i] == 1)
-              at[i] = arith::ConstantIndexOp::create(bb, l, 0);
-        }
-        Value m = tensor::ExtractOp::create(bb, l, mask, at);
-        s = arith::AddFOp::create(bb, l, s, castFloat(bb, l, m, f32));
-      }
-      if (causal) {
-        // Key j is in query i's future when j > i, or, aligned bottom
-        // right, j > i + S - L, i.e. j + L > i + S (no negative index).
-        Value lhs = col, rhs = pos;
-        if (op.getBottomRight()) {
-          lhs = arith::AddIOp::create(bb, l, col, lenValue);
-          rhs = arith::AddIOp::create(bb, l, pos, keyLenValue);
-        }
-        Value future = arith::CmpIOp::create(bb, l, arith::CmpIPredicate::ugt,
-                                             lhs, rhs);
-        s = arith::SelectOp::create(bb, l, future, f32Const(bb, l, negInf), s);
-      }
-      return s;
-    };
-    // Row-wise ops are vectorised by the CPU schedule unless a mask is
-    // gathered.
-    auto rowWise = [&](linalg::GenericOp generic, StringRef role) {
-      tag(generic, role);
-      if (!mask)
-        markRowWise(generic);
-    };
-
-    // m = max_j masked score.
-    Value maxInit = buildFilled(rewriter, loc, {groups, rows}, f32, negInf);
-    auto rowMax = linalg::GenericOp::create(
-        rewriter, loc, maxInit.getType(), ValueRange{scores},
-        ValueRange{maxInit}, ArrayRef<AffineMap>{all3, rows3}, rowReduction,
-        [&](OpBuilder &bb, Location l, ValueRange args) {
-          Value s = maskedScore(bb, l, args[0]);
-          linalg::YieldOp::create(
-              bb, l, ValueRange{arith::MaximumFOp::create(bb, l, s, args[1])});
-        });
-    rowWise(rowMax, "max");
-
-    // e = exp(masked score - m); a fully masked row (m = -inf) subtracts 0,
-    // so that its e is 0 rather than NaN.
-    Value expInit = buildEmpty(rewriter, loc, {groups, rows, keyLen}, f32);
-    auto exps = linalg::GenericOp::create(
-        rewriter, loc, expInit.getType(), ValueRange{scores, rowMax.getResult(0)},
-        ValueRange{expInit}, ArrayRef<AffineMap>{all3, rows3, all3},
-        allParallel, [&](OpBuilder &bb, Location l, ValueRange args) {
-          Value s = maskedScore(bb, l, args[0]);
-          Value isEmpty = arith::CmpFOp::create(
-              bb, l, arith::CmpFPredicate::OEQ, args[1], f32Const(bb, l, negInf));
-          Value shift = arith::SelectOp::create(bb, l, isEmpty,
-                                                f32Const(bb, l, 0.0), args[1]);
-          Value e = math::ExpOp::create(bb, l,
-                                        arith::SubFOp::create(bb, l, s, shift));
-          linalg::YieldOp::create(bb, l, ValueRange{e});
-        });
-    rowWise(exps, "exp");
-
-    // l = sum_j e.
-    Value sumInit = buildFilled(rewriter, loc, {groups, rows}, f32, 0.0);
-    auto rowSum = linalg::GenericOp::create(
-        rewriter, loc, sumInit.getType(), ValueRange{exps.getResult(0)},
-        ValueRange{sumInit}, ArrayRef<AffineMap>{all3, rows3}, rowReduction,
-        [&](OpBuilder &bb, Location l, ValueRange args) {
-          linalg::YieldOp::create(
-              bb, l, ValueRange{arith::AddFOp::create(bb, l, args[0], args[1])});
-        });
-    tag(rowSum, "sum");
-    markRowWise(rowSum);
-
-    // pv = e V: [N, R, S] x [N, S, dv], in f32.
-    Value pvInit = buildFilled(rewriter, loc, {groups, rows, idx(dv)}, f32, 0.0);
-    auto pvOp = linalg::BatchMatmulOp::create(
-        rewriter, loc, ValueRange{exps.getResult(0), vg}, ValueRange{pvInit});
-    tag(pvOp, "pv");
-
-    // out = pv / l (0 for fully masked rows), rounded to the element type;
-    // the root of the fused attention loop (kha-cpu-schedule).
-    Value outInit =
-        buildEmpty(rewriter, loc, {groups, rows, idx(dv)}, elementType);
-    auto normalised = linalg::GenericOp::create(
-        rewriter, loc, outInit.getType(),
-        ValueRange{pvOp.getResult(0), rowSum.getResult(0)}, ValueRange{outInit},
-        ArrayRef<AffineMap>{all3, rows3, all3}, allParallel,
-        [&](OpBuilder &bb, Location l, ValueRange args) {
-          Value isEmpty = arith::CmpFOp::create(
-              bb, l, arith::CmpFPredicate::OEQ, args[1], f32Const(bb, l, 0.0));
-          Value denom = arith::SelectOp::create(bb, l, isEmpty,
-                                                f32Const(bb, l, 1.0), args[1]);
-          Value o = arith::DivFOp::create(bb, l, args[0], denom);
-          linalg::YieldOp::create(bb, l,
-                                  ValueRange{castFloat(bb, l, o, elementType)});
-        });
-    tag(normalised, "root");
-    markRowWise(normalised);
-
-    // [B*G, r*L, dv] -> [B, G, r, L, dv] -> [B, L, G, r, dv] -> [B, L, H, dv].
-    Value out = relayout(rewriter, loc, normalised.getResult(0),
-                         {{0, 1}, {2, 3}, {4}},
-                         {batch, idx(kvHeads), idx(group), len, idx(dv)},
-                         {0, 3, 1, 2, 4}, {{0}, {1}, {2, 3}, {4}});
-    if (out.getType() != op.getType())
-      out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
-    rewriter.replaceOp(op, out);
     return success();
   }
 };
@@ -561,6 +303,7 @@ struct LowerToLinalgPass
 } // namespace
 
 void kha::populateKHAToLinalgConversionPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerLinearKnock, LowerMlpKnock, LowerRMSNorm, LowerRoPE,
-               LowerSDPA>(patterns.getContext());
+  patterns.add<LowerLinearKnock, LowerMlpKnock, LowerRMSNorm, LowerRoPE>(
+      patterns.getContext());
+  populateDecomposeSDPAPatterns(patterns);
 }

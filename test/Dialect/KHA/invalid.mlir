@@ -870,3 +870,21 @@ func.func @f(%q: tensor<2x1x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x
   %0 = kha.sdpa %q, %k, %v {scale = 0.35 : f64, bottom_right} : (tensor<2x1x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>) -> tensor<2x1x4x8xf32>
   return
 }
+
+// -----
+
+// R33: a query offset places the rows on the causal diagonal
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>, %o: index) {
+  // expected-error @+1 {{'query_offset' places query rows on the causal diagonal and needs 'causal'}}
+  %0 = kha.sdpa %q, %k, %v query_offset(%o) {scale = 0.35 : f64} : (tensor<2x4x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, index) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R33: one placement of the query rows
+func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>, %o: index) {
+  // expected-error @+1 {{'query_offset' and 'bottom_right' both place the query rows; give one}}
+  %0 = kha.sdpa %q, %k, %v query_offset(%o) {scale = 0.35 : f64, causal, bottom_right} : (tensor<2x4x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, index) -> tensor<2x4x4x8xf32>
+  return
+}

@@ -497,6 +497,14 @@ LogicalResult SDPAOp::verify() {
   if (getBottomRight() && !getCausal())
     return emitOpError("'bottom_right' aligns the causal mask and needs "
                        "'causal'");
+  // R33: a query offset places the rows on the causal diagonal, in place of
+  // the bottom-right alignment.
+  if (getQueryOffset() && !getCausal())
+    return emitOpError("'query_offset' places query rows on the causal "
+                       "diagonal and needs 'causal'");
+  if (getQueryOffset() && getBottomRight())
+    return emitOpError("'query_offset' and 'bottom_right' both place the "
+                       "query rows; give one");
   // R21: a positive scale.
   return verifyPositive(op, "scale", getScale().convertToDouble());
 }

@@ -220,7 +220,8 @@ struct ExpandAttentionBlock : OpRewritePattern<AttentionBlockOp> {
     UnitAttr bottomRight =
         window && op.getCausal() ? rewriter.getUnitAttr() : UnitAttr();
     Value attention =
-        SDPAOp::create(rewriter, loc, q.getType(), q, k, v, mask, scale,
+        SDPAOp::create(rewriter, loc, q.getType(), q, k, v, mask,
+                       /*query_offset=*/Value(), scale,
                        op.getCausalAttr(), bottomRight);
 
     // [B, L, H, d] -> [B*L, H*d] -> W^O -> [B, L, D].

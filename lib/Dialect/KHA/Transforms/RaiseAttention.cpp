@@ -208,6 +208,7 @@ struct RaiseAttentionPattern
         qType.getElementType());
     Value result =
         SDPAOp::create(rewriter, loc, resultType, q, k, v, mask,
+                       /*query_offset=*/Value(),
                        rewriter.getF64FloatAttr(match->scale),
                        match->causal ? rewriter.getUnitAttr() : UnitAttr(),
                        /*bottom_right=*/UnitAttr());

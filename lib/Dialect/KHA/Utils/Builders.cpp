@@ -274,20 +274,6 @@ bool kha::isZeroFilled(Value init) {
          value.getValue().isPosZero();
 }
 
-void kha::markRowWise(Operation *genericOp) {
-  auto op = cast<linalg::LinalgOp>(genericOp);
-  int64_t rank = op.getNumLoops();
-  // A row is vectorised whole: a longer static row (a static sequence length
-  // of a million keys, say) would become a vector of that many lanes, which
-  // takes the code generator hours; it is left to the dynamic-row path.
-  constexpr int64_t kMaxRowElements = 2048;
-  int64_t row = rank ? op.getStaticLoopRanges()[rank - 1] : 0;
-  if (rank >= 2 && rank <= 5 && !ShapedType::isDynamic(row) &&
-      row <= kMaxRowElements)
-    op->setAttr("kha.rows",
-                IntegerAttr::get(IntegerType::get(op->getContext(), 64), rank));
-}
-
 Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
                          Value gate, Value down) {
   // Head vectors kept in f16/bf16 keep the MLP's intermediates (its up and
@@ -328,7 +314,6 @@ Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
         linalg::YieldOp::create(b, l,
                                 ValueRange{castFloat(b, l, hidden, storage)});
       });
-  markRowWise(gated);
   // A constant identity down projection (kha-fold-knock moved it into the
   // output projection) costs nothing.
   if (isConstantIdentity(down))

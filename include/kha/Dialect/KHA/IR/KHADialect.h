@@ -3,6 +3,7 @@
 #ifndef KHA_DIALECT_KHA_IR_KHADIALECT_H
 #define KHA_DIALECT_KHA_IR_KHADIALECT_H
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"

@@ -31,6 +31,7 @@ def KHA_Dialect : Dialect {
     `f32` by the lowerings.
   }];
   let dependentDialects = [
+    "::mlir::affine::AffineDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::tensor::TensorDialect"

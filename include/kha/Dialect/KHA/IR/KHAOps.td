@@ -11,7 +11,9 @@
 include "kha/Dialect/KHA/IR/KHAAttrs.td"
 include "kha/Dialect/KHA/IR/KHADialect.td"
 include "mlir/Dialect/NVGPU/IR/NVGPUTypes.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/TilingInterface.td"
 include "mlir/IR/OpBase.td"
 
 //===----------------------------------------------------------------------===//
@@ -273,7 +275,14 @@ def KHA_RoPEOp : KHA_PerHeadOp<"rope"> {
   }];
 }
 
-def KHA_SDPAOp : KHA_Op<"sdpa"> {
+def KHA_SDPAOp : KHA_Op<"sdpa", [
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>,
+    DeclareOpInterfaceMethods<TilingInterface,
+        ["getLoopIteratorTypes", "getIterationDomain",
+         "getTiledImplementation", "getResultTilePosition",
+         "generateResultTileValue"]>]> {
   let summary = "scaled dot-product attention with H query and G key/value heads";
   let description = [{
     `query` `[B, L, H, d]`, `key` `[B, S, G, d]`, `value` `[B, S, G, dv]`,
@@ -289,9 +298,20 @@ def KHA_SDPAOp : KHA_Op<"sdpa"> {
     exceeds query position i (the upper-left aligned causal mask, as in
     PyTorch's `is_causal`). With `bottom_right` as well, query i sits at key
     position `i + S - L` (the last query sees every key), as when the queries
-    are the newest L of S tokens in a cache; rows with `i + S - L < 0` attend
-    no key and give zeros. `scale` must be positive; the attention block uses
+    are the newest L of S tokens in a cache. With `query_offset(%o)` instead,
+    query i sits at key position `i + %o`: this is how a tile of query rows
+    keeps its place on the diagonal. Rows that sit before key 0 attend no key
+    and give zeros. `scale` must be positive; the attention block uses
     `1/sqrt(d)`.
+
+    The op is a structured op for tiling (`TilingInterface`). Its iteration
+    domain is `(b, l, g, r, e)`, every loop parallel: batch, query row,
+    key/value head, query head within the group (`h = g * H/G + r`) and
+    value column. A tile takes its query rows, query heads and value columns,
+    the key/value heads its query heads read, the mask's matching part, and,
+    with `causal`, only the keys up to the tile's last row on the diagonal:
+    the blocks above the diagonal are never computed. `kha-decompose-sdpa`
+    turns a (tiled) op into an online softmax over key blocks in linalg.
 
     ```mlir
     %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, causal}
@@ -301,12 +321,19 @@ def KHA_SDPAOp : KHA_Op<"sdpa"> {
   }];
   let arguments = (ins KHA_FloatTensor:$query, KHA_FloatTensor:$key,
                        KHA_FloatTensor:$value, Optional<KHA_FloatTensor>:$mask,
+                       Optional<Index>:$query_offset,
                        F64Attr:$scale, UnitAttr:$causal,
                        UnitAttr:$bottom_right);
   let results = (outs KHA_FloatTensor:$result);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`mask` `(` $mask^ `)`)? attr-dict `:`
+    $query `,` $key `,` $value (`mask` `(` $mask^ `)`)?
+    (`query_offset` `(` $query_offset^ `)`)? attr-dict `:`
     functional-type(operands, results)
+  }];
+  let extraClassDeclaration = [{
+    /// The key position of query row 0: `query_offset`, `S - L` when
+    /// aligned bottom right, 0 otherwise. Meaningful with `causal`.
+    OpFoldResult getCausalBase(OpBuilder &b);
   }];
   let hasVerifier = 1;
 }

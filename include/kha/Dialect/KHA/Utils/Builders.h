@@ -57,11 +57,6 @@ Type storageElementType(Value value);
 Value roundThrough(OpBuilder &builder, Location loc, Value value,
                    Type elementType);
 
-/// Tags a row-wise linalg.generic (`kha.rows = <rank>`) for the CPU schedule,
-/// which vectorises it one row at a time, when its last loop is static and
-/// at most 2048 long.
-void markRowWise(Operation *genericOp);
-
 /// True when `init` is a linalg.fill of +0.0: a contraction into it is a
 /// plain product.
 bool isZeroFilled(Value init);

@@ -1,0 +1,502 @@
+//===- DecomposeSDPA.cpp - kha.sdpa as an online softmax in linalg --------===//
+//
+// Query heads are grouped by the key/value head they read, so that each
+// group is one batched matmul against its keys and values (GQA without
+// copying K or V per query head):
+//
+//   Q [B, L, G*r, d] -> [N = B*G, R = r*L, d]
+//
+// The keys are visited in blocks [j0, j0 + n), carrying the online softmax's
+// row maximum m, row sum l and unnormalised output acc:
+//
+//   s   = Q K_block^T                         [N, R, n]  (batch_matmul)
+//   m'  = max(m, max_j(s * scale + mask))
+//   p   = exp(s * scale + mask - m'),  c = exp(m - m')
+//   l'  = l c + sum_j p,               acc' = acc c + p V_block
+//
+// and out = acc / l, rounded to the element type once, [B, L, H, dv]. A row
+// that sees no key (all -inf) gives zeros, not NaN. Everything is computed
+// in f32.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Conversion/Passes.h"
+#include "kha/Dialect/KHA/Utils/Builders.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+#include <limits>
+
+namespace mlir {
+namespace kha {
+#define GEN_PASS_DEF_KHADECOMPOSESDPAPASS
+#include "kha/Conversion/Passes.h.inc"
+} // namespace kha
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::kha;
+
+namespace {
+constexpr utils::IteratorType kPar = utils::IteratorType::parallel;
+constexpr utils::IteratorType kRed = utils::IteratorType::reduction;
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+/// With fewer grouped query rows than this, a key block is multiplied as it
+/// lies (rows of d) rather than transposed first: decoding reads each key
+/// once, and a transposed copy would cost more than the product.
+constexpr int64_t kMinRowsToTransposeKeys = 16;
+
+Value f32Const(OpBuilder &b, Location loc, double value) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+}
+
+/// `value` reshaped and transposed into a new tensor: `expand` splits
+/// dimensions (empty: none), `perm` permutes, `collapse` merges.
+Value relayout(OpBuilder &b, Location loc, Value value,
+               ArrayRef<ReassociationIndices> expand,
+               ArrayRef<OpFoldResult> expandedSizes, ArrayRef<int64_t> perm,
+               ArrayRef<ReassociationIndices> collapse) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (!expand.empty()) {
+    SmallVector<int64_t> shape;
+    for (OpFoldResult size : expandedSizes)
+      shape.push_back(
+          getConstantIntValue(size).value_or(ShapedType::kDynamic));
+    value = tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value,
+                                          expand, expandedSizes);
+  }
+  SmallVector<OpFoldResult> dims = getDims(b, loc, value);
+  SmallVector<OpFoldResult> permuted;
+  for (int64_t p : perm)
+    permuted.push_back(dims[p]);
+  Value init = buildEmpty(b, loc, permuted, type.getElementType());
+  value = linalg::TransposeOp::create(b, loc, value, init, perm).getResult()[0];
+  if (collapse.empty())
+    return value;
+  return tensor::CollapseShapeOp::create(b, loc, value, collapse);
+}
+
+/// The running state of the online softmax: row maximum and sum `[N, R]`,
+/// unnormalised output `[N, R, dv]`.
+struct SoftmaxState {
+  Value max, sum, acc;
+};
+
+/// Decomposes one kha.sdpa; see the file comment.
+class SDPADecomposition {
+public:
+  SDPADecomposition(SDPAOp op, int64_t keyBlock)
+      : op(op), loc(op.getLoc()), ctx(op.getContext()), keyBlock(keyBlock) {}
+
+  /// Checks what the decomposition needs: static head counts and widths.
+  LogicalResult match(PatternRewriter &rewriter);
+  Value build(OpBuilder &b);
+
+private:
+  Value groupQueries(OpBuilder &b);
+  SoftmaxState initialState(OpBuilder &b);
+  SoftmaxState visitKeys(OpBuilder &b, Value queries, SoftmaxState state);
+  SoftmaxState step(OpBuilder &b, Value queries, SoftmaxState state,
+                    Value keyStart, OpFoldResult keys);
+  Value scores(OpBuilder &b, Value queries, Value keyStart, OpFoldResult keys);
+  Value keyRows(OpBuilder &b, Value source, Value keyStart, OpFoldResult keys);
+  Value maskedScore(OpBuilder &b, Location l, Value score, Value keyStart);
+  Value normalise(OpBuilder &b, SoftmaxState state);
+  Value ungroup(OpBuilder &b, Value out);
+
+  SDPAOp op;
+  Location loc;
+  MLIRContext *ctx;
+  int64_t keyBlock;
+  int64_t kvHeads = 0, group = 0, d = 0, dv = 0;
+  OpFoldResult batch, len;
+  /// Per-op values the softmax's bodies read.
+  Value lenValue, causalBase;
+};
+
+LogicalResult SDPADecomposition::match(PatternRewriter &rewriter) {
+  int64_t heads = op.getQuery().getType().getDimSize(2);
+  kvHeads = op.getKey().getType().getDimSize(2);
+  d = op.getQuery().getType().getDimSize(3);
+  dv = op.getValue().getType().getDimSize(3);
+  if (ShapedType::isDynamic(heads) || ShapedType::isDynamic(kvHeads) ||
+      ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
+    return rewriter.notifyMatchFailure(
+        op, "head counts and widths must be static to decompose");
+  group = heads / kvHeads;
+  return success();
+}
+
+Value SDPADecomposition::build(OpBuilder &b) {
+  SmallVector<OpFoldResult> qDims = getDims(b, loc, op.getQuery());
+  batch = qDims[0];
+  len = qDims[1];
+  lenValue = getValueOrCreateConstantIndexOp(b, loc, len);
+  if (op.getCausal())
+    causalBase = getValueOrCreateConstantIndexOp(b, loc, op.getCausalBase(b));
+  Value queries = groupQueries(b);
+  SoftmaxState state = visitKeys(b, queries, initialState(b));
+  Value out = ungroup(b, normalise(b, state));
+  if (out.getType() != op.getType())
+    out = tensor::CastOp::create(b, loc, op.getType(), out);
+  return out;
+}
+
+/// Q [B, L, G, r, d] -> [B, G, r, L, d] -> [B*G, r*L, d], in f32.
+Value SDPADecomposition::groupQueries(OpBuilder &b) {
+  Value q = relayout(b, loc, op.getQuery(), {{0}, {1}, {2, 3}, {4}},
+                     {batch, len, b.getIndexAttr(kvHeads),
+                      b.getIndexAttr(group), b.getIndexAttr(d)},
+                     {0, 2, 3, 1, 4}, {{0, 1}, {2, 3}, {4}});
+  return widenToF32(b, loc, q);
+}
+
+SoftmaxState SDPADecomposition::initialState(OpBuilder &b) {
+  // N = B*G rows of R = r*L.
+  AffineExpr s0;
+  bindSymbols(ctx, s0);
+  OpFoldResult n =
+      affine::makeComposedFoldedAffineApply(b, loc, s0 * kvHeads, {batch});
+  OpFoldResult r =
+      affine::makeComposedFoldedAffineApply(b, loc, s0 * group, {len});
+  Type f32 = b.getF32Type();
+  return {buildFilled(b, loc, {n, r}, f32, kNegInf),
+          buildFilled(b, loc, {n, r}, f32, 0.0),
+          buildFilled(b, loc, {n, r, b.getIndexAttr(dv)}, f32, 0.0)};
+}
+
+/// All keys in one step, or full blocks of `keyBlock` in a loop and the
+/// remainder (possibly empty when S is dynamic) after it.
+SoftmaxState SDPADecomposition::visitKeys(OpBuilder &b, Value queries,
+                                          SoftmaxState state) {
+  OpFoldResult keys = tensor::getMixedSize(b, loc, op.getKey(), 1);
+  std::optional<int64_t> staticKeys = getConstantIntValue(keys);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  if (keyBlock <= 0 || (staticKeys && *staticKeys <= keyBlock))
+    return step(b, queries, state, zero, /*keys=*/OpFoldResult());
+
+  AffineExpr s0;
+  bindSymbols(ctx, s0);
+  OpFoldResult full = affine::makeComposedFoldedAffineApply(
+      b, loc, s0.floorDiv(keyBlock) * keyBlock, {keys});
+  auto loop = scf::ForOp::create(
+      b, loc, zero, getValueOrCreateConstantIndexOp(b, loc, full),
+      arith::ConstantIndexOp::create(b, loc, keyBlock),
+      ValueRange{state.max, state.sum, state.acc},
+      [&](OpBuilder &lb, Location, Value keyStart, ValueRange carried) {
+        SoftmaxState next =
+            step(lb, queries, {carried[0], carried[1], carried[2]}, keyStart,
+                 lb.getIndexAttr(keyBlock));
+        scf::YieldOp::create(lb, loc,
+                             ValueRange{next.max, next.sum, next.acc});
+      });
+  state = {loop.getResult(0), loop.getResult(1), loop.getResult(2)};
+  if (staticKeys && *staticKeys % keyBlock == 0)
+    return state;
+  OpFoldResult rest =
+      affine::makeComposedFoldedAffineApply(b, loc, s0 % keyBlock, {keys});
+  Value restStart = getValueOrCreateConstantIndexOp(b, loc, full);
+  if (staticKeys)
+    return step(b, queries, state, restStart, rest);
+  // A dynamic remainder may be empty: it is a step only when it is not (an
+  // empty tensor would be a static size of 0 once the size folds).
+  Value nonEmpty = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::sgt,
+      getValueOrCreateConstantIndexOp(b, loc, rest), zero);
+  auto remainder = scf::IfOp::create(
+      b, loc, nonEmpty,
+      [&](OpBuilder &tb, Location) {
+        SoftmaxState last = step(tb, queries, state, restStart, rest);
+        scf::YieldOp::create(tb, loc, ValueRange{last.max, last.sum, last.acc});
+      },
+      [&](OpBuilder &eb, Location) {
+        scf::YieldOp::create(eb, loc,
+                             ValueRange{state.max, state.sum, state.acc});
+      });
+  return {remainder.getResult(0), remainder.getResult(1),
+          remainder.getResult(2)};
+}
+
+/// One block of keys [keyStart, keyStart + keys); all of them when `keys`
+/// is null.
+SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
+                                     SoftmaxState state, Value keyStart,
+                                     OpFoldResult keys) {
+  Type f32 = b.getF32Type();
+  AffineExpr n, r, j;
+  bindDims(ctx, n, r, j);
+  AffineMap all = AffineMap::get(3, 0, {n, r, j}, ctx);
+  AffineMap rows = AffineMap::get(3, 0, {n, r}, ctx);
+  AffineMap rows2 = AffineMap::get(2, 0, {n, r}, ctx);
+  SmallVector<utils::IteratorType> rowReduction = {kPar, kPar, kRed};
+  SmallVector<utils::IteratorType> parallel3(3, kPar), parallel2(2, kPar);
+  Value s = scores(b, queries, keyStart, keys);
+  // The first block's state is the initial one (m = -inf, l = 0, acc = 0)
+  // and needs no rescaling.
+  bool first = isZeroFilled(state.sum) && isZeroFilled(state.acc);
+
+  // A row that has seen no key yet (m' = -inf) subtracts 0, so that its
+  // exponentials are 0 rather than NaN.
+  auto shifted = [&](OpBuilder &bb, Location l, Value x, Value m) {
+    Value empty = arith::CmpFOp::create(bb, l, arith::CmpFPredicate::OEQ, m,
+                                        f32Const(bb, l, kNegInf));
+    Value shift = arith::SelectOp::create(bb, l, empty, f32Const(bb, l, 0.0), m);
+    return math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, x, shift));
+  };
+  // The block's row maximum of the masked scores (into m itself when it is
+  // the first block).
+  Value blockMaxInit =
+      first ? state.max
+            : buildFilled(b, loc, getDims(b, loc, state.max), f32, kNegInf);
+  Value blockMax =
+      linalg::GenericOp::create(
+          b, loc, state.max.getType(), ValueRange{s}, ValueRange{blockMaxInit},
+          ArrayRef<AffineMap>{all, rows}, rowReduction,
+          [&](OpBuilder &bb, Location l, ValueRange args) {
+            Value masked = maskedScore(bb, l, args[0], keyStart);
+            linalg::YieldOp::create(
+                bb, l,
+                ValueRange{arith::MaximumFOp::create(bb, l, masked, args[1])});
+          })
+          .getResult(0);
+  // m' = max(m, block maximum) and c = exp(m - m'), m' written over m so
+  // that a loop carries it in place.
+  Value newMax = blockMax, c;
+  if (!first) {
+    auto update = linalg::GenericOp::create(
+        b, loc, TypeRange{state.max.getType(), state.max.getType()},
+        ValueRange{blockMax},
+        ValueRange{state.max,
+                   buildEmpty(b, loc, getDims(b, loc, state.max), f32)},
+        ArrayRef<AffineMap>{rows2, rows2, rows2}, parallel2,
+        [&](OpBuilder &bb, Location l, ValueRange args) {
+          Value m = arith::MaximumFOp::create(bb, l, args[0], args[1]);
+          linalg::YieldOp::create(bb, l,
+                                  ValueRange{m, shifted(bb, l, args[1], m)});
+        });
+    newMax = update.getResult(0);
+    c = update.getResult(1);
+  }
+  // p = exp(masked score - m').
+  SmallVector<OpFoldResult> sizes = getDims(b, loc, s);
+  Value p =
+      linalg::GenericOp::create(
+          b, loc, s.getType(), ValueRange{s, newMax},
+          ValueRange{buildEmpty(b, loc, sizes, f32)},
+          ArrayRef<AffineMap>{all, rows, all}, parallel3,
+          [&](OpBuilder &bb, Location l, ValueRange args) {
+            Value masked = maskedScore(bb, l, args[0], keyStart);
+            linalg::YieldOp::create(
+                bb, l, ValueRange{shifted(bb, l, masked, args[1])});
+          })
+          .getResult(0);
+
+  // The sum and output so far, rescaled by c in place.
+  Value sum = state.sum, acc = state.acc;
+  if (!first) {
+    auto scaleBy = [&](OpBuilder &bb, Location l, ValueRange args) {
+      linalg::YieldOp::create(
+          bb, l, ValueRange{arith::MulFOp::create(bb, l, args[1], args[0])});
+    };
+    sum = linalg::GenericOp::create(b, loc, sum.getType(), ValueRange{c},
+                                    ValueRange{sum},
+                                    ArrayRef<AffineMap>{rows2, rows2},
+                                    parallel2, scaleBy)
+              .getResult(0);
+    acc = linalg::GenericOp::create(b, loc, acc.getType(), ValueRange{c},
+                                    ValueRange{acc},
+                                    ArrayRef<AffineMap>{rows, all}, parallel3,
+                                    scaleBy)
+              .getResult(0);
+  }
+  // l' = l c + sum_j p.
+  sum = linalg::GenericOp::create(
+            b, loc, sum.getType(), ValueRange{p}, ValueRange{sum},
+            ArrayRef<AffineMap>{all, rows}, rowReduction,
+            [&](OpBuilder &bb, Location l, ValueRange args) {
+              linalg::YieldOp::create(
+                  bb, l, ValueRange{arith::AddFOp::create(bb, l, args[0],
+                                                          args[1])});
+            })
+            .getResult(0);
+  // acc' = acc c + p V_block: [N, R, n] x [N, n, dv].
+  Value values = keyRows(b, op.getValue(), keyStart, keys);
+  Value grouped = widenToF32(
+      b, loc, relayout(b, loc, values, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}}));
+  acc = linalg::BatchMatmulOp::create(b, loc, ValueRange{p, grouped},
+                                      ValueRange{acc})
+            .getResult(0);
+  return {newMax, sum, acc};
+}
+
+/// Q K_block^T, [N, R, n] in f32 (unscaled: the scale is applied with the
+/// mask, in maskedScore).
+Value SDPADecomposition::scores(OpBuilder &b, Value queries, Value keyStart,
+                                OpFoldResult keys) {
+  Value block = keyRows(b, op.getKey(), keyStart, keys);
+  std::optional<int64_t> rows =
+      getConstantIntValue(tensor::getMixedSize(b, loc, queries, 1));
+  bool keysByRow = rows && *rows < kMinRowsToTransposeKeys;
+  // K [B, n, G, d] -> [B, G, d, n] -> [N, d, n], or by row [N, n, d].
+  Value k = keysByRow ? relayout(b, loc, block, {}, {}, {0, 2, 1, 3},
+                                 {{0, 1}, {2}, {3}})
+                      : relayout(b, loc, block, {}, {}, {0, 2, 3, 1},
+                                 {{0, 1}, {2}, {3}});
+  k = widenToF32(b, loc, k);
+  SmallVector<OpFoldResult> qDims = getDims(b, loc, queries);
+  Value init = buildFilled(b, loc,
+                           {qDims[0], qDims[1],
+                            tensor::getMixedSize(b, loc, block, 1)},
+                           b.getF32Type(),
+                           0.0);
+  auto matmul = linalg::BatchMatmulOp::create(b, loc, ValueRange{queries, k},
+                                              ValueRange{init});
+  if (keysByRow) {
+    AffineExpr bb, m, n, kk;
+    bindDims(ctx, bb, m, n, kk);
+    matmul.setIndexingMapsAttr(b.getAffineMapArrayAttr(
+        {AffineMap::get(4, 0, {bb, m, kk}, ctx),
+         AffineMap::get(4, 0, {bb, n, kk}, ctx),
+         AffineMap::get(4, 0, {bb, m, n}, ctx)}));
+  }
+  return matmul.getResult(0);
+}
+
+/// Rows [keyStart, keyStart + keys) of `source` (`[B, S, G, w]`), or all of
+/// it when `keys` is null.
+Value SDPADecomposition::keyRows(OpBuilder &b, Value source, Value keyStart,
+                                 OpFoldResult keys) {
+  if (!keys)
+    return source;
+  SmallVector<OpFoldResult> offsets(4, b.getIndexAttr(0));
+  offsets[1] = keyStart;
+  SmallVector<OpFoldResult> sizes = getDims(b, loc, source);
+  sizes[1] = keys;
+  return tensor::ExtractSliceOp::create(
+      b, loc, source, offsets, sizes,
+      SmallVector<OpFoldResult>(4, b.getIndexAttr(1)));
+}
+
+/// The scaled, masked score at the generic's (n, row, j); `score` is Q K
+/// there and key j of the block is key `keyStart + j` of the op. A mask is
+/// gathered with tensor.extract (its index is not an affine function of
+/// (n, row, j) when L is dynamic).
+Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
+                                     Value keyStart) {
+  Value s = arith::MulFOp::create(
+      b, l, score, f32Const(b, l, op.getScale().convertToDouble()));
+  Value mask = op.getMask();
+  if (!op.getCausal() && !mask)
+    return s;
+  Value row = linalg::IndexOp::create(b, l, 1);
+  Value key = arith::AddIOp::create(b, l, keyStart,
+                                    linalg::IndexOp::create(b, l, 2));
+  Value pos = arith::RemUIOp::create(b, l, row, lenValue);
+  if (mask) {
+    SmallVector<Value> at = {pos, key};
+    auto maskShape = cast<ShapedType>(mask.getType()).getShape();
+    if (maskShape.size() == 4) {
+      // Row (n, row) is batch n / G, query head (n mod G) * r + row / L.
+      Value nIndex = linalg::IndexOp::create(b, l, 0);
+      Value kv = arith::ConstantIndexOp::create(b, l, kvHeads);
+      Value head = arith::AddIOp::create(
+          b, l,
+          arith::MulIOp::create(b, l, arith::RemUIOp::create(b, l, nIndex, kv),
+                                arith::ConstantIndexOp::create(b, l, group)),
+          arith::DivUIOp::create(b, l, row, lenValue));
+      at = {arith::DivUIOp::create(b, l, nIndex, kv), head, pos, key};
+      // Size-1 dimensions are shared (broadcast).
+      for (int64_t i = 0; i < 3; ++i)
+        if (maskShape[i] == 1)
+          at[i] = arith::ConstantIndexOp::create(b, l, 0);
+    }
+    Value m = tensor::ExtractOp::create(b, l, mask, at);
+    s = arith::AddFOp::create(b, l, s, castFloat(b, l, m, b.getF32Type()));
+  }
+  if (op.getCausal()) {
+    // Key j is in query i's future when j > i + base (signed: the base of a
+    // bottom-right alignment is negative when L > S).
+    Value place = arith::AddIOp::create(b, l, pos, causalBase);
+    Value future =
+        arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, key, place);
+    s = arith::SelectOp::create(b, l, future, f32Const(b, l, kNegInf), s);
+  }
+  return s;
+}
+
+/// acc / l (0 for a row that saw no key), rounded to the element type.
+Value SDPADecomposition::normalise(OpBuilder &b, SoftmaxState state) {
+  Type elementType = op.getType().getElementType();
+  AffineExpr n, r, c;
+  bindDims(ctx, n, r, c);
+  AffineMap all = AffineMap::get(3, 0, {n, r, c}, ctx);
+  AffineMap rows = AffineMap::get(3, 0, {n, r}, ctx);
+  Value init = buildEmpty(b, loc, getDims(b, loc, state.acc), elementType);
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), ValueRange{state.acc, state.sum},
+             ValueRange{init}, ArrayRef<AffineMap>{all, rows, all},
+             SmallVector<utils::IteratorType>(3, kPar),
+             [&](OpBuilder &bb, Location l, ValueRange args) {
+               Value empty = arith::CmpFOp::create(
+                   bb, l, arith::CmpFPredicate::OEQ, args[1],
+                   f32Const(bb, l, 0.0));
+               Value denom = arith::SelectOp::create(
+                   bb, l, empty, f32Const(bb, l, 1.0), args[1]);
+               Value o = arith::DivFOp::create(bb, l, args[0], denom);
+               linalg::YieldOp::create(
+                   bb, l, ValueRange{castFloat(bb, l, o, elementType)});
+             })
+      .getResult(0);
+}
+
+/// [B*G, r*L, dv] -> [B, G, r, L, dv] -> [B, L, G, r, dv] -> [B, L, H, dv].
+Value SDPADecomposition::ungroup(OpBuilder &b, Value out) {
+  return relayout(b, loc, out, {{0, 1}, {2, 3}, {4}},
+                  {batch, b.getIndexAttr(kvHeads), b.getIndexAttr(group), len,
+                   b.getIndexAttr(dv)},
+                  {0, 3, 1, 2, 4}, {{0}, {1}, {2, 3}, {4}});
+}
+
+struct DecomposeSDPA : OpRewritePattern<SDPAOp> {
+  DecomposeSDPA(MLIRContext *ctx, int64_t keyBlock)
+      : OpRewritePattern(ctx), keyBlock(keyBlock) {}
+  LogicalResult matchAndRewrite(SDPAOp op,
+                                PatternRewriter &rewriter) const override {
+    SDPADecomposition decomposition(op, keyBlock);
+    if (failed(decomposition.match(rewriter)))
+      return failure();
+    rewriter.replaceOp(op, decomposition.build(rewriter));
+    return success();
+  }
+  int64_t keyBlock;
+};
+
+struct DecomposeSDPAPass
+    : kha::impl::KHADecomposeSDPAPassBase<DecomposeSDPAPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateDecomposeSDPAPatterns(patterns, keyBlockSize);
+    // One rewrite per op: the decomposition creates no kha.sdpa.
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    getOperation()->walk([&](SDPAOp op) {
+      op.emitError("could not decompose kha.sdpa: head counts and widths "
+                   "must be static");
+      signalPassFailure();
+    });
+  }
+};
+} // namespace
+
+void kha::populateDecomposeSDPAPatterns(RewritePatternSet &patterns,
+                                        int64_t keyBlockSize) {
+  patterns.add<DecomposeSDPA>(patterns.getContext(), keyBlockSize);
+}

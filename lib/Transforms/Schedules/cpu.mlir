@@ -1,0 +1,266 @@
+// kha's CPU schedule: transform-dialect sequences that kha-cpu-schedule
+// applies (docs/pipeline.md explains the choices and how they were measured).
+// The file is embedded into the compiler at build time; it also runs on its
+// own with the transform interpreter:
+//
+//   kha-opt in.mlir --transform-preload-library=transform-library-paths=cpu.mlir \
+//     --transform-interpreter=entry-point=kha_tile_attention
+//
+// Entry points:
+//   @kha_tile_attention  tiles each kha.sdpa into blocks of query rows
+//                        (before kha-decompose-sdpa);
+//   @__transform_main    tiles and vectorises the linalg that the pipeline
+//                        has made of everything (after the decomposition).
+//
+// Sizes are for 512-bit vectors (16 f32): a register tile of 8 x 32 f32
+// accumulators is 16 zmm registers.
+module attributes {transform.with_named_sequence} {
+
+  //===--------------------------------------------------------------------===//
+  // Attention
+  //===--------------------------------------------------------------------===//
+
+  // kha.sdpa's iteration domain is (b, l, g, r, e): one batch, 64 query rows
+  // and one key/value head with all the query heads that read it per tile.
+  // A causal tile reads keys only up to its last row's place on the
+  // diagonal, so blocks above the diagonal are never computed.
+  transform.named_sequence @tile_attention_rows(
+      %sdpa: !transform.any_op {transform.consumed}) {
+    %tiled, %lb, %ll, %lg = transform.structured.tile_using_for %sdpa
+        tile_sizes [1, 64, 1, 0, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op,
+                                  !transform.any_op, !transform.any_op)
+    transform.yield
+  }
+
+  transform.named_sequence @kha_tile_attention(
+      %root: !transform.any_op {transform.readonly}) {
+    %sdpa = transform.structured.match ops{["kha.sdpa"]} in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %sdpa : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      // Head counts that are not static cannot be tiled; the op is then
+      // decomposed whole.
+      transform.include @tile_attention_rows failures(suppress) (%op)
+          : (!transform.any_op) -> ()
+    }
+    transform.yield
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Matmuls: 8 x 32 register tiles
+  //===--------------------------------------------------------------------===//
+
+  // Loops whose trip count the tile does not divide are peeled, so full
+  // tiles are static and vectorise without masks; the partial tiles at the
+  // edges stay scalar.
+  transform.named_sequence @peel(%loop: !transform.any_op {transform.readonly}) {
+    %for = transform.cast %loop : !transform.any_op to !transform.op<"scf.for">
+    %main, %rest = transform.loop.peel %for
+        : (!transform.op<"scf.for">) -> (!transform.any_op, !transform.any_op)
+    transform.yield
+  }
+
+  transform.named_sequence @tile_matmul(%mm: !transform.any_op {transform.consumed}) {
+    // Cache tiles of 64 rows x 512 columns x 256 of K, visited n, k, m: a
+    // 256 x 32 panel of B (32 KiB) stays in L1 while the rows stream past.
+    %c, %cl0, %cl1, %cl2 = transform.structured.tile_using_for %mm
+        tile_sizes [64, 512, 256] interchange = [1, 2, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op,
+                                  !transform.any_op, !transform.any_op)
+    // Cache tiles are not peeled: a partial one is register-tiled below, and
+    // peeling a loop shorter than one tile would move all its work into the
+    // remainder, unregister-tiled.
+    %t, %l0, %l1 = transform.structured.tile_using_for %c tile_sizes [8, 32, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op,
+                                  !transform.any_op)
+    transform.include @peel failures(suppress) (%l1) : (!transform.any_op) -> ()
+    transform.include @peel failures(suppress) (%l0) : (!transform.any_op) -> ()
+    transform.yield
+  }
+
+  transform.named_sequence @tile_batch_matmul(%mm: !transform.any_op {transform.consumed}) {
+    %t, %lb, %l0, %l1 = transform.structured.tile_using_for %mm
+        tile_sizes [1, 8, 32, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op,
+                                  !transform.any_op, !transform.any_op)
+    transform.include @peel failures(suppress) (%l1) : (!transform.any_op) -> ()
+    transform.include @peel failures(suppress) (%l0) : (!transform.any_op) -> ()
+    transform.yield
+  }
+
+  // A full tile: K step 1, one vector.contract per step (outer-product FMAs
+  // after lowering), the 8 x 32 accumulator hoisted out of the K loop.
+  transform.named_sequence @vectorize_and_hoist(
+      %t: !transform.any_op {transform.consumed},
+      %lk: !transform.any_op {transform.readonly}) {
+    transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
+    // Canonicalise first: hoisting needs the accumulator's read and write to
+    // address the loop's iteration argument directly.
+    %f = transform.get_parent_op %lk {op_name = "func.func"}
+        : (!transform.any_op) -> !transform.any_op
+    transform.apply_patterns to %f {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+    transform.loop.hoist_loop_invariant_subsets %lk : !transform.any_op
+    transform.yield
+  }
+
+  transform.named_sequence @vectorize_matmul(%mm: !transform.any_op {transform.consumed}) {
+    %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 1]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.include @vectorize_and_hoist failures(propagate) (%t, %lk)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.yield
+  }
+
+  transform.named_sequence @vectorize_batch_matmul(%mm: !transform.any_op {transform.consumed}) {
+    %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 0, 1]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.include @vectorize_and_hoist failures(propagate) (%t, %lk)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.yield
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Row-wise generics: one row per iteration, vectorised along the row
+  //===--------------------------------------------------------------------===//
+
+  // A linalg.generic of the given rank whose loops are all parallel but the
+  // last (a row: parallel, or a reduction along it), which is static and at
+  // most 2048 long: a longer row would become a vector of that many lanes,
+  // which takes the code generator hours.
+  transform.named_sequence @match_rows(
+      %op: !transform.any_op {transform.readonly},
+      %rank: !transform.param<i64> {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op ["linalg.generic"] : !transform.any_op
+    %zero = transform.param.constant 0 : i64 -> !transform.param<i64>
+    %longest = transform.param.constant 2048 : i64 -> !transform.param<i64>
+    %matched = transform.match.structured %op
+        : (!transform.any_op) -> !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      %r = transform.match.structured.rank %s
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi eq %r, %rank : !transform.param<i64>
+      transform.match.structured.dim %s[except(-1)] {parallel} : !transform.any_op
+      // Dynamic sizes read as negative.
+      %row = transform.match.structured.dim %s[-1]
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi gt %row, %zero : !transform.param<i64>
+      transform.match.param.cmpi le %row, %longest : !transform.param<i64>
+      transform.match.structured.yield %s : !transform.any_op
+    }
+    transform.yield %matched : !transform.any_op
+  }
+
+  transform.named_sequence @match_rows2(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 2 : i64 -> !transform.param<i64>
+    %m = transform.include @match_rows failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+  transform.named_sequence @match_rows3(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 3 : i64 -> !transform.param<i64>
+    %m = transform.include @match_rows failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+  transform.named_sequence @match_rows4(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 4 : i64 -> !transform.param<i64>
+    %m = transform.include @match_rows failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+  transform.named_sequence @match_rows5(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 5 : i64 -> !transform.param<i64>
+    %m = transform.include @match_rows failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+
+  // Vectorising fails (and is skipped) where a body gathers, as a mask does.
+  transform.named_sequence @vectorize(%t: !transform.any_op {transform.consumed}) {
+    transform.structured.vectorize %t : !transform.any_op
+    transform.yield
+  }
+  transform.named_sequence @vectorize_rows2(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0 = transform.structured.tile_using_for %op tile_sizes [1, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
+    transform.yield
+  }
+  transform.named_sequence @vectorize_rows3(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1 = transform.structured.tile_using_for %op tile_sizes [1, 1, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
+    transform.yield
+  }
+  transform.named_sequence @vectorize_rows4(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1, %l2 = transform.structured.tile_using_for %op tile_sizes [1, 1, 1, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
+                                  !transform.any_op)
+    transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
+    transform.yield
+  }
+  transform.named_sequence @vectorize_rows5(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1, %l2, %l3 = transform.structured.tile_using_for %op
+        tile_sizes [1, 1, 1, 1, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
+                                  !transform.any_op, !transform.any_op)
+    transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
+    transform.yield
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Everything after the decomposition
+  //===--------------------------------------------------------------------===//
+
+  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
+    %funcs = transform.structured.match ops{["func.func"]} in %root
+        : (!transform.any_op) -> !transform.any_op
+    // Slices of full-size empty tensors become tile-size ones.
+    transform.apply_patterns to %funcs {
+      transform.apply_patterns.tensor.fold_tensor_empty
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+    %mm = transform.structured.match ops{["linalg.matmul"]} in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %mm : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @tile_matmul failures(propagate) (%op) : (!transform.any_op) -> ()
+    }
+    %bmm = transform.structured.match ops{["linalg.batch_matmul"]} in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %bmm : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @tile_batch_matmul failures(propagate) (%op)
+          : (!transform.any_op) -> ()
+    }
+    transform.apply_patterns to %funcs {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+    %tiles = transform.structured.match ops{["linalg.matmul"]} in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %tiles : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @vectorize_matmul failures(suppress) (%op) : (!transform.any_op) -> ()
+    }
+    %btiles = transform.structured.match ops{["linalg.batch_matmul"]} in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %btiles : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @vectorize_batch_matmul failures(suppress) (%op)
+          : (!transform.any_op) -> ()
+    }
+    %updated = transform.foreach_match in %funcs
+        @match_rows2 -> @vectorize_rows2,
+        @match_rows3 -> @vectorize_rows3,
+        @match_rows4 -> @vectorize_rows4,
+        @match_rows5 -> @vectorize_rows5
+        : (!transform.any_op) -> !transform.any_op
+    transform.apply_patterns to %updated {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+    transform.yield
+  }
+}

@@ -1,0 +1,29 @@
+// The CPU schedule is a transform library in the source tree
+// (lib/Transforms/Schedules/cpu.mlir): it runs on its own with the transform
+// interpreter, in kha-opt and in Debian's stock mlir-opt-22 with kha's plugin.
+// RUN: kha-opt %s --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
+// RUN:   --transform-interpreter=entry-point=kha_tile_attention | FileCheck %s --check-prefix=TILE
+// RUN: %mlir_opt --load-dialect-plugin=%kha_plugin %s \
+// RUN:   --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
+// RUN:   --transform-interpreter=entry-point=kha_tile_attention | FileCheck %s --check-prefix=TILE
+// RUN: kha-opt %s --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
+// RUN:   --transform-interpreter | FileCheck %s --check-prefix=MAIN
+
+// kha_tile_attention tiles kha.sdpa (64 query rows, one key/value head) and
+// leaves linalg alone.
+// TILE-LABEL: func @layer
+// TILE: scf.for %[[L:[a-z0-9_]+]] = %c0{{.*}} to %c128 step %c64
+// TILE: kha.sdpa {{.*}} query_offset(%[[L]]) {causal, scale = 1.250000e-01 : f64} : (tensor<1x64x2x64xf32>, tensor<1x?x1x64xf32>, tensor<1x?x1x64xf32>, index) -> tensor<1x64x2x64xf32>
+// TILE: linalg.matmul
+// The main entry point vectorises linalg and leaves kha.sdpa alone.
+// MAIN-LABEL: func @layer
+// MAIN: kha.sdpa
+// MAIN: vector.contract {{.*}} into vector<8x32xf32>
+// MAIN-NOT: linalg.matmul
+func.func @layer(%q: tensor<1x128x4x64xf32>, %k: tensor<1x128x2x64xf32>, %v: tensor<1x128x2x64xf32>,
+                 %a: tensor<128x256xf32>, %w: tensor<256x256xf32>, %c: tensor<128x256xf32>)
+    -> (tensor<1x128x4x64xf32>, tensor<128x256xf32>) {
+  %0 = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : (tensor<1x128x4x64xf32>, tensor<1x128x2x64xf32>, tensor<1x128x2x64xf32>) -> tensor<1x128x4x64xf32>
+  %1 = linalg.matmul ins(%a, %w : tensor<128x256xf32>, tensor<256x256xf32>) outs(%c : tensor<128x256xf32>) -> tensor<128x256xf32>
+  return %0, %1 : tensor<1x128x4x64xf32>, tensor<128x256xf32>
+}
