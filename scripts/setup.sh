@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build and test kha: LLVM/MLIR 22,
-# clang/lld 22 with compiler-rt (libFuzzer and the sanitizers), ninja, cmake,
+# clang/lld 22 with compiler-rt (libFuzzer and the sanitizers), clang-format 22
+# (the style check), ninja, cmake,
 # and Debian's numpy and torch for the references.
 # Also fetches NVIDIA's cuobjdump and nvdisasm (PyPI wheels, which read the
 # cubins of the CUDA 13.0 ptxas here) into build/cuda-tools, for the tests that
@@ -80,7 +81,7 @@ fetch_python_packages() {
 }
 
 packages=(llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
-          libclang-rt-22-dev
+          libclang-rt-22-dev clang-format-22
           ninja-build cmake python3-numpy python3-torch python3-venv)
 
 missing=()

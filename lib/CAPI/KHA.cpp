@@ -94,7 +94,7 @@ KhaCompileOptions khaCompileOptionsGetDefault(void) {
   options.foldKnocks = true;
   options.fuseKnockMlp = true;
   options.scheduleFile = mlirStringRefCreateFromCString("");
-  options.cudaChip = mlirStringRefCreateFromCString("sm_90a");
+  options.cudaChip = mlirStringRefCreateFromCString(kha::kDefaultCudaChip);
   options.cudaFormat = mlirStringRefCreateFromCString("isa");
   options.cudaOnHost = false;
   options.prepareWeights = true;

@@ -230,12 +230,13 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   module.getContext()->appendDialectRegistry(registry);
 
   PassManager pm(module.getContext());
-  if (cuda && !onHost && !findCudaToolkit())
+  if (cuda && !onHost && options.cudaToolkit.empty() && !findCudaToolkit())
     return emitError(loc) << "the CUDA toolkit was not found (kernels link its "
-                             "libdevice): set CUDA_HOME";
+                             "libdevice): set CUDA_HOME or --cuda-toolkit";
   if (cuda) {
     GPUPipelineOptions pipelineOptions;
     pipelineOptions.chip = options.cudaChip;
+    pipelineOptions.toolkit = options.cudaToolkit;
     pipelineOptions.format =
         kind == OutputKind::PTX ? std::string("isa") : options.cudaFormat;
     pipelineOptions.foldKnocks = options.foldKnocks;

@@ -52,12 +52,25 @@ std::optional<std::string> kha::findCudaToolkit() {
   return std::nullopt;
 }
 
+/// MLIR's NVVM serialisation (gpu-module-to-binary) links libdevice (the
+/// math functions kernels call) and runs ptxas from a CUDA toolkit; Debian's
+/// MLIR has no default one. The upstream pipeline builder takes no toolkit,
+/// so the option is given to the pass it added.
+static void setSerialisationToolkit(OpPassManager &pm,
+                                    const kha::GPUPipelineOptions &options) {
+  std::string toolkit = options.toolkit;
+  if (toolkit.empty())
+    toolkit = kha::findCudaToolkit().value_or("");
+  if (toolkit.empty())
+    return;
+  for (Pass &pass : pm.getPasses())
+    if (pass.getArgument() == "gpu-module-to-binary")
+      (void)pass.initializeOptions(
+          "toolkit=" + toolkit,
+          [](const Twine &) { return failure(); });
+}
+
 void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options) {
-  // MLIR's NVVM serialisation links libdevice (the math functions kernels
-  // call) and finds ptxas through $CUDA_HOME; Debian's MLIR has no default.
-  if (!options.hostEmulation)
-    if (std::optional<std::string> toolkit = findCudaToolkit())
-    ::setenv("CUDA_HOME", toolkit->c_str(), /*overwrite=*/0);
   // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
   addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights);
   // f16/bf16 projections multiply the narrow tensors, not f32 copies (here
@@ -151,6 +164,7 @@ void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options)
   nvvm.cubinFormat = options.format.getValue();
   nvvm.optLevel = 3;
   gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+  setSerialisationToolkit(pm, options);
   // Nothing left that the translation to LLVM IR refuses.
   pm.addPass(createKHAVerifyLoweredPass());
 }

@@ -1,7 +1,7 @@
 // kha-gpu-select-kernels: a #kha.gpu_kernel per attention and projection,
 // tensor cores where they fit, else the SIMT kernels with a remark.
-// RUN: kha-opt %s -kha-gpu-select-kernels -split-input-file -verify-diagnostics | FileCheck %s
-// RUN: not kha-opt %s -kha-gpu-select-kernels="require-tensor-cores" -split-input-file 2>&1 | FileCheck %s --check-prefix=STRICT
+// RUN: kha-opt %s -kha-gpu-select-kernels="chip=sm_80" -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: not kha-opt %s -kha-gpu-select-kernels="chip=sm_80 require-tensor-cores" -split-input-file 2>&1 | FileCheck %s --check-prefix=STRICT
 
 // f16, d = 64: 64 query rows over 4 warps, K/V tiles of 64 keys (two
 // stages of 64 x 72 f16 each for K and V: 36 KiB).

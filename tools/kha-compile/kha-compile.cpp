@@ -41,12 +41,18 @@ static cl::opt<std::string> target("target",
                                    cl::cat(category), cl::init("cpu"));
 static cl::opt<std::string>
     cudaChip("cuda-chip", cl::desc("sm_80 or sm_90a (--target=cuda)"),
-             cl::cat(category), cl::init("sm_90a"));
+             cl::cat(category), cl::init(mlir::kha::kDefaultCudaChip));
 static cl::opt<std::string>
     cudaFormat("cuda-format",
                cl::desc("how kernels are embedded (--target=cuda): isa (PTX, "
                         "compiled by the driver), bin (cubin) or fatbin"),
                cl::cat(category), cl::init("isa"));
+static cl::opt<std::string> cudaToolkit(
+    "cuda-toolkit",
+    cl::desc("the CUDA toolkit whose ptxas and libdevice serialise the "
+             "kernels (--target=cuda; default: $CUDA_HOME, $CUDA_ROOT, "
+             "$CUDA_PATH, else /usr/local/cuda)"),
+    cl::cat(category), cl::init(""));
 static cl::opt<bool> cudaOnHost(
     "cuda-on-host",
     cl::desc("run the CUDA kernels on the host CPU instead, threads as loops "
@@ -160,6 +166,7 @@ int main(int argc, char **argv) {
     options.prepareWeights = !noPrepareWeights;
     options.cudaChip = cudaChip;
     options.cudaFormat = cudaFormat;
+    options.cudaToolkit = cudaToolkit;
     options.cudaOnHost = cudaOnHost;
     options.cudaRequireTensorCores = cudaRequireTensorCores;
     // --mlir-timing, --mlir-print-ir-*: on the lowering's pass manager.

@@ -9,6 +9,8 @@
 #ifndef KHA_COMPILER_COMPILER_H
 #define KHA_COMPILER_COMPILER_H
 
+#include "kha/Support/GPUTarget.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
@@ -31,8 +33,11 @@ struct CompileOptions {
   std::string target = "cpu";
   /// --target=cuda: the GPU (sm_80 ... sm_90a) and the kernels' embedded form
   /// (isa: PTX, bin: cubin, fatbin).
-  std::string cudaChip = "sm_90a";
+  std::string cudaChip = kDefaultCudaChip;
   std::string cudaFormat = "isa";
+  /// --target=cuda: the CUDA toolkit (ptxas, libdevice); "" finds one
+  /// (findCudaToolkit: $CUDA_HOME, ..., /usr/local/cuda).
+  std::string cudaToolkit;
   /// --target=cuda: run the kernels on the host CPU instead (threads as
   /// loops), giving a host library with host buffers: the GPU path checked
   /// without a GPU.

@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "kha/Support/GPUTarget.h"
 
 namespace mlir {
 namespace kha {

@@ -120,7 +120,8 @@ def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
     already carries a configuration is left as it is.
   }];
   let options = [
-    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+    Option<"chip", "chip", "std::string",
+           /*default=*/"::mlir::kha::kDefaultCudaChip",
            "the NVIDIA GPU the kernels are for (sm_80 ... sm_90a)">,
     Option<"requireTensorCores", "require-tensor-cores", "bool",
            /*default=*/"false",

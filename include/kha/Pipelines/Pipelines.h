@@ -3,6 +3,8 @@
 #ifndef KHA_PIPELINES_PIPELINES_H
 #define KHA_PIPELINES_PIPELINES_H
 
+#include "kha/Support/GPUTarget.h"
+
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -64,13 +66,18 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "chip",
       llvm::cl::desc("the NVIDIA GPU to compile for: sm_80 (Ampere) ... "
                      "sm_90a (Hopper)"),
-      llvm::cl::init("sm_80")};
+      llvm::cl::init(kDefaultCudaChip)};
   PassOptions::Option<std::string> format{
       *this, "format",
       llvm::cl::desc("the kernels' embedded form: isa (PTX, compiled by the "
                      "driver when loaded), bin (cubin, needs ptxas) or fatbin "
                      "(needs ptxas and fatbinary)"),
       llvm::cl::init("isa")};
+  PassOptions::Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("the CUDA toolkit whose ptxas and libdevice serialise the "
+                     "kernels (default: findCudaToolkit())"),
+      llvm::cl::init("")};
   PassOptions::Option<bool> foldKnocks{
       *this, "fold-knocks",
       llvm::cl::desc("fold linear knocks into the projection weights "
@@ -106,7 +113,7 @@ void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
 
 /// The CUDA toolkit whose libdevice kernels link: $CUDA_HOME (or CUDA_ROOT,
 /// CUDA_PATH), else /usr/local/cuda when it has libdevice. buildGPUPipeline
-/// sets CUDA_HOME to it for MLIR's NVVM serialisation.
+/// passes it (or the `toolkit` option) to gpu-module-to-binary.
 std::optional<std::string> findCudaToolkit();
 
 /// Checks the chip and format of `options`; the error names what is wrong.

@@ -3,7 +3,7 @@
 // RUN: kha-opt %s -split-input-file -verify-diagnostics
 
 // R1: the input is [B, L, D]
-func.func @f(%a0: tensor<4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r1_the_input_is_b_l_d(%a0: tensor<4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'input' must be a rank-3 tensor [B, L, D], got rank 2}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<4x16xf32>
@@ -13,7 +13,7 @@ func.func @f(%a0: tensor<4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32
 // -----
 
 // R1: D is static
-func.func @f(%a0: tensor<1x4x?xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r1_d_is_static(%a0: tensor<1x4x?xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{the model width D (the input's last dimension) must be static and positive}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x?xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x?xf32>
@@ -23,7 +23,7 @@ func.func @f(%a0: tensor<1x4x?xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf3
 // -----
 
 // R2: the result has the input type
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r2_the_result_has_the_input_type(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{result type 'tensor<1x4x8xf32>' must equal the input type 'tensor<1x4x16xf32>'}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x8xf32>
@@ -33,7 +33,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R3: H > 0
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r3_h_positive(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{num_heads must be positive, got 0}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 0 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -43,7 +43,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R4: G > 0
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r4_g_positive(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{num_kv_heads must be positive, got -1}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = -1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -53,7 +53,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R5: G divides H
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r5_g_divides_h(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{num_kv_heads (3) must divide num_heads (2)}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 3 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -63,7 +63,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R6: the MLP knock is complete
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>) {
+func.func @r6_the_mlp_knock_is_complete(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>) {
   // expected-error @+1 {{the MLP knock needs all of v_up, v_gate and v_down}}
   %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
@@ -73,7 +73,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R6: one value knock
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>, %a7: tensor<8x8xf32>, %a8: tensor<8x8xf32>) {
+func.func @r6_one_value_knock(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<8x8xf32>, %a7: tensor<8x8xf32>, %a8: tensor<8x8xf32>) {
   // expected-error @+1 {{values take a linear knock or an MLP knock, not both}}
   %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7, %a8) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
@@ -83,7 +83,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R6: QK-norm weights come in pairs
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>) {
+func.func @r6_qk_norm_weights_come_in_pairs(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>) {
   // expected-error @+1 {{QK-norm needs both q_norm and k_norm}}
   %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8xf32>) -> tensor<1x4x16xf32>
@@ -93,7 +93,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R7: weights are static
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x?xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r7_weights_are_static(%a0: tensor<1x4x16xf32>, %a1: tensor<16x?xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{weight 'wq' must have a static shape, got 'tensor<16x?xf32>'}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x?xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -103,7 +103,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x?xf32>, %a2: tensor<16x8xf3
 // -----
 
 // R8: one element type
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf16>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r8_one_element_type(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf16>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{element types must agree: 'input' has 'f32' but 'wk' has 'f16'}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf16>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -113,7 +113,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R9: projections are matrices
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x2x8xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r9_projections_are_matrices(%a0: tensor<1x4x16xf32>, %a1: tensor<16x2x8xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'wq' must be a rank-2 tensor (a projection matrix), got rank 3}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x2x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -123,7 +123,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x2x8xf32>, %a2: tensor<16x8x
 // -----
 
 // R9: wq is D x H*d
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<12x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r9_wq_is_d_x_h_d(%a0: tensor<1x4x16xf32>, %a1: tensor<12x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'wq' must have D = 16 rows, got 12}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<12x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -133,7 +133,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<12x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R9: H divides the columns of wq
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x15xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r9_h_divides_the_columns_of_wq(%a0: tensor<1x4x16xf32>, %a1: tensor<16x15xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'wq' has 15 columns, not a multiple of num_heads (2)}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x15xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -143,7 +143,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x15xf32>, %a2: tensor<16x8xf
 // -----
 
 // R9: wk is D x G*d
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x16xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r9_wk_is_d_x_g_d(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x16xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'wk' must have shape [16, 8] (D x G*d), got [16, 16]}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -153,7 +153,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x16x
 // -----
 
 // R9: wv is D x G*d
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x4xf32>, %a4: tensor<16x16xf32>) {
+func.func @r9_wv_is_d_x_g_d(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x4xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'wv' must have shape [16, 8] (D x G*d), got [16, 4]}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x4xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -163,7 +163,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R9: wo is H*d x D
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x12xf32>) {
+func.func @r9_wo_is_h_d_x_d(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x12xf32>) {
   // expected-error @+1 {{'wo' must have shape [16, 16] (H*d x D), got [16, 12]}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x12xf32>) -> tensor<1x4x16xf32>
@@ -173,7 +173,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R10: knock matrices are d x d
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x4xf32>) {
+func.func @r10_knock_matrices_are_d_x_d(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x4xf32>) {
   // expected-error @+1 {{'tq' must have shape [8, 8] (d x d), got [8, 4]}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 knock_q(%a5) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x4xf32>) -> tensor<1x4x16xf32>
@@ -183,7 +183,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R10: MLP knock matrices are d x d
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<4x4xf32>, %a7: tensor<8x8xf32>) {
+func.func @r10_mlp_knock_matrices_are_d_x(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8x8xf32>, %a6: tensor<4x4xf32>, %a7: tensor<8x8xf32>) {
   // expected-error @+1 {{'v_gate' must have shape [8, 8] (d x d), got [4, 4]}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 knock_v_mlp(%a5, %a6, %a7) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8x8xf32>, tensor<4x4xf32>, tensor<8x8xf32>) -> tensor<1x4x16xf32>
@@ -193,7 +193,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R26: biases have one element per output column
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<16xf32>, %a6: tensor<16xf32>, %a7: tensor<8xf32>) {
+func.func @r26_biases_have_one_element_per_output(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<16xf32>, %a6: tensor<16xf32>, %a7: tensor<8xf32>) {
   // expected-error @+1 {{'bk' must have shape [8] (G*d), got [16]}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 qkv_bias(%a5, %a6, %a7) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<8xf32>) -> tensor<1x4x16xf32>
@@ -203,7 +203,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R26: the output bias has D elements
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>) {
+func.func @r26_the_output_bias_has_d_elements(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>) {
   // expected-error @+1 {{'bo' must have shape [16] (D), got [8]}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 o_bias(%a5) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8xf32>) -> tensor<1x4x16xf32>
@@ -213,7 +213,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R6: the projection biases come together (the generic form can split them)
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<16xf32>) {
+func.func @r6_the_projection_biases_come_together_the(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<16xf32>) {
   // expected-error @+1 {{the projection biases need all of bq, bk and bv}}
   %y = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %a5) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0>}>
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<16xf32>) -> tensor<1x4x16xf32>
@@ -223,7 +223,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R11: norm weights have d elements
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>, %a6: tensor<16xf32>) {
+func.func @r11_norm_weights_have_d_elements(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %a5: tensor<8xf32>, %a6: tensor<16xf32>) {
   // expected-error @+1 {{'k_norm' must have shape [8] (d), got [16]}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 qk_norm(%a5, %a6) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<8xf32>, tensor<16xf32>) -> tensor<1x4x16xf32>
@@ -233,7 +233,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R12: RoPE needs an even d
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x14xf32>, %a2: tensor<16x7xf32>, %a3: tensor<16x7xf32>, %a4: tensor<14x16xf32>) {
+func.func @r12_rope_needs_an_even_d(%a0: tensor<1x4x16xf32>, %a1: tensor<16x14xf32>, %a2: tensor<16x7xf32>, %a3: tensor<16x7xf32>, %a4: tensor<14x16xf32>) {
   // expected-error @+1 {{RoPE needs an even head dimension, got d = 7}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rope_theta = 10000.0 : f64}
        : (tensor<1x4x16xf32>, tensor<16x14xf32>, tensor<16x7xf32>, tensor<16x7xf32>, tensor<14x16xf32>) -> tensor<1x4x16xf32>
@@ -243,7 +243,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x14xf32>, %a2: tensor<16x7xf
 // -----
 
 // R12: theta > 0
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r12_theta_positive(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'rope_theta' must be a positive finite number, got 0}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rope_theta = 0.0 : f64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -253,7 +253,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R13: eps > 0
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r13_eps_positive(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'rms_norm_eps' must be a positive finite number, got -1}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rms_norm_eps = -1.0 : f64}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -263,7 +263,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R8: element types are f32, f16 or bf16
-func.func @f(%a0: tensor<1x4x16xi32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r8_element_types_are_f32_f16_or(%a0: tensor<1x4x16xi32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xi32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xi32>
@@ -273,7 +273,7 @@ func.func @f(%a0: tensor<1x4x16xi32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R14: per-head inputs are [B, L, N, d]
-func.func @f(%x: tensor<4x2x8xf32>, %t: tensor<8x8xf32>) {
+func.func @r14_per_head_inputs_are_b_l(%x: tensor<4x2x8xf32>, %t: tensor<8x8xf32>) {
   // expected-error @+1 {{'input' must be a rank-4 tensor [B, L, N, d], got rank 3}}
   %0 = kha.linear_knock %x, %t : tensor<4x2x8xf32>, tensor<8x8xf32>
   return
@@ -282,7 +282,7 @@ func.func @f(%x: tensor<4x2x8xf32>, %t: tensor<8x8xf32>) {
 // -----
 
 // R14: the head width is static
-func.func @f(%x: tensor<1x4x2x?xf32>) {
+func.func @r14_the_head_width_is_static(%x: tensor<1x4x2x?xf32>) {
   // expected-error @+1 {{the head dimension d (the input's last dimension) must be static}}
   %0 = kha.rope %x {theta = 1.0e4 : f64} : tensor<1x4x2x?xf32>
   return
@@ -291,7 +291,7 @@ func.func @f(%x: tensor<1x4x2x?xf32>) {
 // -----
 
 // R15: the linear knock matrix is d x d
-func.func @f(%x: tensor<1x4x2x8xf32>, %t: tensor<8x16xf32>) {
+func.func @r15_the_linear_knock_matrix_is_d(%x: tensor<1x4x2x8xf32>, %t: tensor<8x16xf32>) {
   // expected-error @+1 {{'transform' must have shape [8, 8] (d x d), got [8, 16]}}
   %0 = kha.linear_knock %x, %t : tensor<1x4x2x8xf32>, tensor<8x16xf32>
   return
@@ -300,7 +300,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>, %t: tensor<8x16xf32>) {
 // -----
 
 // R15: the linear knock matrix is a matrix
-func.func @f(%x: tensor<1x4x2x8xf32>, %t: tensor<8xf32>) {
+func.func @r15_the_linear_knock_matrix_is_a(%x: tensor<1x4x2x8xf32>, %t: tensor<8xf32>) {
   // expected-error @+1 {{'transform' must be a rank-2 tensor [d, d], got rank 1}}
   %0 = kha.linear_knock %x, %t : tensor<1x4x2x8xf32>, tensor<8xf32>
   return
@@ -309,7 +309,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>, %t: tensor<8xf32>) {
 // -----
 
 // R8: the knock matrix has the input element type
-func.func @f(%x: tensor<1x4x2x8xf32>, %t: tensor<8x8xbf16>) {
+func.func @r8_the_knock_matrix_has_the_input(%x: tensor<1x4x2x8xf32>, %t: tensor<8x8xbf16>) {
   // expected-error @+1 {{element types must agree: 'input' has 'f32' but 'transform' has 'bf16'}}
   %0 = kha.linear_knock %x, %t : tensor<1x4x2x8xf32>, tensor<8x8xbf16>
   return
@@ -318,7 +318,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>, %t: tensor<8x8xbf16>) {
 // -----
 
 // R15: MLP knock matrices are d x d
-func.func @f(%x: tensor<1x4x2x8xf32>, %u: tensor<4x4xf32>) {
+func.func @r15_mlp_knock_matrices_are_d_x(%x: tensor<1x4x2x8xf32>, %u: tensor<4x4xf32>) {
   // expected-error @+1 {{'up' must have shape [8, 8] (d x d), got [4, 4]}}
   %0 = kha.mlp_knock %x, %u, %u, %u : tensor<1x4x2x8xf32>, tensor<4x4xf32>
   return
@@ -327,7 +327,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>, %u: tensor<4x4xf32>) {
 // -----
 
 // R15: the MLP knock matrices share one type
-func.func @f(%x: tensor<1x4x2x8xf32>, %u: tensor<8x8xf32>, %g: tensor<4x8xf32>) {
+func.func @r15_the_mlp_knock_matrices_share_one(%x: tensor<1x4x2x8xf32>, %u: tensor<8x8xf32>, %g: tensor<4x8xf32>) {
   // expected-error @+1 {{failed to verify that all of {up, gate, down} have same type}}
   %0 = "kha.mlp_knock"(%x, %u, %g, %u) : (tensor<1x4x2x8xf32>, tensor<8x8xf32>, tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<1x4x2x8xf32>
   return
@@ -336,7 +336,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>, %u: tensor<8x8xf32>, %g: tensor<4x8xf32>) 
 // -----
 
 // R2: per-head ops keep their input type
-func.func @f(%x: tensor<1x4x2x8xf32>) {
+func.func @r2_per_head_ops_keep_their_input(%x: tensor<1x4x2x8xf32>) {
   // expected-error @+1 {{failed to verify that all of {input, result} have same type}}
   %0 = "kha.rope"(%x) {theta = 1.0e4 : f64} : (tensor<1x4x2x8xf32>) -> tensor<1x4x2x8xf16>
   return
@@ -345,7 +345,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>) {
 // -----
 
 // R11: the RMSNorm weight has d elements
-func.func @f(%x: tensor<1x4x2x8xf32>, %w: tensor<4xf32>) {
+func.func @r11_the_rmsnorm_weight_has_d_elements(%x: tensor<1x4x2x8xf32>, %w: tensor<4xf32>) {
   // expected-error @+1 {{'weight' must have shape [8] (d), got [4]}}
   %0 = kha.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<1x4x2x8xf32>, tensor<4xf32>
   return
@@ -354,7 +354,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>, %w: tensor<4xf32>) {
 // -----
 
 // R13: the RMSNorm epsilon is positive
-func.func @f(%x: tensor<1x4x2x8xf32>, %w: tensor<8xf32>) {
+func.func @r13_the_rmsnorm_epsilon_is_positive(%x: tensor<1x4x2x8xf32>, %w: tensor<8xf32>) {
   // expected-error @+1 {{'epsilon' must be a positive finite number, got 0}}
   %0 = kha.rms_norm %x, %w {epsilon = 0.0 : f64} : tensor<1x4x2x8xf32>, tensor<8xf32>
   return
@@ -363,7 +363,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>, %w: tensor<8xf32>) {
 // -----
 
 // R12: RoPE needs an even d
-func.func @f(%x: tensor<1x4x2x5xf32>) {
+func.func @r12_rope_needs_an_even_d(%x: tensor<1x4x2x5xf32>) {
   // expected-error @+1 {{RoPE needs an even head dimension, got d = 5}}
   %0 = kha.rope %x {theta = 1.0e4 : f64} : tensor<1x4x2x5xf32>
   return
@@ -372,7 +372,7 @@ func.func @f(%x: tensor<1x4x2x5xf32>) {
 // -----
 
 // R12: the RoPE theta is positive
-func.func @f(%x: tensor<1x4x2x8xf32>) {
+func.func @r12_the_rope_theta_is_positive(%x: tensor<1x4x2x8xf32>) {
   // expected-error @+1 {{'theta' must be a positive finite number, got -2}}
   %0 = kha.rope %x {theta = -2.0 : f64} : tensor<1x4x2x8xf32>
   return
@@ -381,7 +381,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>) {
 // -----
 
 // R16: SDPA operands are rank 4
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x8xf32>, %v: tensor<2x6x2x8xf32>) {
+func.func @r16_sdpa_operands_are_rank_4(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x8xf32>, %v: tensor<2x6x2x8xf32>) {
   // expected-error @+1 {{'key' must be a rank-4 tensor [B, S, G, d], got rank 3}}
   %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x8xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -390,7 +390,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x8xf32>, %v: tensor<2x6x2x8x
 // -----
 
 // R17: one batch size
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<3x6x2x8xf32>, %v: tensor<2x6x2x8xf32>) {
+func.func @r17_one_batch_size(%q: tensor<2x4x4x8xf32>, %k: tensor<3x6x2x8xf32>, %v: tensor<2x6x2x8xf32>) {
   // expected-error @+1 {{query, key and value must have the same batch size, got [2, 3, 2]}}
   %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<3x6x2x8xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -399,7 +399,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<3x6x2x8xf32>, %v: tensor<2x6x2x
 // -----
 
 // R17: key and value agree
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x5x2x8xf32>) {
+func.func @r17_key_and_value_agree(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x5x2x8xf32>) {
   // expected-error @+1 {{key [2, 6, 2, 8] and value [2, 5, 2, 8] must agree in sequence length and head count}}
   %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x5x2x8xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -408,7 +408,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x5x2x
 // -----
 
 // R18: query and key widths agree
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x4xf32>, %v: tensor<2x6x2x8xf32>) {
+func.func @r18_query_and_key_widths_agree(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x4xf32>, %v: tensor<2x6x2x8xf32>) {
   // expected-error @+1 {{query and key head widths must agree, got 8 and 4}}
   %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x4xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -417,7 +417,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x4xf32>, %v: tensor<2x6x2x
 // -----
 
 // R5: G divides H in SDPA
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x3x8xf32>, %v: tensor<2x6x3x8xf32>) {
+func.func @r5_g_divides_h_in_sdpa(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x3x8xf32>, %v: tensor<2x6x3x8xf32>) {
   // expected-error @+1 {{the number of key/value heads (3) must divide the number of query heads (4)}}
   %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x3x8xf32>, tensor<2x6x3x8xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -427,7 +427,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x3x8xf32>, %v: tensor<2x6x3x
 
 // R22: no static size of 0 (here zero key/value heads, which R5 would
 // otherwise divide by)
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x0x8xf32>, %v: tensor<2x6x0x8xf32>) {
+func.func @r22_no_static_size_of_0_here(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x0x8xf32>, %v: tensor<2x6x0x8xf32>) {
   // expected-error @+1 {{'key' has a size of 0 in [2, 6, 0, 8]; empty tensors are not supported}}
   %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x0x8xf32>, tensor<2x6x0x8xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -436,7 +436,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x0x8xf32>, %v: tensor<2x6x0x
 // -----
 
 // R19: the result is [B, L, H, dv]
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x16xf32>) {
+func.func @r19_the_result_is_b_l_h(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x16xf32>) {
   // expected-error @+1 {{'result' must have shape [2, 4, 4, 16] (B x L x H x dv), got [2, 4, 4, 8]}}
   %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x16xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -445,7 +445,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x
 // -----
 
 // R20: a mask is [L, S] or [B, H, L, S]
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x4x6xf32>) {
+func.func @r20_a_mask_is_l_s_or(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x4x6xf32>) {
   // expected-error @+1 {{'mask' must be [L, S] or [B, H, L, S], got rank 3}}
   %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x4x6xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -454,7 +454,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x
 // -----
 
 // R20: a 2-D mask is [L, S]
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x4xf32>) {
+func.func @r20_a_2_d_mask_is_l(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x4xf32>) {
   // expected-error @+1 {{'mask' must have shape [4, 6] (L x S), got [4, 4]}}
   %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x4xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -463,7 +463,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x
 // -----
 
 // R20: a 4-D mask is [B, H, L, S]
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<2x2x4x6xf32>) {
+func.func @r20_a_4_d_mask_is_b(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<2x2x4x6xf32>) {
   // expected-error @+1 {{'mask' must have shape [2, 4, 4, 6] (B x H x L x S, each of B, H, L or 1), got [2, 2, 4, 6]}}
   %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<2x2x4x6xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -472,7 +472,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x
 // -----
 
 // R8: the mask has the element type of the query
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x6xf16>) {
+func.func @r8_the_mask_has_the_element_type(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x6xf16>) {
   // expected-error @+1 {{element types must agree: 'query' has 'f32' but 'mask' has 'f16'}}
   %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x6xf16>) -> tensor<2x4x4x8xf32>
   return
@@ -481,7 +481,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x
 // -----
 
 // R21: the scale is positive
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>) {
+func.func @r21_the_scale_is_positive(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>) {
   // expected-error @+1 {{'scale' must be a positive finite number, got 0}}
   %0 = kha.sdpa %q, %k, %v {scale = 0.0 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
   return
@@ -490,7 +490,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x
 // -----
 
 // The custom syntax: an MLP knock needs its three matrices.
-func.func @f(%x: tensor<1x4x16xf32>, %w: tensor<16x16xf32>, %u: tensor<8x8xf32>) {
+func.func @syntax_mlp_knock_needs_three_matrices(%x: tensor<1x4x16xf32>, %w: tensor<16x16xf32>, %u: tensor<8x8xf32>) {
   // expected-error @+1 {{expected ','}}
   %y = kha.attention_block %x, %w, %w, %w, %w knock_v_mlp(%u, %u
        ) {num_heads = 2 : i64, num_kv_heads = 2 : i64}
@@ -501,7 +501,7 @@ func.func @f(%x: tensor<1x4x16xf32>, %w: tensor<16x16xf32>, %u: tensor<8x8xf32>)
 // -----
 
 // R1: D is positive
-func.func @f(%a0: tensor<1x4x0xf32>, %a1: tensor<0x16xf32>, %a2: tensor<0x8xf32>, %a3: tensor<0x8xf32>, %a4: tensor<16x0xf32>) {
+func.func @r1_d_is_positive(%a0: tensor<1x4x0xf32>, %a1: tensor<0x16xf32>, %a2: tensor<0x8xf32>, %a3: tensor<0x8xf32>, %a4: tensor<16x0xf32>) {
   // expected-error @+1 {{the model width D (the input's last dimension) must be static and positive}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x0xf32>, tensor<0x16xf32>, tensor<0x8xf32>, tensor<0x8xf32>, tensor<16x0xf32>) -> tensor<1x4x0xf32>
@@ -511,7 +511,7 @@ func.func @f(%a0: tensor<1x4x0xf32>, %a1: tensor<0x16xf32>, %a2: tensor<0x8xf32>
 // -----
 
 // R9/R22: the head width is positive (weights with 0 columns are empty)
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x0xf32>, %a2: tensor<16x0xf32>, %a3: tensor<16x0xf32>, %a4: tensor<0x16xf32>) {
+func.func @r9_the_head_width_is_positive_weights(%a0: tensor<1x4x16xf32>, %a1: tensor<16x0xf32>, %a2: tensor<16x0xf32>, %a3: tensor<16x0xf32>, %a4: tensor<0x16xf32>) {
   // expected-error @+1 {{'wq' has a size of 0 in [16, 0]; empty tensors are not supported}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x4x16xf32>, tensor<16x0xf32>, tensor<16x0xf32>, tensor<16x0xf32>, tensor<0x16xf32>) -> tensor<1x4x16xf32>
@@ -594,7 +594,7 @@ func.func @gpu_kernel_wgmma_padding(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64
 // -----
 
 // R22: no static size of 0 (an empty sequence in a per-head op)
-func.func @f(%x: tensor<1x0x2x8xf32>) {
+func.func @r22_no_static_size_of_0_an(%x: tensor<1x0x2x8xf32>) {
   // expected-error @+1 {{'input' has a size of 0 in [1, 0, 2, 8]; empty tensors are not supported}}
   %0 = kha.rope %x {theta = 10000.0 : f64} : tensor<1x0x2x8xf32>
   return
@@ -648,7 +648,7 @@ func.func @wgmma_register_a_accumulator(%a: vector<32xbf16>, %b: !nvgpu.warpgrou
 // -----
 
 // R27: a scaled RoPE gives d/2 frequencies
-func.func @f(%x: tensor<1x4x2x8xf32>) {
+func.func @r27_a_scaled_rope_gives_d_2(%x: tensor<1x4x2x8xf32>) {
   // expected-error @+1 {{'frequencies' must hold d/2 = 4 values, got 3}}
   %y = kha.rope %x {theta = 1.0e+04 : f64, frequencies = array<f64: 1.0, 0.5, 0.25>} : tensor<1x4x2x8xf32>
   return
@@ -657,7 +657,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>) {
 // -----
 
 // R27: the frequencies are positive
-func.func @f(%x: tensor<1x4x2x8xf32>) {
+func.func @r27_the_frequencies_are_positive(%x: tensor<1x4x2x8xf32>) {
   // expected-error @+1 {{'frequencies' must be positive and finite, got -5.000000e-01}}
   %y = kha.rope %x {theta = 1.0e+04 : f64, frequencies = array<f64: 1.0, -0.5, 0.25, 0.125>} : tensor<1x4x2x8xf32>
   return
@@ -666,7 +666,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>) {
 // -----
 
 // R27: the attention factor is positive
-func.func @f(%x: tensor<1x4x2x8xf32>) {
+func.func @r27_the_attention_factor_is_positive(%x: tensor<1x4x2x8xf32>) {
   // expected-error @+1 {{'attention_factor' must be a positive finite number, got 0}}
   %y = kha.rope %x {theta = 1.0e+04 : f64, attention_factor = 0.0 : f64} : tensor<1x4x2x8xf32>
   return
@@ -675,7 +675,7 @@ func.func @f(%x: tensor<1x4x2x8xf32>) {
 // -----
 
 // R27: a scaled RoPE in the block needs RoPE
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r27_a_scaled_rope_in_the_block(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'rope_frequencies' and 'rope_attention_factor' need 'rope_theta' (RoPE)}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rope_frequencies = array<f64: 1.0, 0.5, 0.25, 0.125>}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -685,7 +685,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R27: the block's frequencies are d/2
-func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r27_the_block_s_frequencies_are_d(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{'rope_frequencies' must hold d/2 = 4 values, got 2}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64, rope_theta = 1.0e+04 : f64, rope_frequencies = array<f64: 1.0, 0.5>}
        : (tensor<1x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
@@ -696,7 +696,7 @@ func.func @f(%a0: tensor<1x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 
 // R28: kha.weight is a unit attribute
 // expected-error @+1 {{'kha.weight' is a unit attribute}}
-func.func @f(%x: tensor<4xf32>, %w: tensor<4xf32> {kha.weight = 1 : i64}) {
+func.func @r28_kha_weight_is_a_unit_attribute(%x: tensor<4xf32>, %w: tensor<4xf32> {kha.weight = 1 : i64}) {
   return
 }
 
@@ -704,7 +704,7 @@ func.func @f(%x: tensor<4xf32>, %w: tensor<4xf32> {kha.weight = 1 : i64}) {
 
 // R28: the only kha argument attribute is kha.weight
 // expected-error @+1 {{unknown kha argument attribute 'kha.weights'}}
-func.func @f(%x: tensor<4xf32>, %w: tensor<4xf32> {kha.weights}) {
+func.func @r28_the_only_kha_argument_attribute_is(%x: tensor<4xf32>, %w: tensor<4xf32> {kha.weights}) {
   return
 }
 
@@ -712,14 +712,14 @@ func.func @f(%x: tensor<4xf32>, %w: tensor<4xf32> {kha.weights}) {
 
 // R29: kha.prepare names two functions
 // expected-error @+1 {{'kha.prepare' is an array of two function names on a function: [@prepare, @prepared]}}
-func.func @f() attributes {kha.prepare = [@g]} {
+func.func @r29_kha_prepare_names_two_functions() attributes {kha.prepare = [@g]} {
   return
 }
 
 // -----
 
 // R29: on a function only
-func.func @f() {
+func.func @r29_on_a_function_only() {
   // expected-error @+1 {{'kha.prepare' is an array of two function names on a function: [@prepare, @prepared]}}
   %c = arith.constant {kha.prepare = [@a, @b]} 0 : i32
   return
@@ -728,7 +728,7 @@ func.func @f() {
 // -----
 
 // R30: positions are [B, L]
-func.func @f(%q: tensor<2x4x2x8xf32>, %p: tensor<2x5xi64>) {
+func.func @r30_positions_are_b_l(%q: tensor<2x4x2x8xf32>, %p: tensor<2x5xi64>) {
   // expected-error @+1 {{'positions' must have shape [2, 4] (B x L), got [2, 5]}}
   %0 = kha.rope %q positions(%p : tensor<2x5xi64>) {theta = 1.0e+04 : f64} : tensor<2x4x2x8xf32>
   return
@@ -737,7 +737,7 @@ func.func @f(%q: tensor<2x4x2x8xf32>, %p: tensor<2x5xi64>) {
 // -----
 
 // R30: the block's attention mask is [B, L]
-func.func @f(%a0: tensor<2x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %m: tensor<4x2xi64>) {
+func.func @r30_the_block_s_attention_mask_is(%a0: tensor<2x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %m: tensor<4x2xi64>) {
   // expected-error @+1 {{'attention_mask' must have shape [2, 4] (B x L), got [4, 2]}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 attention_mask(%m) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<2x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<4x2xi64>) -> tensor<2x4x16xf32>
@@ -747,7 +747,7 @@ func.func @f(%a0: tensor<2x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R30: the block's positions need RoPE
-func.func @f(%a0: tensor<2x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %p: tensor<2x4xi64>) {
+func.func @r30_the_block_s_positions_need_rope(%a0: tensor<2x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %p: tensor<2x4xi64>) {
   // expected-error @+1 {{'positions' need 'rope_theta' (RoPE)}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 positions(%p) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<2x4x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x4xi64>) -> tensor<2x4x16xf32>
@@ -757,7 +757,7 @@ func.func @f(%a0: tensor<2x4x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R30: positions are integers (int64)
-func.func @f(%q: tensor<2x4x2x8xf32>, %p: tensor<2x4xf32>) {
+func.func @r30_positions_are_integers_int64(%q: tensor<2x4x2x8xf32>, %p: tensor<2x4xf32>) {
   // expected-error @+1 {{operand #1 must be ranked tensor of 64-bit signless integer values}}
   %0 = "kha.rope"(%q, %p) <{theta = 1.0e+04 : f64}> : (tensor<2x4x2x8xf32>, tensor<2x4xf32>) -> tensor<2x4x2x8xf32>
   return
@@ -766,7 +766,7 @@ func.func @f(%q: tensor<2x4x2x8xf32>, %p: tensor<2x4xf32>) {
 // -----
 
 // R22: static sizes past 2^48 elements
-func.func @f(%x: tensor<16x4611686018427387904x2x8xf32>, %t: tensor<8x8xf32>) {
+func.func @r22_static_sizes_past_2_48_elements(%x: tensor<16x4611686018427387904x2x8xf32>, %t: tensor<8x8xf32>) {
   // expected-error @+1 {{'input' of shape [16, 4611686018427387904, 2, 8] has more than 2^48 elements; no buffer that large can be allocated}}
   %0 = kha.linear_knock %x, %t : tensor<16x4611686018427387904x2x8xf32>, tensor<8x8xf32>
   return
@@ -775,7 +775,7 @@ func.func @f(%x: tensor<16x4611686018427387904x2x8xf32>, %t: tensor<8x8xf32>) {
 // -----
 
 // R22: the block's query projection [B, L, H*d] past 2^48 elements
-func.func @f(%a0: tensor<1x8589934592x1xf32>, %a1: tensor<1x65536xf32>, %a2: tensor<1x65536xf32>, %a3: tensor<1x65536xf32>, %a4: tensor<65536x1xf32>) {
+func.func @r22_the_block_s_query_projection_b(%a0: tensor<1x8589934592x1xf32>, %a1: tensor<1x65536xf32>, %a2: tensor<1x65536xf32>, %a3: tensor<1x65536xf32>, %a4: tensor<65536x1xf32>) {
   // expected-error @+1 {{'the query projection' of shape [1, 8589934592, 65536] has more than 2^48 elements}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 1 : i64, num_kv_heads = 1 : i64}
        : (tensor<1x8589934592x1xf32>, tensor<1x65536xf32>, tensor<1x65536xf32>, tensor<1x65536xf32>, tensor<65536x1xf32>) -> tensor<1x8589934592x1xf32>
@@ -785,7 +785,7 @@ func.func @f(%a0: tensor<1x8589934592x1xf32>, %a1: tensor<1x65536xf32>, %a2: ten
 // -----
 
 // R31: a cache has the input's batch, G key/value heads and d
-func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x2x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+func.func @r31_a_cache_has_the_input_s(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x2x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
   // expected-error @+1 {{'k_cache' must have shape [2, 32, 1, 8] (B x S x G x d), got [2, 32, 2, 8]}}
   %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64, causal}
        : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x2x8xf32>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x2x8xf32>, tensor<2x32x1x8xf32>)
@@ -795,7 +795,7 @@ func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R31: a cache is rank 4
-func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+func.func @r31_a_cache_is_rank_4(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
   // expected-error @+1 {{'k_cache' must be a rank-4 tensor [B, S, G, d], got rank 3}}
   %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x8xf32>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x8xf32>, tensor<2x32x1x8xf32>)
@@ -805,7 +805,7 @@ func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R31: the two caches have one capacity
-func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf32>, %vc: tensor<2x16x1x8xf32>, %n: i64) {
+func.func @r31_the_two_caches_have_one_capacity(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf32>, %vc: tensor<2x16x1x8xf32>, %n: i64) {
   // expected-error @+1 {{'k_cache' and 'v_cache' must have one capacity S, got 32 and 16}}
   %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x1x8xf32>, tensor<2x16x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x1x8xf32>, tensor<2x16x1x8xf32>)
@@ -815,7 +815,7 @@ func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R31: a cache has the input's element type
-func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf16>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+func.func @r31_a_cache_has_the_input_s(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf16>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
   // expected-error @+1 {{'k_cache' must have the input's element type 'f32', got 'f16'}}
   %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x1x8xf16>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x1x8xf16>, tensor<2x32x1x8xf32>)
@@ -825,7 +825,7 @@ func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R31: with a cache the block returns the updated caches
-func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+func.func @r31_with_a_cache_the_block_returns(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
   // expected-error @+1 {{with a cache the block returns the updated k_cache and v_cache, got 0 more results}}
   %y = kha.attention_block %a0, %a1, %a2, %a3, %a4 kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x1x8xf32>, tensor<2x32x1x8xf32>, i64) -> tensor<2x1x16xf32>
@@ -835,7 +835,7 @@ func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R31: without a cache the block has one result
-func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
+func.func @r31_without_a_cache_the_block_has(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>) {
   // expected-error @+1 {{without a cache the block has one result, got 2}}
   %y:2 = kha.attention_block %a0, %a1, %a2, %a3, %a4 {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>)
@@ -845,7 +845,7 @@ func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R31: a cache needs both caches and the length (the generic form)
-func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf32>, %n: i64) {
+func.func @r31_a_cache_needs_both_caches_and(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %kc: tensor<2x32x1x8xf32>, %n: i64) {
   // expected-error @+1 {{a cache needs k_cache, v_cache and cache_length}}
   %y:2 = "kha.attention_block"(%a0, %a1, %a2, %a3, %a4, %kc, %n) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1>}>
        : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x1x8xf32>)
@@ -855,7 +855,7 @@ func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R30: with a cache the attention mask is [B, S], one entry per cache slot
-func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %m: tensor<2x1xi64>, %kc: tensor<2x32x1x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
+func.func @r30_with_a_cache_the_attention_mask(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf32>, %a3: tensor<16x8xf32>, %a4: tensor<16x16xf32>, %m: tensor<2x1xi64>, %kc: tensor<2x32x1x8xf32>, %vc: tensor<2x32x1x8xf32>, %n: i64) {
   // expected-error @+1 {{'attention_mask' must have shape [2, 32] (B x S (one entry per cache slot)), got [2, 1]}}
   %y:3 = kha.attention_block %a0, %a1, %a2, %a3, %a4 attention_mask(%m) kv_cache(%kc, %vc, %n) {num_heads = 2 : i64, num_kv_heads = 1 : i64}
        : (tensor<2x1x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x1xi64>, tensor<2x32x1x8xf32>, tensor<2x32x1x8xf32>, i64) -> (tensor<2x1x16xf32>, tensor<2x32x1x8xf32>, tensor<2x32x1x8xf32>)
@@ -865,7 +865,7 @@ func.func @f(%a0: tensor<2x1x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x8xf
 // -----
 
 // R32: the bottom-right alignment is one of the causal mask
-func.func @f(%q: tensor<2x1x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>) {
+func.func @r32_the_bottom_right_alignment_is_one(%q: tensor<2x1x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>) {
   // expected-error @+1 {{'bottom_right' aligns the causal mask and needs 'causal'}}
   %0 = kha.sdpa %q, %k, %v {scale = 0.35 : f64, bottom_right} : (tensor<2x1x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>) -> tensor<2x1x4x8xf32>
   return
@@ -874,7 +874,7 @@ func.func @f(%q: tensor<2x1x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x
 // -----
 
 // R33: a query offset places the rows on the causal diagonal
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>, %o: index) {
+func.func @r33_a_query_offset_places_the_rows(%q: tensor<2x4x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>, %o: index) {
   // expected-error @+1 {{'query_offset' places query rows on the causal diagonal and needs 'causal'}}
   %0 = kha.sdpa %q, %k, %v query_offset(%o) {scale = 0.35 : f64} : (tensor<2x4x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, index) -> tensor<2x4x4x8xf32>
   return
@@ -883,7 +883,7 @@ func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x
 // -----
 
 // R33: one placement of the query rows
-func.func @f(%q: tensor<2x4x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>, %o: index) {
+func.func @r33_one_placement_of_the_query_rows(%q: tensor<2x4x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>, %o: index) {
   // expected-error @+1 {{'query_offset' and 'bottom_right' both place the query rows; give one}}
   %0 = kha.sdpa %q, %k, %v query_offset(%o) {scale = 0.35 : f64, causal, bottom_right} : (tensor<2x4x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, index) -> tensor<2x4x4x8xf32>
   return
