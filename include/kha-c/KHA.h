@@ -1,4 +1,5 @@
-/*===- kha-c/KHA.h - C API of the kha dialect, passes and compiler -*- C -*-===*\
+/*===- kha-c/KHA.h - C API of the kha dialect, passes and compiler -*- C
+-*-===*\
 |*                                                                            *|
 |* In the style of mlir-c: the dialect handle, pass and pipeline registration,*|
 |* the layer-config importer, and compilation of a module to a shared library.*|
@@ -38,8 +39,9 @@ MLIR_CAPI_EXPORTED MlirContext khaContextCreate(void);
 /// docs/layer-config.md): the public function @kha_layer with one
 /// kha.attention_block. With a non-empty `weightsDir`, the weights are read
 /// from <dir>/<name>.npy, or from a file ending in .safetensors holding a
-/// tensor per argument name, and embedded as constants. Returns a null module after emitting a diagnostic
-/// on `context` (located in `filename`) when anything is wrong.
+/// tensor per argument name, and embedded as constants. Returns a null module
+/// after emitting a diagnostic on `context` (located in `filename`) when
+/// anything is wrong.
 MLIR_CAPI_EXPORTED MlirModule khaImportLayerConfig(MlirContext context,
                                                    MlirStringRef json,
                                                    MlirStringRef filename,

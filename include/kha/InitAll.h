@@ -1,4 +1,4 @@
-//===- InitAll.h - register everything kha provides ---------------*- C++ -*-===//
+//===- InitAll.h - register everything kha provides -------------*- C++ -*-===//
 
 #ifndef KHA_INITALL_H
 #define KHA_INITALL_H

@@ -196,9 +196,8 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
       cost.bytes -= 2 * (cacheBytes - newRowBytes);
     }
     int64_t len = x.getDimSize(1);
-    int64_t scores =
-        x.getDimSize(0) * H *
-        attendedPairs(len, keys, block.getCausal(), keys - len);
+    int64_t scores = x.getDimSize(0) * H *
+                     attendedPairs(len, keys, block.getCausal(), keys - len);
     flops += sdpaFlops(scores, d, d, qElems);
     cost.flops = flops;
     return cost;

@@ -1,8 +1,8 @@
 //===- KHA.cpp - C API of the kha dialect, passes and compiler ------------===//
 
 #include "kha-c/KHA.h"
-#include "mlir/Parser/Parser.h"
 #include "kha/Support/InputGuard.h"
+#include "mlir/Parser/Parser.h"
 
 #include "kha/Compiler/Compiler.h"
 #include "kha/InitAll.h"
@@ -56,8 +56,8 @@ MlirModule khaImportLayerConfig(MlirContext context, MlirStringRef json,
     if (failed(weights))
       return MlirModule{nullptr};
   }
-  OwningOpRef<ModuleOp> module =
-      kha::buildLayerModule(*config, ctx, loc, dir.empty() ? nullptr : &*weights);
+  OwningOpRef<ModuleOp> module = kha::buildLayerModule(
+      *config, ctx, loc, dir.empty() ? nullptr : &*weights);
   if (!module || failed(verify(*module)))
     return MlirModule{nullptr};
   return wrap(module.release());
@@ -104,8 +104,7 @@ KhaCompileOptions khaCompileOptionsGetDefault(void) {
 MlirLogicalResult khaCompileModule(MlirModule module,
                                    const KhaCompileOptions *options,
                                    MlirStringRef outputPath) {
-  KhaCompileOptions given =
-      options ? *options : khaCompileOptionsGetDefault();
+  KhaCompileOptions given = options ? *options : khaCompileOptionsGetDefault();
   kha::CompileOptions compile;
   compile.target = unwrap(given.target).str();
   compile.cpu = unwrap(given.cpu).str();

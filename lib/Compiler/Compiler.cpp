@@ -6,11 +6,11 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
-#include "mlir/Support/FileUtilities.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
@@ -67,8 +67,8 @@ createHostTargetMachine(StringRef cpu, std::string &error) {
     }
     if (triple.getArch() == llvm::Triple::x86_64 &&
         !info->checkFeatures("+64bit")) {
-      error = "CPU '" + cpuName + "' cannot run 64-bit (" + triple.str() +
-              ") code";
+      error =
+          "CPU '" + cpuName + "' cannot run 64-bit (" + triple.str() + ") code";
       return nullptr;
     }
   }
@@ -108,8 +108,8 @@ static void addBF16RoundingRoutine(llvm::Module &module) {
       b.CreateLShr(b.CreateAdd(bits, b.CreateAdd(odd, b.getInt32(0x7FFF))), 16);
   llvm::Value *quiet = b.CreateOr(b.CreateLShr(bits, 16), b.getInt32(0x40));
   llvm::Value *isNaN = b.CreateFCmpUNO(x, x);
-  llvm::Value *half = b.CreateTrunc(b.CreateSelect(isNaN, quiet, rounded),
-                                    b.getInt16Ty());
+  llvm::Value *half =
+      b.CreateTrunc(b.CreateSelect(isNaN, quiet, rounded), b.getInt16Ty());
   b.CreateRet(b.CreateBitCast(half, llvm::Type::getBFloatTy(context)));
 }
 
@@ -119,8 +119,8 @@ static std::optional<std::string> findLinker() {
   for (const char *name : {"clang-22", "clang", "cc", "gcc"})
     if (llvm::ErrorOr<std::string> path = llvm::sys::findProgramByName(name))
       return *path;
-  if (llvm::ErrorOr<std::string> path = llvm::sys::findProgramByName(
-          "clang", {"/usr/lib/llvm-22/bin"}))
+  if (llvm::ErrorOr<std::string> path =
+          llvm::sys::findProgramByName("clang", {"/usr/lib/llvm-22/bin"}))
     return *path;
   return std::nullopt;
 }
@@ -218,9 +218,9 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     if (failed(front.run(module)))
       return emitError(loc) << "expanding the kha ops failed";
   }
-  FailureOr<std::string> manifest =
-      buildManifest(module, onHost ? StringRef("cpu") : StringRef(options.target),
-                    &knownRelations);
+  FailureOr<std::string> manifest = buildManifest(
+      module, onHost ? StringRef("cpu") : StringRef(options.target),
+      &knownRelations);
   if (failed(manifest))
     return failure();
 
@@ -256,8 +256,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     pipelineOptions.fuseKnockMlp = options.fuseKnockMlp;
     buildCPUPipeline(pm, pipelineOptions);
   }
-  if (options.configurePassManager &&
-      failed(options.configurePassManager(pm)))
+  if (options.configurePassManager && failed(options.configurePassManager(pm)))
     return emitError(loc) << "the pass manager options are not valid";
   if (failed(pm.run(module)))
     return emitError(loc) << "lowering for the " << (cuda ? "GPU" : "CPU")

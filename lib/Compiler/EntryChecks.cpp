@@ -11,8 +11,8 @@
 // against the manifest's description of f: static sizes as compiled,
 // dynamic sizes not negative, and unless the array is empty, offset 0,
 // strides those of a contiguous array (for dimensions of more than one
-// element) and a data pointer; and the manifest's `same` groups equal. On the first
-// failure it zeroes the result descriptors (null pointers, sizes 0), sets
+// element) and a data pointer; and the manifest's `same` groups equal. On the
+// first failure it zeroes the result descriptors (null pointers, sizes 0), sets
 // the message that `kha_last_error()` returns and returns without running
 // the function; a call that passes the checks clears the message.
 //
@@ -51,16 +51,15 @@ struct CheckBuilder {
   /// strides) of the rank-`rank` descriptor at `pointer`.
   llvm::Value *field(llvm::Value *pointer, int64_t index) {
     llvm::Value *at = b.CreateConstInBoundsGEP1_64(i64(), pointer, index);
-    return b.CreateLoad(index < 2 ? static_cast<llvm::Type *>(b.getPtrTy())
-                                  : i64(),
-                        at);
+    return b.CreateLoad(
+        index < 2 ? static_cast<llvm::Type *>(b.getPtrTy()) : i64(), at);
   }
 
   /// Continues in a new block when `ok`, else fails with `text`.
   void require(llvm::Value *ok, const std::string &text) {
     llvm::Constant *string = b.CreateGlobalString(text, "kha.entry.error");
-    llvm::BasicBlock *next = llvm::BasicBlock::Create(
-        module.getContext(), "check", wrapper, fail);
+    llvm::BasicBlock *next =
+        llvm::BasicBlock::Create(module.getContext(), "check", wrapper, fail);
     message->addIncoming(string, b.GetInsertBlock());
     b.CreateCondBr(ok, next, fail);
     b.SetInsertPoint(next);
@@ -78,8 +77,8 @@ static int64_t resultBytes(const std::vector<rt::TensorSpec> &results) {
 }
 
 LogicalResult mlir::kha::addEntryChecks(llvm::Module &module,
-                                  const std::string &manifestText,
-                                  std::string &error) {
+                                        const std::string &manifestText,
+                                        std::string &error) {
   rt::Manifest manifest;
   if (!rt::parseManifest(manifestText, manifest, error))
     return failure();
@@ -144,7 +143,8 @@ LogicalResult mlir::kha::addEntryChecks(llvm::Module &module,
         }
         continue;
       }
-      c.require(c.b.CreateIsNotNull(descriptor), what + " is a null descriptor");
+      c.require(c.b.CreateIsNotNull(descriptor),
+                what + " is a null descriptor");
       int64_t rank = arg.shape.size();
       llvm::Value *elements = c.b.getInt64(1);
       for (int64_t d = 0; d < rank; ++d) {
@@ -172,14 +172,16 @@ LogicalResult mlir::kha::addEntryChecks(llvm::Module &module,
       for (int64_t d = rank - 1; d >= 0; --d) {
         llvm::Value *stride = c.field(descriptor, 3 + rank + d);
         llvm::Value *ok = c.b.CreateOr(
-            c.b.CreateOr(empty, c.b.CreateICmpSLE(sizes[i][d], c.b.getInt64(1))),
+            c.b.CreateOr(empty,
+                         c.b.CreateICmpSLE(sizes[i][d], c.b.getInt64(1))),
             c.b.CreateICmpEQ(stride, expected));
         c.require(ok, what + " is not contiguous (stride of dimension " +
                           std::to_string(d) + "); pass a C-ordered array");
         expected = c.b.CreateMul(expected, sizes[i][d]);
       }
-      c.require(c.b.CreateOr(empty, c.b.CreateIsNotNull(c.field(descriptor, 1))),
-                what + " has no data");
+      c.require(
+          c.b.CreateOr(empty, c.b.CreateIsNotNull(c.field(descriptor, 1))),
+          what + " has no data");
     }
     for (const auto &group : fn.equalSizes) {
       auto [a0, d0] = group.front();
@@ -195,9 +197,9 @@ LogicalResult mlir::kha::addEntryChecks(llvm::Module &module,
     // A cache length: the new tokens fit in the cache.
     for (const rt::CacheBound &bound : fn.cacheBounds) {
       llvm::Value *length = wrapper->getArg(first + bound.length);
-      llvm::Value *room = c.b.CreateSub(
-          sizes[bound.capacity.first][bound.capacity.second],
-          sizes[bound.tokens.first][bound.tokens.second]);
+      llvm::Value *room =
+          c.b.CreateSub(sizes[bound.capacity.first][bound.capacity.second],
+                        sizes[bound.tokens.first][bound.tokens.second]);
       const std::string &name = fn.args[bound.length].name;
       c.require(c.b.CreateICmpSGE(length, c.b.getInt64(0)),
                 fn.name + ": " + name + " is negative");

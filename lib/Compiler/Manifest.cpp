@@ -31,9 +31,9 @@
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/EquivalenceClasses.h"
 #include "llvm/ADT/MapVector.h"
-#include "mlir/IR/Diagnostics.h"
 #include "llvm/Support/raw_ostream.h"
 #include <cctype>
 
@@ -73,7 +73,7 @@ static LogicalResult describe(func::FuncOp func, bool isResult, unsigned index,
                                "tensors or memrefs of f32, f16, bf16 or i64 "
                                "(and take i64 scalars)";
   // A memref argument is the caller's buffer, which the function may write.
-  StringRef kind = isResult                 ? "result "
+  StringRef kind = isResult                ? "result "
                    : isa<MemRefType>(type) ? "inout "
                                            : "arg ";
   os << kind << name << " " << element << " " << shaped.getRank();
@@ -250,7 +250,8 @@ SmallVector<kha::CacheBound> kha::cacheBounds(func::FuncOp func) {
         length.getOwner()->getParentOp() == func.getOperation() &&
         input.getOwner() == length.getOwner() &&
         cache.getOwner() == length.getOwner())
-      bounds.push_back({length.getArgNumber(), {input.getArgNumber(), 1},
+      bounds.push_back({length.getArgNumber(),
+                        {input.getArgNumber(), 1},
                         {cache.getArgNumber(), 1}});
   });
   return bounds;

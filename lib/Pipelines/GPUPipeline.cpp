@@ -65,12 +65,12 @@ static void setSerialisationToolkit(OpPassManager &pm,
     return;
   for (Pass &pass : pm.getPasses())
     if (pass.getArgument() == "gpu-module-to-binary")
-      (void)pass.initializeOptions(
-          "toolkit=" + toolkit,
-          [](const Twine &) { return failure(); });
+      (void)pass.initializeOptions("toolkit=" + toolkit,
+                                   [](const Twine &) { return failure(); });
 }
 
-void kha::buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options) {
+void kha::buildGPUPipeline(OpPassManager &pm,
+                           const GPUPipelineOptions &options) {
   // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
   addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights);
   // f16/bf16 projections multiply the narrow tensors, not f32 copies (here

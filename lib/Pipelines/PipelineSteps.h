@@ -1,4 +1,4 @@
-//===- PipelineSteps.h - steps the CPU and GPU pipelines share ----*- C++ -*-===//
+//===- PipelineSteps.h - steps the CPU and GPU pipelines --------*- C++ -*-===//
 
 #ifndef KHA_LIB_PIPELINES_PIPELINESTEPS_H
 #define KHA_LIB_PIPELINES_PIPELINESTEPS_H

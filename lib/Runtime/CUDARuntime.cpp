@@ -108,34 +108,34 @@ bool loadDriver() {
     fail("cannot load the CUDA driver (libcuda.so.1): %s", dlerror());
     return false;
   }
-  bool ok = bind(library, driver.cuInit, "cuInit") &&
-            bind(library, driver.cuDeviceGetCount, "cuDeviceGetCount") &&
-            bind(library, driver.cuDeviceGet, "cuDeviceGet") &&
-            bind(library, driver.cuDevicePrimaryCtxRetain,
-                 "cuDevicePrimaryCtxRetain") &&
-            bind(library, driver.cuCtxSetCurrent, "cuCtxSetCurrent") &&
-            bind(library, driver.cuModuleLoadData, "cuModuleLoadData") &&
-            bind(library, driver.cuModuleUnload, "cuModuleUnload") &&
-            bind(library, driver.cuModuleGetFunction, "cuModuleGetFunction") &&
-            bind(library, driver.cuFuncSetAttribute, "cuFuncSetAttribute") &&
-            bind(library, driver.cuLaunchKernel, "cuLaunchKernel") &&
-            bind(library, driver.cuStreamCreate, "cuStreamCreate") &&
-            bind(library, driver.cuStreamDestroy, "cuStreamDestroy_v2") &&
-            bind(library, driver.cuStreamSynchronize, "cuStreamSynchronize") &&
-            bind(library, driver.cuStreamWaitEvent, "cuStreamWaitEvent") &&
-            bind(library, driver.cuEventCreate, "cuEventCreate") &&
-            bind(library, driver.cuEventDestroy, "cuEventDestroy_v2") &&
-            bind(library, driver.cuEventRecord, "cuEventRecord") &&
-            bind(library, driver.cuEventSynchronize, "cuEventSynchronize") &&
-            bind(library, driver.cuMemAlloc, "cuMemAlloc_v2") &&
-            bind(library, driver.cuMemFree, "cuMemFree_v2") &&
-            bind(library, driver.cuMemcpyAsync, "cuMemcpyAsync") &&
-            bind(library, driver.cuMemsetD32Async, "cuMemsetD32Async") &&
-            bind(library, driver.cuMemsetD16Async, "cuMemsetD16Async") &&
-            bind(library, driver.cuGetErrorName, "cuGetErrorName") &&
-            bind(library, driver.cuMemcpyHtoD, "cuMemcpyHtoD_v2") &&
-            bind(library, driver.cuTensorMapEncodeTiled,
-                 "cuTensorMapEncodeTiled");
+  bool ok =
+      bind(library, driver.cuInit, "cuInit") &&
+      bind(library, driver.cuDeviceGetCount, "cuDeviceGetCount") &&
+      bind(library, driver.cuDeviceGet, "cuDeviceGet") &&
+      bind(library, driver.cuDevicePrimaryCtxRetain,
+           "cuDevicePrimaryCtxRetain") &&
+      bind(library, driver.cuCtxSetCurrent, "cuCtxSetCurrent") &&
+      bind(library, driver.cuModuleLoadData, "cuModuleLoadData") &&
+      bind(library, driver.cuModuleUnload, "cuModuleUnload") &&
+      bind(library, driver.cuModuleGetFunction, "cuModuleGetFunction") &&
+      bind(library, driver.cuFuncSetAttribute, "cuFuncSetAttribute") &&
+      bind(library, driver.cuLaunchKernel, "cuLaunchKernel") &&
+      bind(library, driver.cuStreamCreate, "cuStreamCreate") &&
+      bind(library, driver.cuStreamDestroy, "cuStreamDestroy_v2") &&
+      bind(library, driver.cuStreamSynchronize, "cuStreamSynchronize") &&
+      bind(library, driver.cuStreamWaitEvent, "cuStreamWaitEvent") &&
+      bind(library, driver.cuEventCreate, "cuEventCreate") &&
+      bind(library, driver.cuEventDestroy, "cuEventDestroy_v2") &&
+      bind(library, driver.cuEventRecord, "cuEventRecord") &&
+      bind(library, driver.cuEventSynchronize, "cuEventSynchronize") &&
+      bind(library, driver.cuMemAlloc, "cuMemAlloc_v2") &&
+      bind(library, driver.cuMemFree, "cuMemFree_v2") &&
+      bind(library, driver.cuMemcpyAsync, "cuMemcpyAsync") &&
+      bind(library, driver.cuMemsetD32Async, "cuMemsetD32Async") &&
+      bind(library, driver.cuMemsetD16Async, "cuMemsetD16Async") &&
+      bind(library, driver.cuGetErrorName, "cuGetErrorName") &&
+      bind(library, driver.cuMemcpyHtoD, "cuMemcpyHtoD_v2") &&
+      bind(library, driver.cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled");
   if (!ok)
     return false;
   int count = 0;
@@ -230,15 +230,16 @@ KHA_EXPORT void *mgpuModuleGetFunction(void *module, const char *name) {
 
 KHA_EXPORT void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                                  intptr_t gridZ, intptr_t blockX,
-                                 intptr_t blockY, intptr_t blockZ,
-                                 int32_t smem, void *stream, void **params,
-                                 void ** /*extra*/, size_t /*paramsCount*/) {
+                                 intptr_t blockY, intptr_t blockZ, int32_t smem,
+                                 void *stream, void **params, void ** /*extra*/,
+                                 size_t /*paramsCount*/) {
   if (!function || !ready())
     return;
   // Zero-sized grids (an empty batch or sequence) launch nothing.
   if (gridX <= 0 || gridY <= 0 || gridZ <= 0)
     return;
-  constexpr int kMaxDynamicSharedMemory = 8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+  constexpr int kMaxDynamicSharedMemory =
+      8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
   if (smem > 48 * 1024 &&
       !check(driver.cuFuncSetAttribute(function, kMaxDynamicSharedMemory, smem),
              "cuFuncSetAttribute"))
@@ -278,9 +279,9 @@ size_t tensorMapElementBytes(int64_t type) {
   case 6: // FLOAT16
   case 9: // BFLOAT16
     return 2;
-  case 2: // UINT32
-  case 3: // INT32
-  case 7: // FLOAT32
+  case 2:  // UINT32
+  case 3:  // INT32
+  case 7:  // FLOAT32
   case 10: // FLOAT32_FTZ
   case 11: // TFLOAT32
   case 12: // TFLOAT32_FTZ
@@ -299,13 +300,9 @@ size_t tensorMapElementBytes(int64_t type) {
 /// (`descriptor` points to MLIR's {allocated, aligned, offset, sizes[rank],
 /// strides[rank]}), box sizes outermost first, encoded by the driver and
 /// copied to device memory, where kernels read it.
-KHA_EXPORT void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
-                                                int64_t dataType,
-                                                int64_t interleave,
-                                                int64_t swizzle,
-                                                int64_t l2Promotion,
-                                                int64_t oobFill,
-                                                int64_t *boxSizes) {
+KHA_EXPORT void *mgpuTensorMapEncodeTiledMemref(
+    int64_t rank, void *descriptor, int64_t dataType, int64_t interleave,
+    int64_t swizzle, int64_t l2Promotion, int64_t oobFill, int64_t *boxSizes) {
   if (!ready())
     return nullptr;
   size_t bytes = tensorMapElementBytes(dataType);
@@ -342,9 +339,9 @@ KHA_EXPORT void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
   alignas(64) unsigned char map[128];
   void *address = memref->aligned + memref->offset * int64_t(bytes);
   if (!check(driver.cuTensorMapEncodeTiled(
-                 map, int(dataType), unsigned(rank), address, dims,
-                 byteStrides, box, elementStrides, int(interleave),
-                 int(swizzle), int(l2Promotion), int(oobFill)),
+                 map, int(dataType), unsigned(rank), address, dims, byteStrides,
+                 box, elementStrides, int(interleave), int(swizzle),
+                 int(l2Promotion), int(oobFill)),
              "cuTensorMapEncodeTiled"))
     return nullptr;
   uint64_t device = 0;

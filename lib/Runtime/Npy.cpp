@@ -61,7 +61,8 @@ struct HeaderParser {
   bool integer(int64_t &out) {
     skipSpaces();
     size_t start = pos;
-    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos])))
+    while (pos < text.size() &&
+           std::isdigit(static_cast<unsigned char>(text[pos])))
       ++pos;
     if (pos == start || pos - start > 18)
       return false;
@@ -138,7 +139,9 @@ struct HeaderParser {
     }
     if (!seenDescr || !seenOrder || !seenShape) {
       what = std::string("missing '") +
-             (!seenDescr ? "descr" : !seenOrder ? "fortran_order" : "shape") +
+             (!seenDescr   ? "descr"
+              : !seenOrder ? "fortran_order"
+                           : "shape") +
              "'";
       return false;
     }
@@ -209,8 +212,7 @@ bool kha::runtime::parseNpy(const std::string &bytes, const std::string &path,
       headerLen = headerLen << 8 | static_cast<unsigned char>(bytes[8 + i]);
     headerStart = 12;
   } else {
-    error = path + ": unsupported .npy format version " +
-            std::to_string(major);
+    error = path + ": unsupported .npy format version " + std::to_string(major);
     return false;
   }
   if (bytes.size() < headerStart + headerLen) {
@@ -280,13 +282,13 @@ bool kha::runtime::parseNpy(const std::string &bytes, const std::string &path,
 
 bool kha::runtime::writeNpy(const std::string &path, const NpyArray &array,
                             std::string &error) {
-  std::string header = "{'descr': '" + array.descr +
-                       "', 'fortran_order': False, 'shape': (";
+  std::string header =
+      "{'descr': '" + array.descr + "', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < array.shape.size(); ++i)
-    header += std::to_string(array.shape[i]) + (array.shape.size() == 1 ? ","
-                                                : i + 1 < array.shape.size()
-                                                    ? ", "
-                                                    : "");
+    header +=
+        std::to_string(array.shape[i]) + (array.shape.size() == 1      ? ","
+                                          : i + 1 < array.shape.size() ? ", "
+                                                                       : "");
   header += "), }";
   // Pad with spaces so that the data starts at a multiple of 64 bytes.
   size_t total = 10 + header.size() + 1;

@@ -188,19 +188,17 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
         size_t dot = item.find('.');
         char *end = nullptr;
         unsigned long long arg = std::strtoull(item.c_str(), &end, 10);
-        ok = dot != std::string::npos && end == item.c_str() + dot &&
-             dot > 0 && arg < current->args.size() &&
+        ok = dot != std::string::npos && end == item.c_str() + dot && dot > 0 &&
+             arg < current->args.size() &&
              current->args[arg].kind != ArgumentKind::Scalar;
         if (!ok)
           break;
         const char *dimText = item.c_str() + dot + 1;
         unsigned long long dim = std::strtoull(dimText, &end, 10);
-        ok = *dimText && !*end &&
-             dim < current->args[arg].shape.size() &&
+        ok = *dimText && !*end && dim < current->args[arg].shape.size() &&
              current->args[arg].shape[dim] < 0 &&
              std::find(group.begin(), group.end(),
-                       std::make_pair(size_t(arg), size_t(dim))) ==
-                 group.end();
+                       std::make_pair(size_t(arg), size_t(dim))) == group.end();
         group.push_back({size_t(arg), size_t(dim)});
       }
       if (!ok || group.size() < 2) {
@@ -215,9 +213,11 @@ bool kha::runtime::parseManifest(const std::string &text, Manifest &manifest,
       while (ok && (words >> item)) {
         char *end = nullptr;
         unsigned long long index = std::strtoull(item.c_str(), &end, 10);
-        ok = !item.empty() && std::isdigit(static_cast<unsigned char>(item[0])) &&
-             !*end && index < current->args.size() &&
-             (current->weightArgs.empty() || index > current->weightArgs.back());
+        ok =
+            !item.empty() &&
+            std::isdigit(static_cast<unsigned char>(item[0])) && !*end &&
+            index < current->args.size() &&
+            (current->weightArgs.empty() || index > current->weightArgs.back());
         current->weightArgs.push_back(index);
       }
       if (!ok || current->weightArgs.empty()) {
@@ -448,8 +448,8 @@ bool kha::runtime::checkedBytes(const std::vector<int64_t> &shape,
   return true;
 }
 
-std::vector<float> kha::runtime::generateRandom(
-    const std::vector<int64_t> &shape, uint64_t seed) {
+std::vector<float>
+kha::runtime::generateRandom(const std::vector<int64_t> &shape, uint64_t seed) {
   int64_t count = 1;
   for (int64_t size : shape)
     count *= size;

@@ -26,9 +26,8 @@ struct DecomposeAggregateOpsPass
     : kha::impl::KHADecomposeAggregateOpsPassBase<DecomposeAggregateOpsPass> {
   void runOnOperation() override {
     SmallVector<linalg::AggregatedOpInterface> aggregates;
-    getOperation()->walk([&](linalg::AggregatedOpInterface op) {
-      aggregates.push_back(op);
-    });
+    getOperation()->walk(
+        [&](linalg::AggregatedOpInterface op) { aggregates.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (linalg::AggregatedOpInterface op : aggregates) {
       rewriter.setInsertionPoint(op);

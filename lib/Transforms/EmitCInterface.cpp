@@ -27,8 +27,8 @@ struct EmitCInterfacePass
       // What kha's attributes said is in the manifest now; LLVM has no use
       // for them.
       for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-        func.removeArgAttr(i, StringAttr::get(&getContext(),
-                                              kha::kWeightAttrName));
+        func.removeArgAttr(
+            i, StringAttr::get(&getContext(), kha::kWeightAttrName));
       func->removeAttr(kha::kPrepareAttrName);
     }
   }

@@ -44,9 +44,10 @@ struct EntryPointOwnershipPass
       OpBuilder builder(func.getContext());
       for (BlockArgument arg : func.getArguments())
         if (isa<TensorType>(arg.getType()))
-          func.setArgAttr(arg.getArgNumber(),
-                          bufferization::BufferizationDialect::kWritableAttrName,
-                          builder.getBoolAttr(false));
+          func.setArgAttr(
+              arg.getArgNumber(),
+              bufferization::BufferizationDialect::kWritableAttrName,
+              builder.getBoolAttr(false));
       func.walk([&](func::ReturnOp ret) {
         llvm::SmallPtrSet<Value, 4> seen;
         builder.setInsertionPoint(ret);
@@ -59,8 +60,8 @@ struct EntryPointOwnershipPass
           Value empty = tensor::EmptyOp::create(
               builder, loc, tensor::getMixedSizes(builder, loc, value),
               type.getElementType());
-          operand.set(linalg::CopyOp::create(builder, loc, value, empty)
-                          ->getResult(0));
+          operand.set(
+              linalg::CopyOp::create(builder, loc, value, empty)->getResult(0));
         }
       });
     }

@@ -18,8 +18,7 @@ namespace kha {
 using namespace mlir;
 
 namespace {
-struct ExpandShapeToReinterpretCast
-    : OpRewritePattern<memref::ExpandShapeOp> {
+struct ExpandShapeToReinterpretCast : OpRewritePattern<memref::ExpandShapeOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(memref::ExpandShapeOp op,
@@ -56,8 +55,7 @@ struct ExpandShapeToReinterpretCast
       }
     }
     rewriter.replaceOpWithNewOp<memref::ReinterpretCastOp>(
-        op, resultType, op.getSrc(), rewriter.getIndexAttr(0), sizes,
-        strides);
+        op, resultType, op.getSrc(), rewriter.getIndexAttr(0), sizes, strides);
     return success();
   }
 };

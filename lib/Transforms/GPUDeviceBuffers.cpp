@@ -44,9 +44,9 @@ struct GPUDeviceBuffersPass
       } else if (auto global = dyn_cast<memref::GetGlobalOp>(op)) {
         // The host image's constant, copied to the device for this call.
         rewriter.setInsertionPointAfter(global);
-        auto device = gpu::AllocOp::create(
-            rewriter, loc, global.getType(), Type(), ValueRange(), ValueRange(),
-            ValueRange(), /*hostShared=*/false);
+        auto device = gpu::AllocOp::create(rewriter, loc, global.getType(),
+                                           Type(), ValueRange(), ValueRange(),
+                                           ValueRange(), /*hostShared=*/false);
         rewriter.replaceAllUsesWith(global.getResult(), device.getMemref());
         gpu::MemcpyOp::create(rewriter, loc, /*asyncToken=*/Type(),
                               ValueRange(), device.getMemref(),

@@ -67,10 +67,10 @@ static void lowerDynamicSharedMemory(gpu::DynamicSharedMemoryOp op) {
   auto global = module.lookupSymbol<LLVM::GlobalOp>(kDynamicShared);
   if (!global) {
     b.setInsertionPointToStart(module.getBody());
-    global = LLVM::GlobalOp::create(
-        b, op.getLoc(), array, /*isConstant=*/false, LLVM::Linkage::External,
-        kDynamicShared, /*value=*/Attribute(), kSwizzleAlignment,
-        /*addrSpace=*/3);
+    global = LLVM::GlobalOp::create(b, op.getLoc(), array, /*isConstant=*/false,
+                                    LLVM::Linkage::External, kDynamicShared,
+                                    /*value=*/Attribute(), kSwizzleAlignment,
+                                    /*addrSpace=*/3);
   }
   b.setInsertionPoint(op);
   Location loc = op.getLoc();
@@ -88,9 +88,8 @@ static void lowerDynamicSharedMemory(gpu::DynamicSharedMemoryOp op) {
                                            ArrayRef<int64_t>{0});
   descriptor = LLVM::InsertValueOp::create(b, loc, descriptor, address,
                                            ArrayRef<int64_t>{1});
-  descriptor =
-      LLVM::InsertValueOp::create(b, loc, descriptor, i64Constant(0),
-                                  ArrayRef<int64_t>{2});
+  descriptor = LLVM::InsertValueOp::create(b, loc, descriptor, i64Constant(0),
+                                           ArrayRef<int64_t>{2});
   // The size is not known here; the views taken from the array are static.
   descriptor = LLVM::InsertValueOp::create(b, loc, descriptor, i64Constant(0),
                                            ArrayRef<int64_t>{3, 0});
@@ -122,9 +121,8 @@ struct GPUHopperKernelABIPass
       if (!usesTma(kernel))
         return;
       SmallVector<gpu::DynamicSharedMemoryOp> dynamicShared;
-      kernel.walk([&](gpu::DynamicSharedMemoryOp op) {
-        dynamicShared.push_back(op);
-      });
+      kernel.walk(
+          [&](gpu::DynamicSharedMemoryOp op) { dynamicShared.push_back(op); });
       for (gpu::DynamicSharedMemoryOp op : dynamicShared)
         lowerDynamicSharedMemory(op);
       for (unsigned i = 0, e = kernel.getNumWorkgroupAttributions(); i < e; ++i)

@@ -33,8 +33,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "kha/Transforms/Passes.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "kha/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
@@ -43,10 +43,10 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/IRMapping.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 
@@ -83,14 +83,14 @@ static bool isGPUOp(Operation *op) {
 /// Per-thread Hopper operations: each thread's part is run in its thread
 /// loop (mbarrier arrivals, TMA issue, descriptors, accumulators).
 static bool isHopperThreadOp(Operation *op) {
-  if (isa<UnrealizedConversionCastOp>(op) &&
-      op->hasAttr("kha.wgmma_fragment"))
+  if (isa<UnrealizedConversionCastOp>(op) && op->hasAttr("kha.wgmma_fragment"))
     return true;
   return isa<nvgpu::MBarrierInitOp, nvgpu::MBarrierArriveExpectTxOp,
-             nvgpu::MBarrierArriveOp, nvgpu::TmaAsyncLoadOp, nvgpu::TmaPrefetchOp, nvgpu::TmaFenceOp,
+             nvgpu::MBarrierArriveOp, nvgpu::TmaAsyncLoadOp,
+             nvgpu::TmaPrefetchOp, nvgpu::TmaFenceOp,
              nvgpu::WarpgroupGenerateDescriptorOp,
-             nvgpu::WarpgroupMmaInitAccumulatorOp,
-             nvgpu::WarpgroupMmaStoreOp>(op);
+             nvgpu::WarpgroupMmaInitAccumulatorOp, nvgpu::WarpgroupMmaStoreOp>(
+      op);
 }
 
 /// Views of memory (side-effect-free address computations), which thread
@@ -341,9 +341,9 @@ FailureOr<Value> HostLaunch::threadValue(Value value, IRMapping &local,
     return mapped;
   // A view made in another thread loop is made again here (a view is not
   // carried: it is an address computation, as it is on the GPU).
-  if (Operation *def = value.getDefiningOp();
-      def && isInside(value) && !uniform.contains(value) &&
-      isRecomputedView(def)) {
+  if (Operation *def = value.getDefiningOp(); def && isInside(value) &&
+                                              !uniform.contains(value) &&
+                                              isRecomputedView(def)) {
     for (Value operand : def->getOperands())
       if (failed(threadValue(operand, local, tid, loc, b)))
         return failure();
@@ -362,15 +362,17 @@ void HostLaunch::mapThreadIds(IRMapping &local, Value tid, Location loc,
   gpu::KernelDim3 ids = launch.getThreadIds();
   Value plane = arith::MulIOp::create(b, loc, size.x, size.y);
   local.map(ids.x, arith::RemUIOp::create(b, loc, tid, size.x));
-  local.map(ids.y, arith::RemUIOp::create(
-                       b, loc, arith::DivUIOp::create(b, loc, tid, size.x),
-                       size.y));
+  local.map(ids.y,
+            arith::RemUIOp::create(
+                b, loc, arith::DivUIOp::create(b, loc, tid, size.x), size.y));
   local.map(ids.z, arith::DivUIOp::create(b, loc, tid, plane));
 }
 
 Value HostLaunch::idValue(Operation *op, IRMapping &local, Value lane) {
   auto pick = [](gpu::Dimension dim, gpu::KernelDim3 v) {
-    return dim == gpu::Dimension::x ? v.x : dim == gpu::Dimension::y ? v.y : v.z;
+    return dim == gpu::Dimension::x   ? v.x
+           : dim == gpu::Dimension::y ? v.y
+                                      : v.z;
   };
   return TypeSwitch<Operation *, Value>(op)
       .Case([&](gpu::ThreadIdOp id) {
@@ -511,8 +513,7 @@ LogicalResult HostLaunch::emitThreadLoop(ArrayRef<Operation *> run,
       Value mine = local.lookupOrNull(result);
       if (!mine)
         return op->emitError("internal: no host value for a result");
-      memref::StoreOp::create(tb, op->getLoc(), mine, *array,
-                              ValueRange{tid});
+      memref::StoreOp::create(tb, op->getLoc(), mine, *array, ValueRange{tid});
     }
   }
   // A loop left with nothing but index arithmetic does nothing.
@@ -556,8 +557,8 @@ LogicalResult HostLaunch::emitShuffle(gpu::ShuffleOp shuffle, OpBuilder &b) {
     source = arith::AddIOp::create(tb, loc, lane, off);
     break;
   case gpu::ShuffleMode::UP:
-    inRange = arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::uge, lane,
-                                    off);
+    inRange =
+        arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::uge, lane, off);
     source = arith::SubIOp::create(tb, loc, lane, off);
     break;
   case gpu::ShuffleMode::IDX:
@@ -698,10 +699,13 @@ LogicalResult HostLaunch::emitMmaSync(nvgpu::MmaSyncOp mma, OpBuilder &b) {
   auto aType = cast<VectorType>(mma.getMatrixA().getType());
   auto bType = cast<VectorType>(mma.getMatrixB().getType());
   auto cType = cast<VectorType>(mma.getMatrixC().getType());
-  SmallVector<int64_t> shape = llvm::map_to_vector(
-      mma.getMmaShape(), [](Attribute a) { return cast<IntegerAttr>(a).getInt(); });
+  SmallVector<int64_t> shape =
+      llvm::map_to_vector(mma.getMmaShape(), [](Attribute a) {
+        return cast<IntegerAttr>(a).getInt();
+      });
   Type in = aType.getElementType();
-  if (shape != SmallVector<int64_t>{16, 8, 16} || !(in.isF16() || in.isBF16()) ||
+  if (shape != SmallVector<int64_t>{16, 8, 16} ||
+      !(in.isF16() || in.isBF16()) ||
       aType.getShape() != ArrayRef<int64_t>{4, 2} ||
       bType.getShape() != ArrayRef<int64_t>{2, 2} ||
       cType.getShape() != ArrayRef<int64_t>{2, 2} ||
@@ -803,7 +807,8 @@ LogicalResult HostLaunch::prepareAsyncCopies(OpBuilder &b) {
   std::optional<int64_t> threads = getConstantIntValue(numThreads);
   int64_t n = threads ? *threads : kMaxThreads;
   Type index = b.getIndexType();
-  async.records = entryAlloca(loc, MemRefType::get({n, kQueue, kRecordFields}, index));
+  async.records =
+      entryAlloca(loc, MemRefType::get({n, kQueue, kRecordFields}, index));
   async.counts = entryAlloca(loc, MemRefType::get({n}, index));
   async.groups = entryAlloca(loc, MemRefType::get({n}, index));
   return success();
@@ -844,7 +849,8 @@ LogicalResult HostLaunch::emitAsyncCopyOp(Operation *op, IRMapping &local,
   Value groups = memref::LoadOp::create(b, loc, async.groups, ValueRange{tid});
 
   if (isa<nvgpu::DeviceAsyncCreateGroupOp>(op)) {
-    memref::StoreOp::create(b, loc, arith::AddIOp::create(b, loc, groups, c(b, 1)),
+    memref::StoreOp::create(b, loc,
+                            arith::AddIOp::create(b, loc, groups, c(b, 1)),
                             async.groups, ValueRange{tid});
     return success();
   }
@@ -856,16 +862,17 @@ LogicalResult HostLaunch::emitAsyncCopyOp(Operation *op, IRMapping &local,
       return failure();
     Value srcElements = c(b, copy.getDstElements().getZExtValue());
     if (copy.getSrcElements()) {
-      FailureOr<Value> v = threadValue(copy.getSrcElements(), local, tid, loc, b);
+      FailureOr<Value> v =
+          threadValue(copy.getSrcElements(), local, tid, loc, b);
       if (failed(v))
         return failure();
       srcElements = *v;
     }
     auto [src, dst] = async.views.lookup(copy);
-    Value dstOffset = linearOffset(b, loc, uniform.lookupOrDefault(copy.getDst()),
-                                   *dstIndices);
-    Value srcOffset = linearOffset(b, loc, uniform.lookupOrDefault(copy.getSrc()),
-                                   *srcIndices);
+    Value dstOffset = linearOffset(
+        b, loc, uniform.lookupOrDefault(copy.getDst()), *dstIndices);
+    Value srcOffset = linearOffset(
+        b, loc, uniform.lookupOrDefault(copy.getSrc()), *srcIndices);
     cf::AssertOp::create(
         b, loc,
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, count,
@@ -878,15 +885,17 @@ LogicalResult HostLaunch::emitAsyncCopyOp(Operation *op, IRMapping &local,
     for (int64_t f = 0; f < kRecordFields; ++f)
       memref::StoreOp::create(b, loc, fields[f], async.records,
                               ValueRange{tid, count, c(b, f)});
-    memref::StoreOp::create(b, loc, arith::AddIOp::create(b, loc, count, c(b, 1)),
+    memref::StoreOp::create(b, loc,
+                            arith::AddIOp::create(b, loc, count, c(b, 1)),
                             async.counts, ValueRange{tid});
     // Until a wait retires it, the destination holds NaN.
     auto element = cast<FloatType>(copy.getDst().getType().getElementType());
-    auto chunk = VectorType::get({int64_t(copy.getDstElements().getZExtValue())},
-                                 element);
+    auto chunk = VectorType::get(
+        {int64_t(copy.getDstElements().getZExtValue())}, element);
     Value nan = arith::ConstantOp::create(
         b, loc, chunk,
-        DenseElementsAttr::get(chunk, APFloat::getNaN(element.getFloatSemantics())));
+        DenseElementsAttr::get(chunk,
+                               APFloat::getNaN(element.getFloatSemantics())));
     vector::StoreOp::create(b, loc, nan, dst, ValueRange{dstOffset});
     return success();
   }
@@ -896,8 +905,8 @@ LogicalResult HostLaunch::emitAsyncCopyOp(Operation *op, IRMapping &local,
   auto wait = cast<nvgpu::DeviceAsyncWaitOp>(op);
   int64_t pending = wait.getNumGroups().value_or(0);
   Value keepFrom = arith::SubIOp::create(b, loc, groups, c(b, pending));
-  auto slots = scf::ForOp::create(b, loc, c(b, 0), count, c(b, 1),
-                                  ValueRange{c(b, 0)});
+  auto slots =
+      scf::ForOp::create(b, loc, c(b, 0), count, c(b, 1), ValueRange{c(b, 0)});
   OpBuilder sb = OpBuilder::atBlockBegin(slots.getBody());
   Value slot = slots.getInductionVar(), kept = slots.getRegionIterArgs()[0];
   // (groups - pending may wrap below 0: then nothing is retired.)
@@ -905,8 +914,8 @@ LogicalResult HostLaunch::emitAsyncCopyOp(Operation *op, IRMapping &local,
       sb, loc,
       arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::uge, groups,
                             c(sb, pending)),
-      arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult, field(sb, slot, 4),
-                            keepFrom));
+      arith::CmpIOp::create(sb, loc, arith::CmpIPredicate::ult,
+                            field(sb, slot, 4), keepFrom));
   auto branch = scf::IfOp::create(sb, loc, TypeRange{sb.getIndexType()}, retire,
                                   /*withElseRegion=*/true);
   {
@@ -932,9 +941,10 @@ LogicalResult HostLaunch::emitAsyncCopyOp(Operation *op, IRMapping &local,
       Value mask = vector::CreateMaskOp::create(
           cb, loc, VectorType::get({n}, cb.getI1Type()),
           ValueRange{arith::MinUIOp::create(cb, loc, srcElements, c(cb, n))});
-      Value zeros = arith::ConstantOp::create(cb, loc, chunk, cb.getZeroAttr(chunk));
-      Value data = vector::MaskedLoadOp::create(cb, loc, chunk, src,
-                                                ValueRange{srcOffset}, mask, zeros);
+      Value zeros =
+          arith::ConstantOp::create(cb, loc, chunk, cb.getZeroAttr(chunk));
+      Value data = vector::MaskedLoadOp::create(
+          cb, loc, chunk, src, ValueRange{srcOffset}, mask, zeros);
       vector::StoreOp::create(cb, loc, data, dst, ValueRange{dstOffset});
       scf::YieldOp::create(cb, loc);
     }
@@ -948,8 +958,8 @@ LogicalResult HostLaunch::emitAsyncCopyOp(Operation *op, IRMapping &local,
     for (int64_t f = 0; f < kRecordFields; ++f)
       memref::StoreOp::create(kb, loc, field(kb, slot, f), async.records,
                               ValueRange{tid, kept, c(kb, f)});
-    scf::YieldOp::create(kb, loc,
-                         arith::AddIOp::create(kb, loc, kept, c(kb, 1)).getResult());
+    scf::YieldOp::create(
+        kb, loc, arith::AddIOp::create(kb, loc, kept, c(kb, 1)).getResult());
   }
   scf::YieldOp::create(sb, loc, branch.getResult(0));
   memref::StoreOp::create(b, loc, slots.getResult(0), async.counts,
@@ -977,8 +987,8 @@ static Value byteAddress(OpBuilder &b, Location loc, Value memref) {
   auto type = cast<MemRefType>(memref.getType());
   Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
   auto meta = memref::ExtractStridedMetadataOp::create(b, loc, memref);
-  Value bytes = arith::ConstantIndexOp::create(
-      b, loc, type.getElementTypeBitWidth() / 8);
+  Value bytes =
+      arith::ConstantIndexOp::create(b, loc, type.getElementTypeBitWidth() / 8);
   return arith::AddIOp::create(
       b, loc, base, arith::MulIOp::create(b, loc, meta.getOffset(), bytes));
 }
@@ -1074,8 +1084,8 @@ FailureOr<Value> HostLaunch::flatView(Value root, Type element, Location loc) {
   } else if (type.getRank() == 1 && type.getElementType().isInteger(8)) {
     int64_t bytes = element.getIntOrFloatBitWidth() / 8;
     view = memref::ViewOp::create(
-        b, loc, MemRefType::get({type.getNumElements() / bytes}, element),
-        root, arith::ConstantIndexOp::create(b, loc, 0), ValueRange{});
+        b, loc, MemRefType::get({type.getNumElements() / bytes}, element), root,
+        arith::ConstantIndexOp::create(b, loc, 0), ValueRange{});
   } else {
     return emitError(loc) << "a workgroup buffer read by TMA or wgmma runs on "
                              "the host only as bytes (i8) or of the element "
@@ -1097,12 +1107,13 @@ LogicalResult HostLaunch::prepareHopper(OpBuilder &b) {
         return WalkResult::interrupt();
       }
       int64_t n = create.getBarriers().getType().getNumBarriers();
-      uniform.map(create.getBarriers(),
-                  entryAlloca(loc, MemRefType::get({n, kBarrierFields}, index)));
+      uniform.map(
+          create.getBarriers(),
+          entryAlloca(loc, MemRefType::get({n, kBarrierFields}, index)));
     }
     if (auto load = dyn_cast<nvgpu::TmaAsyncLoadOp>(op)) {
-      auto create =
-          load.getTensorMapDescriptor().getDefiningOp<nvgpu::TmaCreateDescriptorOp>();
+      auto create = load.getTensorMapDescriptor()
+                        .getDefiningOp<nvgpu::TmaCreateDescriptorOp>();
       auto cast = create ? create.getTensor().getDefiningOp<memref::CastOp>()
                          : memref::CastOp();
       auto dst = cast ? dyn_cast<MemRefType>(cast.getSource().getType())
@@ -1144,7 +1155,8 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
     return OpBuilder::atBlockBegin(branch.thenBlock());
   };
   auto field = [&](OpBuilder &ob, Value state, Value id, int64_t f) {
-    return memref::LoadOp::create(ob, loc, state, ValueRange{id, constant(ob, loc, f)})
+    return memref::LoadOp::create(ob, loc, state,
+                                  ValueRange{id, constant(ob, loc, f)})
         .getResult();
   };
   auto setField = [&](OpBuilder &ob, Value state, Value id, int64_t f,
@@ -1236,18 +1248,17 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
     auto eq = [&](Value x, Value y) {
       return arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::eq, x, y);
     };
-    check(eq(arith::RemUIOp::create(ib, loc, offset, k(code ? 1024 : 128)),
-             k(0)),
-          "kha-gpu-launch-to-host-loops: a TMA destination is not 128-byte "
-          "aligned (1024-byte with a swizzle)");
+    check(
+        eq(arith::RemUIOp::create(ib, loc, offset, k(code ? 1024 : 128)), k(0)),
+        "kha-gpu-launch-to-host-loops: a TMA destination is not 128-byte "
+        "aligned (1024-byte with a swizzle)");
     Value cols = create.getBoxDimensions().back();
     if (code)
       check(eq(arith::MulIOp::create(ib, loc, cols, k(bytes)),
                k(swizzleSpan(code))),
             "kha-gpu-launch-to-host-loops: a swizzled TMA box row is not one "
             "swizzle row (128, 64 or 32 bytes)");
-    Value count =
-        memref::LoadOp::create(ib, loc, tma.count, ValueRange{k(0)});
+    Value count = memref::LoadOp::create(ib, loc, tma.count, ValueRange{k(0)});
     check(arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::ult, count,
                                 k(kTmaQueue)),
           "kha-gpu-launch-to-host-loops: more than 64 TMA loads pending in "
@@ -1258,9 +1269,9 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
     while (fields.size() < kTmaFields)
       fields.push_back(k(0));
     for (auto [f, v] : llvm::enumerate(fields))
-      memref::StoreOp::create(ib, loc, v, tma.records,
-                              ValueRange{count, k(f)});
-    memref::StoreOp::create(ib, loc, arith::AddIOp::create(ib, loc, count, k(1)),
+      memref::StoreOp::create(ib, loc, v, tma.records, ValueRange{count, k(f)});
+    memref::StoreOp::create(ib, loc,
+                            arith::AddIOp::create(ib, loc, count, k(1)),
                             tma.count, ValueRange{k(0)});
     // Until the mbarrier's phase completes, the box holds NaN.
     Value first = arith::DivUIOp::create(ib, loc, offset, k(bytes));
@@ -1271,11 +1282,12 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
     OpBuilder pb = OpBuilder::atBlockTerminator(poison.getBody());
     Value nan = arith::ConstantOp::create(
         pb, loc, element,
-        pb.getFloatAttr(element, APFloat::getNaN(
-                                     cast<FloatType>(element).getFloatSemantics())));
-    memref::StoreOp::create(
-        pb, loc, nan, *flat,
-        ValueRange{arith::AddIOp::create(pb, loc, first, poison.getInductionVar())});
+        pb.getFloatAttr(
+            element,
+            APFloat::getNaN(cast<FloatType>(element).getFloatSemantics())));
+    memref::StoreOp::create(pb, loc, nan, *flat,
+                            ValueRange{arith::AddIOp::create(
+                                pb, loc, first, poison.getInductionVar())});
     return none;
   }
 
@@ -1327,7 +1339,8 @@ HostLaunch::emitHopperThreadOp(Operation *op, Value tid, OpBuilder &b) {
       for (int64_t i = 0; i < 4; ++i) {
         Value row = arith::AddIOp::create(b, loc, row0, c(8 * (i / 2)));
         Value col = arith::AddIOp::create(b, loc, col0, c(8 * j + i % 2));
-        Value x = vector::ExtractOp::create(b, loc, fragment, int64_t(4 * j + i));
+        Value x =
+            vector::ExtractOp::create(b, loc, fragment, int64_t(4 * j + i));
         memref::StoreOp::create(b, loc, x, store.getDstMemref(),
                                 ValueRange{row, col});
       }
@@ -1348,7 +1361,8 @@ LogicalResult HostLaunch::emitMBarrierWait(nvgpu::MBarrierTryWaitParityOp wait,
   // up to here): the GPU would wait for ever.
   cf::AssertOp::create(
       b, wait.getLoc(), *done,
-      "kha-gpu-launch-to-host-loops: mbarrier.try_wait.parity waits for a phase "
+      "kha-gpu-launch-to-host-loops: mbarrier.try_wait.parity waits for a "
+      "phase "
       "that never completes (an arrival, a transaction count or the parity is "
       "wrong)");
   return success();
@@ -1379,7 +1393,8 @@ HostLaunch::emitMBarrierPhase(nvgpu::MBarrierTryWaitParityOp wait,
   // (zeros outside the tensor, swizzled as the tensor map says) and their
   // bytes complete the expected transactions; the others stay queued.
   if (tma.count) {
-    Value count = memref::LoadOp::create(b, loc, tma.count, ValueRange{c(b, 0)});
+    Value count =
+        memref::LoadOp::create(b, loc, tma.count, ValueRange{c(b, 0)});
     auto slots = scf::ForOp::create(b, loc, c(b, 0), count, c(b, 1),
                                     ValueRange{c(b, 0)});
     OpBuilder sb = OpBuilder::atBlockBegin(slots.getBody());
@@ -1416,16 +1431,18 @@ HostLaunch::emitMBarrierPhase(nvgpu::MBarrierTryWaitParityOp wait,
         auto k = [&](int64_t v) { return constant(cb, loc, v); };
         auto create = load.getTensorMapDescriptor()
                           .getDefiningOp<nvgpu::TmaCreateDescriptorOp>();
-        Value global = create.getTensor().getDefiningOp<memref::CastOp>().getSource();
+        Value global =
+            create.getTensor().getDefiningOp<memref::CastOp>().getSource();
         Type element = cast<MemRefType>(global.getType()).getElementType();
         int64_t bytes = element.getIntOrFloatBitWidth() / 8;
         Value root = workgroupHost.lookup(kernelRootOf(load.getDst()));
-        FailureOr<Value> flat = root ? flatView(root, element, loc)
-                                     : FailureOr<Value>(failure());
+        FailureOr<Value> flat =
+            root ? flatView(root, element, loc) : FailureOr<Value>(failure());
         if (failed(flat))
           return load.emitError("a TMA load runs on the host only into a "
                                 "view of a workgroup buffer");
-        Value mode = k(swizzleCode(create.getTensorMap().getType().getSwizzle()));
+        Value mode =
+            k(swizzleCode(create.getTensorMap().getType().getSwizzle()));
         // Every element of the box, in the order of its shared-memory
         // copy (the last dimension fastest): global coordinates are the
         // load's, innermost first, plus the element's place in the box.
@@ -1459,12 +1476,12 @@ HostLaunch::emitMBarrierPhase(nvgpu::MBarrierTryWaitParityOp wait,
                   arith::CmpIOp::create(eb, loc, arith::CmpIPredicate::slt,
                                         at[dim], extent)));
         }
-        auto read = scf::IfOp::create(eb, loc, TypeRange{element}, inside, true);
+        auto read =
+            scf::IfOp::create(eb, loc, TypeRange{element}, inside, true);
         {
           OpBuilder tb = OpBuilder::atBlockBegin(read.thenBlock());
           scf::YieldOp::create(
-              tb, loc,
-              memref::LoadOp::create(tb, loc, global, at).getResult());
+              tb, loc, memref::LoadOp::create(tb, loc, global, at).getResult());
           // Outside the tensor: zeros, or NaN when the map says so.
           OpBuilder fb = OpBuilder::atBlockBegin(read.elseBlock());
           bool nanFill = create.getTensorMap().getType().getOob() ==
@@ -1544,14 +1561,19 @@ struct WarpgroupMma {
 
 static std::optional<WarpgroupMma> asWarpgroupMma(Operation *op) {
   if (auto mma = dyn_cast<nvgpu::WarpgroupMmaOp>(op))
-    return WarpgroupMma{mma.getDescriptorA(), Value(), mma.getDescriptorB(),
-                        mma.getMatrixC(),     mma.getMatrixD(),
-                        bool(mma.getTransposeA()), bool(mma.getTransposeB()),
-                        int64_t(mma.getWaitGroup())};
+    return WarpgroupMma{mma.getDescriptorA(),      Value(),
+                        mma.getDescriptorB(),      mma.getMatrixC(),
+                        mma.getMatrixD(),          bool(mma.getTransposeA()),
+                        bool(mma.getTransposeB()), int64_t(mma.getWaitGroup())};
   if (auto mma = dyn_cast<kha::WarpgroupMmaRegisterAOp>(op))
-    return WarpgroupMma{Value(), mma.getA(), mma.getDescriptorB(),
-                        mma.getAccumulator(), mma.getResult(), false,
-                        mma.getTransposeB(), int64_t(mma.getWaitGroup())};
+    return WarpgroupMma{Value(),
+                        mma.getA(),
+                        mma.getDescriptorB(),
+                        mma.getAccumulator(),
+                        mma.getResult(),
+                        false,
+                        mma.getTransposeB(),
+                        int64_t(mma.getWaitGroup())};
   return std::nullopt;
 }
 
@@ -1666,14 +1688,16 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
   Type f32 = b.getF32Type();
   auto cType = MemRefType::get({64, n}, f32);
   Value tile = entryAlloca(loc, cType);
-  auto wgLoop = scf::ForOp::create(b, loc, constant(b, loc, *lo / 128),
-                                   constant(b, loc, *hi / 128),
-                                   constant(b, loc, 1));
+  auto wgLoop =
+      scf::ForOp::create(b, loc, constant(b, loc, *lo / 128),
+                         constant(b, loc, *hi / 128), constant(b, loc, 1));
   OpBuilder wb = OpBuilder::atBlockTerminator(wgLoop.getBody());
   auto c = [&](OpBuilder &ob, int64_t v) { return constant(ob, loc, v); };
-  Value first = arith::MulIOp::create(wb, loc, wgLoop.getInductionVar(), c(wb, 128));
-  FailureOr<Value> descA =
-      mma.descriptorA ? valueOfThread(mma.descriptorA, first, loc, wb) : Value();
+  Value first =
+      arith::MulIOp::create(wb, loc, wgLoop.getInductionVar(), c(wb, 128));
+  FailureOr<Value> descA = mma.descriptorA
+                               ? valueOfThread(mma.descriptorA, first, loc, wb)
+                               : Value();
   FailureOr<Value> descB = valueOfThread(mma.descriptorB, first, loc, wb);
   if (failed(descA) || failed(descB))
     return failure();
@@ -1718,7 +1742,8 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
     Value d = arith::IndexCastUIOp::create(ob, loc, ob.getIndexType(), desc);
     auto bits = [&](int64_t from, int64_t mask) {
       return arith::AndIOp::create(
-          ob, loc, arith::ShRUIOp::create(ob, loc, d, c(ob, from)), c(ob, mask));
+          ob, loc, arith::ShRUIOp::create(ob, loc, d, c(ob, from)),
+          c(ob, mask));
     };
     auto times16 = [&](Value v) {
       return arith::MulIOp::create(ob, loc, v, c(ob, 16)).getResult();
@@ -1760,13 +1785,15 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
     Value perRow = div(dsc.span, eb);
     Value at;
     if (kMajor)
-      at = add(add(dsc.start, mul(div(x, eight), dsc.stride)),
-               add(mul(rem(x, eight), dsc.span),
-                   add(mul(div(k, perRow), dsc.leading), mul(rem(k, perRow), eb))));
+      at = add(
+          add(dsc.start, mul(div(x, eight), dsc.stride)),
+          add(mul(rem(x, eight), dsc.span),
+              add(mul(div(k, perRow), dsc.leading), mul(rem(k, perRow), eb))));
     else
-      at = add(add(dsc.start, mul(div(x, perRow), dsc.leading)),
-               add(add(mul(div(k, eight), dsc.stride), mul(rem(k, eight), dsc.span)),
-                   mul(rem(x, perRow), eb)));
+      at = add(
+          add(dsc.start, mul(div(x, perRow), dsc.leading)),
+          add(add(mul(div(k, eight), dsc.stride), mul(rem(k, eight), dsc.span)),
+              mul(rem(x, perRow), eb)));
     at = swizzleBytes(ob, loc, at, dsc.mode);
     Value v = memref::LoadOp::create(ob, loc, flat, ValueRange{div(at, eb)});
     return arith::ExtFOp::create(ob, loc, f32, v).getResult();
@@ -1778,8 +1805,8 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
     auto gather = scf::ForOp::create(wb, loc, c(wb, 0), c(wb, 128), c(wb, 1));
     OpBuilder gb = OpBuilder::atBlockTerminator(gather.getBody());
     Value t = gather.getInductionVar();
-    FailureOr<Value> frag = valueOfThread(
-        cIn, arith::AddIOp::create(gb, loc, first, t), loc, gb);
+    FailureOr<Value> frag =
+        valueOfThread(cIn, arith::AddIOp::create(gb, loc, first, t), loc, gb);
     if (failed(frag))
       return failure();
     for (int64_t j = 0; j < n / 8; ++j)
@@ -1806,8 +1833,7 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
     for (int64_t e = 0; e < totalK / 2; ++e) {
       int64_t step = e / 8, q = e % 8;
       auto [row, col] = position(gb, t, 0, 2 * ((q / 2) % 2) + q % 2);
-      col = arith::AddIOp::create(gb, loc, col,
-                                  c(gb, 16 * step + 8 * (q / 4)));
+      col = arith::AddIOp::create(gb, loc, col, c(gb, 16 * step + 8 * (q / 4)));
       memref::StoreOp::create(
           gb, loc,
           arith::ExtFOp::create(
@@ -1829,11 +1855,13 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
           wb, loc, desc,
           arith::ConstantOp::create(wb, loc, wb.getI64IntegerAttr(step)));
     };
-    Decoded a = mma.descriptorA ? decode(wb, advance(*descA, stepA)) : Decoded();
+    Decoded a =
+        mma.descriptorA ? decode(wb, advance(*descA, stepA)) : Decoded();
     Decoded bb = decode(wb, advance(*descB, stepB));
     if (!kMajorB || (mma.descriptorA && !kMajorA)) {
-      Value mnSwizzled = arith::CmpIOp::create(
-          wb, loc, arith::CmpIPredicate::ne, (!kMajorB ? bb : a).mode, c(wb, 0));
+      Value mnSwizzled =
+          arith::CmpIOp::create(wb, loc, arith::CmpIPredicate::ne,
+                                (!kMajorB ? bb : a).mode, c(wb, 0));
       cf::AssertOp::create(wb, loc, mnSwizzled,
                            "kha-gpu-launch-to-host-loops: MN-major wgmma "
                            "operands without a swizzle are not emulated");
@@ -1848,18 +1876,18 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
                                  ValueRange{acc});
     OpBuilder kb = OpBuilder::atBlockBegin(ks.getBody());
     Value kk = ks.getInductionVar();
-    Value x =
-        tileA ? memref::LoadOp::create(
-                    kb, loc, tileA,
-                    ValueRange{row, arith::AddIOp::create(kb, loc, kk,
-                                                          c(kb, 16 * k))})
-                    .getResult()
-              : read(kb, *flatA, a, row, kk, kMajorA);
+    Value x = tileA ? memref::LoadOp::create(
+                          kb, loc, tileA,
+                          ValueRange{row, arith::AddIOp::create(kb, loc, kk,
+                                                                c(kb, 16 * k))})
+                          .getResult()
+                    : read(kb, *flatA, a, row, kk, kMajorA);
     Value y = read(kb, *flatB, bb, col, kk, kMajorB);
     Value sum = arith::AddFOp::create(kb, loc, ks.getRegionIterArgs()[0],
                                       arith::MulFOp::create(kb, loc, x, y));
     scf::YieldOp::create(kb, loc, sum);
-    memref::StoreOp::create(cb, loc, ks.getResult(0), tile, ValueRange{row, col});
+    memref::StoreOp::create(cb, loc, ks.getResult(0), tile,
+                            ValueRange{row, col});
   }
   // Scatter the tile back into the fragments.
   FailureOr<Value> results = newArray(loc, mma.d.getType());
@@ -1875,11 +1903,13 @@ LogicalResult HostLaunch::emitWarpgroupMma(Operation *op, OpBuilder &b) {
       for (int64_t e = 0; e < 4; ++e) {
         auto [row, col] = position(sb, t, j, e);
         frag = vector::InsertOp::create(
-            sb, loc, memref::LoadOp::create(sb, loc, tile, ValueRange{row, col}),
-            frag, 4 * j + e);
+            sb, loc,
+            memref::LoadOp::create(sb, loc, tile, ValueRange{row, col}), frag,
+            4 * j + e);
       }
-    memref::StoreOp::create(sb, loc, frag, *results,
-                            ValueRange{arith::AddIOp::create(sb, loc, first, t)});
+    memref::StoreOp::create(
+        sb, loc, frag, *results,
+        ValueRange{arith::AddIOp::create(sb, loc, first, t)});
   }
   carried[mma.d] = *results;
   return success();
@@ -1917,9 +1947,9 @@ LogicalResult HostLaunch::emitFor(scf::ForOp loop, OpBuilder &b) {
   if (failed(newArrays(loc, loop.getResultTypes(), state)) ||
       failed(emitCopy(loc, loop.getInitArgs(), state, b)))
     return failure();
-  auto host = scf::ForOp::create(b, loc, *lb, *ub, *step, ValueRange{},
-                                 /*bodyBuilder=*/nullptr,
-                                 loop.getUnsignedCmp());
+  auto host =
+      scf::ForOp::create(b, loc, *lb, *ub, *step, ValueRange{},
+                         /*bodyBuilder=*/nullptr, loop.getUnsignedCmp());
   uniform.map(loop.getInductionVar(), host.getInductionVar());
   for (auto [arg, array] : llvm::zip(loop.getRegionIterArgs(), state))
     carried[arg] = array;
@@ -1941,15 +1971,15 @@ LogicalResult HostLaunch::emitIf(scf::IfOp branch, OpBuilder &b) {
   SmallVector<Value> results;
   if (failed(newArrays(loc, branch.getResultTypes(), results)))
     return failure();
-  auto host = scf::IfOp::create(b, loc, *condition,
-                                /*withElseRegion=*/!branch.getElseRegion().empty());
+  auto host =
+      scf::IfOp::create(b, loc, *condition,
+                        /*withElseRegion=*/!branch.getElseRegion().empty());
   auto emitRegion = [&](Region &from, Block *to) -> LogicalResult {
     OpBuilder body = OpBuilder::atBlockTerminator(to);
     Block &block = from.front();
-    return success(
-        succeeded(emitOps(block, body)) &&
-        succeeded(emitCopy(loc, block.getTerminator()->getOperands(), results,
-                           body)));
+    return success(succeeded(emitOps(block, body)) &&
+                   succeeded(emitCopy(loc, block.getTerminator()->getOperands(),
+                                      results, body)));
   };
   if (failed(emitRegion(branch.getThenRegion(), host.thenBlock())))
     return failure();
@@ -2143,10 +2173,9 @@ LogicalResult HostLaunch::emitRoles(scf::IfOp roles, int64_t consumers,
   activeLo = constant(b, loc, 0);
   activeHi = constant(b, loc, consumers);
   inRole = true;
-  LogicalResult emitted = success(
-      succeeded(advanceProducer(loc, b)) &&
-      succeeded(emitOps(*roles.thenBlock(), b)) &&
-      succeeded(advanceProducer(loc, b)));
+  LogicalResult emitted = success(succeeded(advanceProducer(loc, b)) &&
+                                  succeeded(emitOps(*roles.thenBlock(), b)) &&
+                                  succeeded(advanceProducer(loc, b)));
   if (succeeded(emitted)) {
     Value step = memref::LoadOp::create(b, loc, producer->state,
                                         ValueRange{constant(b, loc, 0)});
@@ -2194,9 +2223,9 @@ LogicalResult HostLaunch::advanceProducer(Location loc, OpBuilder &b) {
   scf::WhileOp::create(
       b, loc, TypeRange{}, ValueRange{},
       [&](OpBuilder &wb, Location l, ValueRange) {
-        auto ready = scf::IndexSwitchOp::create(
-            wb, l, TypeRange{wb.getI1Type()}, field(wb, 0), cases,
-            cases.size());
+        auto ready =
+            scf::IndexSwitchOp::create(wb, l, TypeRange{wb.getI1Type()},
+                                       field(wb, 0), cases, cases.size());
         auto boolean = [&](OpBuilder &ob, bool v) {
           return arith::ConstantOp::create(ob, l, ob.getBoolAttr(v))
               .getResult();
@@ -2211,8 +2240,8 @@ LogicalResult HostLaunch::advanceProducer(Location loc, OpBuilder &b) {
           if (!step.loop) {
             FailureOr<Value> done = emitMBarrierPhase(step.wait, cb);
             ok &= succeeded(done);
-            scf::YieldOp::create(cb, l, succeeded(done) ? *done
-                                                        : boolean(cb, false));
+            scf::YieldOp::create(cb, l,
+                                 succeeded(done) ? *done : boolean(cb, false));
             continue;
           }
           Value j = field(cb, 1);
@@ -2253,8 +2282,8 @@ LogicalResult HostLaunch::advanceProducer(Location loc, OpBuilder &b) {
             setField(cb, 0, next);
             // A loop right after starts at its lower bound.
             if (i + 1 < p.steps.size() && p.steps[i + 1].loop) {
-              FailureOr<Value> lb = uniformValue(
-                  p.steps[i + 1].loop.getLowerBound(), l, cb);
+              FailureOr<Value> lb =
+                  uniformValue(p.steps[i + 1].loop.getLowerBound(), l, cb);
               ok &= succeeded(lb);
               if (succeeded(lb))
                 setField(cb, 1, *lb);
@@ -2309,7 +2338,8 @@ LogicalResult HostLaunch::emitOps(Block &block, OpBuilder &b) {
       }
     LogicalResult emitted =
         TypeSwitch<Operation *, LogicalResult>(&op)
-            .Case([&](gpu::ShuffleOp shuffle) { return emitShuffle(shuffle, b); })
+            .Case(
+                [&](gpu::ShuffleOp shuffle) { return emitShuffle(shuffle, b); })
             .Case([&](nvgpu::LdMatrixOp load) { return emitLdMatrix(load, b); })
             .Case([&](nvgpu::MmaSyncOp mma) { return emitMmaSync(mma, b); })
             .Case([&](nvgpu::MBarrierTryWaitParityOp wait) {
@@ -2369,20 +2399,20 @@ LogicalResult HostLaunch::emit() {
                          z = getConstantIntValue(block.z);
   if (x && y && z && *x * *y * *z > kMaxThreads)
     return launch.emitError("a block has more than 1024 threads");
-  numThreads = x && y && z
-                   ? constant(b, loc, *x * *y * *z)
-                   : arith::MulIOp::create(
-                         b, loc, arith::MulIOp::create(b, loc, block.x, block.y),
-                         block.z)
-                         .getResult();
+  numThreads =
+      x && y && z ? constant(b, loc, *x * *y * *z)
+                  : arith::MulIOp::create(
+                        b, loc, arith::MulIOp::create(b, loc, block.x, block.y),
+                        block.z)
+                        .getResult();
   Value zero = constant(b, loc, 0), one = constant(b, loc, 1);
   activeLo = zero;
   activeHi = numThreads;
   if (!getConstantIntValue(numThreads)) {
-    Value fits = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
-                                       numThreads, constant(b, loc, kMaxThreads));
-    cf::AssertOp::create(b, loc, fits,
-                         "a block has more than 1024 threads");
+    Value fits =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, numThreads,
+                              constant(b, loc, kMaxThreads));
+    cf::AssertOp::create(b, loc, fits, "a block has more than 1024 threads");
   }
 
   // Workgroup buffers: one set, used by the blocks in turn.
@@ -2407,13 +2437,12 @@ LogicalResult HostLaunch::emit() {
       return dynamicShared.emitError(
           "dynamic shared memory runs on the host only with a constant, "
           "positive size at its launch");
-    Value host = entryAlloca(
-        loc, MemRefType::get({*bytes}, b.getI8Type()));
+    Value host = entryAlloca(loc, MemRefType::get({*bytes}, b.getI8Type()));
     uniform.map(dynamicShared.getResult(),
-                memref::CastOp::create(b, loc,
-                                       MemRefType::get({ShapedType::kDynamic},
-                                                       b.getI8Type()),
-                                       host)
+                memref::CastOp::create(
+                    b, loc,
+                    MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+                    host)
                     .getResult());
     workgroupHost[dynamicShared.getResult()] = host;
   }
@@ -2480,7 +2509,8 @@ struct GPULaunchToHostLoopsPass
   using Base::Base;
   void runOnOperation() override {
     SmallVector<gpu::LaunchOp> launches;
-    getOperation()->walk([&](gpu::LaunchOp launch) { launches.push_back(launch); });
+    getOperation()->walk(
+        [&](gpu::LaunchOp launch) { launches.push_back(launch); });
     for (gpu::LaunchOp launch : launches)
       if (failed(HostLaunch(launch, reverseThreads).emit()))
         return signalPassFailure();

@@ -48,15 +48,16 @@ struct GPUMergeKernelModulesPass
         old.setName(StringRef("kha_kernels_unmerged"));
     }
     OpBuilder builder(modules.front());
-    auto merged =
-        gpu::GPUModuleOp::create(builder, modules.front().getLoc(), kMergedModule);
+    auto merged = gpu::GPUModuleOp::create(builder, modules.front().getLoc(),
+                                           kMergedModule);
     SymbolTable mergedSymbols(merged);
     // (old module, old kernel) -> new kernel name
     llvm::DenseMap<std::pair<StringAttr, StringAttr>, StringAttr> renamed;
     for (auto [old, launchName] : llvm::zip(modules, launchNames)) {
       if (old.getTargetsAttr() && !merged.getTargetsAttr())
         merged.setTargetsAttr(old.getTargetsAttr());
-      for (Operation &op : llvm::make_early_inc_range(old.getBody()->getOperations())) {
+      for (Operation &op :
+           llvm::make_early_inc_range(old.getBody()->getOperations())) {
         auto symbol = dyn_cast<SymbolOpInterface>(op);
         op.remove();
         StringAttr oldName = symbol ? symbol.getNameAttr() : StringAttr();
@@ -71,13 +72,13 @@ struct GPUMergeKernelModulesPass
       old.erase();
     }
     module.walk([&](gpu::LaunchFuncOp launch) {
-      auto it = renamed.find({launch.getKernelModuleName(),
-                              launch.getKernelName()});
+      auto it =
+          renamed.find({launch.getKernelModuleName(), launch.getKernelName()});
       if (it == renamed.end())
         return;
-      launch.setKernelAttr(SymbolRefAttr::get(
-          builder.getStringAttr(kMergedModule),
-          {FlatSymbolRefAttr::get(it->second)}));
+      launch.setKernelAttr(
+          SymbolRefAttr::get(builder.getStringAttr(kMergedModule),
+                             {FlatSymbolRefAttr::get(it->second)}));
     });
   }
 };

@@ -1,4 +1,4 @@
-//===- GPUNarrowIndexArithmetic.cpp - 32-bit indices in tensor-core kernels ===//
+//===- GPUNarrowIndexArithmetic.cpp - 32-bit kernel indices ---------------===//
 //
 // MLIR's integer range narrowing (arith-int-range-narrowing), applied to each
 // tensor-core kernel on its own: range analysis over the kernel, then the

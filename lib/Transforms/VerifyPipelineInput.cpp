@@ -32,7 +32,8 @@ struct VerifyPipelineInputPass
       Operation *parent = op->getParentOp();
       auto module = op->getParentOfType<ModuleOp>();
       if (module != root) {
-        op->emitError() << "'" << op->getName() << "' is inside the nested module"
+        op->emitError() << "'" << op->getName()
+                        << "' is inside the nested module"
                         << (module.getSymName() ? " @" + *module.getSymName()
                                                 : std::string())
                         << ", which the kha pipelines do not lower; run the "

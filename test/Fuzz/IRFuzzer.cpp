@@ -1,4 +1,4 @@
-//===- IRFuzzer.cpp - libFuzzer target: parsing and verifying kha IR -------===//
+//===- IRFuzzer.cpp - libFuzzer target: parsing and verifying kha IR ------===//
 //
 // Any text, as kha-opt takes it (refused when nested deeper than its limit,
 // parsed on a large stack): MLIR's parser with the kha dialect (compiled
@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ctx->loadAllAvailableDialects();
     return ctx;
   }();
-  ScopedDiagnosticHandler quiet(context, [](Diagnostic &) { return success(); });
+  ScopedDiagnosticHandler quiet(context,
+                                [](Diagnostic &) { return success(); });
   // MLIR's lexer reads source buffers up to a terminating NUL, which files
   // have and libFuzzer's input does not: a copy adds it.
   std::string source(reinterpret_cast<const char *>(data), size);
@@ -48,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   return kha::runWithLargeStack(
       [&] {
         ParserConfig config(context, /*verifyAfterParse=*/true);
-        OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, config);
+        OwningOpRef<ModuleOp> module =
+            parseSourceString<ModuleOp>(text, config);
         if (!module)
           return 0;
         // A verified module round-trips through its printed form.

@@ -99,8 +99,8 @@ public:
 
 private:
   template <typename T> T pick(std::initializer_list<T> choices) {
-    return choices.begin()[bytes.ConsumeIntegralInRange<size_t>(
-        0, choices.size() - 1)];
+    return choices
+        .begin()[bytes.ConsumeIntegralInRange<size_t>(0, choices.size() - 1)];
   }
 
   /// An awkward size: 0, 1, small primes, tile-sized, huge or dynamic.
@@ -111,7 +111,9 @@ private:
                           1LL << 62, -1, -1, -1});
   }
 
-  std::string elementType() { return pick<const char *>({"f32", "f16", "bf16"}); }
+  std::string elementType() {
+    return pick<const char *>({"f32", "f16", "bf16"});
+  }
 
   GeneratedOp attentionBlock() {
     GeneratedOp op;
@@ -160,8 +162,9 @@ private:
     bool rope = bytes.ConsumeBool();
     if (rope)
       op.attributes.push_back(
-          llvm::formatv("rope_theta = {0} : f64",
-                        pick<const char *>({"1.0e+04", "0.0", "-1.0", "1.0e+300"}))
+          llvm::formatv(
+              "rope_theta = {0} : f64",
+              pick<const char *>({"1.0e+04", "0.0", "-1.0", "1.0e+300"}))
               .str());
     // Positions (needing RoPE) and a padding mask, [B, L] int64.
     if (rope && bytes.ConsumeBool()) {
@@ -196,7 +199,8 @@ private:
     op.elementType = elementType();
     int64_t G = pick<int64_t>({1, 2, 3, 0});
     int64_t H = G ? G * pick<int64_t>({1, 2, 4}) : pick<int64_t>({1, 2});
-    int64_t d = pick<int64_t>({1, 8, 16, 64, 0}), dv = pick<int64_t>({1, 8, 16, 64});
+    int64_t d = pick<int64_t>({1, 8, 16, 64, 0}),
+            dv = pick<int64_t>({1, 8, 16, 64});
     int64_t B = size(), L = size(), S = size();
     op.arguments = {{"q", {B, L, H, d}, ""},
                     {"k", {B, S, G, d}, ""},
@@ -335,8 +339,8 @@ std::string printModule(const GeneratedOp &op) {
            resultTypes;
   }
   return "func.func @f(" + llvm::join(params, ", ") + ") -> " + result +
-         " {\n" + prologue + "  " + body + "\n" + epilogue + "  return %y : " +
-         result + "\n}\n";
+         " {\n" + prologue + "  " + body + "\n" + epilogue +
+         "  return %y : " + result + "\n}\n";
 }
 
 } // namespace

@@ -14,10 +14,10 @@
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Support/Timing.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
@@ -34,10 +34,9 @@ static cl::opt<std::string> inputFilename(cl::Positional,
                                           cl::desc("<input .mlir>"),
                                           cl::cat(category), cl::init("-"));
 static cl::opt<std::string> outputFilename("o", cl::desc("output file"),
-                                           cl::value_desc("path"),
-                                           cl::Required, cl::cat(category));
-static cl::opt<std::string> target("target",
-                                   cl::desc("cpu (the host) or cuda"),
+                                           cl::value_desc("path"), cl::Required,
+                                           cl::cat(category));
+static cl::opt<std::string> target("target", cl::desc("cpu (the host) or cuda"),
                                    cl::cat(category), cl::init("cpu"));
 static cl::opt<std::string>
     cudaChip("cuda-chip", cl::desc("sm_80 or sm_90a (--target=cuda)"),
@@ -176,12 +175,12 @@ int main(int argc, char **argv) {
       mlir::applyDefaultTimingPassManagerCLOptions(pm);
       return mlir::success();
     };
-    mlir::kha::OutputKind kind =
-        emit == "llvm"  ? mlir::kha::OutputKind::LLVMIR
-        : emit == "ptx" ? mlir::kha::OutputKind::PTX
-                        : mlir::kha::OutputKind::SharedLibrary;
-    return mlir::failed(mlir::kha::compileModule(*module, options,
-                                                 outputFilename, kind))
+    mlir::kha::OutputKind kind = emit == "llvm" ? mlir::kha::OutputKind::LLVMIR
+                                 : emit == "ptx"
+                                     ? mlir::kha::OutputKind::PTX
+                                     : mlir::kha::OutputKind::SharedLibrary;
+    return mlir::failed(
+               mlir::kha::compileModule(*module, options, outputFilename, kind))
                ? 1
                : 0;
   });

@@ -11,8 +11,8 @@
 #include "kha/Version.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -100,8 +100,7 @@ bool parseSizes(const std::string &text, char separator,
   }
 }
 
-bool parseOptions(int argc, char **argv, Options &options,
-                  std::string &error) {
+bool parseOptions(int argc, char **argv, Options &options, std::string &error) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag, std::string &out) {
@@ -121,8 +120,8 @@ bool parseOptions(int argc, char **argv, Options &options,
       options.outputs.push_back(text);
     } else if (value("--benchmark", text)) {
       if (!parsePositiveInt(text, options.benchmark)) {
-        error = "--benchmark needs a positive number of runs, got '" + text +
-                "'";
+        error =
+            "--benchmark needs a positive number of runs, got '" + text + "'";
         return false;
       }
     } else if (value("--random", text)) {
@@ -187,8 +186,8 @@ std::vector<char> fromFloats(const std::vector<float> &values,
     if (type == "f32") {
       std::memcpy(bytes.data() + 4 * i, &values[i], 4);
     } else {
-      uint16_t bits = type == "f16" ? floatToHalf(values[i])
-                                    : floatToBFloat16(values[i]);
+      uint16_t bits =
+          type == "f16" ? floatToHalf(values[i]) : floatToBFloat16(values[i]);
       std::memcpy(bytes.data() + 2 * i, &bits, 2);
     }
   }
@@ -223,10 +222,12 @@ bool loadInput(const std::string &text, size_t index, const TensorSpec &spec,
     errno = 0;
     long long value = std::strtoll(text.c_str(), &end, 10);
     if (text.empty() || *end || errno == ERANGE ||
-        !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-')) {
+        !(std::isdigit(static_cast<unsigned char>(text[0])) ||
+          text[0] == '-')) {
       error = "input " + std::to_string(index + 1) + " (" + spec.name +
               ", i64) is a number passed by value: expected an integer such "
-              "as --input=0, got '" + text + "'";
+              "as --input=0, got '" +
+              text + "'";
       return false;
     }
     buffer.scalar = value;
@@ -316,8 +317,7 @@ struct CudaApi {
     return get(init, "kha_cuda_init") &&
            get(lastError, "kha_cuda_last_error") &&
            get(alloc, "mgpuMemAlloc") && get(free, "mgpuMemFree") &&
-           get(copy, "mgpuMemcpy") &&
-           get(synchronize, "mgpuStreamSynchronize");
+           get(copy, "mgpuMemcpy") && get(synchronize, "mgpuStreamSynchronize");
   }
 };
 
@@ -328,8 +328,7 @@ void callWith(Entry entry, void **args, std::index_sequence<I...>) {
   using Fn = void (*)(decltype((void)I, static_cast<void *>(nullptr))...);
   reinterpret_cast<Fn>(entry)(args[I]...);
 }
-template <size_t... N>
-constexpr auto makeCallTable(std::index_sequence<N...>) {
+template <size_t... N> constexpr auto makeCallTable(std::index_sequence<N...>) {
   return std::array<void (*)(Entry, void **), sizeof...(N)>{
       [](Entry entry, void **args) {
         callWith(entry, args, std::make_index_sequence<N>());
@@ -409,8 +408,7 @@ int main(int argc, char **argv) {
   void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle)
     return fail("cannot load " + options.library + ": " + dlerror());
-  auto *manifestText =
-      static_cast<const char *>(dlsym(handle, "kha_manifest"));
+  auto *manifestText = static_cast<const char *>(dlsym(handle, "kha_manifest"));
   if (!manifestText)
     return fail(options.library +
                 " is not a kha library (it has no kha_manifest)");
@@ -436,8 +434,8 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  std::string device = options.device.empty() ? manifest.device
-                                              : options.device;
+  std::string device =
+      options.device.empty() ? manifest.device : options.device;
   if (device != manifest.device)
     return fail(options.library + " was compiled for " + manifest.device +
                 ", not for --device=" + device);
@@ -454,8 +452,8 @@ int main(int argc, char **argv) {
     names += (names.empty() ? "" : ", ") + candidate.name;
     bool part = false;
     for (const FunctionSpec &other : manifest.functions)
-      part |= other.prepare == candidate.name ||
-              other.prepared == candidate.name;
+      part |=
+          other.prepare == candidate.name || other.prepared == candidate.name;
     if (!part)
       callable.push_back(&candidate);
     if (candidate.name == options.function)
@@ -466,7 +464,8 @@ int main(int argc, char **argv) {
   if (!fn)
     return fail(options.function.empty()
                     ? "the library has several functions; choose one with "
-                      "--function (" + names + ")"
+                      "--function (" +
+                          names + ")"
                     : "no function '" + options.function + "' in " +
                           options.library + " (it has: " + names + ")");
   auto entry = reinterpret_cast<Entry>(
@@ -595,9 +594,9 @@ int main(int argc, char **argv) {
     argDescs.push_back(
         fn->args[i].kind == ArgumentKind::Scalar
             ? MemRefDescriptor{{buffers[i].scalar}}
-            : MemRefDescriptor::contiguous(
-                  cuda ? deviceInputs[i] : buffers[i].bytes.data(),
-                  buffers[i].shape));
+            : MemRefDescriptor::contiguous(cuda ? deviceInputs[i]
+                                                : buffers[i].bytes.data(),
+                                           buffers[i].shape));
   // Results come back as one struct of descriptors, all fields 8 bytes.
   auto resultWordsOf = [](const FunctionSpec &f) {
     size_t words = 0;
@@ -619,8 +618,8 @@ int main(int argc, char **argv) {
   };
   // The entry point's own argument checks (libraries older than them have
   // no kha_last_error).
-  auto entryError = reinterpret_cast<const char *(*)()>(
-      dlsym(handle, "kha_last_error"));
+  auto entryError =
+      reinterpret_cast<const char *(*)()>(dlsym(handle, "kha_last_error"));
   // What went wrong in the call of `name` just made (the entry point's
   // refusal, a failing CUDA call), or "".
   auto callProblem = [&](const std::string &name) -> std::string {
@@ -646,8 +645,8 @@ int main(int argc, char **argv) {
     auto restEntry = reinterpret_cast<Entry>(
         dlsym(handle, ("_mlir_ciface_" + rest->name).c_str()));
     if (!prepareEntry || !restEntry)
-      return fail(options.library + " has no entry point for " +
-                  prepare->name + " or " + rest->name);
+      return fail(options.library + " has no entry point for " + prepare->name +
+                  " or " + rest->name);
     std::vector<int64_t> words(resultWordsOf(*prepare));
     std::vector<void *> prepPointers;
     if (!prepare->results.empty())
@@ -664,9 +663,9 @@ int main(int argc, char **argv) {
     if (std::string problem = callProblem(prepare->name); !problem.empty())
       return fail(problem);
     if (options.benchmark > 0)
-      std::printf("prepare: %s once, %.3f ms\n", prepare->name.c_str(),
-                  std::chrono::duration<double, std::milli>(stop - start)
-                      .count());
+      std::printf(
+          "prepare: %s once, %.3f ms\n", prepare->name.c_str(),
+          std::chrono::duration<double, std::milli>(stop - start).count());
     preparedValues = unpackResults(*prepare, words);
     argDescs.insert(argDescs.end(), preparedValues.begin(),
                     preparedValues.end());
@@ -682,11 +681,11 @@ int main(int argc, char **argv) {
   // integer register or stack slot in the x86-64 and AArch64 calling
   // conventions, so the pointer-typed call table calls it correctly.
   for (size_t i = 0; i < argDescs.size(); ++i)
-    pointers.push_back(
-        i < fn->args.size() && fn->args[i].kind == ArgumentKind::Scalar
-            ? reinterpret_cast<void *>(
-                  static_cast<intptr_t>(argDescs[i].words[0]))
-            : static_cast<void *>(argDescs[i].words.data()));
+    pointers.push_back(i < fn->args.size() &&
+                               fn->args[i].kind == ArgumentKind::Scalar
+                           ? reinterpret_cast<void *>(
+                                 static_cast<intptr_t>(argDescs[i].words[0]))
+                           : static_cast<void *>(argDescs[i].words.data()));
   if (pointers.size() >= kMaxPointers)
     return fail("too many arguments");
 
@@ -697,8 +696,8 @@ int main(int argc, char **argv) {
     for (const MemRefDescriptor &desc : results) {
       bool isInput = false;
       for (size_t i = 0; i < buffers.size(); ++i)
-        isInput |= desc.allocated() == (cuda ? deviceInputs[i]
-                                             : buffers[i].bytes.data());
+        isInput |= desc.allocated() ==
+                   (cuda ? deviceInputs[i] : buffers[i].bytes.data());
       for (const MemRefDescriptor &value : preparedValues)
         isInput |= !fromPrepare && desc.allocated() == value.allocated();
       if (isInput)
@@ -809,18 +808,18 @@ int main(int argc, char **argv) {
           std::chrono::duration<double, std::milli>(stop - start).count());
     }
     std::sort(times.begin(), times.end());
-    double median = times.size() % 2
-                        ? times[times.size() / 2]
-                        : 0.5 * (times[times.size() / 2 - 1] +
-                                 times[times.size() / 2]);
-    std::printf("benchmark: %s median %.3f ms over %d runs (min %.3f, max "
-                "%.3f) after 1 warm-up%s\n",
-                calledName.c_str(), median, options.benchmark, times.front(),
-                times.back(),
-                preparedValues.empty() ? ""
-                                       : (" (as " + fn->name +
-                                          ", the weights prepared once)")
-                                             .c_str());
+    double median =
+        times.size() % 2
+            ? times[times.size() / 2]
+            : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
+    std::printf(
+        "benchmark: %s median %.3f ms over %d runs (min %.3f, max "
+        "%.3f) after 1 warm-up%s\n",
+        calledName.c_str(), median, options.benchmark, times.front(),
+        times.back(),
+        preparedValues.empty()
+            ? ""
+            : (" (as " + fn->name + ", the weights prepared once)").c_str());
   }
   release(preparedValues, /*fromPrepare=*/true);
   if (cuda) {

@@ -1,4 +1,4 @@
-//===- Cost.h - FLOPs and bytes of kha and linalg ops -------------*- C++ -*-===//
+//===- Cost.h - FLOPs and bytes of kha and linalg ops -----------*- C++ -*-===//
 //
 // The cost model of `--kha-cost-report` (docs/cost-model.md): floating-point
 // operations and bytes moved per op, for static shapes.

@@ -1,4 +1,4 @@
-//===- Compiler.h - compile kha modules to shared libraries -------*- C++ -*-===//
+//===- Compiler.h - compile kha modules to shared libraries -----*- C++ -*-===//
 //
 // What kha-compile does, as a library: lower a module, describe its public
 // functions for the runner, emit an object for the host and link a shared
@@ -13,8 +13,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "llvm/ADT/StringMap.h"
 #include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringMap.h"
 
 #include <functional>
 #include <string>
@@ -78,7 +78,7 @@ EqualSizes equalDynamicSizes(func::FuncOp func);
 /// A cache length argument and the sizes it must fit between: the manifest's
 /// `fits` lines (0 <= length <= capacity - new tokens).
 struct CacheBound {
-  unsigned length;                      ///< the i64 argument
+  unsigned length;                       ///< the i64 argument
   std::pair<unsigned, int64_t> tokens;   ///< (argument, dimension): L
   std::pair<unsigned, int64_t> capacity; ///< (argument, dimension): S
 };

@@ -1,21 +1,21 @@
-//===- Passes.h - kha conversion passes ---------------------------*- C++ -*-===//
+//===- Passes.h - kha conversion passes -------------------------*- C++ -*-===//
 
 #ifndef KHA_CONVERSION_PASSES_H
 #define KHA_CONVERSION_PASSES_H
 
+#include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "kha/Support/GPUTarget.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
-#include "kha/Dialect/KHA/IR/KHAOps.h"
-#include "kha/Support/GPUTarget.h"
 
 namespace mlir {
 namespace kha {

@@ -1,4 +1,4 @@
-//===- Pipelines.h - the named kha pipelines ----------------------*- C++ -*-===//
+//===- Pipelines.h - the named kha pipelines --------------------*- C++ -*-===//
 
 #ifndef KHA_PIPELINES_PIPELINES_H
 #define KHA_PIPELINES_PIPELINES_H

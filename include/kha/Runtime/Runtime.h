@@ -1,4 +1,4 @@
-//===- Runtime.h - host runtime of compiled kha libraries ---------*- C++ -*-===//
+//===- Runtime.h - host runtime of compiled kha libraries -------*- C++ -*-===//
 //
 // What kha-run needs to call a compiled library, with no MLIR or LLVM inside:
 // .npy files, the manifest a library carries, f16/bf16 conversion, and MLIR's
@@ -90,8 +90,9 @@ struct FunctionSpec {
 /// `fn.equalSizes` and `fn.cacheBounds`; false with a message naming the
 /// disagreeing sizes or the length that does not fit.
 bool checkSizeRelations(const FunctionSpec &fn,
-                     const std::vector<std::vector<int64_t>> &shapes,
-                     const std::vector<int64_t> &scalars, std::string &error);
+                        const std::vector<std::vector<int64_t>> &shapes,
+                        const std::vector<int64_t> &scalars,
+                        std::string &error);
 
 struct Manifest {
   std::string device;

@@ -1,4 +1,4 @@
-//===- GPUTarget.h - the default NVIDIA GPU kha compiles for ------*- C++ -*-===//
+//===- GPUTarget.h - the default NVIDIA GPU kha compiles for ----*- C++ -*-===//
 //
 // One default for every tool, pass, pipeline and API that takes a chip:
 // kha-opt's --kha-gpu-pipeline and kha-gpu-select-kernels, kha-compile's

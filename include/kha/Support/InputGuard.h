@@ -1,4 +1,4 @@
-//===- InputGuard.h - keep pathological input from crashing tools -*- C++ -*-===//
+//===- InputGuard.h - keep pathological input from crashing -----*- C++ -*-===//
 //
 // MLIR's parser and llvm::json recurse once per nesting level, so input nested
 // deeply enough overflows the stack. The tools reject such input with a

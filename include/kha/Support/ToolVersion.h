@@ -18,9 +18,8 @@ namespace kha {
 
 /// Makes --version print "kha version X.Y.Z" after LLVM's own lines.
 inline void registerVersionPrinter() {
-  llvm::cl::AddExtraVersionPrinter([](llvm::raw_ostream &os) {
-    os << "kha version " KHA_VERSION "\n";
-  });
+  llvm::cl::AddExtraVersionPrinter(
+      [](llvm::raw_ostream &os) { os << "kha version " KHA_VERSION "\n"; });
 }
 
 } // namespace kha

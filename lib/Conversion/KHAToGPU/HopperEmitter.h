@@ -1,4 +1,4 @@
-//===- HopperEmitter.h - TMA maps and launches of the sm_90a kernels -*- C++ -*-===//
+//===- HopperEmitter.h - TMA maps and launches of the sm_90a ----*- C++ -*-===//
 //
 // Shared by the Hopper kernel generators of KHAToGPU (MatmulToWgmma.cpp,
 // SDPAToWgmma.cpp): tensor maps of 128-byte swizzled boxes, and launches

@@ -60,7 +60,6 @@ Operation *kha::soleRounding(linalg::MatmulOp op) {
   return generic;
 }
 
-
 static bool isTensorCoreType(Type type) {
   return type.isF16() || type.isBF16();
 }
@@ -370,12 +369,11 @@ GPUKernelAttr kha::chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
                     : N <= 64                ? 64
                     : N < 256                ? 128
                                              : 256;
-    int64_t stages =
-        ShapedType::isDynamic(K)
-            ? 4
-            : std::clamp<int64_t>(llvm::divideCeil(K, 64), 2, 4);
-    auto config = GPUKernelAttr::get(context, MmaKind::wgmma, tileM, tileN,
-                                     64, 4 * (tileM / 64), stages, 0);
+    int64_t stages = ShapedType::isDynamic(K)
+                         ? 4
+                         : std::clamp<int64_t>(llvm::divideCeil(K, 64), 2, 4);
+    auto config = GPUKernelAttr::get(context, MmaKind::wgmma, tileM, tileN, 64,
+                                     4 * (tileM / 64), stages, 0);
     std::string why;
     if (fitsMatmulKernel(op, config, why))
       return config;

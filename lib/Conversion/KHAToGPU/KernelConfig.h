@@ -1,5 +1,4 @@
-//===- KernelConfig.h - the GPU kernel an op becomes, per chip -----*- C++
-//-*-===//
+//===- KernelConfig.h - the GPU kernel an op becomes, per -------*- C++ -*-===//
 //
 // The configuration step of the GPU code generation: from an op, its shapes
 // and element types and the chip, a `#kha.gpu_kernel` (tensor cores where
@@ -103,7 +102,8 @@ struct RoundedMatmulToKernelPattern : RewritePattern {
         op->getNumOperands() == 0)
       return failure();
     auto matmul = op->getOperand(0).getDefiningOp<linalg::MatmulOp>();
-    if (!matmul || soleRounding(matmul) != op || failed(matchMatmulKernel(rewriter, matmul, kind)))
+    if (!matmul || soleRounding(matmul) != op ||
+        failed(matchMatmulKernel(rewriter, matmul, kind)))
       return failure();
     build(rewriter, matmul, op);
     return success();

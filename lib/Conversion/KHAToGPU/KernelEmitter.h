@@ -1,4 +1,4 @@
-//===- KernelEmitter.h - terse index and float arithmetic for kernels -*- C++ -*-===//
+//===- KernelEmitter.h - terse index and float arithmetic for ---*- C++ -*-===//
 //
 // Shared by the kernel generators of KHAToGPU.
 //

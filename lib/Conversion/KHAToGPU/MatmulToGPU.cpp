@@ -37,14 +37,14 @@ using namespace mlir::kha;
 static constexpr int64_t kTile = 64, kStep = 16, kSide = 16, kPer = 4;
 static constexpr int64_t kThreads = kSide * kSide;
 
-
 namespace {
 struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rewriter) const override {
-    if (GPUKernelAttr config = getGPUKernel(op); config && config.isTensorCore())
+    if (GPUKernelAttr config = getGPUKernel(op);
+        config && config.isTensorCore())
       return rewriter.notifyMatchFailure(op, "a tensor-core kernel");
     if (!isProjectionMatmul(op))
       return rewriter.notifyMatchFailure(
@@ -53,7 +53,8 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
     Type f32 = rewriter.getF32Type();
     // Computed in f32: operands and result of at most 32 bits.
     for (Value operand : op->getOperands()) {
-      auto element = dyn_cast<FloatType>(getElementTypeOrSelf(operand.getType()));
+      auto element =
+          dyn_cast<FloatType>(getElementTypeOrSelf(operand.getType()));
       if (!element || element.getWidth() > 32)
         return rewriter.notifyMatchFailure(op, "not an f32/f16/bf16 matmul");
     }
@@ -100,8 +101,8 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
               // A: r is the row m, c the column k; B: r is k, c is n.
               Value row = x.add(isA ? m0 : k0, r);
               Value col = x.add(isA ? k0 : n0, c);
-              Value inside = arith::AndIOp::create(
-                  b, l, x.lt(row, isA ? M : K), x.lt(col, isA ? K : N));
+              Value inside = arith::AndIOp::create(b, l, x.lt(row, isA ? M : K),
+                                                   x.lt(col, isA ? K : N));
               auto branch = scf::IfOp::create(b, l, TypeRange{b.getF32Type()},
                                               inside, /*withElseRegion=*/true);
               {
@@ -111,8 +112,8 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
                 b.setInsertionPointToStart(branch.elseBlock());
                 scf::YieldOp::create(b, l, x.f32(0.0));
               }
-              SmallVector<Value> at = isA ? SmallVector<Value>{c, r}
-                                          : SmallVector<Value>{r, c};
+              SmallVector<Value> at =
+                  isA ? SmallVector<Value>{c, r} : SmallVector<Value>{r, c};
               memref::StoreOp::create(b, l, branch.getResult(0), shared, at);
             }
           };
@@ -126,12 +127,10 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
                 SmallVector<Value> av, bv;
                 for (int64_t i = 0; i < kPer; ++i)
                   av.push_back(memref::LoadOp::create(
-                      bb, ll, as,
-                      ValueRange{kk, y.add(ty, y.idx(kSide * i))}));
+                      bb, ll, as, ValueRange{kk, y.add(ty, y.idx(kSide * i))}));
                 for (int64_t j = 0; j < kPer; ++j)
                   bv.push_back(memref::LoadOp::create(
-                      bb, ll, bs,
-                      ValueRange{kk, y.add(tx, y.idx(kSide * j))}));
+                      bb, ll, bs, ValueRange{kk, y.add(tx, y.idx(kSide * j))}));
                 SmallVector<Value> lhs, rhs;
                 for (int64_t i = 0; i < kPer; ++i)
                   for (int64_t j = 0; j < kPer; ++j) {
@@ -160,8 +159,8 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
         auto store = scf::IfOp::create(rewriter, loc, inside, false);
         OpBuilder::InsertionGuard g3(rewriter);
         rewriter.setInsertionPointToStart(store.thenBlock());
-        Value value = vector::ExtractOp::create(rewriter, loc,
-                                                steps.getResult(0), i * kPer + j);
+        Value value = vector::ExtractOp::create(
+            rewriter, loc, steps.getResult(0), i * kPer + j);
         if (outElement != f32)
           value = arith::TruncFOp::create(rewriter, loc, outElement, value);
         memref::StoreOp::create(rewriter, loc, value, out,
@@ -172,8 +171,7 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
   }
 };
 
-struct MatmulToGPUPass
-    : kha::impl::KHAMatmulToGPUPassBase<MatmulToGPUPass> {
+struct MatmulToGPUPass : kha::impl::KHAMatmulToGPUPassBase<MatmulToGPUPass> {
   void runOnOperation() override {
     // A tensor-core configuration that does not fit its op is an error,
     // not a silent fallback.

@@ -106,8 +106,8 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
     OpBuilder::InsertionGuard g(rewriter);
     rewriter.setInsertionPointToStart(init.thenBlock());
     for (int64_t s = 0; s < stages; ++s)
-      nvgpu::MBarrierInitOp::create(rewriter, loc, barriers, e.idx(1),
-                                    e.idx(s), Value());
+      nvgpu::MBarrierInitOp::create(rewriter, loc, barriers, e.idx(1), e.idx(s),
+                                    Value());
   }
   gpu::BarrierOp::create(rewriter, loc);
 
@@ -123,11 +123,10 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
     Emitter x{b, l};
     Value base = x.mul(stage, x.idx(stageBytes));
     Value k0 = x.mul(step, x.idx(kBox));
-    nvgpu::MBarrierArriveExpectTxOp::create(b, l, barriers,
-                                            x.idx(stageBytes), stage, Value());
-    nvgpu::TmaAsyncLoadOp::create(b, l, view(b, l, aBox, base), barriers,
-                                  mapA, ValueRange{k0, m0}, stage, Value(),
-                                  Value());
+    nvgpu::MBarrierArriveExpectTxOp::create(b, l, barriers, x.idx(stageBytes),
+                                            stage, Value());
+    nvgpu::TmaAsyncLoadOp::create(b, l, view(b, l, aBox, base), barriers, mapA,
+                                  ValueRange{k0, m0}, stage, Value(), Value());
     for (int64_t c = 0; c < tileN / kBox; ++c)
       nvgpu::TmaAsyncLoadOp::create(
           b, l, view(b, l, bBox, x.add(base, x.idx(aBytes + c * boxBytes))),
@@ -145,14 +144,14 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
   auto accType = nvgpu::WarpgroupAccumulatorType::get(
       context, VectorType::get({kBox, tileN}, rewriter.getF32Type()));
   MemRefType aTile = shared(kBox, kBox), bTile = shared(kBox, tileN);
-  auto descriptor = [&](OpBuilder &b, Location l, MemRefType type,
-                        Value offset, Value map) {
+  auto descriptor = [&](OpBuilder &b, Location l, MemRefType type, Value offset,
+                        Value map) {
     return nvgpu::WarpgroupGenerateDescriptorOp::create(
         b, l, nvgpu::WarpgroupMatrixDescriptorType::get(context, type),
         view(b, l, type, offset), map);
   };
-  Value zero = nvgpu::WarpgroupMmaInitAccumulatorOp::create(rewriter, loc,
-                                                            accType);
+  Value zero =
+      nvgpu::WarpgroupMmaInitAccumulatorOp::create(rewriter, loc, accType);
   auto loop = scf::ForOp::create(
       rewriter, loc, e.idx(0), e.idx(steps), e.idx(1), ValueRange{zero},
       [&](OpBuilder &b, Location l, Value step, ValueRange acc) {
@@ -160,8 +159,7 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
         Value stage = x.rem(step, x.idx(stages));
         // Pass p over the ring waits for phase p of the stage's mbarrier.
         Value parity = arith::IndexCastUIOp::create(
-            b, l, b.getI1Type(),
-            x.rem(x.div(step, x.idx(stages)), x.idx(2)));
+            b, l, b.getI1Type(), x.rem(x.div(step, x.idx(stages)), x.idx(2)));
         nvgpu::MBarrierTryWaitParityOp::create(b, l, barriers, parity,
                                                x.idx(kWaitTicks), stage);
         // This warpgroup's 64 rows of A (64 rows of 128 bytes each), and B.
@@ -169,8 +167,7 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
         Value descA = descriptor(
             b, l, aTile, x.add(base, x.mul(wg, x.idx(kBox * kBox * bytes))),
             mapA);
-        Value descB =
-            descriptor(b, l, bTile, x.add(base, x.idx(aBytes)), mapB);
+        Value descB = descriptor(b, l, bTile, x.add(base, x.idx(aBytes)), mapB);
         Value sum = nvgpu::WarpgroupMmaOp::create(
             b, l, accType, descA, descB, b.getI64IntegerAttr(0),
             /*transposeA=*/nullptr, /*transposeB=*/b.getUnitAttr(), acc[0]);
@@ -196,8 +193,7 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
   gpu::BarrierOp::create(rewriter, loc);
   scf::ForOp::create(
       rewriter, loc, e.idx(0), e.idx(tileM * tileN / threads), e.idx(1),
-      ValueRange{},
-      [&](OpBuilder &b, Location l, Value i, ValueRange) {
+      ValueRange{}, [&](OpBuilder &b, Location l, Value i, ValueRange) {
         Emitter x{b, l};
         Value linear = x.add(x.mul(i, x.idx(threads)), tid);
         Value row = x.div(linear, x.idx(tileN)),

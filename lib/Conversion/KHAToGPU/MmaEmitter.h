@@ -1,5 +1,4 @@
-//===- MmaEmitter.h - tensor-core fragments for kernels ------------*- C++
-//-*-===//
+//===- MmaEmitter.h - tensor-core fragments for kernels ---------*- C++ -*-===//
 //
 // Shared by the tensor-core kernel generators of KHAToGPU: warp-level
 // `mma.sync.m16n8k16` (f16/bf16 operands, f32 accumulators), `ldmatrix`
@@ -82,8 +81,8 @@ struct MmaEmitter : Emitter {
   /// masked), whose output is zeros.
   Value inverseRowSum(Value partial) {
     Value sum = acrossRow<arith::AddFOp>(partial);
-    Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                        sum, f32(0.0));
+    Value empty =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, f32(0.0));
     return select(empty, f32(0.0),
                   arith::DivFOp::create(b, loc, f32(1.0), sum));
   }
@@ -137,8 +136,7 @@ struct KeyTiles {
 };
 inline KeyTiles keyTiles(Emitter &e, Value row0, int64_t tileRows, Value rows,
                          int64_t r, Value S, bool causal, int64_t keys) {
-  Value blockLast =
-      e.sub(e.min(e.add(row0, e.idx(tileRows)), rows), e.idx(1));
+  Value blockLast = e.sub(e.min(e.add(row0, e.idx(tileRows)), rows), e.idx(1));
   Value kvEnd =
       causal ? e.min(S, e.add(e.div(blockLast, e.idx(r)), e.idx(1))) : S;
   return {e.div(row0, e.idx(r)), e.ceilDiv(kvEnd, keys)};

@@ -63,9 +63,9 @@ struct AttentionTiling {
   /// and 32.
   /// `wide` (decoding: few query rows) prefers up to 32 lanes per row, so
   /// that a block's threads are busy even with one row.
-  static std::optional<AttentionTiling> choose(int64_t d, int64_t dv,
-                                               int64_t r, int64_t lanes,
-                                               int64_t rows, bool wide) {
+  static std::optional<AttentionTiling> choose(int64_t d, int64_t dv, int64_t r,
+                                               int64_t lanes, int64_t rows,
+                                               bool wide) {
     AttentionTiling t;
     t.lanes = 1;
     if (lanes > 0) {
@@ -111,8 +111,8 @@ constexpr int64_t kMinKeysPerSplit = 64;
 Value stridedReadOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-  auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
-                                       strides);
+  auto layout =
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
   return bufferization::ToBufferOp::create(
       b, loc, MemRefType::get(type.getShape(), type.getElementType(), layout),
       tensor, /*readOnly=*/true);
@@ -143,8 +143,8 @@ void combineSplits(Emitter &e, Value splits, Value mPart, Value lPart,
             bb, l, ValueRange{arith::MaximumFOp::create(bb, l, st[0], m)});
       });
   Value most = maxLoop.getResult(0);
-  Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, most,
-                                     negInf);
+  Value none =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, most, negInf);
   Value base = e.select(none, zero, most);
   auto sumLoop = scf::ForOp::create(
       b, loc, e.idx(0), splits, e.idx(1), ValueRange{zero, zero},
@@ -160,8 +160,8 @@ void combineSplits(Emitter &e, Value splits, Value mPart, Value lPart,
                                   weight));
         Value acc = arith::AddFOp::create(
             bb, l, st[1],
-            arith::MulFOp::create(
-                bb, l, x.loadF32(oPart, {s, batch, i, h, c}), weight));
+            arith::MulFOp::create(bb, l, x.loadF32(oPart, {s, batch, i, h, c}),
+                                  weight));
         scf::YieldOp::create(bb, l, ValueRange{sum, acc});
       });
   Value sum = sumLoop.getResult(0), acc = sumLoop.getResult(1);
@@ -182,7 +182,8 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
 
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
-    if (GPUKernelAttr config = getGPUKernel(op); config && config.isTensorCore())
+    if (GPUKernelAttr config = getGPUKernel(op);
+        config && config.isTensorCore())
       return rewriter.notifyMatchFailure(op, "a tensor-core kernel");
     if (op.getQueryOffset())
       return rewriter.notifyMatchFailure(
@@ -194,7 +195,8 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
             d = qType.getDimSize(3), dv = vType.getDimSize(3);
     if (ShapedType::isDynamic(H) || ShapedType::isDynamic(G) ||
         ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
-      return rewriter.notifyMatchFailure(op, "head counts and sizes must be static");
+      return rewriter.notifyMatchFailure(
+          op, "head counts and sizes must be static");
     if (H <= 0 || G <= 0 || d <= 0 || dv <= 0 || H % G != 0)
       return rewriter.notifyMatchFailure(op, "empty heads or G not dividing H");
     int64_t r = H / G;
@@ -209,7 +211,8 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
     Emitter e{rewriter, loc};
 
     if (splitKeys && dv > 1024)
-      return rewriter.notifyMatchFailure(op, "dv > 1024 for the combine kernel");
+      return rewriter.notifyMatchFailure(op,
+                                         "dv > 1024 for the combine kernel");
 
     // The operands as (read-only) buffers, the result as a new buffer.
     auto asBuffer = [&](Value tensor) {
@@ -242,26 +245,28 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
       Value most = arith::MaxUIOp::create(
           rewriter, loc, e.ceilDiv(S, kMinKeysPerSplit), e.idx(1));
       splits = e.min(wanted, most);
-      chunk = e.mul(
-          e.ceilDiv(arith::CeilDivUIOp::create(rewriter, loc, S, splits),
-                    t.keys),
-          e.idx(t.keys));
+      chunk =
+          e.mul(e.ceilDiv(arith::CeilDivUIOp::create(rewriter, loc, S, splits),
+                          t.keys),
+                e.idx(t.keys));
       gridX = e.mul(rowTiles, splits);
       auto partType = [&](ArrayRef<int64_t> shape) {
         return MemRefType::get(shape, f32);
       };
       int64_t dyn = ShapedType::kDynamic;
-      mPart = memref::AllocOp::create(rewriter, loc, partType({dyn, dyn, dyn, H}),
+      mPart =
+          memref::AllocOp::create(rewriter, loc, partType({dyn, dyn, dyn, H}),
+                                  ValueRange{splits, B, L});
+      lPart =
+          memref::AllocOp::create(rewriter, loc, partType({dyn, dyn, dyn, H}),
+                                  ValueRange{splits, B, L});
+      oPart = memref::AllocOp::create(rewriter, loc,
+                                      partType({dyn, dyn, dyn, H, dv}),
                                       ValueRange{splits, B, L});
-      lPart = memref::AllocOp::create(rewriter, loc, partType({dyn, dyn, dyn, H}),
-                                      ValueRange{splits, B, L});
-      oPart = memref::AllocOp::create(
-          rewriter, loc, partType({dyn, dyn, dyn, H, dv}),
-          ValueRange{splits, B, L});
     }
     auto launch = gpu::LaunchOp::create(
-        rewriter, loc, gridX, e.idx(G), B, e.idx(t.threads), e.idx(1),
-        e.idx(1), /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+        rewriter, loc, gridX, e.idx(G), B, e.idx(t.threads), e.idx(1), e.idx(1),
+        /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
         /*asyncDependencies=*/ValueRange(), TypeRange{kTile, vTile});
 
     OpBuilder::InsertionGuard guard(rewriter);
@@ -366,23 +371,23 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
                 Emitter y{bb, ll};
                 Value key = y.add(kv0, kk);
                 // s = q . k over this lane's slice, then over the lanes.
-                Value kVec = vector::LoadOp::create(
-                    bb, ll, qVecType, ks, ValueRange{kk, qCol0});
+                Value kVec = vector::LoadOp::create(bb, ll, qVecType, ks,
+                                                    ValueRange{kk, qCol0});
                 Value prod = arith::MulFOp::create(bb, ll, qVec, kVec);
                 Value s = vector::ReductionOp::create(
                     bb, ll, vector::CombiningKind::ADD, prod);
                 for (int64_t offset = 1; offset < t.lanes; offset *= 2) {
-                  Value other = gpu::ShuffleOp::create(
-                                    bb, ll, s, offset, /*width=*/32,
-                                    gpu::ShuffleMode::XOR)
-                                    .getShuffleResult();
+                  Value other =
+                      gpu::ShuffleOp::create(bb, ll, s, offset, /*width=*/32,
+                                             gpu::ShuffleMode::XOR)
+                          .getShuffleResult();
                   s = arith::AddFOp::create(bb, ll, s, other);
                 }
                 s = arith::MulFOp::create(
                     bb, ll, s, y.f32(op.getScale().convertToDouble()));
                 if (mask) {
-                  Value keySafe = y.min(
-                      key, arith::SubIOp::create(bb, ll, S, y.idx(1)));
+                  Value keySafe =
+                      y.min(key, arith::SubIOp::create(bb, ll, S, y.idx(1)));
                   auto maskType = cast<MemRefType>(mask.getType());
                   SmallVector<Value> at =
                       maskType.getRank() == 2
@@ -462,8 +467,8 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
       return success();
     }
     // o / l (zeros for a fully masked row), stored by rows inside L.
-    Value empty = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OEQ,
-                                        sum, zero);
+    Value empty = arith::CmpFOp::create(rewriter, loc,
+                                        arith::CmpFPredicate::OEQ, sum, zero);
     Value inv = arith::SelectOp::create(
         rewriter, loc, empty, zero,
         arith::DivFOp::create(rewriter, loc, e.f32(1.0), sum));
@@ -490,7 +495,8 @@ struct SDPAToGPUPass : kha::impl::KHASDPAToGPUPassBase<SDPAToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
     if (lanes < 0 || rows < 0) {
-      getOperation()->emitError("kha-sdpa-to-gpu: lanes and rows must not be negative");
+      getOperation()->emitError(
+          "kha-sdpa-to-gpu: lanes and rows must not be negative");
       return signalPassFailure();
     }
     // A tensor-core configuration that does not fit its op is an error,

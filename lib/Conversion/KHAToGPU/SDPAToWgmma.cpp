@@ -198,9 +198,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
         context, workgroup, stages + 1 + (specialised ? stages : 0));
     Value barriers =
         nvgpu::MBarrierCreateOp::create(rewriter, loc, barriersType);
-    Value first = arith::CmpIOp::create(rewriter, loc,
-                                        arith::CmpIPredicate::eq, tid,
-                                        e.idx(0));
+    Value first = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
+                                        tid, e.idx(0));
     {
       auto init = scf::IfOp::create(rewriter, loc, first, false);
       OpBuilder::InsertionGuard g2(rewriter);
@@ -211,8 +210,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       if (specialised)
         for (int64_t s = 0; s < stages; ++s)
           nvgpu::MBarrierInitOp::create(rewriter, loc, barriers,
-                                        e.idx(consumers),
-                                        e.idx(stages + 1 + s), Value());
+                                        e.idx(consumers), e.idx(stages + 1 + s),
+                                        Value());
     }
     gpu::BarrierOp::create(rewriter, loc);
 
@@ -220,14 +219,14 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     auto load = [&](OpBuilder &b, Location l, Value stage, Value tile) {
       Emitter x{b, l};
       Value kv0 = x.mul(tile, x.idx(kTile));
-      nvgpu::MBarrierArriveExpectTxOp::create(
-          b, l, barriers, x.idx(stageBytes), stage, Value());
+      nvgpu::MBarrierArriveExpectTxOp::create(b, l, barriers, x.idx(stageBytes),
+                                              stage, Value());
       auto boxes = [&](Value map, Value base, int64_t count) {
         for (int64_t c = 0; c < count; ++c)
           nvgpu::TmaAsyncLoadOp::create(
               b, l, byteView(b, l, kvBox, x.add(base, x.idx(c * tileBytes))),
-              barriers, map, ValueRange{x.idx(c * kTile), g, kv0, batch},
-              stage, Value(), Value());
+              barriers, map, ValueRange{x.idx(c * kTile), g, kv0, batch}, stage,
+              Value(), Value());
       };
       boxes(mapK, kOffset(x, stage), dBoxes);
       boxes(mapV, vOffset(x, stage), vBoxes);
@@ -252,8 +251,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       // before; on the first pass the phase "before the first" counts as
       // completed, so the wait returns at once). The consumers take the
       // registers it gave back.
-      auto roles = scf::IfOp::create(rewriter, loc,
-                                     e.lt(tid, e.idx(consumers)),
+      auto roles = scf::IfOp::create(rewriter, loc, e.lt(tid, e.idx(consumers)),
                                      /*withElseRegion=*/true);
       OpBuilder pb = OpBuilder::atBlockBegin(roles.elseBlock());
       NVVM::SetMaxRegisterOp::create(pb, loc, kProducerRegisters,
@@ -267,21 +265,20 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       OpBuilder eb = OpBuilder::atBlockBegin(elected.thenBlock());
       loadQ(eb, loc);
       Emitter y{eb, loc};
-      scf::ForOp::create(
-          eb, loc, y.idx(0), numTiles, y.idx(1), ValueRange{},
-          [&](OpBuilder &b, Location l, Value j, ValueRange) {
-            Emitter z{b, l};
-            Value pass = z.div(j, z.idx(stages));
-            Value parity = arith::IndexCastUIOp::create(
-                b, l, b.getI1Type(),
-                z.rem(z.add(pass, z.idx(1)), z.idx(2)));
-            Value stage = z.rem(j, z.idx(stages));
-            nvgpu::MBarrierTryWaitParityOp::create(
-                b, l, barriers, parity, z.idx(kWaitTicks),
-                z.add(stage, z.idx(stages + 1)));
-            load(b, l, stage, j);
-            scf::YieldOp::create(b, l);
-          });
+      scf::ForOp::create(eb, loc, y.idx(0), numTiles, y.idx(1), ValueRange{},
+                         [&](OpBuilder &b, Location l, Value j, ValueRange) {
+                           Emitter z{b, l};
+                           Value pass = z.div(j, z.idx(stages));
+                           Value parity = arith::IndexCastUIOp::create(
+                               b, l, b.getI1Type(),
+                               z.rem(z.add(pass, z.idx(1)), z.idx(2)));
+                           Value stage = z.rem(j, z.idx(stages));
+                           nvgpu::MBarrierTryWaitParityOp::create(
+                               b, l, barriers, parity, z.idx(kWaitTicks),
+                               z.add(stage, z.idx(stages + 1)));
+                           load(b, l, stage, j);
+                           scf::YieldOp::create(b, l);
+                         });
       rewriter.setInsertionPointToStart(roles.thenBlock());
       NVVM::SetMaxRegisterOp::create(rewriter, loc, kConsumerRegisters,
                                      NVVM::SetMaxRegisterAction::increase);
@@ -292,8 +289,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       rewriter.setInsertionPointToStart(prologue.thenBlock());
       loadQ(rewriter, loc);
       for (int64_t s = 0; s < stages; ++s) {
-        auto some = scf::IfOp::create(rewriter, loc, e.lt(e.idx(s), numTiles),
-                                      false);
+        auto some =
+            scf::IfOp::create(rewriter, loc, e.lt(e.idx(s), numTiles), false);
         OpBuilder sb = OpBuilder::atBlockBegin(some.thenBlock());
         Emitter y{sb, loc};
         load(sb, loc, y.idx(s), y.idx(s));
@@ -332,9 +329,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     int64_t kSteps = llvm::divideCeil(d, 16);
 
     // The stage of key tile `j` and the parity of its pass over the ring.
-    auto stageOf = [&](Emitter &x, Value j) {
-      return x.rem(j, x.idx(stages));
-    };
+    auto stageOf = [&](Emitter &x, Value j) { return x.rem(j, x.idx(stages)); };
     auto waitForTile = [&](OpBuilder &b, Location l, Value j) {
       Emitter x{b, l};
       Value parity = arith::IndexCastUIOp::create(
@@ -416,8 +411,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
         Value minusInf = y.f32(negInf), tile = s;
         for (int64_t reg = 0; reg < kRegs; ++reg) {
           int64_t jj = reg / 4, i = reg % 4, hh = i / 2;
-          Value key = y.add(y.add(kv0, y.mul(lt, y.idx(2))),
-                            y.idx(8 * jj + i % 2));
+          Value key =
+              y.add(y.add(kv0, y.mul(lt, y.idx(2))), y.idx(8 * jj + i % 2));
           Value allowed = y.lt(key, S);
           if (causal)
             allowed = y.andI(allowed, y.le(key, pos[hh]));
@@ -449,8 +444,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
             b, l,
             arith::SubFOp::create(
                 b, l, row, vector::BroadcastOp::create(b, l, rowType, base)));
-        Value sum =
-            vector::ReductionOp::create(b, l, vector::CombiningKind::ADD, p[hh]);
+        Value sum = vector::ReductionOp::create(
+            b, l, vector::CombiningKind::ADD, p[hh]);
         Value lPrev = vector::ExtractOp::create(b, l, lOld, hh);
         Value lRow = arith::AddFOp::create(
             b, l, arith::MulFOp::create(b, l, lPrev, alpha[hh]), sum);
@@ -490,9 +485,9 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
       OpBuilder tb = OpBuilder::atBlockBegin(tile0.thenBlock());
       MmaEmitter x{{tb, loc}, element};
       waitForTile(tb, loc, x.idx(0));
-      Softmax first = softmax(
-          tb, loc, multiplyQK(tb, loc, x.idx(0), /*wait=*/true), x.idx(0),
-          minusInfs, x.zeros(pairF));
+      Softmax first =
+          softmax(tb, loc, multiplyQK(tb, loc, x.idx(0), /*wait=*/true),
+                  x.idx(0), minusInfs, x.zeros(pairF));
       scf::YieldOp::create(
           tb, loc,
           ValueRange{first.m, first.l,
@@ -555,10 +550,10 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     {
       OpBuilder tb = OpBuilder::atBlockBegin(last.thenBlock());
       Emitter x{tb, loc};
-      scf::YieldOp::create(
-          tb, loc,
-          multiplyPV(tb, loc, loop.getResult(2), x.sub(numTiles, x.idx(1)),
-                     loop.getResult(3), /*keep=*/0));
+      scf::YieldOp::create(tb, loc,
+                           multiplyPV(tb, loc, loop.getResult(2),
+                                      x.sub(numTiles, x.idx(1)),
+                                      loop.getResult(3), /*keep=*/0));
       OpBuilder eb = OpBuilder::atBlockBegin(last.elseBlock());
       scf::YieldOp::create(eb, loc, loop.getResult(3));
     }

@@ -67,10 +67,9 @@ struct RegisterAToInlinePtx : OpRewritePattern<WarpgroupMmaRegisterAOp> {
          f32 = rewriter.getF32Type();
     // The descriptor as the i64 it lowers to (the cast folds away once
     // convert-nvgpu-to-nvvm has lowered its producer).
-    Value descriptor =
-        UnrealizedConversionCastOp::create(rewriter, loc, i64,
-                                           op.getDescriptorB())
-            .getResult(0);
+    Value descriptor = UnrealizedConversionCastOp::create(rewriter, loc, i64,
+                                                          op.getDescriptorB())
+                           .getResult(0);
     // An N-major B is boxes of 64 columns, each K rows of 128 bytes, one
     // after the other: that spacing is the leading byte offset.
     if (op.getTransposeB()) {
@@ -90,8 +89,8 @@ struct RegisterAToInlinePtx : OpRewritePattern<WarpgroupMmaRegisterAOp> {
 
     SmallVector<Value> acc;
     for (int64_t i = 0; i < regs; ++i)
-      acc.push_back(vector::ExtractOp::create(rewriter, loc,
-                                              op.getAccumulator(), i));
+      acc.push_back(
+          vector::ExtractOp::create(rewriter, loc, op.getAccumulator(), i));
     NVVM::WgmmaFenceAlignedOp::create(rewriter, loc);
     auto resultType = LLVM::LLVMStructType::getLiteral(
         rewriter.getContext(), SmallVector<Type>(regs, f32));
@@ -107,9 +106,8 @@ struct RegisterAToInlinePtx : OpRewritePattern<WarpgroupMmaRegisterAOp> {
       SmallVector<Value> operands;
       for (int64_t r = 0; r < 4; ++r) {
         int64_t at = 8 * s + 2 * r;
-        Value pair = vector::ShuffleOp::create(rewriter, loc, op.getA(),
-                                               op.getA(),
-                                               ArrayRef<int64_t>{at, at + 1});
+        Value pair = vector::ShuffleOp::create(
+            rewriter, loc, op.getA(), op.getA(), ArrayRef<int64_t>{at, at + 1});
         operands.push_back(LLVM::BitcastOp::create(rewriter, loc, i32, pair));
       }
       Value advanced = LLVM::AddOp::create(
@@ -128,8 +126,8 @@ struct RegisterAToInlinePtx : OpRewritePattern<WarpgroupMmaRegisterAOp> {
                                     LLVM::AsmDialect::AD_ATT),
           /*operand_attrs=*/ArrayAttr());
       for (int64_t i = 0; i < regs; ++i)
-        acc[i] = LLVM::ExtractValueOp::create(rewriter, loc, asmOp.getResult(0),
-                                              i);
+        acc[i] =
+            LLVM::ExtractValueOp::create(rewriter, loc, asmOp.getResult(0), i);
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(rewriter, loc);
     NVVM::WgmmaWaitGroupSyncOp::create(rewriter, loc, op.getWaitGroup());

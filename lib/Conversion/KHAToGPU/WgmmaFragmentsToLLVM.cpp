@@ -67,17 +67,17 @@ LogicalResult resolve(UnrealizedConversionCastOp cast) {
   // Accumulator -> registers: the operand is a cast of the lowered struct.
   if (auto vector = dyn_cast<VectorType>(to)) {
     UnrealizedConversionCastOp lowered = castOf(from);
-    auto positions =
-        lowered ? registersOf(lowered.getOperand(0).getType())
-                : SmallVector<std::pair<int64_t, int64_t>>();
+    auto positions = lowered ? registersOf(lowered.getOperand(0).getType())
+                             : SmallVector<std::pair<int64_t, int64_t>>();
     if (positions.empty() || vector.getRank() != 1 ||
         vector.getNumElements() != int64_t(positions.size()))
       return cast.emitError("kha-gpu-wgmma-fragments-to-llvm: not a lowered "
                             "wgmma accumulator of this many registers");
     Value regs = LLVM::PoisonOp::create(b, loc, vector);
     for (auto [n, at] : llvm::enumerate(positions)) {
-      Value x = LLVM::ExtractValueOp::create(
-          b, loc, lowered.getOperand(0), ArrayRef<int64_t>{at.first, at.second});
+      Value x =
+          LLVM::ExtractValueOp::create(b, loc, lowered.getOperand(0),
+                                       ArrayRef<int64_t>{at.first, at.second});
       regs = LLVM::InsertElementOp::create(b, loc, regs, x, index(n));
     }
     cast.getResult(0).replaceAllUsesWith(regs);

@@ -68,8 +68,7 @@ Value relayout(OpBuilder &b, Location loc, Value value,
   if (!expand.empty()) {
     SmallVector<int64_t> shape;
     for (OpFoldResult size : expandedSizes)
-      shape.push_back(
-          getConstantIntValue(size).value_or(ShapedType::kDynamic));
+      shape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
     value = tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value,
                                           expand, expandedSizes);
   }
@@ -195,8 +194,7 @@ SoftmaxState SDPADecomposition::visitKeys(OpBuilder &b, Value queries,
         SoftmaxState next =
             step(lb, queries, {carried[0], carried[1], carried[2]}, keyStart,
                  lb.getIndexAttr(keyBlock));
-        scf::YieldOp::create(lb, loc,
-                             ValueRange{next.max, next.sum, next.acc});
+        scf::YieldOp::create(lb, loc, ValueRange{next.max, next.sum, next.acc});
       });
   state = {loop.getResult(0), loop.getResult(1), loop.getResult(2)};
   if (staticKeys && *staticKeys % keyBlock == 0)
@@ -248,7 +246,8 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
   auto shifted = [&](OpBuilder &bb, Location l, Value x, Value m) {
     Value empty = arith::CmpFOp::create(bb, l, arith::CmpFPredicate::OEQ, m,
                                         f32Const(bb, l, kNegInf));
-    Value shift = arith::SelectOp::create(bb, l, empty, f32Const(bb, l, 0.0), m);
+    Value shift =
+        arith::SelectOp::create(bb, l, empty, f32Const(bb, l, 0.0), m);
     return math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, x, shift));
   };
   // The block's row maximum of the masked scores (into m itself when it is
@@ -287,17 +286,16 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
   }
   // p = exp(masked score - m').
   SmallVector<OpFoldResult> sizes = getDims(b, loc, s);
-  Value p =
-      linalg::GenericOp::create(
-          b, loc, s.getType(), ValueRange{s, newMax},
-          ValueRange{buildEmpty(b, loc, sizes, f32)},
-          ArrayRef<AffineMap>{all, rows, all}, parallel3,
-          [&](OpBuilder &bb, Location l, ValueRange args) {
-            Value masked = maskedScore(bb, l, args[0], keyStart);
-            linalg::YieldOp::create(
-                bb, l, ValueRange{shifted(bb, l, masked, args[1])});
-          })
-          .getResult(0);
+  Value p = linalg::GenericOp::create(
+                b, loc, s.getType(), ValueRange{s, newMax},
+                ValueRange{buildEmpty(b, loc, sizes, f32)},
+                ArrayRef<AffineMap>{all, rows, all}, parallel3,
+                [&](OpBuilder &bb, Location l, ValueRange args) {
+                  Value masked = maskedScore(bb, l, args[0], keyStart);
+                  linalg::YieldOp::create(
+                      bb, l, ValueRange{shifted(bb, l, masked, args[1])});
+                })
+                .getResult(0);
 
   // The sum and output so far, rescaled by c in place.
   Value sum = state.sum, acc = state.acc;
@@ -306,15 +304,13 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
       linalg::YieldOp::create(
           bb, l, ValueRange{arith::MulFOp::create(bb, l, args[1], args[0])});
     };
-    sum = linalg::GenericOp::create(b, loc, sum.getType(), ValueRange{c},
-                                    ValueRange{sum},
-                                    ArrayRef<AffineMap>{rows2, rows2},
-                                    parallel2, scaleBy)
+    sum = linalg::GenericOp::create(
+              b, loc, sum.getType(), ValueRange{c}, ValueRange{sum},
+              ArrayRef<AffineMap>{rows2, rows2}, parallel2, scaleBy)
               .getResult(0);
-    acc = linalg::GenericOp::create(b, loc, acc.getType(), ValueRange{c},
-                                    ValueRange{acc},
-                                    ArrayRef<AffineMap>{rows, all}, parallel3,
-                                    scaleBy)
+    acc = linalg::GenericOp::create(
+              b, loc, acc.getType(), ValueRange{c}, ValueRange{acc},
+              ArrayRef<AffineMap>{rows, all}, parallel3, scaleBy)
               .getResult(0);
   }
   // l' = l c + sum_j p.
@@ -323,14 +319,15 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
             ArrayRef<AffineMap>{all, rows}, rowReduction,
             [&](OpBuilder &bb, Location l, ValueRange args) {
               linalg::YieldOp::create(
-                  bb, l, ValueRange{arith::AddFOp::create(bb, l, args[0],
-                                                          args[1])});
+                  bb, l,
+                  ValueRange{arith::AddFOp::create(bb, l, args[0], args[1])});
             })
             .getResult(0);
   // acc' = acc c + p V_block: [N, R, n] x [N, n, dv].
   Value values = keyRows(b, op.getValue(), keyStart, keys);
   Value grouped = widenToF32(
-      b, loc, relayout(b, loc, values, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}}));
+      b, loc,
+      relayout(b, loc, values, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}}));
   acc = linalg::BatchMatmulOp::create(b, loc, ValueRange{p, grouped},
                                       ValueRange{acc})
             .getResult(0);
@@ -346,26 +343,24 @@ Value SDPADecomposition::scores(OpBuilder &b, Value queries, Value keyStart,
       getConstantIntValue(tensor::getMixedSize(b, loc, queries, 1));
   bool keysByRow = rows && *rows < kMinRowsToTransposeKeys;
   // K [B, n, G, d] -> [B, G, d, n] -> [N, d, n], or by row [N, n, d].
-  Value k = keysByRow ? relayout(b, loc, block, {}, {}, {0, 2, 1, 3},
-                                 {{0, 1}, {2}, {3}})
-                      : relayout(b, loc, block, {}, {}, {0, 2, 3, 1},
-                                 {{0, 1}, {2}, {3}});
+  Value k =
+      keysByRow
+          ? relayout(b, loc, block, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}})
+          : relayout(b, loc, block, {}, {}, {0, 2, 3, 1}, {{0, 1}, {2}, {3}});
   k = widenToF32(b, loc, k);
   SmallVector<OpFoldResult> qDims = getDims(b, loc, queries);
-  Value init = buildFilled(b, loc,
-                           {qDims[0], qDims[1],
-                            tensor::getMixedSize(b, loc, block, 1)},
-                           b.getF32Type(),
-                           0.0);
+  Value init = buildFilled(
+      b, loc, {qDims[0], qDims[1], tensor::getMixedSize(b, loc, block, 1)},
+      b.getF32Type(), 0.0);
   auto matmul = linalg::BatchMatmulOp::create(b, loc, ValueRange{queries, k},
                                               ValueRange{init});
   if (keysByRow) {
     AffineExpr bb, m, n, kk;
     bindDims(ctx, bb, m, n, kk);
-    matmul.setIndexingMapsAttr(b.getAffineMapArrayAttr(
-        {AffineMap::get(4, 0, {bb, m, kk}, ctx),
-         AffineMap::get(4, 0, {bb, n, kk}, ctx),
-         AffineMap::get(4, 0, {bb, m, n}, ctx)}));
+    matmul.setIndexingMapsAttr(
+        b.getAffineMapArrayAttr({AffineMap::get(4, 0, {bb, m, kk}, ctx),
+                                 AffineMap::get(4, 0, {bb, n, kk}, ctx),
+                                 AffineMap::get(4, 0, {bb, m, n}, ctx)}));
   }
   return matmul.getResult(0);
 }
@@ -397,8 +392,8 @@ Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
   if (!op.getCausal() && !mask)
     return s;
   Value row = linalg::IndexOp::create(b, l, 1);
-  Value key = arith::AddIOp::create(b, l, keyStart,
-                                    linalg::IndexOp::create(b, l, 2));
+  Value key =
+      arith::AddIOp::create(b, l, keyStart, linalg::IndexOp::create(b, l, 2));
   Value pos = arith::RemUIOp::create(b, l, row, lenValue);
   if (mask) {
     SmallVector<Value> at = {pos, key};
@@ -445,9 +440,9 @@ Value SDPADecomposition::normalise(OpBuilder &b, SoftmaxState state) {
              ValueRange{init}, ArrayRef<AffineMap>{all, rows, all},
              SmallVector<utils::IteratorType>(3, kPar),
              [&](OpBuilder &bb, Location l, ValueRange args) {
-               Value empty = arith::CmpFOp::create(
-                   bb, l, arith::CmpFPredicate::OEQ, args[1],
-                   f32Const(bb, l, 0.0));
+               Value empty =
+                   arith::CmpFOp::create(bb, l, arith::CmpFPredicate::OEQ,
+                                         args[1], f32Const(bb, l, 0.0));
                Value denom = arith::SelectOp::create(
                    bb, l, empty, f32Const(bb, l, 1.0), args[1]);
                Value o = arith::DivFOp::create(bb, l, args[0], denom);

@@ -9,10 +9,10 @@
 #include "kha/Dialect/KHA/Transforms/Passes.h"
 #include "kha/Dialect/KHA/Utils/Builders.h"
 
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -71,9 +71,8 @@ struct LowerLinearKnock : OpRewritePattern<LinearKnockOp> {
     Value rows = tensor::CollapseShapeOp::create(rewriter, loc, op.getInput(),
                                                  kHeadsOuter);
     Value product = buildMatmul(rewriter, loc, rows, op.getTransform());
-    rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, op.getType(),
-                                                       product, kHeadsOuter,
-                                                       dims);
+    rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
+        op, op.getType(), product, kHeadsOuter, dims);
     return success();
   }
 };
@@ -86,8 +85,8 @@ struct LowerMlpKnock : OpRewritePattern<MlpKnockOp> {
     SmallVector<OpFoldResult> dims = getDims(rewriter, loc, op.getInput());
     Value rows = tensor::CollapseShapeOp::create(rewriter, loc, op.getInput(),
                                                  kHeadsOuter);
-    Value down =
-        buildGatedMlp(rewriter, loc, rows, op.getUp(), op.getGate(), op.getDown());
+    Value down = buildGatedMlp(rewriter, loc, rows, op.getUp(), op.getGate(),
+                               op.getDown());
     down = narrowTensor(rewriter, loc, down, elementTypeOf(op.getInput()));
     rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, op.getType(), down,
                                                        kHeadsOuter, dims);
@@ -116,8 +115,8 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
     AffineMap rows = dimsMap(ctx, 4, {b0, l1, n2});
     AffineMap last = dimsMap(ctx, 4, {c3});
 
-    Value sumInit = buildFilled(rewriter, loc, ArrayRef(dims).take_front(3),
-                                f32, 0.0);
+    Value sumInit =
+        buildFilled(rewriter, loc, ArrayRef(dims).take_front(3), f32, 0.0);
     Value sumSq =
         linalg::GenericOp::create(
             rewriter, loc, sumInit.getType(), ValueRange{x},
@@ -140,12 +139,11 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value mean = arith::MulFOp::create(b, l, args[1],
                                              f32Const(b, l, 1.0 / double(d)));
-          Value var =
-              arith::AddFOp::create(b, l, mean, f32Const(b, l, eps));
+          Value var = arith::AddFOp::create(b, l, mean, f32Const(b, l, eps));
           Value inv = arith::DivFOp::create(b, l, f32Const(b, l, 1.0),
                                             math::SqrtOp::create(b, l, var));
-          Value y = arith::MulFOp::create(b, l, castFloat(b, l, args[0], f32),
-                                          inv);
+          Value y =
+              arith::MulFOp::create(b, l, castFloat(b, l, args[0], f32), inv);
           y = arith::MulFOp::create(b, l, y, castFloat(b, l, args[2], f32));
           linalg::YieldOp::create(b, l,
                                   ValueRange{castFloat(b, l, y, elementType)});
@@ -173,7 +171,8 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
     // precision.
     Value positions = op.getPositions();
     unsigned tableRank = positions ? 3 : 2;
-    SmallVector<OpFoldResult> tableDims = {dims[1], rewriter.getIndexAttr(half)};
+    SmallVector<OpFoldResult> tableDims = {dims[1],
+                                           rewriter.getIndexAttr(half)};
     if (positions)
       tableDims.insert(tableDims.begin(), dims[0]);
     Value tableInit = buildEmpty(rewriter, loc, tableDims, f32);
@@ -194,9 +193,9 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
       tableMaps.push_back(AffineMap::get(tableRank, 0, {freqDim}, ctx));
     }
     tableMaps.append({idTable, idTable});
-    double attentionFactor =
-        op.getAttentionFactor() ? op.getAttentionFactor()->convertToDouble()
-                                : 1.0;
+    double attentionFactor = op.getAttentionFactor()
+                                 ? op.getAttentionFactor()->convertToDouble()
+                                 : 1.0;
     auto tables = linalg::GenericOp::create(
         rewriter, loc, TypeRange{tableInit.getType(), tableInit.getType()},
         tableInputs, ValueRange{tableInit, tableInit}, tableMaps,
@@ -204,8 +203,7 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
         [&](OpBuilder &b, Location l, ValueRange args) {
           auto toF64 = [&](unsigned dim) -> Value {
             Value index = linalg::IndexOp::create(b, l, dim);
-            Value i64 =
-                arith::IndexCastOp::create(b, l, b.getI64Type(), index);
+            Value i64 = arith::IndexCastOp::create(b, l, b.getI64Type(), index);
             return arith::SIToFPOp::create(b, l, f64, i64);
           };
           Value pos = positions ? arith::SIToFPOp::create(b, l, f64, args[0])
@@ -231,7 +229,8 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
             s = arith::MulFOp::create(b, l, s, factor);
           }
           linalg::YieldOp::create(
-              b, l, ValueRange{castFloat(b, l, c, f32), castFloat(b, l, s, f32)});
+              b, l,
+              ValueRange{castFloat(b, l, c, f32), castFloat(b, l, s, f32)});
         });
 
     // Rotate the halves: out1 = x1 cos - x2 sin, out2 = x2 cos + x1 sin.
@@ -249,8 +248,8 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
     AffineExpr b0, l1, n2, j3;
     bindDims(ctx, b0, l1, n2, j3);
     AffineMap all = dimsMap(ctx, 4, {b0, l1, n2, j3});
-    AffineMap table = positions ? dimsMap(ctx, 4, {b0, l1, j3})
-                                : dimsMap(ctx, 4, {l1, j3});
+    AffineMap table =
+        positions ? dimsMap(ctx, 4, {b0, l1, j3}) : dimsMap(ctx, 4, {l1, j3});
     Value halfInit = buildEmpty(rewriter, loc, halfDims, elementType);
     auto rotated = linalg::GenericOp::create(
         rewriter, loc, TypeRange{halfInit.getType(), halfInit.getType()},
@@ -262,12 +261,12 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
           Value a = castFloat(b, l, args[0], f32);
           Value c = castFloat(b, l, args[1], f32);
           Value cosA = args[2], sinA = args[3];
-          Value out1 = arith::SubFOp::create(
-              b, l, arith::MulFOp::create(b, l, a, cosA),
-              arith::MulFOp::create(b, l, c, sinA));
-          Value out2 = arith::AddFOp::create(
-              b, l, arith::MulFOp::create(b, l, c, cosA),
-              arith::MulFOp::create(b, l, a, sinA));
+          Value out1 =
+              arith::SubFOp::create(b, l, arith::MulFOp::create(b, l, a, cosA),
+                                    arith::MulFOp::create(b, l, c, sinA));
+          Value out2 =
+              arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, c, cosA),
+                                    arith::MulFOp::create(b, l, a, sinA));
           linalg::YieldOp::create(
               b, l,
               ValueRange{castFloat(b, l, out1, elementType),

@@ -21,7 +21,8 @@
 using namespace mlir;
 using namespace mlir::kha;
 
-SmallVector<std::string> mlir::kha::getLayerArgumentNames(const LayerConfig &config) {
+SmallVector<std::string>
+mlir::kha::getLayerArgumentNames(const LayerConfig &config) {
   SmallVector<std::string> names = {"x", "wq", "wk", "wv", "wo"};
   if (config.knockQ == KnockKind::Linear)
     names.push_back("tq");
@@ -47,10 +48,10 @@ SmallVector<std::string> mlir::kha::getLayerArgumentNames(const LayerConfig &con
 }
 
 bool mlir::kha::isLayerWeight(StringRef name) {
-  return !llvm::is_contained(
-      {StringRef("x"), StringRef("positions"), StringRef("attention_mask"),
-       StringRef("k_cache"), StringRef("v_cache"), StringRef("cache_length")},
-      name);
+  return !llvm::is_contained({StringRef("x"), StringRef("positions"),
+                              StringRef("attention_mask"), StringRef("k_cache"),
+                              StringRef("v_cache"), StringRef("cache_length")},
+                             name);
 }
 
 SmallVector<int64_t> mlir::kha::getLayerWeightShape(const LayerConfig &config,
@@ -84,8 +85,8 @@ static Type getElementType(const LayerConfig &config, Builder &builder) {
 
 OwningOpRef<ModuleOp>
 mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
-                      Location loc,
-                      const llvm::StringMap<DenseElementsAttr> *weights) {
+                            Location loc,
+                            const llvm::StringMap<DenseElementsAttr> *weights) {
   context->loadDialect<KHADialect, func::FuncDialect, arith::ArithDialect,
                        bufferization::BufferizationDialect>();
   OpBuilder builder(context);
@@ -112,8 +113,8 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
   // With a cache, the mask has one entry per cache slot.
   auto slots = RankedTensorType::get({batch, capacity}, builder.getI64Type());
   // The caches are buffers the layer updates in place.
-  auto cacheType = MemRefType::get({batch, capacity, G, config.headDim},
-                                   element);
+  auto cacheType =
+      MemRefType::get({batch, capacity, G, config.headDim}, element);
   for (StringRef name : names) {
     if (weights && isLayerWeight(name))
       continue;
@@ -133,8 +134,8 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
       type = tensor(getLayerWeightShape(config, name));
     argTypes.push_back(type);
   }
-  auto func = func::FuncOp::create(
-      builder, loc, "kha_layer", builder.getFunctionType(argTypes, {xType}));
+  auto func = func::FuncOp::create(builder, loc, "kha_layer",
+                                   builder.getFunctionType(argTypes, {xType}));
   Block *body = func.addEntryBlock();
   for (auto [index, name] : llvm::enumerate(argNames)) {
     body->getArgument(index).setLoc(
@@ -169,13 +170,12 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
     }
   auto arg = [&](StringRef name) -> Value { return values.lookup(name); };
   auto block = AttentionBlockOp::create(
-      builder, loc, xType, cacheTypes, arg("x"), arg("wq"), arg("wk"), arg("wv"), arg("wo"),
-      arg("tq"), arg("tk"), arg("tv"), arg("v_up"), arg("v_gate"),
-      arg("v_down"), arg("q_norm"), arg("k_norm"), arg("bq"), arg("bk"),
-      arg("bv"), arg("bo"), arg("positions"), arg("attention_mask"),
+      builder, loc, xType, cacheTypes, arg("x"), arg("wq"), arg("wk"),
+      arg("wv"), arg("wo"), arg("tq"), arg("tk"), arg("tv"), arg("v_up"),
+      arg("v_gate"), arg("v_down"), arg("q_norm"), arg("k_norm"), arg("bq"),
+      arg("bk"), arg("bv"), arg("bo"), arg("positions"), arg("attention_mask"),
       arg("k_cache"), arg("v_cache"), arg("cache_length"),
-      builder.getI64IntegerAttr(H),
-      builder.getI64IntegerAttr(G),
+      builder.getI64IntegerAttr(H), builder.getI64IntegerAttr(G),
       config.causal ? builder.getUnitAttr() : UnitAttr(),
       config.ropeTheta ? builder.getF64FloatAttr(*config.ropeTheta)
                        : FloatAttr(),
@@ -188,11 +188,10 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
           : FloatAttr());
   // The updated caches end in the caller's buffers.
   const char *cacheNames[] = {"k_cache", "v_cache"};
-  for (auto [updated, name] :
-       llvm::zip(block.getUpdatedCaches(), cacheNames)) {
+  for (auto [updated, name] : llvm::zip(block.getUpdatedCaches(), cacheNames)) {
     auto store = bufferization::MaterializeInDestinationOp::create(
-        builder, loc, updated, body->getArgument(llvm::find(argNames, name) -
-                                                 argNames.begin()));
+        builder, loc, updated,
+        body->getArgument(llvm::find(argNames, name) - argNames.begin()));
     store.setRestrict(true);
     store.setWritable(true);
   }
@@ -204,7 +203,7 @@ mlir::kha::buildLayerModule(const LayerConfig &config, MLIRContext *context,
 /// of the source type `source` ("f32", "f16" or "bf16"), rounded to nearest
 /// even where `element` is narrower.
 static DenseElementsAttr convertWeight(StringRef bytes, StringRef source,
-                                      RankedTensorType type) {
+                                       RankedTensorType type) {
   Type element = type.getElementType();
   const llvm::fltSemantics &from = source == "f16"    ? APFloat::IEEEhalf()
                                    : source == "bf16" ? APFloat::BFloat()
@@ -250,14 +249,14 @@ loadNpyWeights(const LayerConfig &config, StringRef directory, Type element,
       return emitError(loc) << "weights: " << error;
     std::string expected = element.isF16() ? "<f2" : "<f4";
     if (array.descr != expected)
-      return emitError(loc) << "weights: " << path << " holds "
-                            << ::kha::runtime::numpyTypeName(array.descr)
-                            << ", expected "
-                            << ::kha::runtime::numpyTypeName(expected);
+      return emitError(loc)
+             << "weights: " << path << " holds "
+             << ::kha::runtime::numpyTypeName(array.descr) << ", expected "
+             << ::kha::runtime::numpyTypeName(expected);
     if (ArrayRef<int64_t>(array.shape) != ArrayRef<int64_t>(shape))
-      return emitError(loc) << "weights: " << path << " has shape "
-                            << formatShape(array.shape) << ", expected "
-                            << formatShape(shape);
+      return emitError(loc)
+             << "weights: " << path << " has shape " << formatShape(array.shape)
+             << ", expected " << formatShape(shape);
     weights[name] = convertWeight(
         StringRef(array.data.data(), array.data.size()),
         element.isF16() ? "f16" : "f32", RankedTensorType::get(shape, element));
@@ -268,8 +267,8 @@ loadNpyWeights(const LayerConfig &config, StringRef directory, Type element,
 /// Weights from one .safetensors file holding a tensor per argument name
 /// (others are ignored), in F32, F16 or BF16, converted to the layer's type.
 static LogicalResult
-loadSafetensorsWeights(const LayerConfig &config, StringRef path,
-                       Type element, Location loc,
+loadSafetensorsWeights(const LayerConfig &config, StringRef path, Type element,
+                       Location loc,
                        llvm::StringMap<DenseElementsAttr> &weights) {
   auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                           /*RequiresNullTerminator=*/false);
@@ -287,8 +286,8 @@ loadSafetensorsWeights(const LayerConfig &config, StringRef path,
     SmallVector<int64_t> shape = getLayerWeightShape(config, name);
     auto it = tensors.find(name);
     if (it == tensors.end())
-      return emitError(loc) << "weights: " << path << " has no tensor '"
-                            << name << "'";
+      return emitError(loc)
+             << "weights: " << path << " has no tensor '" << name << "'";
     const SafetensorsTensor &tensor = it->second;
     StringRef source = llvm::StringSwitch<StringRef>(tensor.dtype)
                            .Case("F32", "f32")
@@ -296,9 +295,9 @@ loadSafetensorsWeights(const LayerConfig &config, StringRef path,
                            .Case("BF16", "bf16")
                            .Default("");
     if (source.empty())
-      return emitError(loc) << "weights: " << path << ": tensor '" << name
-                            << "' is " << tensor.dtype
-                            << ", expected F32, F16 or BF16";
+      return emitError(loc)
+             << "weights: " << path << ": tensor '" << name << "' is "
+             << tensor.dtype << ", expected F32, F16 or BF16";
     if (ArrayRef<int64_t>(tensor.shape) != ArrayRef<int64_t>(shape))
       return emitError(loc) << "weights: " << path << ": tensor '" << name
                             << "' has shape " << formatShape(tensor.shape)
@@ -355,9 +354,9 @@ void mlir::kha::registerImportLayerConfigTranslation() {
           if (failed(weights))
             return nullptr;
         }
-        OwningOpRef<ModuleOp> module = buildLayerModule(
-            *config, context, loc,
-            weightsDirectory.empty() ? nullptr : &*weights);
+        OwningOpRef<ModuleOp> module =
+            buildLayerModule(*config, context, loc,
+                             weightsDirectory.empty() ? nullptr : &*weights);
         if (failed(verify(*module)))
           return nullptr;
         return module;

@@ -6,8 +6,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Target/LayerConfig/LayerConfig.h"
-#include "kha/Target/LayerConfig/RoPEScaling.h"
 #include "kha/Support/InputGuard.h"
+#include "kha/Target/LayerConfig/RoPEScaling.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
@@ -36,8 +36,7 @@ public:
     StringRef before = text.take_front(pos);
     unsigned line = before.count('\n') + 1;
     size_t lineStart = before.rfind('\n');
-    unsigned column =
-        lineStart == StringRef::npos ? pos + 1 : pos - lineStart;
+    unsigned column = lineStart == StringRef::npos ? pos + 1 : pos - lineStart;
     return locAt(line, column);
   }
 
@@ -60,14 +59,26 @@ private:
 /// (H*d, B*L*D) far from int64 overflow.
 static constexpr int64_t kMaxSize = int64_t(1) << 24;
 
-static const char *const kKnownKeys[] = {
-    "hidden_size", "num_attention_heads", "num_key_value_heads",
-    "head_dim",    "knock",               "qk_norm",
-    "rms_norm_eps", "rope_theta",         "causal",
-    "batch",       "seq_len",             "dtype",
-    "attention_bias", "qkv_bias",  "rope_scaling",
-    "max_position_embeddings", "position_ids", "attention_mask",
-    "kv_cache", "cache_capacity"};
+static const char *const kKnownKeys[] = {"hidden_size",
+                                         "num_attention_heads",
+                                         "num_key_value_heads",
+                                         "head_dim",
+                                         "knock",
+                                         "qk_norm",
+                                         "rms_norm_eps",
+                                         "rope_theta",
+                                         "causal",
+                                         "batch",
+                                         "seq_len",
+                                         "dtype",
+                                         "attention_bias",
+                                         "qkv_bias",
+                                         "rope_scaling",
+                                         "max_position_embeddings",
+                                         "position_ids",
+                                         "attention_mask",
+                                         "kv_cache",
+                                         "cache_capacity"};
 
 /// Reads a positive integer size, or nullopt for null when `nullable`.
 static LogicalResult readSize(const ConfigReader &reader,
@@ -85,10 +96,9 @@ static LogicalResult readSize(const ConfigReader &reader,
     std::string text;
     llvm::raw_string_ostream os(text);
     os << *value;
-    return reader.error(key)
-           << "'" << key << "' must be a positive integer"
-           << (nullable ? " or null (dynamic)" : "") << " at most " << kMaxSize
-           << ", got " << text;
+    return reader.error(key) << "'" << key << "' must be a positive integer"
+                             << (nullable ? " or null (dynamic)" : "")
+                             << " at most " << kMaxSize << ", got " << text;
   }
   out = *size;
   return success();
@@ -108,11 +118,9 @@ static LogicalResult readBool(const ConfigReader &reader,
 }
 
 /// Reads a positive finite number (or null, giving nullopt, when `nullable`).
-static LogicalResult readPositiveNumber(const ConfigReader &reader,
-                                        const llvm::json::Object &object,
-                                        StringRef key,
-                                        std::optional<double> &out,
-                                        bool nullable) {
+static LogicalResult
+readPositiveNumber(const ConfigReader &reader, const llvm::json::Object &object,
+                   StringRef key, std::optional<double> &out, bool nullable) {
   const llvm::json::Value *value = object.get(key);
   if (!value)
     return success();
@@ -122,8 +130,7 @@ static LogicalResult readPositiveNumber(const ConfigReader &reader,
   }
   std::optional<double> number = value->getAsNumber();
   if (!number || !std::isfinite(*number) || *number <= 0.0)
-    return reader.error(key) << "'" << key
-                             << "' must be a positive number"
+    return reader.error(key) << "'" << key << "' must be a positive number"
                              << (nullable ? " or null" : "");
   out = *number;
   return success();
@@ -146,9 +153,10 @@ static LogicalResult readKnocks(const ConfigReader &reader,
       return reader.error("knock")
              << "unknown key '" << key << "' in 'knock' (expected q, k, v)";
   }
-  for (auto [key, slot] : {std::pair<StringRef, KnockKind *>{"q", &config.knockQ},
-                           {"k", &config.knockK},
-                           {"v", &config.knockV}}) {
+  for (auto [key, slot] :
+       {std::pair<StringRef, KnockKind *>{"q", &config.knockQ},
+        {"k", &config.knockK},
+        {"v", &config.knockV}}) {
     const llvm::json::Value *kind = knock->get(key);
     if (!kind)
       continue;
@@ -205,8 +213,10 @@ static LogicalResult readRoPEScaling(const ConfigReader &reader,
     return reader.error("rope_scaling")
            << "'rope_scaling' needs RoPE ('rope_theta' is null)";
   static const char *const known[] = {
-      "rope_type", "type", "factor", "original_max_position_embeddings",
-      "low_freq_factor", "high_freq_factor", "beta_fast", "beta_slow",
+      "rope_type",       "type",
+      "factor",          "original_max_position_embeddings",
+      "low_freq_factor", "high_freq_factor",
+      "beta_fast",       "beta_slow",
       "attention_factor"};
   for (const auto &entry : *fields)
     if (!llvm::is_contained(known, StringRef(entry.first)))
@@ -304,9 +314,9 @@ std::optional<StrictnessError> findStrictnessError(StringRef text) {
     } else if (c == '-' || c == '+' || c == '.' ||
                std::isdigit(static_cast<unsigned char>(c))) {
       size_t end = i;
-      while (end < e && (std::isalnum(static_cast<unsigned char>(text[end])) ||
-                         text[end] == '.' || text[end] == '-' ||
-                         text[end] == '+'))
+      while (end < e &&
+             (std::isalnum(static_cast<unsigned char>(text[end])) ||
+              text[end] == '.' || text[end] == '-' || text[end] == '+'))
         ++end;
       StringRef token = text.slice(i, end);
       if (!number.match(token))
@@ -372,7 +382,8 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
   bool attentionBias = false, qkvBias = false;
   if (failed(readSize(reader, *object, "hidden_size", hidden, false)) ||
       failed(readSize(reader, *object, "num_attention_heads", heads, false)) ||
-      failed(readSize(reader, *object, "num_key_value_heads", kvHeads, false)) ||
+      failed(
+          readSize(reader, *object, "num_key_value_heads", kvHeads, false)) ||
       failed(readSize(reader, *object, "head_dim", headDim, false)) ||
       failed(readSize(reader, *object, "batch", config.batch, true)) ||
       failed(readSize(reader, *object, "seq_len", config.seqLen, true)) ||
@@ -381,8 +392,8 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
       failed(readBool(reader, *object, "qkv_bias", qkvBias)) ||
       failed(readBool(reader, *object, "causal", config.causal)) ||
       failed(readBool(reader, *object, "position_ids", config.positionIds)) ||
-      failed(readBool(reader, *object, "attention_mask",
-                      config.attentionMask)) ||
+      failed(
+          readBool(reader, *object, "attention_mask", config.attentionMask)) ||
       failed(readBool(reader, *object, "kv_cache", config.kvCache)) ||
       failed(readSize(reader, *object, "cache_capacity", config.cacheCapacity,
                       true)) ||
@@ -390,8 +401,8 @@ FailureOr<LayerConfig> kha::parseLayerConfig(StringRef text, StringRef filename,
     return failure();
   std::optional<double> eps = config.rmsNormEps;
   if (failed(readPositiveNumber(reader, *object, "rms_norm_eps", eps, false)) ||
-      failed(readPositiveNumber(reader, *object, "rope_theta",
-                                config.ropeTheta, true)))
+      failed(readPositiveNumber(reader, *object, "rope_theta", config.ropeTheta,
+                                true)))
     return failure();
   config.rmsNormEps = *eps;
   config.qkvBias = attentionBias || qkvBias;

@@ -81,15 +81,14 @@ std::string kha::computeRoPEFrequencies(const RoPEScaling &scaling,
   if (scaling.type == "yarn") {
     if (!maxPositions)
       return "yarn RoPE scaling needs 'max_position_embeddings'";
-    attentionFactor = scaling.attentionFactor
-                          ? *scaling.attentionFactor
-                          : 0.1 * std::log(factor) + 1.0;
+    attentionFactor = scaling.attentionFactor ? *scaling.attentionFactor
+                                              : 0.1 * std::log(factor) + 1.0;
     // transformers reads `beta_fast or 32`: an absent or zero value is the
     // default.
-    double fast = scaling.betaFast && *scaling.betaFast != 0 ? *scaling.betaFast
-                                                              : 32.0;
-    double slow = scaling.betaSlow && *scaling.betaSlow != 0 ? *scaling.betaSlow
-                                                              : 1.0;
+    double fast =
+        scaling.betaFast && *scaling.betaFast != 0 ? *scaling.betaFast : 32.0;
+    double slow =
+        scaling.betaSlow && *scaling.betaSlow != 0 ? *scaling.betaSlow : 1.0;
     auto correctionDim = [&](double rotations) {
       return double(d) *
              std::log(double(*maxPositions) / (rotations * 2 * M_PI)) /
@@ -100,8 +99,8 @@ std::string kha::computeRoPEFrequencies(const RoPEScaling &scaling,
     if (lowDim == highDim)
       highDim += 0.001; // as transformers, against a zero-width ramp
     for (int64_t j = 0; j < half; ++j) {
-      double ramp = std::clamp((double(j) - lowDim) / (highDim - lowDim), 0.0,
-                               1.0);
+      double ramp =
+          std::clamp((double(j) - lowDim) / (highDim - lowDim), 0.0, 1.0);
       double extrapolation = 1.0 - ramp;
       double f = plain(theta, j);
       out.push_back(f / factor * (1 - extrapolation) + f * extrapolation);

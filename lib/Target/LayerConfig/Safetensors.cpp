@@ -30,8 +30,7 @@ bool mlir::kha::parseSafetensors(StringRef bytes,
             std::to_string(bytes.size()) + " bytes)";
     return false;
   }
-  uint64_t headerSize =
-      llvm::support::endian::read64le(bytes.data());
+  uint64_t headerSize = llvm::support::endian::read64le(bytes.data());
   if (headerSize > bytes.size() - 8) {
     error = "header length " + std::to_string(headerSize) +
             " runs past the end of the file";

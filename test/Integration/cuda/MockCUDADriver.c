@@ -107,7 +107,8 @@ static Allocation *find(uint64_t address) {
 static int inside(uint64_t address, size_t bytes, const char *call) {
   for (int i = 0; i < 4096; ++i)
     if (freed[i].base && (char *)address >= freed[i].base &&
-        (char *)address < freed[i].base + (freed[i].bytes ? freed[i].bytes : 1)) {
+        (char *)address <
+            freed[i].base + (freed[i].bytes ? freed[i].bytes : 1)) {
       violation("%s touches freed device memory", call);
       return 0;
     }
@@ -252,8 +253,8 @@ EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
   INJECT("cuLaunchKernel");
   Function *f = (Function *)function;
   unsigned long threads = (unsigned long)bx * by * bz;
-  unsigned maxShared = f->maxDynamicShared > 48 * 1024 ? f->maxDynamicShared
-                                                       : 48 * 1024;
+  unsigned maxShared =
+      f->maxDynamicShared > 48 * 1024 ? f->maxDynamicShared : 48 * 1024;
   if (!gx || !gy || !gz || gx > 2147483647u || gy > 65535 || gz > 65535 ||
       threads == 0 || threads > 1024 || bz > 64 || shared > maxShared) {
     violation("cuLaunchKernel %s: grid %ux%ux%u or block of %lu threads or "
@@ -382,9 +383,9 @@ EXPORT CUresult cuTensorMapEncodeTiled(void *map, int type, unsigned rank,
                                        int oob) {
   INJECT("cuTensorMapEncodeTiled");
   static const size_t bytes[13] = {1, 2, 4, 4, 8, 8, 2, 4, 8, 2, 4, 4, 4};
-  if (!map || type < 0 || type > 12 || rank < 1 || rank > 5 ||
-      interleave < 0 || interleave > 2 || swizzle < 0 || swizzle > 3 ||
-      l2 < 0 || l2 > 3 || oob < 0 || oob > 1) {
+  if (!map || type < 0 || type > 12 || rank < 1 || rank > 5 || interleave < 0 ||
+      interleave > 2 || swizzle < 0 || swizzle > 3 || l2 < 0 || l2 > 3 ||
+      oob < 0 || oob > 1) {
     violation("cuTensorMapEncodeTiled: bad map, type, rank or mode");
     return INVALID_VALUE;
   }
@@ -398,7 +399,8 @@ EXPORT CUresult cuTensorMapEncodeTiled(void *map, int type, unsigned rank,
     if (!dims[r] || dims[r] > (1ull << 32) || !box[r] || box[r] > 256 ||
         !elementStrides[r] || elementStrides[r] > 8) {
       violation("cuTensorMapEncodeTiled: size, box or element stride out of "
-                "range in dimension %u", r);
+                "range in dimension %u",
+                r);
       return INVALID_VALUE;
     }
     uint64_t stride = r ? strides[r - 1] : element;
@@ -412,12 +414,14 @@ EXPORT CUresult cuTensorMapEncodeTiled(void *map, int type, unsigned rank,
   }
   if (box[0] * element % 16) {
     violation("cuTensorMapEncodeTiled: inner box row of %zu bytes not a "
-              "multiple of 16", box[0] * element);
+              "multiple of 16",
+              box[0] * element);
     return INVALID_VALUE;
   }
   if (swizzle && box[0] * element > (size_t)(16u << swizzle)) {
     violation("cuTensorMapEncodeTiled: inner box row of %zu bytes wider than "
-              "the %u-byte swizzle", box[0] * element, 16u << swizzle);
+              "the %u-byte swizzle",
+              box[0] * element, 16u << swizzle);
     return INVALID_VALUE;
   }
   if (!inside((uint64_t)address, extent + element, "cuTensorMapEncodeTiled"))
@@ -467,12 +471,26 @@ EXPORT CUresult cuMemsetD16Async(uint64_t dst, unsigned short value,
 
 EXPORT CUresult cuGetErrorName(CUresult error, const char **name) {
   switch (error) {
-  case SUCCESS: *name = "CUDA_SUCCESS"; return SUCCESS;
-  case INVALID_VALUE: *name = "CUDA_ERROR_INVALID_VALUE"; return SUCCESS;
-  case OUT_OF_MEMORY: *name = "CUDA_ERROR_OUT_OF_MEMORY"; return SUCCESS;
-  case INVALID_PTX: *name = "CUDA_ERROR_INVALID_PTX"; return SUCCESS;
-  case NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; return SUCCESS;
-  case NO_DEVICE: *name = "CUDA_ERROR_NO_DEVICE"; return SUCCESS;
-  default: *name = NULL; return INVALID_VALUE;
+  case SUCCESS:
+    *name = "CUDA_SUCCESS";
+    return SUCCESS;
+  case INVALID_VALUE:
+    *name = "CUDA_ERROR_INVALID_VALUE";
+    return SUCCESS;
+  case OUT_OF_MEMORY:
+    *name = "CUDA_ERROR_OUT_OF_MEMORY";
+    return SUCCESS;
+  case INVALID_PTX:
+    *name = "CUDA_ERROR_INVALID_PTX";
+    return SUCCESS;
+  case NOT_FOUND:
+    *name = "CUDA_ERROR_NOT_FOUND";
+    return SUCCESS;
+  case NO_DEVICE:
+    *name = "CUDA_ERROR_NO_DEVICE";
+    return SUCCESS;
+  default:
+    *name = NULL;
+    return INVALID_VALUE;
   }
 }

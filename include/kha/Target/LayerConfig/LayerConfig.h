@@ -10,9 +10,9 @@
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "llvm/ADT/StringMap.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringMap.h"
 
 #include <optional>
 #include <string>
@@ -25,10 +25,10 @@ enum class KnockKind { None, Linear, Mlp };
 /// A validated layer configuration. Defaults follow Hugging Face's for the
 /// keys a model's config.json may omit (docs/layer-config.md).
 struct LayerConfig {
-  int64_t hiddenSize = 0;  // D
-  int64_t numHeads = 0;    // H
-  int64_t numKvHeads = 0;  // G (default: H)
-  int64_t headDim = 0;     // d (default: D / H)
+  int64_t hiddenSize = 0; // D
+  int64_t numHeads = 0;   // H
+  int64_t numKvHeads = 0; // G (default: H)
+  int64_t headDim = 0;    // d (default: D / H)
   KnockKind knockQ = KnockKind::None;
   KnockKind knockK = KnockKind::None;
   KnockKind knockV = KnockKind::None;

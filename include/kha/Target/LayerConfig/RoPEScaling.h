@@ -1,4 +1,4 @@
-//===- RoPEScaling.h - scaled RoPE frequencies --------------------*- C++ -*-===//
+//===- RoPEScaling.h - scaled RoPE frequencies ------------------*- C++ -*-===//
 //
 // The frequencies of a scaled rotary position embedding, as Hugging Face
 // transformers computes them from a model's `rope_scaling`.
@@ -23,8 +23,8 @@ namespace kha {
 struct RoPEScaling {
   std::string type;
   double factor = 1.0;
-  std::optional<double> originalMaxPositions; // llama3
-  std::optional<double> lowFreqFactor, highFreqFactor; // llama3
+  std::optional<double> originalMaxPositions;                // llama3
+  std::optional<double> lowFreqFactor, highFreqFactor;       // llama3
   std::optional<double> betaFast, betaSlow, attentionFactor; // yarn
 };
 

@@ -11,8 +11,8 @@ using namespace mlir::kha;
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
 
-#include "kha/Dialect/KHA/IR/KHAOpsDialect.cpp.inc"
 #include "kha/Dialect/KHA/IR/KHAEnums.cpp.inc"
+#include "kha/Dialect/KHA/IR/KHAOpsDialect.cpp.inc"
 #define GET_ATTRDEF_CLASSES
 #include "kha/Dialect/KHA/IR/KHAAttrs.cpp.inc"
 
@@ -28,9 +28,9 @@ void KHADialect::initialize() {
 }
 
 LogicalResult KHADialect::verifyRegionArgAttribute(Operation *op,
-                                                  unsigned regionIndex,
-                                                  unsigned argIndex,
-                                                  NamedAttribute attribute) {
+                                                   unsigned regionIndex,
+                                                   unsigned argIndex,
+                                                   NamedAttribute attribute) {
   // R28
   if (attribute.getName() != kWeightAttrName)
     return op->emitError() << "unknown kha argument attribute '"
@@ -48,15 +48,16 @@ LogicalResult KHADialect::verifyOperationAttribute(Operation *op,
   // R29
   auto pair = dyn_cast<ArrayAttr>(attribute.getValue());
   if (!isa<FunctionOpInterface>(op) || !pair || pair.size() != 2 ||
-      !llvm::all_of(pair, [](Attribute a) { return isa<FlatSymbolRefAttr>(a); }))
+      !llvm::all_of(pair,
+                    [](Attribute a) { return isa<FlatSymbolRefAttr>(a); }))
     return op->emitError() << "'kha.prepare' is an array of two function "
                               "names on a function: [@prepare, @prepared]";
   return success();
 }
 
 LogicalResult
-GPUKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                      MmaKind mma, int64_t tileM, int64_t tileN, int64_t tileK,
+GPUKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError, MmaKind mma,
+                      int64_t tileM, int64_t tileN, int64_t tileK,
                       int64_t warps, int64_t stages, int64_t padding) {
   if (mma == MmaKind::simt) {
     if (tileM || tileN || tileK || warps || stages || padding)
@@ -91,8 +92,9 @@ GPUKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   // mma.sync m16n8k16: tiles in whole fragments, a warp per 16 rows or more.
   if (tileM <= 0 || tileN <= 0 || tileK <= 0 || tileM % 16 || tileN % 16 ||
       tileK % 16)
-    return emitError() << "mma_sync tiles must be positive multiples of 16, got "
-                       << tileM << "x" << tileN << "x" << tileK;
+    return emitError()
+           << "mma_sync tiles must be positive multiples of 16, got " << tileM
+           << "x" << tileN << "x" << tileK;
   if (warps <= 0 || warps > 32)
     return emitError() << "warps must be in 1..32, got " << warps;
   if (stages < 1 || stages > 8)

@@ -1,8 +1,7 @@
 //===- KHAOps.cpp - kha op verifiers and folders --------------------------===//
 //
-// Every rule checked here is numbered (R1..) in docs/semantics.md, which ties it
-// to docs/semantics.md; test/Dialect/KHA/invalid.mlir has a case
-// for each.
+// Every rule checked here is numbered (R1..) in docs/semantics.md, which ties
+// it to docs/semantics.md; test/Dialect/KHA/invalid.mlir has a case for each.
 //
 //===----------------------------------------------------------------------===//
 
@@ -104,9 +103,9 @@ verifyElementTypes(Operation *op,
   for (auto [name, value] : namedValues) {
     auto type = value ? dyn_cast<ShapedType>(value.getType()) : ShapedType();
     if (type && type.hasRank() && llvm::is_contained(type.getShape(), 0))
-      return op->emitOpError()
-             << "'" << name << "' has a size of 0 in " << formatShape(type.getShape())
-             << "; empty tensors are not supported";
+      return op->emitOpError() << "'" << name << "' has a size of 0 in "
+                               << formatShape(type.getShape())
+                               << "; empty tensors are not supported";
     if (type && type.hasRank() &&
         failed(verifyStaticElementCount(op, name, type.getShape())))
       return failure();
@@ -155,7 +154,6 @@ verifyRoPEScaling(Operation *op, StringRef frequenciesName,
   return success();
 }
 
-
 //===----------------------------------------------------------------------===//
 // AttentionBlockOp
 //===----------------------------------------------------------------------===//
@@ -190,8 +188,7 @@ LogicalResult AttentionBlockOp::verify() {
   if (numHeads <= 0)
     return emitOpError() << "num_heads must be positive, got " << numHeads;
   if (numKvHeads <= 0)
-    return emitOpError() << "num_kv_heads must be positive, got "
-                         << numKvHeads;
+    return emitOpError() << "num_kv_heads must be positive, got " << numKvHeads;
   if (numHeads % numKvHeads != 0)
     return emitOpError() << "num_kv_heads (" << numKvHeads
                          << ") must divide num_heads (" << numHeads << ")";
@@ -212,11 +209,11 @@ LogicalResult AttentionBlockOp::verify() {
 
   // R7: weights have static shapes.
   SmallVector<std::pair<StringRef, Value>> weights = {
-      {"wq", getWq()},         {"wk", getWk()},        {"wv", getWv()},
-      {"wo", getWo()},         {"tq", getTq()},        {"tk", getTk()},
-      {"tv", getTv()},         {"v_up", getVUp()},     {"v_gate", getVGate()},
-      {"v_down", getVDown()},  {"q_norm", getQNorm()}, {"k_norm", getKNorm()},
-      {"bq", getBq()},         {"bk", getBk()},        {"bv", getBv()},
+      {"wq", getWq()},        {"wk", getWk()},        {"wv", getWv()},
+      {"wo", getWo()},        {"tq", getTq()},        {"tk", getTk()},
+      {"tv", getTv()},        {"v_up", getVUp()},     {"v_gate", getVGate()},
+      {"v_down", getVDown()}, {"q_norm", getQNorm()}, {"k_norm", getKNorm()},
+      {"bq", getBq()},        {"bk", getBk()},        {"bv", getBv()},
       {"bo", getBo()}};
   for (auto [name, value] : weights) {
     if (value && !cast<RankedTensorType>(value.getType()).hasStaticShape())
@@ -237,8 +234,8 @@ LogicalResult AttentionBlockOp::verify() {
       return failure();
   int64_t qCols = getWq().getType().getDimSize(1);
   if (getWq().getType().getDimSize(0) != modelDim)
-    return emitOpError() << "'wq' must have D = " << modelDim
-                         << " rows, got " << getWq().getType().getDimSize(0);
+    return emitOpError() << "'wq' must have D = " << modelDim << " rows, got "
+                         << getWq().getType().getDimSize(0);
   if (qCols % numHeads != 0)
     return emitOpError() << "'wq' has " << qCols
                          << " columns, not a multiple of num_heads ("
@@ -251,8 +248,8 @@ LogicalResult AttentionBlockOp::verify() {
                          "D x G*d")) ||
       failed(verifyShape(op, "wv", getWv(), {modelDim, numKvHeads * d},
                          "D x G*d")) ||
-      failed(verifyShape(op, "wo", getWo(), {numHeads * d, modelDim},
-                         "H*d x D")))
+      failed(
+          verifyShape(op, "wo", getWo(), {numHeads * d, modelDim}, "H*d x D")))
     return failure();
 
   // R10: knock matrices are d x d; R11: norm weights have d elements.
@@ -386,7 +383,8 @@ LogicalResult LinearKnockOp::verify() {
 LogicalResult MlpKnockOp::verify() {
   FailureOr<int64_t> d = verifyPerHeadInput(*this, getInput());
   if (failed(d) ||
-      failed(verifyElementTypes(*this, {{"input", getInput()}, {"up", getUp()}})) ||
+      failed(verifyElementTypes(*this,
+                                {{"input", getInput()}, {"up", getUp()}})) ||
       failed(verifyRank(*this, "up", getUp(), 2, "[d, d]")))
     return failure();
   // R15: up, gate and down (one type) are d x d.
@@ -411,15 +409,14 @@ LogicalResult RoPEOp::verify() {
     return failure();
   // R12.
   if (*d % 2 != 0)
-    return emitOpError() << "RoPE needs an even head dimension, got d = "
-                         << *d;
+    return emitOpError() << "RoPE needs an even head dimension, got d = " << *d;
   if (failed(verifyPositive(*this, "theta", getTheta().convertToDouble())))
     return failure();
   // R30: positions are [B, L].
   if (Value positions = getPositions()) {
     ArrayRef<int64_t> shape = getInput().getType().getShape();
-    if (failed(verifyShape(*this, "positions", positions,
-                           {shape[0], shape[1]}, "B x L")))
+    if (failed(verifyShape(*this, "positions", positions, {shape[0], shape[1]},
+                           "B x L")))
       return failure();
   }
   return verifyRoPEScaling(*this, "frequencies", getFrequencies(),
@@ -445,8 +442,8 @@ LogicalResult SDPAOp::verify() {
   ArrayRef<int64_t> q = getQuery().getType().getShape();
   ArrayRef<int64_t> k = getKey().getType().getShape();
   ArrayRef<int64_t> v = getValue().getType().getShape();
-  int64_t batch = q[0], len = q[1], heads = q[2], keyLen = k[1],
-          kvHeads = k[2], dv = v[3];
+  int64_t batch = q[0], len = q[1], heads = q[2], keyLen = k[1], kvHeads = k[2],
+          dv = v[3];
 
   // R17: key and value cover the same batch, positions and heads; the query
   // shares the batch.
@@ -460,14 +457,14 @@ LogicalResult SDPAOp::verify() {
                          << " must agree in sequence length and head count";
   // R18: query and key heads have the same width.
   if (!sizesAgree(q[3], k[3]))
-    return emitOpError() << "query and key head widths must agree, got "
-                         << q[3] << " and " << k[3];
+    return emitOpError() << "query and key head widths must agree, got " << q[3]
+                         << " and " << k[3];
   // R5 (for SDPA): G divides H (G > 0 by R22).
   if (!ShapedType::isDynamic(heads) && !ShapedType::isDynamic(kvHeads) &&
       heads % kvHeads != 0)
     return emitOpError() << "the number of key/value heads (" << kvHeads
-                         << ") must divide the number of query heads ("
-                         << heads << ")";
+                         << ") must divide the number of query heads (" << heads
+                         << ")";
   // R19: the result is [B, L, H, dv].
   if (failed(verifyRank(op, "result", getResult(), 4, "[B, L, H, dv]")) ||
       failed(verifyShape(op, "result", getResult(), {batch, len, heads, dv},
@@ -558,13 +555,11 @@ LogicalResult WarpgroupMmaRegisterAOp::verify() {
                          << k << " x " << n;
   // R25: each thread holds K / 2 elements of A and N / 2 of C and D.
   if (getA().getType().getNumElements() != k / 2)
-    return emitOpError() << "a " << k
-                         << "-deep MMA takes " << k / 2
+    return emitOpError() << "a " << k << "-deep MMA takes " << k / 2
                          << " elements of A per thread, got "
                          << getA().getType().getNumElements();
   if (getAccumulator().getType().getNumElements() != n / 2)
-    return emitOpError() << "an MMA " << n
-                         << " columns wide takes " << n / 2
+    return emitOpError() << "an MMA " << n << " columns wide takes " << n / 2
                          << " accumulator registers per thread, got "
                          << getAccumulator().getType().getNumElements();
   return success();

@@ -33,7 +33,8 @@ struct ComposeLinearKnocks : OpRewritePattern<LinearKnockOp> {
     if (matchPattern(inner.getTransform(), m_Constant(&first)) &&
         matchPattern(outer.getTransform(), m_Constant(&second))) {
       composed = arith::ConstantOp::create(
-          rewriter, loc, cast<TypedAttr>(multiplyConstantMatrices(first, second)));
+          rewriter, loc,
+          cast<TypedAttr>(multiplyConstantMatrices(first, second)));
     } else {
       composed = buildMatmul(rewriter, loc, inner.getTransform(),
                              outer.getTransform());

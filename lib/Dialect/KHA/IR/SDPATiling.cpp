@@ -52,8 +52,8 @@ FailureOr<HeadRange> queryHeads(OpBuilder &b, Location loc, int64_t group,
   std::optional<int64_t> within = getConstantIntValue(sizes[kGroupHead]);
   AffineExpr s0, s1;
   bindSymbols(b.getContext(), s0, s1);
-  OpFoldResult offset = apply(b, loc, s0 * group + s1,
-                              {offsets[kKVHead], offsets[kGroupHead]});
+  OpFoldResult offset =
+      apply(b, loc, s0 * group + s1, {offsets[kKVHead], offsets[kGroupHead]});
   if (within && *within == group)
     return HeadRange{offset, apply(b, loc, s0 * group, {sizes[kKVHead]})};
   if (groups && *groups == 1)
@@ -169,8 +169,8 @@ SDPAOp::getTiledImplementation(OpBuilder &b, ArrayRef<OpFoldResult> offsets,
 
   SmallVector<OpFoldResult> resultSizes = {sizes[kBatch], sizes[kRow],
                                            heads->size, sizes[kColumn]};
-  auto resultType =
-      RankedTensorType::get(staticShape(resultSizes), getType().getElementType());
+  auto resultType = RankedTensorType::get(staticShape(resultSizes),
+                                          getType().getElementType());
 
   // Every key is above the diagonal: the tile is zeros.
   if (std::optional<int64_t> n = getConstantIntValue(keys); n && *n == 0) {
@@ -186,14 +186,13 @@ SDPAOp::getTiledImplementation(OpBuilder &b, ArrayRef<OpFoldResult> offsets,
   Value query = slice(b, loc, getQuery(),
                       {offsets[kBatch], offsets[kRow], heads->offset, zero},
                       {sizes[kBatch], sizes[kRow], heads->size, d}, slices);
-  Value key = slice(b, loc, getKey(),
-                    {offsets[kBatch], zero, offsets[kKVHead], zero},
-                    {sizes[kBatch], keys, sizes[kKVHead], d}, slices);
-  Value value = slice(b, loc, getValue(),
-                      {offsets[kBatch], zero, offsets[kKVHead],
-                       offsets[kColumn]},
-                      {sizes[kBatch], keys, sizes[kKVHead], sizes[kColumn]},
-                      slices);
+  Value key =
+      slice(b, loc, getKey(), {offsets[kBatch], zero, offsets[kKVHead], zero},
+            {sizes[kBatch], keys, sizes[kKVHead], d}, slices);
+  Value value =
+      slice(b, loc, getValue(),
+            {offsets[kBatch], zero, offsets[kKVHead], offsets[kColumn]},
+            {sizes[kBatch], keys, sizes[kKVHead], sizes[kColumn]}, slices);
   Value mask;
   if (Value fullMask = getMask()) {
     auto maskType = cast<RankedTensorType>(fullMask.getType());
@@ -243,9 +242,10 @@ LogicalResult SDPAOp::getResultTilePosition(
   return success();
 }
 
-FailureOr<TilingResult> SDPAOp::generateResultTileValue(
-    OpBuilder &b, unsigned resultNumber, ArrayRef<OpFoldResult> offsets,
-    ArrayRef<OpFoldResult> sizes) {
+FailureOr<TilingResult>
+SDPAOp::generateResultTileValue(OpBuilder &b, unsigned resultNumber,
+                                ArrayRef<OpFoldResult> offsets,
+                                ArrayRef<OpFoldResult> sizes) {
   // Result heads [h0, h0 + n) as (g, r): whole groups when n is a multiple
   // of H/G, part of one group when it divides H/G (h0 is then assumed not to
   // cross a group, as tiles of size n starting at multiples of n do not).
@@ -260,9 +260,8 @@ FailureOr<TilingResult> SDPAOp::generateResultTileValue(
   OpFoldResult withinOffset = apply(b, loc, s0 % *group, {offsets[2]});
   SmallVector<OpFoldResult> domainOffsets = {offsets[0], offsets[1], kvOffset,
                                              withinOffset, offsets[3]};
-  SmallVector<OpFoldResult> domainSizes = {sizes[0], sizes[1],
-                                           b.getIndexAttr(1), sizes[2],
-                                           sizes[3]};
+  SmallVector<OpFoldResult> domainSizes = {
+      sizes[0], sizes[1], b.getIndexAttr(1), sizes[2], sizes[3]};
   if (*n % *group == 0) {
     domainSizes[kKVHead] = b.getIndexAttr(*n / *group);
     domainSizes[kGroupHead] = b.getIndexAttr(*group);

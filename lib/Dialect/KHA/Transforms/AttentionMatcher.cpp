@@ -69,10 +69,10 @@ struct Expr {
     Select,
     Cond, // `affine > 0` on the indices (i1)
   } kind;
-  double value = 0;     // Const
-  Value tensor;         // Tensor
-  AffineMap map;        // Tensor: scores dims -> tensor dims
-  IndexAffine affine;   // Cond: true where affine > 0
+  double value = 0;   // Const
+  Value tensor;       // Tensor
+  AffineMap map;      // Tensor: scores dims -> tensor dims
+  IndexAffine affine; // Cond: true where affine > 0
   SmallVector<Expr *, 3> operands;
 };
 
@@ -96,8 +96,9 @@ bool equal(const Expr *a, const Expr *b) {
   default:
     break;
   }
-  if (llvm::all_of(llvm::zip(a->operands, b->operands),
-                   [](auto p) { return equal(std::get<0>(p), std::get<1>(p)); }))
+  if (llvm::all_of(llvm::zip(a->operands, b->operands), [](auto p) {
+        return equal(std::get<0>(p), std::get<1>(p));
+      }))
     return true;
   return isCommutative(a->kind) && equal(a->operands[0], b->operands[1]) &&
          equal(a->operands[1], b->operands[0]);
@@ -113,8 +114,7 @@ double largestFinite(Type type) {
   auto floatType = dyn_cast<FloatType>(type);
   if (!floatType)
     return 0;
-  return APFloat::getLargest(floatType.getFloatSemantics())
-      .convertToDouble();
+  return APFloat::getLargest(floatType.getFloatSemantics()).convertToDouble();
 }
 
 /// A value that masks a score: -inf, or a finite value so negative that
@@ -209,8 +209,7 @@ private:
       return input ? make(Expr::Softmax, {input}) : nullptr;
     }
     auto linalgOp = dyn_cast_or_null<linalg::LinalgOp>(def);
-    if (!linalgOp || !isElementwise(linalgOp) ||
-        linalgOp.getNumLoops() != rank)
+    if (!linalgOp || !isElementwise(linalgOp) || linalgOp.getNumLoops() != rank)
       return makeTensor(v, identity());
     // An element-wise op over the scores' space: read its inputs by their
     // maps, then its body.
@@ -406,11 +405,20 @@ private:
     IndexAffine zero;
     Expr *e = make(Expr::Cond);
     switch (pred) {
-    case P::sgt: e->affine = diff; break;                  // d > 0
-    case P::sge: e->affine = diff + one; break;            // d + 1 > 0
-    case P::slt: e->affine = zero - diff; break;           // -d > 0
-    case P::sle: e->affine = zero - diff + one; break;     // 1 - d > 0
-    default: return nullptr;
+    case P::sgt:
+      e->affine = diff;
+      break; // d > 0
+    case P::sge:
+      e->affine = diff + one;
+      break; // d + 1 > 0
+    case P::slt:
+      e->affine = zero - diff;
+      break; // -d > 0
+    case P::sle:
+      e->affine = zero - diff + one;
+      break; // 1 - d > 0
+    default:
+      return nullptr;
     }
     return e;
   }
@@ -473,7 +481,8 @@ Expr *matchSoftmax(Expr *p) {
       !equal(sum->operands[0], numerator) || numerator->kind != Expr::Exp)
     return nullptr;
   Expr *exponent = numerator->operands[0];
-  if (exponent->kind == Expr::Sub && exponent->operands[1]->kind == Expr::RowMax &&
+  if (exponent->kind == Expr::Sub &&
+      exponent->operands[1]->kind == Expr::RowMax &&
       equal(exponent->operands[1]->operands[0], exponent->operands[0]))
     return exponent->operands[0];
   return exponent; // exp(Y) / sum exp(Y): the same function
@@ -508,7 +517,8 @@ bool isCausalConstant(Value v, AffineMap map, Type elementType) {
   unsigned numDims = map.getNumDims();
   // The tensor's last two dimensions must be the scores' L and S.
   if (map.getNumResults() != rank ||
-      map.getResult(rank - 2) != getAffineDimExpr(numDims - 2, v.getContext()) ||
+      map.getResult(rank - 2) !=
+          getAffineDimExpr(numDims - 2, v.getContext()) ||
       map.getResult(rank - 1) != getAffineDimExpr(numDims - 1, v.getContext()))
     return false;
   int64_t rows = type.getDimSize(rank - 2), cols = type.getDimSize(rank - 1);
@@ -537,7 +547,8 @@ bool matchLinear(Expr *y, double factor, LinearScores &out, Type elementType);
 bool matchMaskTerm(Expr *term, double factor, LinearScores &out,
                    Type elementType) {
   if (term->kind == Expr::Select && term->operands[0]->kind == Expr::Cond) {
-    Expr *cond = term->operands[0], *t = term->operands[1], *f = term->operands[2];
+    Expr *cond = term->operands[0], *t = term->operands[1],
+         *f = term->operands[2];
     auto isConst = [](Expr *e, auto pred) {
       return e->kind == Expr::Const && pred(e->value);
     };
@@ -645,8 +656,9 @@ std::optional<std::pair<Value, double>> matchConstantScaling(Value v) {
   for (OpOperand *operand : op.getDpsInputOperands())
     argToOperand[body->getArgument(operand->getOperandNumber())] =
         operand->get();
-  Operation *root =
-      cast<linalg::YieldOp>(body->getTerminator()).getOperand(0).getDefiningOp();
+  Operation *root = cast<linalg::YieldOp>(body->getTerminator())
+                        .getOperand(0)
+                        .getDefiningOp();
   if (!isa_and_nonnull<arith::MulFOp, arith::DivFOp>(root))
     return std::nullopt;
   for (unsigned side : {0u, 1u}) {
@@ -654,9 +666,10 @@ std::optional<std::pair<Value, double>> matchConstantScaling(Value v) {
     if (isa<arith::DivFOp>(root) && side == 1)
       break; // c / x is not a scaling of x
     Value operand = argToOperand.lookup(x);
-    if (!operand || !op.getMatchingIndexingMap(&op->getOpOperand(
-                                                   cast<BlockArgument>(x).getArgNumber()))
-                         .isIdentity())
+    if (!operand ||
+        !op.getMatchingIndexingMap(
+               &op->getOpOperand(cast<BlockArgument>(x).getArgNumber()))
+             .isIdentity())
       continue;
     Value constantSource = argToOperand.lookup(c) ? argToOperand.lookup(c) : c;
     if (std::optional<double> k = constantValue(constantSource)) {
@@ -736,7 +749,8 @@ void traceOperand(AttentionOperand &operand, unsigned numBatch,
     auto collapse = operand.source.getDefiningOp<tensor::CollapseShapeOp>();
     if (!collapse || !allowHeadRepeat || headRole < 0)
       break;
-    SmallVector<ReassociationIndices> groups = collapse.getReassociationIndices();
+    SmallVector<ReassociationIndices> groups =
+        collapse.getReassociationIndices();
     int64_t headDim = operand.dims[headRole];
     if (groups[headDim].size() != 2 ||
         llvm::any_of(llvm::enumerate(groups), [&](auto g) {
@@ -763,7 +777,8 @@ void traceOperand(AttentionOperand &operand, unsigned numBatch,
     }
     if (dims.size() != operand.dims.size() ||
         (int64_t)map.getNumResults() != (int64_t)dims.size() ||
-        cast<RankedTensorType>(input.getType()).getRank() != (int64_t)dims.size())
+        cast<RankedTensorType>(input.getType()).getRank() !=
+            (int64_t)dims.size())
       break;
     operand.source = input;
     operand.dims = dims;
@@ -772,8 +787,8 @@ void traceOperand(AttentionOperand &operand, unsigned numBatch,
 }
 
 /// The contraction's dimensions, one each for m, n and k, at most two batch.
-FailureOr<linalg::ContractionDimensions>
-singleContraction(linalg::LinalgOp op, std::string &why) {
+FailureOr<linalg::ContractionDimensions> singleContraction(linalg::LinalgOp op,
+                                                           std::string &why) {
   if (!linalg::isaContractionOpInterface(op) || op.getNumDpsInputs() != 2) {
     why = "not a contraction";
     return failure();
@@ -806,7 +821,8 @@ FailureOr<AttentionMatch> kha::matchAttention(linalg::LinalgOp output,
   unsigned nb = match.numBatch;
   unsigned m = outDims->m[0], n = outDims->n[0], k = outDims->k[0];
   // P reads (batch, m, k) and V (batch, k, n), in either operand order.
-  OpOperand *p = output.getDpsInputOperand(0), *v = output.getDpsInputOperand(1);
+  OpOperand *p = output.getDpsInputOperand(0),
+            *v = output.getDpsInputOperand(1);
   auto readsDim = [&](OpOperand *operand, unsigned dim) {
     return output.getMatchingIndexingMap(operand)
         .getResultPosition(getAffineDimExpr(dim, output.getContext()))
@@ -929,9 +945,9 @@ FailureOr<AttentionMatch> kha::matchAttention(linalg::LinalgOp output,
     return failure();
   }
   if (!linear.masks.empty())
-    match.mask = AttentionMask{linear.masks[0].first->tensor,
-                               linear.masks[0].first->map,
-                               linear.masks[0].second};
+    match.mask =
+        AttentionMask{linear.masks[0].first->tensor, linear.masks[0].first->map,
+                      linear.masks[0].second};
 
   // Q, K and V traced back to their sources; K and V must repeat their
   // heads alike, or neither is traced through the repetition.

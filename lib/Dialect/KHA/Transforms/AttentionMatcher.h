@@ -1,4 +1,4 @@
-//===- AttentionMatcher.h - recognise attention in linalg IR ------*- C++ -*-===//
+//===- AttentionMatcher.h - recognise attention in linalg IR ----*- C++ -*-===//
 //
 // The analysis behind kha-raise-attention: given the contraction that
 // multiplies probabilities by values, finds the scaled dot-product attention

@@ -87,8 +87,7 @@ struct CostReportPass : kha::impl::KHACostReportPassBase<CostReportPass> {
       if (unknown)
         remark << " (" << unknown << " ops not estimated: dynamic shapes)";
       if (unmodelled)
-        remark << " (" << unmodelled
-               << " ops not in the cost model: "
+        remark << " (" << unmodelled << " ops not in the cost model: "
                << llvm::join(unmodelledNames, ", ") << ")";
     }
     markAllAnalysesPreserved();

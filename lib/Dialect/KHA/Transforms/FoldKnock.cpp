@@ -40,8 +40,8 @@ static Value multiplyColumnBlocks(PatternRewriter &rewriter, Location loc,
         cast<DenseFPElementsAttr>(w.reshape(
             RankedTensorType::get({rows * heads, d}, type.getElementType()))),
         t);
-    return arith::ConstantOp::create(
-        rewriter, loc, cast<TypedAttr>(product.reshape(type)));
+    return arith::ConstantOp::create(rewriter, loc,
+                                     cast<TypedAttr>(product.reshape(type)));
   }
   auto blocks = RankedTensorType::get({rows, heads, d}, type.getElementType());
   Value perHead = tensor::ExpandShapeOp::create(
@@ -72,8 +72,8 @@ static Value multiplyRowBlocks(PatternRewriter &rewriter, Location loc,
     auto wt = transposeConstant(w);
     auto product = cast<DenseFPElementsAttr>(
         multiplyConstantMatrices(
-            cast<DenseFPElementsAttr>(wt.reshape(
-                RankedTensorType::get({cols * heads, d}, element))),
+            cast<DenseFPElementsAttr>(
+                wt.reshape(RankedTensorType::get({cols * heads, d}, element))),
             transposeConstant(m))
             .reshape(wt.getType()));
     return arith::ConstantOp::create(rewriter, loc, transposeConstant(product));
@@ -108,7 +108,8 @@ static Value buildFoldedWeight(PatternRewriter &rewriter, Location loc,
   if (!transposed)
     return multiplyColumnBlocks(rewriter, loc, weight, transform, d);
   return multiplyRowBlocks(rewriter, loc,
-                           buildTransposedMatrix(rewriter, loc, transform), weight, d);
+                           buildTransposedMatrix(rewriter, loc, transform),
+                           weight, d);
 }
 
 namespace {
@@ -142,8 +143,8 @@ struct FoldLinearKnockIntoProjection : OpRewritePattern<LinearKnockOp> {
     // compute in f32 what the layer stores in f16/bf16).
     Type weightElement = weightType.getElementType();
     rewriter.setInsertionPoint(weightUser);
-    Location loc =
-        rewriter.getFusedLoc({projection->contraction.getLoc(), knock.getLoc()});
+    Location loc = rewriter.getFusedLoc(
+        {projection->contraction.getLoc(), knock.getLoc()});
     if (getElementTypeOrSelf(transform.getType()) != weightElement) {
       if (!weightElement.isF32())
         return rewriter.notifyMatchFailure(knock, "mixed element types");
@@ -175,7 +176,8 @@ struct FoldLinearKnockIntoProjection : OpRewritePattern<LinearKnockOp> {
 
 /// The MLP knock's down projection is linear, and so is attention in its
 /// values: with V' = M D (M the gated part, per key/value head),
-///   O_h = P_h V'_g = (P_h M_g) D   and   y = sum_h O_h Wo_h = sum_h (P_h M_g) (D Wo_h),
+///   O_h = P_h V'_g = (P_h M_g) D   and   y = sum_h O_h Wo_h = sum_h (P_h M_g)
+///   (D Wo_h),
 /// so D joins every row block of the output projection (Wo_h <- D Wo_h) and
 /// the knock keeps only its up and gate matmuls (down becomes the identity,
 /// which costs nothing).
@@ -188,7 +190,8 @@ struct FoldMlpDownIntoOutputProjection : OpRewritePattern<MlpKnockOp> {
     if (isConstantIdentity(down))
       return rewriter.notifyMatchFailure(knock, "down is already the identity");
     if (!knock->hasOneUse())
-      return rewriter.notifyMatchFailure(knock, "knocked values have other users");
+      return rewriter.notifyMatchFailure(knock,
+                                         "knocked values have other users");
     auto sdpa = dyn_cast<SDPAOp>(*knock->user_begin());
     if (!sdpa || sdpa.getValue() != knock.getResult() ||
         sdpa.getQuery() == knock.getResult() ||
@@ -219,7 +222,8 @@ struct FoldMlpDownIntoOutputProjection : OpRewritePattern<MlpKnockOp> {
     auto weightType = cast<RankedTensorType>(weight.getType());
     int64_t d = knock.getType().getDimSize(3);
     if (!weightType.hasStaticShape() || weightType.getDimSize(0) % d != 0)
-      return rewriter.notifyMatchFailure(knock, "output weights are not [H*d, D]");
+      return rewriter.notifyMatchFailure(knock,
+                                         "output weights are not [H*d, D]");
     if (!DominanceInfo().properlyDominates(down, matmul))
       return rewriter.notifyMatchFailure(
           knock, "down matrix is defined after the output projection");
@@ -244,12 +248,13 @@ struct FoldMlpDownIntoOutputProjection : OpRewritePattern<MlpKnockOp> {
     auto element = cast<FloatType>(downType.getElementType());
     SmallVector<APFloat> identity;
     for (int64_t i = 0; i < d * d; ++i)
-      identity.push_back(APFloat(element.getFloatSemantics(),
-                                 i / d == i % d ? 1 : 0));
+      identity.push_back(
+          APFloat(element.getFloatSemantics(), i / d == i % d ? 1 : 0));
     Value eye = arith::ConstantOp::create(
         rewriter, knock.getLoc(),
         DenseElementsAttr::get(downType, ArrayRef<APFloat>(identity)));
-    rewriter.modifyOpInPlace(knock, [&] { knock.getDownMutable().assign(eye); });
+    rewriter.modifyOpInPlace(knock,
+                             [&] { knock.getDownMutable().assign(eye); });
     return success();
   }
 };

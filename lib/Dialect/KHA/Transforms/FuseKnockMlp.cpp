@@ -51,8 +51,8 @@ struct FuseMlpKnockIntoProjection : OpRewritePattern<MlpKnockOp> {
     // for i in 0..M step rows: out[i:i+n] = mlp(x[i:i+n] W), n = min(rows, M-i)
     OpFoldResult count = getDims(rewriter, loc, tokens)[0];
     Value total = getValueOrCreateConstantIndexOp(rewriter, loc, count);
-    Value init = buildEmpty(rewriter, loc, {count, rewriter.getIndexAttr(width)},
-                            elementType);
+    Value init = buildEmpty(rewriter, loc,
+                            {count, rewriter.getIndexAttr(width)}, elementType);
     Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
     Value step = arith::ConstantIndexOp::create(rewriter, loc, rows);
     auto loop = scf::ForOp::create(
@@ -69,8 +69,9 @@ struct FuseMlpKnockIntoProjection : OpRewritePattern<MlpKnockOp> {
           Value v = buildMatmulF32(b, l, block, weight);
           auto f32 = b.getF32Type();
           Value perHead = tensor::ExpandShapeOp::create(
-              b, l, RankedTensorType::get({ShapedType::kDynamic, heads, d}, f32),
-              v, ArrayRef<ReassociationIndices>{{0}, {1, 2}},
+              b, l,
+              RankedTensorType::get({ShapedType::kDynamic, heads, d}, f32), v,
+              ArrayRef<ReassociationIndices>{{0}, {1, 2}},
               ArrayRef<OpFoldResult>{n, b.getIndexAttr(heads),
                                      b.getIndexAttr(d)});
           Value vectors = tensor::CollapseShapeOp::create(
@@ -78,7 +79,8 @@ struct FuseMlpKnockIntoProjection : OpRewritePattern<MlpKnockOp> {
           Value knocked = buildGatedMlp(b, l, vectors, knock.getUp(),
                                         knock.getGate(), knock.getDown());
           Value back = tensor::ExpandShapeOp::create(
-              b, l, RankedTensorType::get({ShapedType::kDynamic, heads, d}, f32),
+              b, l,
+              RankedTensorType::get({ShapedType::kDynamic, heads, d}, f32),
               knocked, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
               ArrayRef<OpFoldResult>{n, b.getIndexAttr(heads),
                                      b.getIndexAttr(d)});
@@ -86,7 +88,8 @@ struct FuseMlpKnockIntoProjection : OpRewritePattern<MlpKnockOp> {
               b, l, back, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
           if (elementType != f32)
             result = arith::TruncFOp::create(
-                b, l, cast<RankedTensorType>(result.getType()).clone(elementType),
+                b, l,
+                cast<RankedTensorType>(result.getType()).clone(elementType),
                 result);
           Value updated = tensor::InsertSliceOp::create(
               b, l, result, iterArgs[0], offsets,
@@ -104,8 +107,7 @@ struct FuseMlpKnockIntoProjection : OpRewritePattern<MlpKnockOp> {
   int64_t rows;
 };
 
-struct FuseKnockMlpPass
-    : kha::impl::KHAFuseKnockMlpPassBase<FuseKnockMlpPass> {
+struct FuseKnockMlpPass : kha::impl::KHAFuseKnockMlpPassBase<FuseKnockMlpPass> {
   using Base::Base;
   void runOnOperation() override {
     if (rows <= 0) {

@@ -7,7 +7,6 @@
 using namespace mlir;
 using namespace mlir::kha;
 
-
 bool HeadProjection::isPlainMatmul() {
   auto matmul = dyn_cast<linalg::MatmulOp>(contraction.getOperation());
   return matmul && !matmul.hasUserDefinedMaps() && !broadcast &&
@@ -23,9 +22,8 @@ void HeadProjection::erase(PatternRewriter &rewriter) {
     rewriter.eraseOp(broadcast);
 }
 
-FailureOr<HeadProjection>
-kha::matchHeadProjection(Value heads, Operation *user,
-                         PatternRewriter &rewriter) {
+FailureOr<HeadProjection> kha::matchHeadProjection(Value heads, Operation *user,
+                                                   PatternRewriter &rewriter) {
   HeadProjection match;
   match.expand = heads.getDefiningOp<tensor::ExpandShapeOp>();
   SmallVector<ReassociationIndices> groups;
@@ -73,10 +71,10 @@ kha::matchHeadProjection(Value heads, Operation *user,
   }
   if (!bMap.isProjectedPermutation())
     return rewriter.notifyMatchFailure(user, "weights are not a plain matrix");
-  std::optional<unsigned> kPos = bMap.getResultPosition(
-      getAffineDimExpr(k, op->getContext()));
-  std::optional<unsigned> nPos = bMap.getResultPosition(
-      getAffineDimExpr(n, op->getContext()));
+  std::optional<unsigned> kPos =
+      bMap.getResultPosition(getAffineDimExpr(k, op->getContext()));
+  std::optional<unsigned> nPos =
+      bMap.getResultPosition(getAffineDimExpr(n, op->getContext()));
   if (!kPos || !nPos)
     return rewriter.notifyMatchFailure(user, "weights are not a plain matrix");
   SmallVector<int64_t> batchPositions;

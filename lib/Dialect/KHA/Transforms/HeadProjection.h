@@ -1,4 +1,4 @@
-//===- HeadProjection.h - match a projection split into heads -----*- C++ -*-===//
+//===- HeadProjection.h - match a projection split into heads ---*- C++ -*-===//
 //
 // Shared by the knock fusions: the IR any frontend emits for "project, then
 // split the columns into heads".

@@ -206,9 +206,9 @@ LogicalResult outline(func::FuncOp func, SymbolTable &symbols) {
   std::string preparedName = (func.getName() + "_prepared").str();
   for (StringRef name : {StringRef(prepareName), StringRef(preparedName)})
     if (symbols.lookup(name))
-      return func.emitError() << "cannot outline the weight preparation of '"
-                              << func.getName() << "': a symbol named '"
-                              << name << "' exists";
+      return func.emitError()
+             << "cannot outline the weight preparation of '" << func.getName()
+             << "': a symbol named '" << name << "' exists";
 
   Location loc = func.getLoc();
   MLIRContext *ctx = func.getContext();
@@ -223,9 +223,9 @@ LogicalResult outline(func::FuncOp func, SymbolTable &symbols) {
   SmallVector<Type> weightTypes;
   for (unsigned i : weightIndices)
     weightTypes.push_back(func.getArgument(i).getType());
-  auto prepare = func::FuncOp::create(
-      builder, loc, prepareName,
-      FunctionType::get(ctx, weightTypes, preparedTypes));
+  auto prepare =
+      func::FuncOp::create(builder, loc, prepareName,
+                           FunctionType::get(ctx, weightTypes, preparedTypes));
   {
     Block *entry = prepare.addEntryBlock();
     IRMapping map;

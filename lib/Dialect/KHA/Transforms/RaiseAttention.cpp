@@ -100,10 +100,11 @@ Value buildMask(PatternRewriter &rewriter, Location loc,
   const AttentionMask &mask = *match.mask;
   unsigned nb = match.numBatch, rank = nb + 2;
   MLIRContext *ctx = rewriter.getContext();
-  bool rowsAndColumnsOnly = llvm::all_of(mask.map.getResults(), [&](AffineExpr e) {
-    auto dim = dyn_cast<AffineDimExpr>(e);
-    return !dim || dim.getPosition() >= nb;
-  });
+  bool rowsAndColumnsOnly =
+      llvm::all_of(mask.map.getResults(), [&](AffineExpr e) {
+        auto dim = dyn_cast<AffineDimExpr>(e);
+        return !dim || dim.getPosition() >= nb;
+      });
   AffineMap lsMap = AffineMap::get(
       rank, 0, {getAffineDimExpr(nb, ctx), getAffineDimExpr(nb + 1, ctx)}, ctx);
   Value tensor = mask.tensor;
@@ -202,16 +203,15 @@ struct RaiseAttentionPattern
 
     auto qType = cast<RankedTensorType>(q.getType());
     auto vType = cast<RankedTensorType>(v.getType());
-    auto resultType = RankedTensorType::get(
-        {qType.getDimSize(0), qType.getDimSize(1), qType.getDimSize(2),
-         vType.getDimSize(3)},
-        qType.getElementType());
-    Value result =
-        SDPAOp::create(rewriter, loc, resultType, q, k, v, mask,
-                       /*query_offset=*/Value(),
-                       rewriter.getF64FloatAttr(match->scale),
-                       match->causal ? rewriter.getUnitAttr() : UnitAttr(),
-                       /*bottom_right=*/UnitAttr());
+    auto resultType =
+        RankedTensorType::get({qType.getDimSize(0), qType.getDimSize(1),
+                               qType.getDimSize(2), vType.getDimSize(3)},
+                              qType.getElementType());
+    Value result = SDPAOp::create(
+        rewriter, loc, resultType, q, k, v, mask,
+        /*query_offset=*/Value(), rewriter.getF64FloatAttr(match->scale),
+        match->causal ? rewriter.getUnitAttr() : UnitAttr(),
+        /*bottom_right=*/UnitAttr());
     if (nb != 2)
       result = tensor::CollapseShapeOp::create(rewriter, loc, result,
                                                headLayoutGroups(nb));
@@ -219,7 +219,8 @@ struct RaiseAttentionPattern
     // outputDims[r] = i.
     SmallVector<int64_t> roles = headLayoutRoles(nb), permutation;
     for (int64_t i = 0, e = roles.size(); i < e; ++i) {
-      int64_t role = llvm::find(match->outputDims, i) - match->outputDims.begin();
+      int64_t role =
+          llvm::find(match->outputDims, i) - match->outputDims.begin();
       permutation.push_back(llvm::find(roles, role) - roles.begin());
     }
     result = transpose(rewriter, loc, result, permutation);

@@ -109,14 +109,16 @@ struct RaiseCollapsedMatmul : public OpRewritePattern<tensor::ExpandShapeOp> {
     if (!matmul || !matmul.hasPureTensorSemantics() ||
         matmul.hasUserDefinedMaps())
       return failure();
-    auto collapse = matmul.getInputs()[0].getDefiningOp<tensor::CollapseShapeOp>();
+    auto collapse =
+        matmul.getInputs()[0].getDefiningOp<tensor::CollapseShapeOp>();
     if (!collapse)
       return failure();
     Value input = collapse.getSrc();
     using Groups = SmallVector<ReassociationIndices>;
     Groups rows = {{0, 1, 2}, {3}};
     auto inputType = cast<RankedTensorType>(input.getType());
-    if (inputType.getRank() != 4 || collapse.getReassociationIndices() != rows ||
+    if (inputType.getRank() != 4 ||
+        collapse.getReassociationIndices() != rows ||
         expand.getReassociationIndices() != rows ||
         expand.getResultType() != inputType)
       return rewriter.notifyMatchFailure(expand, "not [B, L, N, d] around");
@@ -129,8 +131,8 @@ struct RaiseCollapsedMatmul : public OpRewritePattern<tensor::ExpandShapeOp> {
       auto dimOp = dyn_cast_if_present<Value>(outSizes[i])
                        ? cast<Value>(outSizes[i]).getDefiningOp<tensor::DimOp>()
                        : tensor::DimOp();
-      std::optional<int64_t> index = dimOp ? dimOp.getConstantIndex()
-                                           : std::nullopt;
+      std::optional<int64_t> index =
+          dimOp ? dimOp.getConstantIndex() : std::nullopt;
       if (!dimOp || dimOp.getSource() != input || index != i)
         return rewriter.notifyMatchFailure(expand, "sizes not the input's");
     }

@@ -35,17 +35,16 @@ Value kha::buildKeyPaddingMask(OpBuilder &builder, Location loc, Value keep,
                                Type elementType) {
   MLIRContext *ctx = builder.getContext();
   SmallVector<OpFoldResult> keepDims = getDims(builder, loc, keep);
-  Value init = buildEmpty(
-      builder, loc,
-      {keepDims[0], builder.getIndexAttr(1), builder.getIndexAttr(1),
-       keepDims[1]},
-      elementType);
+  Value init = buildEmpty(builder, loc,
+                          {keepDims[0], builder.getIndexAttr(1),
+                           builder.getIndexAttr(1), keepDims[1]},
+                          elementType);
   AffineExpr b, s;
   bindDims(ctx, b, s);
   AffineExpr zero = getAffineConstantExpr(0, ctx);
-  auto maps = SmallVector<AffineMap>{
-      AffineMap::get(2, 0, {b, s}, ctx),
-      AffineMap::get(2, 0, {b, zero, zero, s}, ctx)};
+  auto maps =
+      SmallVector<AffineMap>{AffineMap::get(2, 0, {b, s}, ctx),
+                             AffineMap::get(2, 0, {b, zero, zero, s}, ctx)};
   auto generic = linalg::GenericOp::create(
       builder, loc, init.getType(), ValueRange{keep}, ValueRange{init}, maps,
       SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
@@ -54,15 +53,15 @@ Value kha::buildKeyPaddingMask(OpBuilder &builder, Location loc, Value keep,
             b, l, b.getIntegerAttr(args[0].getType(), 0));
         Value padding = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
                                               args[0], zeroInt);
-        Value none = arith::ConstantOp::create(
-            b, l, b.getFloatAttr(elementType, 0.0));
+        Value none =
+            arith::ConstantOp::create(b, l, b.getFloatAttr(elementType, 0.0));
         Value minusInf = arith::ConstantOp::create(
             b, l,
             b.getFloatAttr(elementType,
                            -std::numeric_limits<double>::infinity()));
         linalg::YieldOp::create(
-            b, l, ValueRange{arith::SelectOp::create(b, l, padding, minusInf,
-                                                     none)});
+            b, l,
+            ValueRange{arith::SelectOp::create(b, l, padding, minusInf, none)});
       });
   return generic.getResult(0);
 }

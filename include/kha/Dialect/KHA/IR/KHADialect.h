@@ -1,4 +1,4 @@
-//===- KHADialect.h - the kha dialect -----------------------------*- C++ -*-===//
+//===- KHADialect.h - the kha dialect ---------------------------*- C++ -*-===//
 
 #ifndef KHA_DIALECT_KHA_IR_KHADIALECT_H
 #define KHA_DIALECT_KHA_IR_KHADIALECT_H

@@ -1,11 +1,11 @@
-//===- KHAOps.h - kha dialect operations --------------------------*- C++ -*-===//
+//===- KHAOps.h - kha dialect operations ------------------------*- C++ -*-===//
 
 #ifndef KHA_DIALECT_KHA_IR_KHAOPS_H
 #define KHA_DIALECT_KHA_IR_KHAOPS_H
 
 #include "kha/Dialect/KHA/IR/KHADialect.h"
-#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/PatternMatch.h"
@@ -18,7 +18,6 @@
 
 namespace mlir {
 namespace kha {
-
 
 /// Adds the knock simplifications: removal of knocks equal to their initial
 /// value (also available as folders) and the composition of two linear knocks

@@ -1,4 +1,4 @@
-//===- Passes.h - kha dialect passes ------------------------------*- C++ -*-===//
+//===- Passes.h - kha dialect passes ----------------------------*- C++ -*-===//
 
 #ifndef KHA_DIALECT_KHA_TRANSFORMS_PASSES_H
 #define KHA_DIALECT_KHA_TRANSFORMS_PASSES_H

@@ -1,4 +1,4 @@
-//===- Builders.h - IR construction helpers shared by kha rewrites -*- C++ -*-===//
+//===- Builders.h - IR construction helpers shared by kha -------*- C++ -*-===//
 
 #ifndef KHA_DIALECT_KHA_UTILS_BUILDERS_H
 #define KHA_DIALECT_KHA_UTILS_BUILDERS_H
