@@ -37,6 +37,19 @@
 
 using namespace mlir;
 
+/// The width of the widest vector registers `machine` has, in bits: 512 with
+/// AVX-512, 256 with AVX, else 128 (SSE, NEON).
+static int64_t vectorBits(const llvm::TargetMachine &machine) {
+  if (!machine.getTargetTriple().isX86())
+    return 128;
+  const llvm::MCSubtargetInfo *info = machine.getMCSubtargetInfo();
+  if (info->checkFeatures("+avx512f"))
+    return 512;
+  if (info->checkFeatures("+avx"))
+    return 256;
+  return 128;
+}
+
 /// A target machine for the host, tuned for `cpu` ("native": this machine's
 /// CPU and features).
 static std::unique_ptr<llvm::TargetMachine>
@@ -229,6 +242,15 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   registerAllToLLVMIRTranslations(registry);
   module.getContext()->appendDialectRegistry(registry);
 
+  // The host machine (the CPU's code, or the host side of CUDA code); its
+  // vector width chooses the CPU schedule's register tiles.
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createHostTargetMachine(options.cpu, error);
+  if (!machine)
+    return emitError(loc) << "no LLVM target for this host and --mcpu: "
+                          << error;
+
   PassManager pm(module.getContext());
   if (cuda && !onHost && options.cudaToolkit.empty() && !findCudaToolkit())
     return emitError(loc) << "the CUDA toolkit was not found (kernels link its "
@@ -243,7 +265,6 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     pipelineOptions.prepareWeights = options.prepareWeights;
     pipelineOptions.hostEmulation = onHost;
     pipelineOptions.requireTensorCores = options.cudaRequireTensorCores;
-    std::string error;
     if (failed(checkGPUPipelineOptions(pipelineOptions, error)))
       return emitError(loc) << error;
     buildGPUPipeline(pm, pipelineOptions);
@@ -254,6 +275,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
     pipelineOptions.foldKnocks = options.foldKnocks;
     pipelineOptions.prepareWeights = options.prepareWeights;
     pipelineOptions.fuseKnockMlp = options.fuseKnockMlp;
+    pipelineOptions.vectorBits = vectorBits(*machine);
     buildCPUPipeline(pm, pipelineOptions);
   }
   if (options.configurePassManager && failed(options.configurePassManager(pm)))
@@ -269,12 +291,6 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   if (!llvmModule)
     return emitError(loc) << "translation to LLVM IR failed";
 
-  std::string error;
-  std::unique_ptr<llvm::TargetMachine> machine =
-      createHostTargetMachine(options.cpu, error);
-  if (!machine)
-    return emitError(loc) << "no LLVM target for this host and --mcpu: "
-                          << error;
   llvmModule->setTargetTriple(machine->getTargetTriple());
   llvmModule->setDataLayout(machine->createDataLayout());
 

@@ -97,6 +97,19 @@ void kha::addHostLowering(OpPassManager &pm) {
   pm.addPass(createKHAVerifyLoweredPass());
 }
 
+FailureOr<std::string> kha::cpuScheduleEntryPoint(int64_t vectorBits) {
+  switch (vectorBits) {
+  case 512:
+    return std::string("__transform_main");
+  case 256:
+    return std::string("kha_codegen_256");
+  case 128:
+    return std::string("kha_codegen_128");
+  default:
+    return failure();
+  }
+}
+
 void kha::buildCPUPipeline(OpPassManager &pm,
                            const CPUPipelineOptions &options) {
   // kha -> linalg on tensors.
@@ -125,6 +138,8 @@ void kha::buildCPUPipeline(OpPassManager &pm,
   if (options.vectorize) {
     KHACPUSchedulePassOptions schedule;
     schedule.scheduleFile = options.scheduleFile;
+    schedule.entryPoint =
+        cpuScheduleEntryPoint(options.vectorBits).value_or("__transform_main");
     pm.addPass(createKHACPUSchedulePass(schedule));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
@@ -144,12 +159,26 @@ void kha::buildCPUPipeline(OpPassManager &pm,
 }
 
 void kha::registerKHAPipelines() {
-  PassPipelineRegistration<CPUPipelineOptions>(
+  // Registered by hand so that a bad vector width, chip or format is an
+  // error, not a pipeline silently built for something else.
+  registerPassPipeline(
       "kha-cpu-pipeline",
       "lower kha (and linalg) on tensors to the LLVM dialect for the host CPU",
-      buildCPUPipeline);
-  // Registered by hand so that a bad chip or format is an error, not a
-  // pipeline silently built for something else.
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        CPUPipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        if (failed(cpuScheduleEntryPoint(options.vectorBits)))
+          return errorHandler("kha-cpu-pipeline: vector-bits must be 128, "
+                              "256 or 512, got " +
+                              Twine(options.vectorBits));
+        buildCPUPipeline(pm, options);
+        return success();
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
+        optHandler(CPUPipelineOptions());
+      });
   registerPassPipeline(
       "kha-gpu-pipeline",
       "lower kha (and linalg) on tensors to NVVM kernels and host code calling "

@@ -2,6 +2,12 @@
 // point, and calls nothing but malloc/free and libm (self-contained libraries).
 // RUN: kha-translate --import-layer-config %examples/mqa.json | kha-opt --kha-cpu-pipeline | FileCheck %s
 // RUN: kha-translate --import-layer-config %examples/mqa.json | kha-opt --kha-cpu-pipeline="vectorize=false" | FileCheck %s
+// The register tiles follow vector-bits (kha-compile sets it from the
+// target's features); another width is an error.
+// RUN: kha-translate --import-layer-config %examples/mqa.json | kha-opt --kha-cpu-pipeline="vector-bits=256" | FileCheck %s
+// RUN: kha-translate --import-layer-config %examples/mqa.json | kha-opt --kha-cpu-pipeline="vector-bits=128" | FileCheck %s
+// RUN: not kha-opt %s --kha-cpu-pipeline="vector-bits=384" 2>&1 | FileCheck %s --check-prefix=BITS
+// BITS: kha-cpu-pipeline: vector-bits must be 128, 256 or 512, got 384
 
 // CHECK-NOT: kha.
 // CHECK-NOT: linalg.

@@ -8,6 +8,10 @@
 // RUN:   --transform-interpreter=entry-point=kha_tile_attention | FileCheck %s --check-prefix=TILE
 // RUN: kha-opt %s --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
 // RUN:   --transform-interpreter | FileCheck %s --check-prefix=MAIN
+// RUN: kha-opt %s --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
+// RUN:   --transform-interpreter=entry-point=kha_codegen_256 | FileCheck %s --check-prefix=AVX2
+// RUN: kha-opt %s --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
+// RUN:   --transform-interpreter=entry-point=kha_codegen_128 | FileCheck %s --check-prefix=SSE
 
 // kha_tile_attention tiles kha.sdpa (64 query rows, one key/value head) and
 // leaves linalg alone.
@@ -20,6 +24,14 @@
 // MAIN: kha.sdpa
 // MAIN: vector.contract {{.*}} into vector<8x32xf32>
 // MAIN-NOT: linalg.matmul
+// The register tile follows the vector registers: 8 x 32 f32 for 512-bit
+// (above), 4 x 16 for 256-bit, 4 x 8 for 128-bit.
+// AVX2-LABEL: func @layer
+// AVX2: vector.contract {{.*}} into vector<4x16xf32>
+// AVX2-NOT: linalg.matmul
+// SSE-LABEL: func @layer
+// SSE: vector.contract {{.*}} into vector<4x8xf32>
+// SSE-NOT: linalg.matmul
 func.func @layer(%q: tensor<1x128x4x64xf32>, %k: tensor<1x128x2x64xf32>, %v: tensor<1x128x2x64xf32>,
                  %a: tensor<128x256xf32>, %w: tensor<256x256xf32>, %c: tensor<128x256xf32>)
     -> (tensor<1x128x4x64xf32>, tensor<128x256xf32>) {

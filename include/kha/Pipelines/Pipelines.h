@@ -52,7 +52,19 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("a transform script to use instead of the built-in CPU "
                      "schedule (for experiments)"),
       llvm::cl::init("")};
+  PassOptions::Option<int64_t> vectorBits{
+      *this, "vector-bits",
+      llvm::cl::desc("the width of the target's vector registers (512: "
+                     "AVX-512, 256: AVX2, 128: SSE or NEON), which sizes the "
+                     "matmuls' register tiles; kha-compile sets it from the "
+                     "target's features"),
+      llvm::cl::init(512)};
 };
+
+/// The CPU schedule's code generation entry point for vector registers of
+/// `vectorBits` (lib/Transforms/Schedules/cpu.mlir), or failure when the
+/// width is not 128, 256 or 512.
+FailureOr<std::string> cpuScheduleEntryPoint(int64_t vectorBits);
 
 /// Lowers a module of kha (and linalg) ops on tensors to the LLVM dialect for
 /// the host CPU: kha to linalg, bufferisation with deallocation, the CPU

@@ -58,6 +58,80 @@ Value f32Const(OpBuilder &b, Location loc, double value) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
 }
 
+/// `value` permuted by `perm` and merged by `collapse` (empty: none), as a
+/// reshape when the permutation moves only dimensions of size 1 and each
+/// merged group holds at most one other: the same elements in the same
+/// order, a view rather than a copy. Null otherwise. This is the case of a
+/// tile of one key/value head (G = 1) and one batch.
+Value reshapeInsteadOfTranspose(OpBuilder &b, Location loc, Value value,
+                                ArrayRef<int64_t> perm,
+                                ArrayRef<ReassociationIndices> collapse) {
+  auto type = cast<RankedTensorType>(value.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  int64_t previous = -1;
+  for (int64_t p : perm) {
+    if (shape[p] == 1)
+      continue;
+    if (p < previous)
+      return Value();
+    previous = p;
+  }
+  SmallVector<ReassociationIndices> groups(collapse.begin(), collapse.end());
+  if (groups.empty())
+    for (int64_t i = 0, e = perm.size(); i < e; ++i)
+      groups.push_back({i});
+  // Each target dimension: the source dimension other than 1 it holds, if
+  // any.
+  SmallVector<int64_t> targetShape, held;
+  for (const ReassociationIndices &group : groups) {
+    int64_t source = -1;
+    for (int64_t j : group) {
+      if (shape[perm[j]] == 1)
+        continue;
+      if (source != -1)
+        return Value();
+      source = perm[j];
+    }
+    held.push_back(source);
+    targetShape.push_back(source == -1 ? 1 : shape[source]);
+  }
+  // The dimensions other than 1, in order; a size-1 dimension joins the
+  // group of the next one (the last group when none follows).
+  SmallVector<int64_t> kept;
+  for (int64_t i = 0, e = shape.size(); i < e; ++i)
+    if (shape[i] != 1)
+      kept.push_back(i);
+  if (kept.empty())
+    return Value();
+  auto groupAround = [&](int64_t rank, function_ref<bool(int64_t)> isKept) {
+    SmallVector<ReassociationIndices> result(1);
+    for (int64_t i = 0; i < rank; ++i) {
+      result.back().push_back(i);
+      if (isKept(i))
+        result.emplace_back();
+    }
+    ReassociationIndices rest = result.pop_back_val();
+    llvm::append_range(result.back(), rest);
+    return result;
+  };
+  SmallVector<ReassociationIndices> toKept =
+      groupAround(shape.size(), [&](int64_t i) { return shape[i] != 1; });
+  Value flat = tensor::CollapseShapeOp::create(b, loc, value, toKept);
+  SmallVector<ReassociationIndices> toTarget =
+      groupAround(targetShape.size(), [&](int64_t i) { return held[i] != -1; });
+  SmallVector<OpFoldResult> sizes;
+  for (auto [i, source] : llvm::enumerate(held)) {
+    if (source == -1 || !ShapedType::isDynamic(shape[source])) {
+      sizes.push_back(b.getIndexAttr(targetShape[i]));
+      continue;
+    }
+    int64_t index = llvm::find(kept, source) - kept.begin();
+    sizes.push_back(tensor::getMixedSize(b, loc, flat, index));
+  }
+  return tensor::ExpandShapeOp::create(b, loc, type.clone(targetShape), flat,
+                                       toTarget, sizes);
+}
+
 /// `value` reshaped and transposed into a new tensor: `expand` splits
 /// dimensions (empty: none), `perm` permutes, `collapse` merges.
 Value relayout(OpBuilder &b, Location loc, Value value,
@@ -72,6 +146,8 @@ Value relayout(OpBuilder &b, Location loc, Value value,
     value = tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value,
                                           expand, expandedSizes);
   }
+  if (Value view = reshapeInsteadOfTranspose(b, loc, value, perm, collapse))
+    return view;
   SmallVector<OpFoldResult> dims = getDims(b, loc, value);
   SmallVector<OpFoldResult> permuted;
   for (int64_t p : perm)

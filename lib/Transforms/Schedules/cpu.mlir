@@ -10,10 +10,16 @@
 //   @kha_tile_attention  tiles each kha.sdpa into blocks of query rows
 //                        (before kha-decompose-sdpa);
 //   @__transform_main    tiles and vectorises the linalg that the pipeline
-//                        has made of everything (after the decomposition).
+//                        has made of everything (after the decomposition),
+//                        for 512-bit vectors (AVX-512);
+//   @kha_codegen_256     the same for 256-bit vectors (AVX2);
+//   @kha_codegen_128     the same for 128-bit vectors (SSE, NEON).
 //
-// Sizes are for 512-bit vectors (16 f32): a register tile of 8 x 32 f32
-// accumulators is 16 zmm registers.
+// The entry points differ only in the matmuls' register tile, which must fit
+// the target's 16 (or 32) vector registers with room for the operands:
+// 8 x 32 f32 accumulators are 16 zmm registers, 4 x 16 are 8 ymm, 4 x 8 are
+// 8 xmm. kha-cpu-schedule's caller chooses the entry point from the target's
+// features (kha-compile: the host's, or --mcpu's).
 module attributes {transform.with_named_sequence} {
 
   //===--------------------------------------------------------------------===//
@@ -61,7 +67,10 @@ module attributes {transform.with_named_sequence} {
     transform.yield
   }
 
-  transform.named_sequence @tile_matmul(%mm: !transform.any_op {transform.consumed}) {
+  transform.named_sequence @tile_matmul(
+      %mm: !transform.any_op {transform.consumed},
+      %rows: !transform.param<i64> {transform.readonly},
+      %cols: !transform.param<i64> {transform.readonly}) {
     // Cache tiles of 64 rows x 512 columns x 256 of K, visited n, k, m: a
     // 256 x 32 panel of B (32 KiB) stays in L1 while the rows stream past.
     %c, %cl0, %cl1, %cl2 = transform.structured.tile_using_for %mm
@@ -71,26 +80,30 @@ module attributes {transform.with_named_sequence} {
     // Cache tiles are not peeled: a partial one is register-tiled below, and
     // peeling a loop shorter than one tile would move all its work into the
     // remainder, unregister-tiled.
-    %t, %l0, %l1 = transform.structured.tile_using_for %c tile_sizes [8, 32, 0]
-        : (!transform.any_op) -> (!transform.any_op, !transform.any_op,
-                                  !transform.any_op)
+    %t, %l0, %l1 = transform.structured.tile_using_for %c tile_sizes [%rows, %cols, 0]
+        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>)
+          -> (!transform.any_op, !transform.any_op, !transform.any_op)
     transform.include @peel failures(suppress) (%l1) : (!transform.any_op) -> ()
     transform.include @peel failures(suppress) (%l0) : (!transform.any_op) -> ()
     transform.yield
   }
 
-  transform.named_sequence @tile_batch_matmul(%mm: !transform.any_op {transform.consumed}) {
+  transform.named_sequence @tile_batch_matmul(
+      %mm: !transform.any_op {transform.consumed},
+      %rows: !transform.param<i64> {transform.readonly},
+      %cols: !transform.param<i64> {transform.readonly}) {
     %t, %lb, %l0, %l1 = transform.structured.tile_using_for %mm
-        tile_sizes [1, 8, 32, 0]
-        : (!transform.any_op) -> (!transform.any_op, !transform.any_op,
-                                  !transform.any_op, !transform.any_op)
+        tile_sizes [1, %rows, %cols, 0]
+        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>)
+          -> (!transform.any_op, !transform.any_op, !transform.any_op,
+              !transform.any_op)
     transform.include @peel failures(suppress) (%l1) : (!transform.any_op) -> ()
     transform.include @peel failures(suppress) (%l0) : (!transform.any_op) -> ()
     transform.yield
   }
 
   // A full tile: K step 1, one vector.contract per step (outer-product FMAs
-  // after lowering), the 8 x 32 accumulator hoisted out of the K loop.
+  // after lowering), the accumulator hoisted out of the K loop.
   transform.named_sequence @vectorize_and_hoist(
       %t: !transform.any_op {transform.consumed},
       %lk: !transform.any_op {transform.readonly}) {
@@ -212,10 +225,75 @@ module attributes {transform.with_named_sequence} {
   }
 
   //===--------------------------------------------------------------------===//
+  // Transposes (the attention's relayouts of K blocks and query rows): blocks
+  // of 8 x 16 of the last two result dimensions, one vector.transpose each
+  //===--------------------------------------------------------------------===//
+
+  transform.named_sequence @match_transpose(
+      %op: !transform.any_op {transform.readonly},
+      %rank: !transform.param<i64> {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op ["linalg.transpose"] : !transform.any_op
+    %matched = transform.match.structured %op
+        : (!transform.any_op) -> !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      %r = transform.match.structured.rank %s
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi eq %r, %rank : !transform.param<i64>
+      transform.match.structured.yield %s : !transform.any_op
+    }
+    transform.yield %matched : !transform.any_op
+  }
+  transform.named_sequence @match_transpose3(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 3 : i64 -> !transform.param<i64>
+    %m = transform.include @match_transpose failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+  transform.named_sequence @match_transpose4(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 4 : i64 -> !transform.param<i64>
+    %m = transform.include @match_transpose failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+  transform.named_sequence @match_transpose5(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 5 : i64 -> !transform.param<i64>
+    %m = transform.include @match_transpose failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+  // Partial blocks (sizes the block does not divide) stay scalar.
+  transform.named_sequence @vectorize_transpose3(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1, %l2 = transform.structured.tile_using_for %op tile_sizes [1, 8, 16]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
+                                  !transform.any_op)
+    transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
+    transform.yield
+  }
+  transform.named_sequence @vectorize_transpose4(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1, %l2, %l3 = transform.structured.tile_using_for %op tile_sizes [1, 1, 8, 16]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
+                                  !transform.any_op, !transform.any_op)
+    transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
+    transform.yield
+  }
+  transform.named_sequence @vectorize_transpose5(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1, %l2, %l3, %l4 = transform.structured.tile_using_for %op
+        tile_sizes [1, 1, 1, 8, 16]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
+                                  !transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
+    transform.yield
+  }
+
+  //===--------------------------------------------------------------------===//
   // Everything after the decomposition
   //===--------------------------------------------------------------------===//
 
-  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
+  // The code generation, for a register tile of %rows x %cols.
+  transform.named_sequence @kha_codegen(
+      %root: !transform.any_op {transform.readonly},
+      %rows: !transform.param<i64> {transform.readonly},
+      %cols: !transform.param<i64> {transform.readonly}) {
     %funcs = transform.structured.match ops{["func.func"]} in %root
         : (!transform.any_op) -> !transform.any_op
     // Slices of full-size empty tensors become tile-size ones.
@@ -227,14 +305,15 @@ module attributes {transform.with_named_sequence} {
         : (!transform.any_op) -> !transform.any_op
     transform.foreach %mm : !transform.any_op {
     ^bb0(%op: !transform.any_op):
-      transform.include @tile_matmul failures(propagate) (%op) : (!transform.any_op) -> ()
+      transform.include @tile_matmul failures(propagate) (%op, %rows, %cols)
+          : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
     }
     %bmm = transform.structured.match ops{["linalg.batch_matmul"]} in %root
         : (!transform.any_op) -> !transform.any_op
     transform.foreach %bmm : !transform.any_op {
     ^bb0(%op: !transform.any_op):
-      transform.include @tile_batch_matmul failures(propagate) (%op)
-          : (!transform.any_op) -> ()
+      transform.include @tile_batch_matmul failures(propagate) (%op, %rows, %cols)
+          : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
     }
     transform.apply_patterns to %funcs {
       transform.apply_patterns.canonicalization
@@ -256,11 +335,36 @@ module attributes {transform.with_named_sequence} {
         @match_rows2 -> @vectorize_rows2,
         @match_rows3 -> @vectorize_rows3,
         @match_rows4 -> @vectorize_rows4,
-        @match_rows5 -> @vectorize_rows5
+        @match_rows5 -> @vectorize_rows5,
+        @match_transpose3 -> @vectorize_transpose3,
+        @match_transpose4 -> @vectorize_transpose4,
+        @match_transpose5 -> @vectorize_transpose5
         : (!transform.any_op) -> !transform.any_op
     transform.apply_patterns to %updated {
       transform.apply_patterns.canonicalization
     } : !transform.any_op
+    transform.yield
+  }
+
+  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
+    %rows = transform.param.constant 8 : i64 -> !transform.param<i64>
+    %cols = transform.param.constant 32 : i64 -> !transform.param<i64>
+    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols)
+        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
+    transform.yield
+  }
+  transform.named_sequence @kha_codegen_256(%root: !transform.any_op {transform.readonly}) {
+    %rows = transform.param.constant 4 : i64 -> !transform.param<i64>
+    %cols = transform.param.constant 16 : i64 -> !transform.param<i64>
+    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols)
+        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
+    transform.yield
+  }
+  transform.named_sequence @kha_codegen_128(%root: !transform.any_op {transform.readonly}) {
+    %rows = transform.param.constant 4 : i64 -> !transform.param<i64>
+    %cols = transform.param.constant 8 : i64 -> !transform.param<i64>
+    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols)
+        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
     transform.yield
   }
 }
