@@ -11,8 +11,8 @@ runs are reported with their ratio, next to the BLAS rate PyTorch saw.
 
 PyTorch must use a fast BLAS (Debian's torch calls the reference netlib BLAS
 by default, about 4 GFLOP/s on one core): this script installs Debian's
-OpenBLAS when it is missing (--no-install to skip) and sets
-OPENBLAS_CORETYPE=SkylakeX before torch loads.
+OpenBLAS when it is missing (--no-install to skip) and sets OPENBLAS_CORETYPE
+for the CPU (bench/openblas.py) before torch loads.
 """
 
 import argparse
@@ -27,6 +27,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openblas import set_openblas_coretype  # noqa: E402
 
 
 def ensure_openblas(install):
@@ -55,7 +57,7 @@ def main():
     opts = parser.parse_args()
 
     openblas = ensure_openblas(not opts.no_install)
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+    set_openblas_coretype()
     import numpy as np
     import torch
     from kha.check import compile_config

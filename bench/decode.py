@@ -16,7 +16,7 @@ by side, alternating rounds, single-threaded:
     tokens, what decoding cost before the cache.
 
 Medians over all runs, and ratios. PyTorch should use a fast BLAS (see
-bench/cpu_vs_pytorch.py; OPENBLAS_CORETYPE is set to SkylakeX if unset). As
+bench/cpu_vs_pytorch.py; OPENBLAS_CORETYPE is set for the CPU if unset, bench/openblas.py). As
 kha-run --benchmark does, glibc is kept from returning large freed buffers to
 the system (mallopt), for both sides: otherwise every call pays page faults
 for its intermediate buffers.
@@ -31,7 +31,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openblas import set_openblas_coretype  # noqa: E402
+
+set_openblas_coretype()
 os.environ.setdefault("KHA_CAPI_LIBRARY", os.path.join(ROOT, "build", "lib", "libKHACAPI.so"))
 
 import numpy as np  # noqa: E402

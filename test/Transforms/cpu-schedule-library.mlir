@@ -25,9 +25,9 @@
 // MAIN: vector.contract {{.*}} into vector<8x32xf32>
 // MAIN-NOT: linalg.matmul
 // The register tile follows the vector registers: 8 x 32 f32 for 512-bit
-// (above), 4 x 16 for 256-bit, 4 x 8 for 128-bit.
+// (above), 6 x 16 for 256-bit, 4 x 8 for 128-bit.
 // AVX2-LABEL: func @layer
-// AVX2: vector.contract {{.*}} into vector<4x16xf32>
+// AVX2: vector.contract {{.*}} into vector<6x16xf32>
 // AVX2-NOT: linalg.matmul
 // SSE-LABEL: func @layer
 // SSE: vector.contract {{.*}} into vector<4x8xf32>

@@ -17,7 +17,7 @@
 //
 // The entry points differ only in the matmuls' register tile, which must fit
 // the target's 16 (or 32) vector registers with room for the operands:
-// 8 x 32 f32 accumulators are 16 zmm registers, 4 x 16 are 8 ymm, 4 x 8 are
+// 8 x 32 f32 accumulators are 16 zmm registers, 6 x 16 are 12 ymm, 4 x 8 are
 // 8 xmm. kha-cpu-schedule's caller chooses the entry point from the target's
 // features (kha-compile: the host's, or --mcpu's).
 module attributes {transform.with_named_sequence} {
@@ -354,7 +354,7 @@ module attributes {transform.with_named_sequence} {
     transform.yield
   }
   transform.named_sequence @kha_codegen_256(%root: !transform.any_op {transform.readonly}) {
-    %rows = transform.param.constant 4 : i64 -> !transform.param<i64>
+    %rows = transform.param.constant 6 : i64 -> !transform.param<i64>
     %cols = transform.param.constant 16 : i64 -> !transform.param<i64>
     transform.include @kha_codegen failures(propagate) (%root, %rows, %cols)
         : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()

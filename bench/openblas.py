@@ -1,0 +1,23 @@
+"""OpenBLAS's kernel choice for the benchmarks.
+
+Debian's OpenBLAS 0.3.21 does not recognise recent CPUs and falls back to its
+SSE3 kernels (about 32 GFLOP/s instead of about 155 on one AVX-512 core), so
+the benchmarks name the core type before torch loads OpenBLAS: SkylakeX where
+the CPU has AVX-512, Haswell where it has AVX2 (SkylakeX's kernels would stop
+there on an illegal instruction). An OPENBLAS_CORETYPE already set is kept.
+"""
+
+import os
+
+
+def set_openblas_coretype():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return
+    if "avx512f" in flags:
+        os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+    elif "avx2" in flags:
+        os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
