@@ -132,13 +132,15 @@ def KHACPUSchedulePass : Pass<"kha-cpu-schedule", "::mlir::ModuleOp"> {
       last row on the diagonal, so the blocks above it are never computed;
     - `__transform_main`, on the linalg the pipeline made of everything: matmuls
       (`linalg.matmul`, `linalg.batch_matmul`, the attention's products
-      included) are tiled to an 8 x 32 register tile and a K step of 1,
-      vectorised into `vector.contract`, and their accumulator is hoisted out
-      of the K loop so that it stays in registers (`convert-vector-to-llvm`
-      later turns each step into outer-product FMAs); row-wise
-      `linalg.generic` ops (every loop parallel but the last, which is static)
-      are found by `transform.foreach_match` matchers, tiled to one row and
-      vectorised along it.
+      included) are tiled to an 8 x 32 register tile (512-bit vectors; the
+      entry points `kha_codegen_256` and `kha_codegen_128` use 6 x 16 and
+      4 x 8 for 256- and 128-bit ones) and a K step of 1, vectorised into
+      `vector.contract`, and their accumulator is hoisted out of the K loop
+      so that it stays in registers (`convert-vector-to-llvm` later turns each
+      step into outer-product FMAs); row-wise `linalg.generic` ops (every loop
+      parallel but the last, which is static) and transposes are found by
+      `transform.foreach_match` matchers, tiled to one row (transposes: to
+      8 x 16 blocks) and vectorised.
 
     ```mlir
     %c = linalg.matmul ins(%a, %b : tensor<512x512xf32>, tensor<512x512xf32>) ...

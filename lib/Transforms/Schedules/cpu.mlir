@@ -54,7 +54,7 @@ module attributes {transform.with_named_sequence} {
   }
 
   //===--------------------------------------------------------------------===//
-  // Matmuls: 8 x 32 register tiles
+  // Matmuls: register tiles of %rows x %cols (8 x 32 for 512-bit vectors)
   //===--------------------------------------------------------------------===//
 
   // Loops whose trip count the tile does not divide are peeled, so full
