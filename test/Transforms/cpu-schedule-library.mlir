@@ -1,10 +1,8 @@
 // The CPU schedule is a transform library in the source tree
 // (lib/Transforms/Schedules/cpu.mlir): it runs on its own with the transform
-// interpreter, in kha-opt and in Debian's stock mlir-opt-22 with kha's plugin.
+// interpreter, in kha-opt and in Debian's stock mlir-opt-22 with kha's plugin
+// (test/Plugin/cpu-schedule-library.mlir, on this file).
 // RUN: kha-opt %s --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
-// RUN:   --transform-interpreter=entry-point=kha_tile_attention | FileCheck %s --check-prefix=TILE
-// RUN: %mlir_opt --load-dialect-plugin=%kha_plugin %s \
-// RUN:   --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
 // RUN:   --transform-interpreter=entry-point=kha_tile_attention | FileCheck %s --check-prefix=TILE
 // RUN: kha-opt %s --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
 // RUN:   --transform-interpreter | FileCheck %s --check-prefix=MAIN
