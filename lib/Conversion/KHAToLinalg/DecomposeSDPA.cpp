@@ -54,10 +54,6 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 /// once, and a transposed copy would cost more than the product.
 constexpr int64_t kMinRowsToTransposeKeys = 16;
 
-Value f32Const(OpBuilder &b, Location loc, double value) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
-}
-
 /// `value` permuted by `perm` and merged by `collapse` (empty: none), as a
 /// reshape when the permutation moves only dimensions of size 1 and each
 /// merged group holds at most one other: the same elements in the same
@@ -140,9 +136,7 @@ Value relayout(OpBuilder &b, Location loc, Value value,
                ArrayRef<ReassociationIndices> collapse) {
   auto type = cast<RankedTensorType>(value.getType());
   if (!expand.empty()) {
-    SmallVector<int64_t> shape;
-    for (OpFoldResult size : expandedSizes)
-      shape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
+    SmallVector<int64_t> shape = decomposeMixedValues(expandedSizes).first;
     value = tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value,
                                           expand, expandedSizes);
   }
@@ -321,9 +315,9 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
   // exponentials are 0 rather than NaN.
   auto shifted = [&](OpBuilder &bb, Location l, Value x, Value m) {
     Value empty = arith::CmpFOp::create(bb, l, arith::CmpFPredicate::OEQ, m,
-                                        f32Const(bb, l, kNegInf));
+                                        buildF32Constant(bb, l, kNegInf));
     Value shift =
-        arith::SelectOp::create(bb, l, empty, f32Const(bb, l, 0.0), m);
+        arith::SelectOp::create(bb, l, empty, buildF32Constant(bb, l, 0.0), m);
     return math::ExpOp::create(bb, l, arith::SubFOp::create(bb, l, x, shift));
   };
   // The block's row maximum of the masked scores (into m itself when it is
@@ -463,7 +457,7 @@ Value SDPADecomposition::keyRows(OpBuilder &b, Value source, Value keyStart,
 Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
                                      Value keyStart) {
   Value s = arith::MulFOp::create(
-      b, l, score, f32Const(b, l, op.getScale().convertToDouble()));
+      b, l, score, buildF32Constant(b, l, op.getScale().convertToDouble()));
   Value mask = op.getMask();
   if (!op.getCausal() && !mask)
     return s;
@@ -498,7 +492,8 @@ Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
     Value place = arith::AddIOp::create(b, l, pos, causalBase);
     Value future =
         arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, key, place);
-    s = arith::SelectOp::create(b, l, future, f32Const(b, l, kNegInf), s);
+    s = arith::SelectOp::create(b, l, future, buildF32Constant(b, l, kNegInf),
+                                s);
   }
   return s;
 }
@@ -518,9 +513,9 @@ Value SDPADecomposition::normalise(OpBuilder &b, SoftmaxState state) {
              [&](OpBuilder &bb, Location l, ValueRange args) {
                Value empty =
                    arith::CmpFOp::create(bb, l, arith::CmpFPredicate::OEQ,
-                                         args[1], f32Const(bb, l, 0.0));
+                                         args[1], buildF32Constant(bb, l, 0.0));
                Value denom = arith::SelectOp::create(
-                   bb, l, empty, f32Const(bb, l, 1.0), args[1]);
+                   bb, l, empty, buildF32Constant(bb, l, 1.0), args[1]);
                Value o = arith::DivFOp::create(bb, l, args[0], denom);
                linalg::YieldOp::create(
                    bb, l, ValueRange{castFloat(bb, l, o, elementType)});

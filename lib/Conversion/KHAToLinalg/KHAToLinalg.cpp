@@ -39,10 +39,6 @@ AffineMap dimsMap(MLIRContext *ctx, unsigned numDims,
   return AffineMap::get(numDims, 0, results, ctx);
 }
 
-Value f32Const(OpBuilder &b, Location loc, double value) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
-}
-
 Type elementTypeOf(Value value) {
   return cast<ShapedType>(value.getType()).getElementType();
 }
@@ -137,10 +133,11 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
         ValueRange{init}, ArrayRef<AffineMap>{all, rows, last, all},
         ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar},
         [&](OpBuilder &b, Location l, ValueRange args) {
-          Value mean = arith::MulFOp::create(b, l, args[1],
-                                             f32Const(b, l, 1.0 / double(d)));
-          Value var = arith::AddFOp::create(b, l, mean, f32Const(b, l, eps));
-          Value inv = arith::DivFOp::create(b, l, f32Const(b, l, 1.0),
+          Value mean = arith::MulFOp::create(
+              b, l, args[1], buildF32Constant(b, l, 1.0 / double(d)));
+          Value var =
+              arith::AddFOp::create(b, l, mean, buildF32Constant(b, l, eps));
+          Value inv = arith::DivFOp::create(b, l, buildF32Constant(b, l, 1.0),
                                             math::SqrtOp::create(b, l, var));
           Value y =
               arith::MulFOp::create(b, l, castFloat(b, l, args[0], f32), inv);

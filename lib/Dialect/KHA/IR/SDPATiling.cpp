@@ -61,14 +61,6 @@ FailureOr<HeadRange> queryHeads(OpBuilder &b, Location loc, int64_t group,
   return failure();
 }
 
-/// A static shape from sizes, dynamic where a size is not a constant.
-SmallVector<int64_t> staticShape(ArrayRef<OpFoldResult> sizes) {
-  SmallVector<int64_t> shape;
-  for (OpFoldResult size : sizes)
-    shape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
-  return shape;
-}
-
 Value slice(OpBuilder &b, Location loc, Value source,
             ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes,
             SmallVectorImpl<Operation *> &slices) {
@@ -169,8 +161,8 @@ SDPAOp::getTiledImplementation(OpBuilder &b, ArrayRef<OpFoldResult> offsets,
 
   SmallVector<OpFoldResult> resultSizes = {sizes[kBatch], sizes[kRow],
                                            heads->size, sizes[kColumn]};
-  auto resultType = RankedTensorType::get(staticShape(resultSizes),
-                                          getType().getElementType());
+  auto resultType = RankedTensorType::get(
+      decomposeMixedValues(resultSizes).first, getType().getElementType());
 
   // Every key is above the diagonal: the tile is zeros.
   if (std::optional<int64_t> n = getConstantIntValue(keys); n && *n == 0) {

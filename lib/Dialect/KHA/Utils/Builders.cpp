@@ -294,9 +294,6 @@ Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
   // 2 * u * sigmoid(g).
   AffineMap id = AffineMap::getMultiDimIdentityMap(2, builder.getContext());
   Value init = buildEmpty(builder, loc, getDims(builder, loc, u), storage);
-  auto constant = [&](OpBuilder &b, Location l, double v) -> Value {
-    return arith::ConstantOp::create(b, l, b.getF32FloatAttr(v));
-  };
   auto gated = linalg::GenericOp::create(
       builder, loc, init.getType(), ValueRange{u, g}, ValueRange{init},
       ArrayRef<AffineMap>{id, id, id},
@@ -306,7 +303,7 @@ Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
         Value upValue = castFloat(b, l, args[0], f32);
         Value gateValue = castFloat(b, l, args[1], f32);
         Value negGate = arith::NegFOp::create(b, l, gateValue);
-        Value denom = arith::AddFOp::create(b, l, constant(b, l, 1.0),
+        Value denom = arith::AddFOp::create(b, l, buildF32Constant(b, l, 1.0),
                                             math::ExpOp::create(b, l, negGate));
         Value twice = arith::AddFOp::create(b, l, upValue, upValue);
         Value hidden = arith::DivFOp::create(b, l, twice, denom);
@@ -318,4 +315,9 @@ Value kha::buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
   if (isConstantIdentity(down))
     return gated.getResult(0);
   return buildMatmulF32(builder, loc, gated.getResult(0), down);
+}
+
+Value kha::buildF32Constant(OpBuilder &builder, Location loc, double value) {
+  return arith::ConstantOp::create(builder, loc,
+                                   builder.getF32FloatAttr(value));
 }

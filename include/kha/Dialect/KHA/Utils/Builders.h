@@ -87,6 +87,9 @@ Value buildTransposedMatrix(OpBuilder &builder, Location loc, Value matrix);
 Value buildGatedMlp(OpBuilder &builder, Location loc, Value rows, Value up,
                     Value gate, Value down);
 
+/// An f32 scalar constant.
+Value buildF32Constant(OpBuilder &builder, Location loc, double value);
+
 /// Converts a scalar float to `type` (extf, truncf or nothing).
 Value castFloat(OpBuilder &builder, Location loc, Value value, Type type);
 
