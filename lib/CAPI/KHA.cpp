@@ -5,6 +5,7 @@
 #include "mlir/Parser/Parser.h"
 
 #include "kha/Compiler/Compiler.h"
+#include "kha/Dialect/KHA/IR/KHADialect.h"
 #include "kha/InitAll.h"
 #include "kha/Target/LayerConfig/LayerConfig.h"
 

@@ -76,24 +76,25 @@ void kha::buildGPUPipeline(OpPassManager &pm,
   // f16/bf16 projections multiply the narrow tensors, not f32 copies (here
   // and again for the matmuls kha-lower-to-linalg makes).
   pm.addPass(createKHAFoldMatmulExtensionsPass());
-  // The kernel configuration per op and chip: tensor cores where they can
-  // take the op, else the SIMT kernels with a remark saying why.
-  KHAGPUSelectKernelsPassOptions select;
-  select.chip = options.chip.getValue();
-  select.requireTensorCores = options.requireTensorCores;
-  pm.addPass(createKHAGPUSelectKernelsPass(select));
   // Attention: one fused kernel per kha.sdpa (online softmax, K/V tiles in
-  // shared memory for a whole query-head group).
-  pm.addPass(createKHASDPAToGPUPass());
+  // shared memory for a whole query-head group), each kernel chosen for the
+  // chip: tensor cores where they can take the op, else the SIMT kernel
+  // with a remark saying why.
+  KHASDPAToGPUPassOptions attention;
+  attention.chip = options.chip.getValue();
+  attention.requireTensorCores = options.requireTensorCores;
+  pm.addPass(createKHASDPAToGPUPass(attention));
   pm.addPass(createKHALowerToLinalgPass());
   pm.addPass(createKHAFoldMatmulExtensionsPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  // Projections (and folded weights): shared-memory tiled matmul kernels;
-  // the matmuls the lowering made (knocks) are configured now.
-  pm.addPass(createKHAGPUSelectKernelsPass(select));
-  pm.addPass(createKHAMatmulToGPUPass());
+  // Projections (and folded weights, and the matmuls the lowering made):
+  // shared-memory tiled matmul kernels, chosen the same way.
+  KHAMatmulToGPUPassOptions projections;
+  projections.chip = options.chip.getValue();
+  projections.requireTensorCores = options.requireTensorCores;
+  pm.addPass(createKHAMatmulToGPUPass(projections));
 
   // Buffers; the function's results are device buffers the caller owns.
   addBufferization(pm);

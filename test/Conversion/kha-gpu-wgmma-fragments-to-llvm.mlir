@@ -1,6 +1,6 @@
 // kha-gpu-wgmma-fragments-to-llvm: casts between a lowered wgmma
 // accumulator (an LLVM struct of registers per 64 rows) and the thread's
-// registers as a vector become element moves in register order; a marked
+// registers as an f32 vector become element moves in register order; such a
 // cast that is not such a chain is an error.
 // RUN: kha-opt %s -split-input-file -pass-pipeline="builtin.module(gpu.module(kha-gpu-wgmma-fragments-to-llvm))" -verify-diagnostics | FileCheck %s
 
@@ -22,9 +22,9 @@
 gpu.module @kernels {
   llvm.func @round_trip(%s: !regs) -> !regs {
     %a = builtin.unrealized_conversion_cast %s : !regs to !acc
-    %v = builtin.unrealized_conversion_cast %a : !acc to vector<8xf32> {kha.wgmma_fragment}
+    %v = builtin.unrealized_conversion_cast %a : !acc to vector<8xf32>
     %w = arith.addf %v, %v : vector<8xf32>
-    %b = builtin.unrealized_conversion_cast %w : vector<8xf32> to !acc {kha.wgmma_fragment}
+    %b = builtin.unrealized_conversion_cast %w : vector<8xf32> to !acc
     %t = builtin.unrealized_conversion_cast %b : !acc to !regs
     llvm.return %t : !regs
   }
@@ -36,7 +36,7 @@ gpu.module @kernels {
 gpu.module @kernels {
   func.func @not_lowered(%a: !acc) -> vector<4xf32> {
     // expected-error @below {{kha-gpu-wgmma-fragments-to-llvm: not a lowered wgmma accumulator of this many registers}}
-    %v = builtin.unrealized_conversion_cast %a : !acc to vector<4xf32> {kha.wgmma_fragment}
+    %v = builtin.unrealized_conversion_cast %a : !acc to vector<4xf32>
     return %v : vector<4xf32>
   }
 }
@@ -49,20 +49,21 @@ gpu.module @kernels {
   llvm.func @wrong_count(%s: !regs) -> vector<8xf32> {
     %a = builtin.unrealized_conversion_cast %s : !regs to !acc
     // expected-error @below {{kha-gpu-wgmma-fragments-to-llvm: not a lowered wgmma accumulator of this many registers}}
-    %v = builtin.unrealized_conversion_cast %a : !acc to vector<8xf32> {kha.wgmma_fragment}
+    %v = builtin.unrealized_conversion_cast %a : !acc to vector<8xf32>
     llvm.return %v : vector<8xf32>
   }
 }
 
 // -----
 
-// Casts without the mark are left to the conversions that made them.
-// CHECK-LABEL: func.func @unmarked
-// CHECK: builtin.unrealized_conversion_cast %{{.*}} : vector<4xf32> to !nvgpu.warpgroup.accumulator
+// Casts between other types (here f16 registers, not an accumulator's f32
+// ones) are left to the conversions that made them.
+// CHECK-LABEL: func.func @other_types
+// CHECK: builtin.unrealized_conversion_cast %{{.*}} : vector<4xf16> to !nvgpu.warpgroup.accumulator
 !acc = !nvgpu.warpgroup.accumulator<fragmented = vector<64x8xf32>>
 gpu.module @kernels {
-  func.func @unmarked(%v: vector<4xf32>) -> !acc {
-    %a = builtin.unrealized_conversion_cast %v : vector<4xf32> to !acc
+  func.func @other_types(%v: vector<4xf16>) -> !acc {
+    %a = builtin.unrealized_conversion_cast %v : vector<4xf16> to !acc
     return %a : !acc
   }
 }
@@ -73,7 +74,7 @@ gpu.module @kernels {
 gpu.module @kernels {
   func.func @used_unlowered(%v: vector<4xf32>) -> !acc {
     // expected-error @below {{kha-gpu-wgmma-fragments-to-llvm: a wgmma accumulator made of registers is used by an operation that was not lowered}}
-    %a = builtin.unrealized_conversion_cast %v : vector<4xf32> to !acc {kha.wgmma_fragment}
+    %a = builtin.unrealized_conversion_cast %v : vector<4xf32> to !acc
     return %a : !acc
   }
 }

@@ -1,6 +1,6 @@
 // kha-matmul-to-gpu: a plain matmul from zero becomes a 64 x 64-tiled kernel
 // staging A and B through shared memory; others are left alone.
-// RUN: kha-opt %s -kha-matmul-to-gpu -split-input-file | FileCheck %s
+// RUN: kha-opt %s -kha-matmul-to-gpu="tensor-cores=false" -split-input-file | FileCheck %s
 
 // CHECK-LABEL: func @projection
 // CHECK-DAG: %[[A:.*]] = bufferization.to_buffer %arg0 read_only : tensor<?x48xf32>

@@ -24,7 +24,7 @@
 // CHECK: nvgpu.mbarrier.try_wait.parity
 // CHECK-COUNT-3: nvgpu.warpgroup.mma {{.*}} {waitGroup = 4 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
 // CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 0 : i64}
-// CHECK: builtin.unrealized_conversion_cast %{{.*}} : !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> to vector<32xf32> {kha.wgmma_fragment}
+// CHECK: builtin.unrealized_conversion_cast %{{.*}} : !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> to vector<32xf32>
 // CHECK: gpu.shuffle xor
 // CHECK: math.exp2
 // P in registers: its two rows back in the accumulator's register order,
@@ -46,7 +46,7 @@
 // CHECK-COUNT-4: nvgpu.warpgroup.mma {{.*}} {waitGroup = 4 : i64} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>>
 // CHECK-NOT: gpu.barrier
 // CHECK:   %[[PV:.*]] = kha.warpgroup_mma_register_a %[[P]], %{{.*}}, %[[O]] {transposeB, waitGroup = 1 : i64} : vector<32xbf16>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, vector<32xf32>
-// CHECK:   builtin.unrealized_conversion_cast %{{.*}} : !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> to vector<32xf32> {kha.wgmma_fragment}
+// CHECK:   builtin.unrealized_conversion_cast %{{.*}} : !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>> to vector<32xf32>
 // CHECK:   math.exp2
 // CHECK-NOT: gpu.barrier
 // CHECK:   nvvm.wgmma.wait.group.sync.aligned 0

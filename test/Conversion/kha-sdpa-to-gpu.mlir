@@ -1,5 +1,5 @@
 // kha-sdpa-to-gpu: one fused flash-attention kernel per kha.sdpa.
-// RUN: kha-opt %s -kha-sdpa-to-gpu -split-input-file | FileCheck %s
+// RUN: kha-opt %s -kha-sdpa-to-gpu="tensor-cores=false" -split-input-file | FileCheck %s
 
 // GQA (H = 8 over G = 2, r = 4), causal, f16, d = 64: 4 lanes per (head,
 // row), 8 rows per block for all 4 heads of a group = 128 threads; grid

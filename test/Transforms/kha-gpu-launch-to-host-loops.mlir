@@ -574,7 +574,7 @@ func.func @mma_read_in_flight(%a: memref<64x64xf16>, %out: memref<128x32xf32>) {
     %zero = nvgpu.warpgroup.mma.init.accumulator -> !acc
     // expected-error @+1 {{a warpgroup MMA that leaves its group in flight (waitGroup > 0) runs on the host only when a later wait of its block retires it, with no memory access in between and the results in flight read only as the accumulators of warpgroup MMAs}}
     %r = nvgpu.warpgroup.mma %d, %d, %zero {transposeB, waitGroup = 1 : i64} : !desc, !desc, !acc -> !acc
-    %regs = builtin.unrealized_conversion_cast %r : !acc to vector<32xf32> {kha.wgmma_fragment}
+    %regs = builtin.unrealized_conversion_cast %r : !acc to vector<32xf32>
     vector.store %regs, %out[%tx, %c0] : memref<128x32xf32>, vector<32xf32>
     gpu.terminator
   }
@@ -605,7 +605,7 @@ func.func @register_a_read_before_wait(%a: memref<64x64xf16>, %p: vector<32xf16>
     // expected-error @+1 {{a warpgroup MMA that leaves its group in flight (waitGroup > 0) runs on the host only when a later wait of its block retires it}}
     %o = kha.warpgroup_mma_register_a %p, %d, %zeros {transposeB, waitGroup = 2} : vector<32xf16>, !desc, vector<32xf32>
     nvvm.wgmma.wait.group.sync.aligned 1
-    %regs = builtin.unrealized_conversion_cast %r : !acc to vector<32xf32> {kha.wgmma_fragment}
+    %regs = builtin.unrealized_conversion_cast %r : !acc to vector<32xf32>
     %sum = arith.addf %regs, %o : vector<32xf32>
     nvvm.wgmma.wait.group.sync.aligned 0
     vector.store %sum, %out[%tx, %c0] : memref<128x32xf32>, vector<32xf32>

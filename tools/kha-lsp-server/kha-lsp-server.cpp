@@ -10,6 +10,7 @@
 #include "kha/Support/InputGuard.h"
 #include "kha/Support/ToolVersion.h"
 
+#include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-lsp-server/MlirLspServerMain.h"
 
 int main(int argc, char **argv) {

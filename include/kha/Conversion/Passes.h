@@ -32,33 +32,42 @@ void populateKHAToLinalgConversionPatterns(RewritePatternSet &patterns);
 void populateDecomposeSDPAPatterns(RewritePatternSet &patterns,
                                    int64_t keyBlockSize = 0);
 
-/// kha.sdpa -> one fused attention kernel (gpu.launch) per op; `lanes` per
-/// (head, row) and query `rows` per block, 0 to choose them.
-void populateSDPAToGPUPatterns(RewritePatternSet &patterns, int64_t lanes = 0,
+/// kha.sdpa -> one fused attention kernel (gpu.launch) per op, for
+/// `target`: on the tensor cores where the kernel chosen for the chip (or
+/// written on the op as a `#kha.gpu_kernel`) uses them, else on the CUDA
+/// cores with `lanes` per (head, row) and query `rows` per block, 0 to
+/// choose them.
+void populateSDPAToGPUPatterns(RewritePatternSet &patterns,
+                               const KernelTarget &target, int64_t lanes = 0,
                                int64_t rows = 0);
 
-/// kha.sdpa under a tensor-core `#kha.gpu_kernel` -> a FlashAttention-2
-/// kernel on mma.sync (also added by populateSDPAToGPUPatterns).
-void populateSDPAToMmaPatterns(RewritePatternSet &patterns);
+/// kha.sdpa whose kernel is an `mma_sync` one -> a FlashAttention-2 kernel
+/// on mma.sync (also added by populateSDPAToGPUPatterns).
+void populateSDPAToMmaPatterns(RewritePatternSet &patterns,
+                               const KernelTarget &target);
 
-/// kha.sdpa under a `wgmma` `#kha.gpu_kernel` -> a Hopper attention kernel
-/// on TMA, mbarriers and warpgroup MMAs (also added by
+/// kha.sdpa whose kernel is a `wgmma` one -> a Hopper attention kernel on
+/// TMA, mbarriers and warpgroup MMAs (also added by
 /// populateSDPAToGPUPatterns).
-void populateSDPAToWgmmaPatterns(RewritePatternSet &patterns);
+void populateSDPAToWgmmaPatterns(RewritePatternSet &patterns,
+                                 const KernelTarget &target);
 
-/// linalg.matmul (from zero, on tensors) -> a shared-memory tiled kernel:
-/// on the tensor cores under a tensor-core `#kha.gpu_kernel`, else on the
-/// CUDA cores.
-void populateMatmulToGPUPatterns(RewritePatternSet &patterns);
+/// linalg.matmul (from zero, on tensors) -> a shared-memory tiled kernel
+/// for `target`: on the tensor cores where its kernel uses them, else on
+/// the CUDA cores.
+void populateMatmulToGPUPatterns(RewritePatternSet &patterns,
+                                 const KernelTarget &target);
 
-/// linalg.matmul under a tensor-core `#kha.gpu_kernel` -> a cp.async
-/// pipelined mma.sync kernel (also added by populateMatmulToGPUPatterns).
-void populateMatmulToMmaPatterns(RewritePatternSet &patterns);
+/// linalg.matmul whose kernel is an `mma_sync` one -> a cp.async pipelined
+/// mma.sync kernel (also added by populateMatmulToGPUPatterns).
+void populateMatmulToMmaPatterns(RewritePatternSet &patterns,
+                                 const KernelTarget &target);
 
-/// linalg.matmul under a `wgmma` `#kha.gpu_kernel` -> a Hopper kernel: TMA
+/// linalg.matmul whose kernel is a `wgmma` one -> a Hopper kernel: TMA
 /// loads into a ring of swizzled shared-memory stages completing on
 /// mbarriers, warpgroup MMAs (also added by populateMatmulToGPUPatterns).
-void populateMatmulToWgmmaPatterns(RewritePatternSet &patterns);
+void populateMatmulToWgmmaPatterns(RewritePatternSet &patterns,
+                                   const KernelTarget &target);
 
 /// bf16 nvgpu.mma.sync (m16n8k16, f32 accumulators) -> nvvm.mma.sync.
 void populateMmaSyncBF16ToNVVMPatterns(RewritePatternSet &patterns);

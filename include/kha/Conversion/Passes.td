@@ -87,15 +87,16 @@ def KHALowerToLinalgPass : Pass<"kha-lower-to-linalg"> {
   ];
 }
 
-def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
-  let summary = "choose the GPU kernel of each attention and matmul for a chip";
+def KHAGPUReportKernelsPass : Pass<"kha-gpu-report-kernels"> {
+  let summary = "report the GPU kernel each attention and matmul becomes on a chip";
   let description = [{
-    The configuration step of the GPU code generation. For each `kha.sdpa`
-    and each zero-filled `linalg.matmul` on tensors (the projections), it
-    chooses a kernel from the op's shapes and element types and the `chip`,
-    and records it on the op as a typed `kha.gpu_kernel` attribute
-    (`#kha.gpu_kernel`), which `kha-sdpa-to-gpu` and `kha-matmul-to-gpu`
-    follow:
+    The configuration step of the GPU code generation, made visible. The
+    kernel generators (`kha-sdpa-to-gpu`, `kha-matmul-to-gpu`) choose the
+    kernel of each `kha.sdpa` and each zero-filled `linalg.matmul` on
+    tensors (the projections) themselves, from the op's shapes and element
+    types and the chip; this pass emits, for each such op, a remark naming
+    the kernel they would build as a `#kha.gpu_kernel`, and leaves the IR as
+    it is:
 
     - tensor cores (`mma = mma_sync`: `mma.sync.m16n8k16`, `ldmatrix`,
       `cp.async`) for f16/bf16 attention whose head dims are multiples of 16
@@ -111,21 +112,19 @@ def KHAGPUSelectKernelsPass : Pass<"kha-gpu-select-kernels"> {
       multiples of 8 up to 256 and query heads per key/value head dividing
       64 (128 query rows over two warpgroups, 64 where L r <= 64; K/V tiles
       of 64 keys, 2 stages, `tile_k` the head dim rounded up to 64);
-    - otherwise the SIMT kernels (`mma = simt`), with a remark naming the
-      kernel and the reason, e.g.
-      `attention kernel (kha.sdpa) falls back to the CUDA cores: head dim
-      12/12 is not a multiple of 16 up to 256`.
+    - otherwise the SIMT kernels (`mma = simt`), with the reason, e.g.
+      `attention kernel (kha.sdpa) on sm_80: #kha.gpu_kernel<mma = simt,
+      ...> (the CUDA cores: head dim 12/12 is not a multiple of 16 up to
+      256)`.
 
-    With `require-tensor-cores` a fallback is an error instead. An op that
-    already carries a configuration is left as it is.
+    A configuration written on the op by hand (a `kha.gpu_kernel`
+    attribute) is reported as such: the generators follow it instead of
+    choosing.
   }];
   let options = [
     Option<"chip", "chip", "std::string",
            /*default=*/"::mlir::kha::kDefaultCudaChip",
-           "the NVIDIA GPU the kernels are for (sm_80 ... sm_90a)">,
-    Option<"requireTensorCores", "require-tensor-cores", "bool",
-           /*default=*/"false",
-           "make a SIMT fallback an error rather than a remark">
+           "the NVIDIA GPU the kernels are for (sm_80 ... sm_90a)">
   ];
   let dependentDialects = ["::mlir::kha::KHADialect"];
 }
@@ -158,9 +157,12 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
     d, dv and r); `lanes=1 rows=1` on MHA gives one-thread blocks, which
     `kha-gpu-launch-to-host-loops` can run on the CPU in tests.
 
-    An op under a tensor-core `#kha.gpu_kernel` (from
-    `kha-gpu-select-kernels`) becomes a FlashAttention-2 kernel on the
-    tensor cores instead:
+    The kernel of each op is chosen for the `chip` (see
+    `kha-gpu-report-kernels`), or written on the op by hand as a
+    `kha.gpu_kernel` attribute. Where the tensor cores cannot take an op
+    (and `tensor-cores` is on), a remark names the op and the reason, an
+    error under `require-tensor-cores`. An op whose kernel is an `mma_sync`
+    one becomes a FlashAttention-2 kernel on the tensor cores instead:
 
     - rows `R = i * r + j` of a key/value head's group (query position `i`
       of its `j`-th query head), `tile_m` of them per block, 16 per warp;
@@ -177,7 +179,7 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
     - causal: key tiles past the block's last row are never loaded; only
       tiles crossing the diagonal or the end of S are masked.
 
-    Under a `wgmma` configuration (sm_90a; f16/bf16, head dims multiples of
+    Under a `wgmma` kernel (sm_90a; f16/bf16, head dims multiples of
     8 up to 256, r = H/G dividing 64) the kernel is Hopper's, a warpgroup
     per 64 of the block's `tile_m` rows (64 or 128), sharing each K/V tile,
     every shared tile made of 64-column boxes (as many per row as 64-column
@@ -193,19 +195,27 @@ def KHASDPAToGPUPass : Pass<"kha-sdpa-to-gpu"> {
       step per 16 of d (K a K-major operand);
     - one O accumulator per 64 columns of V;
     - the S and O accumulators are read as each thread's registers
-      (`unrealized_conversion_cast`s marked `kha.wgmma_fragment`, resolved
-      by `kha-gpu-wgmma-fragments-to-llvm`) for the online softmax and the
-      O rescale;
+      (`unrealized_conversion_cast`s between the accumulator type and
+      `vector<N x f32>`, resolved by `kha-gpu-wgmma-fragments-to-llvm`) for
+      the online softmax and the O rescale;
     - P is rounded and written swizzled into the consumed K stage (with two
       warpgroups, into a tile of each one's own), fenced for the async proxy (`nvvm.fence.proxy`), and `O += P V` by
       `nvgpu.warpgroup.mma` (V N-major);
     - causal: tiles past the block's last row are never loaded; only tiles
       crossing the diagonal or the end of S are masked.
 
-    A tensor-core configuration that does not fit its op (an f32 op, a head
-    dim not a multiple of 16, ...) is an error.
+    A tensor-core configuration written on an op that does not fit it (an
+    f32 op, a head dim not a multiple of 16, ...) is an error.
   }];
   let options = [
+    Option<"chip", "chip", "std::string",
+           /*default=*/"::mlir::kha::kDefaultCudaChip",
+           "the NVIDIA GPU the kernels are for (sm_80 ... sm_90a)">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "use the tensor cores where they can take an op (false: the SIMT kernels only)">,
+    Option<"requireTensorCores", "require-tensor-cores", "bool",
+           /*default=*/"false",
+           "make a SIMT fallback an error rather than a remark">,
     Option<"lanes", "lanes", "int64_t", /*default=*/"0",
            "lanes per (query head, row): 1, 2, 4, ... dividing d, dv and 32 (0: choose)">,
     Option<"rows", "rows", "int64_t", /*default=*/"0",
@@ -237,17 +247,21 @@ def KHAMatmulToGPUPass : Pass<"kha-matmul-to-gpu"> {
       `ty + 16i`, columns `tx + 16j`), in f32 whatever the operands' type,
       rounded once when stored.
 
-    A matmul under a tensor-core `#kha.gpu_kernel` (from
-    `kha-gpu-select-kernels`; f16/bf16 operands, K and N static multiples
-    of 8) becomes a tensor-core kernel instead: four warps per
+    The kernel of each matmul is chosen for the `chip` (see
+    `kha-gpu-report-kernels`), or written on it by hand as a
+    `kha.gpu_kernel` attribute; where the tensor cores cannot take it (and
+    `tensor-cores` is on), a remark says why, an error under
+    `require-tensor-cores`. A matmul whose kernel is an `mma_sync` one
+    (f16/bf16 operands, K and N static multiples of 8) becomes a
+    tensor-core kernel instead: four warps per
     `tile_m x tile_n` tile of C, each a quarter of it in f32 accumulator
     fragments; steps of `tile_k` along K copied by `cp.async` (16-byte
     chunks, zero-filled past the edges) into a ring of `stages` padded
     shared-memory buffers; A fragments by `ldmatrix`, B by `ldmatrix.trans`,
     `mma.sync.m16n8k16`; C rounded once and stored in pairs. A tensor-core
-    configuration that does not fit its matmul is an error.
+    configuration written on a matmul that does not fit it is an error.
 
-    Under a `wgmma` configuration (sm_90a) the kernel is Hopper's: a
+    Under a `wgmma` kernel (sm_90a) the kernel is Hopper's: a
     `tile_m x tile_n` tile of C per block (64 or 128 rows, a warpgroup per
     64 of them; 64, 128 or 256 columns); the host builds TMA descriptors of
     A and B (`tile_m x 64` and 64 x 64 boxes, 128-byte swizzle, zeros
@@ -262,8 +276,18 @@ def KHAMatmulToGPUPass : Pass<"kha-matmul-to-gpu"> {
     Accumulating matmuls and other indexing maps are left to the generic
     mapping of the GPU pipeline.
   }];
+  let options = [
+    Option<"chip", "chip", "std::string",
+           /*default=*/"::mlir::kha::kDefaultCudaChip",
+           "the NVIDIA GPU the kernels are for (sm_80 ... sm_90a)">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "use the tensor cores where they can take a matmul (false: the SIMT kernel only)">,
+    Option<"requireTensorCores", "require-tensor-cores", "bool",
+           /*default=*/"false",
+           "make a SIMT fallback an error rather than a remark">
+  ];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::kha::KHADialect", "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
     "::mlir::nvgpu::NVGPUDialect", "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect"
@@ -278,8 +302,7 @@ def KHAGPUWgmmaFragmentsToLLVMPass
     (`!nvgpu.warpgroup.accumulator`), but an attention kernel computes its
     softmax on the accumulator and rescales O between MMAs. kha's Hopper
     kernels read and write it through `builtin.unrealized_conversion_cast`s
-    marked `kha.wgmma_fragment`, between the accumulator and a
-    `vector<N x f32>` of the thread's registers in the PTX ISA's wgmma D
+    between the accumulator and a `vector<N x f32>` of the thread's registers in the PTX ISA's wgmma D
     order (register `4j + i` of warp `w`, lane `4g + t` of the warpgroup:
     row `16w + g + 8(i/2)`, column `8j + 2t + i%2` of each 64-row block).
 

@@ -103,8 +103,9 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::init(true)};
   PassOptions::Option<bool> requireTensorCores{
       *this, "require-tensor-cores",
-      llvm::cl::desc("make a kernel that cannot use the tensor cores an error "
-                     "instead of a remark (kha-gpu-select-kernels)"),
+      llvm::cl::desc(
+          "make a kernel that cannot use the tensor cores an error "
+          "instead of a remark (kha-sdpa-to-gpu, kha-matmul-to-gpu)"),
       llvm::cl::init(false)};
   PassOptions::Option<bool> hostEmulation{
       *this, "host-emulation",

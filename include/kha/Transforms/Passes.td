@@ -403,9 +403,9 @@ def KHAGPULaunchToHostLoopsPass : Pass<"kha-gpu-launch-to-host-loops"> {
     reads a result still in flight other than as the accumulator of a later
     MMA, so running it early cannot be told apart. TMA
     boxes have 1 to 5 dimensions; `gpu.dynamic_shared_memory` is a buffer of
-    the launch's constant size; `unrealized_conversion_cast`s marked
-    `kha.wgmma_fragment` (an accumulator read or written as the thread's
-    registers) are the identity, and `nvvm.fence.proxy` and the wgmma waits
+    the launch's constant size; `unrealized_conversion_cast`s between
+    a warpgroup accumulator and a `vector<N x f32>` (an accumulator read or
+    written as the thread's registers) are the identity, and `nvvm.fence.proxy` and the wgmma waits
     have nothing left to order; `nvvm.setmaxregister` has no host meaning.
     A plain `nvgpu.mbarrier.arrive` counts one arrival, completing the phase
     with the last expected one.

@@ -25,8 +25,8 @@
 
 #include "kha/Conversion/Passes.h"
 
-#include "KernelConfig.h"
-#include "KernelEmitter.h"
+#include "GPUKernels/KernelConfig.h"
+#include "GPUKernels/KernelEmitter.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -176,14 +176,15 @@ void combineSplits(Emitter &e, Value splits, Value mPart, Value lPart,
 }
 
 struct SDPAToKernel : OpRewritePattern<SDPAOp> {
-  SDPAToKernel(MLIRContext *context, int64_t lanes, int64_t rows)
-      : OpRewritePattern(context), lanes(lanes), rows(rows) {}
+  SDPAToKernel(MLIRContext *context, const KernelTarget &target, int64_t lanes,
+               int64_t rows)
+      : OpRewritePattern(context), target(target), lanes(lanes), rows(rows) {}
+  KernelTarget target;
   int64_t lanes, rows;
 
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
-    if (GPUKernelAttr config = getGPUKernel(op);
-        config && config.isTensorCore())
+    if (kernelFor(op, target).isTensorCore())
       return rewriter.notifyMatchFailure(op, "a tensor-core kernel");
     if (op.getQueryOffset())
       return rewriter.notifyMatchFailure(
@@ -499,21 +500,23 @@ struct SDPAToGPUPass : kha::impl::KHASDPAToGPUPassBase<SDPAToGPUPass> {
           "kha-sdpa-to-gpu: lanes and rows must not be negative");
       return signalPassFailure();
     }
-    // A tensor-core configuration that does not fit its op is an error,
-    // not a silent fallback.
-    if (failed(checkTensorCoreConfigs<SDPAOp>(getOperation(), getArgument(),
-                                              fitsAttentionKernel)))
+    // A tensor-core configuration written on an op that does not fit it is
+    // an error, not a silent fallback; a chosen fallback is a remark.
+    KernelTarget target{chip, tensorCores};
+    if (failed(diagnoseKernels(getOperation(), getArgument(),
+                               /*attention=*/true, target, requireTensorCores)))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
-    populateSDPAToGPUPatterns(patterns, lanes, rows);
+    populateSDPAToGPUPatterns(patterns, target, lanes, rows);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 } // namespace
 
-void kha::populateSDPAToGPUPatterns(RewritePatternSet &patterns, int64_t lanes,
+void kha::populateSDPAToGPUPatterns(RewritePatternSet &patterns,
+                                    const KernelTarget &target, int64_t lanes,
                                     int64_t rows) {
-  patterns.add<SDPAToKernel>(patterns.getContext(), lanes, rows);
-  populateSDPAToMmaPatterns(patterns);
-  populateSDPAToWgmmaPatterns(patterns);
+  patterns.add<SDPAToKernel>(patterns.getContext(), target, lanes, rows);
+  populateSDPAToMmaPatterns(patterns, target);
+  populateSDPAToWgmmaPatterns(patterns, target);
 }

@@ -27,8 +27,8 @@
 
 #include "kha/Conversion/Passes.h"
 
-#include "KernelConfig.h"
-#include "MmaEmitter.h"
+#include "GPUKernels/KernelConfig.h"
+#include "GPUKernels/MmaEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -45,13 +45,15 @@ using namespace mlir::kha;
 
 namespace {
 struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
-  using OpRewritePattern::OpRewritePattern;
+  SDPAToMmaKernel(MLIRContext *context, const KernelTarget &target)
+      : OpRewritePattern(context), target(target) {}
+  KernelTarget target;
 
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
-    GPUKernelAttr config = getGPUKernel(op);
-    if (!config || config.getMma() != MmaKind::mma_sync)
-      return rewriter.notifyMatchFailure(op, "not a tensor-core configuration");
+    GPUKernelAttr config = kernelFor(op, target);
+    if (config.getMma() != MmaKind::mma_sync)
+      return rewriter.notifyMatchFailure(op, "not a tensor-core kernel");
     std::string reason;
     if (!fitsAttentionKernel(op, config, reason))
       return rewriter.notifyMatchFailure(op, reason);
@@ -343,6 +345,7 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
 };
 } // namespace
 
-void kha::populateSDPAToMmaPatterns(RewritePatternSet &patterns) {
-  patterns.add<SDPAToMmaKernel>(patterns.getContext());
+void kha::populateSDPAToMmaPatterns(RewritePatternSet &patterns,
+                                    const KernelTarget &target) {
+  patterns.add<SDPAToMmaKernel>(patterns.getContext(), target);
 }

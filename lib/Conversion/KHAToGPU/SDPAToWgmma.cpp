@@ -25,7 +25,7 @@
 //     (`vector<32xf32>`, the PTX ISA's wgmma D layout: register 4j + i is
 //     row 16 w + g + 8 (i / 2), column 8 j + 2 t + i % 2, with w the warp,
 //     g = lane / 4, t = lane % 4) through an `unrealized_conversion_cast`
-//     marked `kha.wgmma_fragment`, which kha-gpu-wgmma-fragments-to-llvm
+//     between the two types, which kha-gpu-wgmma-fragments-to-llvm
 //     resolves after the nvgpu lowering; the online softmax (base 2, the
 //     scale folded into log2 e) runs on them with row maxima and sums across
 //     the four lanes of a row by xor shuffles;
@@ -55,8 +55,8 @@
 
 #include "kha/Conversion/Passes.h"
 
-#include "HopperEmitter.h"
-#include "MmaEmitter.h"
+#include "GPUKernels/HopperEmitter.h"
+#include "GPUKernels/MmaEmitter.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -90,13 +90,15 @@ SmallVector<int64_t> rowRegisters(int64_t hh) {
 }
 
 struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
-  using OpRewritePattern::OpRewritePattern;
+  SDPAToWgmmaKernel(MLIRContext *context, const KernelTarget &target)
+      : OpRewritePattern(context), target(target) {}
+  KernelTarget target;
 
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
-    GPUKernelAttr config = getGPUKernel(op);
-    if (!config || config.getMma() != MmaKind::wgmma)
-      return rewriter.notifyMatchFailure(op, "not a wgmma configuration");
+    GPUKernelAttr config = kernelFor(op, target);
+    if (config.getMma() != MmaKind::wgmma)
+      return rewriter.notifyMatchFailure(op, "not a wgmma kernel");
     std::string reason;
     if (!fitsAttentionKernel(op, config, reason))
       return rewriter.notifyMatchFailure(op, reason);
@@ -305,9 +307,8 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
         context, VectorType::get({kTile, kTile}, f32));
     VectorType regsType = VectorType::get({kRegs}, f32);
     auto fragment = [&](OpBuilder &b, Location l, Value from, Type to) {
-      auto cast = UnrealizedConversionCastOp::create(b, l, to, from);
-      cast->setAttr("kha.wgmma_fragment", b.getUnitAttr());
-      return cast.getResult(0);
+      // (kha-gpu-wgmma-fragments-to-llvm resolves it, known by its types.)
+      return UnrealizedConversionCastOp::create(b, l, to, from).getResult(0);
     };
     // Descriptors of a 64-row operand tile at `offset` (K-major: rows of
     // 128 bytes), `columns` wide, and of the V tile (N-major).
@@ -586,6 +587,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
 };
 } // namespace
 
-void kha::populateSDPAToWgmmaPatterns(RewritePatternSet &patterns) {
-  patterns.add<SDPAToWgmmaKernel>(patterns.getContext());
+void kha::populateSDPAToWgmmaPatterns(RewritePatternSet &patterns,
+                                      const KernelTarget &target) {
+  patterns.add<SDPAToWgmmaKernel>(patterns.getContext(), target);
 }

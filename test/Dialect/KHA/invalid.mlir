@@ -888,3 +888,21 @@ func.func @r33_one_placement_of_the_query_rows(%q: tensor<2x4x4x8xf32>, %k: tens
   %0 = kha.sdpa %q, %k, %v query_offset(%o) {scale = 0.35 : f64, causal, bottom_right} : (tensor<2x4x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, index) -> tensor<2x4x4x8xf32>
   return
 }
+
+// -----
+
+// R34: a kernel configuration is a #kha.gpu_kernel
+func.func @r34_a_kernel_configuration_is_a_gpu_kernel(%q: tensor<1x4x2x16xf16>) {
+  // expected-error @+1 {{'kha.gpu_kernel' is a #kha.gpu_kernel on a kha.sdpa or a linalg.matmul}}
+  %0 = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = 3 : i64} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  return
+}
+
+// -----
+
+// R34: only attention and matmuls have a kernel configuration
+func.func @r34_only_attention_and_matmuls_have_a_kernel(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'kha.gpu_kernel' is a #kha.gpu_kernel on a kha.sdpa or a linalg.matmul}}
+  %0 = arith.addf %x, %x {kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : tensor<4xf32>
+  return
+}

@@ -1,5 +1,5 @@
-"""The tensor-core kernels (kha-gpu-select-kernels, then kha-sdpa-to-gpu and
-kha-matmul-to-gpu under a `mma_sync` configuration) run on the host by
+"""The tensor-core kernels (kha-sdpa-to-gpu and kha-matmul-to-gpu for sm_80,
+which choose the `mma_sync` kernels) run on the host by
 kha-gpu-launch-to-host-loops, which gives `nvgpu.ldmatrix` and
 `nvgpu.mma.sync` the PTX ISA's fragment layouts across the lanes of a warp
 and carries out each `cp.async` only when a wait retires its group (its
@@ -107,8 +107,8 @@ def run(tools, tmp, source, edit, arrays, chip="sm_80", expect=MMA_SYNC_OPS,
         f.write(source)
     kernel = subprocess.run(
         [os.path.join(tools, "kha-opt"), src,
-         "--kha-gpu-select-kernels=chip=%s require-tensor-cores" % chip,
-         "--kha-sdpa-to-gpu", "--kha-matmul-to-gpu"],
+         "--kha-sdpa-to-gpu=chip=%s require-tensor-cores" % chip,
+         "--kha-matmul-to-gpu=chip=%s require-tensor-cores" % chip],
         check=True, capture_output=True, text=True).stdout
     counts = {op: kernel.count(op) for op in expect}
     assert all(counts.values()), "not the expected kernel: %s" % counts

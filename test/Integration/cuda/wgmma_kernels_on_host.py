@@ -1,5 +1,5 @@
-"""The Hopper kernels (kha-gpu-select-kernels for sm_90a, then
-kha-matmul-to-gpu and kha-sdpa-to-gpu under a `wgmma` configuration) run on
+"""The Hopper kernels (kha-matmul-to-gpu and kha-sdpa-to-gpu for sm_90a,
+which choose the `wgmma` kernels) run on
 the host by kha-gpu-launch-to-host-loops: TMA loads copy their boxes with the
 tensor map's swizzle and zero fill when the mbarrier phase they signal
 completes (their destination is NaN until then), mbarriers count arrivals and

@@ -42,7 +42,15 @@ LogicalResult KHADialect::verifyRegionArgAttribute(Operation *op,
 
 LogicalResult KHADialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attribute) {
-  // Other kha attributes are the lowerings' own markers.
+  // R34
+  if (attribute.getName() == GPUKernelAttr::name) {
+    if (!isa<GPUKernelAttr>(attribute.getValue()) ||
+        (!isa<SDPAOp>(op) && op->getName().getStringRef() != "linalg.matmul"))
+      return op->emitError() << "'kha.gpu_kernel' is a #kha.gpu_kernel on a "
+                                "kha.sdpa or a linalg.matmul";
+    return success();
+  }
+  // Other kha attributes are a pass's markers within the pass.
   if (attribute.getName() != kPrepareAttrName)
     return success();
   // R29

@@ -1,7 +1,7 @@
 //===- KHAAttrs.td - kha dialect attributes ----------------*- tablegen -*-===//
 //
-// The GPU kernel configuration: what `kha-gpu-select-kernels` chooses for an
-// op and the chip, and what the kernel generators of KHAToGPU follow.
+// The GPU kernel configuration: what the kernel generators of KHAToGPU
+// choose for an op and the chip, or follow where it is written on the op.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,9 +26,12 @@ def KHA_GPUKernelAttr : AttrDef<KHA_Dialect, "GPUKernel"> {
   let mnemonic = "gpu_kernel";
   let summary = "the configuration of the GPU kernel an op becomes";
   let description = [{
-    Chosen by `kha-gpu-select-kernels` from the op, its shapes and element
-    types and the target chip, and attached to the op as `kha.gpu_kernel`;
-    `kha-sdpa-to-gpu` and `kha-matmul-to-gpu` generate the kernel it names.
+    The kernel `kha-sdpa-to-gpu` and `kha-matmul-to-gpu` generate for an
+    op: chosen by them from the op, its shapes and element types and the
+    target chip (`kha-gpu-report-kernels` shows the choice as a remark), or
+    written on the op by hand as a `kha.gpu_kernel` attribute, which they
+    then follow (an error where it does not fit the op). No pass writes
+    the attribute.
 
     - `mma`: `simt` (f32 fused multiply-adds on the CUDA cores, the fallback
       for any shape), `mma_sync` (tensor cores: `mma.sync.m16n8k16` with
@@ -65,8 +68,8 @@ def KHA_GPUKernelAttr : AttrDef<KHA_Dialect, "GPUKernel"> {
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
-    // `name` ("kha.gpu_kernel") is also the discardable attribute that
-    // holds it on an op.
+    // `name` ("kha.gpu_kernel") is also the attribute that holds a
+    // configuration written on an op.
     bool isTensorCore() const { return getMma() != MmaKind::simt; }
   }];
 }

@@ -33,6 +33,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "kha/Conversion/WgmmaFragments.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
 #include "kha/Transforms/Passes.h"
 
@@ -83,7 +84,7 @@ static bool isGPUOp(Operation *op) {
 /// Per-thread Hopper operations: each thread's part is run in its thread
 /// loop (mbarrier arrivals, TMA issue, descriptors, accumulators).
 static bool isHopperThreadOp(Operation *op) {
-  if (isa<UnrealizedConversionCastOp>(op) && op->hasAttr("kha.wgmma_fragment"))
+  if (kha::isWgmmaFragmentCast(op))
     return true;
   return isa<nvgpu::MBarrierInitOp, nvgpu::MBarrierArriveExpectTxOp,
              nvgpu::MBarrierArriveOp, nvgpu::TmaAsyncLoadOp,

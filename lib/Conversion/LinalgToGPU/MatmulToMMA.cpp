@@ -23,8 +23,8 @@
 
 #include "kha/Conversion/Passes.h"
 
-#include "KernelConfig.h"
-#include "MmaEmitter.h"
+#include "GPUKernels/KernelConfig.h"
+#include "GPUKernels/MmaEmitter.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -38,8 +38,7 @@ namespace {
 /// `replaced` by its result: `op` itself, or `op`'s sole rounding, whose
 /// result type the kernel then stores (and `op` is erased).
 void buildMmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
-                    Operation *replaced) {
-  GPUKernelAttr config = getGPUKernel(op);
+                    Operation *replaced, GPUKernelAttr config) {
   auto outType = cast<RankedTensorType>(replaced->getResultTypes()[0]);
   Type element = getElementTypeOrSelf(op.getDpsInputs()[0].getType());
   Type outElement = outType.getElementType();
@@ -183,6 +182,7 @@ void buildMmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
 
 } // namespace
 
-void kha::populateMatmulToMmaPatterns(RewritePatternSet &patterns) {
-  addMatmulKernelPatterns<MmaKind::mma_sync, buildMmaMatmul>(patterns);
+void kha::populateMatmulToMmaPatterns(RewritePatternSet &patterns,
+                                      const KernelTarget &target) {
+  addMatmulKernelPatterns<MmaKind::mma_sync, buildMmaMatmul>(patterns, target);
 }

@@ -14,8 +14,8 @@
 
 #include "kha/Conversion/Passes.h"
 
-#include "KernelConfig.h"
-#include "KernelEmitter.h"
+#include "GPUKernels/KernelConfig.h"
+#include "GPUKernels/KernelEmitter.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -39,16 +39,17 @@ static constexpr int64_t kThreads = kSide * kSide;
 
 namespace {
 struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
-  using OpRewritePattern::OpRewritePattern;
+  MatmulToKernel(MLIRContext *context, const KernelTarget &target)
+      : OpRewritePattern(context), target(target) {}
+  KernelTarget target;
 
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rewriter) const override {
-    if (GPUKernelAttr config = getGPUKernel(op);
-        config && config.isTensorCore())
-      return rewriter.notifyMatchFailure(op, "a tensor-core kernel");
     if (!isProjectionMatmul(op))
       return rewriter.notifyMatchFailure(
           op, "not a plain matmul on tensors from zero");
+    if (kernelFor(op, target).isTensorCore())
+      return rewriter.notifyMatchFailure(op, "a tensor-core kernel");
     auto outType = cast<RankedTensorType>(op.getResultTypes()[0]);
     Type f32 = rewriter.getF32Type();
     // Computed in f32: operands and result of at most 32 bits.
@@ -172,21 +173,25 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
 };
 
 struct MatmulToGPUPass : kha::impl::KHAMatmulToGPUPassBase<MatmulToGPUPass> {
+  using Base::Base;
   void runOnOperation() override {
-    // A tensor-core configuration that does not fit its op is an error,
-    // not a silent fallback.
-    if (failed(checkTensorCoreConfigs<linalg::MatmulOp>(
-            getOperation(), getArgument(), fitsMatmulKernel)))
+    // A tensor-core configuration written on a matmul that does not fit it
+    // is an error, not a silent fallback; a chosen fallback is a remark.
+    KernelTarget target{chip, tensorCores};
+    if (failed(diagnoseKernels(getOperation(), getArgument(),
+                               /*attention=*/false, target,
+                               requireTensorCores)))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
-    populateMatmulToGPUPatterns(patterns);
+    populateMatmulToGPUPatterns(patterns, target);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 } // namespace
 
-void kha::populateMatmulToGPUPatterns(RewritePatternSet &patterns) {
-  patterns.add<MatmulToKernel>(patterns.getContext());
-  populateMatmulToMmaPatterns(patterns);
-  populateMatmulToWgmmaPatterns(patterns);
+void kha::populateMatmulToGPUPatterns(RewritePatternSet &patterns,
+                                      const KernelTarget &target) {
+  patterns.add<MatmulToKernel>(patterns.getContext(), target);
+  populateMatmulToMmaPatterns(patterns, target);
+  populateMatmulToWgmmaPatterns(patterns, target);
 }

@@ -3,8 +3,11 @@
 // The configuration step of the GPU code generation: from an op, its shapes
 // and element types and the chip, a `#kha.gpu_kernel` (tensor cores where
 // they can take the op, the SIMT kernels otherwise, with the reason). The
-// kernel generators check a configuration against the op with the same
-// rules, so a hand-written one that does not fit is refused, not miscompiled.
+// kernel generators call it for the op they lower, so no configuration
+// passes from one pass to another through the IR; a configuration written
+// on an op by hand (the `kha.gpu_kernel` attribute) takes its place, and is
+// checked against the op with the same rules, so one that does not fit is
+// refused, not miscompiled.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +15,7 @@
 #define KHA_LIB_CONVERSION_KHATOGPU_KERNELCONFIG_H
 
 #include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "kha/Support/GPUTarget.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/PatternMatch.h"
@@ -63,28 +67,34 @@ bool isProjectionMatmul(linalg::MatmulOp op);
 Operation *soleRounding(linalg::MatmulOp op);
 
 /// The two patterns of a tensor-core matmul kernel generator: a matmul
-/// configured for `kind` that fits, `build` makes its kernel and replaces
-/// the given op (the matmul, or the rounding that is its only use, whose
-/// type the kernel then stores).
-using BuildMatmul = void (*)(PatternRewriter &, linalg::MatmulOp, Operation *);
+/// whose kernel is of `kind` and fits, `build` makes that kernel and
+/// replaces the given op (the matmul, or the rounding that is its only use,
+/// whose type the kernel then stores).
+using BuildMatmul = void (*)(PatternRewriter &, linalg::MatmulOp, Operation *,
+                             GPUKernelAttr);
 
-/// Success when `op` is a projection whose configuration is of `kind` and
-/// fits the kernel.
-LogicalResult matchMatmulKernel(PatternRewriter &rewriter, linalg::MatmulOp op,
-                                MmaKind kind);
+/// The kernel of `op` when it is a projection whose kernel for `target` is
+/// of `kind` and fits; else a match failure.
+FailureOr<GPUKernelAttr> matchMatmulKernel(PatternRewriter &rewriter,
+                                           linalg::MatmulOp op, MmaKind kind,
+                                           const KernelTarget &target);
 
 /// A matmul whose result is not only rounded to f16/bf16.
 template <MmaKind kind, BuildMatmul build>
 struct MatmulToKernelPattern : OpRewritePattern<linalg::MatmulOp> {
-  using OpRewritePattern::OpRewritePattern;
+  MatmulToKernelPattern(MLIRContext *context, const KernelTarget &target)
+      : OpRewritePattern(context), target(target) {}
+  KernelTarget target;
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rewriter) const override {
-    if (failed(matchMatmulKernel(rewriter, op, kind)))
+    FailureOr<GPUKernelAttr> config =
+        matchMatmulKernel(rewriter, op, kind, target);
+    if (failed(config))
       return failure();
     if (soleRounding(op))
       return rewriter.notifyMatchFailure(
           op, "built with the rounding that is its only use");
-    build(rewriter, op, op);
+    build(rewriter, op, op, *config);
     return success();
   }
 };
@@ -94,56 +104,72 @@ struct MatmulToKernelPattern : OpRewritePattern<linalg::MatmulOp> {
 /// meets the matmul first and leaves it alone.
 template <MmaKind kind, BuildMatmul build>
 struct RoundedMatmulToKernelPattern : RewritePattern {
-  RoundedMatmulToKernelPattern(MLIRContext *context)
-      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, context) {}
+  RoundedMatmulToKernelPattern(MLIRContext *context, const KernelTarget &target)
+      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, context),
+        target(target) {}
+  KernelTarget target;
   LogicalResult matchAndRewrite(Operation *op,
                                 PatternRewriter &rewriter) const override {
     if (!isa<arith::TruncFOp, linalg::GenericOp>(op) ||
         op->getNumOperands() == 0)
       return failure();
     auto matmul = op->getOperand(0).getDefiningOp<linalg::MatmulOp>();
-    if (!matmul || soleRounding(matmul) != op ||
-        failed(matchMatmulKernel(rewriter, matmul, kind)))
+    if (!matmul || soleRounding(matmul) != op)
       return failure();
-    build(rewriter, matmul, op);
+    FailureOr<GPUKernelAttr> config =
+        matchMatmulKernel(rewriter, matmul, kind, target);
+    if (failed(config))
+      return failure();
+    build(rewriter, matmul, op, *config);
     return success();
   }
 };
 
 /// Adds both patterns of a matmul kernel generator.
 template <MmaKind kind, BuildMatmul build>
-void addMatmulKernelPatterns(RewritePatternSet &patterns) {
+void addMatmulKernelPatterns(RewritePatternSet &patterns,
+                             const KernelTarget &target) {
   patterns.add<MatmulToKernelPattern<kind, build>,
-               RoundedMatmulToKernelPattern<kind, build>>(
-      patterns.getContext());
+               RoundedMatmulToKernelPattern<kind, build>>(patterns.getContext(),
+                                                          target);
 }
 
 /// Shared memory of the wgmma matmul kernel under `config` (its staging of
 /// C aliases the operand ring).
 int64_t wgmmaMatmulSharedBytes(GPUKernelAttr config, Type element);
 
-/// The configuration recorded on `op`, or null.
-inline GPUKernelAttr getGPUKernel(Operation *op) {
+/// The configuration written on `op` by hand (`kha.gpu_kernel`), or null.
+inline GPUKernelAttr getWrittenKernel(Operation *op) {
   return op->getAttrOfType<GPUKernelAttr>(GPUKernelAttr::name);
 }
 
-/// An error on the first `OpTy` under `root` whose tensor-core
-/// configuration does not fit it (by `fits`): a kernel generator refuses
-/// such a configuration rather than falling back silently.
-template <typename OpTy>
-LogicalResult checkTensorCoreConfigs(Operation *root, StringRef pass,
-                                     bool (*fits)(OpTy, GPUKernelAttr,
-                                                  std::string &)) {
-  WalkResult result = root->walk([&](OpTy op) {
-    std::string reason;
-    GPUKernelAttr config = getGPUKernel(op);
-    if (!config || !config.isTensorCore() || fits(op, config, reason))
-      return WalkResult::advance();
-    op.emitError() << pass << ": " << config << " does not fit: " << reason;
-    return WalkResult::interrupt();
-  });
-  return failure(result.wasInterrupted());
+/// The kernel `op` becomes for `target`: the configuration written on it,
+/// else the one chosen for the chip (the SIMT kernel when the target has no
+/// tensor cores); on a chosen SIMT kernel, `reason` says why.
+GPUKernelAttr kernelFor(SDPAOp op, const KernelTarget &target,
+                        std::string &reason);
+GPUKernelAttr kernelFor(linalg::MatmulOp op, const KernelTarget &target,
+                        std::string &reason);
+inline GPUKernelAttr kernelFor(Operation *op, const KernelTarget &target) {
+  std::string reason;
+  if (auto sdpa = dyn_cast<SDPAOp>(op))
+    return kernelFor(sdpa, target, reason);
+  return kernelFor(cast<linalg::MatmulOp>(op), target, reason);
 }
+
+/// What a kernel generator says about the ops it lowers before it lowers
+/// them, for each `kha.sdpa` (`attention`) or projection matmul under
+/// `root`: an error where a written tensor-core configuration does not fit
+/// its op, and where the tensor cores cannot take an op, a remark naming
+/// the op and the reason (an error with `requireTensorCores`). Fails on an
+/// error.
+LogicalResult diagnoseKernels(Operation *root, StringRef pass, bool attention,
+                              const KernelTarget &target,
+                              bool requireTensorCores);
+
+/// How a diagnostic names `op`'s kernel, e.g. `attention kernel (kha.sdpa)`
+/// or `projection kernel (linalg.matmul 64x?x * ?x32)`.
+std::string describeKernel(Operation *op);
 
 } // namespace kha
 } // namespace mlir

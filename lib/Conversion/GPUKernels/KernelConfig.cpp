@@ -16,19 +16,21 @@ bool kha::isProjectionMatmul(linalg::MatmulOp op) {
          isZeroFilled(op.getDpsInits()[0]);
 }
 
-LogicalResult kha::matchMatmulKernel(PatternRewriter &rewriter,
-                                     linalg::MatmulOp op, MmaKind kind) {
-  GPUKernelAttr config = getGPUKernel(op);
-  if (!config || config.getMma() != kind)
-    return rewriter.notifyMatchFailure(
-        op, "not a " + stringifyMmaKind(kind).str() + " configuration");
+FailureOr<GPUKernelAttr> kha::matchMatmulKernel(PatternRewriter &rewriter,
+                                                linalg::MatmulOp op,
+                                                MmaKind kind,
+                                                const KernelTarget &target) {
   if (!isProjectionMatmul(op))
     return rewriter.notifyMatchFailure(
         op, "not a plain matmul on tensors from zero");
   std::string reason;
+  GPUKernelAttr config = kernelFor(op, target, reason);
+  if (config.getMma() != kind)
+    return rewriter.notifyMatchFailure(
+        op, "not a " + stringifyMmaKind(kind).str() + " kernel");
   if (!fitsMatmulKernel(op, config, reason))
     return rewriter.notifyMatchFailure(op, reason);
-  return success();
+  return config;
 }
 
 Operation *kha::soleRounding(linalg::MatmulOp op) {
@@ -386,4 +388,91 @@ GPUKernelAttr kha::chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
   if (fitsMatmulKernel(op, config, reason))
     return config;
   return simt(context);
+}
+
+GPUKernelAttr kha::kernelFor(SDPAOp op, const KernelTarget &target,
+                             std::string &reason) {
+  if (GPUKernelAttr written = getWrittenKernel(op))
+    return written;
+  if (!target.tensorCores) {
+    reason = "the tensor cores are not to be used";
+    return simt(op.getContext());
+  }
+  return chooseAttentionKernel(op, target.chip, reason);
+}
+
+GPUKernelAttr kha::kernelFor(linalg::MatmulOp op, const KernelTarget &target,
+                             std::string &reason) {
+  if (GPUKernelAttr written = getWrittenKernel(op))
+    return written;
+  if (!target.tensorCores) {
+    reason = "the tensor cores are not to be used";
+    return simt(op.getContext());
+  }
+  return chooseMatmulKernel(op, target.chip, reason);
+}
+
+std::string kha::describeKernel(Operation *op) {
+  auto matmul = dyn_cast<linalg::MatmulOp>(op);
+  if (!matmul)
+    return "attention kernel (kha.sdpa)";
+  auto dims = [](Value operand) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    llvm::interleave(
+        cast<ShapedType>(operand.getType()).getShape(), os,
+        [&](int64_t n) {
+          if (ShapedType::isDynamic(n))
+            os << '?';
+          else
+            os << n;
+        },
+        "x");
+    return text;
+  };
+  return "projection kernel (linalg.matmul " + dims(matmul.getDpsInputs()[0]) +
+         " * " + dims(matmul.getDpsInputs()[1]) + ")";
+}
+
+LogicalResult kha::diagnoseKernels(Operation *root, StringRef pass,
+                                   bool attention, const KernelTarget &target,
+                                   bool requireTensorCores) {
+  WalkResult result = root->walk([&](Operation *op) {
+    std::string reason;
+    GPUKernelAttr config;
+    if (auto sdpa = dyn_cast<SDPAOp>(op); sdpa && attention) {
+      config = kernelFor(sdpa, target, reason);
+      if (getWrittenKernel(op) && config.isTensorCore() &&
+          !fitsAttentionKernel(sdpa, config, reason)) {
+        op->emitError() << pass << ": " << config
+                        << " does not fit: " << reason;
+        return WalkResult::interrupt();
+      }
+    } else if (auto matmul = dyn_cast<linalg::MatmulOp>(op);
+               matmul && !attention && isProjectionMatmul(matmul)) {
+      config = kernelFor(matmul, target, reason);
+      if (getWrittenKernel(op) && config.isTensorCore() &&
+          !fitsMatmulKernel(matmul, config, reason)) {
+        op->emitError() << pass << ": " << config
+                        << " does not fit: " << reason;
+        return WalkResult::interrupt();
+      }
+    } else {
+      return WalkResult::advance();
+    }
+    // A SIMT kernel written by hand, or asked for, is no fallback.
+    if (config.isTensorCore() || getWrittenKernel(op) || !target.tensorCores)
+      return WalkResult::advance();
+    if (requireTensorCores) {
+      op->emitError() << describeKernel(op)
+                      << " cannot use the tensor cores on " << target.chip
+                      << ": " << reason;
+      return WalkResult::interrupt();
+    }
+    op->emitRemark() << describeKernel(op)
+                     << " falls back to the CUDA cores on " << target.chip
+                     << ": " << reason;
+    return WalkResult::advance();
+  });
+  return failure(result.wasInterrupted());
 }

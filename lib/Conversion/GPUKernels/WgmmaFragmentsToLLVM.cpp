@@ -2,7 +2,7 @@
 //
 // kha's Hopper kernels read and write `!nvgpu.warpgroup.accumulator` values
 // as `vector<N x f32>` of the thread's registers through
-// `unrealized_conversion_cast`s marked `kha.wgmma_fragment`. After
+// `unrealized_conversion_cast`s between the two types. After
 // `convert-nvgpu-to-nvvm` the accumulator is an LLVM struct (one inner
 // struct of registers per 64 rows) reached through a second cast; this pass
 // replaces each chain by element moves in register order.
@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Conversion/Passes.h"
+#include "kha/Conversion/WgmmaFragments.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -24,8 +25,6 @@ namespace kha {
 using namespace mlir;
 
 namespace {
-constexpr StringLiteral kFragmentAttr = "kha.wgmma_fragment";
-
 /// The (outer, inner) positions of the registers of an accumulator struct
 /// `{ {f32 x n}, ... }`, in order; empty if `type` is not one.
 SmallVector<std::pair<int64_t, int64_t>> registersOf(Type type) {
@@ -127,7 +126,7 @@ struct WgmmaFragmentsToLLVMPass
   void runOnOperation() override {
     SmallVector<UnrealizedConversionCastOp> casts;
     getOperation().walk([&](UnrealizedConversionCastOp cast) {
-      if (cast->hasAttr(kFragmentAttr))
+      if (kha::isWgmmaFragmentCast(cast))
         casts.push_back(cast);
     });
     for (UnrealizedConversionCastOp cast : casts)

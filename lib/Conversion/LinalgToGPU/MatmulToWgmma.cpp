@@ -35,7 +35,7 @@
 
 #include "kha/Conversion/Passes.h"
 
-#include "HopperEmitter.h"
+#include "GPUKernels/HopperEmitter.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -53,8 +53,7 @@ constexpr int64_t kBox = 64;
 /// Builds the kernel of `op` (matched by matchMatmulKernel) and replaces
 /// `replaced` by its result: `op` itself, or `op`'s sole rounding.
 void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
-                      Operation *replaced) {
-  GPUKernelAttr config = getGPUKernel(op);
+                      Operation *replaced, GPUKernelAttr config) {
   auto outType = cast<RankedTensorType>(replaced->getResultTypes()[0]);
   Type element = getElementTypeOrSelf(op.getDpsInputs()[0].getType());
   Type outElement = outType.getElementType();
@@ -215,6 +214,7 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
 
 } // namespace
 
-void kha::populateMatmulToWgmmaPatterns(RewritePatternSet &patterns) {
-  addMatmulKernelPatterns<MmaKind::wgmma, buildWgmmaMatmul>(patterns);
+void kha::populateMatmulToWgmmaPatterns(RewritePatternSet &patterns,
+                                        const KernelTarget &target) {
+  addMatmulKernelPatterns<MmaKind::wgmma, buildWgmmaMatmul>(patterns, target);
 }
