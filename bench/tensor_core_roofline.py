@@ -4,7 +4,8 @@ Each kernel is compiled by kha-compile --target=cuda --emit=ptx
 --cuda-require-tensor-cores (the whole GPU pipeline) and assembled by
 `ptxas -v` for sm_80 and sm_90a. From the registers and shared memory it
 reports the occupancy (blocks and warps per multiprocessor), and from the
-kernels' structure (their tiles, as kha-gpu-select-kernels chooses them) the
+kernels' structure (their tiles, as kha-sdpa-to-gpu and kha-matmul-to-gpu
+choose them) the
 arithmetic intensity against shared memory and against global memory (L2 or
 DRAM, counting each block's own loads, no reuse between blocks), and the
 ceiling that shared-memory bandwidth sets:

@@ -88,17 +88,23 @@ MlirModule khaModuleParse(MlirContext context, MlirStringRef text,
 }
 
 KhaCompileOptions khaCompileOptionsGetDefault(void) {
+  // The defaults are the compiler's and its pipelines' (the strings they
+  // point to live as long as the process).
+  static const kha::CompileOptions defaults;
   KhaCompileOptions options;
-  options.target = mlirStringRefCreateFromCString("cpu");
-  options.cpu = mlirStringRefCreateFromCString("native");
-  options.vectorize = true;
-  options.foldKnocks = true;
-  options.fuseKnockMlp = true;
-  options.scheduleFile = mlirStringRefCreateFromCString("");
-  options.cudaChip = mlirStringRefCreateFromCString(kha::kDefaultCudaChip);
-  options.cudaFormat = mlirStringRefCreateFromCString("isa");
-  options.cudaOnHost = false;
-  options.prepareWeights = true;
+  options.target = mlirStringRefCreateFromCString(defaults.target.c_str());
+  options.cpu = mlirStringRefCreateFromCString(defaults.cpu.c_str());
+  options.vectorize = defaults.cpuPipeline.vectorize;
+  options.foldKnocks = defaults.cpuPipeline.foldKnocks;
+  options.fuseKnockMlp = defaults.cpuPipeline.fuseKnockMlp;
+  options.scheduleFile =
+      mlirStringRefCreateFromCString(defaults.cpuPipeline.scheduleFile.c_str());
+  options.cudaChip =
+      mlirStringRefCreateFromCString(defaults.gpuPipeline.chip.c_str());
+  options.cudaFormat =
+      mlirStringRefCreateFromCString(defaults.gpuPipeline.format.c_str());
+  options.cudaOnHost = defaults.gpuPipeline.hostEmulation;
+  options.prepareWeights = defaults.cpuPipeline.prepareWeights;
   return options;
 }
 
@@ -109,13 +115,15 @@ MlirLogicalResult khaCompileModule(MlirModule module,
   kha::CompileOptions compile;
   compile.target = unwrap(given.target).str();
   compile.cpu = unwrap(given.cpu).str();
-  compile.vectorize = given.vectorize;
-  compile.foldKnocks = given.foldKnocks;
-  compile.fuseKnockMlp = given.fuseKnockMlp;
-  compile.scheduleFile = unwrap(given.scheduleFile).str();
-  compile.cudaChip = unwrap(given.cudaChip).str();
-  compile.cudaFormat = unwrap(given.cudaFormat).str();
-  compile.cudaOnHost = given.cudaOnHost;
-  compile.prepareWeights = given.prepareWeights;
+  compile.cpuPipeline.vectorize = given.vectorize;
+  compile.cpuPipeline.foldKnocks = given.foldKnocks;
+  compile.cpuPipeline.fuseKnockMlp = given.fuseKnockMlp;
+  compile.cpuPipeline.scheduleFile = unwrap(given.scheduleFile).str();
+  compile.cpuPipeline.prepareWeights = given.prepareWeights;
+  compile.gpuPipeline.foldKnocks = given.foldKnocks;
+  compile.gpuPipeline.prepareWeights = given.prepareWeights;
+  compile.gpuPipeline.chip = unwrap(given.cudaChip).str();
+  compile.gpuPipeline.format = unwrap(given.cudaFormat).str();
+  compile.gpuPipeline.hostEmulation = given.cudaOnHost;
   return wrap(kha::compileModule(unwrap(module), compile, unwrap(outputPath)));
 }

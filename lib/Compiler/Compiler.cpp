@@ -36,6 +36,7 @@
 #include <dlfcn.h>
 
 using namespace mlir;
+using namespace mlir::kha;
 
 /// The width of the widest vector registers `machine` has, in bits: 512 with
 /// AVX-512, 256 with AVX, else 128 (SSE, NEON).
@@ -202,144 +203,148 @@ static bool hasWeightArguments(ModuleOp module) {
   return false;
 }
 
-LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
-                                 StringRef outputPath, OutputKind kind) {
-  Location loc = module.getLoc();
+namespace {
+/// What a compilation makes, from the options.
+struct CompileTarget {
+  bool cuda;   ///< --target=cuda
+  bool onHost; ///< the cuda target's kernels run on the host
+};
+} // namespace
+
+/// The target the options name, or an error at `loc`.
+static FailureOr<CompileTarget>
+checkTarget(Location loc, const CompileOptions &options, OutputKind kind) {
   bool cuda = options.target == "cuda";
   if (options.target != "cpu" && !cuda)
     return emitError(loc) << "target must be cpu or cuda, got '"
                           << options.target << "'";
   if (kind == OutputKind::PTX && !cuda)
     return emitError(loc) << "PTX is only emitted for the cuda target";
-  if (options.cudaOnHost && !cuda)
+  if (options.gpuPipeline.hostEmulation && !cuda)
     return emitError(loc) << "kernels on the host is an option of the cuda "
                              "target";
   // Kernels run on the host: a host library, called like a CPU one.
-  bool onHost = cuda && options.cudaOnHost;
+  bool onHost = cuda && options.gpuPipeline.hostEmulation;
   if (kind == OutputKind::PTX && onHost)
     return emitError(loc) << "kernels run on the host have no PTX";
-  // Weight-only work is outlined first, so that the manifest describes the
-  // prepare functions and how they relate to the layer's.
+  return CompileTarget{cuda, onHost};
+}
+
+/// The manifest of the library `module` becomes. Weight-only work is
+/// outlined first (prepare functions), so that the manifest describes the
+/// prepare functions and how they relate to the layer's.
+static FailureOr<std::string> describeLibrary(ModuleOp module,
+                                              const CompileOptions &options,
+                                              CompileTarget target) {
+  bool foldKnocks = target.cuda ? options.gpuPipeline.foldKnocks
+                                : options.cpuPipeline.foldKnocks;
+  bool prepareWeights = target.cuda ? options.gpuPipeline.prepareWeights
+                                    : options.cpuPipeline.prepareWeights;
   llvm::StringMap<SizeRelations> knownRelations;
-  if (options.prepareWeights && hasWeightArguments(module)) {
+  if (prepareWeights && hasWeightArguments(module)) {
     for (auto func : module.getOps<func::FuncOp>())
       if (func.isPublic() && !func.isExternal())
         knownRelations[func.getName()] = sizeRelations(func);
     PassManager front(module.getContext());
-    addExpansionAndKnockFolding(front, options.foldKnocks,
-                                /*prepareWeights=*/true);
+    addExpansionAndKnockFolding(front, foldKnocks, /*prepareWeights=*/true);
     if (failed(front.run(module)))
-      return emitError(loc) << "expanding the kha ops failed";
+      return emitError(module.getLoc()) << "expanding the kha ops failed";
   }
-  FailureOr<std::string> manifest = buildManifest(
-      module, onHost ? StringRef("cpu") : StringRef(options.target),
+  return buildManifest(
+      module, target.onHost ? StringRef("cpu") : StringRef(options.target),
       &knownRelations);
-  if (failed(manifest))
-    return failure();
+}
 
-  // Translations: the kernels' (gpu-module-to-binary) and the host's.
-  DialectRegistry registry;
-  registerAllToLLVMIRTranslations(registry);
-  module.getContext()->appendDialectRegistry(registry);
-
-  // The host machine (the CPU's code, or the host side of CUDA code); its
-  // vector width chooses the CPU schedule's register tiles.
-  std::string error;
-  std::unique_ptr<llvm::TargetMachine> machine =
-      createHostTargetMachine(options.cpu, error);
-  if (!machine)
-    return emitError(loc) << "no LLVM target for this host and --mcpu: "
-                          << error;
-
+/// Lowers `module` to the LLVM dialect with the target's pipeline (for the
+/// CPU, register tiles sized for `machine`'s vectors).
+static LogicalResult lowerToLLVMDialect(ModuleOp module,
+                                        const CompileOptions &options,
+                                        CompileTarget target, OutputKind kind,
+                                        const llvm::TargetMachine &machine) {
+  Location loc = module.getLoc();
   PassManager pm(module.getContext());
-  if (cuda && !onHost && options.cudaToolkit.empty() && !findCudaToolkit())
+  if (target.cuda && !target.onHost && options.gpuPipeline.toolkit.empty() &&
+      !findCudaToolkit())
     return emitError(loc) << "the CUDA toolkit was not found (kernels link its "
                              "libdevice): set CUDA_HOME or --cuda-toolkit";
-  if (cuda) {
-    GPUPipelineOptions pipelineOptions;
-    pipelineOptions.chip = options.cudaChip;
-    pipelineOptions.toolkit = options.cudaToolkit;
-    pipelineOptions.format =
-        kind == OutputKind::PTX ? std::string("isa") : options.cudaFormat;
-    pipelineOptions.foldKnocks = options.foldKnocks;
-    pipelineOptions.prepareWeights = options.prepareWeights;
-    pipelineOptions.hostEmulation = onHost;
-    pipelineOptions.requireTensorCores = options.cudaRequireTensorCores;
-    if (failed(checkGPUPipelineOptions(pipelineOptions, error)))
+  if (target.cuda) {
+    GPUPipelineSettings settings = options.gpuPipeline;
+    if (kind == OutputKind::PTX)
+      settings.format = "isa";
+    std::string error;
+    if (failed(checkGPUPipelineSettings(settings, error)))
       return emitError(loc) << error;
-    buildGPUPipeline(pm, pipelineOptions);
+    buildGPUPipeline(pm, settings);
   } else {
-    CPUPipelineOptions pipelineOptions;
-    pipelineOptions.vectorize = options.vectorize;
-    pipelineOptions.scheduleFile = options.scheduleFile;
-    pipelineOptions.foldKnocks = options.foldKnocks;
-    pipelineOptions.prepareWeights = options.prepareWeights;
-    pipelineOptions.fuseKnockMlp = options.fuseKnockMlp;
-    pipelineOptions.vectorBits = vectorBits(*machine);
-    buildCPUPipeline(pm, pipelineOptions);
+    CPUPipelineSettings settings = options.cpuPipeline;
+    settings.vectorBits = vectorBits(machine);
+    buildCPUPipeline(pm, settings);
   }
   if (options.configurePassManager && failed(options.configurePassManager(pm)))
     return emitError(loc) << "the pass manager options are not valid";
   if (failed(pm.run(module)))
-    return emitError(loc) << "lowering for the " << (cuda ? "GPU" : "CPU")
-                          << " failed";
-  if (kind == OutputKind::PTX)
-    return writePTX(module, outputPath);
-  llvm::LLVMContext llvmContext;
+    return emitError(loc) << "lowering for the "
+                          << (target.cuda ? "GPU" : "CPU") << " failed";
+  return success();
+}
+
+/// The LLVM module of the lowered `module`, for `machine`, with the exported
+/// `manifest`, the entry points' argument checks, optimised.
+static FailureOr<std::unique_ptr<llvm::Module>>
+translateToLLVM(ModuleOp module, const std::string &manifest,
+                llvm::TargetMachine &machine, llvm::LLVMContext &llvmContext) {
+  Location loc = module.getLoc();
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, llvmContext, "kha");
   if (!llvmModule)
     return emitError(loc) << "translation to LLVM IR failed";
 
-  llvmModule->setTargetTriple(machine->getTargetTriple());
-  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(machine.getTargetTriple());
+  llvmModule->setDataLayout(machine.createDataLayout());
 
   // The runner's description of the functions, as an exported string.
   llvm::Constant *text =
-      llvm::ConstantDataArray::getString(llvmContext, *manifest);
+      llvm::ConstantDataArray::getString(llvmContext, manifest);
   new llvm::GlobalVariable(*llvmModule, text->getType(), /*isConstant=*/true,
                            llvm::GlobalValue::ExternalLinkage, text,
                            kManifestSymbol);
   // Entry points check their arguments before they trust them.
-  if (failed(addEntryChecks(*llvmModule, *manifest, error)))
+  std::string error;
+  if (failed(addEntryChecks(*llvmModule, manifest, error)))
     return emitError(loc) << "cannot add the entry checks: " << error;
 
   if (llvm::Error err =
-          makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+          makeOptimizingTransformer(3, 0, &machine)(llvmModule.get()))
     return emitError(loc) << "LLVM optimisation failed: "
                           << llvm::toString(std::move(err));
+  return llvmModule;
+}
 
-  if (kind == OutputKind::LLVMIR) {
-    auto output = openOutputFile(outputPath, &error);
-    if (!output)
-      return emitError(loc) << error;
-    llvmModule->print(output->os(), nullptr);
-    return keepOutput(*output, loc);
+/// Writes `llvmModule` as `machine`'s object file to `objectPath`.
+static LogicalResult emitObjectFile(Location loc, llvm::Module &llvmModule,
+                                    llvm::TargetMachine &machine, int fd,
+                                    StringRef objectPath) {
+  llvm::raw_fd_ostream object(fd, /*shouldClose=*/true);
+  llvm::legacy::PassManager codegen;
+  if (machine.addPassesToEmitFile(codegen, object, nullptr,
+                                  llvm::CodeGenFileType::ObjectFile))
+    return emitError(loc) << "the host target cannot emit object files";
+  codegen.run(llvmModule);
+  object.flush();
+  if (std::error_code ec = object.error()) {
+    object.clear_error();
+    return emitError(loc) << "cannot write the object file " << objectPath
+                          << ": " << ec.message();
   }
+  return success();
+}
 
-  addBF16RoundingRoutine(*llvmModule);
-
-  // Object file, then a shared library linked by the C driver.
-  SmallString<128> objectPath;
-  int fd;
-  if (llvm::sys::fs::createTemporaryFile("kha", "o", fd, objectPath))
-    return emitError(loc) << "cannot create a temporary object file";
-  llvm::FileRemover removeObject(objectPath);
-  {
-    llvm::raw_fd_ostream object(fd, /*shouldClose=*/true);
-    llvm::legacy::PassManager codegen;
-    if (machine->addPassesToEmitFile(codegen, object, nullptr,
-                                     llvm::CodeGenFileType::ObjectFile))
-      return emitError(loc) << "the host target cannot emit object files";
-    codegen.run(*llvmModule);
-    object.flush();
-    if (std::error_code ec = object.error()) {
-      object.clear_error();
-      return emitError(loc) << "cannot write the object file " << objectPath
-                            << ": " << ec.message();
-    }
-  }
-
+/// Links the object file at `objectPath` into the shared library
+/// `outputPath` with the C compiler driver (and, for kernels on a GPU, kha's
+/// CUDA runtime).
+static LogicalResult linkSharedLibrary(Location loc, StringRef objectPath,
+                                       StringRef outputPath,
+                                       CompileTarget target) {
   std::optional<std::string> linker = findLinker();
   if (!linker)
     return emitError(loc) << "no C compiler driver found to link the shared "
@@ -347,7 +352,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   SmallVector<StringRef> args = {*linker, "-shared", "-o", outputPath,
                                  objectPath};
   std::optional<std::string> runtime;
-  if (cuda && !onHost) {
+  if (target.cuda && !target.onHost) {
     runtime = findCudaRuntime();
     if (!runtime)
       return emitError(loc) << "kha's CUDA runtime (libKHACudaRuntime.a) was "
@@ -371,4 +376,57 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
                           << " failed"
                           << (linkError.empty() ? "" : ": " + linkError);
   return success();
+}
+
+LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
+                                 StringRef outputPath, OutputKind kind) {
+  Location loc = module.getLoc();
+  FailureOr<CompileTarget> target = checkTarget(loc, options, kind);
+  if (failed(target))
+    return failure();
+  FailureOr<std::string> manifest = describeLibrary(module, options, *target);
+  if (failed(manifest))
+    return failure();
+
+  // Translations: the kernels' (gpu-module-to-binary) and the host's.
+  DialectRegistry registry;
+  registerAllToLLVMIRTranslations(registry);
+  module.getContext()->appendDialectRegistry(registry);
+
+  // The host machine (the CPU's code, or the host side of CUDA code); its
+  // vector width chooses the CPU schedule's register tiles.
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createHostTargetMachine(options.cpu, error);
+  if (!machine)
+    return emitError(loc) << "no LLVM target for this host and --mcpu: "
+                          << error;
+
+  if (failed(lowerToLLVMDialect(module, options, *target, kind, *machine)))
+    return failure();
+  if (kind == OutputKind::PTX)
+    return writePTX(module, outputPath);
+
+  llvm::LLVMContext llvmContext;
+  FailureOr<std::unique_ptr<llvm::Module>> llvmModule =
+      translateToLLVM(module, *manifest, *machine, llvmContext);
+  if (failed(llvmModule))
+    return failure();
+  if (kind == OutputKind::LLVMIR) {
+    auto output = openOutputFile(outputPath, &error);
+    if (!output)
+      return emitError(loc) << error;
+    (*llvmModule)->print(output->os(), nullptr);
+    return keepOutput(*output, loc);
+  }
+
+  addBF16RoundingRoutine(**llvmModule);
+  SmallString<128> objectPath;
+  int fd;
+  if (llvm::sys::fs::createTemporaryFile("kha", "o", fd, objectPath))
+    return emitError(loc) << "cannot create a temporary object file";
+  llvm::FileRemover removeObject(objectPath);
+  if (failed(emitObjectFile(loc, **llvmModule, *machine, fd, objectPath)))
+    return failure();
+  return linkSharedLibrary(loc, objectPath, outputPath, *target);
 }

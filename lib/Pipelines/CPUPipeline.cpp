@@ -111,7 +111,7 @@ FailureOr<std::string> kha::cpuScheduleEntryPoint(int64_t vectorBits) {
 }
 
 void kha::buildCPUPipeline(OpPassManager &pm,
-                           const CPUPipelineOptions &options) {
+                           const CPUPipelineSettings &options) {
   // kha -> linalg on tensors.
   addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights);
   if (options.fuseKnockMlp)
@@ -173,7 +173,7 @@ void kha::registerKHAPipelines() {
           return errorHandler("kha-cpu-pipeline: vector-bits must be 128, "
                               "256 or 512, got " +
                               Twine(options.vectorBits));
-        buildCPUPipeline(pm, options);
+        buildCPUPipeline(pm, options.settings());
         return success();
       },
       [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {
@@ -189,9 +189,10 @@ void kha::registerKHAPipelines() {
         if (failed(options.parseFromString(text)))
           return failure();
         std::string error;
-        if (failed(checkGPUPipelineOptions(options, error)))
+        GPUPipelineSettings settings = options.settings();
+        if (failed(checkGPUPipelineSettings(settings, error)))
           return errorHandler("kha-gpu-pipeline: " + error);
-        buildGPUPipeline(pm, options);
+        buildGPUPipeline(pm, settings);
         return success();
       },
       [](function_ref<void(const mlir::detail::PassOptions &)> optHandler) {

@@ -25,8 +25,8 @@
 
 using namespace mlir;
 
-LogicalResult kha::checkGPUPipelineOptions(const GPUPipelineOptions &options,
-                                           std::string &error) {
+LogicalResult kha::checkGPUPipelineSettings(const GPUPipelineSettings &options,
+                                            std::string &error) {
   StringRef chip = options.chip;
   if (chip != "sm_80" && chip != "sm_86" && chip != "sm_89" &&
       chip != "sm_90" && chip != "sm_90a") {
@@ -57,7 +57,7 @@ std::optional<std::string> kha::findCudaToolkit() {
 /// MLIR has no default one. The upstream pipeline builder takes no toolkit,
 /// so the option is given to the pass it added.
 static void setSerialisationToolkit(OpPassManager &pm,
-                                    const kha::GPUPipelineOptions &options) {
+                                    const kha::GPUPipelineSettings &options) {
   std::string toolkit = options.toolkit;
   if (toolkit.empty())
     toolkit = kha::findCudaToolkit().value_or("");
@@ -70,7 +70,7 @@ static void setSerialisationToolkit(OpPassManager &pm,
 }
 
 void kha::buildGPUPipeline(OpPassManager &pm,
-                           const GPUPipelineOptions &options) {
+                           const GPUPipelineSettings &options) {
   // kha -> linalg on tensors, as for the CPU (the knock folds are the same).
   addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights);
   // f16/bf16 projections multiply the narrow tensors, not f32 copies (here
@@ -81,7 +81,7 @@ void kha::buildGPUPipeline(OpPassManager &pm,
   // chip: tensor cores where they can take the op, else the SIMT kernel
   // with a remark saying why.
   KHASDPAToGPUPassOptions attention;
-  attention.chip = options.chip.getValue();
+  attention.chip = options.chip;
   attention.requireTensorCores = options.requireTensorCores;
   pm.addPass(createKHASDPAToGPUPass(attention));
   pm.addPass(createKHALowerToLinalgPass());
@@ -92,7 +92,7 @@ void kha::buildGPUPipeline(OpPassManager &pm,
   // Projections (and folded weights, and the matmuls the lowering made):
   // shared-memory tiled matmul kernels, chosen the same way.
   KHAMatmulToGPUPassOptions projections;
-  projections.chip = options.chip.getValue();
+  projections.chip = options.chip;
   projections.requireTensorCores = options.requireTensorCores;
   pm.addPass(createKHAMatmulToGPUPass(projections));
 
@@ -160,9 +160,9 @@ void kha::buildGPUPipeline(OpPassManager &pm,
   pm.addNestedPass<gpu::GPUModuleOp>(createKHAGPUWgmmaFragmentsToLLVMPass());
   // Kernels to NVVM and PTX/cubin; host code to LLVM.
   gpu::GPUToNVVMPipelineOptions nvvm;
-  nvvm.cubinChip = options.chip.getValue();
+  nvvm.cubinChip = options.chip;
   nvvm.cubinFeatures = "+ptx80";
-  nvvm.cubinFormat = options.format.getValue();
+  nvvm.cubinFormat = options.format;
   nvvm.optLevel = 3;
   gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
   setSerialisationToolkit(pm, options);

@@ -208,9 +208,9 @@ class Module:
         self._module = None
 
 
-def compile(module: Module, output: str, target="cpu", cpu="native", vectorize=True,
-            fold_knocks=True, fuse_knock_mlp=True, schedule_file="", cuda_chip="sm_90a",
-            cuda_format="isa", cuda_on_host=False, prepare_weights=True):
+def compile(module: Module, output: str, target=None, cpu=None, vectorize=None,
+            fold_knocks=None, fuse_knock_mlp=None, schedule_file=None, cuda_chip=None,
+            cuda_format=None, cuda_on_host=None, prepare_weights=None):
     """Compiles (a copy of) `module` to the shared library `output`, as
     kha-compile does, and returns it loaded as a kha.Library (for cuda, a
     library whose C functions take device pointers; kha.Library moves numpy
@@ -218,19 +218,28 @@ def compile(module: Module, output: str, target="cpu", cpu="native", vectorize=T
     runs the cuda target's kernels on the host CPU instead: a host library
     that checks the GPU path without a GPU. `prepare_weights` (off:
     kha-compile --no-prepare-weights) outlines the work on the weights alone
-    into a prepare function that `Library.bind` calls once."""
+    into a prepare function that `Library.bind` calls once. An argument
+    left at None takes the compiler's default (khaCompileOptionsGetDefault:
+    the cpu target, the native CPU, vectorised, knocks folded and fused,
+    weights prepared, chip sm_90a, PTX)."""
     from kha.runtime import Library
 
     lib = module.context._lib
     copy = module.clone()
-    keep = [s.encode("utf-8") for s in (target, cpu, schedule_file, os.fspath(output),
-                                        cuda_chip, cuda_format)]
-    options = _capi.KhaCompileOptions(
-        _capi.string_ref(keep[0]), _capi.string_ref(keep[1]), bool(vectorize),
-        bool(fold_knocks), bool(fuse_knock_mlp), _capi.string_ref(keep[2]),
-        _capi.string_ref(keep[4]), _capi.string_ref(keep[5]), bool(cuda_on_host),
-        bool(prepare_weights))
-    ok = lib.khaCompileModule(copy._module, ctypes.byref(options), _capi.string_ref(keep[3]))
+    options = lib.khaCompileOptionsGetDefault()
+    keep = []  # the bytes the string references point into
+    for field, value in (("target", target), ("cpu", cpu), ("scheduleFile", schedule_file),
+                         ("cudaChip", cuda_chip), ("cudaFormat", cuda_format)):
+        if value is not None:
+            keep.append(value.encode("utf-8"))
+            setattr(options, field, _capi.string_ref(keep[-1]))
+    for field, value in (("vectorize", vectorize), ("foldKnocks", fold_knocks),
+                         ("fuseKnockMlp", fuse_knock_mlp), ("cudaOnHost", cuda_on_host),
+                         ("prepareWeights", prepare_weights)):
+        if value is not None:
+            setattr(options, field, bool(value))
+    path = os.fspath(output).encode("utf-8")
+    ok = lib.khaCompileModule(copy._module, ctypes.byref(options), _capi.string_ref(path))
     if not ok.value:
         module.context.fail("cannot compile the module to %s" % output)
     module.context.take_diagnostics()

@@ -376,12 +376,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   pm.enableVerifier(true); // after every pass, as -verify-each
   switch (bytes.ConsumeIntegralInRange<int>(0, 3)) {
   case 0: {
-    kha::CPUPipelineOptions options;
-    kha::buildCPUPipeline(pm, options);
+    kha::buildCPUPipeline(pm, kha::CPUPipelineSettings());
     break;
   }
   default: {
-    kha::GPUPipelineOptions options;
+    kha::GPUPipelineSettings options;
     options.chip = bytes.ConsumeBool() ? "sm_90a" : "sm_80";
     options.format = "isa";
     options.hostEmulation = bytes.ConsumeBool();

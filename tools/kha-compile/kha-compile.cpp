@@ -36,34 +36,39 @@ static cl::opt<std::string> inputFilename(cl::Positional,
 static cl::opt<std::string> outputFilename("o", cl::desc("output file"),
                                            cl::value_desc("path"), cl::Required,
                                            cl::cat(category));
-static cl::opt<std::string> target("target", cl::desc("cpu (the host) or cuda"),
-                                   cl::cat(category), cl::init("cpu"));
+static cl::opt<std::string>
+    target("target", cl::desc("cpu (the host) or cuda"), cl::cat(category),
+           cl::init(mlir::kha::CompileOptions().target));
 static cl::opt<std::string>
     cudaChip("cuda-chip", cl::desc("sm_80 or sm_90a (--target=cuda)"),
-             cl::cat(category), cl::init(mlir::kha::kDefaultCudaChip));
+             cl::cat(category),
+             cl::init(mlir::kha::GPUPipelineSettings().chip));
 static cl::opt<std::string>
     cudaFormat("cuda-format",
                cl::desc("how kernels are embedded (--target=cuda): isa (PTX, "
                         "compiled by the driver), bin (cubin) or fatbin"),
-               cl::cat(category), cl::init("isa"));
+               cl::cat(category),
+               cl::init(mlir::kha::GPUPipelineSettings().format));
 static cl::opt<std::string> cudaToolkit(
     "cuda-toolkit",
     cl::desc("the CUDA toolkit whose ptxas and libdevice serialise the "
              "kernels (--target=cuda; default: $CUDA_HOME, $CUDA_ROOT, "
              "$CUDA_PATH, else /usr/local/cuda)"),
-    cl::cat(category), cl::init(""));
+    cl::cat(category), cl::init(mlir::kha::GPUPipelineSettings().toolkit));
 static cl::opt<bool> cudaOnHost(
     "cuda-on-host",
     cl::desc("run the CUDA kernels on the host CPU instead, threads as loops "
              "(--target=cuda): a slow check of the GPU path without a GPU; "
              "the library is called like a CPU one"),
-    cl::cat(category), cl::init(false));
+    cl::cat(category),
+    cl::init(mlir::kha::GPUPipelineSettings().hostEmulation));
 static cl::opt<bool> cudaRequireTensorCores(
     "cuda-require-tensor-cores",
     cl::desc("make a kernel that falls back to the CUDA cores (f32, a head "
              "dim not a multiple of 16, ...) an error instead of a remark "
              "(--target=cuda)"),
-    cl::cat(category), cl::init(false));
+    cl::cat(category),
+    cl::init(mlir::kha::GPUPipelineSettings().requireTensorCores));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("so (default), llvm (LLVM IR), or "
                                           "ptx (--target=cuda)"),
@@ -71,7 +76,8 @@ static cl::opt<std::string> emit("emit",
 static cl::opt<std::string> cpu("mcpu",
                                 cl::desc("CPU to tune for (native or an LLVM "
                                          "CPU name)"),
-                                cl::cat(category), cl::init("native"));
+                                cl::cat(category),
+                                cl::init(mlir::kha::CompileOptions().cpu));
 static cl::opt<bool> noVectorize("no-vectorize",
                                  cl::desc("plain loops (for debugging)"),
                                  cl::cat(category), cl::init(false));
@@ -95,7 +101,8 @@ static cl::opt<std::string>
     cpuSchedule("cpu-schedule",
                 cl::desc("transform script replacing the built-in CPU "
                          "schedule (for experiments)"),
-                cl::cat(category), cl::init(""));
+                cl::cat(category),
+                cl::init(mlir::kha::CPUPipelineSettings().scheduleFile));
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "kha-compile") << message << "\n";
@@ -158,16 +165,20 @@ int main(int argc, char **argv) {
     mlir::kha::CompileOptions options;
     options.target = target;
     options.cpu = cpu;
-    options.vectorize = !noVectorize;
-    options.scheduleFile = cpuSchedule;
-    options.foldKnocks = !noFoldKnocks;
-    options.fuseKnockMlp = !noFuseKnockMlp;
-    options.prepareWeights = !noPrepareWeights;
-    options.cudaChip = cudaChip;
-    options.cudaFormat = cudaFormat;
-    options.cudaToolkit = cudaToolkit;
-    options.cudaOnHost = cudaOnHost;
-    options.cudaRequireTensorCores = cudaRequireTensorCores;
+    mlir::kha::CPUPipelineSettings &cpuPipeline = options.cpuPipeline;
+    cpuPipeline.vectorize = !noVectorize;
+    cpuPipeline.scheduleFile = cpuSchedule;
+    cpuPipeline.foldKnocks = !noFoldKnocks;
+    cpuPipeline.fuseKnockMlp = !noFuseKnockMlp;
+    cpuPipeline.prepareWeights = !noPrepareWeights;
+    mlir::kha::GPUPipelineSettings &gpuPipeline = options.gpuPipeline;
+    gpuPipeline.foldKnocks = !noFoldKnocks;
+    gpuPipeline.prepareWeights = !noPrepareWeights;
+    gpuPipeline.chip = cudaChip;
+    gpuPipeline.format = cudaFormat;
+    gpuPipeline.toolkit = cudaToolkit;
+    gpuPipeline.hostEmulation = cudaOnHost;
+    gpuPipeline.requireTensorCores = cudaRequireTensorCores;
     // --mlir-timing, --mlir-print-ir-*: on the lowering's pass manager.
     options.configurePassManager = [](mlir::PassManager &pm) {
       if (mlir::failed(mlir::applyPassManagerCLOptions(pm)))

@@ -9,7 +9,7 @@
 #ifndef KHA_COMPILER_COMPILER_H
 #define KHA_COMPILER_COMPILER_H
 
-#include "kha/Support/GPUTarget.h"
+#include "kha/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -31,33 +31,16 @@ namespace kha {
 struct CompileOptions {
   /// "cpu" (the host) or "cuda" (NVIDIA GPUs).
   std::string target = "cpu";
-  /// --target=cuda: the GPU (sm_80 ... sm_90a) and the kernels' embedded form
-  /// (isa: PTX, bin: cubin, fatbin).
-  std::string cudaChip = kDefaultCudaChip;
-  std::string cudaFormat = "isa";
-  /// --target=cuda: the CUDA toolkit (ptxas, libdevice); "" finds one
-  /// (findCudaToolkit: $CUDA_HOME, ..., /usr/local/cuda).
-  std::string cudaToolkit;
-  /// --target=cuda: run the kernels on the host CPU instead (threads as
-  /// loops), giving a host library with host buffers: the GPU path checked
-  /// without a GPU.
-  bool cudaOnHost = false;
-  /// --target=cuda: a kernel that cannot use the tensor cores is an error
-  /// (otherwise a remark, and the SIMT kernel).
-  bool cudaRequireTensorCores = false;
   /// The host CPU to tune for: "native" or an LLVM CPU name.
   std::string cpu = "native";
-  /// Tile and vectorise (false: plain loops).
-  bool vectorize = true;
-  /// Fold linear knocks into the projection weights.
-  bool foldKnocks = true;
-  /// Fuse MLP knocks into the value projection.
-  bool fuseKnockMlp = true;
-  /// Outline work on `kha.weight` arguments alone into @f_prepare
-  /// (kha-outline-weight-preparation); the manifest records it.
-  bool prepareWeights = true;
-  /// A transform script replacing the built-in CPU schedule ("": built-in).
-  std::string scheduleFile;
+  /// --target=cpu: the CPU pipeline's settings; `vectorBits` is taken from
+  /// the target machine's features.
+  CPUPipelineSettings cpuPipeline;
+  /// --target=cuda: the GPU pipeline's settings. `hostEmulation` runs the
+  /// kernels on the host CPU instead (threads as loops), giving a host
+  /// library with host buffers: the GPU path checked without a GPU. PTX
+  /// output takes the `isa` format whatever `format` says.
+  GPUPipelineSettings gpuPipeline;
   /// Called on the lowering's pass manager before it runs (a tool applies
   /// its --mlir-* options, timing and IR printing, here); a failure stops
   /// the compilation.
