@@ -1,28 +1,36 @@
-// kha-fuse-knock-mlp: the MLP knock runs inside the value projection's loop
-// over blocks of tokens; V exists one block at a time.
+// kha-fuse-knock-mlp: the MLP knock tiled over one batch entry and a block
+// of tokens by the upstream tile-and-fuse driver, the value projection
+// fused into each tile; V exists one block at a time.
 // RUN: kha-opt %s -kha-fuse-knock-mlp -split-input-file | FileCheck %s
 // RUN: kha-opt %s -kha-fuse-knock-mlp="rows=16" -split-input-file | FileCheck %s --check-prefix=ROWS
+// RUN: kha-opt %s -kha-fuse-knock-mlp -split-input-file | kha-opt -kha-lower-to-linalg -canonicalize -split-input-file | FileCheck %s --check-prefix=LOWERED
 
 // CHECK-LABEL: func @fuse
-// CHECK-SAME: (%[[X:.*]]: tensor<?x16xf32>, %[[W:.*]]: tensor<16x8xf32>, %[[UP:.*]]: tensor<4x4xf32>, %[[GATE:.*]]: tensor<4x4xf32>, %[[DOWN:.*]]: tensor<4x4xf32>
-
-// CHECK: %[[OUT:.*]] = scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %c64 iter_args(%[[ACC:.*]] = %{{.*}}) -> (tensor<?x8xf32>)
-// CHECK:   %[[N:.*]] = arith.minsi
-// CHECK:   %[[XB:.*]] = tensor.extract_slice %[[X]][%[[I]], 0] [%[[N]], 16] [1, 1]
-// CHECK:   %[[V:.*]] = linalg.matmul ins(%[[XB]], %[[W]] : tensor<?x16xf32>, tensor<16x8xf32>)
-// CHECK:   %[[VE:.*]] = tensor.expand_shape %[[V]] {{\[\[}}0], [1, 2]] output_shape [%[[N]], 2, 4]
-// CHECK:   %[[VH:.*]] = tensor.collapse_shape %[[VE]] {{\[\[}}0, 1], [2]] : tensor<?x2x4xf32> into tensor<?x4xf32>
-// CHECK:   linalg.matmul ins(%[[VH]], %[[UP]]
-// CHECK:   linalg.matmul ins(%[[VH]], %[[GATE]]
-// CHECK:   linalg.generic
-// CHECK:     math.exp
-// CHECK:   %[[D:.*]] = linalg.matmul ins(%{{.*}}, %[[DOWN]]
-// CHECK:   tensor.insert_slice %{{.*}} into %[[ACC]][%[[I]], 0] [%[[N]], 8] [1, 1]
-// CHECK: %[[R:.*]] = tensor.expand_shape %[[OUT]] {{\[\[}}0, 1], [2, 3]]
-// CHECK-NOT: kha.mlp_knock
-// CHECK: return %[[R]]
+// CHECK-SAME: (%[[X:.*]]: tensor<?x16xf32>, %[[W:.*]]: tensor<16x8xf32>, %[[UP:.*]]: tensor<4x4xf32>, %[[GATE:.*]]: tensor<4x4xf32>, %[[DOWN:.*]]: tensor<4x4xf32>, %[[B:.*]]: index, %[[L:.*]]: index)
+// CHECK-NOT: linalg.matmul
+// CHECK: %[[OUT:.*]] = scf.for %[[BI:.*]] = %{{.*}} to %[[B]] step %{{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (tensor<?x?x2x4xf32>)
+// CHECK:   scf.for %[[LI:.*]] = %{{.*}} to %[[L]] step %c64 iter_args(%[[ACC2:.*]] = %[[ACC]])
+// CHECK:     %[[N:.*]] = affine.min
+// CHECK:     %[[ROW:.*]] = affine.linearize_index disjoint [%[[BI]], %[[LI]]] by (%[[B]], %[[L]])
+// CHECK:     %[[XB:.*]] = tensor.extract_slice %[[X]][%[[ROW]], 0] [%[[N]], 16] [1, 1]
+// CHECK:     %[[ZERO:.*]] = linalg.fill
+// CHECK:     %[[V:.*]] = linalg.matmul ins(%[[XB]], %[[W]] : tensor<?x16xf32>, tensor<16x8xf32>) outs(%[[ZERO]]
+// CHECK:     %[[VE:.*]] = tensor.expand_shape %[[V]] {{\[\[}}0, 1], [2, 3]] output_shape [1, %[[N]], 2, 4]
+// CHECK:     %[[K:.*]] = kha.mlp_knock %[[VE]], %[[UP]], %[[GATE]], %[[DOWN]] : tensor<1x?x2x4xf32>
+// CHECK:     tensor.insert_slice %[[K]] into %[[ACC2]][%[[BI]], %[[LI]], 0, 0] [1, %[[N]], 2, 4] [1, 1, 1, 1]
+// CHECK-NOT: linalg.matmul
+// CHECK: return %[[OUT]]
 // ROWS-LABEL: func @fuse
+// ROWS: scf.for
 // ROWS: scf.for {{.*}} step %c16
+// The tile's knock lowers inside the loop: the MLP on the tile's head vectors.
+// LOWERED-LABEL: func @fuse
+// LOWERED: scf.for
+// LOWERED: scf.for
+// LOWERED: linalg.matmul
+// LOWERED: math.exp
+// LOWERED: tensor.insert_slice
+// LOWERED-NOT: kha.mlp_knock
 func.func @fuse(%x: tensor<?x16xf32>, %w: tensor<16x8xf32>, %up: tensor<4x4xf32>, %gate: tensor<4x4xf32>, %down: tensor<4x4xf32>, %b: index, %l: index) -> tensor<?x?x2x4xf32> {
   %c0 = arith.constant 0 : index
   %m = tensor.dim %x, %c0 : tensor<?x16xf32>
@@ -37,16 +45,17 @@ func.func @fuse(%x: tensor<?x16xf32>, %w: tensor<16x8xf32>, %up: tensor<4x4xf32>
 
 // -----
 
-// bf16: the block stays in f32 from the projection through the MLP and is
-// rounded once, after it.
+// bf16: the projection is fused unrounded, the MLP's matrices widened once,
+// and the tile stays in f32 from the projection through the MLP; the
+// result is rounded once, after it.
 // CHECK-LABEL: func @bf16
-// CHECK: scf.for
+// CHECK-COUNT-3: arith.extf %{{.*}} : tensor<4x4xbf16> to tensor<4x4xf32>
+// CHECK: %[[OUT:.*]] = scf.for
+// CHECK:   scf.for
 // CHECK-NOT: arith.truncf
-// CHECK: math.exp
-// CHECK: linalg.matmul
-// CHECK-NEXT: tensor.expand_shape
-// CHECK-NEXT: tensor.collapse_shape
-// CHECK-NEXT: arith.truncf %{{.*}} : tensor<?x8xf32> to tensor<?x8xbf16>
+// CHECK:     linalg.matmul
+// CHECK:     kha.mlp_knock %{{.*}} : tensor<1x?x2x4xf32>, tensor<4x4xf32>
+// CHECK: arith.truncf %[[OUT]] : tensor<2x3x2x4xf32> to tensor<2x3x2x4xbf16>
 // CHECK-NOT: kha.mlp_knock
 func.func @bf16(%x: tensor<6x16xf32>, %w: tensor<16x8xf32>, %m: tensor<4x4xbf16>) -> tensor<2x3x2x4xbf16> {
   %e = tensor.empty() : tensor<6x8xf32>

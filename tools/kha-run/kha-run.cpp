@@ -383,6 +383,526 @@ double elementAsDouble(const std::string &type, const char *p) {
   return type == "f16" ? halfToFloat(bits) : bfloat16ToFloat(bits);
 }
 
+/// --list: each function's arguments and results.
+void printFunctions(const Manifest &manifest) {
+  for (const FunctionSpec &fn : manifest.functions) {
+    std::printf("%s (%s):", fn.name.c_str(), manifest.device.c_str());
+    for (const TensorSpec &arg : fn.args)
+      std::printf(" %s:%s%s%s", arg.name.c_str(), arg.elementType.c_str(),
+                  arg.kind == ArgumentKind::Scalar
+                      ? ""
+                      : formatShape(arg.shape).c_str(),
+                  arg.kind == ArgumentKind::InOut ? "(updated)" : "");
+    std::printf(" ->");
+    for (const TensorSpec &res : fn.results)
+      std::printf(" %s%s", res.elementType.c_str(),
+                  formatShape(res.shape).c_str());
+    std::printf("\n");
+  }
+}
+
+/// The function to call: --function, else the library's one function (its
+/// outlined weight preparations aside).
+const FunctionSpec *chooseFunction(const Manifest &manifest,
+                                   const Options &options, std::string &error) {
+  const FunctionSpec *fn = nullptr;
+  std::string names;
+  std::vector<const FunctionSpec *> callable;
+  for (const FunctionSpec &candidate : manifest.functions) {
+    names += (names.empty() ? "" : ", ") + candidate.name;
+    bool part = false;
+    for (const FunctionSpec &other : manifest.functions)
+      part |=
+          other.prepare == candidate.name || other.prepared == candidate.name;
+    if (!part)
+      callable.push_back(&candidate);
+    if (candidate.name == options.function)
+      fn = &candidate;
+  }
+  if (options.function.empty() && callable.size() == 1)
+    fn = callable.front();
+  if (!fn)
+    error = options.function.empty()
+                ? "the library has several functions; choose one with "
+                  "--function (" +
+                      names + ")"
+                : "no function '" + options.function + "' in " +
+                      options.library + " (it has: " + names + ")";
+  return fn;
+}
+
+/// --random: the inputs not given, as generated-input specs (a scalar, a
+/// cache length, is 0: an empty cache). Dynamic sizes come from --sizes, one
+/// per class of sizes the manifest says are equal, numbered in the order
+/// they first appear (argument by argument, dimension by dimension).
+bool addRandomInputs(const FunctionSpec &fn, Options &options,
+                     std::string &error) {
+  std::vector<std::vector<int64_t>> classOf(fn.args.size());
+  for (size_t i = 0; i < fn.args.size(); ++i)
+    classOf[i].assign(fn.args[i].shape.size(), -1);
+  int64_t classes = 0;
+  for (size_t i = 0; i < fn.args.size(); ++i)
+    for (size_t d = 0; d < fn.args[i].shape.size(); ++d) {
+      if (fn.args[i].shape[d] >= 0 || classOf[i][d] >= 0)
+        continue;
+      int64_t c = classes++;
+      classOf[i][d] = c;
+      for (const auto &group : fn.equalSizes) {
+        bool member = false;
+        for (const auto &[arg, dim] : group)
+          member |= arg == i && dim == d;
+        if (member)
+          for (const auto &[arg, dim] : group)
+            if (arg < classOf.size() && dim < classOf[arg].size())
+              classOf[arg][dim] = c;
+      }
+    }
+  if (options.sizesGiven && int64_t(options.sizes.size()) != classes) {
+    error = fn.name + " has " + std::to_string(classes) +
+            " dynamic sizes (equal sizes counted once, in order of "
+            "appearance), got " +
+            std::to_string(options.sizes.size()) + " in --sizes";
+    return false;
+  }
+  for (size_t i = options.inputs.size(); i < fn.args.size(); ++i) {
+    const TensorSpec &arg = fn.args[i];
+    if (arg.kind == ArgumentKind::Scalar) {
+      options.inputs.push_back("0");
+      continue;
+    }
+    std::string spec;
+    for (size_t d = 0; d < arg.shape.size(); ++d) {
+      int64_t size = arg.shape[d];
+      if (size < 0) {
+        if (!options.sizesGiven) {
+          error = "input " + std::to_string(i + 1) + " (" + arg.name +
+                  ") has dynamic sizes: give them with --sizes (" +
+                  std::to_string(classes) +
+                  " of them, equal sizes counted once, in order of "
+                  "appearance)";
+          return false;
+        }
+        size = options.sizes[classOf[i][d]];
+      }
+      spec += std::to_string(size) + "x";
+    }
+    options.inputs.push_back(spec + arg.elementType + "=random:" +
+                             std::to_string(options.randomSeed + i));
+  }
+  return true;
+}
+
+/// The inputs of `fn` (files or generated), after checking that the options
+/// fit it: as many inputs as arguments, no more outputs than results,
+/// outputs as @FILE.npy, and with --update an updated input from a file.
+/// The sizes must relate as the manifest says (equal dynamic sizes, a cache
+/// length leaving room for the new tokens): a mismatch would make the
+/// function read outside the smaller buffer.
+bool loadArguments(const FunctionSpec &fn, const Options &options,
+                   std::vector<Buffer> &buffers, std::string &error) {
+  if (options.inputs.size() != fn.args.size()) {
+    error = fn.name + " takes " + std::to_string(fn.args.size()) +
+            " inputs, got " + std::to_string(options.inputs.size());
+    return false;
+  }
+  if (options.outputs.size() > fn.results.size()) {
+    error = fn.name + " has " + std::to_string(fn.results.size()) +
+            " results, got " + std::to_string(options.outputs.size()) +
+            " --output options";
+    return false;
+  }
+  for (const std::string &output : options.outputs)
+    if (output.size() < 2 || output[0] != '@') {
+      error = "bad --output '" + output + "': expected @FILE.npy";
+      return false;
+    }
+
+  buffers.assign(fn.args.size(), Buffer());
+  for (size_t i = 0; i < fn.args.size(); ++i)
+    if (!loadInput(options.inputs[i], i, fn.args[i], buffers[i], error))
+      return false;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<int64_t> scalars;
+  for (const Buffer &buffer : buffers) {
+    shapes.push_back(buffer.shape);
+    scalars.push_back(buffer.scalar);
+  }
+  if (!checkSizeRelations(fn, shapes, scalars, error))
+    return false;
+  if (options.update) {
+    bool any = false;
+    for (size_t i = 0; i < fn.args.size(); ++i)
+      any |=
+          fn.args[i].kind == ArgumentKind::InOut && options.inputs[i][0] == '@';
+    if (!any) {
+      error = "--update writes back the inputs " + fn.name +
+              " updates in place, given as @FILE.npy; there are none";
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Words of the struct of descriptors `f`'s results come back in (all
+/// fields 8 bytes).
+size_t resultWordsOf(const FunctionSpec &f) {
+  size_t words = 0;
+  for (const TensorSpec &res : f.results)
+    words += 3 + 2 * res.shape.size();
+  return words;
+}
+
+/// `f`'s result descriptors, from their struct.
+std::vector<MemRefDescriptor> unpackResults(const FunctionSpec &f,
+                                            const std::vector<int64_t> &words) {
+  std::vector<MemRefDescriptor> results;
+  size_t word = 0;
+  for (const TensorSpec &res : f.results) {
+    MemRefDescriptor desc = MemRefDescriptor::ofRank(res.shape.size());
+    std::copy_n(words.begin() + word, desc.words.size(), desc.words.begin());
+    word += desc.words.size();
+    results.push_back(desc);
+  }
+  return results;
+}
+
+/// The median of `times` (sorted here).
+double median(std::vector<double> &times) {
+  std::sort(times.begin(), times.end());
+  size_t n = times.size();
+  return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+}
+
+/// Milliseconds since `start`.
+double millisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+/// One function of a loaded library, called on loaded arguments: where
+/// they live (for cuda, the library's own runtime, linked into it, moves
+/// them to device buffers, and results come back as device buffers), the
+/// weights prepared once, the call, and its results.
+class Call {
+public:
+  Call(void *handle, const std::string &library, bool cuda,
+       std::vector<Buffer> buffers)
+      : handle(handle), library(library), cuda(cuda),
+        buffers(std::move(buffers)) {}
+
+  /// The arguments where the function reads them (for cuda, copied to the
+  /// GPU), as descriptors; a scalar travels as its value.
+  bool placeArguments(const FunctionSpec &fn, std::string &error) {
+    if (cuda) {
+      if (!gpu.bind(handle, error)) {
+        error = library + ": " + error;
+        return false;
+      }
+      if (const char *problem = gpu.init()) {
+        error = std::string("cannot use the GPU: ") + problem;
+        return false;
+      }
+      for (size_t i = 0; i < buffers.size(); ++i) {
+        Buffer &buffer = buffers[i];
+        if (fn.args[i].kind == ArgumentKind::Scalar) {
+          deviceInputs.push_back(nullptr);
+          continue;
+        }
+        void *device = gpu.alloc(buffer.bytes.size(), nullptr, false);
+        gpu.copy(device, buffer.bytes.data(), buffer.bytes.size(), nullptr);
+        deviceInputs.push_back(device);
+      }
+      gpu.synchronize(nullptr);
+      if (const char *problem = gpu.lastError()) {
+        error = std::string("copying the inputs to the GPU failed: ") + problem;
+        return false;
+      }
+    }
+    for (size_t i = 0; i < buffers.size(); ++i)
+      argDescs.push_back(
+          fn.args[i].kind == ArgumentKind::Scalar
+              ? MemRefDescriptor{{buffers[i].scalar}}
+              : MemRefDescriptor::contiguous(cuda ? deviceInputs[i]
+                                                  : buffers[i].bytes.data(),
+                                             buffers[i].shape));
+    // The entry point's own argument checks (libraries older than them
+    // have no kha_last_error).
+    entryError =
+        reinterpret_cast<const char *(*)()>(dlsym(handle, "kha_last_error"));
+    return true;
+  }
+
+  /// Work on the weights alone that the compiler outlined (`fn`'s prepare
+  /// line) is done once, here; the function called is then the prepared
+  /// one, on all inputs and the prepared values.
+  bool prepareWeights(const Manifest &manifest, const FunctionSpec &fn,
+                      bool report, std::string &error) {
+    const FunctionSpec *prepare = findFunction(manifest, fn.prepare);
+    const FunctionSpec *rest = findFunction(manifest, fn.prepared);
+    Entry prepareEntry = entryOf(prepare->name);
+    Entry restEntry = entryOf(rest->name);
+    if (!prepareEntry || !restEntry) {
+      error = library + " has no entry point for " + prepare->name + " or " +
+              rest->name;
+      return false;
+    }
+    std::vector<int64_t> words(resultWordsOf(*prepare));
+    std::vector<void *> pointers;
+    if (!prepare->results.empty())
+      pointers.push_back(words.data());
+    for (size_t index : fn.weightArgs)
+      pointers.push_back(argDescs[index].words.data());
+    if (pointers.size() >= kMaxPointers) {
+      error = "too many arguments";
+      return false;
+    }
+    auto start = std::chrono::steady_clock::now();
+    invoke(prepareEntry, pointers);
+    double ms = millisecondsSince(start);
+    if (std::string problem = callProblem(prepare->name); !problem.empty()) {
+      error = problem;
+      return false;
+    }
+    if (report)
+      std::printf("prepare: %s once, %.3f ms\n", prepare->name.c_str(), ms);
+    preparedValues = unpackResults(*prepare, words);
+    argDescs.insert(argDescs.end(), preparedValues.begin(),
+                    preparedValues.end());
+    prepared = rest;
+    return true;
+  }
+
+  /// Calls `fn` (or, after prepareWeights, the prepared function) once;
+  /// `results` are then its results, on the host.
+  bool callOnce(const FunctionSpec &fn, std::string &error) {
+    called = prepared ? prepared : &fn;
+    entry = entryOf(called->name);
+    if (!entry) {
+      error = library + " has no entry point _mlir_ciface_" + called->name;
+      return false;
+    }
+    resultStruct.assign(resultWordsOf(*called), 0);
+    pointers.clear();
+    if (!called->results.empty())
+      pointers.push_back(resultStruct.data());
+    // An i64 passed by value goes where a pointer would: both are one
+    // integer register or stack slot in the x86-64 and AArch64 calling
+    // conventions, so the pointer-typed call table calls it correctly.
+    for (size_t i = 0; i < argDescs.size(); ++i)
+      pointers.push_back(i < called->args.size() &&
+                                 called->args[i].kind == ArgumentKind::Scalar
+                             ? reinterpret_cast<void *>(
+                                   static_cast<intptr_t>(argDescs[i].words[0]))
+                             : static_cast<void *>(argDescs[i].words.data()));
+    if (pointers.size() >= kMaxPointers) {
+      error = "too many arguments";
+      return false;
+    }
+    invoke(entry, pointers);
+    if (std::string problem = callProblem(called->name); !problem.empty()) {
+      error = problem;
+      return false;
+    }
+    deviceResults = unpackResults(*called, resultStruct);
+    return copyResultsToHost(error);
+  }
+
+  /// Writes results to the --output files and updated arguments back to
+  /// their files (--update), and prints each result's sum and largest
+  /// magnitude.
+  bool writeResults(const Options &options, std::string &error) {
+    for (size_t i = 0; i < options.outputs.size(); ++i)
+      if (!writeResult(options.outputs[i].substr(1), called->results[i],
+                       results[i], error))
+        return false;
+    if (options.update && !writeUpdatedArguments(options, error))
+      return false;
+    for (size_t i = 0; i < results.size(); ++i)
+      printSummary(i, called->results[i], results[i]);
+    release(deviceResults);
+    return true;
+  }
+
+  /// --benchmark=N: N more calls after the first (the warm-up), timed.
+  void benchmark(int runs, const std::string &calledName) {
+    std::vector<double> times;
+    for (int run = 0; run < runs; ++run) {
+      auto start = std::chrono::steady_clock::now();
+      invoke(entry, pointers);
+      times.push_back(millisecondsSince(start));
+      release(unpackResults(*called, resultStruct));
+    }
+    double middle = median(times);
+    std::printf("benchmark: %s median %.3f ms over %d runs (min %.3f, max "
+                "%.3f) after 1 warm-up%s\n",
+                calledName.c_str(), middle, runs, times.front(), times.back(),
+                preparedValues.empty()
+                    ? ""
+                    : (" (as " + called->name + ", the weights prepared once)")
+                          .c_str());
+  }
+
+  /// Frees the prepared values and the device copies of the inputs.
+  bool finish(std::string &error) {
+    release(preparedValues, /*fromPrepare=*/true);
+    if (!cuda)
+      return true;
+    for (void *device : deviceInputs)
+      gpu.free(device, nullptr);
+    if (const char *problem = gpu.lastError()) {
+      error = std::string("the GPU failed: ") + problem;
+      return false;
+    }
+    return true;
+  }
+
+private:
+  Entry entryOf(const std::string &name) const {
+    return reinterpret_cast<Entry>(
+        dlsym(handle, ("_mlir_ciface_" + name).c_str()));
+  }
+
+  void invoke(Entry function, std::vector<void *> &arguments) {
+    kCallTable[arguments.size()](function, arguments.data());
+    if (cuda)
+      gpu.synchronize(nullptr);
+  }
+
+  /// What went wrong in the call of `name` just made (the entry point's
+  /// refusal, a failing CUDA call), or "".
+  std::string callProblem(const std::string &name) {
+    if (entryError)
+      if (const char *problem = entryError())
+        return std::string("the library refused the call: ") + problem;
+    if (cuda)
+      if (const char *problem = gpu.lastError())
+        return name + " failed on the GPU: " + problem;
+    return "";
+  }
+
+  /// Host copies of the results (for cuda: each result's extent, copied
+  /// back, with the same strides).
+  bool copyResultsToHost(std::string &error) {
+    results = deviceResults;
+    if (!cuda)
+      return true;
+    hostCopies.assign(results.size(), {});
+    for (size_t i = 0; i < results.size(); ++i) {
+      int64_t bytes = elementSize(called->results[i].elementType);
+      std::vector<int64_t> sizes = results[i].sizes(),
+                           strides = results[i].strides();
+      int64_t extent = 1;
+      bool empty = false;
+      for (size_t d = 0; d < sizes.size(); ++d) {
+        empty |= sizes[d] == 0;
+        extent += (sizes[d] - 1) * strides[d];
+      }
+      if (empty)
+        extent = 0;
+      hostCopies[i].resize(std::max<int64_t>(extent, 1) * bytes);
+      gpu.copy(hostCopies[i].data(), results[i].data(bytes), extent * bytes,
+               nullptr);
+      results[i].words[0] = results[i].words[1] =
+          reinterpret_cast<int64_t>(hostCopies[i].data());
+      results[i].words[2] = 0;
+    }
+    gpu.synchronize(nullptr);
+    if (const char *problem = gpu.lastError()) {
+      error =
+          std::string("copying the results from the GPU failed: ") + problem;
+      return false;
+    }
+    return true;
+  }
+
+  /// Arguments updated in place (a cache), back to their files.
+  bool writeUpdatedArguments(const Options &options, std::string &error) {
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      const TensorSpec &spec = called->args[i];
+      if (spec.kind != ArgumentKind::InOut || options.inputs[i][0] != '@')
+        continue;
+      if (cuda) {
+        gpu.copy(buffers[i].bytes.data(), deviceInputs[i],
+                 buffers[i].bytes.size(), nullptr);
+        gpu.synchronize(nullptr);
+        if (const char *problem = gpu.lastError()) {
+          error = std::string("copying ") + spec.name +
+                  " from the GPU failed: " + problem;
+          return false;
+        }
+      }
+      if (!writeResult(options.inputs[i].substr(1), spec,
+                       MemRefDescriptor::contiguous(buffers[i].bytes.data(),
+                                                    buffers[i].shape),
+                       error))
+        return false;
+      std::printf("updated %s: %s\n", spec.name.c_str(),
+                  options.inputs[i].substr(1).c_str());
+    }
+    return true;
+  }
+
+  static void printSummary(size_t index, const TensorSpec &spec,
+                           const MemRefDescriptor &result) {
+    int64_t bytes = elementSize(spec.elementType);
+    std::vector<int64_t> shape = result.sizes();
+    int64_t count = 1;
+    for (int64_t size : shape)
+      count *= size;
+    std::vector<char> raw(count * bytes);
+    copyToContiguous(result, bytes, raw.data());
+    double maxAbs = 0, sum = 0;
+    bool finite = true;
+    for (int64_t n = 0; n < count; ++n) {
+      double v = elementAsDouble(spec.elementType, raw.data() + n * bytes);
+      finite &= std::isfinite(v);
+      maxAbs = std::max(maxAbs, std::fabs(v));
+      sum += v;
+    }
+    std::printf("result %zu: %s %s, sum %.6g, max|y| %.6g%s\n", index,
+                spec.elementType.c_str(), formatShape(shape).c_str(), sum,
+                maxAbs, finite ? "" : ", NOT FINITE");
+  }
+
+  /// Results are buffers the library allocated, unless they alias an
+  /// input (or, for the prepared function's, a prepared value).
+  void release(const std::vector<MemRefDescriptor> &descs,
+               bool fromPrepare = false) {
+    for (const MemRefDescriptor &desc : descs) {
+      bool isInput = false;
+      for (size_t i = 0; i < buffers.size(); ++i)
+        isInput |= desc.allocated() ==
+                   (cuda ? deviceInputs[i] : buffers[i].bytes.data());
+      for (const MemRefDescriptor &value : preparedValues)
+        isInput |= !fromPrepare && desc.allocated() == value.allocated();
+      if (isInput)
+        continue;
+      if (cuda)
+        gpu.free(desc.allocated(), nullptr);
+      else
+        std::free(desc.allocated());
+    }
+  }
+
+  void *handle;
+  std::string library;
+  bool cuda;
+  std::vector<Buffer> buffers;
+  CudaApi gpu;
+  std::vector<void *> deviceInputs;
+  std::vector<MemRefDescriptor> argDescs;
+  const char *(*entryError)() = nullptr;
+  std::vector<MemRefDescriptor> preparedValues;
+  const FunctionSpec *prepared = nullptr;
+  const FunctionSpec *called = nullptr;
+  Entry entry = nullptr;
+  std::vector<int64_t> resultStruct;
+  std::vector<void *> pointers;
+  std::vector<MemRefDescriptor> deviceResults, results;
+  std::vector<std::vector<char>> hostCopies;
+};
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -415,22 +935,8 @@ int main(int argc, char **argv) {
   Manifest manifest;
   if (!parseManifest(manifestText, manifest, error))
     return fail(options.library + ": " + error);
-
   if (options.list) {
-    for (const FunctionSpec &fn : manifest.functions) {
-      std::printf("%s (%s):", fn.name.c_str(), manifest.device.c_str());
-      for (const TensorSpec &arg : fn.args)
-        std::printf(" %s:%s%s%s", arg.name.c_str(), arg.elementType.c_str(),
-                    arg.kind == ArgumentKind::Scalar
-                        ? ""
-                        : formatShape(arg.shape).c_str(),
-                    arg.kind == ArgumentKind::InOut ? "(updated)" : "");
-      std::printf(" ->");
-      for (const TensorSpec &res : fn.results)
-        std::printf(" %s%s", res.elementType.c_str(),
-                    formatShape(res.shape).c_str());
-      std::printf("\n");
-    }
+    printFunctions(manifest);
     return 0;
   }
 
@@ -443,390 +949,30 @@ int main(int argc, char **argv) {
   if (device != "cpu" && !cuda)
     return fail(options.library + " is for an unknown device '" + device + "'");
 
-  // Without --function, the library's one function (its outlined weight
-  // preparations aside) is called.
-  const FunctionSpec *fn = nullptr;
-  std::string names;
-  std::vector<const FunctionSpec *> callable;
-  for (const FunctionSpec &candidate : manifest.functions) {
-    names += (names.empty() ? "" : ", ") + candidate.name;
-    bool part = false;
-    for (const FunctionSpec &other : manifest.functions)
-      part |=
-          other.prepare == candidate.name || other.prepared == candidate.name;
-    if (!part)
-      callable.push_back(&candidate);
-    if (candidate.name == options.function)
-      fn = &candidate;
-  }
-  if (options.function.empty() && callable.size() == 1)
-    fn = callable.front();
+  const FunctionSpec *fn = chooseFunction(manifest, options, error);
   if (!fn)
-    return fail(options.function.empty()
-                    ? "the library has several functions; choose one with "
-                      "--function (" +
-                          names + ")"
-                    : "no function '" + options.function + "' in " +
-                          options.library + " (it has: " + names + ")");
-  auto entry = reinterpret_cast<Entry>(
-      dlsym(handle, ("_mlir_ciface_" + fn->name).c_str()));
-  if (!entry)
+    return fail(error);
+  if (!dlsym(handle, ("_mlir_ciface_" + fn->name).c_str()))
     return fail(options.library + " has no entry point _mlir_ciface_" +
                 fn->name);
-
-  if (options.random && options.inputs.size() < fn->args.size()) {
-    // The dynamic sizes of the arguments, by class: sizes the manifest says
-    // are equal are one class; classes are numbered in the order they
-    // first appear (argument by argument, dimension by dimension).
-    std::vector<std::vector<int64_t>> classOf(fn->args.size());
-    for (size_t i = 0; i < fn->args.size(); ++i)
-      classOf[i].assign(fn->args[i].shape.size(), -1);
-    int64_t classes = 0;
-    for (size_t i = 0; i < fn->args.size(); ++i)
-      for (size_t d = 0; d < fn->args[i].shape.size(); ++d) {
-        if (fn->args[i].shape[d] >= 0 || classOf[i][d] >= 0)
-          continue;
-        int64_t c = classes++;
-        classOf[i][d] = c;
-        for (const auto &group : fn->equalSizes) {
-          bool member = false;
-          for (const auto &[arg, dim] : group)
-            member |= arg == i && dim == d;
-          if (member)
-            for (const auto &[arg, dim] : group)
-              if (arg < classOf.size() && dim < classOf[arg].size())
-                classOf[arg][dim] = c;
-        }
-      }
-    if (options.sizesGiven && int64_t(options.sizes.size()) != classes)
-      return fail(fn->name + " has " + std::to_string(classes) +
-                  " dynamic sizes (equal sizes counted once, in order of "
-                  "appearance), got " +
-                  std::to_string(options.sizes.size()) + " in --sizes");
-    for (size_t i = options.inputs.size(); i < fn->args.size(); ++i) {
-      const TensorSpec &arg = fn->args[i];
-      // A scalar (a cache length): 0, an empty cache.
-      if (arg.kind == ArgumentKind::Scalar) {
-        options.inputs.push_back("0");
-        continue;
-      }
-      std::string spec;
-      for (size_t d = 0; d < arg.shape.size(); ++d) {
-        int64_t size = arg.shape[d];
-        if (size < 0) {
-          if (!options.sizesGiven)
-            return fail("input " + std::to_string(i + 1) + " (" + arg.name +
-                        ") has dynamic sizes: give them with --sizes (" +
-                        std::to_string(classes) +
-                        " of them, equal sizes counted once, in order of "
-                        "appearance)");
-          size = options.sizes[classOf[i][d]];
-        }
-        spec += std::to_string(size) + "x";
-      }
-      options.inputs.push_back(spec + arg.elementType + "=random:" +
-                               std::to_string(options.randomSeed + i));
-    }
-  }
-  if (options.inputs.size() != fn->args.size())
-    return fail(fn->name + " takes " + std::to_string(fn->args.size()) +
-                " inputs, got " + std::to_string(options.inputs.size()));
-  if (options.outputs.size() > fn->results.size())
-    return fail(fn->name + " has " + std::to_string(fn->results.size()) +
-                " results, got " + std::to_string(options.outputs.size()) +
-                " --output options");
-  for (const std::string &output : options.outputs)
-    if (output.size() < 2 || output[0] != '@')
-      return fail("bad --output '" + output + "': expected @FILE.npy");
-
-  std::vector<Buffer> buffers(fn->args.size());
-  for (size_t i = 0; i < fn->args.size(); ++i)
-    if (!loadInput(options.inputs[i], i, fn->args[i], buffers[i], error))
-      return fail(error);
-  // Dynamic sizes the function needs equal (the batch of queries and keys,
-  // ...): a mismatch would make it read outside the smaller buffer.
-  // A cache length must leave room for the new tokens.
-  std::vector<std::vector<int64_t>> shapes;
-  std::vector<int64_t> scalars;
-  for (const Buffer &buffer : buffers) {
-    shapes.push_back(buffer.shape);
-    scalars.push_back(buffer.scalar);
-  }
-  if (!checkSizeRelations(*fn, shapes, scalars, error))
+  if (options.random && options.inputs.size() < fn->args.size() &&
+      !addRandomInputs(*fn, options, error))
     return fail(error);
-  if (options.update) {
-    bool any = false;
-    for (size_t i = 0; i < fn->args.size(); ++i)
-      any |= fn->args[i].kind == ArgumentKind::InOut &&
-             options.inputs[i][0] == '@';
-    if (!any)
-      return fail("--update writes back the inputs " + fn->name +
-                  " updates in place, given as @FILE.npy; there are none");
-  }
+  std::vector<Buffer> buffers;
+  if (!loadArguments(*fn, options, buffers, error))
+    return fail(error);
 
-  // For cuda, the library's own runtime (linked into it) moves the data:
-  // arguments are device buffers, results come back as device buffers.
-  CudaApi gpu;
-  std::vector<void *> deviceInputs;
-  if (cuda) {
-    if (!gpu.bind(handle, error))
-      return fail(options.library + ": " + error);
-    if (const char *problem = gpu.init())
-      return fail(std::string("cannot use the GPU: ") + problem);
-    for (size_t i = 0; i < buffers.size(); ++i) {
-      Buffer &buffer = buffers[i];
-      if (fn->args[i].kind == ArgumentKind::Scalar) {
-        deviceInputs.push_back(nullptr);
-        continue;
-      }
-      void *device = gpu.alloc(buffer.bytes.size(), nullptr, false);
-      gpu.copy(device, buffer.bytes.data(), buffer.bytes.size(), nullptr);
-      deviceInputs.push_back(device);
-    }
-    gpu.synchronize(nullptr);
-    if (const char *problem = gpu.lastError())
-      return fail(std::string("copying the inputs to the GPU failed: ") +
-                  problem);
-  }
-  // A scalar travels as its value; its "descriptor" holds just that.
-  std::vector<MemRefDescriptor> argDescs;
-  for (size_t i = 0; i < buffers.size(); ++i)
-    argDescs.push_back(
-        fn->args[i].kind == ArgumentKind::Scalar
-            ? MemRefDescriptor{{buffers[i].scalar}}
-            : MemRefDescriptor::contiguous(cuda ? deviceInputs[i]
-                                                : buffers[i].bytes.data(),
-                                           buffers[i].shape));
-  // Results come back as one struct of descriptors, all fields 8 bytes.
-  auto resultWordsOf = [](const FunctionSpec &f) {
-    size_t words = 0;
-    for (const TensorSpec &res : f.results)
-      words += 3 + 2 * res.shape.size();
-    return words;
-  };
-  auto unpackResults = [](const FunctionSpec &f,
-                          const std::vector<int64_t> &words) {
-    std::vector<MemRefDescriptor> results;
-    size_t word = 0;
-    for (const TensorSpec &res : f.results) {
-      MemRefDescriptor desc = MemRefDescriptor::ofRank(res.shape.size());
-      std::copy_n(words.begin() + word, desc.words.size(), desc.words.begin());
-      word += desc.words.size();
-      results.push_back(desc);
-    }
-    return results;
-  };
-  // The entry point's own argument checks (libraries older than them have
-  // no kha_last_error).
-  auto entryError =
-      reinterpret_cast<const char *(*)()>(dlsym(handle, "kha_last_error"));
-  // What went wrong in the call of `name` just made (the entry point's
-  // refusal, a failing CUDA call), or "".
-  auto callProblem = [&](const std::string &name) -> std::string {
-    if (entryError)
-      if (const char *problem = entryError())
-        return std::string("the library refused the call: ") + problem;
-    if (cuda)
-      if (const char *problem = gpu.lastError())
-        return name + " failed on the GPU: " + problem;
-    return "";
-  };
-
-  // Work on the weights alone that the compiler outlined (the manifest's
-  // `prepare` line) is done once here; every call then runs the prepared
-  // function on all inputs and the prepared values.
-  std::vector<MemRefDescriptor> preparedValues;
-  const std::string calledName = fn->name;
-  if (!fn->prepare.empty() && !options.noPrepare) {
-    const FunctionSpec *prepare = findFunction(manifest, fn->prepare);
-    const FunctionSpec *rest = findFunction(manifest, fn->prepared);
-    auto prepareEntry = reinterpret_cast<Entry>(
-        dlsym(handle, ("_mlir_ciface_" + prepare->name).c_str()));
-    auto restEntry = reinterpret_cast<Entry>(
-        dlsym(handle, ("_mlir_ciface_" + rest->name).c_str()));
-    if (!prepareEntry || !restEntry)
-      return fail(options.library + " has no entry point for " + prepare->name +
-                  " or " + rest->name);
-    std::vector<int64_t> words(resultWordsOf(*prepare));
-    std::vector<void *> prepPointers;
-    if (!prepare->results.empty())
-      prepPointers.push_back(words.data());
-    for (size_t index : fn->weightArgs)
-      prepPointers.push_back(argDescs[index].words.data());
-    if (prepPointers.size() >= kMaxPointers)
-      return fail("too many arguments");
-    auto start = std::chrono::steady_clock::now();
-    kCallTable[prepPointers.size()](prepareEntry, prepPointers.data());
-    if (cuda)
-      gpu.synchronize(nullptr);
-    auto stop = std::chrono::steady_clock::now();
-    if (std::string problem = callProblem(prepare->name); !problem.empty())
-      return fail(problem);
-    if (options.benchmark > 0)
-      std::printf(
-          "prepare: %s once, %.3f ms\n", prepare->name.c_str(),
-          std::chrono::duration<double, std::milli>(stop - start).count());
-    preparedValues = unpackResults(*prepare, words);
-    argDescs.insert(argDescs.end(), preparedValues.begin(),
-                    preparedValues.end());
-    fn = rest;
-    entry = restEntry;
-  }
-  std::vector<int64_t> resultStruct(resultWordsOf(*fn));
-
-  std::vector<void *> pointers;
-  if (!fn->results.empty())
-    pointers.push_back(resultStruct.data());
-  // An i64 passed by value goes where a pointer would: both are one
-  // integer register or stack slot in the x86-64 and AArch64 calling
-  // conventions, so the pointer-typed call table calls it correctly.
-  for (size_t i = 0; i < argDescs.size(); ++i)
-    pointers.push_back(i < fn->args.size() &&
-                               fn->args[i].kind == ArgumentKind::Scalar
-                           ? reinterpret_cast<void *>(
-                                 static_cast<intptr_t>(argDescs[i].words[0]))
-                           : static_cast<void *>(argDescs[i].words.data()));
-  if (pointers.size() >= kMaxPointers)
-    return fail("too many arguments");
-
-  auto collectResults = [&] { return unpackResults(*fn, resultStruct); };
-  // Results are buffers the library allocated, unless they alias an input.
-  auto release = [&](const std::vector<MemRefDescriptor> &results,
-                     bool fromPrepare = false) {
-    for (const MemRefDescriptor &desc : results) {
-      bool isInput = false;
-      for (size_t i = 0; i < buffers.size(); ++i)
-        isInput |= desc.allocated() ==
-                   (cuda ? deviceInputs[i] : buffers[i].bytes.data());
-      for (const MemRefDescriptor &value : preparedValues)
-        isInput |= !fromPrepare && desc.allocated() == value.allocated();
-      if (isInput)
-        continue;
-      if (cuda)
-        gpu.free(desc.allocated(), nullptr);
-      else
-        std::free(desc.allocated());
-    }
-  };
-
-  auto call = [&] {
-    kCallTable[pointers.size()](entry, pointers.data());
-    if (cuda)
-      gpu.synchronize(nullptr);
-  };
-  call();
-  if (std::string problem = callProblem(fn->name); !problem.empty())
-    return fail(problem);
-  std::vector<MemRefDescriptor> deviceResults = collectResults();
-  // Host copies of the results (for cuda: each result's extent, copied
-  // back, with the same strides).
-  std::vector<std::vector<char>> hostCopies(deviceResults.size());
-  std::vector<MemRefDescriptor> results = deviceResults;
-  if (cuda) {
-    for (size_t i = 0; i < results.size(); ++i) {
-      int64_t bytes = elementSize(fn->results[i].elementType);
-      std::vector<int64_t> sizes = results[i].sizes(),
-                           strides = results[i].strides();
-      int64_t extent = 1;
-      bool empty = false;
-      for (size_t d = 0; d < sizes.size(); ++d) {
-        empty |= sizes[d] == 0;
-        extent += (sizes[d] - 1) * strides[d];
-      }
-      if (empty)
-        extent = 0;
-      hostCopies[i].resize(std::max<int64_t>(extent, 1) * bytes);
-      gpu.copy(hostCopies[i].data(), results[i].data(bytes), extent * bytes,
-               nullptr);
-      results[i].words[0] = results[i].words[1] =
-          reinterpret_cast<int64_t>(hostCopies[i].data());
-      results[i].words[2] = 0;
-    }
-    gpu.synchronize(nullptr);
-    if (const char *problem = gpu.lastError())
-      return fail(std::string("copying the results from the GPU failed: ") +
-                  problem);
-  }
-
-  for (size_t i = 0; i < options.outputs.size(); ++i)
-    if (!writeResult(options.outputs[i].substr(1), fn->results[i], results[i],
-                     error))
-      return fail(error);
-  // Arguments updated in place (a cache), back to their files.
-  if (options.update)
-    for (size_t i = 0; i < buffers.size(); ++i) {
-      const TensorSpec &spec = fn->args[i];
-      if (spec.kind != ArgumentKind::InOut || options.inputs[i][0] != '@')
-        continue;
-      if (cuda) {
-        gpu.copy(buffers[i].bytes.data(), deviceInputs[i],
-                 buffers[i].bytes.size(), nullptr);
-        gpu.synchronize(nullptr);
-        if (const char *problem = gpu.lastError())
-          return fail(std::string("copying ") + spec.name +
-                      " from the GPU failed: " + problem);
-      }
-      if (!writeResult(options.inputs[i].substr(1), spec,
-                       MemRefDescriptor::contiguous(buffers[i].bytes.data(),
-                                                    buffers[i].shape),
-                       error))
-        return fail(error);
-      std::printf("updated %s: %s\n", spec.name.c_str(),
-                  options.inputs[i].substr(1).c_str());
-    }
-  for (size_t i = 0; i < results.size(); ++i) {
-    const TensorSpec &spec = fn->results[i];
-    int64_t bytes = elementSize(spec.elementType);
-    std::vector<int64_t> shape = results[i].sizes();
-    int64_t count = 1;
-    for (int64_t size : shape)
-      count *= size;
-    std::vector<char> raw(count * bytes);
-    copyToContiguous(results[i], bytes, raw.data());
-    double maxAbs = 0, sum = 0;
-    bool finite = true;
-    for (int64_t n = 0; n < count; ++n) {
-      double v = elementAsDouble(spec.elementType, raw.data() + n * bytes);
-      finite &= std::isfinite(v);
-      maxAbs = std::max(maxAbs, std::fabs(v));
-      sum += v;
-    }
-    std::printf("result %zu: %s %s, sum %.6g, max|y| %.6g%s\n", i,
-                spec.elementType.c_str(), formatShape(shape).c_str(), sum,
-                maxAbs, finite ? "" : ", NOT FINITE");
-  }
-  release(deviceResults);
-
-  if (options.benchmark > 0) {
-    std::vector<double> times;
-    for (int run = 0; run < options.benchmark; ++run) {
-      auto start = std::chrono::steady_clock::now();
-      call();
-      auto stop = std::chrono::steady_clock::now();
-      release(collectResults());
-      times.push_back(
-          std::chrono::duration<double, std::milli>(stop - start).count());
-    }
-    std::sort(times.begin(), times.end());
-    double median =
-        times.size() % 2
-            ? times[times.size() / 2]
-            : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
-    std::printf(
-        "benchmark: %s median %.3f ms over %d runs (min %.3f, max "
-        "%.3f) after 1 warm-up%s\n",
-        calledName.c_str(), median, options.benchmark, times.front(),
-        times.back(),
-        preparedValues.empty()
-            ? ""
-            : (" (as " + fn->name + ", the weights prepared once)").c_str());
-  }
-  release(preparedValues, /*fromPrepare=*/true);
-  if (cuda) {
-    for (void *device : deviceInputs)
-      gpu.free(device, nullptr);
-    if (const char *problem = gpu.lastError())
-      return fail(std::string("the GPU failed: ") + problem);
-  }
+  Call call(handle, options.library, cuda, std::move(buffers));
+  if (!call.placeArguments(*fn, error))
+    return fail(error);
+  if (!fn->prepare.empty() && !options.noPrepare &&
+      !call.prepareWeights(manifest, *fn, options.benchmark > 0, error))
+    return fail(error);
+  if (!call.callOnce(*fn, error) || !call.writeResults(options, error))
+    return fail(error);
+  if (options.benchmark > 0)
+    call.benchmark(options.benchmark, fn->name);
+  if (!call.finish(error))
+    return fail(error);
   return 0;
 }

@@ -33,6 +33,19 @@ FailureOr<GPUKernelAttr> kha::matchMatmulKernel(PatternRewriter &rewriter,
   return config;
 }
 
+FailureOr<GPUKernelAttr> kha::matchAttentionKernel(PatternRewriter &rewriter,
+                                                   SDPAOp op, MmaKind kind,
+                                                   const KernelTarget &target) {
+  std::string reason;
+  GPUKernelAttr config = kernelFor(op, target, reason);
+  if (config.getMma() != kind)
+    return rewriter.notifyMatchFailure(
+        op, "not a " + stringifyMmaKind(kind).str() + " kernel");
+  if (!fitsAttentionKernel(op, config, reason))
+    return rewriter.notifyMatchFailure(op, reason);
+  return config;
+}
+
 Operation *kha::soleRounding(linalg::MatmulOp op) {
   Value product = op->getResult(0);
   if (!product.hasOneUse() || !getElementTypeOrSelf(product.getType()).isF32())

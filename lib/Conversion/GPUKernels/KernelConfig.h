@@ -66,6 +66,12 @@ bool isProjectionMatmul(linalg::MatmulOp op);
 /// stored. Null otherwise.
 Operation *soleRounding(linalg::MatmulOp op);
 
+/// The kernel of `op` when its kernel for `target` is of `kind` and fits;
+/// else a match failure.
+FailureOr<GPUKernelAttr> matchAttentionKernel(PatternRewriter &rewriter,
+                                              SDPAOp op, MmaKind kind,
+                                              const KernelTarget &target);
+
 /// The two patterns of a tensor-core matmul kernel generator: a matmul
 /// whose kernel is of `kind` and fits, `build` makes that kernel and
 /// replaces the given op (the matmul, or the rounding that is its only use,

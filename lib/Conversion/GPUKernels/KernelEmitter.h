@@ -84,6 +84,49 @@ inline Value allocResult(OpBuilder &b, Location loc, RankedTensorType type,
       dynamicSizes);
 }
 
+/// A matmul kernel's buffers: A (M x K) and B (K x N) read in place, and a
+/// new buffer for C (M x N) of tensor type `outType`.
+struct MatmulBuffers {
+  Value a, b, out;
+  Value M, K, N;
+};
+inline MatmulBuffers matmulBuffers(OpBuilder &b, Location loc, Value lhs,
+                                   Value rhs, RankedTensorType outType) {
+  MatmulBuffers m;
+  m.a = readOnlyBuffer(b, loc, lhs);
+  m.b = readOnlyBuffer(b, loc, rhs);
+  m.M = memref::DimOp::create(b, loc, m.a, 0);
+  m.K = memref::DimOp::create(b, loc, m.a, 1);
+  m.N = memref::DimOp::create(b, loc, m.b, 1);
+  m.out = allocResult(b, loc, outType, {m.M, m.N});
+  return m;
+}
+
+/// An attention kernel's buffers: Q [B, L, H, d], K and V [B, S, G, *]
+/// read through `read` (in place), and a new buffer for O [B, L, H, dv] of
+/// tensor type `outType`.
+struct AttentionBuffers {
+  Value q, k, v, out;
+  Value B, L, S;
+};
+inline AttentionBuffers
+attentionBuffers(OpBuilder &b, Location loc, Value query, Value key,
+                 Value value, RankedTensorType outType,
+                 function_ref<Value(Value)> read = nullptr) {
+  AttentionBuffers a;
+  a.q = readOnlyBuffer(b, loc, query);
+  a.k = read ? read(key) : readOnlyBuffer(b, loc, key);
+  a.v = read ? read(value) : readOnlyBuffer(b, loc, value);
+  a.B = memref::DimOp::create(b, loc, a.q, 0);
+  a.L = memref::DimOp::create(b, loc, a.q, 1);
+  a.S = memref::DimOp::create(b, loc, a.k, 1);
+  Emitter e{b, loc};
+  a.out = allocResult(
+      b, loc, outType,
+      {a.B, a.L, e.idx(outType.getDimSize(2)), e.idx(outType.getDimSize(3))});
+  return a;
+}
+
 /// Ends `launch`'s body and replaces `op` (a one-result op on tensors) by
 /// the kernel's result buffer `out` seen as a tensor.
 inline void replaceByKernelResult(PatternRewriter &rewriter, Operation *op,

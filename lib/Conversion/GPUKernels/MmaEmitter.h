@@ -20,6 +20,7 @@
 #include "KernelEmitter.h"
 
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 namespace mlir {
@@ -126,6 +127,37 @@ inline LaneRows laneRows(Emitter &e, Value warpRow, Value rows, int64_t r,
     lr.head[hh] = e.add(e.mul(group, e.idx(r)), e.rem(clamped, e.idx(r)));
   }
   return lr;
+}
+
+/// The epilogue of the tensor-core attention kernels: each of a lane's two
+/// rows (`hh`) of O divided by its row sum (zeros for a fully masked row),
+/// rounded to the emitter's element type and, where the row exists, stored
+/// as pairs at columns 8 j + 2 t (t = `lt`, the lane's place in its quad)
+/// of `out[batch, pos, head, :]`. `rowSums` holds the lane's partial sums
+/// of its two rows (vector<2xf32>); `pairOf(b, hh, j)` builds row hh's f32
+/// pair of the j-th of `groups` 8-column groups of O.
+inline void
+storeNormalisedRows(MmaEmitter &e, Value rowSums, const LaneRows &lr, Value lt,
+                    int64_t groups, Value out, Value batch,
+                    function_ref<Value(OpBuilder &, int64_t, int64_t)> pairOf) {
+  Location loc = e.loc;
+  VectorType pairF = e.pair(e.b.getF32Type()), pairT = e.pair(e.element);
+  for (int64_t hh = 0; hh < 2; ++hh) {
+    Value inv =
+        e.inverseRowSum(vector::ExtractOp::create(e.b, loc, rowSums, hh));
+    Value invV = vector::BroadcastOp::create(e.b, loc, pairF, inv);
+    auto store = scf::IfOp::create(e.b, loc, lr.valid[hh], false);
+    OpBuilder sb = OpBuilder::atBlockBegin(store.thenBlock());
+    Emitter x{sb, loc};
+    for (int64_t j = 0; j < groups; ++j) {
+      Value y = arith::MulFOp::create(sb, loc, pairOf(sb, hh, j), invV);
+      y = arith::TruncFOp::create(sb, loc, pairT, y);
+      Value col = x.add(x.mul(lt, x.idx(2)), x.idx(8 * j));
+      vector::StoreOp::create(sb, loc, y, out,
+                              ValueRange{batch, lr.pos[hh], lr.head[hh], col},
+                              /*nontemporal=*/false, llvm::MaybeAlign(4));
+    }
+  }
 }
 
 /// The keys a block of attention rows row0 .. row0 + tileRows visits: all S,

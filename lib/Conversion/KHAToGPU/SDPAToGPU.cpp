@@ -220,14 +220,12 @@ struct SDPAToKernel : OpRewritePattern<SDPAOp> {
       return splitKeys ? stridedReadOnlyBuffer(rewriter, loc, tensor)
                        : readOnlyBuffer(rewriter, loc, tensor);
     };
-    Value q = readOnlyBuffer(rewriter, loc, op.getQuery()),
-          k = asBuffer(op.getKey()), v = asBuffer(op.getValue());
+    AttentionBuffers buffers =
+        attentionBuffers(rewriter, loc, op.getQuery(), op.getKey(),
+                         op.getValue(), outType, asBuffer);
+    Value q = buffers.q, k = buffers.k, v = buffers.v, out = buffers.out;
+    Value B = buffers.B, L = buffers.L, S = buffers.S;
     Value mask = op.getMask() ? asBuffer(op.getMask()) : Value();
-    Value B = memref::DimOp::create(rewriter, loc, q, 0);
-    Value L = memref::DimOp::create(rewriter, loc, q, 1);
-    Value S = memref::DimOp::create(rewriter, loc, k, 1);
-    Value out =
-        allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(dv)});
 
     auto f32 = rewriter.getF32Type();
     auto kTile = sharedMemRefType({t.keys, d}, f32);

@@ -51,12 +51,11 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
 
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
-    GPUKernelAttr config = kernelFor(op, target);
-    if (config.getMma() != MmaKind::mma_sync)
-      return rewriter.notifyMatchFailure(op, "not a tensor-core kernel");
-    std::string reason;
-    if (!fitsAttentionKernel(op, config, reason))
-      return rewriter.notifyMatchFailure(op, reason);
+    FailureOr<GPUKernelAttr> matched =
+        matchAttentionKernel(rewriter, op, MmaKind::mma_sync, target);
+    if (failed(matched))
+      return failure();
+    GPUKernelAttr config = *matched;
 
     auto qType = op.getQuery().getType(), kType = op.getKey().getType(),
          vType = op.getValue().getType();
@@ -72,14 +71,10 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     MmaEmitter e{{rewriter, loc}, element};
     Type f32 = rewriter.getF32Type();
 
-    Value q = readOnlyBuffer(rewriter, loc, op.getQuery());
-    Value k = readOnlyBuffer(rewriter, loc, op.getKey());
-    Value v = readOnlyBuffer(rewriter, loc, op.getValue());
-    Value B = memref::DimOp::create(rewriter, loc, q, 0);
-    Value L = memref::DimOp::create(rewriter, loc, q, 1);
-    Value S = memref::DimOp::create(rewriter, loc, k, 1);
-    Value out =
-        allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(dv)});
+    AttentionBuffers buffers = attentionBuffers(
+        rewriter, loc, op.getQuery(), op.getKey(), op.getValue(), outType);
+    Value q = buffers.q, k = buffers.k, v = buffers.v, out = buffers.out;
+    Value B = buffers.B, L = buffers.L, S = buffers.S;
 
     auto stagesOf = [&](int64_t width) {
       return sharedMemRefType({2, keys, width + pad}, element);
@@ -105,7 +100,7 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     // This lane's two rows (g and g + 8 of the warp's 16): position i and
     // query head of each, clamped inside for loads.
     LaneRows lr = laneRows(e, warpRow, rows, r, g);
-    Value *valid = lr.valid, *pos = lr.pos, *head = lr.head;
+    Value *pos = lr.pos, *head = lr.head;
     VectorType pairT = e.pair(element), pairF = e.pair(f32);
     auto loadPair = [&](Value memref, ValueRange indices) {
       return vector::LoadOp::create(rewriter, loc, pairT, memref, indices,
@@ -321,24 +316,12 @@ struct SDPAToMmaKernel : OpRewritePattern<SDPAOp> {
     e.wait(first, 0);
 
     // O / l, the row sums completed over the four lanes of each row; a
-    // fully masked row is zeros.
-    for (int64_t hh = 0; hh < 2; ++hh) {
-      Value inv = e.inverseRowSum(
-          vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh));
-      Value invV = vector::BroadcastOp::create(rewriter, loc, pairF, inv);
-      auto store = scf::IfOp::create(rewriter, loc, valid[hh], false);
-      OpBuilder::InsertionGuard g3(rewriter);
-      rewriter.setInsertionPointToStart(store.thenBlock());
-      for (int64_t c = 0; c < oTiles; ++c) {
-        Value y = arith::MulFOp::create(rewriter, loc,
-                                        e.row(loop.getResult(2 + c), hh), invV);
-        y = arith::TruncFOp::create(rewriter, loc, pairT, y);
-        Value col = e.add(e.mul(lt, e.idx(2)), e.idx(8 * c));
-        vector::StoreOp::create(rewriter, loc, y, out,
-                                ValueRange{batch, pos[hh], head[hh], col},
-                                /*nontemporal=*/false, llvm::MaybeAlign(4));
-      }
-    }
+    // fully masked row is zeros. Row hh of O's c-th 8-column accumulator.
+    storeNormalisedRows(e, loop.getResult(1), lr, lt, oTiles, out, batch,
+                        [&](OpBuilder &b, int64_t hh, int64_t c) -> Value {
+                          return vector::ExtractOp::create(
+                              b, loc, loop.getResult(2 + c), hh);
+                        });
     replaceByKernelResult(rewriter, op, launch, out);
     return success();
   }

@@ -96,12 +96,11 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
 
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
-    GPUKernelAttr config = kernelFor(op, target);
-    if (config.getMma() != MmaKind::wgmma)
-      return rewriter.notifyMatchFailure(op, "not a wgmma kernel");
-    std::string reason;
-    if (!fitsAttentionKernel(op, config, reason))
-      return rewriter.notifyMatchFailure(op, reason);
+    FailureOr<GPUKernelAttr> matched =
+        matchAttentionKernel(rewriter, op, MmaKind::wgmma, target);
+    if (failed(matched))
+      return failure();
+    GPUKernelAttr config = *matched;
 
     MLIRContext *context = rewriter.getContext();
     auto qType = op.getQuery().getType(), kType = op.getKey().getType();
@@ -129,14 +128,10 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     MmaEmitter e{{rewriter, loc}, element};
     Type f32 = rewriter.getF32Type();
 
-    Value q = readOnlyBuffer(rewriter, loc, op.getQuery());
-    Value k = readOnlyBuffer(rewriter, loc, op.getKey());
-    Value v = readOnlyBuffer(rewriter, loc, op.getValue());
-    Value B = memref::DimOp::create(rewriter, loc, q, 0);
-    Value L = memref::DimOp::create(rewriter, loc, q, 1);
-    Value S = memref::DimOp::create(rewriter, loc, k, 1);
-    Value out =
-        allocResult(rewriter, loc, outType, {B, L, e.idx(H), e.idx(dv)});
+    AttentionBuffers buffers = attentionBuffers(
+        rewriter, loc, op.getQuery(), op.getKey(), op.getValue(), outType);
+    Value q = buffers.q, k = buffers.k, v = buffers.v, out = buffers.out;
+    Value B = buffers.B, L = buffers.L, S = buffers.S;
 
     // Tensor maps: boxes of [1, tile_m / r, r, 64] of Q (a block's rows)
     // and [1, 64, 1, 64] of K and V (a tile's keys of one head), 128-byte
@@ -171,7 +166,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     // whether the row exists.
     Value warpRow = e.add(e.add(row0, e.mul(warp, e.idx(16))), lg);
     LaneRows lr = laneRows(e, warpRow, rows, r, g);
-    Value *valid = lr.valid, *pos = lr.pos, *head = lr.head;
+    Value *pos = lr.pos;
 
     // Keys this block visits: up to its last row's position when causal.
     KeyTiles visited = keyTiles(e, row0, tileM, rows, r, S, causal, kTile);
@@ -324,7 +319,7 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     double log2e = 1.0 / std::log(2.0);
     double scaleLog2 = op.getScale().convertToDouble() * log2e;
     double negInf = -std::numeric_limits<double>::infinity();
-    VectorType pairF = e.pair(f32), pairT = e.pair(element);
+    VectorType pairF = e.pair(f32);
     VectorType rowType = VectorType::get({kRegs / 2}, f32);
     VectorType pType = VectorType::get({kRegs}, element);
     int64_t kSteps = llvm::divideCeil(d, 16);
@@ -562,25 +557,13 @@ struct SDPAToWgmmaKernel : OpRewritePattern<SDPAOp> {
     // O / l, the row sums completed over the four lanes of each row; a
     // fully masked row is zeros. Registers 4j + 2hh, +1 are row hh's
     // columns 8j + 2t, +1.
-    for (int64_t hh = 0; hh < 2; ++hh) {
-      Value inv = e.inverseRowSum(
-          vector::ExtractOp::create(rewriter, loc, loop.getResult(1), hh));
-      Value invV = vector::BroadcastOp::create(rewriter, loc, pairF, inv);
-      auto store = scf::IfOp::create(rewriter, loc, valid[hh], false);
-      OpBuilder sb = OpBuilder::atBlockBegin(store.thenBlock());
-      for (int64_t jj = 0; jj < dv / 8; ++jj) {
-        Value y = vector::ShuffleOp::create(
-            sb, loc, o, o,
-            ArrayRef<int64_t>{4 * jj + 2 * hh, 4 * jj + 2 * hh + 1});
-        y = arith::MulFOp::create(sb, loc, y, invV);
-        y = arith::TruncFOp::create(sb, loc, pairT, y);
-        Emitter x{sb, loc};
-        Value col = x.add(x.mul(lt, x.idx(2)), x.idx(8 * jj));
-        vector::StoreOp::create(sb, loc, y, out,
-                                ValueRange{batch, pos[hh], head[hh], col},
-                                /*nontemporal=*/false, llvm::MaybeAlign(4));
-      }
-    }
+    storeNormalisedRows(
+        e, loop.getResult(1), lr, lt, dv / 8, out, batch,
+        [&](OpBuilder &b, int64_t hh, int64_t jj) -> Value {
+          return vector::ShuffleOp::create(
+              b, loc, o, o,
+              ArrayRef<int64_t>{4 * jj + 2 * hh, 4 * jj + 2 * hh + 1});
+        });
     replaceByKernelResult(rewriter, op, launch, out);
     return success();
   }

@@ -61,12 +61,10 @@ struct MatmulToKernel : OpRewritePattern<linalg::MatmulOp> {
     }
     Location loc = op.getLoc();
     Emitter e{rewriter, loc};
-    Value a = readOnlyBuffer(rewriter, loc, op.getDpsInputs()[0]);
-    Value bm = readOnlyBuffer(rewriter, loc, op.getDpsInputs()[1]);
-    Value M = memref::DimOp::create(rewriter, loc, a, 0);
-    Value K = memref::DimOp::create(rewriter, loc, a, 1);
-    Value N = memref::DimOp::create(rewriter, loc, bm, 1);
-    Value out = allocResult(rewriter, loc, outType, {M, N});
+    MatmulBuffers buffers = matmulBuffers(rewriter, loc, op.getDpsInputs()[0],
+                                          op.getDpsInputs()[1], outType);
+    Value a = buffers.a, bm = buffers.b, out = buffers.out;
+    Value M = buffers.M, K = buffers.K, N = buffers.N;
 
     auto tileType = [&](int64_t rows, int64_t cols) {
       return sharedMemRefType({rows, cols}, f32);

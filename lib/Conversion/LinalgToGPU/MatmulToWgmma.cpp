@@ -66,13 +66,12 @@ void buildWgmmaMatmul(PatternRewriter &rewriter, linalg::MatmulOp op,
   Location loc = op.getLoc();
   Emitter e{rewriter, loc};
 
-  Value a = readOnlyBuffer(rewriter, loc, op.getDpsInputs()[0]);
-  Value bm = readOnlyBuffer(rewriter, loc, op.getDpsInputs()[1]);
-  Value M = memref::DimOp::create(rewriter, loc, a, 0);
-  Value N = memref::DimOp::create(rewriter, loc, bm, 1);
+  MatmulBuffers buffers = matmulBuffers(rewriter, loc, op.getDpsInputs()[0],
+                                        op.getDpsInputs()[1], outType);
+  Value a = buffers.a, bm = buffers.b, out = buffers.out;
+  Value M = buffers.M, N = buffers.N;
   int64_t K = cast<MemRefType>(a.getType()).getDimSize(1);
   int64_t steps = llvm::divideCeil(K, kBox);
-  Value out = allocResult(rewriter, loc, outType, {M, N});
 
   // The tensor maps: tile_m x 64 boxes of A, 64 x 64 of B, swizzled by
   // 128 bytes, zeros outside.

@@ -1,7 +1,11 @@
 //===- FuseKnockMlp.cpp - the MLP knock in the value projection's epilogue ===//
 //
-// The value projection and the MLP knock run block by block: V exists one
-// block of tokens at a time and never makes a round trip through memory.
+// The MLP knock is tiled over blocks of tokens by the upstream tile-and-fuse
+// driver (kha.mlp_knock implements TilingInterface), which fuses the value
+// projection into each tile: V exists one block of tokens at a time and
+// never makes a round trip through memory. The split into heads
+// (tensor.expand_shape) between the two is crossed by upstream's patterns
+// that bubble tensor.extract_slice up through reshapes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,7 +15,10 @@
 #include "HeadProjection.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
-#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 namespace mlir {
 namespace kha {
@@ -23,90 +30,117 @@ namespace kha {
 using namespace mlir;
 using namespace mlir::kha;
 
-namespace {
-struct FuseMlpKnockIntoProjection : OpRewritePattern<MlpKnockOp> {
-  FuseMlpKnockIntoProjection(MLIRContext *context, int64_t rows)
-      : OpRewritePattern(context), rows(rows) {}
+/// For a projection rounded to f16/bf16, the knock on the unrounded heads
+/// (its matrices widened to f32), so that the block stays in f32 from the
+/// projection through the MLP and is rounded once, after it; else `knock`.
+static MlpKnockOp knockOnUnroundedHeads(PatternRewriter &rewriter,
+                                        MlpKnockOp knock,
+                                        HeadProjection &projection) {
+  if (!projection.trunc)
+    return knock;
+  Location loc = knock.getLoc();
+  Type f32 = rewriter.getF32Type();
+  auto widen = [&](Value matrix) -> Value {
+    auto type = cast<RankedTensorType>(matrix.getType());
+    return arith::ExtFOp::create(rewriter, loc, type.clone(f32), matrix);
+  };
+  auto heads = tensor::ExpandShapeOp::create(
+      rewriter, loc, knock.getType().clone(f32), projection.trunc.getIn(),
+      projection.expand.getReassociationIndices(),
+      projection.expand.getMixedOutputShape());
+  return MlpKnockOp::create(rewriter, loc, heads.getType(), heads,
+                            widen(knock.getUp()), widen(knock.getGate()),
+                            widen(knock.getDown()));
+}
 
-  LogicalResult matchAndRewrite(MlpKnockOp knock,
-                                PatternRewriter &rewriter) const override {
-    FailureOr<HeadProjection> projection =
-        matchHeadProjection(knock.getInput(), knock, rewriter);
-    if (failed(projection))
-      return failure();
-    if (!projection->isPlainMatmul())
-      return rewriter.notifyMatchFailure(
-          knock, "only a plain linalg.matmul projection is blocked by rows");
-    Location loc = rewriter.getFusedLoc(
-        {projection->contraction.getLoc(), knock.getLoc()});
-    Value tokens = projection->tokens();
-    Value weight = projection->weight();
-    auto headsType = knock.getType();
-    Type elementType = headsType.getElementType();
-    int64_t d = headsType.getDimSize(3);
-    int64_t width = cast<ShapedType>(weight.getType()).getDimSize(1);
-    int64_t heads = width / d;
-    int64_t modelDim = cast<ShapedType>(tokens.getType()).getDimSize(1);
+/// Replaces the tensor.dim ops of `expand`'s result (the tiling driver
+/// asks for the sizes of the heads) by the sizes the reshape was given, so
+/// that the reshape, and the projection it reads, can go.
+static void resolveDims(RewriterBase &rewriter, tensor::ExpandShapeOp expand) {
+  SmallVector<OpFoldResult> shape = expand.getMixedOutputShape();
+  for (Operation *user : llvm::make_early_inc_range(expand->getUsers())) {
+    auto dim = dyn_cast<tensor::DimOp>(user);
+    std::optional<int64_t> index = dim ? dim.getConstantIndex() : std::nullopt;
+    if (!index || *index < 0 || *index >= int64_t(shape.size()))
+      continue;
+    rewriter.setInsertionPoint(dim);
+    rewriter.replaceOp(dim, getValueOrCreateConstantIndexOp(
+                                rewriter, dim.getLoc(), shape[*index]));
+  }
+}
 
-    // for i in 0..M step rows: out[i:i+n] = mlp(x[i:i+n] W), n = min(rows, M-i)
-    OpFoldResult count = getDims(rewriter, loc, tokens)[0];
-    Value total = getValueOrCreateConstantIndexOp(rewriter, loc, count);
-    Value init = buildEmpty(rewriter, loc,
-                            {count, rewriter.getIndexAttr(width)}, elementType);
-    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-    Value step = arith::ConstantIndexOp::create(rewriter, loc, rows);
-    auto loop = scf::ForOp::create(
-        rewriter, loc, zero, total, step, ValueRange{init},
-        [&](OpBuilder &b, Location l, Value i, ValueRange iterArgs) {
-          Value left = arith::SubIOp::create(b, l, total, i);
-          Value n = arith::MinSIOp::create(b, l, step, left);
-          SmallVector<OpFoldResult> offsets = {i, b.getIndexAttr(0)};
-          SmallVector<OpFoldResult> ones(2, b.getIndexAttr(1));
-          Value block = tensor::ExtractSliceOp::create(
-              b, l, tokens, offsets,
-              ArrayRef<OpFoldResult>{n, b.getIndexAttr(modelDim)}, ones);
-          // V of this block, [n, G*d] in f32, seen as n*G head vectors.
-          Value v = buildMatmulF32(b, l, block, weight);
-          auto f32 = b.getF32Type();
-          Value perHead = tensor::ExpandShapeOp::create(
-              b, l,
-              RankedTensorType::get({ShapedType::kDynamic, heads, d}, f32), v,
-              ArrayRef<ReassociationIndices>{{0}, {1, 2}},
-              ArrayRef<OpFoldResult>{n, b.getIndexAttr(heads),
-                                     b.getIndexAttr(d)});
-          Value vectors = tensor::CollapseShapeOp::create(
-              b, l, perHead, ArrayRef<ReassociationIndices>{{0, 1}, {2}});
-          Value knocked = buildGatedMlp(b, l, vectors, knock.getUp(),
-                                        knock.getGate(), knock.getDown());
-          Value back = tensor::ExpandShapeOp::create(
-              b, l,
-              RankedTensorType::get({ShapedType::kDynamic, heads, d}, f32),
-              knocked, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
-              ArrayRef<OpFoldResult>{n, b.getIndexAttr(heads),
-                                     b.getIndexAttr(d)});
-          Value result = tensor::CollapseShapeOp::create(
-              b, l, back, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
-          if (elementType != f32)
-            result = arith::TruncFOp::create(
-                b, l,
-                cast<RankedTensorType>(result.getType()).clone(elementType),
-                result);
-          Value updated = tensor::InsertSliceOp::create(
-              b, l, result, iterArgs[0], offsets,
-              ArrayRef<OpFoldResult>{n, b.getIndexAttr(width)}, ones);
-          scf::YieldOp::create(b, l, updated);
-        });
-    rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
-        knock, headsType, loop.getResult(0),
-        projection->expand.getReassociationIndices(),
-        projection->expand.getMixedOutputShape());
-    projection->erase(rewriter);
-    return success();
+LogicalResult kha::fuseKnockMlpIntoProjection(PatternRewriter &rewriter,
+                                              MlpKnockOp knock, int64_t rows) {
+  FailureOr<HeadProjection> projection =
+      matchHeadProjection(knock.getInput(), knock, rewriter);
+  if (failed(projection))
+    return failure();
+  if (!projection->isPlainMatmul())
+    return rewriter.notifyMatchFailure(
+        knock, "only a plain linalg.matmul projection is blocked by rows");
+  rewriter.setInsertionPoint(knock);
+  MlpKnockOp consumer = knockOnUnroundedHeads(rewriter, knock, *projection);
+
+  // Tiles of one batch entry, `rows` tokens and all heads; the projection
+  // (and its zero fill) fused into each.
+  scf::SCFTilingOptions tiling;
+  tiling.setTileSizes({rewriter.getIndexAttr(1), rewriter.getIndexAttr(rows),
+                       rewriter.getIndexAttr(0)});
+  scf::SCFTileAndFuseOptions options;
+  options.setTilingOptions(tiling);
+  RewritePatternSet cleanup(rewriter.getContext());
+  tensor::populateBubbleUpExtractSliceOpPatterns(cleanup);
+  options.cleanupPatterns = FrozenRewritePatternSet(std::move(cleanup));
+  FailureOr<scf::SCFTileAndFuseResult> fused =
+      scf::tileConsumerAndFuseProducersUsingSCF(
+          rewriter, cast<TilingInterface>(consumer.getOperation()), options);
+  bool projectionFused =
+      succeeded(fused) &&
+      fused->fusedProducers.contains(projection->contraction.getOperation());
+  if (!projectionFused) {
+    if (succeeded(fused) && !fused->loops.empty())
+      rewriter.eraseOp(fused->loops.front());
+    resolveDims(rewriter,
+                consumer.getInput().getDefiningOp<tensor::ExpandShapeOp>());
+    if (consumer != knock) {
+      Operation *heads = consumer.getInput().getDefiningOp();
+      rewriter.eraseOp(consumer);
+      rewriter.eraseOp(heads);
+    }
+    return rewriter.notifyMatchFailure(
+        knock, "the projection could not be fused into the knock's tiles");
   }
 
-  int64_t rows;
-};
+  Value result = fused->replacements.lookup(consumer.getResult());
+  resolveDims(rewriter,
+              consumer.getInput().getDefiningOp<tensor::ExpandShapeOp>());
+  rewriter.setInsertionPoint(knock);
+  if (consumer != knock) {
+    result = arith::TruncFOp::create(rewriter, knock.getLoc(), knock.getType(),
+                                     result);
+    Operation *heads = consumer.getInput().getDefiningOp();
+    rewriter.replaceOp(knock, result);
+    rewriter.eraseOp(consumer);
+    rewriter.eraseOp(heads);
+  } else {
+    rewriter.replaceOp(knock, result);
+  }
+  // The driver leaves slices of the untiled projection behind, unused.
+  (void)runRegionDCE(rewriter, fused->loops.front()->getRegions());
+  Operation *fill = projection->contraction.getDpsInits()[0].getDefiningOp();
+  projection->erase(rewriter);
+  if (fill && isOpTriviallyDead(fill)) {
+    Operation *empty = fill->getNumOperands() > 1
+                           ? fill->getOperand(1).getDefiningOp()
+                           : nullptr;
+    rewriter.eraseOp(fill);
+    if (empty && isOpTriviallyDead(empty))
+      rewriter.eraseOp(empty);
+  }
+  return success();
+}
 
+namespace {
 struct FuseKnockMlpPass : kha::impl::KHAFuseKnockMlpPassBase<FuseKnockMlpPass> {
   using Base::Base;
   void runOnOperation() override {
@@ -114,14 +148,13 @@ struct FuseKnockMlpPass : kha::impl::KHAFuseKnockMlpPassBase<FuseKnockMlpPass> {
       getOperation()->emitError("kha-fuse-knock-mlp: rows must be positive");
       return signalPassFailure();
     }
-    RewritePatternSet patterns(&getContext());
-    populateFuseKnockMlpPatterns(patterns, rows);
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    // The knocks as they are before any is tiled (the tiles are knocks
+    // too, on the fused projection's tiles, and stay as they are).
+    SmallVector<MlpKnockOp> knocks;
+    getOperation()->walk([&](MlpKnockOp knock) { knocks.push_back(knock); });
+    PatternRewriter rewriter(&getContext());
+    for (MlpKnockOp knock : knocks)
+      (void)fuseKnockMlpIntoProjection(rewriter, knock, rows);
   }
 };
 } // namespace
-
-void kha::populateFuseKnockMlpPatterns(RewritePatternSet &patterns,
-                                       int64_t rows) {
-  patterns.add<FuseMlpKnockIntoProjection>(patterns.getContext(), rows);
-}

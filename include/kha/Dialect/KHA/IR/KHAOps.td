@@ -41,6 +41,18 @@ class KHA_PerHeadOp<string mnemonic, list<Trait> traits = []>
   let hasVerifier = 1;
 }
 
+// A per-head op whose other operands are parameters shared by every head
+// and token: tileable over (batch, token, head), each head vector whole
+// (PerHeadTiling.cpp).
+class KHA_TileablePerHeadOp<string mnemonic, list<Trait> traits = []>
+    : KHA_PerHeadOp<mnemonic, !listconcat([
+        DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+            ["reifyResultShapes"]>,
+        DeclareOpInterfaceMethods<TilingInterface,
+            ["getLoopIteratorTypes", "getIterationDomain",
+             "getTiledImplementation", "getResultTilePosition",
+             "generateResultTileValue"]>], traits)>;
+
 //===----------------------------------------------------------------------===//
 // High-level op
 //===----------------------------------------------------------------------===//
@@ -172,7 +184,7 @@ def KHA_AttentionBlockOp : KHA_Op<"attention_block", [AttrSizedOperandSegments]>
 // Mid-level ops
 //===----------------------------------------------------------------------===//
 
-def KHA_LinearKnockOp : KHA_PerHeadOp<"linear_knock"> {
+def KHA_LinearKnockOp : KHA_TileablePerHeadOp<"linear_knock"> {
   let summary = "multiply every head by one shared d x d matrix";
   let description = [{
     For a per-head tensor `input` of shape `[B, L, N, d]` and a matrix
@@ -196,7 +208,7 @@ def KHA_LinearKnockOp : KHA_PerHeadOp<"linear_knock"> {
   let hasCanonicalizer = 1;
 }
 
-def KHA_MlpKnockOp : KHA_PerHeadOp<"mlp_knock",
+def KHA_MlpKnockOp : KHA_TileablePerHeadOp<"mlp_knock",
     [AllTypesMatch<["up", "gate", "down"]>]> {
   let summary = "the gated MLP shared by all value heads";
   let description = [{
@@ -222,7 +234,7 @@ def KHA_MlpKnockOp : KHA_PerHeadOp<"mlp_knock",
   let hasFolder = 1;
 }
 
-def KHA_RMSNormOp : KHA_PerHeadOp<"rms_norm"> {
+def KHA_RMSNormOp : KHA_TileablePerHeadOp<"rms_norm"> {
   let summary = "RMSNorm over the last axis of every head";
   let description = [{
     For `input` `[B, L, N, d]` and `weight` `[d]`:

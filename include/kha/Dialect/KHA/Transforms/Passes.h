@@ -5,6 +5,7 @@
 
 #include "kha/Dialect/KHA/IR/KHADialect.h"
 #include "kha/Dialect/KHA/IR/KHAOps.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Pass/Pass.h"
@@ -22,9 +23,12 @@ void populateExpandAttentionBlockPatterns(RewritePatternSet &patterns);
 /// Adds the pattern folding a linear knock into the projection that feeds it.
 void populateFoldKnockPatterns(RewritePatternSet &patterns);
 
-/// Adds the pattern fusing an MLP knock into the value projection feeding it,
-/// in blocks of `rows` tokens.
-void populateFuseKnockMlpPatterns(RewritePatternSet &patterns, int64_t rows);
+/// Fuses `knock` and the value projection feeding it (matched as
+/// kha-fold-knock matches it) into one loop nest over tiles of one batch
+/// entry and `rows` tokens, through upstream tile-and-fuse; fails, leaving
+/// the IR as it was, where it cannot.
+LogicalResult fuseKnockMlpIntoProjection(PatternRewriter &rewriter,
+                                         MlpKnockOp knock, int64_t rows);
 
 /// Adds the pattern raising linalg attention to kha.sdpa
 /// (kha-raise-attention).

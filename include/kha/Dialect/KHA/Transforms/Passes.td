@@ -238,19 +238,28 @@ def KHAFuseKnockMlpPass : Pass<"kha-fuse-knock-mlp"> {
         %v = tensor.expand_shape %p [[0, 1], [2, 3]]      [B, L, G, d]
         %o = kha.mlp_knock %v, %up, %gate, %down
 
-    and rewrites it into one loop over blocks of `rows` tokens: each block
-    projects its tokens (`[rows, D] x [D, G*d]`), runs the MLP on the block's
-    `rows * G` head vectors (the G key/value heads only) and writes only the
-    knocked result. V exists one block at a time, in cache, and is never
-    written to memory and read back; it also stays in f32 between the
-    projection and the MLP. Anything else is left alone.
+    and tiles the knock over one batch entry and `rows` tokens at a time
+    with the upstream tile-and-fuse driver (`kha.mlp_knock` implements
+    `TilingInterface`; the upstream patterns that bubble
+    `tensor.extract_slice` up through reshapes carry the tiles across the
+    split into heads), fusing the projection and its zero fill into each
+    tile: each tile projects its tokens (`[rows, D] x [D, G*d]`) and runs
+    the MLP on its `rows * G` head vectors (the G key/value heads only),
+    writing only the knocked result. V exists one tile at a time, in cache,
+    and is never written to memory and read back. A rounded projection
+    (f16/bf16) is fused unrounded: the tile stays in f32 from the projection
+    through the MLP (its matrices widened) and is rounded once, after it.
+    Anything else is left alone.
 
     ```mlir
-    %o = scf.for %i = %c0 to %M step %c64 iter_args(%acc = %empty) {
-      %xi = tensor.extract_slice %x[%i, 0] [%n, 512] [1, 1]
-      %vi = linalg.matmul ins(%xi, %wv ...)          // [n, G*d], f32
-      ... the MLP on [n*G, d] ...
-      tensor.insert_slice ... into %acc[%i, 0] [%n, 128] [1, 1]
+    %o = scf.for %b = %c0 to %B step %c1 iter_args(%acc = %heads) {
+      %ob = scf.for %l = %c0 to %L step %c64 iter_args(%acc2 = %acc) {
+        %xi = tensor.extract_slice %x[%b * L + %l, 0] [%n, 512] [1, 1]
+        %vi = linalg.matmul ins(%xi, %wv ...)     // [n, G*d], f32
+        %hi = tensor.expand_shape %vi ...         // [1, n, G, d]
+        %ki = kha.mlp_knock %hi, %up, %gate, %down
+        tensor.insert_slice %ki into %acc2[%b, %l, 0, 0] ...
+      }
     }
     ```
   }];
@@ -259,7 +268,7 @@ def KHAFuseKnockMlpPass : Pass<"kha-fuse-knock-mlp"> {
            "tokens per block">
   ];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect",
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
