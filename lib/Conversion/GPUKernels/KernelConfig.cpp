@@ -403,26 +403,29 @@ GPUKernelAttr kha::chooseMatmulKernel(linalg::MatmulOp op, StringRef chip,
   return simt(context);
 }
 
-GPUKernelAttr kha::kernelFor(SDPAOp op, const KernelTarget &target,
-                             std::string &reason) {
+/// The configuration written on `op`, else the one `choose` gives for the
+/// target's chip (the SIMT kernel when the tensor cores are not to be used).
+template <typename OpTy>
+static GPUKernelAttr
+writtenOrChosen(OpTy op, const KernelTarget &target, std::string &reason,
+                GPUKernelAttr (*choose)(OpTy, StringRef, std::string &)) {
   if (GPUKernelAttr written = getWrittenKernel(op))
     return written;
   if (!target.tensorCores) {
     reason = "the tensor cores are not to be used";
     return simt(op.getContext());
   }
-  return chooseAttentionKernel(op, target.chip, reason);
+  return choose(op, target.chip, reason);
+}
+
+GPUKernelAttr kha::kernelFor(SDPAOp op, const KernelTarget &target,
+                             std::string &reason) {
+  return writtenOrChosen(op, target, reason, chooseAttentionKernel);
 }
 
 GPUKernelAttr kha::kernelFor(linalg::MatmulOp op, const KernelTarget &target,
                              std::string &reason) {
-  if (GPUKernelAttr written = getWrittenKernel(op))
-    return written;
-  if (!target.tensorCores) {
-    reason = "the tensor cores are not to be used";
-    return simt(op.getContext());
-  }
-  return chooseMatmulKernel(op, target.chip, reason);
+  return writtenOrChosen(op, target, reason, chooseMatmulKernel);
 }
 
 std::string kha::describeKernel(Operation *op) {
@@ -453,25 +456,22 @@ LogicalResult kha::diagnoseKernels(Operation *root, StringRef pass,
   WalkResult result = root->walk([&](Operation *op) {
     std::string reason;
     GPUKernelAttr config;
+    bool fits = true;
     if (auto sdpa = dyn_cast<SDPAOp>(op); sdpa && attention) {
       config = kernelFor(sdpa, target, reason);
-      if (getWrittenKernel(op) && config.isTensorCore() &&
-          !fitsAttentionKernel(sdpa, config, reason)) {
-        op->emitError() << pass << ": " << config
-                        << " does not fit: " << reason;
-        return WalkResult::interrupt();
-      }
+      fits =
+          !config.isTensorCore() || fitsAttentionKernel(sdpa, config, reason);
     } else if (auto matmul = dyn_cast<linalg::MatmulOp>(op);
                matmul && !attention && isProjectionMatmul(matmul)) {
       config = kernelFor(matmul, target, reason);
-      if (getWrittenKernel(op) && config.isTensorCore() &&
-          !fitsMatmulKernel(matmul, config, reason)) {
-        op->emitError() << pass << ": " << config
-                        << " does not fit: " << reason;
-        return WalkResult::interrupt();
-      }
+      fits = !config.isTensorCore() || fitsMatmulKernel(matmul, config, reason);
     } else {
       return WalkResult::advance();
+    }
+    // (A chosen configuration always fits; a written one may not.)
+    if (!fits) {
+      op->emitError() << pass << ": " << config << " does not fit: " << reason;
+      return WalkResult::interrupt();
     }
     // A SIMT kernel written by hand, or asked for, is no fallback.
     if (config.isTensorCore() || getWrittenKernel(op) || !target.tensorCores)

@@ -125,17 +125,28 @@ LogicalResult kha::fuseKnockMlpIntoProjection(PatternRewriter &rewriter,
   } else {
     rewriter.replaceOp(knock, result);
   }
-  // The driver leaves slices of the untiled projection behind, unused.
-  (void)runRegionDCE(rewriter, fused->loops.front()->getRegions());
+  // The driver leaves slices (and sizes) of the untiled projection and its
+  // fill behind, unused; then the untiled ops go.
+  if (!fused->loops.empty())
+    (void)runRegionDCE(rewriter, fused->loops.front()->getRegions());
   Operation *fill = projection->contraction.getDpsInits()[0].getDefiningOp();
+  Operation *empty = fill && fill->getNumOperands() > 1
+                         ? fill->getOperand(1).getDefiningOp()
+                         : nullptr;
+  auto eraseDeadUsers = [&](Operation *op) {
+    for (Operation *user : llvm::make_early_inc_range(op->getUsers()))
+      if (isa<tensor::ExtractSliceOp, tensor::DimOp>(user) &&
+          isOpTriviallyDead(user))
+        rewriter.eraseOp(user);
+  };
+  eraseDeadUsers(projection->contraction);
   projection->erase(rewriter);
-  if (fill && isOpTriviallyDead(fill)) {
-    Operation *empty = fill->getNumOperands() > 1
-                           ? fill->getOperand(1).getDefiningOp()
-                           : nullptr;
-    rewriter.eraseOp(fill);
-    if (empty && isOpTriviallyDead(empty))
-      rewriter.eraseOp(empty);
+  for (Operation *op : {fill, empty}) {
+    if (!op)
+      continue;
+    eraseDeadUsers(op);
+    if (isOpTriviallyDead(op))
+      rewriter.eraseOp(op);
   }
   return success();
 }
