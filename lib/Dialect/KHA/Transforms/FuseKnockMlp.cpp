@@ -10,7 +10,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "kha/Dialect/KHA/Transforms/Passes.h"
-#include "kha/Dialect/KHA/Utils/Builders.h"
 
 #include "HeadProjection.h"
 
@@ -103,9 +102,15 @@ LogicalResult kha::fuseKnockMlpIntoProjection(PatternRewriter &rewriter,
     resolveDims(rewriter,
                 consumer.getInput().getDefiningOp<tensor::ExpandShapeOp>());
     if (consumer != knock) {
-      Operation *heads = consumer.getInput().getDefiningOp();
+      // The unrounded heads and the widened matrices go again.
+      llvm::SetVector<Operation *> made;
+      for (Value operand : consumer->getOperands())
+        if (Operation *op = operand.getDefiningOp())
+          made.insert(op);
       rewriter.eraseOp(consumer);
-      rewriter.eraseOp(heads);
+      for (Operation *op : made)
+        if (isOpTriviallyDead(op))
+          rewriter.eraseOp(op);
     }
     return rewriter.notifyMatchFailure(
         knock, "the projection could not be fused into the knock's tiles");
