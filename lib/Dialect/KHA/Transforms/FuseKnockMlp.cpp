@@ -99,8 +99,11 @@ LogicalResult kha::fuseKnockMlpIntoProjection(PatternRewriter &rewriter,
   if (!projectionFused) {
     if (succeeded(fused) && !fused->loops.empty())
       rewriter.eraseOp(fused->loops.front());
-    resolveDims(rewriter,
-                consumer.getInput().getDefiningOp<tensor::ExpandShapeOp>());
+    // The sizes the driver asked for are unused now.
+    for (Operation *user :
+         llvm::make_early_inc_range(consumer.getInput().getUsers()))
+      if (isa<tensor::DimOp>(user) && isOpTriviallyDead(user))
+        rewriter.eraseOp(user);
     if (consumer != knock) {
       // The unrounded heads and the widened matrices go again.
       llvm::SetVector<Operation *> made;
