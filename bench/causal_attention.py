@@ -22,16 +22,17 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from kha.text import sdpa_function  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HEADS, HEAD_DIM = 8, 64
 
 
 def module(length, causal):
     shape = "tensor<1x%dx%dx%dxf32>" % (length, HEADS, HEAD_DIM)
-    attrs = "{causal, scale = 0.125 : f64}" if causal else "{scale = 0.125 : f64}"
-    return ("func.func @attention(%%q: %s, %%k: %s, %%v: %s) -> %s {\n"
-            "  %%o = kha.sdpa %%q, %%k, %%v %s : (%s, %s, %s) -> %s\n"
-            "  return %%o : %s\n}\n" % ((shape,) * 4 + (attrs,) + (shape,) * 5))
+    return sdpa_function(shape, shape, shape, 0.125, causal, name="attention")
 
 
 def cost_flops(tools, path):

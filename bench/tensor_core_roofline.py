@@ -28,6 +28,8 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "cuda"))
 from ptxas_examples import find_ptxas  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from kha.text import sdpa_function  # noqa: E402
 
 # chip: (SMs, clock GHz, dense f16/bf16 TFLOP/s, registers/SM, shared bytes/SM,
 #        max threads/SM, max blocks/SM)
@@ -43,10 +45,7 @@ def attention(dtype, d, heads, groups, causal):
     """kha.sdpa on [1, 4096, H, d] queries and [1, 4096, G, d] keys/values."""
     t = lambda n: "tensor<1x4096x%dx%dx%s>" % (n, d, dtype)
     q, kv = t(heads), t(groups)
-    source = ("func.func @attention(%%q: %s, %%k: %s, %%v: %s) -> %s {\n"
-              "  %%o = kha.sdpa %%q, %%k, %%v {%sscale = %r : f64} : (%s, %s, %s) -> %s\n"
-              "  return %%o : %s\n}\n" % (q, kv, kv, q, "causal, " if causal else "",
-                                         d ** -0.5, q, kv, kv, q, q))
+    source = sdpa_function(q, kv, kv, d ** -0.5, causal, name="attention")
     # 64 rows (query positions x heads of a group) per block; K/V tiles of
     # 64, 32 or 16 keys (d <= 64, <= 128, else). Per key tile of n keys each
     # of the four warps multiplies its 16 rows by the whole K and V tiles,

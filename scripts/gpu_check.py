@@ -57,6 +57,7 @@ import warnings
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "cpu"))
+from kha.text import sdpa_function  # noqa: E402
 
 # Attention timing: head dim -> (query heads, kv heads), the model width
 # H x d = 2048 either way; B x L = TOKENS for each L.
@@ -80,10 +81,7 @@ def attention_module(B, L, H, G, d, dtype, causal=True):
     """kha.sdpa alone: q [B, L, H, d], k and v [B, L, G, d] (None: dynamic)."""
     size = lambda n: "?" if n is None else "%d" % n
     t = lambda n: "tensor<%sx%sx%dx%dx%s>" % (size(B), size(L), n, d, dtype)
-    return ("func.func @attn(%%q: %s, %%k: %s, %%v: %s) -> %s {\n"
-            "  %%o = kha.sdpa %%q, %%k, %%v {%sscale = %r : f64} : (%s, %s, %s) -> %s\n"
-            "  return %%o : %s\n}\n" % (t(H), t(G), t(G), t(H), "causal, " if causal else "",
-                                        d ** -0.5, t(H), t(G), t(G), t(H), t(H)))
+    return sdpa_function(t(H), t(G), t(G), d ** -0.5, causal)
 
 
 def projection_module(m, k, n, dtype):

@@ -81,7 +81,7 @@ fetch_python_packages() {
 }
 
 packages=(llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
-          libclang-rt-22-dev clang-format-22
+          libclang-rt-22-dev clang-format-22 libomp-22-dev
           ninja-build cmake python3-numpy python3-torch python3-venv)
 
 missing=()

@@ -147,8 +147,9 @@ std::optional<OpCost> kha::estimateCost(Operation *op) {
   if (auto sdpa = dyn_cast<SDPAOp>(op)) {
     auto q = sdpa.getQuery().getType(), k = sdpa.getKey().getType(),
          v = sdpa.getValue().getType();
+    // The destination is written, not read: it counts once, as the result.
     if (!q.hasStaticShape() || !k.hasStaticShape() || !v.hasStaticShape() ||
-        !bytes(op->getOperands()))
+        !bytes(sdpa.getDpsInputs()))
       return std::nullopt;
     // A tile's query_offset is not known here; it counts as upper left.
     int64_t len = q.getDimSize(1), keys = k.getDimSize(1);

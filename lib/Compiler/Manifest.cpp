@@ -141,6 +141,7 @@ kha::EqualSizes kha::equalDynamicSizes(func::FuncOp func) {
       for (int64_t i = 0; i < 3; ++i)
         same(q, i, out, i);
       same(v, 3, out, 3);
+      sameShape(sdpa.getInit(), out);
       if (Value mask = sdpa.getMask()) {
         auto rank = cast<RankedTensorType>(mask.getType()).getRank();
         if (rank == 2) {

@@ -8,9 +8,13 @@
 // widened and every product accumulates in f32; the causal mask comes from
 // iteration indices (no L x L mask tensor); the softmax subtracts the row
 // maximum; a row that sees no key gives zero.
+// CHECK-DAG: #[[$ACC:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d2, d3, d1, d4)>
+// CHECK-DAG: #[[$ROWS:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d2, d3, d1)>
+// CHECK-DAG: #[[$OUT:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
 // CHECK-LABEL: func @gqa_causal_f16
 // CHECK-SAME: (%[[QA:[a-z0-9]+]]: tensor<2x?x4x8xf16>, %[[KA:[a-z0-9]+]]: tensor<2x?x2x8xf16>, %[[VA:[a-z0-9]+]]: tensor<2x?x2x8xf16>)
 // CHECK-NOT: scf.for
+// CHECK: %[[INIT:.*]] = tensor.empty(%{{.*}}) : tensor<2x?x4x8xf16>
 // CHECK: %[[QE:.*]] = tensor.expand_shape %[[QA]] {{\[\[}}0], [1], [2, 3], [4]] {{.*}} into tensor<2x?x2x2x8xf16>
 // CHECK: %[[QT:.*]] = linalg.transpose ins(%[[QE]] : {{.*}}) outs(%{{.*}} : tensor<2x2x2x?x8xf16>) permutation = [0, 2, 3, 1, 4]
 // CHECK: %[[QG:.*]] = tensor.collapse_shape %[[QT]] {{.*}} into tensor<4x?x8xf16>
@@ -39,16 +43,22 @@
 // CHECK: %[[VG:.*]] = tensor.collapse_shape %[[VT]] {{.*}} into tensor<4x?x8xf16>
 // CHECK: %[[VW:.*]] = arith.extf %[[VG]] : tensor<4x?x8xf16> to tensor<4x?x8xf32>
 // CHECK: %[[PV:.*]] = linalg.batch_matmul ins(%[[E]], %[[VW]] : tensor<4x?x?xf32>, tensor<4x?x8xf32>)
-// CHECK: %[[O:.*]] = linalg.generic {{.*}} ins(%[[PV]], %[[SUM]] : {{.*}}) outs(%{{.*}} : tensor<4x?x8xf16>)
+// The normalisation writes the destination in its own layout: no transpose.
+// CHECK: %[[AE:.*]] = tensor.expand_shape %[[PV]] {{\[\[}}0, 1], [2, 3], [4]] {{.*}} into tensor<2x2x2x?x8xf32>
+// CHECK: %[[SE:.*]] = tensor.expand_shape %[[SUM]] {{\[\[}}0, 1], [2, 3]] {{.*}} into tensor<2x2x2x?xf32>
+// CHECK: %[[DE:.*]] = tensor.expand_shape %[[INIT]] {{\[\[}}0], [1], [2, 3], [4]] {{.*}} into tensor<2x?x2x2x8xf16>
+// CHECK: %[[O:.*]] = linalg.generic {indexing_maps = [#[[$ACC]], #[[$ROWS]], #[[$OUT]]], {{.*}} ins(%[[AE]], %[[SE]] : {{.*}}) outs(%[[DE]] : tensor<2x?x2x2x8xf16>)
 // CHECK: arith.cmpf oeq
 // CHECK: arith.divf
 // CHECK: arith.truncf %{{.*}} : f32 to f16
-// CHECK: %[[OE:.*]] = tensor.expand_shape %[[O]] {{.*}} into tensor<2x2x2x?x8xf16>
-// CHECK: %[[OT:.*]] = linalg.transpose ins(%[[OE]] : {{.*}}) outs(%{{.*}} : tensor<2x?x2x2x8xf16>) permutation = [0, 3, 1, 2, 4]
-// CHECK: %[[R:.*]] = tensor.collapse_shape %[[OT]] {{\[\[}}0], [1], [2, 3], [4]] : tensor<2x?x2x2x8xf16> into tensor<2x?x4x8xf16>
+// CHECK-NOT: linalg.transpose
+// CHECK: %[[R:.*]] = tensor.collapse_shape %[[O]] {{\[\[}}0], [1], [2, 3], [4]] : tensor<2x?x2x2x8xf16> into tensor<2x?x4x8xf16>
 // CHECK: return %[[R]]
 func.func @gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>, %v: tensor<2x?x2x8xf16>) -> tensor<2x?x4x8xf16> {
-  %0 = kha.sdpa %q, %k, %v {causal, scale = 0.25 : f64} : (tensor<2x?x4x8xf16>, tensor<2x?x2x8xf16>, tensor<2x?x2x8xf16>) -> tensor<2x?x4x8xf16>
+  %sdpa_c1_1 = arith.constant 1 : index
+  %sdpa_d1_1 = tensor.dim %q, %sdpa_c1_1 : tensor<2x?x4x8xf16>
+  %sdpa_init = tensor.empty(%sdpa_d1_1) : tensor<2x?x4x8xf16>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.25 : f64} : (tensor<2x?x4x8xf16>, tensor<2x?x2x8xf16>, tensor<2x?x2x8xf16>, tensor<2x?x4x8xf16>) -> tensor<2x?x4x8xf16>
   return %0 : tensor<2x?x4x8xf16>
 }
 
@@ -89,7 +99,8 @@ func.func @gqa_causal_f16(%q: tensor<2x?x4x8xf16>, %k: tensor<2x?x2x8xf16>, %v: 
 // BLOCKS: arith.divf
 // BLOCKS: return
 func.func @blocks(%q: tensor<1x3x2x8xf32>, %k: tensor<1x10x1x8xf32>, %v: tensor<1x10x1x8xf32>) -> tensor<1x3x2x8xf32> {
-  %0 = kha.sdpa %q, %k, %v {causal, scale = 0.35 : f64} : (tensor<1x3x2x8xf32>, tensor<1x10x1x8xf32>, tensor<1x10x1x8xf32>) -> tensor<1x3x2x8xf32>
+  %sdpa_init2 = tensor.empty() : tensor<1x3x2x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init2) {causal, scale = 0.35 : f64} : (tensor<1x3x2x8xf32>, tensor<1x10x1x8xf32>, tensor<1x10x1x8xf32>, tensor<1x3x2x8xf32>) -> tensor<1x3x2x8xf32>
   return %0 : tensor<1x3x2x8xf32>
 }
 
@@ -110,7 +121,10 @@ func.func @blocks(%q: tensor<1x3x2x8xf32>, %k: tensor<1x10x1x8xf32>, %v: tensor<
 // BLOCKS: tensor.extract_slice %[[K]][0, %[[F]], 0, 0] [1, %[[N]], 1, 8]
 // BLOCKS: } else {
 func.func @dynamic_blocks(%q: tensor<1x?x2x8xf32>, %k: tensor<1x?x1x8xf32>, %v: tensor<1x?x1x8xf32>) -> tensor<1x?x2x8xf32> {
-  %0 = kha.sdpa %q, %k, %v {scale = 0.35 : f64} : (tensor<1x?x2x8xf32>, tensor<1x?x1x8xf32>, tensor<1x?x1x8xf32>) -> tensor<1x?x2x8xf32>
+  %sdpa_c3_1 = arith.constant 1 : index
+  %sdpa_d3_1 = tensor.dim %q, %sdpa_c3_1 : tensor<1x?x2x8xf32>
+  %sdpa_init3 = tensor.empty(%sdpa_d3_1) : tensor<1x?x2x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init3) {scale = 0.35 : f64} : (tensor<1x?x2x8xf32>, tensor<1x?x1x8xf32>, tensor<1x?x1x8xf32>, tensor<1x?x2x8xf32>) -> tensor<1x?x2x8xf32>
   return %0 : tensor<1x?x2x8xf32>
 }
 
@@ -125,7 +139,8 @@ func.func @dynamic_blocks(%q: tensor<1x?x2x8xf32>, %k: tensor<1x?x1x8xf32>, %v: 
 // CHECK: %[[PLACE:.*]] = arith.addi %[[POS]], %[[O]] : index
 // CHECK: arith.cmpi sgt, %{{.*}}, %[[PLACE]] : index
 func.func @tile_offset(%q: tensor<1x16x2x8xf32>, %k: tensor<1x?x1x8xf32>, %v: tensor<1x?x1x8xf32>, %o: index) -> tensor<1x16x2x8xf32> {
-  %0 = kha.sdpa %q, %k, %v query_offset(%o) {causal, scale = 0.35 : f64} : (tensor<1x16x2x8xf32>, tensor<1x?x1x8xf32>, tensor<1x?x1x8xf32>, index) -> tensor<1x16x2x8xf32>
+  %sdpa_init4 = tensor.empty() : tensor<1x16x2x8xf32>
+  %0 = kha.sdpa %q, %k, %v query_offset(%o) outs(%sdpa_init4) {causal, scale = 0.35 : f64} : (tensor<1x16x2x8xf32>, tensor<1x?x1x8xf32>, tensor<1x?x1x8xf32>, index, tensor<1x16x2x8xf32>) -> tensor<1x16x2x8xf32>
   return %0 : tensor<1x16x2x8xf32>
 }
 
@@ -139,7 +154,8 @@ func.func @tile_offset(%q: tensor<1x16x2x8xf32>, %k: tensor<1x?x1x8xf32>, %v: te
 // CHECK: %[[PLACE:.*]] = arith.addi %[[POS]], %[[OFF]] : index
 // CHECK: arith.cmpi sgt, %{{.*}}, %[[PLACE]] : index
 func.func @bottom_right(%q: tensor<1x3x2x8xf32>, %k: tensor<1x10x1x8xf32>, %v: tensor<1x10x1x8xf32>) -> tensor<1x3x2x8xf32> {
-  %0 = kha.sdpa %q, %k, %v {causal, bottom_right, scale = 0.35 : f64} : (tensor<1x3x2x8xf32>, tensor<1x10x1x8xf32>, tensor<1x10x1x8xf32>) -> tensor<1x3x2x8xf32>
+  %sdpa_init5 = tensor.empty() : tensor<1x3x2x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init5) {causal, bottom_right, scale = 0.35 : f64} : (tensor<1x3x2x8xf32>, tensor<1x10x1x8xf32>, tensor<1x10x1x8xf32>, tensor<1x3x2x8xf32>) -> tensor<1x3x2x8xf32>
   return %0 : tensor<1x3x2x8xf32>
 }
 
@@ -162,9 +178,12 @@ func.func @bottom_right(%q: tensor<1x3x2x8xf32>, %k: tensor<1x10x1x8xf32>, %v: t
 // CHECK: tensor.extract %{{.*}}[%{{.*}}, %c0{{.*}}, %c0{{.*}}, %{{.*}}] : tensor<2x1x1x6xf32>
 // CHECK: return
 func.func @masks(%q: tensor<2x4x2x8xf32>, %k: tensor<2x6x1x8xf32>, %v: tensor<2x6x1x8xf32>, %m: tensor<4x6xf32>, %m4: tensor<2x2x4x6xf32>, %pad: tensor<2x1x1x6xf32>) -> (tensor<2x4x2x8xf32>, tensor<2x4x2x8xf32>, tensor<2x4x2x8xf32>) {
-  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 1.0 : f64} : (tensor<2x4x2x8xf32>, tensor<2x6x1x8xf32>, tensor<2x6x1x8xf32>, tensor<4x6xf32>) -> tensor<2x4x2x8xf32>
-  %1 = kha.sdpa %q, %k, %v mask(%m4) {scale = 1.0 : f64} : (tensor<2x4x2x8xf32>, tensor<2x6x1x8xf32>, tensor<2x6x1x8xf32>, tensor<2x2x4x6xf32>) -> tensor<2x4x2x8xf32>
-  %2 = kha.sdpa %q, %k, %v mask(%pad) {scale = 1.0 : f64} : (tensor<2x4x2x8xf32>, tensor<2x6x1x8xf32>, tensor<2x6x1x8xf32>, tensor<2x1x1x6xf32>) -> tensor<2x4x2x8xf32>
+  %sdpa_init6 = tensor.empty() : tensor<2x4x2x8xf32>
+  %0 = kha.sdpa %q, %k, %v mask(%m) outs(%sdpa_init6) {scale = 1.0 : f64} : (tensor<2x4x2x8xf32>, tensor<2x6x1x8xf32>, tensor<2x6x1x8xf32>, tensor<4x6xf32>, tensor<2x4x2x8xf32>) -> tensor<2x4x2x8xf32>
+  %sdpa_init7 = tensor.empty() : tensor<2x4x2x8xf32>
+  %1 = kha.sdpa %q, %k, %v mask(%m4) outs(%sdpa_init7) {scale = 1.0 : f64} : (tensor<2x4x2x8xf32>, tensor<2x6x1x8xf32>, tensor<2x6x1x8xf32>, tensor<2x2x4x6xf32>, tensor<2x4x2x8xf32>) -> tensor<2x4x2x8xf32>
+  %sdpa_init8 = tensor.empty() : tensor<2x4x2x8xf32>
+  %2 = kha.sdpa %q, %k, %v mask(%pad) outs(%sdpa_init8) {scale = 1.0 : f64} : (tensor<2x4x2x8xf32>, tensor<2x6x1x8xf32>, tensor<2x6x1x8xf32>, tensor<2x1x1x6xf32>, tensor<2x4x2x8xf32>) -> tensor<2x4x2x8xf32>
   return %0, %1, %2 : tensor<2x4x2x8xf32>, tensor<2x4x2x8xf32>, tensor<2x4x2x8xf32>
 }
 
@@ -176,7 +195,8 @@ func.func @masks(%q: tensor<2x4x2x8xf32>, %k: tensor<2x6x1x8xf32>, %v: tensor<2x
 // CHECK-NOT: kha.sdpa
 func.func @leaves_others(%x: tensor<1x4x2x8xf32>, %w: tensor<8xf32>) -> tensor<1x4x2x8xf32> {
   %0 = kha.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<1x4x2x8xf32>, tensor<8xf32>
-  %1 = kha.sdpa %0, %0, %0 {scale = 1.0 : f64} : (tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) -> tensor<1x4x2x8xf32>
+  %sdpa_init9 = tensor.empty() : tensor<1x4x2x8xf32>
+  %1 = kha.sdpa %0, %0, %0 outs(%sdpa_init9) {scale = 1.0 : f64} : (tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) -> tensor<1x4x2x8xf32>
   return %1 : tensor<1x4x2x8xf32>
 }
 
@@ -184,7 +204,10 @@ func.func @leaves_others(%x: tensor<1x4x2x8xf32>, %w: tensor<8xf32>) -> tensor<1
 
 // Head counts that are not static cannot be grouped.
 func.func @dynamic_heads(%q: tensor<1x4x?x8xf32>, %k: tensor<1x4x?x8xf32>, %v: tensor<1x4x?x8xf32>) -> tensor<1x4x?x8xf32> {
+  %sdpa_c10_2 = arith.constant 2 : index
+  %sdpa_d10_2 = tensor.dim %q, %sdpa_c10_2 : tensor<1x4x?x8xf32>
+  %sdpa_init10 = tensor.empty(%sdpa_d10_2) : tensor<1x4x?x8xf32>
   // expected-error @+1 {{could not decompose kha.sdpa: head counts and widths must be static}}
-  %0 = kha.sdpa %q, %k, %v {scale = 1.0 : f64} : (tensor<1x4x?x8xf32>, tensor<1x4x?x8xf32>, tensor<1x4x?x8xf32>) -> tensor<1x4x?x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init10) {scale = 1.0 : f64} : (tensor<1x4x?x8xf32>, tensor<1x4x?x8xf32>, tensor<1x4x?x8xf32>, tensor<1x4x?x8xf32>) -> tensor<1x4x?x8xf32>
   return %0 : tensor<1x4x?x8xf32>
 }

@@ -22,7 +22,8 @@
 // SIMT-NOT: nvgpu.mma.sync
 // SIMT: return
 func.func @f16_attention(%q: tensor<1x32x4x64xf16>, %k: tensor<1x32x4x64xf16>, %v: tensor<1x32x4x64xf16>) -> tensor<1x32x4x64xf16> {
-  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : (tensor<1x32x4x64xf16>, tensor<1x32x4x64xf16>, tensor<1x32x4x64xf16>) -> tensor<1x32x4x64xf16>
+  %sdpa_init = tensor.empty() : tensor<1x32x4x64xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.125 : f64} : (tensor<1x32x4x64xf16>, tensor<1x32x4x64xf16>, tensor<1x32x4x64xf16>, tensor<1x32x4x64xf16>) -> tensor<1x32x4x64xf16>
   return %o : tensor<1x32x4x64xf16>
 }
 
@@ -35,8 +36,9 @@ func.func @f16_attention(%q: tensor<1x32x4x64xf16>, %k: tensor<1x32x4x64xf16>, %
 // SM80: gpu.launch
 // STRICT: error: attention kernel (kha.sdpa) cannot use the tensor cores on sm_80: the element type is not f16 or bf16 throughout
 func.func @f32_attention(%q: tensor<1x4x2x16xf32>, %k: tensor<1x4x2x16xf32>, %v: tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32> {
+  %sdpa_init2 = tensor.empty() : tensor<1x4x2x16xf32>
   // expected-remark @below {{attention kernel (kha.sdpa) falls back to the CUDA cores on sm_80: the element type is not f16 or bf16 throughout}}
-  %o = kha.sdpa %q, %k, %v {scale = 0.25 : f64} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init2) {scale = 0.25 : f64} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
   return %o : tensor<1x4x2x16xf32>
 }
 
@@ -72,6 +74,7 @@ func.func @projections(%a: tensor<32x64xbf16>, %b: tensor<64x48xbf16>, %x: tenso
 // SM90-NOT: nvgpu.warpgroup.mma
 // SM90: return
 func.func @written(%q: tensor<1x4x2x64xf16>, %k: tensor<1x4x2x64xf16>, %v: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
-  %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  %sdpa_init3 = tensor.empty() : tensor<1x4x2x64xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init3) {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
   return %o : tensor<1x4x2x64xf16>
 }

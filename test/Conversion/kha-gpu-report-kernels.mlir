@@ -12,8 +12,11 @@
 // f16, d = 64: 64 query rows over 4 warps, K/V tiles of 64 keys (two
 // stages of 64 x 72 f16 each for K and V: 36 KiB).
 func.func @f16_d64(%q: tensor<2x?x8x64xf16>, %k: tensor<2x?x2x64xf16>, %v: tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16> {
+  %sdpa_c1_1 = arith.constant 1 : index
+  %sdpa_d1_1 = tensor.dim %q, %sdpa_c1_1 : tensor<2x?x8x64xf16>
+  %sdpa_init = tensor.empty(%sdpa_d1_1) : tensor<2x?x8x64xf16>
   // expected-remark @below {{attention kernel (kha.sdpa) on sm_80: #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 8>}}
-  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : (tensor<2x?x8x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.125 : f64} : (tensor<2x?x8x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x8x64xf16>) -> tensor<2x?x8x64xf16>
   return %o : tensor<2x?x8x64xf16>
 }
 
@@ -21,8 +24,9 @@ func.func @f16_d64(%q: tensor<2x?x8x64xf16>, %k: tensor<2x?x2x64xf16>, %v: tenso
 
 // bf16, d = 128: tiles of 32 keys (64 would need 68 KiB).
 func.func @bf16_d128(%q: tensor<1x16x2x128xbf16>, %k: tensor<1x16x2x128xbf16>, %v: tensor<1x16x2x128xbf16>) -> tensor<1x16x2x128xbf16> {
+  %sdpa_init2 = tensor.empty() : tensor<1x16x2x128xbf16>
   // expected-remark @below {{attention kernel (kha.sdpa) on sm_80: #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 32, tile_k = 128, warps = 4, stages = 2, padding = 8>}}
-  %o = kha.sdpa %q, %k, %v {scale = 0.088 : f64} : (tensor<1x16x2x128xbf16>, tensor<1x16x2x128xbf16>, tensor<1x16x2x128xbf16>) -> tensor<1x16x2x128xbf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init2) {scale = 0.088 : f64} : (tensor<1x16x2x128xbf16>, tensor<1x16x2x128xbf16>, tensor<1x16x2x128xbf16>, tensor<1x16x2x128xbf16>) -> tensor<1x16x2x128xbf16>
   return %o : tensor<1x16x2x128xbf16>
 }
 
@@ -30,8 +34,9 @@ func.func @bf16_d128(%q: tensor<1x16x2x128xbf16>, %k: tensor<1x16x2x128xbf16>, %
 
 // f32 attention: the SIMT kernel, with the reason.
 func.func @f32_attention(%q: tensor<1x4x2x16xf32>, %k: tensor<1x4x2x16xf32>, %v: tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32> {
+  %sdpa_init3 = tensor.empty() : tensor<1x4x2x16xf32>
   // expected-remark @below {{attention kernel (kha.sdpa) on sm_80: #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0> (the CUDA cores: the element type is not f16 or bf16 throughout)}}
-  %o = kha.sdpa %q, %k, %v {scale = 0.25 : f64} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init3) {scale = 0.25 : f64} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
   return %o : tensor<1x4x2x16xf32>
 }
 
@@ -39,8 +44,9 @@ func.func @f32_attention(%q: tensor<1x4x2x16xf32>, %k: tensor<1x4x2x16xf32>, %v:
 
 // A head dim that is not a multiple of 16.
 func.func @d12(%q: tensor<1x4x2x12xf16>, %k: tensor<1x4x2x12xf16>, %v: tensor<1x4x2x12xf16>) -> tensor<1x4x2x12xf16> {
+  %sdpa_init4 = tensor.empty() : tensor<1x4x2x12xf16>
   // expected-remark @below {{attention kernel (kha.sdpa) on sm_80: #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0> (the CUDA cores: head dim 12/12 is not a multiple of 16 up to 256)}}
-  %o = kha.sdpa %q, %k, %v {scale = 0.29 : f64} : (tensor<1x4x2x12xf16>, tensor<1x4x2x12xf16>, tensor<1x4x2x12xf16>) -> tensor<1x4x2x12xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init4) {scale = 0.29 : f64} : (tensor<1x4x2x12xf16>, tensor<1x4x2x12xf16>, tensor<1x4x2x12xf16>, tensor<1x4x2x12xf16>) -> tensor<1x4x2x12xf16>
   return %o : tensor<1x4x2x12xf16>
 }
 
@@ -48,8 +54,9 @@ func.func @d12(%q: tensor<1x4x2x12xf16>, %k: tensor<1x4x2x12xf16>, %v: tensor<1x
 
 // An additive mask stays on the SIMT kernel.
 func.func @masked(%q: tensor<1x4x2x16xf16>, %k: tensor<1x4x2x16xf16>, %v: tensor<1x4x2x16xf16>, %m: tensor<4x4xf16>) -> tensor<1x4x2x16xf16> {
+  %sdpa_init5 = tensor.empty() : tensor<1x4x2x16xf16>
   // expected-remark @below {{attention kernel (kha.sdpa) on sm_80: #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0> (the CUDA cores: it has an additive mask)}}
-  %o = kha.sdpa %q, %k, %v mask(%m) {scale = 0.25 : f64} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<4x4xf16>) -> tensor<1x4x2x16xf16>
+  %o = kha.sdpa %q, %k, %v mask(%m) outs(%sdpa_init5) {scale = 0.25 : f64} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<4x4xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
   return %o : tensor<1x4x2x16xf16>
 }
 
@@ -84,8 +91,9 @@ func.func @projections(%a: tensor<?x64xbf16>, %b: tensor<64x48xbf16>, %c: tensor
 
 // A configuration written on the op is what the generators follow.
 func.func @kept(%q: tensor<1x4x2x64xf16>, %k: tensor<1x4x2x64xf16>, %v: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  %sdpa_init6 = tensor.empty() : tensor<1x4x2x64xf16>
   // expected-remark @below {{attention kernel (kha.sdpa) on sm_80: #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0> (written on the op)}}
-  %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init6) {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 0, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
   return %o : tensor<1x4x2x64xf16>
 }
 

@@ -11,7 +11,10 @@
 // CHECK: linalg.batch_matmul
 // CHECK: return
 func.func @sdpa(%q: tensor<2x?x4x8xf32>, %k: tensor<2x?x2x8xf32>, %v: tensor<2x?x2x8xf32>) -> tensor<2x?x4x8xf32> {
-  %0 = kha.sdpa %q, %k, %v {causal, scale = 0.25 : f64} : (tensor<2x?x4x8xf32>, tensor<2x?x2x8xf32>, tensor<2x?x2x8xf32>) -> tensor<2x?x4x8xf32>
+  %sdpa_c1_1 = arith.constant 1 : index
+  %sdpa_d1_1 = tensor.dim %q, %sdpa_c1_1 : tensor<2x?x4x8xf32>
+  %sdpa_init = tensor.empty(%sdpa_d1_1) : tensor<2x?x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.25 : f64} : (tensor<2x?x4x8xf32>, tensor<2x?x2x8xf32>, tensor<2x?x2x8xf32>, tensor<2x?x4x8xf32>) -> tensor<2x?x4x8xf32>
   return %0 : tensor<2x?x4x8xf32>
 }
 

@@ -37,7 +37,10 @@
 // CHECK: vector.store %{{.*}} {alignment = 4 : i64} : memref<2x?x8x64xf16>, vector<2xf16>
 // CHECK-NOT: kha.sdpa
 func.func @gqa_causal(%q: tensor<2x?x8x64xf16>, %k: tensor<2x?x2x64xf16>, %v: tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16> {
-  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 8>} : (tensor<2x?x8x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16>
+  %sdpa_c1_1 = arith.constant 1 : index
+  %sdpa_d1_1 = tensor.dim %q, %sdpa_c1_1 : tensor<2x?x8x64xf16>
+  %sdpa_init = tensor.empty(%sdpa_d1_1) : tensor<2x?x8x64xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 8>} : (tensor<2x?x8x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x8x64xf16>) -> tensor<2x?x8x64xf16>
   return %o : tensor<2x?x8x64xf16>
 }
 
@@ -48,22 +51,25 @@ func.func @gqa_causal(%q: tensor<2x?x8x64xf16>, %k: tensor<2x?x2x64xf16>, %v: te
 // CHECK-NOT: arith.cmpi ule
 // CHECK: gpu.terminator
 func.func @not_causal(%q: tensor<1x5x2x32xbf16>, %k: tensor<1x9x2x32xbf16>, %v: tensor<1x9x2x32xbf16>) -> tensor<1x5x2x32xbf16> {
-  %o = kha.sdpa %q, %k, %v {scale = 0.17 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 32, warps = 4, stages = 2, padding = 8>} : (tensor<1x5x2x32xbf16>, tensor<1x9x2x32xbf16>, tensor<1x9x2x32xbf16>) -> tensor<1x5x2x32xbf16>
+  %sdpa_init2 = tensor.empty() : tensor<1x5x2x32xbf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init2) {scale = 0.17 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 32, warps = 4, stages = 2, padding = 8>} : (tensor<1x5x2x32xbf16>, tensor<1x9x2x32xbf16>, tensor<1x9x2x32xbf16>, tensor<1x5x2x32xbf16>) -> tensor<1x5x2x32xbf16>
   return %o : tensor<1x5x2x32xbf16>
 }
 
 // -----
 
 func.func @f32_refused(%q: tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32> {
+  %sdpa_init3 = tensor.empty() : tensor<1x4x2x16xf32>
   // expected-error @below {{does not fit: the element type is not f16 or bf16 throughout}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init3) {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
   return %o : tensor<1x4x2x16xf32>
 }
 
 // -----
 
 func.func @too_much_shared_memory(%q: tensor<1x4x2x128xf16>) -> tensor<1x4x2x128xf16> {
+  %sdpa_init4 = tensor.empty() : tensor<1x4x2x128xf16>
   // expected-error @below {{does not fit: its K/V tiles need more than 48 KiB of shared memory}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x128xf16>, tensor<1x4x2x128xf16>, tensor<1x4x2x128xf16>) -> tensor<1x4x2x128xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init4) {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x128xf16>, tensor<1x4x2x128xf16>, tensor<1x4x2x128xf16>, tensor<1x4x2x128xf16>) -> tensor<1x4x2x128xf16>
   return %o : tensor<1x4x2x128xf16>
 }

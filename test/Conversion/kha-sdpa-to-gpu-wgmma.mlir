@@ -63,7 +63,10 @@
 // CHECK: scf.yield %[[LOOP]]#3
 // CHECK: vector.store {{.*}} : memref<2x?x4x64xbf16>, vector<2xbf16>
 func.func @gqa_d64(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
-  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
+  %sdpa_c1_1 = arith.constant 1 : index
+  %sdpa_d1_1 = tensor.dim %q, %sdpa_c1_1 : tensor<2x?x4x64xbf16>
+  %sdpa_init = tensor.empty(%sdpa_d1_1) : tensor<2x?x4x64xbf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x4x64xbf16>) -> tensor<2x?x4x64xbf16>
   return %o : tensor<2x?x4x64xbf16>
 }
 
@@ -87,15 +90,19 @@ func.func @gqa_d64(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: ten
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB} : vector<32xf16>, <tensor = memref<64x128xf16, #gpu.address_space<workgroup>>>, vector<64xf32>
 func.func @mha_d128(%q: tensor<1x?x2x128xf16>, %k: tensor<1x?x2x128xf16>, %v: tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16> {
-  %o = kha.sdpa %q, %k, %v {scale = 0.088 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>} : (tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16>
+  %sdpa_c2_1 = arith.constant 1 : index
+  %sdpa_d2_1 = tensor.dim %q, %sdpa_c2_1 : tensor<1x?x2x128xf16>
+  %sdpa_init2 = tensor.empty(%sdpa_d2_1) : tensor<1x?x2x128xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init2) {scale = 0.088 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>} : (tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>, tensor<1x?x2x128xf16>) -> tensor<1x?x2x128xf16>
   return %o : tensor<1x?x2x128xf16>
 }
 
 // -----
 
 func.func @d36(%q: tensor<1x8x2x36xf16>, %k: tensor<1x8x2x36xf16>, %v: tensor<1x8x2x36xf16>) -> tensor<1x8x2x36xf16> {
+  %sdpa_init3 = tensor.empty() : tensor<1x8x2x36xf16>
   // expected-error @+1 {{kha-sdpa-to-gpu: #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0> does not fit: the wgmma attention kernel takes head dims that are multiples of 8 up to 256 (got 36/36)}}
-  %o = kha.sdpa %q, %k, %v {scale = 0.17 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<1x8x2x36xf16>, tensor<1x8x2x36xf16>, tensor<1x8x2x36xf16>) -> tensor<1x8x2x36xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init3) {scale = 0.17 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<1x8x2x36xf16>, tensor<1x8x2x36xf16>, tensor<1x8x2x36xf16>, tensor<1x8x2x36xf16>) -> tensor<1x8x2x36xf16>
   return %o : tensor<1x8x2x36xf16>
 }
 
@@ -115,7 +122,10 @@ func.func @d36(%q: tensor<1x8x2x36xf16>, %k: tensor<1x8x2x36xf16>, %v: tensor<1x
 // CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB, waitGroup = 1 : i64} :
 // CHECK: kha.warpgroup_mma_register_a {{.*}} {transposeB} :
 func.func @two_warpgroups(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
-  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
+  %sdpa_c4_1 = arith.constant 1 : index
+  %sdpa_d4_1 = tensor.dim %q, %sdpa_c4_1 : tensor<2x?x4x64xbf16>
+  %sdpa_init4 = tensor.empty(%sdpa_d4_1) : tensor<2x?x4x64xbf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init4) {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x4x64xbf16>) -> tensor<2x?x4x64xbf16>
   return %o : tensor<2x?x4x64xbf16>
 }
 
@@ -165,7 +175,10 @@ func.func @two_warpgroups(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, 
 // CHECK-NOT: gpu.barrier
 // CHECK: gpu.terminator
 func.func @warp_specialised(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>, %v: tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16> {
-  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 12, stages = 3, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>) -> tensor<2x?x4x64xbf16>
+  %sdpa_c5_1 = arith.constant 1 : index
+  %sdpa_d5_1 = tensor.dim %q, %sdpa_c5_1 : tensor<2x?x4x64xbf16>
+  %sdpa_init5 = tensor.empty(%sdpa_d5_1) : tensor<2x?x4x64xbf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init5) {causal, scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 64, warps = 12, stages = 3, padding = 0>} : (tensor<2x?x4x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x2x64xbf16>, tensor<2x?x4x64xbf16>) -> tensor<2x?x4x64xbf16>
   return %o : tensor<2x?x4x64xbf16>
 }
 
@@ -173,8 +186,9 @@ func.func @warp_specialised(%q: tensor<2x?x4x64xbf16>, %k: tensor<2x?x2x64xbf16>
 
 // A producer warpgroup needs two consumer warpgroups (tile_m 128).
 func.func @producer_one_consumer(%q: tensor<1x8x2x64xf16>) -> tensor<1x8x2x64xf16> {
+  %sdpa_init6 = tensor.empty() : tensor<1x8x2x64xf16>
   // expected-error @+1 {{does not fit: the wgmma attention kernel has a producer warpgroup only with two consumer warpgroups (tile_m 128) and value head dims up to 128}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>) -> tensor<1x8x2x64xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init6) {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 8, stages = 2, padding = 0>} : (tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>) -> tensor<1x8x2x64xf16>
   return %o : tensor<1x8x2x64xf16>
 }
 
@@ -183,8 +197,11 @@ func.func @producer_one_consumer(%q: tensor<1x8x2x64xf16>) -> tensor<1x8x2x64xf1
 // A producer warpgroup leaves each consumer 240 registers: not enough for
 // O with a value head dim of 256.
 func.func @producer_d256(%q: tensor<1x?x2x256xbf16>) -> tensor<1x?x2x256xbf16> {
+  %sdpa_c7_1 = arith.constant 1 : index
+  %sdpa_d7_1 = tensor.dim %q, %sdpa_c7_1 : tensor<1x?x2x256xbf16>
+  %sdpa_init7 = tensor.empty(%sdpa_d7_1) : tensor<1x?x2x256xbf16>
   // expected-error @+1 {{the wgmma attention kernel has a producer warpgroup only with two consumer warpgroups (tile_m 128) and value head dims up to 128}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.0625 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 256, warps = 12, stages = 2, padding = 0>} : (tensor<1x?x2x256xbf16>, tensor<1x?x2x256xbf16>, tensor<1x?x2x256xbf16>) -> tensor<1x?x2x256xbf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init7) {scale = 0.0625 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 128, tile_n = 64, tile_k = 256, warps = 12, stages = 2, padding = 0>} : (tensor<1x?x2x256xbf16>, tensor<1x?x2x256xbf16>, tensor<1x?x2x256xbf16>, tensor<1x?x2x256xbf16>) -> tensor<1x?x2x256xbf16>
   return %o : tensor<1x?x2x256xbf16>
 }
 
@@ -203,14 +220,18 @@ func.func @producer_d256(%q: tensor<1x?x2x256xbf16>) -> tensor<1x?x2x256xbf16> {
 // CHECK-COUNT-24: vector.store {{.*}} : memref<1x?x2x96xf16>, vector<2xf16>
 // CHECK-NOT: vector.store
 func.func @d96(%q: tensor<1x?x2x96xf16>, %k: tensor<1x?x2x96xf16>, %v: tensor<1x?x2x96xf16>) -> tensor<1x?x2x96xf16> {
-  %o = kha.sdpa %q, %k, %v {scale = 0.1 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>} : (tensor<1x?x2x96xf16>, tensor<1x?x2x96xf16>, tensor<1x?x2x96xf16>) -> tensor<1x?x2x96xf16>
+  %sdpa_c8_1 = arith.constant 1 : index
+  %sdpa_d8_1 = tensor.dim %q, %sdpa_c8_1 : tensor<1x?x2x96xf16>
+  %sdpa_init8 = tensor.empty(%sdpa_d8_1) : tensor<1x?x2x96xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init8) {scale = 0.1 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 128, warps = 4, stages = 2, padding = 0>} : (tensor<1x?x2x96xf16>, tensor<1x?x2x96xf16>, tensor<1x?x2x96xf16>, tensor<1x?x2x96xf16>) -> tensor<1x?x2x96xf16>
   return %o : tensor<1x?x2x96xf16>
 }
 
 // -----
 
 func.func @three_heads_per_group(%q: tensor<1x8x6x64xf16>, %k: tensor<1x8x2x64xf16>, %v: tensor<1x8x2x64xf16>) -> tensor<1x8x6x64xf16> {
+  %sdpa_init9 = tensor.empty() : tensor<1x8x6x64xf16>
   // expected-error @+1 {{does not fit: the query heads per key/value head (3) do not divide 64}}
-  %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<1x8x6x64xf16>, tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>) -> tensor<1x8x6x64xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init9) {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 0>} : (tensor<1x8x6x64xf16>, tensor<1x8x2x64xf16>, tensor<1x8x2x64xf16>, tensor<1x8x6x64xf16>) -> tensor<1x8x6x64xf16>
   return %o : tensor<1x8x6x64xf16>
 }

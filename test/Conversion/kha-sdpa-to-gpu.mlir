@@ -41,7 +41,10 @@
 // CHECK: bufferization.to_tensor %[[OUT]] restrict writable
 // CHECK-NOT: kha.sdpa
 func.func @gqa_causal(%q: tensor<2x?x8x64xf16>, %k: tensor<2x?x2x64xf16>, %v: tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16> {
-  %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : (tensor<2x?x8x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x2x64xf16>) -> tensor<2x?x8x64xf16>
+  %sdpa_c1_1 = arith.constant 1 : index
+  %sdpa_d1_1 = tensor.dim %q, %sdpa_c1_1 : tensor<2x?x8x64xf16>
+  %sdpa_init = tensor.empty(%sdpa_d1_1) : tensor<2x?x8x64xf16>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.125 : f64} : (tensor<2x?x8x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x2x64xf16>, tensor<2x?x8x64xf16>) -> tensor<2x?x8x64xf16>
   return %o : tensor<2x?x8x64xf16>
 }
 
@@ -58,7 +61,8 @@ func.func @gqa_causal(%q: tensor<2x?x8x64xf16>, %k: tensor<2x?x2x64xf16>, %v: te
 // CHECK: memref.load %[[M]]
 // CHECK: math.exp
 func.func @mqa_mask(%q: tensor<1x7x4x5xf32>, %k: tensor<1x?x1x5xf32>, %v: tensor<1x?x1x5xf32>, %m: tensor<7x?xf32>) -> tensor<1x7x4x5xf32> {
-  %o = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<1x7x4x5xf32>, tensor<1x?x1x5xf32>, tensor<1x?x1x5xf32>, tensor<7x?xf32>) -> tensor<1x7x4x5xf32>
+  %sdpa_init2 = tensor.empty() : tensor<1x7x4x5xf32>
+  %o = kha.sdpa %q, %k, %v mask(%m) outs(%sdpa_init2) {scale = 0.5 : f64} : (tensor<1x7x4x5xf32>, tensor<1x?x1x5xf32>, tensor<1x?x1x5xf32>, tensor<7x?xf32>, tensor<1x7x4x5xf32>) -> tensor<1x7x4x5xf32>
   return %o : tensor<1x7x4x5xf32>
 }
 
@@ -69,7 +73,8 @@ func.func @mqa_mask(%q: tensor<1x7x4x5xf32>, %k: tensor<1x?x1x5xf32>, %v: tensor
 // CHECK: kha.sdpa
 // CHECK-NOT: gpu.launch
 func.func @too_wide(%q: tensor<1x2x512x4xf32>, %k: tensor<1x2x1x4xf32>) -> tensor<1x2x512x4xf32> {
-  %o = kha.sdpa %q, %k, %k {scale = 0.5 : f64} : (tensor<1x2x512x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>) -> tensor<1x2x512x4xf32>
+  %sdpa_init3 = tensor.empty() : tensor<1x2x512x4xf32>
+  %o = kha.sdpa %q, %k, %k outs(%sdpa_init3) {scale = 0.5 : f64} : (tensor<1x2x512x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x1x4xf32>, tensor<1x2x512x4xf32>) -> tensor<1x2x512x4xf32>
   return %o : tensor<1x2x512x4xf32>
 }
 
@@ -81,7 +86,14 @@ func.func @too_wide(%q: tensor<1x2x512x4xf32>, %k: tensor<1x2x1x4xf32>) -> tenso
 // CHECK: memref.alloc(%{{.*}}, %{{.*}}, %{{.*}}) : memref<1x?x?x?xf32>
 // CHECK: gpu.launch
 func.func @dynamic_result_heads(%q: tensor<1x?x4x8xf32>, %k: tensor<1x?x2x8xf32>) -> tensor<1x?x?x?xf32> {
-  %o = kha.sdpa %q, %k, %k {scale = 0.5 : f64} : (tensor<1x?x4x8xf32>, tensor<1x?x2x8xf32>, tensor<1x?x2x8xf32>) -> tensor<1x?x?x?xf32>
+  %sdpa_c4_1 = arith.constant 1 : index
+  %sdpa_d4_1 = tensor.dim %q, %sdpa_c4_1 : tensor<1x?x4x8xf32>
+  %sdpa_c4_2 = arith.constant 2 : index
+  %sdpa_d4_2 = tensor.dim %q, %sdpa_c4_2 : tensor<1x?x4x8xf32>
+  %sdpa_c4_3 = arith.constant 3 : index
+  %sdpa_d4_3 = tensor.dim %k, %sdpa_c4_3 : tensor<1x?x2x8xf32>
+  %sdpa_init4 = tensor.empty(%sdpa_d4_1, %sdpa_d4_2, %sdpa_d4_3) : tensor<1x?x?x?xf32>
+  %o = kha.sdpa %q, %k, %k outs(%sdpa_init4) {scale = 0.5 : f64} : (tensor<1x?x4x8xf32>, tensor<1x?x2x8xf32>, tensor<1x?x2x8xf32>, tensor<1x?x?x?xf32>) -> tensor<1x?x?x?xf32>
   return %o : tensor<1x?x?x?xf32>
 }
 
@@ -124,6 +136,7 @@ func.func @dynamic_result_heads(%q: tensor<1x?x4x8xf32>, %k: tensor<1x?x2x8xf32>
 // CHECK: gpu.terminator
 // CHECK: bufferization.to_tensor
 func.func @decode_split_keys(%q: tensor<1x1x8x64xf32>, %k: tensor<1x?x2x64xf32>, %v: tensor<1x?x2x64xf32>) -> tensor<1x1x8x64xf32> {
-  %0 = kha.sdpa %q, %k, %v {causal, bottom_right, scale = 0.125 : f64} : (tensor<1x1x8x64xf32>, tensor<1x?x2x64xf32>, tensor<1x?x2x64xf32>) -> tensor<1x1x8x64xf32>
+  %sdpa_init5 = tensor.empty() : tensor<1x1x8x64xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init5) {causal, bottom_right, scale = 0.125 : f64} : (tensor<1x1x8x64xf32>, tensor<1x?x2x64xf32>, tensor<1x?x2x64xf32>, tensor<1x1x8x64xf32>) -> tensor<1x1x8x64xf32>
   return %0 : tensor<1x1x8x64xf32>
 }

@@ -37,6 +37,9 @@ func.func @layer(%x: tensor<?x4x2x8xf32>, %t: tensor<8x8xf32>, %w: tensor<8xf32>
   %k = kha.linear_knock %x, %t : tensor<?x4x2x8xf32>, tensor<8x8xf32>
   %n = kha.rms_norm %k, %w {epsilon = 1.0e-6 : f64} : tensor<?x4x2x8xf32>, tensor<8xf32>
   %r = kha.rope %n {theta = 10000.0 : f64} : tensor<?x4x2x8xf32>
-  %o = kha.sdpa %r, %r, %r {causal, scale = 0.35 : f64} : (tensor<?x4x2x8xf32>, tensor<?x4x2x8xf32>, tensor<?x4x2x8xf32>) -> tensor<?x4x2x8xf32>
+  %sdpa_c1_0 = arith.constant 0 : index
+  %sdpa_d1_0 = tensor.dim %r, %sdpa_c1_0 : tensor<?x4x2x8xf32>
+  %sdpa_init = tensor.empty(%sdpa_d1_0) : tensor<?x4x2x8xf32>
+  %o = kha.sdpa %r, %r, %r outs(%sdpa_init) {causal, scale = 0.35 : f64} : (tensor<?x4x2x8xf32>, tensor<?x4x2x8xf32>, tensor<?x4x2x8xf32>, tensor<?x4x2x8xf32>) -> tensor<?x4x2x8xf32>
   return %o : tensor<?x4x2x8xf32>
 }

@@ -16,6 +16,7 @@ import kha
 from kha.config import LayerConfig
 from kha.inputs import make_inputs
 from kha.reference import TOLERANCE, kha_layer, relative_error
+from kha.text import sdpa_function
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -98,11 +99,8 @@ def _():
 
 @case("dynamic sizes that must agree are checked before the call")
 def _():
-    text = ("func.func @attn(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>,"
-            " %v: tensor<?x?x2x16xf32>) -> tensor<?x?x4x16xf32> {\n"
-            "  %o = kha.sdpa %q, %k, %v {scale = 0.25 : f64} : (tensor<?x?x4x16xf32>,"
-            " tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> tensor<?x?x4x16xf32>\n"
-            "  return %o : tensor<?x?x4x16xf32>\n}\n")
+    text = sdpa_function("tensor<?x?x4x16xf32>", "tensor<?x?x2x16xf32>",
+                         "tensor<?x?x2x16xf32>", 0.25)
     with tempfile.TemporaryDirectory() as tmp:
         lib = compile_text(text, tmp, "attn")
         q, kv = np.zeros((2, 5, 4, 16), np.float32), np.zeros((2, 7, 2, 16), np.float32)

@@ -15,7 +15,7 @@
 // leaves linalg alone.
 // TILE-LABEL: func @layer
 // TILE: scf.for %[[L:[a-z0-9_]+]] = %c0{{.*}} to %c128 step %c64
-// TILE: kha.sdpa {{.*}} query_offset(%[[L]]) {causal, scale = 1.250000e-01 : f64} : (tensor<1x64x2x64xf32>, tensor<1x?x1x64xf32>, tensor<1x?x1x64xf32>, index) -> tensor<1x64x2x64xf32>
+// TILE: kha.sdpa {{.*}} query_offset(%[[L]]) outs(%{{.*}}) {causal, scale = 1.250000e-01 : f64} : (tensor<1x64x2x64xf32>, tensor<1x?x1x64xf32>, tensor<1x?x1x64xf32>, index, tensor<1x64x2x64xf32>) -> tensor<1x64x2x64xf32>
 // TILE: linalg.matmul
 // The main entry point vectorises linalg and leaves kha.sdpa alone.
 // MAIN-LABEL: func @layer
@@ -33,7 +33,8 @@
 func.func @layer(%q: tensor<1x128x4x64xf32>, %k: tensor<1x128x2x64xf32>, %v: tensor<1x128x2x64xf32>,
                  %a: tensor<128x256xf32>, %w: tensor<256x256xf32>, %c: tensor<128x256xf32>)
     -> (tensor<1x128x4x64xf32>, tensor<128x256xf32>) {
-  %0 = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : (tensor<1x128x4x64xf32>, tensor<1x128x2x64xf32>, tensor<1x128x2x64xf32>) -> tensor<1x128x4x64xf32>
+  %sdpa_init = tensor.empty() : tensor<1x128x4x64xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.125 : f64} : (tensor<1x128x4x64xf32>, tensor<1x128x2x64xf32>, tensor<1x128x2x64xf32>, tensor<1x128x4x64xf32>) -> tensor<1x128x4x64xf32>
   %1 = linalg.matmul ins(%a, %w : tensor<128x256xf32>, tensor<256x256xf32>) outs(%c : tensor<128x256xf32>) -> tensor<128x256xf32>
   return %0, %1 : tensor<1x128x4x64xf32>, tensor<128x256xf32>
 }

@@ -22,6 +22,7 @@
 // CHECK-NOT: tensor<{{.*}}x256xf32>
 // CHECK: return
 func.func @attention(%q: tensor<1x256x4x32xf32>, %k: tensor<1x256x2x32xf32>, %v: tensor<1x256x2x32xf32>) -> tensor<1x256x4x32xf32> {
-  %0 = kha.sdpa %q, %k, %v {causal, scale = 0.17 : f64} : (tensor<1x256x4x32xf32>, tensor<1x256x2x32xf32>, tensor<1x256x2x32xf32>) -> tensor<1x256x4x32xf32>
+  %sdpa_init = tensor.empty() : tensor<1x256x4x32xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.17 : f64} : (tensor<1x256x4x32xf32>, tensor<1x256x2x32xf32>, tensor<1x256x2x32xf32>, tensor<1x256x4x32xf32>) -> tensor<1x256x4x32xf32>
   return %0 : tensor<1x256x4x32xf32>
 }

@@ -19,7 +19,7 @@
 // CHECK: %[[KNO:.*]] = kha.rms_norm %[[KK]], %[[KN]] {epsilon = 1.000000e-05 : f64}
 // CHECK: %[[QR:.*]] = kha.rope %[[QNO]] {theta = 1.000000e+04 : f64} : tensor<2x3x4x8xf32>
 // CHECK: %[[KR:.*]] = kha.rope %[[KNO]] {theta = 1.000000e+04 : f64} : tensor<2x3x2x8xf32>
-// CHECK: %[[O:.*]] = kha.sdpa %[[QR]], %[[KR]], %[[VK]] {causal, scale = 0.35355339059327373 : f64}
+// CHECK: %[[O:.*]] = kha.sdpa %[[QR]], %[[KR]], %[[VK]] outs(%{{.*}}) {causal, scale = 0.35355339059327373 : f64}
 // CHECK: %[[OF:.*]] = tensor.collapse_shape %[[O]] {{\[\[}}0, 1], [2, 3]] : tensor<2x3x4x8xf32> into tensor<6x32xf32>
 // CHECK: %[[Y2:.*]] = linalg.matmul ins(%[[OF]], %[[WO]] : tensor<6x32xf32>, tensor<32x24xf32>)
 // CHECK: %[[Y:.*]] = tensor.expand_shape %[[Y2]] {{\[\[}}0, 1], [2]] output_shape [2, 3, 24] : tensor<6x24xf32> into tensor<2x3x24xf32>
@@ -54,7 +54,7 @@ func.func @full(%x: tensor<2x3x24xf32>, %wq: tensor<24x32xf32>, %wk: tensor<24x1
 // CHECK: %[[VM:.*]] = kha.mlp_knock %[[V2]], %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?x1x8xf32>, tensor<8x8xf32>
 // CHECK-NOT: kha.rms_norm
 // CHECK-NOT: kha.rope
-// CHECK: kha.sdpa %{{.*}}, %[[V]], %[[VM]] {scale = 0.35355339059327373 : f64}
+// CHECK: kha.sdpa %{{.*}}, %[[V]], %[[VM]] outs(%{{.*}}) {scale = 0.35355339059327373 : f64}
 // CHECK: tensor.expand_shape %{{.*}} output_shape [%[[B]], %[[L]], 16] : tensor<?x16xf32> into tensor<?x?x16xf32>
 func.func @dynamic_mlp(%x: tensor<?x?x16xf32>, %wq: tensor<16x16xf32>, %wk: tensor<16x8xf32>,
                        %wv: tensor<16x8xf32>, %wo: tensor<16x16xf32>, %up: tensor<8x8xf32>,
@@ -95,8 +95,9 @@ func.func @leaves_other_ops(%q: tensor<1x4x2x8xf32>, %t: tensor<8x8xf32>, %a: f3
     -> tensor<1x4x2x8xf32> {
   %dead = arith.mulf %a, %a : f32
   %k = kha.linear_knock %q, %t : tensor<1x4x2x8xf32>, tensor<8x8xf32>
-  %o = kha.sdpa %q, %k, %k {scale = 1.0 : f64}
-     : (tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) -> tensor<1x4x2x8xf32>
+  %sdpa_init = tensor.empty() : tensor<1x4x2x8xf32>
+  %o = kha.sdpa %q, %k, %k outs(%sdpa_init) {scale = 1.0 : f64}
+     : (tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>) -> tensor<1x4x2x8xf32>
   return %o : tensor<1x4x2x8xf32>
 }
 
@@ -154,7 +155,7 @@ func.func @biases(%x: tensor<2x3x24xf32>, %wq: tensor<24x32xf32>, %wk: tensor<24
 // CHECK: arith.cmpi eq
 // CHECK: arith.constant 0xFC00 : f16
 // CHECK: arith.select
-// CHECK: kha.sdpa %[[Q]], %[[K]], %{{.*}} mask(%[[ADD]]) {causal
+// CHECK: kha.sdpa %[[Q]], %[[K]], %{{.*}} mask(%[[ADD]]) outs(%{{.*}}) {causal
 func.func @positions_and_mask(%x: tensor<2x?x16xf16>, %w: tensor<16x16xf16>, %p: tensor<2x?xi64>, %m: tensor<2x?xi64>) -> tensor<2x?x16xf16> {
   %y = kha.attention_block %x, %w, %w, %w, %w positions(%p) attention_mask(%m)
        {num_heads = 2 : i64, num_kv_heads = 2 : i64, causal, rope_theta = 10000.0 : f64}
@@ -193,7 +194,7 @@ func.func @positions_and_mask(%x: tensor<2x?x16xf16>, %w: tensor<16x16xf16>, %p:
 // CHECK: %[[VU:.*]] = tensor.extract_slice %[[VC2]][0, 0, 0, 0] [%{{.*}}, %[[USED]], 1, 8] [1, 1, 1, 1]
 // CHECK: %[[MU:.*]] = tensor.extract_slice %{{.*}}[0, 0] [%{{.*}}, %[[USED]]] [1, 1]
 // CHECK: %[[ADD:.*]] = linalg.generic {{.*}} ins(%[[MU]] : tensor<?x?xi64>)
-// CHECK: kha.sdpa %{{.*}}, %[[KU]], %[[VU]] mask(%[[ADD]]) {bottom_right, causal
+// CHECK: kha.sdpa %{{.*}}, %[[KU]], %[[VU]] mask(%[[ADD]]) outs(%{{.*}}) {bottom_right, causal
 // CHECK: return %{{.*}}, %[[KC2]], %[[VC2]]
 func.func @kv_cache(%x: tensor<?x?x16xf32>, %wq: tensor<16x16xf32>, %wk: tensor<16x8xf32>, %m: tensor<?x?xi64>, %kc: tensor<?x?x1x8xf32>, %vc: tensor<?x?x1x8xf32>, %n: i64) -> (tensor<?x?x16xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>) {
   %y:3 = kha.attention_block %x, %wq, %wk, %wk, %wq attention_mask(%m) kv_cache(%kc, %vc, %n)

@@ -287,7 +287,8 @@ func.func @batch_refusals(%x: tensor<2x3x16xf32>, %wb: tensor<2x16x8xf32>, %t: t
 // CHECK: return %[[Y]]
 func.func @mlp_down(%v: tensor<1x3x2x4xf32>, %q: tensor<1x3x4x4xf32>, %k: tensor<1x3x2x4xf32>, %up: tensor<4x4xf32>, %gate: tensor<4x4xf32>, %down: tensor<4x4xf32>, %wo: tensor<16x8xf32>) -> tensor<3x8xf32> {
   %m = kha.mlp_knock %v, %up, %gate, %down : tensor<1x3x2x4xf32>, tensor<4x4xf32>
-  %o = kha.sdpa %q, %k, %m {causal, scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>) -> tensor<1x3x4x4xf32>
+  %sdpa_init = tensor.empty() : tensor<1x3x4x4xf32>
+  %o = kha.sdpa %q, %k, %m outs(%sdpa_init) {causal, scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x4x4xf32>) -> tensor<1x3x4x4xf32>
   %of = tensor.collapse_shape %o [[0, 1], [2, 3]] : tensor<1x3x4x4xf32> into tensor<3x16xf32>
   %e = tensor.empty() : tensor<3x8xf32>
   %z = arith.constant 0.0 : f32
@@ -310,14 +311,20 @@ func.func @mlp_down_dynamic(%v: tensor<1x?x2x4xf32>, %q: tensor<1x?x4x4xf32>, %k
   %c0 = arith.constant 0 : index
   %z = arith.constant 0.0 : f32
   %m = kha.mlp_knock %v, %up, %gate, %down : tensor<1x?x2x4xf32>, tensor<4x4xf32>
-  %o = kha.sdpa %q, %k, %m {causal, scale = 0.5 : f64} : (tensor<1x?x4x4xf32>, tensor<1x?x2x4xf32>, tensor<1x?x2x4xf32>) -> tensor<1x?x4x4xf32>
+  %sdpa_c2_1 = arith.constant 1 : index
+  %sdpa_d2_1 = tensor.dim %q, %sdpa_c2_1 : tensor<1x?x4x4xf32>
+  %sdpa_init2 = tensor.empty(%sdpa_d2_1) : tensor<1x?x4x4xf32>
+  %o = kha.sdpa %q, %k, %m outs(%sdpa_init2) {causal, scale = 0.5 : f64} : (tensor<1x?x4x4xf32>, tensor<1x?x2x4xf32>, tensor<1x?x2x4xf32>, tensor<1x?x4x4xf32>) -> tensor<1x?x4x4xf32>
   %of = tensor.collapse_shape %o [[0, 1], [2, 3]] : tensor<1x?x4x4xf32> into tensor<?x16xf32>
   %n = tensor.dim %of, %c0 : tensor<?x16xf32>
   %e = tensor.empty(%n) : tensor<?x8xf32>
   %f = linalg.fill ins(%z : f32) outs(%e : tensor<?x8xf32>) -> tensor<?x8xf32>
   %y = linalg.matmul ins(%of, %wo : tensor<?x16xf32>, tensor<16x8xf32>) outs(%f : tensor<?x8xf32>) -> tensor<?x8xf32>
   %m2 = kha.mlp_knock %v, %up, %gate, %down : tensor<1x?x2x4xf32>, tensor<4x4xf32>
-  %o2 = kha.sdpa %q, %k, %m2 {causal, scale = 0.5 : f64} : (tensor<1x?x4x4xf32>, tensor<1x?x2x4xf32>, tensor<1x?x2x4xf32>) -> tensor<1x?x4x4xf32>
+  %sdpa_c3_1 = arith.constant 1 : index
+  %sdpa_d3_1 = tensor.dim %q, %sdpa_c3_1 : tensor<1x?x4x4xf32>
+  %sdpa_init3 = tensor.empty(%sdpa_d3_1) : tensor<1x?x4x4xf32>
+  %o2 = kha.sdpa %q, %k, %m2 outs(%sdpa_init3) {causal, scale = 0.5 : f64} : (tensor<1x?x4x4xf32>, tensor<1x?x2x4xf32>, tensor<1x?x2x4xf32>, tensor<1x?x4x4xf32>) -> tensor<1x?x4x4xf32>
   %of2 = tensor.collapse_shape %o2 [[0, 1], [2, 3]] : tensor<1x?x4x4xf32> into tensor<?x16xf32>
   %y2 = linalg.matmul ins(%of2, %wo : tensor<?x16xf32>, tensor<16x8xf32>) outs(%f : tensor<?x8xf32>) -> tensor<?x8xf32>
   return %y, %y2, %of2 : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x16xf32>
@@ -334,7 +341,8 @@ func.func @mlp_down_constant(%v: tensor<1x1x1x2xf32>, %q: tensor<1x1x1x2xf32>, %
   %down = arith.constant dense<[[0.0, 1.0], [1.0, 0.0]]> : tensor<2x2xf32>
   %wo = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
   %m = kha.mlp_knock %v, %up, %gate, %down : tensor<1x1x1x2xf32>, tensor<2x2xf32>
-  %o = kha.sdpa %q, %q, %m {scale = 0.5 : f64} : (tensor<1x1x1x2xf32>, tensor<1x1x1x2xf32>, tensor<1x1x1x2xf32>) -> tensor<1x1x1x2xf32>
+  %sdpa_init4 = tensor.empty() : tensor<1x1x1x2xf32>
+  %o = kha.sdpa %q, %q, %m outs(%sdpa_init4) {scale = 0.5 : f64} : (tensor<1x1x1x2xf32>, tensor<1x1x1x2xf32>, tensor<1x1x1x2xf32>, tensor<1x1x1x2xf32>) -> tensor<1x1x1x2xf32>
   %of = tensor.collapse_shape %o [[0, 1], [2, 3]] : tensor<1x1x1x2xf32> into tensor<1x2xf32>
   %e = tensor.empty() : tensor<1x2xf32>
   %z = arith.constant 0.0 : f32
@@ -355,15 +363,18 @@ func.func @mlp_down_refusals(%v: tensor<1x3x2x4xf32>, %q: tensor<1x3x4x4xf32>, %
   %z = arith.constant 0.0 : f32
   %f = linalg.fill ins(%z : f32) outs(%e : tensor<3x8xf32>) -> tensor<3x8xf32>
   %m0 = kha.mlp_knock %v, %up, %gate, %down : tensor<1x3x2x4xf32>, tensor<4x4xf32>
-  %o0 = kha.sdpa %q, %k, %m0 {scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>) -> tensor<1x3x4x4xf32>
+  %sdpa_init5 = tensor.empty() : tensor<1x3x4x4xf32>
+  %o0 = kha.sdpa %q, %k, %m0 outs(%sdpa_init5) {scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x4x4xf32>) -> tensor<1x3x4x4xf32>
   %of0 = tensor.collapse_shape %o0 [[0, 1], [2, 3]] : tensor<1x3x4x4xf32> into tensor<3x16xf32>
   %y0 = linalg.matmul ins(%of0, %wo : tensor<3x16xf32>, tensor<16x8xf32>) outs(%f : tensor<3x8xf32>) -> tensor<3x8xf32>
   %m1 = kha.mlp_knock %v, %up, %gate, %down : tensor<1x3x2x4xf32>, tensor<4x4xf32>
-  %o1 = kha.sdpa %q, %k, %m1 {scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>) -> tensor<1x3x4x4xf32>
+  %sdpa_init6 = tensor.empty() : tensor<1x3x4x4xf32>
+  %o1 = kha.sdpa %q, %k, %m1 outs(%sdpa_init6) {scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x4x4xf32>) -> tensor<1x3x4x4xf32>
   %of1 = tensor.collapse_shape %o1 [[0, 1], [2, 3]] : tensor<1x3x4x4xf32> into tensor<3x16xf32>
   %y1 = linalg.matmul ins(%of1, %wo : tensor<3x16xf32>, tensor<16x8xf32>) outs(%f : tensor<3x8xf32>) -> tensor<3x8xf32>
   %m2 = kha.mlp_knock %v, %up, %gate, %down : tensor<1x3x2x4xf32>, tensor<4x4xf32>
-  %o2 = kha.sdpa %q, %k, %m2 {scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>) -> tensor<1x3x4x4xf32>
+  %sdpa_init7 = tensor.empty() : tensor<1x3x4x4xf32>
+  %o2 = kha.sdpa %q, %k, %m2 outs(%sdpa_init7) {scale = 0.5 : f64} : (tensor<1x3x4x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x2x4xf32>, tensor<1x3x4x4xf32>) -> tensor<1x3x4x4xf32>
   %of2 = tensor.collapse_shape %o2 [[0, 1], [2, 3]] : tensor<1x3x4x4xf32> into tensor<3x16xf32>
   %y2 = linalg.matmul ins(%of2, %wo : tensor<3x16xf32>, tensor<16x8xf32>) outs(%c : tensor<3x8xf32>) -> tensor<3x8xf32>
   return %y0, %m0, %y1, %o1, %y2 : tensor<3x8xf32>, tensor<1x3x2x4xf32>, tensor<3x8xf32>, tensor<1x3x4x4xf32>, tensor<3x8xf32>

@@ -17,7 +17,7 @@
 // CHECK-DAG: %[[QT:.*]] = linalg.transpose ins(%[[Q]] {{.*}} permutation = [0, 2, 1, 3]
 // CHECK-DAG: %[[KT:.*]] = linalg.transpose ins(%[[K]] {{.*}} permutation = [0, 2, 1, 3]
 // CHECK-DAG: %[[VT:.*]] = linalg.transpose ins(%[[V]] {{.*}} permutation = [0, 2, 1, 3]
-// CHECK: %[[A:.*]] = kha.sdpa %[[QT]], %[[KT]], %[[VT]] {scale = 2.500000e-01 : f64}
+// CHECK: %[[A:.*]] = kha.sdpa %[[QT]], %[[KT]], %[[VT]] outs(%{{.*}}) {scale = 2.500000e-01 : f64}
 // CHECK-SAME: -> tensor<2x16x4x8xf32>
 // CHECK: %[[O:.*]] = linalg.transpose ins(%[[A]] {{.*}} permutation = [0, 2, 1, 3]
 // CHECK-NOT: linalg.softmax
@@ -73,7 +73,7 @@ func.func @generic_bhld(%q: tensor<2x4x16x8xf32>, %k: tensor<2x4x32x8xf32>,
 // CHECK-DAG: %[[Q4:.*]] = tensor.expand_shape %[[Q]] {{\[}}[0], [1], [2, 3]] {{.*}} into tensor<8x16x1x32xf32>
 // CHECK-DAG: %[[K4:.*]] = tensor.expand_shape %[[K]] {{\[}}[0], [1], [2, 3]] {{.*}} into tensor<8x16x1x32xf32>
 // CHECK-DAG: %[[V4:.*]] = tensor.expand_shape %[[V]] {{\[}}[0], [1], [2, 3]] {{.*}} into tensor<8x16x1x32xf32>
-// CHECK: %[[A:.*]] = kha.sdpa %[[Q4]], %[[K4]], %[[V4]] {scale = 0.1767766{{[0-9]*}} : f64}
+// CHECK: %[[A:.*]] = kha.sdpa %[[Q4]], %[[K4]], %[[V4]] outs(%{{.*}}) {scale = 0.1767766{{[0-9]*}} : f64}
 // CHECK-SAME: -> tensor<8x16x1x32xf32>
 // CHECK: %[[O:.*]] = tensor.collapse_shape %[[A]] {{\[}}[0], [1], [2, 3]]
 // CHECK-NOT: linalg.batch_matmul
@@ -157,8 +157,8 @@ func.func @tosa_form(%arg0: tensor<8x16x32xf32>, %arg1: tensor<8x16x32xf32>, %ar
 // CHECK-SAME: (%[[Q:.*]]: tensor<?x?x4x16xf32>, %[[K:.*]]: tensor<?x?x2x16xf32>, %[[V:.*]]: tensor<?x?x2x16xf32>, %[[PAD:.*]]: tensor<?x?xf32>)
 // CHECK-NOT: linalg.transpose
 // CHECK: %[[M:.*]] = linalg.generic {{.*}} ins(%[[PAD]] : tensor<?x?xf32>)
-// CHECK: %[[A:.*]] = kha.sdpa %[[Q]], %[[K]], %[[V]] mask(%[[M]]) {causal, scale = 1.250000e-01 : f64}
-// CHECK-SAME: (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x4x?x?xf32>) -> tensor<?x?x4x16xf32>
+// CHECK: %[[A:.*]] = kha.sdpa %[[Q]], %[[K]], %[[V]] mask(%[[M]]) outs(%{{.*}}) {causal, scale = 1.250000e-01 : f64}
+// CHECK-SAME: (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x4x?x?xf32>, tensor<?x?x4x16xf32>) -> tensor<?x?x4x16xf32>
 // CHECK-NOT: linalg.transpose
 // CHECK: return %[[A]]
 func.func @gqa_causal_padding(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>,
@@ -258,7 +258,7 @@ func.func @gqa_causal_padding(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>
 // CHECK-LABEL: func.func @single_head_constant_causal
 // CHECK-SAME: (%[[Q:.*]]: tensor<4x4xf32>, %[[K:.*]]: tensor<4x4xf32>, %[[V:.*]]: tensor<4x2xf32>)
 // CHECK: %[[Q4:.*]] = tensor.expand_shape %[[Q]] {{\[}}[0, 1], [2, 3]] {{.*}} into tensor<1x4x1x4xf32>
-// CHECK: %[[A:.*]] = kha.sdpa %[[Q4]], %{{.*}}, %{{.*}} {causal, scale = 5.000000e-01 : f64}
+// CHECK: %[[A:.*]] = kha.sdpa %[[Q4]], %{{.*}}, %{{.*}} outs(%{{.*}}) {causal, scale = 5.000000e-01 : f64}
 // CHECK-SAME: -> tensor<1x4x1x2xf32>
 // CHECK: %[[O:.*]] = tensor.collapse_shape %[[A]] {{\[}}[0, 1], [2, 3]]
 // CHECK: return %[[O]] : tensor<4x2xf32>

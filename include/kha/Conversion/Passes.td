@@ -32,7 +32,7 @@ def KHADecomposeSDPAPass : Pass<"kha-decompose-sdpa"> {
     runs along the keys.
 
     ```mlir
-    %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64} : ...
+    %o = kha.sdpa %q, %k, %v outs(%init) {causal, scale = 0.125 : f64} : ...
     // becomes, with key-block-size=64 and S = 128:
     %r:3 = scf.for %j = %c0 to %c128 step %c64 iter_args(%m = %max0, %l = %sum0, %acc = %acc0) {
       %s = linalg.batch_matmul ins(%q, %kt : ...) outs(...)

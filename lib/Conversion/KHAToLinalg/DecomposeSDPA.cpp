@@ -14,9 +14,9 @@
 //   p   = exp(s * scale + mask - m'),  c = exp(m - m')
 //   l'  = l c + sum_j p,               acc' = acc c + p V_block
 //
-// and out = acc / l, rounded to the element type once, [B, L, H, dv]. A row
-// that sees no key (all -inf) gives zeros, not NaN. Everything is computed
-// in f32.
+// and out = acc / l, rounded to the element type once and written into the
+// op's destination [B, L, H, dv]. A row that sees no key (all -inf) gives
+// zeros, not NaN. Everything is computed in f32.
 //
 //===----------------------------------------------------------------------===//
 
@@ -178,8 +178,7 @@ private:
   Value scores(OpBuilder &b, Value queries, Value keyStart, OpFoldResult keys);
   Value keyRows(OpBuilder &b, Value source, Value keyStart, OpFoldResult keys);
   Value maskedScore(OpBuilder &b, Location l, Value score, Value keyStart);
-  Value normalise(OpBuilder &b, SoftmaxState state);
-  Value ungroup(OpBuilder &b, Value out);
+  Value normaliseInto(OpBuilder &b, SoftmaxState state, Value init);
 
   SDPAOp op;
   Location loc;
@@ -213,10 +212,7 @@ Value SDPADecomposition::build(OpBuilder &b) {
     causalBase = getValueOrCreateConstantIndexOp(b, loc, op.getCausalBase(b));
   Value queries = groupQueries(b);
   SoftmaxState state = visitKeys(b, queries, initialState(b));
-  Value out = ungroup(b, normalise(b, state));
-  if (out.getType() != op.getType())
-    out = tensor::CastOp::create(b, loc, op.getType(), out);
-  return out;
+  return normaliseInto(b, state, op.getInit());
 }
 
 /// Q [B, L, G, r, d] -> [B, G, r, L, d] -> [B*G, r*L, d], in f32.
@@ -498,37 +494,56 @@ Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
   return s;
 }
 
-/// acc / l (0 for a row that saw no key), rounded to the element type.
-Value SDPADecomposition::normalise(OpBuilder &b, SoftmaxState state) {
-  Type elementType = op.getType().getElementType();
-  AffineExpr n, r, c;
-  bindDims(ctx, n, r, c);
-  AffineMap all = AffineMap::get(3, 0, {n, r, c}, ctx);
-  AffineMap rows = AffineMap::get(3, 0, {n, r}, ctx);
-  Value init = buildEmpty(b, loc, getDims(b, loc, state.acc), elementType);
-  return linalg::GenericOp::create(
-             b, loc, init.getType(), ValueRange{state.acc, state.sum},
-             ValueRange{init}, ArrayRef<AffineMap>{all, rows, all},
-             SmallVector<utils::IteratorType>(3, kPar),
-             [&](OpBuilder &bb, Location l, ValueRange args) {
-               Value empty =
-                   arith::CmpFOp::create(bb, l, arith::CmpFPredicate::OEQ,
-                                         args[1], buildF32Constant(bb, l, 0.0));
-               Value denom = arith::SelectOp::create(
-                   bb, l, empty, buildF32Constant(bb, l, 1.0), args[1]);
-               Value o = arith::DivFOp::create(bb, l, args[0], denom);
-               linalg::YieldOp::create(
-                   bb, l, ValueRange{castFloat(bb, l, o, elementType)});
-             })
-      .getResult(0);
-}
+/// acc / l (0 for a row that saw no key), rounded to the element type and
+/// written into the op's destination `[B, L, H, dv]` in one pass: acc
+/// `[B*G, r*L, dv]` is read as `[B, G, r, L, dv]`, the destination viewed as
+/// `[B, L, G, r, dv]`.
+Value SDPADecomposition::normaliseInto(OpBuilder &b, SoftmaxState state,
+                                       Value init) {
+  auto expand = [&](Value value, ArrayRef<ReassociationIndices> groups,
+                    ArrayRef<OpFoldResult> sizes) -> Value {
+    auto type = cast<RankedTensorType>(value.getType());
+    SmallVector<int64_t> shape = decomposeMixedValues(sizes).first;
+    return tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value,
+                                         groups, sizes);
+  };
+  OpFoldResult kvHeadCount = b.getIndexAttr(kvHeads),
+               groupSize = b.getIndexAttr(group), width = b.getIndexAttr(dv);
+  Value acc = expand(state.acc, {{0, 1}, {2, 3}, {4}},
+                     {batch, kvHeadCount, groupSize, len, width});
+  Value sum =
+      expand(state.sum, {{0, 1}, {2, 3}}, {batch, kvHeadCount, groupSize, len});
+  SmallVector<OpFoldResult> outDims = getDims(b, loc, init);
+  Value dest =
+      expand(init, {{0}, {1}, {2, 3}, {4}},
+             {outDims[0], outDims[1], kvHeadCount, groupSize, outDims[3]});
 
-/// [B*G, r*L, dv] -> [B, G, r, L, dv] -> [B, L, G, r, dv] -> [B, L, H, dv].
-Value SDPADecomposition::ungroup(OpBuilder &b, Value out) {
-  return relayout(b, loc, out, {{0, 1}, {2, 3}, {4}},
-                  {batch, b.getIndexAttr(kvHeads), b.getIndexAttr(group), len,
-                   b.getIndexAttr(dv)},
-                  {0, 3, 1, 2, 4}, {{0}, {1}, {2, 3}, {4}});
+  Type elementType = op.getType().getElementType();
+  AffineExpr bi, li, gi, ri, ci;
+  bindDims(ctx, bi, li, gi, ri, ci);
+  auto map = [&](ArrayRef<AffineExpr> exprs) {
+    return AffineMap::get(5, 0, exprs, ctx);
+  };
+  Value out =
+      linalg::GenericOp::create(
+          b, loc, dest.getType(), ValueRange{acc, sum}, ValueRange{dest},
+          ArrayRef<AffineMap>{map({bi, gi, ri, li, ci}), map({bi, gi, ri, li}),
+                              map({bi, li, gi, ri, ci})},
+          SmallVector<utils::IteratorType>(5, kPar),
+          [&](OpBuilder &bb, Location l, ValueRange args) {
+            Value empty =
+                arith::CmpFOp::create(bb, l, arith::CmpFPredicate::OEQ, args[1],
+                                      buildF32Constant(bb, l, 0.0));
+            Value denom = arith::SelectOp::create(
+                bb, l, empty, buildF32Constant(bb, l, 1.0), args[1]);
+            Value o = arith::DivFOp::create(bb, l, args[0], denom);
+            linalg::YieldOp::create(
+                bb, l, ValueRange{castFloat(bb, l, o, elementType)});
+          })
+          .getResult(0);
+  return tensor::CollapseShapeOp::create(
+      b, loc, op.getType(), out,
+      ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}, {4}});
 }
 
 struct DecomposeSDPA : OpRewritePattern<SDPAOp> {

@@ -382,8 +382,9 @@ func.func @r12_the_rope_theta_is_positive(%x: tensor<1x4x2x8xf32>) {
 
 // R16: SDPA operands are rank 4
 func.func @r16_sdpa_operands_are_rank_4(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x8xf32>, %v: tensor<2x6x2x8xf32>) {
+  %sdpa_init = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{'key' must be a rank-4 tensor [B, S, G, d], got rank 3}}
-  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x8xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x8xf32>, tensor<2x6x2x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -391,8 +392,9 @@ func.func @r16_sdpa_operands_are_rank_4(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x
 
 // R17: one batch size
 func.func @r17_one_batch_size(%q: tensor<2x4x4x8xf32>, %k: tensor<3x6x2x8xf32>, %v: tensor<2x6x2x8xf32>) {
+  %sdpa_init2 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{query, key and value must have the same batch size, got [2, 3, 2]}}
-  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<3x6x2x8xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init2) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<3x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -400,8 +402,9 @@ func.func @r17_one_batch_size(%q: tensor<2x4x4x8xf32>, %k: tensor<3x6x2x8xf32>, 
 
 // R17: key and value agree
 func.func @r17_key_and_value_agree(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x5x2x8xf32>) {
+  %sdpa_init3 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{key [2, 6, 2, 8] and value [2, 5, 2, 8] must agree in sequence length and head count}}
-  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x5x2x8xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init3) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x5x2x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -409,8 +412,9 @@ func.func @r17_key_and_value_agree(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf
 
 // R18: query and key widths agree
 func.func @r18_query_and_key_widths_agree(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x4xf32>, %v: tensor<2x6x2x8xf32>) {
+  %sdpa_init4 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{query and key head widths must agree, got 8 and 4}}
-  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x4xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init4) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x4xf32>, tensor<2x6x2x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -418,8 +422,9 @@ func.func @r18_query_and_key_widths_agree(%q: tensor<2x4x4x8xf32>, %k: tensor<2x
 
 // R5: G divides H in SDPA
 func.func @r5_g_divides_h_in_sdpa(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x3x8xf32>, %v: tensor<2x6x3x8xf32>) {
+  %sdpa_init5 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{the number of key/value heads (3) must divide the number of query heads (4)}}
-  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x3x8xf32>, tensor<2x6x3x8xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init5) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x3x8xf32>, tensor<2x6x3x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -428,8 +433,9 @@ func.func @r5_g_divides_h_in_sdpa(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x3x8xf3
 // R22: no static size of 0 (here zero key/value heads, which R5 would
 // otherwise divide by)
 func.func @r22_no_static_size_of_0_here(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x0x8xf32>, %v: tensor<2x6x0x8xf32>) {
+  %sdpa_init6 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{'key' has a size of 0 in [2, 6, 0, 8]; empty tensors are not supported}}
-  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x0x8xf32>, tensor<2x6x0x8xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init6) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x0x8xf32>, tensor<2x6x0x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -437,8 +443,19 @@ func.func @r22_no_static_size_of_0_here(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x
 
 // R19: the result is [B, L, H, dv]
 func.func @r19_the_result_is_b_l_h(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x16xf32>) {
+  %sdpa_init7 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{'result' must have shape [2, 4, 4, 16] (B x L x H x dv), got [2, 4, 4, 8]}}
-  %0 = kha.sdpa %q, %k, %v {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x16xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init7) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x16xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
+  return
+}
+
+// -----
+
+// R19: the destination has the result's type
+func.func @r19_the_destination_has_the_result_type(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>) {
+  %init = tensor.empty() : tensor<2x4x4x16xf32>
+  // expected-error @+1 {{expected type of operand #3 ('tensor<2x4x4x16xf32>') to match type of corresponding result ('tensor<2x4x4x8xf32>')}}
+  %0 = kha.sdpa %q, %k, %v outs(%init) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<2x4x4x16xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -446,8 +463,9 @@ func.func @r19_the_result_is_b_l_h(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf
 
 // R20: a mask is [L, S] or [B, H, L, S]
 func.func @r20_a_mask_is_l_s_or(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x4x6xf32>) {
+  %sdpa_init8 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{'mask' must be [L, S] or [B, H, L, S], got rank 3}}
-  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x4x6xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v mask(%m) outs(%sdpa_init8) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x4x6xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -455,8 +473,9 @@ func.func @r20_a_mask_is_l_s_or(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>
 
 // R20: a 2-D mask is [L, S]
 func.func @r20_a_2_d_mask_is_l(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x4xf32>) {
+  %sdpa_init9 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{'mask' must have shape [4, 6] (L x S), got [4, 4]}}
-  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x4xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v mask(%m) outs(%sdpa_init9) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x4xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -464,8 +483,9 @@ func.func @r20_a_2_d_mask_is_l(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>,
 
 // R20: a 4-D mask is [B, H, L, S]
 func.func @r20_a_4_d_mask_is_b(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<2x2x4x6xf32>) {
+  %sdpa_init10 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{'mask' must have shape [2, 4, 4, 6] (B x H x L x S, each of B, H, L or 1), got [2, 2, 4, 6]}}
-  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<2x2x4x6xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v mask(%m) outs(%sdpa_init10) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<2x2x4x6xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -473,8 +493,9 @@ func.func @r20_a_4_d_mask_is_b(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>,
 
 // R8: the mask has the element type of the query
 func.func @r8_the_mask_has_the_element_type(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>, %m: tensor<4x6xf16>) {
+  %sdpa_init11 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{element types must agree: 'query' has 'f32' but 'mask' has 'f16'}}
-  %0 = kha.sdpa %q, %k, %v mask(%m) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x6xf16>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v mask(%m) outs(%sdpa_init11) {scale = 0.5 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<4x6xf16>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -482,8 +503,9 @@ func.func @r8_the_mask_has_the_element_type(%q: tensor<2x4x4x8xf32>, %k: tensor<
 
 // R21: the scale is positive
 func.func @r21_the_scale_is_positive(%q: tensor<2x4x4x8xf32>, %k: tensor<2x6x2x8xf32>, %v: tensor<2x6x2x8xf32>) {
+  %sdpa_init12 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{'scale' must be a positive finite number, got 0}}
-  %0 = kha.sdpa %q, %k, %v {scale = 0.0 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init12) {scale = 0.0 : f64} : (tensor<2x4x4x8xf32>, tensor<2x6x2x8xf32>, tensor<2x6x2x8xf32>, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -522,72 +544,81 @@ func.func @r9_the_head_width_is_positive_weights(%a0: tensor<1x4x16xf32>, %a1: t
 
 // #kha.gpu_kernel: a simt configuration has no tiles.
 func.func @gpu_kernel_simt_tiles(%q: tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32> {
+  %sdpa_init13 = tensor.empty() : tensor<1x4x2x16xf32>
   // expected-error @below {{a simt kernel configuration has no tiles, warps, stages or padding (all 0)}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 64, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init13) {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = simt, tile_m = 64, tile_n = 0, tile_k = 0, warps = 0, stages = 0, padding = 0>} : (tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32>
   return %o : tensor<1x4x2x16xf32>
 }
 
 // -----
 
 func.func @gpu_kernel_tiles(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> {
+  %sdpa_init14 = tensor.empty() : tensor<1x4x2x16xf16>
   // expected-error @below {{mma_sync tiles must be positive multiples of 16, got 64x24x16}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 24, tile_k = 16, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init14) {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 24, tile_k = 16, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
   return %o : tensor<1x4x2x16xf16>
 }
 
 // -----
 
 func.func @gpu_kernel_warps(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> {
+  %sdpa_init15 = tensor.empty() : tensor<1x4x2x16xf16>
   // expected-error @below {{warps must be in 1..32, got 0}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 0, stages = 2, padding = 8>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init15) {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 0, stages = 2, padding = 8>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
   return %o : tensor<1x4x2x16xf16>
 }
 
 // -----
 
 func.func @gpu_kernel_stages(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> {
+  %sdpa_init16 = tensor.empty() : tensor<1x4x2x16xf16>
   // expected-error @below {{stages must be in 1..8, got 0}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 4, stages = 0, padding = 8>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init16) {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 4, stages = 0, padding = 8>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
   return %o : tensor<1x4x2x16xf16>
 }
 
 // -----
 
 func.func @gpu_kernel_padding(%q: tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16> {
+  %sdpa_init17 = tensor.empty() : tensor<1x4x2x16xf16>
   // expected-error @below {{padding must be a non-negative multiple of 8 elements (16 bytes), got 4}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 4, stages = 2, padding = 4>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init17) {scale = 0.25 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64, tile_n = 64, tile_k = 16, warps = 4, stages = 2, padding = 4>} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
   return %o : tensor<1x4x2x16xf16>
 }
 
 // -----
 
 func.func @gpu_kernel_wgmma_tiles(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  %sdpa_init18 = tensor.empty() : tensor<1x4x2x64xf16>
   // expected-error @below {{wgmma tiles must be positive multiples of 64, got 64x64x96}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 96, warps = 4, stages = 2, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init18) {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 96, warps = 4, stages = 2, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
   return %o : tensor<1x4x2x64xf16>
 }
 
 // -----
 
 func.func @gpu_kernel_wgmma_warps(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  %sdpa_init19 = tensor.empty() : tensor<1x4x2x64xf16>
   // expected-error @below {{a wgmma kernel has a warpgroup (4 warps) per 64 rows of its tile, and at most one producer warpgroup, got 12 warps}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 12, stages = 2, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init19) {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 12, stages = 2, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
   return %o : tensor<1x4x2x64xf16>
 }
 
 // -----
 
 func.func @gpu_kernel_wgmma_stages(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  %sdpa_init20 = tensor.empty() : tensor<1x4x2x64xf16>
   // expected-error @below {{stages must be in 1..8, got 9}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 9, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init20) {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 9, padding = 0>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
   return %o : tensor<1x4x2x64xf16>
 }
 
 // -----
 
 func.func @gpu_kernel_wgmma_padding(%q: tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16> {
+  %sdpa_init21 = tensor.empty() : tensor<1x4x2x64xf16>
   // expected-error @below {{a wgmma kernel's shared tiles are swizzled, not padded (padding 0), got 8}}
-  %o = kha.sdpa %q, %q, %q {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
+  %o = kha.sdpa %q, %q, %q outs(%sdpa_init21) {scale = 0.125 : f64, kha.gpu_kernel = #kha.gpu_kernel<mma = wgmma, tile_m = 64, tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 8>} : (tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>, tensor<1x4x2x64xf16>) -> tensor<1x4x2x64xf16>
   return %o : tensor<1x4x2x64xf16>
 }
 
@@ -866,8 +897,9 @@ func.func @r30_with_a_cache_the_attention_mask(%a0: tensor<2x1x16xf32>, %a1: ten
 
 // R32: the bottom-right alignment is one of the causal mask
 func.func @r32_the_bottom_right_alignment_is_one(%q: tensor<2x1x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>) {
+  %sdpa_init22 = tensor.empty() : tensor<2x1x4x8xf32>
   // expected-error @+1 {{'bottom_right' aligns the causal mask and needs 'causal'}}
-  %0 = kha.sdpa %q, %k, %v {scale = 0.35 : f64, bottom_right} : (tensor<2x1x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>) -> tensor<2x1x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init22) {scale = 0.35 : f64, bottom_right} : (tensor<2x1x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, tensor<2x1x4x8xf32>) -> tensor<2x1x4x8xf32>
   return
 }
 
@@ -875,8 +907,9 @@ func.func @r32_the_bottom_right_alignment_is_one(%q: tensor<2x1x4x8xf32>, %k: te
 
 // R33: a query offset places the rows on the causal diagonal
 func.func @r33_a_query_offset_places_the_rows(%q: tensor<2x4x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>, %o: index) {
+  %sdpa_init23 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{'query_offset' places query rows on the causal diagonal and needs 'causal'}}
-  %0 = kha.sdpa %q, %k, %v query_offset(%o) {scale = 0.35 : f64} : (tensor<2x4x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, index) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v query_offset(%o) outs(%sdpa_init23) {scale = 0.35 : f64} : (tensor<2x4x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, index, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -884,8 +917,9 @@ func.func @r33_a_query_offset_places_the_rows(%q: tensor<2x4x4x8xf32>, %k: tenso
 
 // R33: one placement of the query rows
 func.func @r33_one_placement_of_the_query_rows(%q: tensor<2x4x4x8xf32>, %k: tensor<2x9x2x8xf32>, %v: tensor<2x9x2x8xf32>, %o: index) {
+  %sdpa_init24 = tensor.empty() : tensor<2x4x4x8xf32>
   // expected-error @+1 {{'query_offset' and 'bottom_right' both place the query rows; give one}}
-  %0 = kha.sdpa %q, %k, %v query_offset(%o) {scale = 0.35 : f64, causal, bottom_right} : (tensor<2x4x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, index) -> tensor<2x4x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v query_offset(%o) outs(%sdpa_init24) {scale = 0.35 : f64, causal, bottom_right} : (tensor<2x4x4x8xf32>, tensor<2x9x2x8xf32>, tensor<2x9x2x8xf32>, index, tensor<2x4x4x8xf32>) -> tensor<2x4x4x8xf32>
   return
 }
 
@@ -893,8 +927,9 @@ func.func @r33_one_placement_of_the_query_rows(%q: tensor<2x4x4x8xf32>, %k: tens
 
 // R34: a kernel configuration is a #kha.gpu_kernel
 func.func @r34_a_kernel_configuration_is_a_gpu_kernel(%q: tensor<1x4x2x16xf16>) {
+  %sdpa_init25 = tensor.empty() : tensor<1x4x2x16xf16>
   // expected-error @+1 {{'kha.gpu_kernel' is a #kha.gpu_kernel on a kha.sdpa or a linalg.matmul}}
-  %0 = kha.sdpa %q, %q, %q {scale = 0.25 : f64, kha.gpu_kernel = 3 : i64} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
+  %0 = kha.sdpa %q, %q, %q outs(%sdpa_init25) {scale = 0.25 : f64, kha.gpu_kernel = 3 : i64} : (tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>, tensor<1x4x2x16xf16>) -> tensor<1x4x2x16xf16>
   return
 }
 

@@ -97,29 +97,40 @@ func.func @rope(%q: tensor<?x7x8x16xf32>) -> tensor<?x7x8x16xf32> {
 }
 
 // CHECK-LABEL: func @sdpa_gqa_causal
-// CHECK: kha.sdpa %{{.*}}, %{{.*}}, %{{.*}} {causal, scale = 1.250000e-01 : f64}
+// CHECK: kha.sdpa %{{.*}}, %{{.*}}, %{{.*}} outs(%{{.*}}) {causal, scale = 1.250000e-01 : f64}
 // CHECK-SAME: -> tensor<2x5x8x32xf32>
 func.func @sdpa_gqa_causal(%q: tensor<2x5x8x64xf32>, %k: tensor<2x5x2x64xf32>,
                            %v: tensor<2x5x2x32xf32>) -> tensor<2x5x8x32xf32> {
-  %0 = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64}
-     : (tensor<2x5x8x64xf32>, tensor<2x5x2x64xf32>, tensor<2x5x2x32xf32>)
+  %sdpa_init = tensor.empty() : tensor<2x5x8x32xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.125 : f64}
+     : (tensor<2x5x8x64xf32>, tensor<2x5x2x64xf32>, tensor<2x5x2x32xf32>, tensor<2x5x8x32xf32>)
        -> tensor<2x5x8x32xf32>
   return %0 : tensor<2x5x8x32xf32>
 }
 
 // CHECK-LABEL: func @sdpa_masks
-// CHECK: kha.sdpa %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}}) {scale = 5.000000e-01 : f64} : (tensor<?x?x4x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?xf32>)
-// CHECK: kha.sdpa %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}}) {scale = 5.000000e-01 : f64} : (tensor<?x?x4x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x4x?x?xf32>)
+// CHECK: kha.sdpa %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}}) outs(%{{.*}}) {scale = 5.000000e-01 : f64} : (tensor<?x?x4x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?xf32>, tensor<?x?x4x4xf32>)
+// CHECK: kha.sdpa %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}}) outs(%{{.*}}) {scale = 5.000000e-01 : f64} : (tensor<?x?x4x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>, tensor<?x4x?x?xf32>, tensor<?x?x4x4xf32>)
 func.func @sdpa_masks(%q: tensor<?x?x4x4xf32>, %k: tensor<?x?x1x4xf32>,
                       %v: tensor<?x?x1x4xf32>, %m2: tensor<?x?xf32>,
                       %m4: tensor<?x4x?x?xf32>)
     -> (tensor<?x?x4x4xf32>, tensor<?x?x4x4xf32>) {
-  %0 = kha.sdpa %q, %k, %v mask(%m2) {scale = 0.5 : f64}
+  %sdpa_c2_0 = arith.constant 0 : index
+  %sdpa_d2_0 = tensor.dim %q, %sdpa_c2_0 : tensor<?x?x4x4xf32>
+  %sdpa_c2_1 = arith.constant 1 : index
+  %sdpa_d2_1 = tensor.dim %q, %sdpa_c2_1 : tensor<?x?x4x4xf32>
+  %sdpa_init2 = tensor.empty(%sdpa_d2_0, %sdpa_d2_1) : tensor<?x?x4x4xf32>
+  %0 = kha.sdpa %q, %k, %v mask(%m2) outs(%sdpa_init2) {scale = 0.5 : f64}
      : (tensor<?x?x4x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>,
-        tensor<?x?xf32>) -> tensor<?x?x4x4xf32>
-  %1 = kha.sdpa %q, %k, %v mask(%m4) {scale = 0.5 : f64}
+        tensor<?x?xf32>, tensor<?x?x4x4xf32>) -> tensor<?x?x4x4xf32>
+  %sdpa_c3_0 = arith.constant 0 : index
+  %sdpa_d3_0 = tensor.dim %q, %sdpa_c3_0 : tensor<?x?x4x4xf32>
+  %sdpa_c3_1 = arith.constant 1 : index
+  %sdpa_d3_1 = tensor.dim %q, %sdpa_c3_1 : tensor<?x?x4x4xf32>
+  %sdpa_init3 = tensor.empty(%sdpa_d3_0, %sdpa_d3_1) : tensor<?x?x4x4xf32>
+  %1 = kha.sdpa %q, %k, %v mask(%m4) outs(%sdpa_init3) {scale = 0.5 : f64}
      : (tensor<?x?x4x4xf32>, tensor<?x?x1x4xf32>, tensor<?x?x1x4xf32>,
-        tensor<?x4x?x?xf32>) -> tensor<?x?x4x4xf32>
+        tensor<?x4x?x?xf32>, tensor<?x?x4x4xf32>) -> tensor<?x?x4x4xf32>
   return %0, %1 : tensor<?x?x4x4xf32>, tensor<?x?x4x4xf32>
 }
 
@@ -151,10 +162,11 @@ func.func @block_kv_cache(%x: tensor<?x?x96xf32>, %wq: tensor<96x128xf32>,
 }
 
 // CHECK-LABEL: func @sdpa_bottom_right
-// CHECK: kha.sdpa %{{.*}}, %{{.*}}, %{{.*}} {bottom_right, causal, scale = 1.250000e-01 : f64}
+// CHECK: kha.sdpa %{{.*}}, %{{.*}}, %{{.*}} outs(%{{.*}}) {bottom_right, causal, scale = 1.250000e-01 : f64}
 func.func @sdpa_bottom_right(%q: tensor<2x1x8x64xf32>, %k: tensor<2x?x2x64xf32>,
     %v: tensor<2x?x2x64xf32>) -> tensor<2x1x8x64xf32> {
-  %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, causal, bottom_right}
-     : (tensor<2x1x8x64xf32>, tensor<2x?x2x64xf32>, tensor<2x?x2x64xf32>) -> tensor<2x1x8x64xf32>
+  %sdpa_init4 = tensor.empty() : tensor<2x1x8x64xf32>
+  %o = kha.sdpa %q, %k, %v outs(%sdpa_init4) {scale = 0.125 : f64, causal, bottom_right}
+     : (tensor<2x1x8x64xf32>, tensor<2x?x2x64xf32>, tensor<2x?x2x64xf32>, tensor<2x1x8x64xf32>) -> tensor<2x1x8x64xf32>
   return %o : tensor<2x1x8x64xf32>
 }

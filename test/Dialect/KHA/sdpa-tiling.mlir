@@ -21,10 +21,11 @@
 // CHECK: %[[QT:[a-zA-Z0-9_]+]] = tensor.extract_slice %[[Q]][%[[B]], %[[L]], %[[H]], 0] [1, %[[N]], 2, 16]
 // CHECK: %[[KT:[a-zA-Z0-9_]+]] = tensor.extract_slice %[[K]][%[[B]], 0, %[[G]], 0] [1, %[[S]], 1, 16]
 // CHECK: %[[VT:[a-zA-Z0-9_]+]] = tensor.extract_slice %[[V]][%[[B]], 0, %[[G]], 0] [1, %[[S]], 1, 8]
-// CHECK: %[[O:[a-zA-Z0-9_]+]] = kha.sdpa %[[QT]], %[[KT]], %[[VT]] query_offset(%[[L]]) {causal, scale = 2.500000e-01 : f64} : (tensor<1x?x2x16xf32>, tensor<1x?x1x16xf32>, tensor<1x?x1x8xf32>, index) -> tensor<1x?x2x8xf32>
+// CHECK: %[[O:[a-zA-Z0-9_]+]] = kha.sdpa %[[QT]], %[[KT]], %[[VT]] query_offset(%[[L]]) outs(%{{.*}}) {causal, scale = 2.500000e-01 : f64} : (tensor<1x?x2x16xf32>, tensor<1x?x1x16xf32>, tensor<1x?x1x8xf32>, index, tensor<1x?x2x8xf32>) -> tensor<1x?x2x8xf32>
 // CHECK: tensor.insert_slice %[[O]] into %{{.*}}[%[[B]], %[[L]], %{{.*}}, 0] [1, %[[N]], 2, 8]
 func.func @causal_gqa(%q: tensor<2x100x4x16xf32>, %k: tensor<2x100x2x16xf32>, %v: tensor<2x100x2x8xf32>) -> tensor<2x100x4x8xf32> {
-  %0 = kha.sdpa %q, %k, %v {causal, scale = 0.25 : f64} : (tensor<2x100x4x16xf32>, tensor<2x100x2x16xf32>, tensor<2x100x2x8xf32>) -> tensor<2x100x4x8xf32>
+  %sdpa_init = tensor.empty() : tensor<2x100x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.25 : f64} : (tensor<2x100x4x16xf32>, tensor<2x100x2x16xf32>, tensor<2x100x2x8xf32>, tensor<2x100x4x8xf32>) -> tensor<2x100x4x8xf32>
   return %0 : tensor<2x100x4x8xf32>
 }
 module attributes {transform.with_named_sequence} {
@@ -50,10 +51,13 @@ module attributes {transform.with_named_sequence} {
 // CHECK-DAG: tensor.dim %[[Q]], %c1
 // CHECK: affine.min #[[$END]]()[%[[L]], %[[N]], %{{.*}}, %{{.*}}, %{{.*}}]
 // CHECK: %[[OFF:[a-zA-Z0-9_]+]] = affine.apply #[[$OFFSET]]()[%[[L]], %{{.*}}, %{{.*}}]
-// CHECK: kha.sdpa {{.*}} query_offset(%[[OFF]]) {causal, scale = 3.500000e-01 : f64}
+// CHECK: kha.sdpa {{.*}} query_offset(%[[OFF]]) outs(%{{.*}}) {causal, scale = 3.500000e-01 : f64}
 // CHECK-NOT: bottom_right
 func.func @bottom_right(%q: tensor<1x?x2x8xf32>, %k: tensor<1x?x1x8xf32>, %v: tensor<1x?x1x8xf32>) -> tensor<1x?x2x8xf32> {
-  %0 = kha.sdpa %q, %k, %v {causal, bottom_right, scale = 0.35 : f64} : (tensor<1x?x2x8xf32>, tensor<1x?x1x8xf32>, tensor<1x?x1x8xf32>) -> tensor<1x?x2x8xf32>
+  %sdpa_c2_1 = arith.constant 1 : index
+  %sdpa_d2_1 = tensor.dim %q, %sdpa_c2_1 : tensor<1x?x2x8xf32>
+  %sdpa_init2 = tensor.empty(%sdpa_d2_1) : tensor<1x?x2x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init2) {causal, bottom_right, scale = 0.35 : f64} : (tensor<1x?x2x8xf32>, tensor<1x?x1x8xf32>, tensor<1x?x1x8xf32>, tensor<1x?x2x8xf32>) -> tensor<1x?x2x8xf32>
   return %0 : tensor<1x?x2x8xf32>
 }
 module attributes {transform.with_named_sequence} {
@@ -79,12 +83,14 @@ module attributes {transform.with_named_sequence} {
 // CHECK: tensor.extract_slice %[[K]][%[[B]], 0, %[[G]], 0] [1, 5, 1, 8]
 // CHECK: tensor.extract_slice %[[V]][%[[B]], 0, %[[G]], 0] [1, 5, 1, 8]
 // CHECK: %[[PT:[a-zA-Z0-9_]+]] = tensor.extract_slice %[[PAD]][%[[B]], 0, 0, 0] [1, 1, 1, 5]
-// CHECK: kha.sdpa {{.*}} mask(%[[PT]]) {scale = 1.000000e+00 : f64} : (tensor<1x6x1x8xf32>, tensor<1x5x1x8xf32>, tensor<1x5x1x8xf32>, tensor<1x1x1x5xf32>) -> tensor<1x6x1x8xf32>
+// CHECK: kha.sdpa {{.*}} mask(%[[PT]]) outs(%{{.*}}) {scale = 1.000000e+00 : f64} : (tensor<1x6x1x8xf32>, tensor<1x5x1x8xf32>, tensor<1x5x1x8xf32>, tensor<1x1x1x5xf32>, tensor<1x6x1x8xf32>) -> tensor<1x6x1x8xf32>
 // CHECK: %[[MT:[a-zA-Z0-9_]+]] = tensor.extract_slice %[[M]][%[[B]], %{{.*}}, 0, 0] [1, 1, 6, 5]
 // CHECK: kha.sdpa {{.*}} mask(%[[MT]])
 func.func @masks(%q: tensor<2x6x4x8xf32>, %k: tensor<2x5x2x8xf32>, %v: tensor<2x5x2x8xf32>, %pad: tensor<2x1x1x5xf32>, %m: tensor<2x4x6x5xf32>) -> (tensor<2x6x4x8xf32>, tensor<2x6x4x8xf32>) {
-  %0 = kha.sdpa %q, %k, %v mask(%pad) {scale = 1.0 : f64} : (tensor<2x6x4x8xf32>, tensor<2x5x2x8xf32>, tensor<2x5x2x8xf32>, tensor<2x1x1x5xf32>) -> tensor<2x6x4x8xf32>
-  %1 = kha.sdpa %q, %k, %v mask(%m) {scale = 1.0 : f64} : (tensor<2x6x4x8xf32>, tensor<2x5x2x8xf32>, tensor<2x5x2x8xf32>, tensor<2x4x6x5xf32>) -> tensor<2x6x4x8xf32>
+  %sdpa_init3 = tensor.empty() : tensor<2x6x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v mask(%pad) outs(%sdpa_init3) {scale = 1.0 : f64} : (tensor<2x6x4x8xf32>, tensor<2x5x2x8xf32>, tensor<2x5x2x8xf32>, tensor<2x1x1x5xf32>, tensor<2x6x4x8xf32>) -> tensor<2x6x4x8xf32>
+  %sdpa_init4 = tensor.empty() : tensor<2x6x4x8xf32>
+  %1 = kha.sdpa %q, %k, %v mask(%m) outs(%sdpa_init4) {scale = 1.0 : f64} : (tensor<2x6x4x8xf32>, tensor<2x5x2x8xf32>, tensor<2x5x2x8xf32>, tensor<2x4x6x5xf32>, tensor<2x6x4x8xf32>) -> tensor<2x6x4x8xf32>
   return %0, %1 : tensor<2x6x4x8xf32>, tensor<2x6x4x8xf32>
 }
 module attributes {transform.with_named_sequence} {
@@ -106,7 +112,8 @@ module attributes {transform.with_named_sequence} {
 // CHECK: tensor.extract_slice %{{.*}}[0, 0, 0, %[[E]]] [1, 7, 1, 16]
 // CHECK: kha.sdpa {{.*}} -> tensor<1x3x2x16xf32>
 func.func @columns(%q: tensor<1x3x2x8xf32>, %k: tensor<1x7x1x8xf32>, %v: tensor<1x7x1x32xf32>) -> tensor<1x3x2x32xf32> {
-  %0 = kha.sdpa %q, %k, %v {scale = 1.0 : f64} : (tensor<1x3x2x8xf32>, tensor<1x7x1x8xf32>, tensor<1x7x1x32xf32>) -> tensor<1x3x2x32xf32>
+  %sdpa_init5 = tensor.empty() : tensor<1x3x2x32xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init5) {scale = 1.0 : f64} : (tensor<1x3x2x8xf32>, tensor<1x7x1x8xf32>, tensor<1x7x1x32xf32>, tensor<1x3x2x32xf32>) -> tensor<1x3x2x32xf32>
   return %0 : tensor<1x3x2x32xf32>
 }
 module attributes {transform.with_named_sequence} {
@@ -122,9 +129,10 @@ module attributes {transform.with_named_sequence} {
 // Query heads of several groups, but not whole groups, are not one range of
 // H: the op refuses the tile.
 func.func @split_groups(%q: tensor<1x3x4x8xf32>, %k: tensor<1x7x2x8xf32>, %v: tensor<1x7x2x8xf32>) -> tensor<1x3x4x8xf32> {
+  %sdpa_init6 = tensor.empty() : tensor<1x3x4x8xf32>
   // expected-error @below {{faild to tile operation}}
   // expected-error @below {{failed to generate tiling loops}}
-  %0 = kha.sdpa %q, %k, %v {scale = 1.0 : f64} : (tensor<1x3x4x8xf32>, tensor<1x7x2x8xf32>, tensor<1x7x2x8xf32>) -> tensor<1x3x4x8xf32>
+  %0 = kha.sdpa %q, %k, %v outs(%sdpa_init6) {scale = 1.0 : f64} : (tensor<1x3x4x8xf32>, tensor<1x7x2x8xf32>, tensor<1x7x2x8xf32>, tensor<1x3x4x8xf32>) -> tensor<1x3x4x8xf32>
   return %0 : tensor<1x3x4x8xf32>
 }
 module attributes {transform.with_named_sequence} {

@@ -26,14 +26,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from checks import expect, report  # noqa: E402
+from kha.text import sdpa_function  # noqa: E402
 from kha.reference import relative_error, sdpa  # noqa: E402
 
-SOURCE = """
-func.func @attn(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>, %v: tensor<?x?x2x16xf32>) -> tensor<?x?x4x16xf32> {
-  %o = kha.sdpa %q, %k, %v {causal, scale = 0.25 : f64} : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> tensor<?x?x4x16xf32>
-  return %o : tensor<?x?x4x16xf32>
-}
-"""
+SOURCE = sdpa_function("tensor<?x?x4x16xf32>", "tensor<?x?x2x16xf32>",
+                       "tensor<?x?x2x16xf32>", 0.25, causal=True)
 
 def descriptor(array, offset=0, strides=None, data=True, sizes=None):
     """An MLIR memref descriptor of `array`: allocated, aligned, offset,

@@ -14,20 +14,17 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "python"))
 from kha.reference import relative_error, sdpa  # noqa: E402
+from kha.text import sdpa_function  # noqa: E402
 
 B, L, S, H, G, D = 2, 5, 7, 4, 2, 8
 
 
 def module(mask_shape, causal):
     mask_type = "tensor<%sxf32>" % "x".join(map(str, mask_shape))
-    return """
-func.func @attn(%q: tensor<{B}x{L}x{H}x{D}xf32>, %k: tensor<{B}x{S}x{G}x{D}xf32>,
-                %v: tensor<{B}x{S}x{G}x{D}xf32>, %m: {mt}) -> tensor<{B}x{L}x{H}x{D}xf32> {{
-  %0 = kha.sdpa %q, %k, %v mask(%m) {{{causal}scale = 0.35 : f64}}
-     : (tensor<{B}x{L}x{H}x{D}xf32>, tensor<{B}x{S}x{G}x{D}xf32>, tensor<{B}x{S}x{G}x{D}xf32>, {mt})
-       -> tensor<{B}x{L}x{H}x{D}xf32>
-  return %0 : tensor<{B}x{L}x{H}x{D}xf32>
-}}""".format(B=B, L=L, S=S, H=H, G=G, D=D, mt=mask_type, causal="causal, " if causal else "")
+    return sdpa_function("tensor<%dx%dx%dx%dxf32>" % (B, L, H, D),
+                         "tensor<%dx%dx%dx%dxf32>" % (B, S, G, D),
+                         "tensor<%dx%dx%dx%dxf32>" % (B, S, G, D), 0.35, causal,
+                         mask=mask_type)
 
 
 def main():

@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from checks import expect, report  # noqa: E402
 from kha.reference import TOLERANCE, relative_error, sdpa  # noqa: E402
+from kha.text import sdpa_function  # noqa: E402
 
 TARGETS = {
     "cpu": [],
@@ -44,12 +45,7 @@ def module(B, L, S, H, G, d, dtype, causal, scale, mask):
     t = lambda n, h: "tensor<%dx%dx%dx%dx%s>" % (B, n, h, d, dtype)
     q, kv = t(L, H), t(S, G)
     m = "tensor<%dx%dx%s>" % (L, S, dtype)
-    return ("func.func @attn(%%q: %s, %%k: %s, %%v: %s%s) -> %s {\n"
-            "  %%o = kha.sdpa %%q, %%k, %%v%s {%sscale = %r : f64} : (%s, %s, %s%s) -> %s\n"
-            "  return %%o : %s\n}\n" % (
-                q, kv, kv, ", %%m: %s" % m if mask else "", q,
-                " mask(%m)" if mask else "", "causal, " if causal else "", scale,
-                q, kv, kv, ", " + m if mask else "", q, q))
+    return sdpa_function(q, kv, kv, scale, causal, mask=m if mask else None)
 
 
 def rounded(x, dtype):

@@ -32,6 +32,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
 from kha.reference import TOLERANCE, relative_error, sdpa  # noqa: E402
+from kha.text import sdpa_function  # noqa: E402
 
 # (B, L, S, H, G, d, causal, dtype, dynamic)
 SDPA = [
@@ -67,10 +68,7 @@ def sdpa_module(B, L, S, H, G, d, causal, dtype, dynamic):
     b, l, s = ("?", "?", "?") if dynamic else (B, L, S)
     t = lambda n, m: "tensor<%sx%sx%dx%dx%s>" % (b, n, m, d, dtype)
     q, kv = t(l, H), t(s, G)
-    return ("func.func @attn(%%q: %s, %%k: %s, %%v: %s) -> %s {\n"
-            "  %%o = kha.sdpa %%q, %%k, %%v {%sscale = %r : f64} : (%s, %s, %s) -> %s\n"
-            "  return %%o : %s\n}\n" % (q, kv, kv, q, "causal, " if causal else "",
-                                       d ** -0.5, q, kv, kv, q, q))
+    return sdpa_function(q, kv, kv, d ** -0.5, causal)
 
 
 def matmul_module(M, K, N, dtype, out, dynamic):

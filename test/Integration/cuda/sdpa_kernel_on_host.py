@@ -25,6 +25,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "python"))
 from kha.reference import TOLERANCE, relative_error, sdpa  # noqa: E402
+from kha.text import sdpa_function  # noqa: E402
 
 # (B, L, S, H, G, d, causal, mask, dtype, dynamic)
 CASES = [
@@ -51,12 +52,7 @@ def module(B, L, S, H, G, d, causal, mask, dtype, dynamic):
     q, kv = t(l, H), t(s, G)
     mask_type = {"LS": "tensor<%sx%sx%s>" % (l, s, dtype),
                  "BHLS": "tensor<%sx%dx%sx%sx%s>" % (b, H, l, s, dtype)}.get(mask)
-    args = "%%q: %s, %%k: %s, %%v: %s" % (q, kv, kv) + (", %%m: %s" % mask_type if mask else "")
-    types = "%s, %s, %s" % (q, kv, kv) + (", %s" % mask_type if mask else "")
-    return ("func.func @attn(%s) -> %s {\n  %%o = kha.sdpa %%q, %%k, %%v%s {%sscale = %r : f64}"
-            " : (%s) -> %s\n  return %%o : %s\n}\n" % (
-                args, q, " mask(%m)" if mask else "", "causal, " if causal else "",
-                d ** -0.5, types, q, q))
+    return sdpa_function(q, kv, kv, d ** -0.5, causal, mask=mask_type)
 
 
 def main():

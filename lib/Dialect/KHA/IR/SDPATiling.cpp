@@ -85,17 +85,17 @@ OpFoldResult SDPAOp::getCausalBase(OpBuilder &b) {
                 tensor::getMixedSize(b, loc, getQuery(), 1)});
 }
 
+Value SDPAOp::createInit(OpBuilder &b, Location loc, Value query, Value value) {
+  SmallVector<OpFoldResult> dims = tensor::getMixedSizes(b, loc, query);
+  dims[3] = tensor::getMixedSize(b, loc, value, 3);
+  return tensor::EmptyOp::create(
+      b, loc, dims, cast<RankedTensorType>(query.getType()).getElementType());
+}
+
 LogicalResult
 SDPAOp::reifyResultShapes(OpBuilder &b,
                           ReifiedRankedShapedTypeDims &reifiedReturnShapes) {
-  Location loc = getLoc();
-  SmallVector<OpFoldResult> dims = tensor::getMixedSizes(b, loc, getQuery());
-  dims[3] = tensor::getMixedSize(b, loc, getValue(), 3);
-  RankedTensorType type = getType();
-  for (int64_t i = 0; i < type.getRank(); ++i)
-    if (!type.isDynamicDim(i))
-      dims[i] = b.getIndexAttr(type.getDimSize(i));
-  reifiedReturnShapes.push_back(dims);
+  reifiedReturnShapes.push_back(tensor::getMixedSizes(b, getLoc(), getInit()));
   return success();
 }
 
@@ -159,22 +159,20 @@ SDPAOp::getTiledImplementation(OpBuilder &b, ArrayRef<OpFoldResult> offsets,
     rowOffset = apply(b, loc, s0 + s1, {base, offsets[kRow]});
   }
 
-  SmallVector<OpFoldResult> resultSizes = {sizes[kBatch], sizes[kRow],
-                                           heads->size, sizes[kColumn]};
-  auto resultType = RankedTensorType::get(
-      decomposeMixedValues(resultSizes).first, getType().getElementType());
+  SmallVector<Operation *> slices;
+  Value init =
+      slice(b, loc, getInit(),
+            {offsets[kBatch], offsets[kRow], heads->offset, offsets[kColumn]},
+            {sizes[kBatch], sizes[kRow], heads->size, sizes[kColumn]}, slices);
 
   // Every key is above the diagonal: the tile is zeros.
   if (std::optional<int64_t> n = getConstantIntValue(keys); n && *n == 0) {
-    Value empty = tensor::EmptyOp::create(b, loc, resultSizes,
-                                          resultType.getElementType());
     Value zeroValue = arith::ConstantOp::create(
-        b, loc, b.getZeroAttr(resultType.getElementType()));
-    auto fill = linalg::FillOp::create(b, loc, zeroValue, empty);
-    return TilingResult{{fill}, {fill.getResult(0)}, {}};
+        b, loc, b.getZeroAttr(getType().getElementType()));
+    auto fill = linalg::FillOp::create(b, loc, zeroValue, init);
+    return TilingResult{{fill}, {fill.getResult(0)}, slices};
   }
 
-  SmallVector<Operation *> slices;
   Value query = slice(b, loc, getQuery(),
                       {offsets[kBatch], offsets[kRow], heads->offset, zero},
                       {sizes[kBatch], sizes[kRow], heads->size, d}, slices);
@@ -212,9 +210,9 @@ SDPAOp::getTiledImplementation(OpBuilder &b, ArrayRef<OpFoldResult> offsets,
     if (!c || *c != 0)
       queryOffset = getValueOrCreateConstantIndexOp(b, loc, rowOffset);
   }
-  auto tiled = SDPAOp::create(b, loc, resultType, query, key, value, mask,
-                              queryOffset, getScaleAttr(), getCausalAttr(),
-                              /*bottom_right=*/UnitAttr());
+  auto tiled = SDPAOp::create(b, loc, init.getType(), query, key, value, mask,
+                              queryOffset, init, getScaleAttr(),
+                              getCausalAttr(), /*bottom_right=*/UnitAttr());
   return TilingResult{{tiled}, {tiled.getResult()}, slices};
 }
 

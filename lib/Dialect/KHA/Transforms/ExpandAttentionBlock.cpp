@@ -219,9 +219,10 @@ struct ExpandAttentionBlock : OpRewritePattern<AttentionBlockOp> {
     FloatAttr scale = rewriter.getF64FloatAttr(1.0 / std::sqrt(double(d)));
     UnitAttr bottomRight =
         window && op.getCausal() ? rewriter.getUnitAttr() : UnitAttr();
-    Value attention = SDPAOp::create(rewriter, loc, q.getType(), q, k, v, mask,
-                                     /*query_offset=*/Value(), scale,
-                                     op.getCausalAttr(), bottomRight);
+    Value init = SDPAOp::createInit(rewriter, loc, q, v);
+    Value attention = SDPAOp::create(rewriter, loc, init.getType(), q, k, v,
+                                     mask, /*query_offset=*/Value(), init,
+                                     scale, op.getCausalAttr(), bottomRight);
 
     // [B, L, H, d] -> [B*L, H*d] -> W^O -> [B, L, D].
     Value heads = tensor::CollapseShapeOp::create(

@@ -201,15 +201,10 @@ struct RaiseAttentionPattern
     Value v = toHeadLayout(rewriter, loc, match->value, nb);
     Value mask = match->mask ? buildMask(rewriter, loc, *match) : Value();
 
-    auto qType = cast<RankedTensorType>(q.getType());
-    auto vType = cast<RankedTensorType>(v.getType());
-    auto resultType =
-        RankedTensorType::get({qType.getDimSize(0), qType.getDimSize(1),
-                               qType.getDimSize(2), vType.getDimSize(3)},
-                              qType.getElementType());
+    Value init = SDPAOp::createInit(rewriter, loc, q, v);
     Value result = SDPAOp::create(
-        rewriter, loc, resultType, q, k, v, mask,
-        /*query_offset=*/Value(), rewriter.getF64FloatAttr(match->scale),
+        rewriter, loc, init.getType(), q, k, v, mask,
+        /*query_offset=*/Value(), init, rewriter.getF64FloatAttr(match->scale),
         match->causal ? rewriter.getUnitAttr() : UnitAttr(),
         /*bottom_right=*/UnitAttr());
     if (nb != 2)

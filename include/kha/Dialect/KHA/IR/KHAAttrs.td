@@ -57,7 +57,7 @@ def KHA_GPUKernelAttr : AttrDef<KHA_Dialect, "GPUKernel"> {
     generators choose their own shapes.
 
     ```mlir
-    %o = kha.sdpa %q, %k, %v {causal, scale = 0.125 : f64,
+    %o = kha.sdpa %q, %k, %v outs(%init) {causal, scale = 0.125 : f64,
         kha.gpu_kernel = #kha.gpu_kernel<mma = mma_sync, tile_m = 64,
             tile_n = 64, tile_k = 64, warps = 4, stages = 2, padding = 8>} : ...
     ```

@@ -11,6 +11,7 @@
 include "kha/Dialect/KHA/IR/KHAAttrs.td"
 include "kha/Dialect/KHA/IR/KHADialect.td"
 include "mlir/Dialect/NVGPU/IR/NVGPUTypes.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/TilingInterface.td"
@@ -289,6 +290,7 @@ def KHA_RoPEOp : KHA_PerHeadOp<"rope"> {
 
 def KHA_SDPAOp : KHA_Op<"sdpa", [
     AttrSizedOperandSegments,
+    DestinationStyleOpInterface,
     DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
         ["reifyResultShapes"]>,
     DeclareOpInterfaceMethods<TilingInterface,
@@ -316,6 +318,11 @@ def KHA_SDPAOp : KHA_Op<"sdpa", [
     and give zeros. `scale` must be positive; the attention block uses
     `1/sqrt(d)`.
 
+    The op is in destination-passing style: `outs(%init)` is the tensor the
+    result is written into, of the result's type. Every element is
+    overwritten, so only its shape is read (`tensor.empty` is the usual
+    destination); after bufferization the result lands in its buffer.
+
     The op is a structured op for tiling (`TilingInterface`). Its iteration
     domain is `(b, l, g, r, e)`, every loop parallel: batch, query row,
     key/value head, query head within the group (`h = g * H/G + r`) and
@@ -326,23 +333,34 @@ def KHA_SDPAOp : KHA_Op<"sdpa", [
     turns a (tiled) op into an online softmax over key blocks in linalg.
 
     ```mlir
-    %o = kha.sdpa %q, %k, %v {scale = 0.125 : f64, causal}
+    %init = tensor.empty() : tensor<2x128x8x64xf32>
+    %o = kha.sdpa %q, %k, %v outs(%init) {scale = 0.125 : f64, causal}
        : (tensor<2x128x8x64xf32>, tensor<2x128x2x64xf32>,
-          tensor<2x128x2x64xf32>) -> tensor<2x128x8x64xf32>
+          tensor<2x128x2x64xf32>, tensor<2x128x8x64xf32>)
+       -> tensor<2x128x8x64xf32>
     ```
   }];
   let arguments = (ins KHA_FloatTensor:$query, KHA_FloatTensor:$key,
                        KHA_FloatTensor:$value, Optional<KHA_FloatTensor>:$mask,
                        Optional<Index>:$query_offset,
+                       KHA_FloatTensor:$init,
                        F64Attr:$scale, UnitAttr:$causal,
                        UnitAttr:$bottom_right);
   let results = (outs KHA_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`mask` `(` $mask^ `)`)?
-    (`query_offset` `(` $query_offset^ `)`)? attr-dict `:`
-    functional-type(operands, results)
+    (`query_offset` `(` $query_offset^ `)`)? `outs` `(` $init `)` attr-dict
+    `:` functional-type(operands, results)
   }];
   let extraClassDeclaration = [{
+    /// DestinationStyleOpInterface: the result is written into `init`.
+    MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }
+
+    /// An empty destination `[B, L, H, dv]` for attention of `query`
+    /// `[B, L, H, d]` over `value` `[B, S, G, dv]`.
+    static Value createInit(OpBuilder &b, Location loc, Value query,
+                            Value value);
+
     /// The key position of query row 0: `query_offset`, `S - L` when
     /// aligned bottom right, 0 otherwise. Meaningful with `causal`.
     OpFoldResult getCausalBase(OpBuilder &b);
