@@ -1,13 +1,16 @@
 """Benchmark: the compiled KHA layer against PyTorch eager on the CPU.
 
     /usr/bin/python3 bench/cpu_vs_pytorch.py [--tools build/bin] [--runs 10] [--rounds 3]
+        [--seq-lens 512 ...]
 
-For each shape (mha-small and paper-main at B = 1, L = 512 by default) the layer
-is compiled with kha-compile and run with kha-run on the same inputs that
-PyTorch gets; PyTorch runs the same layer (kha.reference in float32, eager) with
-1 thread and with all threads. The compiled layer is single-threaded. Rounds
-alternate between the two so that a noisy host affects both; medians of all
-runs are reported with their ratio, next to the BLAS rate PyTorch saw.
+For each shape (mha-small and paper-main at B = 1, L = 512 by default; more
+lengths with --seq-lens) the layer is compiled with kha-compile and run with
+kha-run on the same inputs that PyTorch gets, on 1 thread (kha-run --threads=1)
+and on all threads; PyTorch runs the same layer (kha.reference in float32,
+eager) with 1 thread and with all threads. Rounds alternate between the four so
+that a noisy host affects all; medians of all runs are reported with their
+ratios and kha's rate in GFLOP/s (the FLOPs of kha-cost-report), next to the
+BLAS rate PyTorch saw.
 
 PyTorch must use a fast BLAS (Debian's torch calls the reference netlib BLAS
 by default, about 4 GFLOP/s on one core): this script installs Debian's
@@ -16,6 +19,7 @@ for the CPU (bench/openblas.py) before torch loads.
 """
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -42,6 +46,17 @@ def ensure_openblas(install):
     return have
 
 
+def layer_flops(tools, config_path, tmp):
+    """The layer's FLOPs as kha-cost-report counts them (0 if it cannot)."""
+    mlir = os.path.join(tmp, "cost.mlir")
+    subprocess.run([os.path.join(tools, "kha-translate"), "--import-layer-config",
+                    config_path, "-o", mlir], check=True)
+    out = subprocess.run([os.path.join(tools, "kha-opt"), mlir, "--kha-cost-report",
+                          "-o", os.devnull], capture_output=True, text=True).stderr
+    found = re.search(r"total cost of '\w+': (\d+) FLOPs", out)
+    return int(found.group(1)) if found else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,7 +65,7 @@ def main():
                         default=[os.path.join(ROOT, "examples", "mha-small.json"),
                                  os.path.join(ROOT, "examples", "paper-main.json")])
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--seq-len", type=int, default=512)
+    parser.add_argument("--seq-lens", type=int, nargs="+", default=[512])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-install", action="store_true")
@@ -79,26 +94,29 @@ def main():
     all_threads = os.cpu_count() or 1
 
     rows = []
-    for config_path in opts.configs:
+    for config_path, seq_len in itertools.product(opts.configs, opts.seq_lens):
         name = os.path.splitext(os.path.basename(config_path))[0]
         with open(config_path) as f:
             raw = json.load(f)
-        raw["batch"], raw["seq_len"] = opts.batch, opts.seq_len
+        raw["batch"], raw["seq_len"] = opts.batch, seq_len
         with tempfile.TemporaryDirectory() as tmp:
             static = os.path.join(tmp, name + ".json")
             with open(static, "w") as f:
                 json.dump(raw, f)
             config = LayerConfig.load(static)
             lib = compile_config(static, opts.tools, tmp)
-            inputs = make_inputs(config, opts.batch, opts.seq_len, seed=1)
+            flops = layer_flops(opts.tools, static, tmp)
+            inputs = make_inputs(config, opts.batch, seq_len, seed=1)
             paths = save_inputs(inputs, tmp)
             run_cmd = [os.path.join(opts.tools, "kha-run"), lib,
                        *["--input=@" + p for p in paths], "--benchmark=%d" % opts.runs]
             tensors = [a for _, a in inputs]
-            times = {"kha": [], "torch1": [], "torchN": []}
+            times = {"kha1": [], "khaN": [], "torch1": [], "torchN": []}
             for _ in range(opts.rounds):
-                out = subprocess.run(run_cmd, capture_output=True, text=True, check=True).stdout
-                times["kha"].append(float(re.search(r"median ([0-9.]+) ms", out).group(1)))
+                for key, threads in (("kha1", 1), ("khaN", all_threads)):
+                    out = subprocess.run(run_cmd + ["--threads=%d" % threads],
+                                         capture_output=True, text=True, check=True).stdout
+                    times[key].append(float(re.search(r"median ([0-9.]+) ms", out).group(1)))
                 for key, threads in (("torch1", 1), ("torchN", all_threads)):
                     torch.set_num_threads(threads)
                     with torch.no_grad():
@@ -110,15 +128,21 @@ def main():
                             samples.append((time.perf_counter() - start) * 1e3)
                     times[key].append(statistics.median(samples))
             med = {k: statistics.median(v) for k, v in times.items()}
-            rows.append((name, med))
+            rows.append((name, seq_len, flops, med))
 
+    n = all_threads
     print()
-    print("| shape (B=%d, L=%d, f32) | kha, 1 thread | PyTorch, 1 thread | PyTorch, %d threads "
-          "| PyTorch 1T / kha |" % (opts.batch, opts.seq_len, all_threads))
-    print("|---|---|---|---|---|")
-    for name, med in rows:
-        print("| %s | %.2f ms | %.2f ms | %.2f ms | %.2fx |" % (
-            name, med["kha"], med["torch1"], med["torchN"], med["torch1"] / med["kha"]))
+    print("| shape (B=%d, f32) | L | kha 1T | kha %dT | kha 1T/%dT | PyTorch 1T | PyTorch %dT "
+          "| PyTorch/kha 1T | PyTorch/kha %dT | kha GFLOP/s 1T, %dT |" % (
+              opts.batch, n, n, n, n, n))
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, seq_len, flops, med in rows:
+        rate = lambda ms: flops / ms / 1e6 if flops else float("nan")
+        print("| %s | %d | %.2f ms | %.2f ms | %.2fx | %.2f ms | %.2f ms | %.2fx | %.2fx "
+              "| %.0f, %.0f |" % (
+                  name, seq_len, med["kha1"], med["khaN"], med["kha1"] / med["khaN"],
+                  med["torch1"], med["torchN"], med["torch1"] / med["kha1"],
+                  med["torchN"] / med["khaN"], rate(med["kha1"]), rate(med["khaN"])))
     return 0
 
 

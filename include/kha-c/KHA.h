@@ -67,10 +67,11 @@ typedef struct {
   MlirStringRef cudaFormat;   ///< "isa", "bin" or "fatbin" (target "cuda")
   bool cudaOnHost;            ///< target "cuda": kernels run on the host CPU
   bool prepareWeights;        ///< kha-outline-weight-preparation
+  bool threads;               ///< target "cpu": tiles on all cores (libomp)
 } KhaCompileOptions;
 
-/// kha-compile's defaults: cpu, native, everything on; sm_90a, isa, on the
-/// GPU.
+/// kha-compile's defaults: cpu, native, everything on (threads too); sm_90a,
+/// isa, on the GPU.
 MLIR_CAPI_EXPORTED KhaCompileOptions khaCompileOptionsGetDefault(void);
 
 /// Lowers `module` (in place) and writes a shared library to `outputPath`;

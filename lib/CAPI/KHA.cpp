@@ -105,6 +105,7 @@ KhaCompileOptions khaCompileOptionsGetDefault(void) {
       mlirStringRefCreateFromCString(defaults.gpuPipeline.format.c_str());
   options.cudaOnHost = defaults.gpuPipeline.hostEmulation;
   options.prepareWeights = defaults.cpuPipeline.prepareWeights;
+  options.threads = defaults.cpuPipeline.threads;
   return options;
 }
 
@@ -120,6 +121,7 @@ MlirLogicalResult khaCompileModule(MlirModule module,
   compile.cpuPipeline.fuseKnockMlp = given.fuseKnockMlp;
   compile.cpuPipeline.scheduleFile = unwrap(given.scheduleFile).str();
   compile.cpuPipeline.prepareWeights = given.prepareWeights;
+  compile.cpuPipeline.threads = given.threads;
   compile.gpuPipeline.foldKnocks = given.foldKnocks;
   compile.gpuPipeline.prepareWeights = given.prepareWeights;
   compile.gpuPipeline.chip = unwrap(given.cudaChip).str();

@@ -344,13 +344,30 @@ static LogicalResult emitObjectFile(Location loc, llvm::Module &llvmModule,
 /// CUDA runtime).
 static LogicalResult linkSharedLibrary(Location loc, StringRef objectPath,
                                        StringRef outputPath,
-                                       CompileTarget target) {
+                                       CompileTarget target, bool openMP) {
   std::optional<std::string> linker = findLinker();
   if (!linker)
     return emitError(loc) << "no C compiler driver found to link the shared "
                              "library (install clang-22, or set KHA_CC)";
   SmallVector<StringRef> args = {*linker, "-shared", "-o", outputPath,
                                  objectPath};
+  // Threads: LLVM's OpenMP runtime, found first where kha was built against
+  // it and then wherever the loader finds libomp.so.5.
+  std::string openMPDir;
+  if (openMP) {
+#ifdef KHA_OPENMP_LIBRARY_DIR
+    openMPDir = KHA_OPENMP_LIBRARY_DIR;
+#else
+    return emitError(loc)
+           << "this library runs on threads and needs LLVM's OpenMP runtime, "
+              "which was not found when kha was built (install "
+              "libomp-22-dev and rebuild kha), or compile with --no-threads";
+#endif
+  }
+  std::string openMPSearch = "-L" + openMPDir,
+              openMPRunPath = "-Wl,-rpath," + openMPDir;
+  if (openMP)
+    args.append({openMPSearch, "-lomp", openMPRunPath});
   std::optional<std::string> runtime;
   if (target.cuda && !target.onHost) {
     runtime = findCudaRuntime();
@@ -428,5 +445,6 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   llvm::FileRemover removeObject(objectPath);
   if (failed(emitObjectFile(loc, **llvmModule, *machine, fd, objectPath)))
     return failure();
-  return linkSharedLibrary(loc, objectPath, outputPath, *target);
+  bool openMP = (*llvmModule)->getFunction("__kmpc_fork_call") != nullptr;
+  return linkSharedLibrary(loc, objectPath, outputPath, *target, openMP);
 }

@@ -79,6 +79,9 @@ void kha::addHostLowering(OpPassManager &pm) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  // OpenMP regions (the CPU path's threads), before their bodies' buffers
+  // become LLVM structures.
+  pm.addPass(createConvertOpenMPToLLVMPass());
   ConvertVectorToLLVMPassOptions vectorToLLVM;
   vectorToLLVM.vectorContractLowering =
       vector::VectorContractLowering::OuterProduct;
@@ -147,6 +150,11 @@ void kha::buildCPUPipeline(OpPassManager &pm,
 
   // Tensors -> buffers, with deallocation.
   addBufferization(pm);
+  // The schedule's scf.forall loops: the outermost on threads, or all in
+  // order.
+  KHAForallToThreadsPassOptions forallToThreads;
+  forallToThreads.threads = options.threads;
+  pm.addPass(createKHAForallToThreadsPass(forallToThreads));
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 
@@ -154,6 +162,14 @@ void kha::buildCPUPipeline(OpPassManager &pm,
 
   // Loops.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  if (options.threads) {
+    // Parallel loops to OpenMP work-sharing loops, tiles handed out as
+    // threads become free; the scopes the conversion wraps loop bodies in
+    // are inlined where they hold no stack allocation.
+    pm.addPass(createConvertSCFToOpenMPPass());
+    pm.addPass(createKHAOmpDynamicSchedulePass());
+    pm.addPass(createCanonicalizerPass());
+  }
 
   addHostLowering(pm);
 }

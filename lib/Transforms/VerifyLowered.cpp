@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace mlir {
@@ -31,7 +32,9 @@ struct VerifyLoweredPass
     // The first op that is not translatable, in program order; what lies
     // inside it is its own business (reported once).
     WalkResult walk = module.getBody()->walk([&](Operation *op) {
-      if (isa<LLVM::LLVMDialect>(op->getDialect()) ||
+      // OpenMP ops translate too (threads of the CPU path); their bodies are
+      // checked like the rest.
+      if (isa<LLVM::LLVMDialect, omp::OpenMPDialect>(op->getDialect()) ||
           isa<gpu::BinaryOp, gpu::LaunchFuncOp>(op))
         return WalkResult::advance();
       // A cast the conversions left unresolved points at what produced it.

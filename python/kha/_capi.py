@@ -45,7 +45,8 @@ class KhaCompileOptions(ctypes.Structure):
                 ("vectorize", ctypes.c_bool), ("foldKnocks", ctypes.c_bool),
                 ("fuseKnockMlp", ctypes.c_bool), ("scheduleFile", MlirStringRef),
                 ("cudaChip", MlirStringRef), ("cudaFormat", MlirStringRef),
-                ("cudaOnHost", ctypes.c_bool), ("prepareWeights", ctypes.c_bool)]
+                ("cudaOnHost", ctypes.c_bool), ("prepareWeights", ctypes.c_bool),
+                ("threads", ctypes.c_bool)]
 
 
 MlirStringCallback = ctypes.CFUNCTYPE(None, MlirStringRef, ctypes.c_void_p)

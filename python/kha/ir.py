@@ -210,7 +210,7 @@ class Module:
 
 def compile(module: Module, output: str, target=None, cpu=None, vectorize=None,
             fold_knocks=None, fuse_knock_mlp=None, schedule_file=None, cuda_chip=None,
-            cuda_format=None, cuda_on_host=None, prepare_weights=None):
+            cuda_format=None, cuda_on_host=None, prepare_weights=None, threads=None):
     """Compiles (a copy of) `module` to the shared library `output`, as
     kha-compile does, and returns it loaded as a kha.Library (for cuda, a
     library whose C functions take device pointers; kha.Library moves numpy
@@ -218,10 +218,13 @@ def compile(module: Module, output: str, target=None, cpu=None, vectorize=None,
     runs the cuda target's kernels on the host CPU instead: a host library
     that checks the GPU path without a GPU. `prepare_weights` (off:
     kha-compile --no-prepare-weights) outlines the work on the weights alone
-    into a prepare function that `Library.bind` calls once. An argument
+    into a prepare function that `Library.bind` calls once. `threads` (off:
+    kha-compile --no-threads) runs a CPU library's independent tiles on all
+    the cores with LLVM's OpenMP runtime (OMP_NUM_THREADS chooses how
+    many). An argument
     left at None takes the compiler's default (khaCompileOptionsGetDefault:
     the cpu target, the native CPU, vectorised, knocks folded and fused,
-    weights prepared, chip sm_90a, PTX)."""
+    weights prepared, threads, chip sm_90a, PTX)."""
     from kha.runtime import Library
 
     lib = module.context._lib
@@ -235,7 +238,7 @@ def compile(module: Module, output: str, target=None, cpu=None, vectorize=None,
             setattr(options, field, _capi.string_ref(keep[-1]))
     for field, value in (("vectorize", vectorize), ("foldKnocks", fold_knocks),
                          ("fuseKnockMlp", fuse_knock_mlp), ("cudaOnHost", cuda_on_host),
-                         ("prepareWeights", prepare_weights)):
+                         ("prepareWeights", prepare_weights), ("threads", threads)):
         if value is not None:
             setattr(options, field, bool(value))
     path = os.fspath(output).encode("utf-8")

@@ -1,5 +1,15 @@
 // --kha-cpu-pipeline lowers a whole layer to the LLVM dialect with a C entry
-// point, and calls nothing but malloc/free and libm (self-contained libraries).
+// point, and calls nothing but malloc/free and libm (self-contained libraries)
+// and, for threads, OpenMP: the attention tiles and the projections' blocks
+// run in OpenMP work-sharing loops with a dynamic schedule. threads=false
+// leaves no OpenMP.
+// RUN: kha-translate --import-layer-config %examples/mqa.json | kha-opt --kha-cpu-pipeline | FileCheck %s --check-prefix=THREADS
+// RUN: kha-translate --import-layer-config %examples/mqa.json | kha-opt --kha-cpu-pipeline="threads=false" | FileCheck %s --check-prefix=ONE
+// THREADS: omp.parallel
+// THREADS: omp.wsloop schedule(dynamic)
+// ONE-NOT: omp.
+// ONE: llvm.func @_mlir_ciface_kha_layer(
+// ONE-NOT: omp.
 // RUN: kha-translate --import-layer-config %examples/mqa.json | kha-opt --kha-cpu-pipeline | FileCheck %s
 // RUN: kha-translate --import-layer-config %examples/mqa.json | kha-opt --kha-cpu-pipeline="vectorize=false" | FileCheck %s
 // The register tiles follow vector-bits (kha-compile sets it from the

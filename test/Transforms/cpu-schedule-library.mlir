@@ -11,11 +11,16 @@
 // RUN: kha-opt %s --transform-preload-library=transform-library-paths=%kha_src/lib/Transforms/Schedules/cpu.mlir \
 // RUN:   --transform-interpreter=entry-point=kha_codegen_128 | FileCheck %s --check-prefix=SSE
 
-// kha_tile_attention tiles kha.sdpa (64 query rows, one key/value head) and
-// leaves linalg alone.
+// kha_tile_attention tiles kha.sdpa (64 query rows, one key/value head) into
+// independent tiles (scf.forall: batch, row block, key/value head), each
+// writing its slice of the destination, and leaves linalg alone.
 // TILE-LABEL: func @layer
-// TILE: scf.for %[[L:[a-z0-9_]+]] = %c0{{.*}} to %c128 step %c64
-// TILE: kha.sdpa {{.*}} query_offset(%[[L]]) outs(%{{.*}}) {causal, scale = 1.250000e-01 : f64} : (tensor<1x64x2x64xf32>, tensor<1x?x1x64xf32>, tensor<1x?x1x64xf32>, index, tensor<1x64x2x64xf32>) -> tensor<1x64x2x64xf32>
+// TILE: scf.forall (%[[B:[a-z0-9_]+]], %[[L:[a-z0-9_]+]], %[[G:[a-z0-9_]+]]) in (1, 2, 2) shared_outs(%[[O:[a-z0-9_]+]] = %{{.*}})
+// TILE: %[[ROW:[a-z0-9_]+]] = affine.apply #{{.*}}(%[[L]])
+// TILE: %[[DEST:[a-z0-9_]+]] = tensor.extract_slice %[[O]][%[[B]], %[[ROW]], %{{.*}}, 0] [1, 64, 2, 64]
+// TILE: %[[T:[a-z0-9_]+]] = kha.sdpa {{.*}} query_offset(%[[ROW]]) outs(%[[DEST]]) {causal, scale = 1.250000e-01 : f64} : (tensor<1x64x2x64xf32>, tensor<1x?x1x64xf32>, tensor<1x?x1x64xf32>, index, tensor<1x64x2x64xf32>) -> tensor<1x64x2x64xf32>
+// TILE: scf.forall.in_parallel
+// TILE: tensor.parallel_insert_slice %[[T]] into %[[O]]
 // TILE: linalg.matmul
 // The main entry point vectorises linalg and leaves kha.sdpa alone.
 // MAIN-LABEL: func @layer

@@ -8,11 +8,11 @@
 
 // CHECK-LABEL: func @attention
 // CHECK-NOT: tensor<{{.*}}x256xf32>
-// Query rows in tiles of 64, each key/value head (the batch of 1 folds away).
-// CHECK: scf.for %[[L:.*]] = %c0 to %c256 step %c64
-// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1
+// Query rows in tiles of 64, each key/value head (the batch of 1 folds away):
+// 4 x 2 independent tiles.
+// CHECK: scf.forall (%[[L:.*]], %{{.*}}) in (4, 2) shared_outs
 // A causal tile reads keys [0, l0 + 64).
-// CHECK: %[[KEYS:.*]] = affine.min #{{.*}}()[%[[L]]]
+// CHECK: %[[KEYS:.*]] = affine.min #{{.*}}(%[[L]])
 // Full blocks of 64 keys: the scores as an 8 x 32 register tile, the
 // exponentials one vector of 64 keys per row.
 // CHECK: scf.for %[[J:.*]] = %c0 to %{{.*}} step %c64

@@ -93,6 +93,12 @@ static cl::opt<bool> noPrepareWeights(
              "outlining it into @f_prepare (kha-outline-weight-preparation)"),
     cl::cat(category), cl::init(false));
 static cl::opt<bool>
+    noThreads("no-threads",
+              cl::desc("--target=cpu: one thread, and a library that needs "
+                       "no OpenMP runtime (default: independent tiles run on "
+                       "all the cores with libomp)"),
+              cl::cat(category), cl::init(false));
+static cl::opt<bool>
     noFuseKnockMlp("no-fuse-knock-mlp",
                    cl::desc("keep MLP knocks separate from the value "
                             "projection"),
@@ -171,6 +177,7 @@ int main(int argc, char **argv) {
     cpuPipeline.foldKnocks = !noFoldKnocks;
     cpuPipeline.fuseKnockMlp = !noFuseKnockMlp;
     cpuPipeline.prepareWeights = !noPrepareWeights;
+    cpuPipeline.threads = !noThreads;
     mlir::kha::GPUPipelineSettings &gpuPipeline = options.gpuPipeline;
     gpuPipeline.foldKnocks = !noFoldKnocks;
     gpuPipeline.prepareWeights = !noPrepareWeights;

@@ -35,7 +35,8 @@ constexpr const char *kUsage =
     "usage: kha-run LIB.so [--function=NAME] --input=@FILE.npy|SHAPExTYPE="
     "random:SEED ...\n"
     "               [--output=@FILE.npy ...] [--device=cpu|cuda] "
-    "[--benchmark=N] [--no-prepare] [--update] [--list] [--version]\n"
+    "[--benchmark=N] [--threads=N] [--no-prepare] [--update] [--list] "
+    "[--version]\n"
     "               [--random=SEED [--sizes=N,...]]  (the inputs not given, "
     "random)\n";
 
@@ -51,6 +52,9 @@ struct Options {
   std::vector<std::string> outputs;
   std::string device;
   int benchmark = 0;
+  /// --threads=N: the threads a CPU library compiled with threads uses
+  /// (0: OMP_NUM_THREADS, or every core).
+  int threads = 0;
   bool list = false;
   /// --no-prepare: call the function itself every time, its weight-only
   /// work included, even where the library outlined that work.
@@ -122,6 +126,12 @@ bool parseOptions(int argc, char **argv, Options &options, std::string &error) {
       if (!parsePositiveInt(text, options.benchmark)) {
         error =
             "--benchmark needs a positive number of runs, got '" + text + "'";
+        return false;
+      }
+    } else if (value("--threads", text)) {
+      if (!parsePositiveInt(text, options.threads)) {
+        error =
+            "--threads needs a positive number of threads, got '" + text + "'";
         return false;
       }
     } else if (value("--random", text)) {
@@ -920,6 +930,13 @@ int main(int argc, char **argv) {
     mallopt(M_TRIM_THRESHOLD, -1);
   }
 #endif
+
+  // A library that runs on threads uses LLVM's OpenMP runtime, which reads
+  // its thread count from the environment when it starts (on the first
+  // parallel loop, after loading).
+  if (options.threads > 0)
+    setenv("OMP_NUM_THREADS", std::to_string(options.threads).c_str(),
+           /*overwrite=*/1);
 
   // A bare file name would make dlopen search the library path.
   std::string path = options.library.find('/') == std::string::npos

@@ -42,6 +42,10 @@ struct CPUPipelineSettings {
   /// The width of the target's vector registers (512, 256 or 128), which
   /// sizes the matmuls' register tiles.
   int64_t vectorBits = 512;
+  /// Run independent tiles (attention tiles, blocks of projection rows and
+  /// columns) on all the cores with OpenMP; the library then needs LLVM's
+  /// OpenMP runtime (libomp.so.5). Off: one thread, no runtime.
+  bool threads = true;
 };
 
 /// Options of `--kha-cpu-pipeline`: CPUPipelineSettings as pass options.
@@ -79,10 +83,16 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "matmuls' register tiles; kha-compile sets it from the "
                      "target's features"),
       llvm::cl::init(CPUPipelineSettings().vectorBits)};
+  PassOptions::Option<bool> threads{
+      *this, "threads",
+      llvm::cl::desc("run independent tiles on all the cores with OpenMP "
+                     "(the library then needs libomp.so.5; false: one "
+                     "thread)"),
+      llvm::cl::init(CPUPipelineSettings().threads)};
 
   CPUPipelineSettings settings() const {
-    return {vectorize,    foldKnocks,   prepareWeights,
-            fuseKnockMlp, scheduleFile, vectorBits};
+    return {vectorize,    foldKnocks, prepareWeights, fuseKnockMlp,
+            scheduleFile, vectorBits, threads};
   }
 };
 

@@ -117,6 +117,66 @@ def KHAMemRefCopyToLinalgPass : Pass<"kha-memref-copy-to-linalg"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def KHAForallToThreadsPass : Pass<"kha-forall-to-threads"> {
+  let summary = "run the outermost scf.forall loops on threads, the others "
+                "in order";
+  let description = [{
+    The CPU schedule expresses independent work as `scf.forall`: attention
+    tiles (batch, query rows, key/value head) and blocks of projection rows
+    and columns. After bufferization (a loop without results), each
+    `scf.forall` that no other `scf.forall` or `scf.parallel` encloses
+    becomes an `scf.parallel`, which `convert-scf-to-openmp` hands to a team
+    of OpenMP threads; one nested in another becomes `scf.for`, since a
+    second level of threads would only oversubscribe the cores. With
+    `threads=false` every `scf.forall` becomes `scf.for` and the library
+    runs on one thread with no OpenMP runtime.
+
+    ```mlir
+    scf.forall (%i, %j) in (4, 8) {
+      scf.forall (%k) in (2) { ... }
+    }
+    // becomes
+    scf.parallel (%i, %j) = (%c0, %c0) to (%c4, %c8) step (%c1, %c1) {
+      scf.for %k = %c0 to %c2 step %c1 { ... }
+    }
+    ```
+
+    Loops with results (on tensors) are left alone.
+  }];
+  let options = [
+    Option<"threads", "threads", "bool", /*default=*/"true",
+           "run the outermost loops on threads (false: every loop in order)">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def KHAOmpDynamicSchedulePass : Pass<"kha-omp-dynamic-schedule"> {
+  let summary = "give OpenMP work-sharing loops without a schedule a dynamic "
+                "one";
+  let description = [{
+    `convert-scf-to-openmp` makes `omp.wsloop`s without a `schedule` clause,
+    which the OpenMP runtime splits statically: each thread gets one
+    contiguous, equal share of the iterations. kha's parallel iterations are
+    whole tiles whose cost varies: a causal attention tile costs in
+    proportion to its last row, so the thread with the last rows would do
+    most of the work while the others wait. A dynamic schedule hands out
+    iterations one at a time as threads become free.
+
+    ```mlir
+    omp.wsloop {
+      omp.loop_nest (%i) : index = (%c0) to (%n) step (%c1) { ... }
+    }
+    // becomes
+    omp.wsloop schedule(dynamic) {
+      omp.loop_nest (%i) : index = (%c0) to (%n) step (%c1) { ... }
+    }
+    ```
+
+    Loops that already have a schedule are left alone.
+  }];
+}
+
 def KHACPUSchedulePass : Pass<"kha-cpu-schedule", "::mlir::ModuleOp"> {
   let summary = "tile and vectorise for the host CPU with kha's transform schedule";
   let description = [{

@@ -29,13 +29,14 @@ module attributes {transform.with_named_sequence} {
   // kha.sdpa's iteration domain is (b, l, g, r, e): one batch, 64 query rows
   // and one key/value head with all the query heads that read it per tile.
   // A causal tile reads keys only up to its last row's place on the
-  // diagonal, so blocks above the diagonal are never computed.
+  // diagonal, so blocks above the diagonal are never computed. The tiles
+  // are independent (scf.forall): kha-forall-to-threads runs them on
+  // threads, so that one batch entry of 512 rows is 8 x G tiles to share.
   transform.named_sequence @tile_attention_rows(
       %sdpa: !transform.any_op {transform.consumed}) {
-    %tiled, %lb, %ll, %lg = transform.structured.tile_using_for %sdpa
+    %tiled, %tiles = transform.structured.tile_using_forall %sdpa
         tile_sizes [1, 64, 1, 0, 0]
-        : (!transform.any_op) -> (!transform.any_op, !transform.any_op,
-                                  !transform.any_op, !transform.any_op)
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
     transform.yield
   }
 
@@ -71,9 +72,15 @@ module attributes {transform.with_named_sequence} {
       %mm: !transform.any_op {transform.consumed},
       %rows: !transform.param<i64> {transform.readonly},
       %cols: !transform.param<i64> {transform.readonly}) {
+    // Independent blocks of 128 rows x 256 columns for the threads
+    // (scf.forall, run by kha-forall-to-threads): a decoding step's few
+    // rows still split its columns.
+    %b, %blocks = transform.structured.tile_using_forall %mm
+        tile_sizes [128, 256, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
     // Cache tiles of 64 rows x 512 columns x 256 of K, visited n, k, m: a
     // 256 x 32 panel of B (32 KiB) stays in L1 while the rows stream past.
-    %c, %cl0, %cl1, %cl2 = transform.structured.tile_using_for %mm
+    %c, %cl0, %cl1, %cl2 = transform.structured.tile_using_for %b
         tile_sizes [64, 512, 256] interchange = [1, 2, 0]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op,
                                   !transform.any_op, !transform.any_op)
