@@ -27,6 +27,9 @@ llvm_config.use_default_substitutions()
 
 # Variables captured in one CHECK-LABEL block stay in it.
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
+# Compiled CPU libraries run on OpenMP threads; lit runs tests side by side,
+# so waiting threads sleep instead of spinning on the cores the others need.
+config.environment["OMP_WAIT_POLICY"] = "passive"
 
 tool_dirs = [config.kha_tools_dir, config.llvm_tools_dir]
 tools = ["kha-opt", "kha-translate", "kha-compile", "kha-run", "kha-lsp-server"]
