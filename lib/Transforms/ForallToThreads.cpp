@@ -42,10 +42,9 @@ struct ForallToThreadsPass
     IRRewriter rewriter(&getContext());
     for (scf::ForallOp loop : loops) {
       rewriter.setInsertionPoint(loop);
-      LogicalResult converted =
-          threads && !insideParallelLoop(loop)
-              ? scf::forallToParallelLoop(rewriter, loop)
-              : scf::forallToForLoop(rewriter, loop);
+      LogicalResult converted = threads && !insideParallelLoop(loop)
+                                    ? scf::forallToParallelLoop(rewriter, loop)
+                                    : scf::forallToForLoop(rewriter, loop);
       if (failed(converted)) {
         loop.emitError("could not convert this scf.forall into loops");
         return signalPassFailure();
