@@ -203,27 +203,39 @@ module attributes {transform.with_named_sequence} {
     transform.structured.vectorize %t : !transform.any_op
     transform.yield
   }
+  // Rows are independent: blocks of 64 along the first dimension that is not
+  // the batch (the first for rank 2) are an scf.forall for the threads, one
+  // row at a time inside. Inside an attention tile the block loop is nested
+  // in the tile's and kha-forall-to-threads runs it in order.
   transform.named_sequence @vectorize_rows2(%op: !transform.any_op {transform.consumed}) {
-    %t, %l0 = transform.structured.tile_using_for %op tile_sizes [1, 0]
+    %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [64, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %t, %l0 = transform.structured.tile_using_for %b tile_sizes [1, 0]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
     transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
     transform.yield
   }
   transform.named_sequence @vectorize_rows3(%op: !transform.any_op {transform.consumed}) {
-    %t, %l0, %l1 = transform.structured.tile_using_for %op tile_sizes [1, 1, 0]
+    %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [1, 64, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %t, %l0, %l1 = transform.structured.tile_using_for %b tile_sizes [1, 1, 0]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
     transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
     transform.yield
   }
   transform.named_sequence @vectorize_rows4(%op: !transform.any_op {transform.consumed}) {
-    %t, %l0, %l1, %l2 = transform.structured.tile_using_for %op tile_sizes [1, 1, 1, 0]
+    %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [1, 64, 0, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %t, %l0, %l1, %l2 = transform.structured.tile_using_for %b tile_sizes [1, 1, 1, 0]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
                                   !transform.any_op)
     transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
     transform.yield
   }
   transform.named_sequence @vectorize_rows5(%op: !transform.any_op {transform.consumed}) {
-    %t, %l0, %l1, %l2, %l3 = transform.structured.tile_using_for %op
+    %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [1, 64, 0, 0, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %t, %l0, %l1, %l2, %l3 = transform.structured.tile_using_for %b
         tile_sizes [1, 1, 1, 1, 0]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
                                   !transform.any_op, !transform.any_op)
