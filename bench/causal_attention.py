@@ -70,7 +70,7 @@ def main():
                                 "--target=cpu", "-o", stem + ".so"], check=True)
                 flops[causal] = cost_flops(opts.tools, stem + ".mlir")
                 commands[causal] = [os.path.join(opts.tools, "kha-run"), stem + ".so",
-                                    *inputs, "--benchmark=%d" % opts.runs]
+                                    *inputs, "--benchmark=%d" % opts.runs, "--threads=1"]
             times = {False: [], True: []}
             for _ in range(opts.rounds):
                 for causal in (False, True):

@@ -22,6 +22,7 @@ the system (mallopt), for both sides: otherwise every call pays page faults
 for its intermediate buffers.
 """
 
+
 import argparse
 import os
 import statistics
@@ -36,6 +37,9 @@ from openblas import set_openblas_coretype  # noqa: E402
 
 set_openblas_coretype()
 os.environ.setdefault("KHA_CAPI_LIBRARY", os.path.join(ROOT, "build", "lib", "libKHACAPI.so"))
+# Both sides on one thread: the compiled library's OpenMP threads too (read
+# when the runtime starts, on the library's first parallel loop).
+os.environ["OMP_NUM_THREADS"] = "1"
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -95,7 +95,7 @@ def main():
                                     "--target=cpu", "-o", lib], check=True)
                     commands[(name, form)] = [os.path.join(opts.tools, "kha-run"), lib,
                                               *["--input=@" + p for p in paths],
-                                              "--benchmark=%d" % opts.runs]
+                                              "--benchmark=%d" % opts.runs, "--threads=1"]
             times = {key: [] for key in commands}
             for _ in range(opts.rounds):
                 for name, cmd in commands.items():
@@ -134,8 +134,10 @@ def build_haswell(opts, tmp, base, name, knock, seq_len, embed):
     mlir, lib = os.path.join(work, "layer.mlir"), os.path.join(work, "layer.so")
     subprocess.run([os.path.join(opts.tools, "kha-translate"), "--import-layer-config", path,
                     *(["--weights=" + work] if embed else []), "-o", mlir], check=True)
+    # One thread: instruction counts of OpenMP threads waiting for work would
+    # depend on the scheduler.
     subprocess.run([os.path.join(opts.tools, "kha-compile"), mlir, "--target=cpu",
-                    "--mcpu=haswell", "-o", lib], check=True)
+                    "--mcpu=haswell", "--no-threads", "-o", lib], check=True)
     return work, paths, lib
 
 
