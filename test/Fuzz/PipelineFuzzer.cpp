@@ -33,6 +33,7 @@
 #include "mlir/Pass/PassManager.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -224,6 +225,9 @@ private:
       }
       op.clauses = " mask(%m)";
     }
+    // The destination (destination-passing style): only its shape is read.
+    op.arguments.push_back({"o", op.result, ""});
+    op.clauses += " outs(%o)";
     op.attributes = {llvm::formatv("scale = {0} : f64",
                                    pick<const char *>({"0.125", "1.0", "0.0",
                                                        "-2.0", "1.0e+30"}))

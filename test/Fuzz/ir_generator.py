@@ -84,6 +84,9 @@ def sdpa(rng):
     if rng.random() < 0.3:
         args.append(("m", rng.choice([[L, S], [B, H, L, S], [B, 1, 1, S], [1, H, 1, S]])))
         extras = " mask(%m)"
+    # The destination (destination-passing style): only its shape is read.
+    args.append(("o", [B, L, H, dv]))
+    extras += " outs(%o)"
     attrs = ["scale = %r : f64" % rng.choice([0.125, 1.0, 0.0, -2.0, 1e30])]
     if rng.random() < 0.5:
         attrs.append("causal")
