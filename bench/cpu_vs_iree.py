@@ -26,6 +26,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from layers import fixed_size_config  # noqa: E402
 
 LOWER = ["--kha-expand-attention-block", "--kha-fold-knock", "--kha-lower-to-linalg",
          "--canonicalize", "--cse"]
@@ -74,7 +76,6 @@ def main():
         return 1
     benchmark = os.path.join(opts.iree, "iree", "_runtime_libs", "iree-benchmark-module")
     from kha.check import compile_config
-    from kha.config import LayerConfig
     from kha.inputs import make_inputs, save_inputs
 
     threads = os.cpu_count() or 1
@@ -82,15 +83,8 @@ def main():
           % (getattr(version, "VERSION", "?"), threads))
     rows = []
     for config_path in opts.configs:
-        name = os.path.splitext(os.path.basename(config_path))[0]
-        with open(config_path) as f:
-            raw = json.load(f)
-        raw["batch"], raw["seq_len"] = 1, opts.seq_len
         with tempfile.TemporaryDirectory() as tmp:
-            static = os.path.join(tmp, name + ".json")
-            with open(static, "w") as f:
-                json.dump(raw, f)
-            config = LayerConfig.load(static)
+            name, static, config = fixed_size_config(config_path, 1, opts.seq_len, tmp)
             lib = compile_config(static, opts.tools, tmp)
             imported = run([os.path.join(opts.tools, "kha-translate"),
                             "--import-layer-config", static])

@@ -20,7 +20,6 @@ for the CPU (bench/openblas.py) before torch loads.
 
 import argparse
 import itertools
-import json
 import os
 import re
 import statistics
@@ -32,6 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from layers import fixed_size_config  # noqa: E402
 from openblas import set_openblas_coretype  # noqa: E402
 
 
@@ -73,10 +73,8 @@ def main():
 
     openblas = ensure_openblas(not opts.no_install)
     set_openblas_coretype()
-    import numpy as np
     import torch
     from kha.check import compile_config
-    from kha.config import LayerConfig
     from kha.inputs import make_inputs, save_inputs
     from kha.reference import kha_layer
 
@@ -95,15 +93,8 @@ def main():
 
     rows = []
     for config_path, seq_len in itertools.product(opts.configs, opts.seq_lens):
-        name = os.path.splitext(os.path.basename(config_path))[0]
-        with open(config_path) as f:
-            raw = json.load(f)
-        raw["batch"], raw["seq_len"] = opts.batch, seq_len
         with tempfile.TemporaryDirectory() as tmp:
-            static = os.path.join(tmp, name + ".json")
-            with open(static, "w") as f:
-                json.dump(raw, f)
-            config = LayerConfig.load(static)
+            name, static, config = fixed_size_config(config_path, opts.batch, seq_len, tmp)
             lib = compile_config(static, opts.tools, tmp)
             flops = layer_flops(opts.tools, static, tmp)
             inputs = make_inputs(config, opts.batch, seq_len, seed=1)
