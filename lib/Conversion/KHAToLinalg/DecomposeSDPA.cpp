@@ -128,6 +128,16 @@ Value reshapeInsteadOfTranspose(OpBuilder &b, Location loc, Value value,
                                        toTarget, sizes);
 }
 
+/// `value` with its dimensions split by `groups` into `sizes`.
+Value expandTo(OpBuilder &b, Location loc, Value value,
+               ArrayRef<ReassociationIndices> groups,
+               ArrayRef<OpFoldResult> sizes) {
+  auto type = cast<RankedTensorType>(value.getType());
+  SmallVector<int64_t> shape = decomposeMixedValues(sizes).first;
+  return tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value, groups,
+                                       sizes);
+}
+
 /// `value` reshaped and transposed into a new tensor: `expand` splits
 /// dimensions (empty: none), `perm` permutes, `collapse` merges.
 Value relayout(OpBuilder &b, Location loc, Value value,
@@ -135,11 +145,8 @@ Value relayout(OpBuilder &b, Location loc, Value value,
                ArrayRef<OpFoldResult> expandedSizes, ArrayRef<int64_t> perm,
                ArrayRef<ReassociationIndices> collapse) {
   auto type = cast<RankedTensorType>(value.getType());
-  if (!expand.empty()) {
-    SmallVector<int64_t> shape = decomposeMixedValues(expandedSizes).first;
-    value = tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value,
-                                          expand, expandedSizes);
-  }
+  if (!expand.empty())
+    value = expandTo(b, loc, value, expand, expandedSizes);
   if (Value view = reshapeInsteadOfTranspose(b, loc, value, perm, collapse))
     return view;
   SmallVector<OpFoldResult> dims = getDims(b, loc, value);
@@ -178,7 +185,7 @@ private:
   Value scores(OpBuilder &b, Value queries, Value keyStart, OpFoldResult keys);
   Value keyRows(OpBuilder &b, Value source, Value keyStart, OpFoldResult keys);
   Value maskedScore(OpBuilder &b, Location l, Value score, Value keyStart);
-  Value normaliseInto(OpBuilder &b, SoftmaxState state, Value init);
+  Value normaliseIntoDestination(OpBuilder &b, SoftmaxState state);
 
   SDPAOp op;
   Location loc;
@@ -212,7 +219,7 @@ Value SDPADecomposition::build(OpBuilder &b) {
     causalBase = getValueOrCreateConstantIndexOp(b, loc, op.getCausalBase(b));
   Value queries = groupQueries(b);
   SoftmaxState state = visitKeys(b, queries, initialState(b));
-  return normaliseInto(b, state, op.getInit());
+  return normaliseIntoDestination(b, state);
 }
 
 /// Q [B, L, G, r, d] -> [B, G, r, L, d] -> [B*G, r*L, d], in f32.
@@ -498,25 +505,19 @@ Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
 /// written into the op's destination `[B, L, H, dv]` in one pass: acc
 /// `[B*G, r*L, dv]` is read as `[B, G, r, L, dv]`, the destination viewed as
 /// `[B, L, G, r, dv]`.
-Value SDPADecomposition::normaliseInto(OpBuilder &b, SoftmaxState state,
-                                       Value init) {
-  auto expand = [&](Value value, ArrayRef<ReassociationIndices> groups,
-                    ArrayRef<OpFoldResult> sizes) -> Value {
-    auto type = cast<RankedTensorType>(value.getType());
-    SmallVector<int64_t> shape = decomposeMixedValues(sizes).first;
-    return tensor::ExpandShapeOp::create(b, loc, type.clone(shape), value,
-                                         groups, sizes);
-  };
+Value SDPADecomposition::normaliseIntoDestination(OpBuilder &b,
+                                                  SoftmaxState state) {
   OpFoldResult kvHeadCount = b.getIndexAttr(kvHeads),
                groupSize = b.getIndexAttr(group), width = b.getIndexAttr(dv);
-  Value acc = expand(state.acc, {{0, 1}, {2, 3}, {4}},
-                     {batch, kvHeadCount, groupSize, len, width});
-  Value sum =
-      expand(state.sum, {{0, 1}, {2, 3}}, {batch, kvHeadCount, groupSize, len});
+  Value acc = expandTo(b, loc, state.acc, {{0, 1}, {2, 3}, {4}},
+                       {batch, kvHeadCount, groupSize, len, width});
+  Value sum = expandTo(b, loc, state.sum, {{0, 1}, {2, 3}},
+                       {batch, kvHeadCount, groupSize, len});
+  Value init = op.getInit();
   SmallVector<OpFoldResult> outDims = getDims(b, loc, init);
   Value dest =
-      expand(init, {{0}, {1}, {2, 3}, {4}},
-             {outDims[0], outDims[1], kvHeadCount, groupSize, outDims[3]});
+      expandTo(b, loc, init, {{0}, {1}, {2, 3}, {4}},
+               {outDims[0], outDims[1], kvHeadCount, groupSize, outDims[3]});
 
   Type elementType = op.getType().getElementType();
   AffineExpr bi, li, gi, ri, ci;
