@@ -235,7 +235,8 @@ checkTarget(Location loc, const CompileOptions &options, OutputKind kind) {
 /// prepare functions and how they relate to the layer's.
 static FailureOr<std::string> describeLibrary(ModuleOp module,
                                               const CompileOptions &options,
-                                              CompileTarget target) {
+                                              CompileTarget target,
+                                              int64_t hostVectorBits) {
   bool foldKnocks = target.cuda ? options.gpuPipeline.foldKnocks
                                 : options.cpuPipeline.foldKnocks;
   bool prepareWeights = target.cuda ? options.gpuPipeline.prepareWeights
@@ -245,8 +246,17 @@ static FailureOr<std::string> describeLibrary(ModuleOp module,
     for (auto func : module.getOps<func::FuncOp>())
       if (func.isPublic() && !func.isExternal())
         knownRelations[func.getName()] = sizeRelations(func);
+    // The CPU pipeline packs weights before it outlines their preparation:
+    // the prepare functions return the packed panels.
+    int64_t panelWidth = 0;
+    if (!target.cuda) {
+      CPUPipelineSettings cpu = options.cpuPipeline;
+      cpu.vectorBits = hostVectorBits;
+      panelWidth = cpuWeightPanelWidth(cpu);
+    }
     PassManager front(module.getContext());
-    addExpansionAndKnockFolding(front, foldKnocks, /*prepareWeights=*/true);
+    addExpansionAndKnockFolding(front, foldKnocks, /*prepareWeights=*/true,
+                                panelWidth);
     if (failed(front.run(module)))
       return emitError(module.getLoc()) << "expanding the kha ops failed";
   }
@@ -401,15 +411,6 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   FailureOr<CompileTarget> target = checkTarget(loc, options, kind);
   if (failed(target))
     return failure();
-  FailureOr<std::string> manifest = describeLibrary(module, options, *target);
-  if (failed(manifest))
-    return failure();
-
-  // Translations: the kernels' (gpu-module-to-binary) and the host's.
-  DialectRegistry registry;
-  registerAllToLLVMIRTranslations(registry);
-  module.getContext()->appendDialectRegistry(registry);
-
   // The host machine (the CPU's code, or the host side of CUDA code); its
   // vector width chooses the CPU schedule's register tiles.
   std::string error;
@@ -418,6 +419,15 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   if (!machine)
     return emitError(loc) << "no LLVM target for this host and --mcpu: "
                           << error;
+  FailureOr<std::string> manifest =
+      describeLibrary(module, options, *target, vectorBits(*machine));
+  if (failed(manifest))
+    return failure();
+
+  // Translations: the kernels' (gpu-module-to-binary) and the host's.
+  DialectRegistry registry;
+  registerAllToLLVMIRTranslations(registry);
+  module.getContext()->appendDialectRegistry(registry);
 
   if (failed(lowerToLLVMDialect(module, options, *target, kind, *machine)))
     return failure();

@@ -27,7 +27,8 @@ using namespace mlir;
 static constexpr int64_t kCPUKeyBlockSize = 64;
 
 void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks,
-                                      bool prepareWeights) {
+                                      bool prepareWeights,
+                                      int64_t weightPanelWidth) {
   // TOSA input through upstream's conversions (nothing happens without
   // TOSA ops), then attention and head-shared knocks written in linalg
   // become kha.sdpa and kha.linear_knock.
@@ -47,6 +48,12 @@ void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks,
     // Constant weights fold only once their casts are folded away.
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createKHAFoldKnockPass());
+  }
+  // Projection weights in the panels the CPU's matmul kernels read.
+  if (weightPanelWidth > 0) {
+    KHAPackMatmulWeightsPassOptions pack;
+    pack.panelWidth = weightPanelWidth;
+    pm.addNestedPass<func::FuncOp>(createKHAPackMatmulWeightsPass(pack));
   }
   // Work on the weights alone, once per set of weights.
   if (prepareWeights)
@@ -100,6 +107,23 @@ void kha::addHostLowering(OpPassManager &pm) {
   pm.addPass(createKHAVerifyLoweredPass());
 }
 
+int64_t kha::cpuWeightPanelWidth(const CPUPipelineSettings &settings) {
+  if (!settings.vectorize)
+    return 0;
+  // One f32 accumulator row of the register tile: two vector registers
+  // (@kha_codegen* in cpu.mlir).
+  switch (settings.vectorBits) {
+  case 512:
+    return 32;
+  case 256:
+    return 16;
+  case 128:
+    return 8;
+  default:
+    return 0;
+  }
+}
+
 FailureOr<std::string> kha::cpuScheduleEntryPoint(int64_t vectorBits) {
   switch (vectorBits) {
   case 512:
@@ -116,7 +140,8 @@ FailureOr<std::string> kha::cpuScheduleEntryPoint(int64_t vectorBits) {
 void kha::buildCPUPipeline(OpPassManager &pm,
                            const CPUPipelineSettings &options) {
   // kha -> linalg on tensors.
-  addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights);
+  addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights,
+                              cpuWeightPanelWidth(options));
   if (options.fuseKnockMlp)
     pm.addPass(createKHAFuseKnockMlpPass());
   // Attention: tiles of query rows (causal ones skip the keys above the

@@ -19,10 +19,14 @@ namespace kha {
 /// simplified, (with `foldKnocks`) linear knocks and the MLP knock's down
 /// projection folded into the projection weights, and (with
 /// `prepareWeights`) work on `kha.weight` arguments alone outlined into
-/// prepare functions (kha-outline-weight-preparation). kha-compile runs them
+/// prepare functions (kha-outline-weight-preparation). With a
+/// `weightPanelWidth`, matmuls read weights packed into panels of that many
+/// columns (kha-pack-matmul-weights; 0: not packed), packed before the
+/// outlining so that the packing is prepared once. kha-compile runs them
 /// before it describes a library's functions.
 void addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks,
-                                 bool prepareWeights);
+                                 bool prepareWeights,
+                                 int64_t weightPanelWidth = 0);
 
 /// What `--kha-cpu-pipeline` builds, with the defaults: the one place they
 /// are defined. The registered pipeline's options (CPUPipelineOptions) take
@@ -95,6 +99,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
             scheduleFile, vectorBits, threads};
   }
 };
+
+/// The width of the weight panels the CPU schedule's matmul kernels read
+/// (the register tile's: 32, 16 or 8 columns for 512-, 256- or 128-bit
+/// vectors), or 0 when the CPU pipeline packs no weights (no vectorising
+/// schedule).
+int64_t cpuWeightPanelWidth(const CPUPipelineSettings &settings);
 
 /// The CPU schedule's code generation entry point for vector registers of
 /// `vectorBits` (lib/Transforms/Schedules/cpu.mlir), or failure when the

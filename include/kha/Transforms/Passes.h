@@ -34,6 +34,11 @@ void populateExpandShapeToReinterpretCastPatterns(RewritePatternSet &patterns);
 /// into the matmul (which extends them itself).
 void populateFoldMatmulExtensionsPatterns(RewritePatternSet &patterns);
 
+/// kha-pack-matmul-weights: matmuls whose right operand comes from weights
+/// read it as contiguous panels of `panelWidth` columns.
+void populatePackMatmulWeightsPatterns(RewritePatternSet &patterns,
+                                       int64_t panelWidth);
+
 #define GEN_PASS_REGISTRATION
 #include "kha/Transforms/Passes.h.inc"
 

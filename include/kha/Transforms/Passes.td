@@ -99,6 +99,57 @@ def KHAFoldMatmulExtensionsPass : Pass<"kha-fold-matmul-extensions"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def KHAPackMatmulWeightsPass : Pass<"kha-pack-matmul-weights"> {
+  let summary = "read projection weights as contiguous panels of columns";
+  let description = [{
+    A CPU matmul kernel keeps a register tile of C (rows x `panel-width`
+    columns) and, for each step along K, loads `panel-width` consecutive
+    elements of one row of B. With B row-major those loads are N elements
+    apart: for the layer's power-of-two widths they fall into the same few
+    L1 cache sets and evict each other. This pass gives each
+    `linalg.matmul` whose right operand B (K x N) is computed from the
+    function's `kha.weight` arguments and constants alone a packed copy of
+    it instead: N / `panel-width` panels of K x `panel-width`, each
+    contiguous (`linalg.pack` with `outer_dims_perm = [1, 0]`), read by a
+    `linalg.contract` that writes C through its M x N/w x w view.
+
+    ```mlir
+    %c = linalg.matmul ins(%x, %w : tensor<?x512xf32>, tensor<512x512xf32>)
+                       outs(%z : tensor<?x512xf32>) -> tensor<?x512xf32>
+    // becomes (panel-width=16)
+    %e = tensor.empty() : tensor<32x512x16xf32>
+    %p = linalg.pack %w outer_dims_perm = [1, 0] inner_dims_pos = [1]
+           inner_tiles = [16] into %e : tensor<512x512xf32> -> tensor<32x512x16xf32>
+    %v = tensor.expand_shape %z [[0], [1, 2]] ... : tensor<?x512xf32> into tensor<?x32x16xf32>
+    %r = linalg.contract indexing_maps = [affine_map<(m, j, c, k) -> (m, k)>,
+                                          affine_map<(m, j, c, k) -> (j, k, c)>,
+                                          affine_map<(m, j, c, k) -> (m, j, c)>]
+           ins(%x, %p : tensor<?x512xf32>, tensor<32x512x16xf32>)
+           outs(%v : tensor<?x32x16xf32>) -> tensor<?x32x16xf32>
+    %c = tensor.collapse_shape %r [[0], [1, 2]] : tensor<?x32x16xf32> into tensor<?x512xf32>
+    ```
+
+    The packing is work on the weights alone: `kha-outline-weight-preparation`
+    moves it into the prepare function, so that it runs once per set of
+    weights. A constant B (embedded weights) is packed at compile time.
+
+    Left alone: matmuls on buffers, with transposed or broadcast operands,
+    mixed element types, a B of dynamic shape, whose N is not a multiple of
+    `panel-width` or is a single panel, and whose B depends on anything but
+    weights and constants (an activation would be packed on every call).
+    The CPU pipeline runs it with the vectorising schedule, `panel-width`
+    being the register tile's width (32, 16 or 8 for 512-, 256- or 128-bit
+    vectors), before `kha-outline-weight-preparation`.
+  }];
+  let options = [
+    Option<"panelWidth", "panel-width", "int64_t", /*default=*/"16",
+           "columns per panel: the width of the CPU schedule's register tile">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def KHAMemRefCopyToLinalgPass : Pass<"kha-memref-copy-to-linalg"> {
   let summary = "rewrite memref.copy as linalg.copy";
   let description = [{

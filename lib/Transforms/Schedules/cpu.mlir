@@ -109,37 +109,76 @@ module attributes {transform.with_named_sequence} {
     transform.yield
   }
 
-  // A full tile: K step 1, one vector.contract per step (outer-product FMAs
-  // after lowering), the accumulator hoisted out of the K loop.
-  transform.named_sequence @vectorize_and_hoist(
-      %t: !transform.any_op {transform.consumed},
-      %lk: !transform.any_op {transform.readonly}) {
-    transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
-    // Canonicalise first: hoisting needs the accumulator's read and write to
-    // address the loop's iteration argument directly.
-    %f = transform.get_parent_op %lk {op_name = "func.func"}
-        : (!transform.any_op) -> !transform.any_op
-    transform.apply_patterns to %f {
-      transform.apply_patterns.canonicalization
-    } : !transform.any_op
-    transform.loop.hoist_loop_invariant_subsets %lk : !transform.any_op
+  // Matmuls on weight panels (kha-pack-matmul-weights): a linalg.contract
+  // over (m, j, c, k) reading A[m, k] and the panels P[j, k, c], writing
+  // C[m, j, c] (C viewed as M x N/w x w, w the register tile's width).
+  transform.named_sequence @match_panel_matmul(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op ["linalg.contract"] : !transform.any_op
+    %matched = transform.match.structured %op
+        : (!transform.any_op) -> !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      %rank = transform.match.structured.rank %s
+          : (!transform.any_op) -> !transform.param<i64>
+      %four = transform.param.constant 4 : i64 -> !transform.param<i64>
+      transform.match.param.cmpi eq %rank, %four : !transform.param<i64>
+      transform.match.structured.dim %s[0, 1, 2] {parallel} : !transform.any_op
+      transform.match.structured.dim %s[3] {reduction} : !transform.any_op
+      transform.match.structured.yield %s : !transform.any_op
+    }
+    transform.yield %matched : !transform.any_op
+  }
+
+  // The same blocks for the threads as a plain matmul's (128 rows x %panels
+  // panels, 256 columns); cache tiles of 64 rows x 256 of K, visited k, m;
+  // inside, one panel at a time (a 256 x w slice of it, 16 KiB for w = 16,
+  // stays in L1) while the block's rows pass in register tiles of %rows.
+  transform.named_sequence @tile_panel_matmul(
+      %mm: !transform.any_op {transform.consumed},
+      %rows: !transform.param<i64> {transform.readonly},
+      %panels: !transform.param<i64> {transform.readonly}) {
+    %b, %blocks = transform.structured.tile_using_forall %mm
+        tile_sizes [128, %panels, 0, 0]
+        : (!transform.any_op, !transform.param<i64>)
+          -> (!transform.any_op, !transform.any_op)
+    %c, %lk, %lm = transform.structured.tile_using_for %b
+        tile_sizes [64, 0, 0, 256] interchange = [3, 0, 1, 2]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    %t, %lj, %lr = transform.structured.tile_using_for %c tile_sizes [%rows, 1, 0, 0]
+        interchange = [1, 0, 2, 3]
+        : (!transform.any_op, !transform.param<i64>)
+          -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @peel failures(suppress) (%lr) : (!transform.any_op) -> ()
     transform.yield
   }
 
-  transform.named_sequence @vectorize_matmul(%mm: !transform.any_op {transform.consumed}) {
+  // A full tile: K step 1, one vector.contract per step (outer-product FMAs
+  // after lowering). Returns the K loop, out of which @kha_codegen hoists
+  // the accumulator once every tile is vectorised.
+  transform.named_sequence @vectorize_steps(
+      %t: !transform.any_op {transform.consumed},
+      %lk: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
+    transform.yield %lk : !transform.any_op
+  }
+
+  transform.named_sequence @vectorize_matmul(
+      %mm: !transform.any_op {transform.consumed}) -> !transform.any_op {
     %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 1]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
-    transform.include @vectorize_and_hoist failures(propagate) (%t, %lk)
-        : (!transform.any_op, !transform.any_op) -> ()
-    transform.yield
+    %l = transform.include @vectorize_steps failures(propagate) (%t, %lk)
+        : (!transform.any_op, !transform.any_op) -> !transform.any_op
+    transform.yield %l : !transform.any_op
   }
 
-  transform.named_sequence @vectorize_batch_matmul(%mm: !transform.any_op {transform.consumed}) {
+  // batch_matmul and the panel contraction: K is their fourth loop.
+  transform.named_sequence @vectorize_k4(
+      %mm: !transform.any_op {transform.consumed}) -> !transform.any_op {
     %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 0, 1]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
-    transform.include @vectorize_and_hoist failures(propagate) (%t, %lk)
-        : (!transform.any_op, !transform.any_op) -> ()
-    transform.yield
+    %l = transform.include @vectorize_steps failures(propagate) (%t, %lk)
+        : (!transform.any_op, !transform.any_op) -> !transform.any_op
+    transform.yield %l : !transform.any_op
   }
 
   //===--------------------------------------------------------------------===//
@@ -308,11 +347,13 @@ module attributes {transform.with_named_sequence} {
   // Everything after the decomposition
   //===--------------------------------------------------------------------===//
 
-  // The code generation, for a register tile of %rows x %cols.
+  // The code generation, for a register tile of %rows x %cols, and blocks of
+  // %panels weight panels (256 columns) for the threads.
   transform.named_sequence @kha_codegen(
       %root: !transform.any_op {transform.readonly},
       %rows: !transform.param<i64> {transform.readonly},
-      %cols: !transform.param<i64> {transform.readonly}) {
+      %cols: !transform.param<i64> {transform.readonly},
+      %panels: !transform.param<i64> {transform.readonly}) {
     %funcs = transform.structured.match ops{["func.func"]} in %root
         : (!transform.any_op) -> !transform.any_op
     // Slices of full-size empty tensors become tile-size ones.
@@ -320,6 +361,18 @@ module attributes {transform.with_named_sequence} {
       transform.apply_patterns.tensor.fold_tensor_empty
       transform.apply_patterns.canonicalization
     } : !transform.any_op
+    // Weights packed into panels where they were not packed ahead (in the
+    // prepare function, or at compile time): a reshape and a transpose,
+    // vectorised below with the other transposes.
+    %packs = transform.structured.match ops{["linalg.pack"]} in %root
+        : (!transform.any_op) -> !transform.op<"linalg.pack">
+    transform.foreach %packs : !transform.op<"linalg.pack"> {
+    ^bb0(%pack: !transform.op<"linalg.pack">):
+      %pad, %expand, %transpose = transform.structured.lower_pack %pack
+          : (!transform.op<"linalg.pack">)
+          -> (!transform.op<"tensor.pad">, !transform.op<"tensor.expand_shape">,
+              !transform.op<"linalg.transpose">)
+    }
     %mm = transform.structured.match ops{["linalg.matmul"]} in %root
         : (!transform.any_op) -> !transform.any_op
     transform.foreach %mm : !transform.any_op {
@@ -334,21 +387,47 @@ module attributes {transform.with_named_sequence} {
       transform.include @tile_batch_matmul failures(propagate) (%op, %rows, %cols)
           : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
     }
+    %pmm = transform.collect_matching @match_panel_matmul in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %pmm : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @tile_panel_matmul failures(propagate) (%op, %rows, %panels)
+          : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
+    }
+    // Peeled tiles' sizes fold to constants, so that they vectorise.
     transform.apply_patterns to %funcs {
       transform.apply_patterns.canonicalization
     } : !transform.any_op
     %tiles = transform.structured.match ops{["linalg.matmul"]} in %root
         : (!transform.any_op) -> !transform.any_op
-    transform.foreach %tiles : !transform.any_op {
+    %mloops = transform.foreach %tiles : !transform.any_op -> !transform.any_op {
     ^bb0(%op: !transform.any_op):
-      transform.include @vectorize_matmul failures(suppress) (%op) : (!transform.any_op) -> ()
+      %l = transform.include @vectorize_matmul failures(suppress) (%op)
+          : (!transform.any_op) -> !transform.any_op
+      transform.yield %l : !transform.any_op
     }
     %btiles = transform.structured.match ops{["linalg.batch_matmul"]} in %root
         : (!transform.any_op) -> !transform.any_op
-    transform.foreach %btiles : !transform.any_op {
+    %ptiles = transform.collect_matching @match_panel_matmul in %root
+        : (!transform.any_op) -> !transform.any_op
+    %k4tiles = transform.merge_handles %btiles, %ptiles : !transform.any_op
+    %k4loops = transform.foreach %k4tiles : !transform.any_op -> !transform.any_op {
     ^bb0(%op: !transform.any_op):
-      transform.include @vectorize_batch_matmul failures(suppress) (%op)
-          : (!transform.any_op) -> ()
+      %l = transform.include @vectorize_k4 failures(suppress) (%op)
+          : (!transform.any_op) -> !transform.any_op
+      transform.yield %l : !transform.any_op
+    }
+    // Hoisting needs the accumulator's read and write to address the K
+    // loop's iteration argument directly, which canonicalisation makes
+    // them do. It runs once, after every tile is vectorised: run per tile,
+    // it would rewrite tiles that other handles still point to.
+    transform.apply_patterns to %funcs {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+    %kloops = transform.merge_handles %mloops, %k4loops : !transform.any_op
+    transform.foreach %kloops : !transform.any_op {
+    ^bb0(%loop: !transform.any_op):
+      transform.loop.hoist_loop_invariant_subsets %loop : !transform.any_op
     }
     %updated = transform.foreach_match in %funcs
         @match_rows2 -> @vectorize_rows2,
@@ -368,22 +447,28 @@ module attributes {transform.with_named_sequence} {
   transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
     %rows = transform.param.constant 8 : i64 -> !transform.param<i64>
     %cols = transform.param.constant 32 : i64 -> !transform.param<i64>
-    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols)
-        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
+    %panels = transform.param.constant 8 : i64 -> !transform.param<i64>
+    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols, %panels)
+        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>,
+           !transform.param<i64>) -> ()
     transform.yield
   }
   transform.named_sequence @kha_codegen_256(%root: !transform.any_op {transform.readonly}) {
     %rows = transform.param.constant 6 : i64 -> !transform.param<i64>
     %cols = transform.param.constant 16 : i64 -> !transform.param<i64>
-    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols)
-        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
+    %panels = transform.param.constant 16 : i64 -> !transform.param<i64>
+    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols, %panels)
+        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>,
+           !transform.param<i64>) -> ()
     transform.yield
   }
   transform.named_sequence @kha_codegen_128(%root: !transform.any_op {transform.readonly}) {
     %rows = transform.param.constant 4 : i64 -> !transform.param<i64>
     %cols = transform.param.constant 8 : i64 -> !transform.param<i64>
-    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols)
-        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
+    %panels = transform.param.constant 32 : i64 -> !transform.param<i64>
+    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols, %panels)
+        : (!transform.any_op, !transform.param<i64>, !transform.param<i64>,
+           !transform.param<i64>) -> ()
     transform.yield
   }
 }

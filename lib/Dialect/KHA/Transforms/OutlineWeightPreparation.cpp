@@ -35,10 +35,13 @@ bool isRematerializable(Operation *op) {
          isMemoryEffectFree(op);
 }
 
-/// A contraction (a linalg op with a reduction): the work worth doing once.
-/// Casts and copies of weights are not: done once, they would only pass the
-/// weights on in a wider type or another layout.
-bool isContraction(Operation *op) {
+/// The work worth doing once: a contraction (a linalg op with a reduction),
+/// or a packing into the panels a CPU kernel reads (kha-pack-matmul-weights).
+/// Casts, copies and transposes of weights are not: done once, they would
+/// only pass the weights on in a wider type or another plain layout.
+bool isPreparation(Operation *op) {
+  if (isa<linalg::PackOp>(op))
+    return true;
   auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
   return linalgOp && linalgOp.getNumReductionLoops() > 0;
 }
@@ -115,8 +118,8 @@ Preparation analyze(func::FuncOp func) {
       fromWeights.insert(op.result_begin(), op.result_end());
   }
 
-  // Roots: contractions on the weights, with results no larger than a
-  // weight; then what feeds them.
+  // Roots: contractions and packings of the weights, with results no larger
+  // than a weight; then what feeds them.
   auto smallEnough = [&](Operation *op) {
     return llvm::all_of(op->getResultTypes(), [&](Type t) {
       int64_t count = staticCount(t);
@@ -126,7 +129,7 @@ Preparation analyze(func::FuncOp func) {
   Preparation prep;
   SmallVector<Operation *> worklist;
   for (Operation *op : candidates)
-    if (isContraction(op) && fromWeights.contains(op->getResult(0)) &&
+    if (isPreparation(op) && fromWeights.contains(op->getResult(0)) &&
         smallEnough(op))
       worklist.push_back(op);
   DenseSet<Operation *> taken;

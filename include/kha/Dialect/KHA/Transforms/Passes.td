@@ -291,7 +291,9 @@ def KHAOutlineWeightPreparationPass
     the side-effect-free ops whose operands are all weight arguments,
     constants or results of such ops, and takes the contractions among them
     that read a weight (linalg ops with a reduction, such as the folds'
-    matmuls) with results no larger than the largest weight, what feeds
+    matmuls) and the packings of weights into the panels a CPU kernel reads
+    (`linalg.pack`, from kha-pack-matmul-weights), with results no larger
+    than the largest weight, what feeds
     them, and what their results go through before the rest reads them
     (roundings to the layer's type, reshapes), except widening casts. Casts,
     copies and broadcasts of the weights themselves stay where they are:
