@@ -34,6 +34,10 @@ static const char kBuiltinSchedule[] =
 #include "kha/Transforms/CPUSchedule.mlir.inc"
     ;
 
+/// The unit attribute the schedule marks K loops with (@vectorize_steps).
+static constexpr llvm::StringLiteral kHoistAccumulatorMark =
+    "kha.hoist_accumulator";
+
 namespace {
 struct CPUSchedulePass : kha::impl::KHACPUSchedulePassBase<CPUSchedulePass> {
   using Base::Base;
@@ -75,7 +79,11 @@ struct CPUSchedulePass : kha::impl::KHACPUSchedulePassBase<CPUSchedulePass> {
       return signalPassFailure();
     if (failed(transform::applyTransformNamedSequence(
             getOperation(), entry, library, transform::TransformOptions())))
-      signalPassFailure();
+      return signalPassFailure();
+    // The schedule marks the loops it hoists accumulators out of; the mark
+    // means nothing past it.
+    getOperation()->walk(
+        [](scf::ForOp loop) { loop->removeAttr(kHoistAccumulatorMark); });
   }
 
   std::shared_ptr<OwningOpRef<ModuleOp>> schedule;

@@ -62,8 +62,9 @@ bool isWeightDerived(Value root) {
   return true;
 }
 
-/// The K x N constant `matrix` as N / width panels of K x width, each
-/// contiguous: element [k, j * width + c] moves to [j, k, c].
+/// The first panels x width columns of the K x N constant `matrix` as
+/// K x width panels, each contiguous: element [k, j * width + c] moves to
+/// [j, k, c].
 DenseElementsAttr packConstant(DenseElementsAttr matrix,
                                RankedTensorType packedType) {
   if (matrix.isSplat())
@@ -71,10 +72,11 @@ DenseElementsAttr packConstant(DenseElementsAttr matrix,
                                   matrix.getSplatValue<Attribute>());
   int64_t panels = packedType.getDimSize(0), k = packedType.getDimSize(1),
           width = packedType.getDimSize(2);
+  int64_t n = cast<ShapedType>(matrix.getType()).getDimSize(1);
   size_t bytes = matrix.getElementType().getIntOrFloatBitWidth() / 8;
   ArrayRef<char> source = matrix.getRawData();
-  std::vector<char> packed(source.size());
-  size_t row = panels * width * bytes, chunk = width * bytes;
+  std::vector<char> packed(panels * k * width * bytes);
+  size_t row = n * bytes, chunk = width * bytes;
   for (int64_t j = 0; j < panels; ++j)
     for (int64_t r = 0; r < k; ++r)
       std::memcpy(&packed[(j * k + r) * chunk], &source[r * row + j * chunk],
@@ -87,7 +89,8 @@ DenseElementsAttr packConstant(DenseElementsAttr matrix,
 ///        C'[m, j, c] += A[m, k] * P[j, k, c],   P[j, k, c] = B[k, j w + c]
 /// with C' the M x N/w x w view of C. A register tile of w columns then
 /// reads P[j, k, :] for consecutive k from one contiguous K x w panel
-/// instead of rows N elements apart.
+/// instead of rows N elements apart. Columns past the last whole panel
+/// stay a matmul on the slices of B and C.
 struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
   PackWeightPanels(MLIRContext *context, int64_t width)
       : OpRewritePattern(context), width(width) {}
@@ -112,13 +115,25 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
       return rewriter.notifyMatchFailure(op, "dynamic weight shape");
     int64_t k = bType.getDimSize(0), n = bType.getDimSize(1);
     // One panel is already contiguous.
-    if (n % width != 0 || n / width < 2)
-      return rewriter.notifyMatchFailure(op, "columns not whole panels");
+    int64_t panels = n / width, full = panels * width;
+    if (panels < 2)
+      return rewriter.notifyMatchFailure(op, "fewer than two panels");
     if (!isWeightDerived(b))
       return rewriter.notifyMatchFailure(op, "right operand not from weights");
 
     Location loc = op.getLoc();
-    auto packedType = RankedTensorType::get({n / width, k, width}, element);
+    OpFoldResult zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
+    OpFoldResult rows = tensor::getMixedSize(rewriter, loc, c, 0);
+    auto columns = [&](Value matrix, OpFoldResult height, int64_t from,
+                       int64_t count) -> Value {
+      return tensor::ExtractSliceOp::create(
+          rewriter, loc, matrix, {zero, rewriter.getIndexAttr(from)},
+          {height, rewriter.getIndexAttr(count)}, {one, one});
+    };
+    Value bPanels = full == n ? b : columns(b, rewriter.getIndexAttr(k), 0, full);
+    Value cPanels = full == n ? c : columns(c, rows, 0, full);
+
+    auto packedType = RankedTensorType::get({panels, k, width}, element);
     Value packed;
     DenseElementsAttr constant;
     if (matchPattern(b, m_Constant(&constant))) {
@@ -128,16 +143,16 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
       Value dest = tensor::EmptyOp::create(rewriter, loc, packedType.getShape(),
                                            element);
       packed = linalg::PackOp::create(
-          rewriter, loc, b, dest, /*innerDimsPos=*/{1},
+          rewriter, loc, bPanels, dest, /*innerDimsPos=*/{1},
           /*innerTiles=*/{rewriter.getIndexAttr(width)},
           /*paddingValue=*/std::nullopt, /*outerDimsPerm=*/{1, 0});
     }
 
     SmallVector<ReassociationIndices> panelsOfRow = {{0}, {1, 2}};
-    auto viewType = RankedTensorType::get(
-        {cType.getDimSize(0), n / width, width}, element);
-    Value view =
-        tensor::ExpandShapeOp::create(rewriter, loc, viewType, c, panelsOfRow);
+    auto viewType =
+        RankedTensorType::get({cType.getDimSize(0), panels, width}, element);
+    Value view = tensor::ExpandShapeOp::create(rewriter, loc, viewType,
+                                               cPanels, panelsOfRow);
     MLIRContext *ctx = op.getContext();
     AffineExpr m, j, col, red;
     bindDims(ctx, m, j, col, red);
@@ -149,8 +164,25 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
     auto contract = linalg::ContractOp::create(
         rewriter, loc, TypeRange{viewType}, ValueRange{a, packed},
         ValueRange{view}, maps);
-    rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
-        op, cType, contract->getResult(0), panelsOfRow);
+    Value product = tensor::CollapseShapeOp::create(
+        rewriter, loc, cPanels.getType(), contract->getResult(0), panelsOfRow);
+    if (full == n) {
+      rewriter.replaceOp(op, product);
+      return success();
+    }
+
+    // The last n - full columns.
+    Value rest = linalg::MatmulOp::create(
+                     rewriter, loc, ValueRange{a, columns(b, rewriter.getIndexAttr(k), full, n - full)},
+                     ValueRange{columns(c, rows, full, n - full)})
+                     ->getResult(0);
+    Value result = tensor::InsertSliceOp::create(
+        rewriter, loc, product, c, {zero, zero},
+        {rows, rewriter.getIndexAttr(full)}, {one, one});
+    rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
+        op, rest, result, ArrayRef<OpFoldResult>{zero, rewriter.getIndexAttr(full)},
+        ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(n - full)},
+        ArrayRef<OpFoldResult>{one, one});
     return success();
   }
 

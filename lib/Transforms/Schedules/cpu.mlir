@@ -153,32 +153,83 @@ module attributes {transform.with_named_sequence} {
   }
 
   // A full tile: K step 1, one vector.contract per step (outer-product FMAs
-  // after lowering). Returns the K loop, out of which @kha_codegen hoists
-  // the accumulator once every tile is vectorised.
+  // after lowering). The K loop is marked `kha.hoist_accumulator`: once every
+  // tile is vectorised, @kha_codegen hoists the accumulator out of the marked
+  // loops (kha-cpu-schedule then drops the mark).
   transform.named_sequence @vectorize_steps(
       %t: !transform.any_op {transform.consumed},
-      %lk: !transform.any_op {transform.readonly}) -> !transform.any_op {
+      %lk: !transform.any_op {transform.readonly}) {
+    transform.annotate %lk "kha.hoist_accumulator" : !transform.any_op
     transform.structured.vectorize %t {create_named_contraction} : !transform.any_op
-    transform.yield %lk : !transform.any_op
+    transform.yield
   }
 
-  transform.named_sequence @vectorize_matmul(
-      %mm: !transform.any_op {transform.consumed}) -> !transform.any_op {
+  transform.named_sequence @vectorize_matmul(%mm: !transform.any_op {transform.consumed}) {
     %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 1]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
-    %l = transform.include @vectorize_steps failures(propagate) (%t, %lk)
-        : (!transform.any_op, !transform.any_op) -> !transform.any_op
-    transform.yield %l : !transform.any_op
+    transform.include @vectorize_steps failures(propagate) (%t, %lk)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.yield
+  }
+
+  // A panel tile whose row count is known only at run time: the last rows
+  // of a block whose size is not static, fewer than a register tile. One
+  // row at a time, it vectorises (without masks, which the vectoriser
+  // cannot yet apply to these contractions).
+  transform.named_sequence @match_dynamic_panel_tile(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %panel = transform.include @match_panel_matmul failures(propagate) (%op)
+        : (!transform.any_op) -> !transform.any_op
+    %matched = transform.match.structured %panel
+        : (!transform.any_op) -> !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      // Dynamic sizes read as negative.
+      %m = transform.match.structured.dim %s[0]
+          : (!transform.any_op) -> !transform.param<i64>
+      %zero = transform.param.constant 0 : i64 -> !transform.param<i64>
+      transform.match.param.cmpi lt %m, %zero : !transform.param<i64>
+      transform.match.structured.yield %s : !transform.any_op
+    }
+    transform.yield %matched : !transform.any_op
+  }
+  transform.named_sequence @panel_rows_one_at_a_time(
+      %t: !transform.any_op {transform.consumed}) {
+    %row, %loop = transform.structured.tile_using_for %t tile_sizes [1, 0, 0, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.yield
+  }
+  // The same for a plain matmul tile with a static column count.
+  transform.named_sequence @match_dynamic_matmul_tile(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op ["linalg.matmul"] : !transform.any_op
+    %matched = transform.match.structured %op
+        : (!transform.any_op) -> !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      %zero = transform.param.constant 0 : i64 -> !transform.param<i64>
+      %m = transform.match.structured.dim %s[0]
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi lt %m, %zero : !transform.param<i64>
+      %n = transform.match.structured.dim %s[1]
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi gt %n, %zero : !transform.param<i64>
+      transform.match.structured.yield %s : !transform.any_op
+    }
+    transform.yield %matched : !transform.any_op
+  }
+  transform.named_sequence @matmul_rows_one_at_a_time(
+      %t: !transform.any_op {transform.consumed}) {
+    %row, %loop = transform.structured.tile_using_for %t tile_sizes [1, 0, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.yield
   }
 
   // batch_matmul and the panel contraction: K is their fourth loop.
-  transform.named_sequence @vectorize_k4(
-      %mm: !transform.any_op {transform.consumed}) -> !transform.any_op {
+  transform.named_sequence @vectorize_k4(%mm: !transform.any_op {transform.consumed}) {
     %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 0, 1]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
-    %l = transform.include @vectorize_steps failures(propagate) (%t, %lk)
-        : (!transform.any_op, !transform.any_op) -> !transform.any_op
-    transform.yield %l : !transform.any_op
+    transform.include @vectorize_steps failures(propagate) (%t, %lk)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.yield
   }
 
   //===--------------------------------------------------------------------===//
@@ -398,33 +449,47 @@ module attributes {transform.with_named_sequence} {
     transform.apply_patterns to %funcs {
       transform.apply_patterns.canonicalization
     } : !transform.any_op
+    %dynamic = transform.collect_matching @match_dynamic_panel_tile in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %dynamic : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @panel_rows_one_at_a_time failures(propagate) (%op)
+          : (!transform.any_op) -> ()
+    }
+    %dynamic_mm = transform.collect_matching @match_dynamic_matmul_tile in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %dynamic_mm : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @matmul_rows_one_at_a_time failures(propagate) (%op)
+          : (!transform.any_op) -> ()
+    }
     %tiles = transform.structured.match ops{["linalg.matmul"]} in %root
         : (!transform.any_op) -> !transform.any_op
-    %mloops = transform.foreach %tiles : !transform.any_op -> !transform.any_op {
+    transform.foreach %tiles : !transform.any_op {
     ^bb0(%op: !transform.any_op):
-      %l = transform.include @vectorize_matmul failures(suppress) (%op)
-          : (!transform.any_op) -> !transform.any_op
-      transform.yield %l : !transform.any_op
+      transform.include @vectorize_matmul failures(suppress) (%op) : (!transform.any_op) -> ()
     }
     %btiles = transform.structured.match ops{["linalg.batch_matmul"]} in %root
         : (!transform.any_op) -> !transform.any_op
     %ptiles = transform.collect_matching @match_panel_matmul in %root
         : (!transform.any_op) -> !transform.any_op
     %k4tiles = transform.merge_handles %btiles, %ptiles : !transform.any_op
-    %k4loops = transform.foreach %k4tiles : !transform.any_op -> !transform.any_op {
+    transform.foreach %k4tiles : !transform.any_op {
     ^bb0(%op: !transform.any_op):
-      %l = transform.include @vectorize_k4 failures(suppress) (%op)
-          : (!transform.any_op) -> !transform.any_op
-      transform.yield %l : !transform.any_op
+      transform.include @vectorize_k4 failures(suppress) (%op) : (!transform.any_op) -> ()
     }
     // Hoisting needs the accumulator's read and write to address the K
     // loop's iteration argument directly, which canonicalisation makes
     // them do. It runs once, after every tile is vectorised: run per tile,
-    // it would rewrite tiles that other handles still point to.
+    // it would rewrite tiles that other handles still point to; and the
+    // loops are found again by their mark, since it may erase some (a K
+    // loop of one step).
     transform.apply_patterns to %funcs {
       transform.apply_patterns.canonicalization
     } : !transform.any_op
-    %kloops = transform.merge_handles %mloops, %k4loops : !transform.any_op
+    %kloops = transform.structured.match ops{["scf.for"]}
+        attributes {kha.hoist_accumulator} in %root
+        : (!transform.any_op) -> !transform.any_op
     transform.foreach %kloops : !transform.any_op {
     ^bb0(%loop: !transform.any_op):
       transform.loop.hoist_loop_invariant_subsets %loop : !transform.any_op
