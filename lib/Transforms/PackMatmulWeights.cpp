@@ -197,7 +197,7 @@ struct PackMatmulWeightsPass
     if (panelWidth < 1) {
       getOperation()->emitError()
           << "kha-pack-matmul-weights: panel-width must be positive, got "
-          << panelWidth;
+          << static_cast<int64_t>(panelWidth);
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());

@@ -20,11 +20,17 @@ func.func @matmul_static(%a: tensor<64x16xf32>, %b: tensor<16x64xf32>, %c: tenso
 
 // -----
 
-// Sizes the tiles do not divide: the loops are peeled; full tiles vectorise,
-// the edge tiles stay linalg.matmul (lowered to loops later).
+// Sizes the tiles do not divide: the loops are peeled and every tile
+// vectorises. The 8 columns past the last full tile are a static 8 x 8 tile;
+// the rows past the last full tile, a number known only at run time, go one
+// at a time. Nothing is left scalar, and no schedule mark survives.
 // CHECK-LABEL: func @matmul_edges
-// CHECK: vector.contract
-// CHECK: linalg.matmul
+// CHECK: vector.contract {{.*}} into vector<8x32xf32>
+// CHECK: vector.contract {{.*}} into vector<8x8xf32>
+// CHECK: vector.contract {{.*}} into vector<1x32xf32>
+// CHECK: vector.contract {{.*}} into vector<1x8xf32>
+// CHECK-NOT: linalg.matmul
+// CHECK-NOT: kha.hoist_accumulator
 func.func @matmul_edges(%a: tensor<?x16xf32>, %b: tensor<16x40xf32>, %c: tensor<?x40xf32>) -> tensor<?x40xf32> {
   %0 = linalg.matmul ins(%a, %b : tensor<?x16xf32>, tensor<16x40xf32>) outs(%c : tensor<?x40xf32>) -> tensor<?x40xf32>
   return %0 : tensor<?x40xf32>
@@ -98,4 +104,45 @@ func.func @rows(%x: tensor<?x4x64xf32>, %o: tensor<?x4x64xf32>, %y: tensor<4x64x
     linalg.yield %a : f32
   } -> tensor<64xf32>
   return %0, %1, %2, %3, %4 : tensor<?x4x64xf32>, tensor<4xf32>, tensor<4x?xf32>, tensor<4x4096xf32>, tensor<64xf32>
+}
+
+// -----
+
+// A matmul on weight panels (kha-pack-matmul-weights): blocks of panels for
+// the threads, one panel at a time in register tiles of 8 rows x one panel
+// (32 columns), the accumulator hoisted out of the K loop.
+// CHECK-LABEL: func @panel_matmul
+// CHECK: scf.forall (%{{.*}}) in (2)
+// CHECK: %[[ACC0:.*]] = vector.transfer_read {{.*}} : tensor<8x1x32xf32>, vector<8x1x32xf32>
+// CHECK: %[[K:.*]] = scf.for %{{.*}} = %c0 to %c16 step %c1 iter_args(%[[ACC:.*]] = %[[ACC0]]) -> (vector<8x1x32xf32>)
+// CHECK: vector.contract {{.*}} %[[ACC]] : vector<8x1xf32>, vector<1x1x32xf32> into vector<8x1x32xf32>
+// CHECK: vector.transfer_write %[[K]]
+// CHECK-NOT: linalg.contract
+// CHECK-NOT: kha.hoist_accumulator
+func.func @panel_matmul(%a: tensor<256x16xf32>, %p: tensor<4x16x32xf32>, %c: tensor<256x4x32xf32>) -> tensor<256x4x32xf32> {
+  %0 = linalg.contract indexing_maps = [affine_map<(m, j, c, k) -> (m, k)>, affine_map<(m, j, c, k) -> (j, k, c)>, affine_map<(m, j, c, k) -> (m, j, c)>]
+      ins(%a, %p : tensor<256x16xf32>, tensor<4x16x32xf32>) outs(%c : tensor<256x4x32xf32>) -> tensor<256x4x32xf32>
+  return %0 : tensor<256x4x32xf32>
+}
+
+// -----
+
+// Panels of a weight packed in the function itself (no prepare function): the
+// pack becomes a reshape and a transpose, vectorised in blocks like the
+// other transposes. Contractions of other shapes are not panel matmuls and
+// are left alone.
+// CHECK-LABEL: func @pack_and_other_contract
+// CHECK-NOT: linalg.pack
+// CHECK: tensor.expand_shape {{.*}} into tensor<16x4x32xf32>
+// CHECK: vector.transfer_read {{.*}} : tensor<8x1x16xf32>, vector<1x8x16xf32>
+// CHECK-NOT: linalg.transpose
+// CHECK: linalg.contract {{.*}} -> tensor<8x8xf32>
+func.func @pack_and_other_contract(%w: tensor<16x128xf32>, %x: tensor<8x16xf32>, %y: tensor<8x8xf32>)
+    -> (tensor<4x16x32xf32>, tensor<8x8xf32>) {
+  %e = tensor.empty() : tensor<4x16x32xf32>
+  %p = linalg.pack %w outer_dims_perm = [1, 0] inner_dims_pos = [1] inner_tiles = [32] into %e
+      : tensor<16x128xf32> -> tensor<4x16x32xf32>
+  %r = linalg.contract indexing_maps = [affine_map<(i, j, k) -> (i, k)>, affine_map<(i, j, k) -> (j, k)>, affine_map<(i, j, k) -> (i, j)>]
+      ins(%x, %x : tensor<8x16xf32>, tensor<8x16xf32>) outs(%y : tensor<8x8xf32>) -> tensor<8x8xf32>
+  return %p, %r : tensor<4x16x32xf32>, tensor<8x8xf32>
 }

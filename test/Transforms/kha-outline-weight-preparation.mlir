@@ -174,3 +174,31 @@ func.func @taken(%x: tensor<4x4xf32>, %w: tensor<4x4xf32> {kha.weight}) -> tenso
                      outs(%z : tensor<4x4xf32>) -> tensor<4x4xf32>
   return %y : tensor<4x4xf32>
 }
+
+// -----
+
+// Weights packed into panels (kha-pack-matmul-weights): the packing is done
+// once, in @packed_prepare, and @packed_prepared reads the panels.
+// CHECK-LABEL: func.func @packed_prepare(
+// CHECK-SAME:    %[[W:.*]]: tensor<8x8xf32>) -> tensor<2x8x4xf32>
+// CHECK:         %[[P:.*]] = linalg.pack %[[W]]
+// CHECK:         return %[[P]]
+// CHECK-LABEL: func.func @packed_prepared(
+// CHECK-SAME:    %[[X:.*]]: tensor<2x8xf32>, %{{.*}}: tensor<8x8xf32>, %[[PP:.*]]: tensor<2x8x4xf32>)
+// CHECK-NOT:     linalg.pack
+// CHECK:         linalg.contract {{.*}} ins(%[[X]], %[[PP]] :
+// CHECK-LABEL: func.func @packed(
+// CHECK-SAME:    attributes {kha.prepare = [@packed_prepare, @packed_prepared]}
+func.func @packed(%x: tensor<2x8xf32>, %w: tensor<8x8xf32> {kha.weight}) -> tensor<2x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x8xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8xf32>) -> tensor<2x8xf32>
+  %pe = tensor.empty() : tensor<2x8x4xf32>
+  %p = linalg.pack %w outer_dims_perm = [1, 0] inner_dims_pos = [1] inner_tiles = [4] into %pe
+      : tensor<8x8xf32> -> tensor<2x8x4xf32>
+  %v = tensor.expand_shape %c [[0], [1, 2]] output_shape [2, 2, 4] : tensor<2x8xf32> into tensor<2x2x4xf32>
+  %r = linalg.contract indexing_maps = [affine_map<(m, j, c, k) -> (m, k)>, affine_map<(m, j, c, k) -> (j, k, c)>, affine_map<(m, j, c, k) -> (m, j, c)>]
+      ins(%x, %p : tensor<2x8xf32>, tensor<2x8x4xf32>) outs(%v : tensor<2x2x4xf32>) -> tensor<2x2x4xf32>
+  %y = tensor.collapse_shape %r [[0], [1, 2]] : tensor<2x2x4xf32> into tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
