@@ -102,8 +102,7 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
     if (op.getIndexingMapsArray() !=
         linalg::MatmulOp::getDefaultIndexingMaps(op.getContext()))
       return rewriter.notifyMatchFailure(op, "transposed or broadcast maps");
-    Value a = op.getInputs()[0], b = op.getInputs()[1],
-          c = op.getOutputs()[0];
+    Value a = op.getInputs()[0], b = op.getInputs()[1], c = op.getOutputs()[0];
     auto bType = cast<RankedTensorType>(b.getType());
     auto cType = cast<RankedTensorType>(c.getType());
     Type element = cType.getElementType();
@@ -122,7 +121,8 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
       return rewriter.notifyMatchFailure(op, "right operand not from weights");
 
     Location loc = op.getLoc();
-    OpFoldResult zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
+    OpFoldResult zero = rewriter.getIndexAttr(0),
+                 one = rewriter.getIndexAttr(1);
     OpFoldResult rows = tensor::getMixedSize(rewriter, loc, c, 0);
     auto columns = [&](Value matrix, OpFoldResult height, int64_t from,
                        int64_t count) -> Value {
@@ -130,7 +130,8 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
           rewriter, loc, matrix, {zero, rewriter.getIndexAttr(from)},
           {height, rewriter.getIndexAttr(count)}, {one, one});
     };
-    Value bPanels = full == n ? b : columns(b, rewriter.getIndexAttr(k), 0, full);
+    Value bPanels =
+        full == n ? b : columns(b, rewriter.getIndexAttr(k), 0, full);
     Value cPanels = full == n ? c : columns(c, rows, 0, full);
 
     auto packedType = RankedTensorType::get({panels, k, width}, element);
@@ -151,8 +152,8 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
     SmallVector<ReassociationIndices> panelsOfRow = {{0}, {1, 2}};
     auto viewType =
         RankedTensorType::get({cType.getDimSize(0), panels, width}, element);
-    Value view = tensor::ExpandShapeOp::create(rewriter, loc, viewType,
-                                               cPanels, panelsOfRow);
+    Value view = tensor::ExpandShapeOp::create(rewriter, loc, viewType, cPanels,
+                                               panelsOfRow);
     MLIRContext *ctx = op.getContext();
     AffineExpr m, j, col, red;
     bindDims(ctx, m, j, col, red);
@@ -172,15 +173,18 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
     }
 
     // The last n - full columns.
-    Value rest = linalg::MatmulOp::create(
-                     rewriter, loc, ValueRange{a, columns(b, rewriter.getIndexAttr(k), full, n - full)},
-                     ValueRange{columns(c, rows, full, n - full)})
-                     ->getResult(0);
+    Value rest =
+        linalg::MatmulOp::create(
+            rewriter, loc,
+            ValueRange{a, columns(b, rewriter.getIndexAttr(k), full, n - full)},
+            ValueRange{columns(c, rows, full, n - full)})
+            ->getResult(0);
     Value result = tensor::InsertSliceOp::create(
         rewriter, loc, product, c, {zero, zero},
         {rows, rewriter.getIndexAttr(full)}, {one, one});
     rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
-        op, rest, result, ArrayRef<OpFoldResult>{zero, rewriter.getIndexAttr(full)},
+        op, rest, result,
+        ArrayRef<OpFoldResult>{zero, rewriter.getIndexAttr(full)},
         ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(n - full)},
         ArrayRef<OpFoldResult>{one, one});
     return success();

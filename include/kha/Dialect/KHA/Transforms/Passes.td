@@ -298,7 +298,9 @@ def KHAOutlineWeightPreparationPass
     (roundings to the layer's type, reshapes), except widening casts. Casts,
     copies and broadcasts of the weights themselves stay where they are:
     done once they would only pass the weights on wider, transposed or
-    larger (the projections of an f16 layer keep reading the f16 weights).
+    larger (the projections of an f16 layer keep reading the f16 weights,
+    unless the CPU pipeline packs them into panels: the packing then reads
+    their widened copy, and both are prepared once).
     When there are any, `@f` becomes three public functions:
 
     - `@f_prepare(weights...) -> (prepared...)`: that work, returning the
