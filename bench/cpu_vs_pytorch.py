@@ -1,7 +1,7 @@
 """Benchmark: the compiled KHA layer against PyTorch eager on the CPU.
 
     /usr/bin/python3 bench/cpu_vs_pytorch.py [--tools build/bin] [--runs 10] [--rounds 3]
-        [--seq-lens 512 ...]
+        [--seq-lens 512 ...] [--torch-max-seq-len 4096]
 
 For each shape (mha-small and paper-main at B = 1, L = 512 by default; more
 lengths with --seq-lens) the layer is compiled with kha-compile and run with
@@ -10,7 +10,8 @@ and on all threads; PyTorch runs the same layer (kha.reference in float32,
 eager) with 1 thread and with all threads. Rounds alternate between the four so
 that a noisy host affects all; medians of all runs are reported with their
 ratios and kha's rate in GFLOP/s (the FLOPs of kha-cost-report), next to the
-BLAS rate PyTorch saw.
+BLAS rate PyTorch saw, and the fraction of the FLOP floor (the layer's FLOPs at
+one core's FMA peak, measured by bench/peak.py) that kha's one-thread time is.
 
 PyTorch must use a fast BLAS (Debian's torch calls the reference netlib BLAS
 by default, about 4 GFLOP/s on one core): this script installs Debian's
@@ -33,6 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layers import fixed_size_config  # noqa: E402
 from openblas import set_openblas_coretype  # noqa: E402
+from peak import fma_peak  # noqa: E402
 
 
 def ensure_openblas(install):
@@ -69,6 +71,9 @@ def main():
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-install", action="store_true")
+    parser.add_argument("--torch-max-seq-len", type=int, default=4096,
+                        help="longer sequences are timed for kha only: PyTorch eager "
+                             "materialises the L x L scores (2 GiB for mha-small at 8192)")
     opts = parser.parse_args()
 
     openblas = ensure_openblas(not opts.no_install)
@@ -90,6 +95,10 @@ def main():
     print("PyTorch %s, BLAS: %s, sgemm 512^3 on 1 thread: %.0f GFLOP/s"
           % (torch.__version__, "OpenBLAS" if openblas else "default", gflops))
     all_threads = os.cpu_count() or 1
+    # The FLOP floor: the layer's FLOPs at one core's FMA peak.
+    peak = fma_peak()
+    if peak:
+        print("FMA peak, one core: %.1f GFLOP/s (%d-bit vectors)" % peak)
 
     rows = []
     for config_path, seq_len in itertools.product(opts.configs, opts.seq_lens):
@@ -109,6 +118,8 @@ def main():
                                          capture_output=True, text=True, check=True).stdout
                     times[key].append(float(re.search(r"median ([0-9.]+) ms", out).group(1)))
                 for key, threads in (("torch1", 1), ("torchN", all_threads)):
+                    if seq_len > opts.torch_max_seq_len:
+                        continue
                     torch.set_num_threads(threads)
                     with torch.no_grad():
                         kha_layer(config, tensors, dtype=torch.float32)
@@ -118,22 +129,23 @@ def main():
                             kha_layer(config, tensors, dtype=torch.float32)
                             samples.append((time.perf_counter() - start) * 1e3)
                     times[key].append(statistics.median(samples))
-            med = {k: statistics.median(v) for k, v in times.items()}
+            med = {k: statistics.median(v) if v else float("nan") for k, v in times.items()}
             rows.append((name, seq_len, flops, med))
 
     n = all_threads
     print()
     print("| shape (B=%d, f32) | L | kha 1T | kha %dT | kha 1T/%dT | PyTorch 1T | PyTorch %dT "
-          "| PyTorch/kha 1T | PyTorch/kha %dT | kha GFLOP/s 1T, %dT |" % (
-              opts.batch, n, n, n, n, n))
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| PyTorch/kha 1T | PyTorch/kha %dT | kha GFLOP/s 1T, %dT "
+          "| FLOP floor 1T / kha 1T |" % (opts.batch, n, n, n, n, n))
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, seq_len, flops, med in rows:
         rate = lambda ms: flops / ms / 1e6 if flops else float("nan")
+        floor = "%.2f" % (rate(med["kha1"]) / peak[0]) if peak and flops else "-"
         print("| %s | %d | %.2f ms | %.2f ms | %.2fx | %.2f ms | %.2f ms | %.2fx | %.2fx "
-              "| %.0f, %.0f |" % (
+              "| %.0f, %.0f | %s |" % (
                   name, seq_len, med["kha1"], med["khaN"], med["kha1"] / med["khaN"],
                   med["torch1"], med["torchN"], med["torch1"] / med["kha1"],
-                  med["torchN"] / med["khaN"], rate(med["kha1"]), rate(med["khaN"])))
+                  med["torchN"] / med["khaN"], rate(med["kha1"]), rate(med["khaN"]), floor))
     return 0
 
 

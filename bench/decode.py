@@ -1,11 +1,12 @@
 """Benchmark: one decoding step with a key/value cache on the CPU.
 
     /usr/bin/python3 bench/decode.py [--lengths 128 512 2048 4096] [--runs 20] [--rounds 3]
+        [--threads=N]
 
 The mha-small layer (D = 512, H = G = 8, d = 64, Q/K/V linear knocks, QK-norm,
 RoPE) compiled with kv_cache, its weights bound once (kha.Library.bind: the
 knock folds run then), decodes one token (B = 1) after n cached tokens. Side
-by side, alternating rounds, single-threaded:
+by side, alternating rounds, on one thread (or N with --threads=N, both sides):
 
   - kha, one step: the compiled layer with the cache (the library writes the
     new key and value rows in place and attends over the n + 1 used rows);
@@ -37,9 +38,12 @@ from openblas import set_openblas_coretype  # noqa: E402
 
 set_openblas_coretype()
 os.environ.setdefault("KHA_CAPI_LIBRARY", os.path.join(ROOT, "build", "lib", "libKHACAPI.so"))
-# Both sides on one thread: the compiled library's OpenMP threads too (read
-# when the runtime starts, on the library's first parallel loop).
-os.environ["OMP_NUM_THREADS"] = "1"
+# Both sides on the same number of threads (one unless --threads N): the
+# compiled library's OpenMP threads too, read when the runtime starts (on the
+# library's first parallel loop), so set before anything runs.
+THREADS = next((int(arg.split("=", 1)[1]) for arg in sys.argv[1:]
+                if arg.startswith("--threads=")), 1)
+os.environ["OMP_NUM_THREADS"] = str(THREADS)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -77,9 +81,13 @@ def main():
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512, 2048, 4096])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for both sides (give it as --threads=N)")
     opts = parser.parse_args()
+    if opts.threads != THREADS or opts.threads < 1:
+        parser.error("give the thread count as --threads=N, N >= 1")
     keep_freed_memory()
-    torch.set_num_threads(1)
+    torch.set_num_threads(opts.threads)
     capacity = max(opts.lengths) + 1
     cached = LayerConfig.from_dict(dict(LAYER, kv_cache=True))
     plain = LayerConfig.from_dict(LAYER)

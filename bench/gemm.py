@@ -11,7 +11,9 @@ benchmark times the per-call function in this process next to PyTorch's
 bench/openblas.py) and oneDNN's linear with its weight packed ahead
 (`torch.utils.mkldnn`, where PyTorch has it). Rounds alternate between the
 three so that a noisy host affects all; the table gives medians of all the
-runs, GFLOP/s, and kha's rate as a fraction of the best library's. With
+runs, GFLOP/s, kha's rate as a fraction of the best library's, and (one
+thread) as a fraction of one core's FMA peak, measured by bench/peak.py at
+the start of the run. With
 `--threads N` kha uses a threaded library on N threads (OMP_NUM_THREADS) and
 PyTorch N threads; the default is one thread each.
 
@@ -32,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from openblas import set_openblas_coretype  # noqa: E402
+from peak import fma_peak  # noqa: E402
 
 DEFAULT_SHAPES = ["512x512x512", "512x1536x4096", "512x1536x512", "512x4096x1536",
                   "1x1536x4096", "333x520x776"]
@@ -71,7 +74,6 @@ def main():
     parser.add_argument("--no-install", action="store_true")
     opts = parser.parse_args()
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from cpu_vs_pytorch import ensure_openblas
     openblas = ensure_openblas(not opts.no_install)
     set_openblas_coretype()
@@ -84,6 +86,10 @@ def main():
     print("PyTorch %s (BLAS: %s, oneDNN: %s), %d thread(s)" % (
         torch.__version__, "OpenBLAS" if openblas else "default",
         "yes" if onednn else "no", opts.threads))
+
+    peak = fma_peak() if opts.threads == 1 else None
+    if peak:
+        print("FMA peak, one core: %.1f GFLOP/s (%d-bit vectors)" % peak)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,13 +127,15 @@ def main():
     libs = [key for key in ("openblas", "onednn") if key in rows[0][2]]
     print()
     print("| M x K x N | kha | " + " | ".join(libs) + " | kha GFLOP/s | best library GFLOP/s "
-          "| kha / best | max abs error vs float64 |")
-    print("|---|---|" + "---|" * len(libs) + "---|---|---|---|")
+          "| kha / best | kha / FMA peak | max abs error vs float64 |")
+    print("|---|---|" + "---|" * len(libs) + "---|---|---|---|---|")
     for shape, flops, med, error in rows:
         best = min(med[key] for key in libs)
-        print("| %s | %.3f ms | %s | %.1f | %.1f | %.2f | %.1e |" % (
+        rate = flops / med["kha"] / 1e6
+        print("| %s | %.3f ms | %s | %.1f | %.1f | %.2f | %s | %.1e |" % (
             shape, med["kha"], " | ".join("%.3f ms" % med[key] for key in libs),
-            flops / med["kha"] / 1e6, flops / best / 1e6, best / med["kha"], error))
+            rate, flops / best / 1e6, best / med["kha"],
+            "%.2f" % (rate / peak[0]) if peak else "-", error))
     return 0
 
 

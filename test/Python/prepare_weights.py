@@ -5,7 +5,9 @@ weights. For every knock kind, with biases, GQA/MQA, f32/f16/bf16, L = 1 and
 odd sizes, on the CPU and through the cuda path's kernels run on the host:
 the bound layer equals the layer called whole, bit for bit, and agrees with
 the float64 reference at the contract's tolerance for several inputs per
-binding. A layer without knocks has nothing to prepare.
+binding. On the CPU a layer without knocks still prepares its weights
+(packed into the panels its matmul kernels read), unless they are narrower
+than two panels: then there is nothing to prepare.
 
 usage: prepare_weights.py   (PYTHONPATH=python; "N passed, M failed")
 """
@@ -68,9 +70,26 @@ for label, changes, where in VARIANTS:
                 assert err < TOLERANCE[config.dtype], (B, L, err)
 
 
-@case("no knock (f32, CPU): nothing to prepare; bind still binds")
+@case("no knock (f32, CPU): the weights are packed once; bind binds")
 def _():
     raw = dict(BASE)
+    config = LayerConfig.from_dict(raw)
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = compile_layer(raw, "cpu", tmp)
+        assert sorted(lib.functions) == ["kha_layer", "kha_layer_prepare",
+                                         "kha_layer_prepared"], sorted(lib.functions)
+        inputs = [a for _, a in make_inputs(config, 2, 5, 1)]
+        got = lib.bind("kha_layer", *inputs[1:])(inputs[0])
+        assert np.array_equal(got, lib.kha_layer(*inputs))
+        err = relative_error(got, kha_layer(config, inputs).numpy())
+        assert err < TOLERANCE[config.dtype], err
+
+
+@case("no knock, weights of one panel (f32, CPU): nothing to prepare; bind still binds")
+def _():
+    # D = H d = 8: no weight is two panels wide for any vector width (panels of
+    # 8, 16 or 32 columns).
+    raw = dict(BASE, hidden_size=8, num_attention_heads=1, num_key_value_heads=1, head_dim=8)
     config = LayerConfig.from_dict(raw)
     with tempfile.TemporaryDirectory() as tmp:
         lib = compile_layer(raw, "cpu", tmp)
@@ -82,7 +101,7 @@ def _():
 
 @case("positions and a padding mask stay per-call arguments of the bound layer")
 def _():
-    for knock in ({"q": "linear"}, {}):  # with and without a prepare function
+    for knock in ({"q": "linear"}, {}):  # a knock folded, or only the weights packed
         raw = dict(BASE, knock=knock, position_ids=True, attention_mask=True)
         config = LayerConfig.from_dict(raw)
         inputs = [a for _, a in make_inputs(config, 2, 7, 3)]
