@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layers import fixed_size_config  # noqa: E402
-from openblas import set_openblas_coretype  # noqa: E402
+from openblas import set_openblas_coretype, set_threads  # noqa: E402
 from peak import fma_peak  # noqa: E402
 
 
@@ -84,7 +84,7 @@ def main():
     from kha.reference import kha_layer
 
     # The BLAS rate PyTorch sees (one thread).
-    torch.set_num_threads(1)
+    set_threads(torch, 1)
     a = torch.rand(512, 512)
     b = torch.rand(512, 512)
     a @ b
@@ -120,7 +120,7 @@ def main():
                 for key, threads in (("torch1", 1), ("torchN", all_threads)):
                     if seq_len > opts.torch_max_seq_len:
                         continue
-                    torch.set_num_threads(threads)
+                    set_threads(torch, threads)
                     with torch.no_grad():
                         kha_layer(config, tensors, dtype=torch.float32)
                         samples = []

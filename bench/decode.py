@@ -34,7 +34,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from openblas import set_openblas_coretype  # noqa: E402
+from openblas import set_openblas_coretype, set_threads  # noqa: E402
 
 set_openblas_coretype()
 os.environ.setdefault("KHA_CAPI_LIBRARY", os.path.join(ROOT, "build", "lib", "libKHACAPI.so"))
@@ -87,7 +87,7 @@ def main():
     if opts.threads != THREADS or opts.threads < 1:
         parser.error("give the thread count as --threads=N, N >= 1")
     keep_freed_memory()
-    torch.set_num_threads(opts.threads)
+    set_threads(torch, opts.threads)
     capacity = max(opts.lengths) + 1
     cached = LayerConfig.from_dict(dict(LAYER, kv_cache=True))
     plain = LayerConfig.from_dict(LAYER)

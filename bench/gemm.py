@@ -33,7 +33,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from openblas import set_openblas_coretype  # noqa: E402
+from openblas import set_openblas_coretype, set_threads  # noqa: E402
 from peak import fma_peak  # noqa: E402
 
 DEFAULT_SHAPES = ["512x512x512", "512x1536x4096", "512x1536x512", "512x4096x1536",
@@ -81,7 +81,7 @@ def main():
     import numpy as np
     import torch
     from kha.runtime import Library
-    torch.set_num_threads(opts.threads)
+    set_threads(torch, opts.threads)
     onednn = torch.backends.mkldnn.is_available()
     print("PyTorch %s (BLAS: %s, oneDNN: %s), %d thread(s)" % (
         torch.__version__, "OpenBLAS" if openblas else "default",
