@@ -4,13 +4,18 @@
 // RUN: kha-opt %s -kha-cpu-schedule -split-input-file | FileCheck %s
 
 // A static matmul: 8 x 32 tiles, a K loop carrying the accumulator as a
-// vector (hoisted out of the loop), one vector.contract per K step.
+// vector (hoisted out of the loop), one vector.contract per K step, four
+// steps per iteration.
 // CHECK-LABEL: func @matmul_static
 // CHECK: scf.for %{{.*}} = %c0 to %c64 step %c8
 // CHECK: scf.for %{{.*}} = %c0 to %c64 step %c32
 // CHECK: %[[ACC0:.*]] = vector.transfer_read {{.*}} : tensor<8x32xf32>, vector<8x32xf32>
-// CHECK: %[[K:.*]] = scf.for %{{.*}} = %c0 to %c16 step %c1 iter_args(%[[ACC:.*]] = %[[ACC0]]) -> (vector<8x32xf32>)
-// CHECK: vector.contract {{.*}} %[[ACC]] : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+// CHECK: %[[K:.*]] = scf.for %{{.*}} = %c0 to %c16 step %c4 iter_args(%[[ACC:.*]] = %[[ACC0]]) -> (vector<8x32xf32>)
+// CHECK: %[[S1:.*]] = vector.contract {{.*}} %[[ACC]] : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+// CHECK: %[[S2:.*]] = vector.contract {{.*}} %[[S1]] :
+// CHECK: %[[S3:.*]] = vector.contract {{.*}} %[[S2]] :
+// CHECK: %[[S4:.*]] = vector.contract {{.*}} %[[S3]] :
+// CHECK: scf.yield %[[S4]]
 // CHECK: vector.transfer_write %[[K]]
 // CHECK-NOT: linalg.matmul
 func.func @matmul_static(%a: tensor<64x16xf32>, %b: tensor<16x64xf32>, %c: tensor<64x64xf32>) -> tensor<64x64xf32> {
@@ -110,11 +115,12 @@ func.func @rows(%x: tensor<?x4x64xf32>, %o: tensor<?x4x64xf32>, %y: tensor<4x64x
 
 // A matmul on weight panels (kha-pack-matmul-weights): blocks of panels for
 // the threads, one panel at a time in register tiles of 8 rows x one panel
-// (32 columns), the accumulator hoisted out of the K loop.
+// (32 columns), the accumulator hoisted out of the K loop (four steps per
+// iteration).
 // CHECK-LABEL: func @panel_matmul
 // CHECK: scf.forall (%{{.*}}) in (2)
 // CHECK: %[[ACC0:.*]] = vector.transfer_read {{.*}} : tensor<8x1x32xf32>, vector<8x1x32xf32>
-// CHECK: %[[K:.*]] = scf.for %{{.*}} = %c0 to %c16 step %c1 iter_args(%[[ACC:.*]] = %[[ACC0]]) -> (vector<8x1x32xf32>)
+// CHECK: %[[K:.*]] = scf.for %{{.*}} = %c0 to %c16 step %c4 iter_args(%[[ACC:.*]] = %[[ACC0]]) -> (vector<8x1x32xf32>)
 // CHECK: vector.contract {{.*}} %[[ACC]] : vector<8x1xf32>, vector<1x1x32xf32> into vector<8x1x32xf32>
 // CHECK: vector.transfer_write %[[K]]
 // CHECK-NOT: linalg.contract

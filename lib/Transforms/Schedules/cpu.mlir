@@ -490,9 +490,13 @@ module attributes {transform.with_named_sequence} {
     %kloops = transform.structured.match ops{["scf.for"]}
         attributes {kha.hoist_accumulator} in %root
         : (!transform.any_op) -> !transform.any_op
+    // K steps four at a time: fewer loop branches between the FMAs
+    // (measured on the AVX2 VM, 512^3 packed: 3.1-3.8 ms against 3.2-5.4 ms
+    // in alternating runs).
     transform.foreach %kloops : !transform.any_op {
     ^bb0(%loop: !transform.any_op):
       transform.loop.hoist_loop_invariant_subsets %loop : !transform.any_op
+      transform.loop.unroll %loop {factor = 4} : !transform.any_op
     }
     %updated = transform.foreach_match in %funcs
         @match_rows2 -> @vectorize_rows2,
