@@ -29,12 +29,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from openblas import set_openblas_coretype, set_threads  # noqa: E402
+from timing import timed  # noqa: E402
 
 set_openblas_coretype()
 os.environ.setdefault("KHA_CAPI_LIBRARY", os.path.join(ROOT, "build", "lib", "libKHACAPI.so"))
@@ -57,15 +57,6 @@ LAYER = dict(hidden_size=512, num_attention_heads=8, num_key_value_heads=8, head
              knock={"q": "linear", "k": "linear", "v": "linear"}, qk_norm=True,
              rope_theta=10000.0, causal=True)
 NOT_WEIGHTS = ("x", "positions", "attention_mask", "k_cache", "v_cache", "cache_length")
-
-
-def timed(fn, runs):
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return samples
 
 
 def keep_freed_memory():

@@ -28,13 +28,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from openblas import set_openblas_coretype, set_threads  # noqa: E402
 from peak import fma_peak  # noqa: E402
+from timing import timed  # noqa: E402
 
 DEFAULT_SHAPES = ["512x512x512", "512x1536x4096", "512x1536x512", "512x4096x1536",
                   "1x1536x4096", "333x520x776"]
@@ -50,16 +50,6 @@ def projection_mlir(m, k, n):
             "                      outs(%%c : tensor<%dx%dxf32>) -> tensor<%dx%dxf32>\n"
             "  return %%y : tensor<%dx%dxf32>\n"
             "}\n" % (m, k, k, n, m, n, m, n, m, n, m, n, m, k, k, n, m, n, m, n, m, n))
-
-
-def median_ms(fn, runs):
-    fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return samples
 
 
 def main():
@@ -120,7 +110,8 @@ def main():
             with torch.no_grad():
                 for _ in range(opts.rounds):
                     for key, fn in candidates.items():
-                        times[key] += median_ms(fn, opts.runs)
+                        fn()  # warm-up
+                        times[key] += timed(fn, opts.runs)
             med = {key: statistics.median(v) for key, v in times.items()}
             rows.append((shape, 2.0 * m * k * n, med, error))
 
