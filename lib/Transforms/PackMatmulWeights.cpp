@@ -107,9 +107,10 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
     auto cType = cast<RankedTensorType>(c.getType());
     Type element = cType.getElementType();
     if (getElementTypeOrSelf(a.getType()) != element ||
-        bType.getElementType() != element ||
+        bType.getElementType() != element || !element.isIntOrFloat() ||
         element.getIntOrFloatBitWidth() % 8 != 0)
-      return rewriter.notifyMatchFailure(op, "mixed or sub-byte elements");
+      return rewriter.notifyMatchFailure(
+          op, "mixed, sub-byte or non-scalar elements");
     if (!bType.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "dynamic weight shape");
     int64_t k = bType.getDimSize(0), n = bType.getDimSize(1);

@@ -105,6 +105,18 @@ func.func @left_alone(%x: tensor<4x8xf32>, %act: tensor<8x12xf32>, %w: tensor<8x
 
 // -----
 
+// Complex elements are not packed (nor are they a crash).
+// CHECK-LABEL: func.func @complex_elements(
+// CHECK-NOT:     linalg.pack
+// CHECK:         linalg.matmul
+func.func @complex_elements(%x: tensor<2x8xcomplex<f32>>, %w: tensor<8x8xcomplex<f32>> {kha.weight},
+                            %c: tensor<2x8xcomplex<f32>>) -> tensor<2x8xcomplex<f32>> {
+  %0 = linalg.matmul ins(%x, %w : tensor<2x8xcomplex<f32>>, tensor<8x8xcomplex<f32>>) outs(%c : tensor<2x8xcomplex<f32>>) -> tensor<2x8xcomplex<f32>>
+  return %0 : tensor<2x8xcomplex<f32>>
+}
+
+// -----
+
 // A matmul inside a loop reads the loop's value, not a weight.
 // CHECK-LABEL: func.func @loop_carried(
 // CHECK-NOT:     linalg.pack
