@@ -248,7 +248,12 @@ def KHACPUSchedulePass : Pass<"kha-cpu-schedule", "::mlir::ModuleOp"> {
       4 x 8 for 256- and 128-bit ones) and a K step of 1, vectorised into
       `vector.contract`, and their accumulator is hoisted out of the K loop
       so that it stays in registers (`convert-vector-to-llvm` later turns each
-      step into outer-product FMAs); row-wise `linalg.generic` ops (every loop
+      step into outer-product FMAs), four K steps per iteration; matmuls on
+      weight panels (the `linalg.contract` of kha-pack-matmul-weights) get
+      register tiles of 8 rows x one panel, one panel at a time, and a
+      `linalg.pack` left in a function becomes a reshape and a vectorised
+      transpose; the K loops are marked `kha.hoist_accumulator` while the
+      schedule runs (the pass removes the mark); row-wise `linalg.generic` ops (every loop
       parallel but the last, which is static) and transposes are found by
       `transform.foreach_match` matchers, tiled to one row (transposes: to
       8 x 16 blocks) and vectorised.
