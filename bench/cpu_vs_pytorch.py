@@ -33,19 +33,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layers import fixed_size_config  # noqa: E402
-from openblas import set_openblas_coretype, set_threads  # noqa: E402
+from openblas import ensure_openblas, set_openblas_coretype, set_threads  # noqa: E402
 from peak import fma_peak  # noqa: E402
-
-
-def ensure_openblas(install):
-    have = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "libopenblas0-pthread"],
-                          capture_output=True, text=True).stdout == "install ok installed"
-    if not have and install:
-        sudo = [] if os.geteuid() == 0 else ["sudo"]
-        subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "libopenblas0-pthread"],
-                       check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-        have = True
-    return have
 
 
 def layer_flops(tools, config_path, tmp):

@@ -32,7 +32,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from openblas import set_openblas_coretype, set_threads  # noqa: E402
+from openblas import ensure_openblas, set_openblas_coretype, set_threads  # noqa: E402
 from peak import fma_peak  # noqa: E402
 from timing import timed  # noqa: E402
 
@@ -64,7 +64,6 @@ def main():
     parser.add_argument("--no-install", action="store_true")
     opts = parser.parse_args()
 
-    from cpu_vs_pytorch import ensure_openblas
     openblas = ensure_openblas(not opts.no_install)
     set_openblas_coretype()
     os.environ["OMP_NUM_THREADS"] = str(opts.threads)

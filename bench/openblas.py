@@ -12,6 +12,20 @@ matmuls on every core. `set_threads` sets both.
 """
 
 import os
+import subprocess
+
+
+def ensure_openblas(install):
+    """Whether Debian's OpenBLAS (libopenblas0-pthread) is installed, installing
+    it first when `install`: PyTorch otherwise calls the reference BLAS."""
+    have = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "libopenblas0-pthread"],
+                          capture_output=True, text=True).stdout == "install ok installed"
+    if not have and install:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "libopenblas0-pthread"],
+                       check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        have = True
+    return have
 
 
 def set_openblas_coretype():

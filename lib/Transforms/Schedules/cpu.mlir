@@ -172,39 +172,17 @@ module attributes {transform.with_named_sequence} {
     transform.yield
   }
 
-  // A panel tile whose row count is known only at run time: the last rows
-  // of a block whose size is not static, fewer than a register tile. One
-  // row at a time, it vectorises (without masks, which the vectoriser
-  // cannot yet apply to these contractions).
-  transform.named_sequence @match_dynamic_panel_tile(
+  // A matmul or panel tile whose row count is known only at run time (the
+  // last rows of a block whose size is not static, fewer than a register
+  // tile) and whose column count is static. One row at a time, it
+  // vectorises (without masks, which the vectoriser cannot yet apply to
+  // these contractions).
+  transform.named_sequence @match_dynamic_rows(
       %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
-    %panel = transform.include @match_panel_matmul failures(propagate) (%op)
-        : (!transform.any_op) -> !transform.any_op
-    %matched = transform.match.structured %panel
-        : (!transform.any_op) -> !transform.any_op {
-    ^bb0(%s: !transform.any_op):
-      // Dynamic sizes read as negative.
-      %m = transform.match.structured.dim %s[0]
-          : (!transform.any_op) -> !transform.param<i64>
-      %zero = transform.param.constant 0 : i64 -> !transform.param<i64>
-      transform.match.param.cmpi lt %m, %zero : !transform.param<i64>
-      transform.match.structured.yield %s : !transform.any_op
-    }
-    transform.yield %matched : !transform.any_op
-  }
-  transform.named_sequence @panel_rows_one_at_a_time(
-      %t: !transform.any_op {transform.consumed}) {
-    %row, %loop = transform.structured.tile_using_for %t tile_sizes [1, 0, 0, 0]
-        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
-    transform.yield
-  }
-  // The same for a plain matmul tile with a static column count.
-  transform.named_sequence @match_dynamic_matmul_tile(
-      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
-    transform.match.operation_name %op ["linalg.matmul"] : !transform.any_op
     %matched = transform.match.structured %op
         : (!transform.any_op) -> !transform.any_op {
     ^bb0(%s: !transform.any_op):
+      // Dynamic sizes read as negative.
       %zero = transform.param.constant 0 : i64 -> !transform.param<i64>
       %m = transform.match.structured.dim %s[0]
           : (!transform.any_op) -> !transform.param<i64>
@@ -216,9 +194,25 @@ module attributes {transform.with_named_sequence} {
     }
     transform.yield %matched : !transform.any_op
   }
-  transform.named_sequence @matmul_rows_one_at_a_time(
+  transform.named_sequence @match_dynamic_panel_tile(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %panel = transform.include @match_panel_matmul failures(propagate) (%op)
+        : (!transform.any_op) -> !transform.any_op
+    %matched = transform.include @match_dynamic_rows failures(propagate) (%panel)
+        : (!transform.any_op) -> !transform.any_op
+    transform.yield %matched : !transform.any_op
+  }
+  transform.named_sequence @match_dynamic_matmul_tile(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op ["linalg.matmul"] : !transform.any_op
+    %matched = transform.include @match_dynamic_rows failures(propagate) (%op)
+        : (!transform.any_op) -> !transform.any_op
+    transform.yield %matched : !transform.any_op
+  }
+  // The remaining loops' tile sizes are 0: untiled.
+  transform.named_sequence @rows_one_at_a_time(
       %t: !transform.any_op {transform.consumed}) {
-    %row, %loop = transform.structured.tile_using_for %t tile_sizes [1, 0, 0]
+    %row, %loop = transform.structured.tile_using_for %t tile_sizes [1]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
     transform.yield
   }
@@ -449,18 +443,14 @@ module attributes {transform.with_named_sequence} {
     transform.apply_patterns to %funcs {
       transform.apply_patterns.canonicalization
     } : !transform.any_op
-    %dynamic = transform.collect_matching @match_dynamic_panel_tile in %root
+    %dynamic_panels = transform.collect_matching @match_dynamic_panel_tile in %root
         : (!transform.any_op) -> !transform.any_op
+    %dynamic_matmuls = transform.collect_matching @match_dynamic_matmul_tile in %root
+        : (!transform.any_op) -> !transform.any_op
+    %dynamic = transform.merge_handles %dynamic_panels, %dynamic_matmuls : !transform.any_op
     transform.foreach %dynamic : !transform.any_op {
     ^bb0(%op: !transform.any_op):
-      transform.include @panel_rows_one_at_a_time failures(propagate) (%op)
-          : (!transform.any_op) -> ()
-    }
-    %dynamic_mm = transform.collect_matching @match_dynamic_matmul_tile in %root
-        : (!transform.any_op) -> !transform.any_op
-    transform.foreach %dynamic_mm : !transform.any_op {
-    ^bb0(%op: !transform.any_op):
-      transform.include @matmul_rows_one_at_a_time failures(propagate) (%op)
+      transform.include @rows_one_at_a_time failures(propagate) (%op)
           : (!transform.any_op) -> ()
     }
     %tiles = transform.structured.match ops{["linalg.matmul"]} in %root
