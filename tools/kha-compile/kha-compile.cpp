@@ -131,6 +131,9 @@ static void hideForeignOptions() {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::kha::registerVersionPrinter();
+  // Passes are registered before the pass manager's options, whose
+  // --mlir-print-ir-before/after values name them.
+  mlir::kha::registerKHAAndUpstreamPasses();
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
