@@ -153,9 +153,15 @@ void kha::buildCPUPipeline(OpPassManager &pm,
     pm.addPass(createKHACPUSchedulePass(tileAttention));
     // Static tiles' key counts fold, so that their blocks are static.
     pm.addPass(createCanonicalizerPass());
+    // Each tile's key/value head as contiguous rows (one copy per operand).
+    pm.addPass(createKHAContiguousAttentionHeadsPass());
+    pm.addPass(createCSEPass());
   }
   KHADecomposeSDPAPassOptions decompose;
   decompose.keyBlockSize = kCPUKeyBlockSize;
+  // Key-major scores vectorise along the query rows (the schedule's
+  // column reductions); unvectorised, the row-major form is as good.
+  decompose.transposeScores = options.vectorize;
   pm.addPass(createKHADecomposeSDPAPass(decompose));
   pm.addPass(createKHALowerToLinalgPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());

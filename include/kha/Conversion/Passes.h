@@ -28,9 +28,12 @@ namespace kha {
 void populateKHAToLinalgConversionPatterns(RewritePatternSet &patterns);
 
 /// Adds the decomposition of kha.sdpa into an online softmax in linalg,
-/// visiting the keys in blocks of `keyBlockSize` (0: all in one step).
+/// visiting the keys in blocks of `keyBlockSize` (0: all in one step), with
+/// key-major scores where `transposeScores` allows them (at least 16 static
+/// query rows).
 void populateDecomposeSDPAPatterns(RewritePatternSet &patterns,
-                                   int64_t keyBlockSize = 0);
+                                   int64_t keyBlockSize = 0,
+                                   bool transposeScores = false);
 
 /// kha.sdpa -> one fused attention kernel (gpu.launch) per op, for
 /// `target`: on the tensor cores where the kernel chosen for the chip (or

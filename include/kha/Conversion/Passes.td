@@ -31,6 +31,13 @@ def KHADecomposeSDPAPass : Pass<"kha-decompose-sdpa"> {
     lies, rows of d; otherwise it is transposed first so that the product
     runs along the keys.
 
+    With `transpose-scores` (the CPU pipeline's choice), an op whose query
+    rows are static and at least 16 computes its scores key-major instead,
+    `s^T = K_block Q^T` (`[B*G, n, r*L]`): the queries are transposed once,
+    no key block is, the row maximum and sum reduce across the rows of
+    `s^T` (one vector per key, lanes along the query rows), and the value
+    product reads `p` through a transposed indexing map.
+
     ```mlir
     %o = kha.sdpa %q, %k, %v outs(%init) {causal, scale = 0.125 : f64} : ...
     // becomes, with key-block-size=64 and S = 128:
@@ -43,7 +50,10 @@ def KHADecomposeSDPAPass : Pass<"kha-decompose-sdpa"> {
   }];
   let options = [
     Option<"keyBlockSize", "key-block-size", "int64_t", /*default=*/"0",
-           "keys per step of the online softmax (0: all keys in one step)">
+           "keys per step of the online softmax (0: all keys in one step)">,
+    Option<"transposeScores", "transpose-scores", "bool", /*default=*/"false",
+           "compute the scores key-major (K Q^T) where the query rows are "
+           "static and at least 16">
   ];
   let dependentDialects = [
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",

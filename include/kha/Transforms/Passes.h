@@ -39,6 +39,11 @@ void populateFoldMatmulExtensionsPatterns(RewritePatternSet &patterns);
 void populatePackMatmulWeightsPatterns(RewritePatternSet &patterns,
                                        int64_t panelWidth);
 
+/// kha-contiguous-attention-heads: kha.sdpa tiles with at least `minRows`
+/// grouped query rows read their key/value head from a head-major copy.
+void populateContiguousAttentionHeadsPatterns(RewritePatternSet &patterns,
+                                              int64_t minRows);
+
 #define GEN_PASS_REGISTRATION
 #include "kha/Transforms/Passes.h.inc"
 

@@ -150,6 +150,52 @@ def KHAPackMatmulWeightsPass : Pass<"kha-pack-matmul-weights"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def KHAContiguousAttentionHeadsPass : Pass<"kha-contiguous-attention-heads"> {
+  let summary = "give attention tiles their key/value head as contiguous rows";
+  let description = [{
+    `kha.sdpa` reads keys and values laid out `[B, S, G, d]`: one key/value
+    head's rows are `G * d` elements apart, interleaved with the other
+    heads'. A tile of the op (one batch entry, one key/value head) rereads
+    its head's keys and values for every block of keys and every tile of
+    query rows, and rows that far apart (for the power-of-two `G * d` of
+    real layers, a multiple of 4 KiB) fall into a few cache sets and evict
+    each other. This pass transposes such an operand once, to `[B, G, S, d]`,
+    right after it is made (outside the loops over the tiles), and gives
+    each tile its head as a contiguous slice of the copy, reshaped to the
+    op's layout (only dimensions of size 1 move, so it is a view).
+
+    ```mlir
+    scf.forall (%i, %g) in (16, 8) ... {
+      %k = tensor.extract_slice %keys[0, 0, %g, 0] [1, %n, 1, 64] [1, 1, 1, 1]
+          : tensor<1x1024x8x64xf32> to tensor<1x?x1x64xf32>
+      %o = kha.sdpa %q, %k, %v ...
+    // becomes
+    %t = linalg.transpose ins(%keys : tensor<1x1024x8x64xf32>)
+           outs(%e : tensor<1x8x1024x64xf32>) permutation = [0, 2, 1, 3]
+    scf.forall (%i, %g) in (16, 8) ... {
+      %h = tensor.extract_slice %t[0, %g, 0, 0] [1, 1, %n, 64] [1, 1, 1, 1]
+      %r = tensor.collapse_shape %h [[0, 1, 2], [3]]
+      %k = tensor.expand_shape %r [[0, 1, 2], [3]] output_shape [1, %n, 1, 64]
+      %o = kha.sdpa %q, %k, %v ...
+    ```
+
+    Rewritten: key and value operands that are unit-stride slices of one
+    head, of one batch entry and of the whole width, of a source with a
+    static number of heads greater than one that is made outside the loop
+    the op is in. Left alone: ops with fewer than `min-rows` query rows per
+    key/value head (or a dynamic number), such as a decoding step's, which
+    reads each key once: there the copy would cost more than it saves. The
+    CPU pipeline runs it after `kha-cpu-schedule`'s attention tiling.
+  }];
+  let options = [
+    Option<"minRows", "min-rows", "int64_t", /*default=*/"16",
+           "the fewest query rows per key/value head (static) for which a "
+           "tile's operands are rewritten">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def KHAMemRefCopyToLinalgPass : Pass<"kha-memref-copy-to-linalg"> {
   let summary = "rewrite memref.copy as linalg.copy";
   let description = [{

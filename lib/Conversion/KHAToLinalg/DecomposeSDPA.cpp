@@ -18,6 +18,14 @@
 // op's destination [B, L, H, dv]. A row that sees no key (all -inf) gives
 // zeros, not NaN. Everything is computed in f32.
 //
+// With `transposeScores` (and static query rows, at least 16 of them) the
+// scores are computed key-major, s^T = K_block Q^T [N, n, R]: the query
+// rows are transposed once per op instead of each key block once per
+// block, the keys are read as they lie, and the row maximum and sum reduce
+// across rows of s^T, along the vectors rather than within them. The value
+// block then multiplies p as p^T's transpose (a batch_matmul whose first
+// operand is indexed (b, k, m)).
+//
 //===----------------------------------------------------------------------===//
 
 #include "kha/Conversion/Passes.h"
@@ -53,6 +61,22 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 /// lies (rows of d) rather than transposed first: decoding reads each key
 /// once, and a transposed copy would cost more than the product.
 constexpr int64_t kMinRowsToTransposeKeys = 16;
+
+/// Groups of `rank` dimensions, one per dimension for which `isKept` holds
+/// (at least one must), each with the dimensions not kept before it; those
+/// after the last kept one join the last group.
+SmallVector<ReassociationIndices>
+groupAround(int64_t rank, function_ref<bool(int64_t)> isKept) {
+  SmallVector<ReassociationIndices> result(1);
+  for (int64_t i = 0; i < rank; ++i) {
+    result.back().push_back(i);
+    if (isKept(i))
+      result.emplace_back();
+  }
+  ReassociationIndices rest = result.pop_back_val();
+  llvm::append_range(result.back(), rest);
+  return result;
+}
 
 /// `value` permuted by `perm` and merged by `collapse` (empty: none), as a
 /// reshape when the permutation moves only dimensions of size 1 and each
@@ -99,17 +123,6 @@ Value reshapeInsteadOfTranspose(OpBuilder &b, Location loc, Value value,
       kept.push_back(i);
   if (kept.empty())
     return Value();
-  auto groupAround = [&](int64_t rank, function_ref<bool(int64_t)> isKept) {
-    SmallVector<ReassociationIndices> result(1);
-    for (int64_t i = 0; i < rank; ++i) {
-      result.back().push_back(i);
-      if (isKept(i))
-        result.emplace_back();
-    }
-    ReassociationIndices rest = result.pop_back_val();
-    llvm::append_range(result.back(), rest);
-    return result;
-  };
   SmallVector<ReassociationIndices> toKept =
       groupAround(shape.size(), [&](int64_t i) { return shape[i] != 1; });
   Value flat = tensor::CollapseShapeOp::create(b, loc, value, toKept);
@@ -126,6 +139,46 @@ Value reshapeInsteadOfTranspose(OpBuilder &b, Location loc, Value value,
   }
   return tensor::ExpandShapeOp::create(b, loc, type.clone(targetShape), flat,
                                        toTarget, sizes);
+}
+
+/// `value` permuted by `perm` as a transpose of its dimensions other than 1
+/// alone, between reshapes: the same copy at a lower rank, which the CPU
+/// schedule's transpose tiles fit (a query tile [1, L, 1, 1, d] becomes an
+/// L x d transpose). Null when no dimension is 1, or fewer than two are not.
+Value transposeWithoutUnitDims(OpBuilder &b, Location loc, Value value,
+                               ArrayRef<int64_t> perm) {
+  auto type = cast<RankedTensorType>(value.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  int64_t rank = shape.size();
+  SmallVector<int64_t> kept;
+  for (int64_t i = 0; i < rank; ++i)
+    if (shape[i] != 1)
+      kept.push_back(i);
+  if (static_cast<int64_t>(kept.size()) == rank || kept.size() < 2)
+    return Value();
+  Value flat = tensor::CollapseShapeOp::create(
+      b, loc, value,
+      groupAround(rank, [&](int64_t i) { return shape[i] != 1; }));
+  SmallVector<int64_t> keptPerm;
+  for (int64_t p : perm)
+    if (shape[p] != 1)
+      keptPerm.push_back(llvm::find(kept, p) - kept.begin());
+  SmallVector<OpFoldResult> flatDims = getDims(b, loc, flat), permuted;
+  for (int64_t p : keptPerm)
+    permuted.push_back(flatDims[p]);
+  Value init = buildEmpty(b, loc, permuted, type.getElementType());
+  Value transposed =
+      linalg::TransposeOp::create(b, loc, flat, init, keptPerm).getResult()[0];
+  SmallVector<int64_t> targetShape;
+  SmallVector<OpFoldResult> sizes;
+  int64_t next = 0;
+  for (int64_t p : perm) {
+    targetShape.push_back(shape[p]);
+    sizes.push_back(shape[p] == 1 ? b.getIndexAttr(1) : permuted[next++]);
+  }
+  return tensor::ExpandShapeOp::create(
+      b, loc, type.clone(targetShape), transposed,
+      groupAround(rank, [&](int64_t i) { return targetShape[i] != 1; }), sizes);
 }
 
 /// `value` with its dimensions split by `groups` into `sizes`.
@@ -149,12 +202,17 @@ Value relayout(OpBuilder &b, Location loc, Value value,
     value = expandTo(b, loc, value, expand, expandedSizes);
   if (Value view = reshapeInsteadOfTranspose(b, loc, value, perm, collapse))
     return view;
-  SmallVector<OpFoldResult> dims = getDims(b, loc, value);
-  SmallVector<OpFoldResult> permuted;
-  for (int64_t p : perm)
-    permuted.push_back(dims[p]);
-  Value init = buildEmpty(b, loc, permuted, type.getElementType());
-  value = linalg::TransposeOp::create(b, loc, value, init, perm).getResult()[0];
+  if (Value lower = transposeWithoutUnitDims(b, loc, value, perm)) {
+    value = lower;
+  } else {
+    SmallVector<OpFoldResult> dims = getDims(b, loc, value);
+    SmallVector<OpFoldResult> permuted;
+    for (int64_t p : perm)
+      permuted.push_back(dims[p]);
+    Value init = buildEmpty(b, loc, permuted, type.getElementType());
+    value =
+        linalg::TransposeOp::create(b, loc, value, init, perm).getResult()[0];
+  }
   if (collapse.empty())
     return value;
   return tensor::CollapseShapeOp::create(b, loc, value, collapse);
@@ -169,8 +227,9 @@ struct SoftmaxState {
 /// Decomposes one kha.sdpa; see the file comment.
 class SDPADecomposition {
 public:
-  SDPADecomposition(SDPAOp op, int64_t keyBlock)
-      : op(op), loc(op.getLoc()), ctx(op.getContext()), keyBlock(keyBlock) {}
+  SDPADecomposition(SDPAOp op, int64_t keyBlock, bool transposeScores)
+      : op(op), loc(op.getLoc()), ctx(op.getContext()), keyBlock(keyBlock),
+        transposeScores(transposeScores) {}
 
   /// Checks what the decomposition needs: static head counts and widths.
   LogicalResult match(PatternRewriter &rewriter);
@@ -186,11 +245,15 @@ private:
   Value keyRows(OpBuilder &b, Value source, Value keyStart, OpFoldResult keys);
   Value maskedScore(OpBuilder &b, Location l, Value score, Value keyStart);
   Value normaliseIntoDestination(OpBuilder &b, SoftmaxState state);
+  Value valueRows(OpBuilder &b, Value keyStart, OpFoldResult keys);
 
   SDPAOp op;
   Location loc;
   MLIRContext *ctx;
   int64_t keyBlock;
+  /// Asked for; `keyMajor` says whether this op's scores are key-major.
+  bool transposeScores;
+  bool keyMajor = false;
   int64_t kvHeads = 0, group = 0, d = 0, dv = 0;
   OpFoldResult batch, len;
   /// Per-op values the softmax's bodies read.
@@ -207,6 +270,10 @@ LogicalResult SDPADecomposition::match(PatternRewriter &rewriter) {
     return rewriter.notifyMatchFailure(
         op, "head counts and widths must be static to decompose");
   group = heads / kvHeads;
+  // Key-major scores need the rows static, to vectorise along them.
+  int64_t len = op.getQuery().getType().getDimSize(1);
+  keyMajor = transposeScores && !ShapedType::isDynamic(len) &&
+             group * len >= kMinRowsToTransposeKeys;
   return success();
 }
 
@@ -222,12 +289,19 @@ Value SDPADecomposition::build(OpBuilder &b) {
   return normaliseIntoDestination(b, state);
 }
 
-/// Q [B, L, G, r, d] -> [B, G, r, L, d] -> [B*G, r*L, d], in f32.
+/// Q [B, L, G, r, d] -> [B, G, r, L, d] -> [B*G, r*L, d], in f32; key-major,
+/// [B, G, d, r, L] -> [B*G, d, r*L].
 Value SDPADecomposition::groupQueries(OpBuilder &b) {
+  SmallVector<int64_t> perm = {0, 2, 3, 1, 4};
+  SmallVector<ReassociationIndices> collapse = {{0, 1}, {2, 3}, {4}};
+  if (keyMajor) {
+    perm = {0, 2, 4, 3, 1};
+    collapse = {{0, 1}, {2}, {3, 4}};
+  }
   Value q = relayout(b, loc, op.getQuery(), {{0}, {1}, {2, 3}, {4}},
                      {batch, len, b.getIndexAttr(kvHeads),
                       b.getIndexAttr(group), b.getIndexAttr(d)},
-                     {0, 2, 3, 1, 4}, {{0, 1}, {2, 3}, {4}});
+                     perm, collapse);
   return widenToF32(b, loc, q);
 }
 
@@ -302,12 +376,17 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
                                      SoftmaxState state, Value keyStart,
                                      OpFoldResult keys) {
   Type f32 = b.getF32Type();
-  AffineExpr n, r, j;
-  bindDims(ctx, n, r, j);
-  AffineMap all = AffineMap::get(3, 0, {n, r, j}, ctx);
-  AffineMap rows = AffineMap::get(3, 0, {n, r}, ctx);
-  AffineMap rows2 = AffineMap::get(2, 0, {n, r}, ctx);
+  // The softmax's loops follow the scores' layout: (n, row, key), or
+  // (n, key, row) when they are key-major.
+  AffineExpr i0, i1, i2;
+  bindDims(ctx, i0, i1, i2);
+  AffineMap all = AffineMap::get(3, 0, {i0, i1, i2}, ctx);
+  AffineMap rows = AffineMap::get(3, 0, {i0, keyMajor ? i2 : i1}, ctx);
+  AffineMap accRows = AffineMap::get(3, 0, {i0, i1}, ctx);
+  AffineMap rows2 = AffineMap::get(2, 0, {i0, i1}, ctx);
   SmallVector<utils::IteratorType> rowReduction = {kPar, kPar, kRed};
+  if (keyMajor)
+    rowReduction = {kPar, kRed, kPar};
   SmallVector<utils::IteratorType> parallel3(3, kPar), parallel2(2, kPar);
   Value s = scores(b, queries, keyStart, keys);
   // The first block's state is the initial one (m = -inf, l = 0, acc = 0)
@@ -383,7 +462,7 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
               .getResult(0);
     acc = linalg::GenericOp::create(
               b, loc, acc.getType(), ValueRange{c}, ValueRange{acc},
-              ArrayRef<AffineMap>{rows, all}, parallel3, scaleBy)
+              ArrayRef<AffineMap>{accRows, all}, parallel3, scaleBy)
               .getResult(0);
   }
   // l' = l c + sum_j p.
@@ -396,22 +475,48 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
                   ValueRange{arith::AddFOp::create(bb, l, args[0], args[1])});
             })
             .getResult(0);
-  // acc' = acc c + p V_block: [N, R, n] x [N, n, dv].
+  // acc' = acc c + p V_block: [N, R, n] x [N, n, dv] (p read as the
+  // transpose of p^T when the scores are key-major).
+  auto matmul = linalg::BatchMatmulOp::create(
+      b, loc, ValueRange{p, valueRows(b, keyStart, keys)}, ValueRange{acc});
+  if (keyMajor) {
+    AffineExpr bb, m, nn, kk;
+    bindDims(ctx, bb, m, nn, kk);
+    matmul.setIndexingMapsAttr(
+        b.getAffineMapArrayAttr({AffineMap::get(4, 0, {bb, kk, m}, ctx),
+                                 AffineMap::get(4, 0, {bb, kk, nn}, ctx),
+                                 AffineMap::get(4, 0, {bb, m, nn}, ctx)}));
+  }
+  return {newMax, sum, matmul.getResult(0)};
+}
+
+/// The value block [N, n, dv] in f32.
+Value SDPADecomposition::valueRows(OpBuilder &b, Value keyStart,
+                                   OpFoldResult keys) {
   Value values = keyRows(b, op.getValue(), keyStart, keys);
-  Value grouped = widenToF32(
+  return widenToF32(
       b, loc,
       relayout(b, loc, values, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}}));
-  acc = linalg::BatchMatmulOp::create(b, loc, ValueRange{p, grouped},
-                                      ValueRange{acc})
-            .getResult(0);
-  return {newMax, sum, acc};
 }
 
 /// Q K_block^T, [N, R, n] in f32 (unscaled: the scale is applied with the
-/// mask, in maskedScore).
+/// mask, in maskedScore); key-major, K_block Q^T [N, n, R].
 Value SDPADecomposition::scores(OpBuilder &b, Value queries, Value keyStart,
                                 OpFoldResult keys) {
   Value block = keyRows(b, op.getKey(), keyStart, keys);
+  if (keyMajor) {
+    // K [B, n, G, d] -> [N, n, d], a view for one key/value head.
+    Value k = widenToF32(
+        b, loc,
+        relayout(b, loc, block, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}}));
+    SmallVector<OpFoldResult> qDims = getDims(b, loc, queries);
+    Value init = buildFilled(
+        b, loc, {qDims[0], tensor::getMixedSize(b, loc, block, 1), qDims[2]},
+        b.getF32Type(), 0.0);
+    return linalg::BatchMatmulOp::create(b, loc, ValueRange{k, queries},
+                                         ValueRange{init})
+        .getResult(0);
+  }
   std::optional<int64_t> rows =
       getConstantIntValue(tensor::getMixedSize(b, loc, queries, 1));
   bool keysByRow = rows && *rows < kMinRowsToTransposeKeys;
@@ -464,10 +569,14 @@ Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
   Value mask = op.getMask();
   if (!op.getCausal() && !mask)
     return s;
-  Value row = linalg::IndexOp::create(b, l, 1);
-  Value key =
-      arith::AddIOp::create(b, l, keyStart, linalg::IndexOp::create(b, l, 2));
-  Value pos = arith::RemUIOp::create(b, l, row, lenValue);
+  Value row = linalg::IndexOp::create(b, l, keyMajor ? 2 : 1);
+  Value key = arith::AddIOp::create(
+      b, l, keyStart, linalg::IndexOp::create(b, l, keyMajor ? 1 : 2));
+  // Row (n, row) is query position row mod L (row itself when each key/value
+  // head is read by one query head).
+  Value pos = group == 1
+                  ? row
+                  : arith::RemUIOp::create(b, l, row, lenValue).getResult();
   if (mask) {
     SmallVector<Value> at = {pos, key};
     auto maskShape = cast<ShapedType>(mask.getType()).getShape();
@@ -475,11 +584,12 @@ Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
       // Row (n, row) is batch n / G, query head (n mod G) * r + row / L.
       Value nIndex = linalg::IndexOp::create(b, l, 0);
       Value kv = arith::ConstantIndexOp::create(b, l, kvHeads);
-      Value head = arith::AddIOp::create(
-          b, l,
+      Value head =
           arith::MulIOp::create(b, l, arith::RemUIOp::create(b, l, nIndex, kv),
-                                arith::ConstantIndexOp::create(b, l, group)),
-          arith::DivUIOp::create(b, l, row, lenValue));
+                                arith::ConstantIndexOp::create(b, l, group));
+      if (group != 1)
+        head = arith::AddIOp::create(
+            b, l, head, arith::DivUIOp::create(b, l, row, lenValue));
       at = {arith::DivUIOp::create(b, l, nIndex, kv), head, pos, key};
       // Size-1 dimensions are shared (broadcast).
       for (int64_t i = 0; i < 3; ++i)
@@ -548,17 +658,19 @@ Value SDPADecomposition::normaliseIntoDestination(OpBuilder &b,
 }
 
 struct DecomposeSDPA : OpRewritePattern<SDPAOp> {
-  DecomposeSDPA(MLIRContext *ctx, int64_t keyBlock)
-      : OpRewritePattern(ctx), keyBlock(keyBlock) {}
+  DecomposeSDPA(MLIRContext *ctx, int64_t keyBlock, bool transposeScores)
+      : OpRewritePattern(ctx), keyBlock(keyBlock),
+        transposeScores(transposeScores) {}
   LogicalResult matchAndRewrite(SDPAOp op,
                                 PatternRewriter &rewriter) const override {
-    SDPADecomposition decomposition(op, keyBlock);
+    SDPADecomposition decomposition(op, keyBlock, transposeScores);
     if (failed(decomposition.match(rewriter)))
       return failure();
     rewriter.replaceOp(op, decomposition.build(rewriter));
     return success();
   }
   int64_t keyBlock;
+  bool transposeScores;
 };
 
 struct DecomposeSDPAPass
@@ -566,7 +678,7 @@ struct DecomposeSDPAPass
   using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populateDecomposeSDPAPatterns(patterns, keyBlockSize);
+    populateDecomposeSDPAPatterns(patterns, keyBlockSize, transposeScores);
     // One rewrite per op: the decomposition creates no kha.sdpa.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
     getOperation()->walk([&](SDPAOp op) {
@@ -579,6 +691,8 @@ struct DecomposeSDPAPass
 } // namespace
 
 void kha::populateDecomposeSDPAPatterns(RewritePatternSet &patterns,
-                                        int64_t keyBlockSize) {
-  patterns.add<DecomposeSDPA>(patterns.getContext(), keyBlockSize);
+                                        int64_t keyBlockSize,
+                                        bool transposeScores) {
+  patterns.add<DecomposeSDPA>(patterns.getContext(), keyBlockSize,
+                              transposeScores);
 }

@@ -328,6 +328,56 @@ module attributes {transform.with_named_sequence} {
   }
 
   //===--------------------------------------------------------------------===//
+  // Column reductions: the row maximum and sum of key-major attention scores
+  //===--------------------------------------------------------------------===//
+
+  // A rank-3 linalg.generic that reduces its middle loop (the keys of a
+  // block) into its first and last (the query rows), the last static and at
+  // most 2048 long.
+  transform.named_sequence @match_columns3(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op ["linalg.generic"] : !transform.any_op
+    %zero = transform.param.constant 0 : i64 -> !transform.param<i64>
+    %three = transform.param.constant 3 : i64 -> !transform.param<i64>
+    %longest = transform.param.constant 2048 : i64 -> !transform.param<i64>
+    %matched = transform.match.structured %op
+        : (!transform.any_op) -> !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      %r = transform.match.structured.rank %s
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi eq %r, %three : !transform.param<i64>
+      transform.match.structured.dim %s[0, 2] {parallel} : !transform.any_op
+      transform.match.structured.dim %s[1] {reduction} : !transform.any_op
+      %row = transform.match.structured.dim %s[-1]
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi gt %row, %zero : !transform.param<i64>
+      transform.match.param.cmpi le %row, %longest : !transform.param<i64>
+      transform.match.structured.yield %s : !transform.any_op
+    }
+    transform.yield %matched : !transform.any_op
+  }
+
+  // Sixteen rows at a time, all keys of the block in one vector op; the
+  // reduction across its rows becomes one elementwise maximum (or sum) per
+  // key rather than a reduction within a vector. A partial last group of
+  // rows is peeled, so that it is static too.
+  transform.named_sequence @vectorize_columns3(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1 = transform.structured.tile_using_for %op tile_sizes [1, 0, 16]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @peel failures(suppress) (%l1) : (!transform.any_op) -> ()
+    %tiles = transform.structured.match ops{["linalg.generic"]} in %l0
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %tiles : !transform.any_op {
+    ^bb0(%tile: !transform.any_op):
+      transform.include @vectorize failures(suppress) (%tile) : (!transform.any_op) -> ()
+    }
+    transform.apply_patterns to %l0 {
+      transform.apply_patterns.vector.lower_multi_reduction lowering_strategy = "innerparallel"
+    } : !transform.any_op
+    transform.yield
+  }
+
+  //===--------------------------------------------------------------------===//
   // Transposes (the attention's relayouts of K blocks and query rows): blocks
   // of 8 x 16 of the last two result dimensions, one vector.transpose each
   //===--------------------------------------------------------------------===//
@@ -345,6 +395,12 @@ module attributes {transform.with_named_sequence} {
       transform.match.structured.yield %s : !transform.any_op
     }
     transform.yield %matched : !transform.any_op
+  }
+  transform.named_sequence @match_transpose2(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 2 : i64 -> !transform.param<i64>
+    %m = transform.include @match_transpose failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
   }
   transform.named_sequence @match_transpose3(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
     %rank = transform.param.constant 3 : i64 -> !transform.param<i64>
@@ -365,6 +421,12 @@ module attributes {transform.with_named_sequence} {
     transform.yield %m : !transform.any_op
   }
   // Partial blocks (sizes the block does not divide) stay scalar.
+  transform.named_sequence @vectorize_transpose2(%op: !transform.any_op {transform.consumed}) {
+    %t, %l0, %l1 = transform.structured.tile_using_for %op tile_sizes [8, 16]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
+    transform.yield
+  }
   transform.named_sequence @vectorize_transpose3(%op: !transform.any_op {transform.consumed}) {
     %t, %l0, %l1, %l2 = transform.structured.tile_using_for %op tile_sizes [1, 8, 16]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
@@ -493,6 +555,8 @@ module attributes {transform.with_named_sequence} {
         @match_rows3 -> @vectorize_rows3,
         @match_rows4 -> @vectorize_rows4,
         @match_rows5 -> @vectorize_rows5,
+        @match_columns3 -> @vectorize_columns3,
+        @match_transpose2 -> @vectorize_transpose2,
         @match_transpose3 -> @vectorize_transpose3,
         @match_transpose4 -> @vectorize_transpose4,
         @match_transpose5 -> @vectorize_transpose5
