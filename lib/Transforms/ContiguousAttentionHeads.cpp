@@ -78,8 +78,7 @@ Value sliceOfHeadMajorCopy(RewriterBase &rewriter,
   else
     rewriter.setInsertionPointToStart(source.getParentBlock());
   SmallVector<int64_t> perm = {kBatch, kHead, kSeq, kWidth};
-  SmallVector<OpFoldResult> dims =
-      tensor::getMixedSizes(rewriter, loc, source);
+  SmallVector<OpFoldResult> dims = tensor::getMixedSizes(rewriter, loc, source);
   SmallVector<OpFoldResult> transposedDims;
   for (int64_t p : perm)
     transposedDims.push_back(dims[p]);
@@ -96,8 +95,8 @@ Value sliceOfHeadMajorCopy(RewriterBase &rewriter,
     sizes.push_back(slice.getMixedSizes()[p]);
   }
   SmallVector<OpFoldResult> strides(4, rewriter.getIndexAttr(1));
-  Value head = tensor::ExtractSliceOp::create(rewriter, loc, headMajor,
-                                              offsets, sizes, strides);
+  Value head = tensor::ExtractSliceOp::create(rewriter, loc, headMajor, offsets,
+                                              sizes, strides);
   // [b, 1, n, d] -> [b*n, d] -> [b, n, 1, d]: the batch size of a tile is
   // 1, or the head dimension would not be the only one moved.
   SmallVector<ReassociationIndices> groups = {{0, 1, 2}, {3}};
@@ -124,8 +123,7 @@ struct ContiguousAttentionHeads : OpRewritePattern<SDPAOp> {
     for (OpOperand *operand : {&op.getKeyMutable(), &op.getValueMutable()}) {
       tensor::ExtractSliceOp slice = headSlice(operand->get(), op);
       // The batch dimension must be sliced to size 1 too (see above).
-      if (!slice ||
-          getConstantIntValue(slice.getMixedSizes()[kBatch]) != 1)
+      if (!slice || getConstantIntValue(slice.getMixedSizes()[kBatch]) != 1)
         continue;
       Value head = sliceOfHeadMajorCopy(rewriter, slice);
       rewriter.modifyOpInPlace(op, [&] { operand->set(head); });

@@ -5,6 +5,11 @@
 // causal tile stops at the diagonal.
 // RUN: kha-opt %s -kha-cpu-schedule=entry-point=kha_tile_attention -canonicalize \
 // RUN:   -kha-decompose-sdpa=key-block-size=64 -canonicalize -cse -kha-cpu-schedule | FileCheck %s
+// The CPU pipeline's form: contiguous key/value heads and key-major scores.
+// RUN: kha-opt %s -kha-cpu-schedule=entry-point=kha_tile_attention -canonicalize \
+// RUN:   -kha-contiguous-attention-heads -cse \
+// RUN:   -kha-decompose-sdpa="key-block-size=64 transpose-scores=true" -canonicalize -cse \
+// RUN:   -kha-cpu-schedule | FileCheck %s --check-prefix=KM
 
 // CHECK-LABEL: func @attention
 // CHECK-NOT: tensor<{{.*}}x256xf32>
@@ -21,6 +26,25 @@
 // CHECK: vector.contract {{.*}} into vector<1x8x32xf32>
 // CHECK-NOT: tensor<{{.*}}x256xf32>
 // CHECK: return
+
+// K and V are made head-major once, outside the tiles, in vectorised 8 x 16
+// blocks; each tile's scores s^T = K Q^T are 64 keys x 128 grouped rows
+// (two query heads of 64 rows), an 8 x 32 register tile; the row maximum is
+// one elementwise maximum per key on 16 rows at a time (no reduction within
+// a vector); the exponentials are one vector of 128 rows per key.
+// KM-LABEL: func @attention
+// KM-COUNT-2: vector.transfer_write {{.*}} : vector<1x1x8x16xf32>, tensor<1x1x8x16xf32>
+// KM: scf.forall (%{{.*}}, %{{.*}}) in (4, 2) shared_outs
+// KM: scf.for %{{.*}} = %c0 to %{{.*}} step %c64
+// KM-NOT: vector.transpose {{.*}}xf32>
+// KM: vector.contract {{.*}} into vector<1x8x32xf32>
+// KM: scf.for %{{.*}} = %c0 to %c128 step %c16
+// KM-NOT: vector.multi_reduction
+// KM-COUNT-64: arith.maximumf %{{.*}}, %{{.*}} : vector<16xf32>
+// KM: math.exp %{{.*}} : vector<1x1x128xf32>
+// KM: vector.contract {{.*}} into vector<1x8x32xf32>
+// KM-NOT: vector.multi_reduction
+// KM: return
 func.func @attention(%q: tensor<1x256x4x32xf32>, %k: tensor<1x256x2x32xf32>, %v: tensor<1x256x2x32xf32>) -> tensor<1x256x4x32xf32> {
   %sdpa_init = tensor.empty() : tensor<1x256x4x32xf32>
   %0 = kha.sdpa %q, %k, %v outs(%sdpa_init) {causal, scale = 0.17 : f64} : (tensor<1x256x4x32xf32>, tensor<1x256x2x32xf32>, tensor<1x256x2x32xf32>, tensor<1x256x4x32xf32>) -> tensor<1x256x4x32xf32>
