@@ -181,6 +181,20 @@ Value transposeWithoutUnitDims(OpBuilder &b, Location loc, Value value,
       groupAround(rank, [&](int64_t i) { return targetShape[i] != 1; }), sizes);
 }
 
+/// Makes `matmul` read its first operand as [b, k, m] (`lhs`) and its second
+/// as [b, n, k] (`rhs`) rather than [b, m, k] and [b, k, n].
+void readTransposed(OpBuilder &b, linalg::BatchMatmulOp matmul, bool lhs,
+                    bool rhs) {
+  MLIRContext *ctx = b.getContext();
+  AffineExpr bb, m, n, k;
+  bindDims(ctx, bb, m, n, k);
+  auto map = [&](AffineExpr row, AffineExpr col) {
+    return AffineMap::get(4, 0, {bb, row, col}, ctx);
+  };
+  matmul.setIndexingMapsAttr(b.getAffineMapArrayAttr(
+      {lhs ? map(k, m) : map(m, k), rhs ? map(n, k) : map(k, n), map(m, n)}));
+}
+
 /// `value` with its dimensions split by `groups` into `sizes`.
 Value expandTo(OpBuilder &b, Location loc, Value value,
                ArrayRef<ReassociationIndices> groups,
@@ -479,14 +493,8 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
   // transpose of p^T when the scores are key-major).
   auto matmul = linalg::BatchMatmulOp::create(
       b, loc, ValueRange{p, valueRows(b, keyStart, keys)}, ValueRange{acc});
-  if (keyMajor) {
-    AffineExpr bb, m, nn, kk;
-    bindDims(ctx, bb, m, nn, kk);
-    matmul.setIndexingMapsAttr(
-        b.getAffineMapArrayAttr({AffineMap::get(4, 0, {bb, kk, m}, ctx),
-                                 AffineMap::get(4, 0, {bb, kk, nn}, ctx),
-                                 AffineMap::get(4, 0, {bb, m, nn}, ctx)}));
-  }
+  if (keyMajor)
+    readTransposed(b, matmul, /*lhs=*/true, /*rhs=*/false);
   return {newMax, sum, matmul.getResult(0)};
 }
 
@@ -532,14 +540,8 @@ Value SDPADecomposition::scores(OpBuilder &b, Value queries, Value keyStart,
       b.getF32Type(), 0.0);
   auto matmul = linalg::BatchMatmulOp::create(b, loc, ValueRange{queries, k},
                                               ValueRange{init});
-  if (keysByRow) {
-    AffineExpr bb, m, n, kk;
-    bindDims(ctx, bb, m, n, kk);
-    matmul.setIndexingMapsAttr(
-        b.getAffineMapArrayAttr({AffineMap::get(4, 0, {bb, m, kk}, ctx),
-                                 AffineMap::get(4, 0, {bb, n, kk}, ctx),
-                                 AffineMap::get(4, 0, {bb, m, n}, ctx)}));
-  }
+  if (keysByRow)
+    readTransposed(b, matmul, /*lhs=*/false, /*rhs=*/true);
   return matmul.getResult(0);
 }
 
