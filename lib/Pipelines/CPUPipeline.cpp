@@ -159,8 +159,9 @@ void kha::buildCPUPipeline(OpPassManager &pm,
   }
   KHADecomposeSDPAPassOptions decompose;
   decompose.keyBlockSize = kCPUKeyBlockSize;
-  // Key-major scores vectorise along the query rows (the schedule's
-  // column reductions); unvectorised, the row-major form is as good.
+  // Key-major scores are fast through the schedule's column reductions,
+  // which vectorise along the query rows; unvectorised, the row-major form
+  // is kept.
   decompose.transposeScores = options.vectorize;
   pm.addPass(createKHADecomposeSDPAPass(decompose));
   pm.addPass(createKHALowerToLinalgPass());

@@ -141,6 +141,17 @@ Value reshapeInsteadOfTranspose(OpBuilder &b, Location loc, Value value,
                                        toTarget, sizes);
 }
 
+/// `value` transposed by `perm` into a new tensor.
+Value transposeOf(OpBuilder &b, Location loc, Value value,
+                  ArrayRef<int64_t> perm) {
+  SmallVector<OpFoldResult> dims = getDims(b, loc, value), permuted;
+  for (int64_t p : perm)
+    permuted.push_back(dims[p]);
+  Value init = buildEmpty(b, loc, permuted,
+                          cast<ShapedType>(value.getType()).getElementType());
+  return linalg::TransposeOp::create(b, loc, value, init, perm).getResult()[0];
+}
+
 /// `value` permuted by `perm` as a transpose of its dimensions other than 1
 /// alone, between reshapes: the same copy at a lower rank, which the CPU
 /// schedule's transpose tiles fit (a query tile [1, L, 1, 1, d] becomes an
@@ -163,12 +174,8 @@ Value transposeWithoutUnitDims(OpBuilder &b, Location loc, Value value,
   for (int64_t p : perm)
     if (shape[p] != 1)
       keptPerm.push_back(llvm::find(kept, p) - kept.begin());
-  SmallVector<OpFoldResult> flatDims = getDims(b, loc, flat), permuted;
-  for (int64_t p : keptPerm)
-    permuted.push_back(flatDims[p]);
-  Value init = buildEmpty(b, loc, permuted, type.getElementType());
-  Value transposed =
-      linalg::TransposeOp::create(b, loc, flat, init, keptPerm).getResult()[0];
+  Value transposed = transposeOf(b, loc, flat, keptPerm);
+  SmallVector<OpFoldResult> permuted = getDims(b, loc, transposed);
   SmallVector<int64_t> targetShape;
   SmallVector<OpFoldResult> sizes;
   int64_t next = 0;
@@ -211,22 +218,12 @@ Value relayout(OpBuilder &b, Location loc, Value value,
                ArrayRef<ReassociationIndices> expand,
                ArrayRef<OpFoldResult> expandedSizes, ArrayRef<int64_t> perm,
                ArrayRef<ReassociationIndices> collapse) {
-  auto type = cast<RankedTensorType>(value.getType());
   if (!expand.empty())
     value = expandTo(b, loc, value, expand, expandedSizes);
   if (Value view = reshapeInsteadOfTranspose(b, loc, value, perm, collapse))
     return view;
-  if (Value lower = transposeWithoutUnitDims(b, loc, value, perm)) {
-    value = lower;
-  } else {
-    SmallVector<OpFoldResult> dims = getDims(b, loc, value);
-    SmallVector<OpFoldResult> permuted;
-    for (int64_t p : perm)
-      permuted.push_back(dims[p]);
-    Value init = buildEmpty(b, loc, permuted, type.getElementType());
-    value =
-        linalg::TransposeOp::create(b, loc, value, init, perm).getResult()[0];
-  }
+  Value lower = transposeWithoutUnitDims(b, loc, value, perm);
+  value = lower ? lower : transposeOf(b, loc, value, perm);
   if (collapse.empty())
     return value;
   return tensor::CollapseShapeOp::create(b, loc, value, collapse);
@@ -259,7 +256,7 @@ private:
   Value keyRows(OpBuilder &b, Value source, Value keyStart, OpFoldResult keys);
   Value maskedScore(OpBuilder &b, Location l, Value score, Value keyStart);
   Value normaliseIntoDestination(OpBuilder &b, SoftmaxState state);
-  Value valueRows(OpBuilder &b, Value keyStart, OpFoldResult keys);
+  Value headRows(OpBuilder &b, Value source, Value keyStart, OpFoldResult keys);
 
   SDPAOp op;
   Location loc;
@@ -492,34 +489,33 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
   // acc' = acc c + p V_block: [N, R, n] x [N, n, dv] (p read as the
   // transpose of p^T when the scores are key-major).
   auto matmul = linalg::BatchMatmulOp::create(
-      b, loc, ValueRange{p, valueRows(b, keyStart, keys)}, ValueRange{acc});
+      b, loc, ValueRange{p, headRows(b, op.getValue(), keyStart, keys)},
+      ValueRange{acc});
   if (keyMajor)
     readTransposed(b, matmul, /*lhs=*/true, /*rhs=*/false);
   return {newMax, sum, matmul.getResult(0)};
 }
 
-/// The value block [N, n, dv] in f32.
-Value SDPADecomposition::valueRows(OpBuilder &b, Value keyStart,
-                                   OpFoldResult keys) {
-  Value values = keyRows(b, op.getValue(), keyStart, keys);
+/// Rows [keyStart, keyStart + keys) of `source` (`[B, S, G, w]`) as they
+/// lie, grouped by key/value head: [N, n, w] in f32 (a view for one head).
+Value SDPADecomposition::headRows(OpBuilder &b, Value source, Value keyStart,
+                                  OpFoldResult keys) {
+  Value block = keyRows(b, source, keyStart, keys);
   return widenToF32(
       b, loc,
-      relayout(b, loc, values, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}}));
+      relayout(b, loc, block, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}}));
 }
 
 /// Q K_block^T, [N, R, n] in f32 (unscaled: the scale is applied with the
 /// mask, in maskedScore); key-major, K_block Q^T [N, n, R].
 Value SDPADecomposition::scores(OpBuilder &b, Value queries, Value keyStart,
                                 OpFoldResult keys) {
-  Value block = keyRows(b, op.getKey(), keyStart, keys);
   if (keyMajor) {
-    // K [B, n, G, d] -> [N, n, d], a view for one key/value head.
-    Value k = widenToF32(
-        b, loc,
-        relayout(b, loc, block, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}}));
+    // K [B, n, G, d] -> [N, n, d] times Q^T [N, d, R].
+    Value k = headRows(b, op.getKey(), keyStart, keys);
     SmallVector<OpFoldResult> qDims = getDims(b, loc, queries);
     Value init = buildFilled(
-        b, loc, {qDims[0], tensor::getMixedSize(b, loc, block, 1), qDims[2]},
+        b, loc, {qDims[0], tensor::getMixedSize(b, loc, k, 1), qDims[2]},
         b.getF32Type(), 0.0);
     return linalg::BatchMatmulOp::create(b, loc, ValueRange{k, queries},
                                          ValueRange{init})
@@ -529,11 +525,11 @@ Value SDPADecomposition::scores(OpBuilder &b, Value queries, Value keyStart,
       getConstantIntValue(tensor::getMixedSize(b, loc, queries, 1));
   bool keysByRow = rows && *rows < kMinRowsToTransposeKeys;
   // K [B, n, G, d] -> [B, G, d, n] -> [N, d, n], or by row [N, n, d].
-  Value k =
-      keysByRow
-          ? relayout(b, loc, block, {}, {}, {0, 2, 1, 3}, {{0, 1}, {2}, {3}})
-          : relayout(b, loc, block, {}, {}, {0, 2, 3, 1}, {{0, 1}, {2}, {3}});
-  k = widenToF32(b, loc, k);
+  Value block = keyRows(b, op.getKey(), keyStart, keys);
+  Value k = keysByRow ? headRows(b, op.getKey(), keyStart, keys)
+                      : widenToF32(b, loc,
+                                   relayout(b, loc, block, {}, {}, {0, 2, 3, 1},
+                                            {{0, 1}, {2}, {3}}));
   SmallVector<OpFoldResult> qDims = getDims(b, loc, queries);
   Value init = buildFilled(
       b, loc, {qDims[0], qDims[1], tensor::getMixedSize(b, loc, block, 1)},
