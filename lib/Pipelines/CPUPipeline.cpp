@@ -180,7 +180,13 @@ void kha::buildCPUPipeline(OpPassManager &pm,
     pm.addPass(createCSEPass());
   }
 
-  // Tensors -> buffers, with deallocation.
+  // Tensors -> buffers, with deallocation. Shared empty tensors and fills
+  // are unshared first, so that no buffer is copied to give each writer its
+  // own, and a value computed into an empty tensor and then inserted into a
+  // larger one (RoPE's two halves into the rotated row) is computed in
+  // place, in the larger one's buffer.
+  pm.addPass(createKHADuplicateSharedInitsPass());
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
   addBufferization(pm);
   // The schedule's scf.forall loops: the outermost on threads, or all in
   // order.
@@ -191,6 +197,10 @@ void kha::buildCPUPipeline(OpPassManager &pm,
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 
   pm.addPass(createKHAMemRefCopyToLinalgPass());
+  // Copies and the fills no tile vectorised, a vector at a time along their
+  // rows rather than an element at a time.
+  if (options.vectorize)
+    pm.addPass(createKHAVectorizeBufferCopiesPass());
 
   // Loops.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());

@@ -100,7 +100,8 @@ func.func @rms_norm(%x: tensor<1x?x2x8xf16>, %w: tensor<8xf16>) -> tensor<1x?x2x
 // -----
 
 // RoPE: cos/sin tables [L, d/2] computed once in f64, then the two halves
-// rotated and written into the result.
+// rotated into one result [B, L, H, 2, d/2] (half h at index h), which is the
+// op's result reshaped.
 // CHECK-LABEL: func @rope
 // CHECK: %[[TAB:.*]]:2 = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} outs(%{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<?x4xf32>)
 // CHECK: linalg.index 0
@@ -111,9 +112,20 @@ func.func @rms_norm(%x: tensor<1x?x2x8xf16>, %w: tensor<8xf16>) -> tensor<1x?x2x
 // CHECK: math.sin %{{.*}} : f64
 // CHECK: %[[X1:.*]] = tensor.extract_slice %{{.*}}[0, 0, 0, 0] [2, %{{.*}}, 3, 4] [1, 1, 1, 1]
 // CHECK: %[[X2:.*]] = tensor.extract_slice %{{.*}}[0, 0, 0, 4] [2, %{{.*}}, 3, 4] [1, 1, 1, 1]
-// CHECK: %[[ROT:.*]]:2 = linalg.generic {{.*}} ins(%[[X1]], %[[X2]], %[[TAB]]#0, %[[TAB]]#1 :
-// CHECK: %[[LO:.*]] = tensor.insert_slice %[[ROT]]#0 into %{{.*}}[0, 0, 0, 0]
-// CHECK: tensor.insert_slice %[[ROT]]#1 into %[[LO]][0, 0, 0, 4]
+// CHECK: %[[INIT:.*]] = tensor.empty(%{{.*}}) : tensor<2x?x3x2x4xf32>
+// CHECK: %[[ROT:.*]] = linalg.generic {{.*}} ins(%[[X1]], %[[X2]], %[[TAB]]#0, %[[TAB]]#1 : {{.*}} outs(%[[INIT]] : tensor<2x?x3x2x4xf32>)
+// CHECK: ^bb0(%[[A:.*]]: f32, %[[B:.*]]: f32, %[[COS:.*]]: f32, %[[SIN:.*]]: f32, %{{.*}}: f32):
+// CHECK: %[[AC:.*]] = arith.mulf %[[A]], %[[COS]]
+// CHECK: %[[BS:.*]] = arith.mulf %[[B]], %[[SIN]]
+// CHECK: %[[LOW:.*]] = arith.subf %[[AC]], %[[BS]]
+// CHECK: %[[BC:.*]] = arith.mulf %[[B]], %[[COS]]
+// CHECK: %[[AS:.*]] = arith.mulf %[[A]], %[[SIN]]
+// CHECK: %[[HIGH:.*]] = arith.addf %[[BC]], %[[AS]]
+// CHECK: %[[H:.*]] = linalg.index 3
+// CHECK: %[[FIRST:.*]] = arith.cmpi eq, %[[H]], %{{.*}}
+// CHECK: arith.select %[[FIRST]], %[[LOW]], %[[HIGH]]
+// CHECK: tensor.collapse_shape %[[ROT]] {{\[}}[0], [1], [2], [3, 4]] : tensor<2x?x3x2x4xf32> into tensor<2x?x3x8xf32>
+// CHECK-NOT: tensor.insert_slice
 func.func @rope(%x: tensor<2x?x3x8xf32>) -> tensor<2x?x3x8xf32> {
   %0 = kha.rope %x {theta = 10000.0 : f64} : tensor<2x?x3x8xf32>
   return %0 : tensor<2x?x3x8xf32>

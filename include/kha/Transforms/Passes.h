@@ -44,6 +44,12 @@ void populatePackMatmulWeightsPatterns(RewritePatternSet &patterns,
 void populateContiguousAttentionHeadsPatterns(RewritePatternSet &patterns,
                                               int64_t minRows);
 
+/// kha-vectorize-buffer-copies: linalg.copy and linalg.fill on buffers with
+/// static, unit-stride rows as loops of vector transfers of at most
+/// `maxVectorSize` elements along the rows.
+void populateVectorizeBufferCopiesPatterns(RewritePatternSet &patterns,
+                                           int64_t maxVectorSize);
+
 #define GEN_PASS_REGISTRATION
 #include "kha/Transforms/Passes.h.inc"
 

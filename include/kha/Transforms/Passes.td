@@ -202,8 +202,8 @@ def KHAMemRefCopyToLinalgPass : Pass<"kha-memref-copy-to-linalg"> {
     Bufferisation copies buffers with `memref.copy`, which lowers to a call
     of `memrefCopy` from MLIR's runner-utils library for anything but the
     simplest layouts. Compiled libraries must be self-contained, so copies
-    become `linalg.copy` and are lowered (and vectorised) like any other
-    linalg op.
+    become `linalg.copy` and are lowered like any other linalg op (the CPU
+    pipeline vectorises them with `kha-vectorize-buffer-copies`).
 
     ```mlir
     memref.copy %a, %b : memref<?x8xf32> to memref<?x8xf32, strided<[16, 1]>>
@@ -212,6 +212,86 @@ def KHAMemRefCopyToLinalgPass : Pass<"kha-memref-copy-to-linalg"> {
     ```
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def KHADuplicateSharedInitsPass : Pass<"kha-duplicate-shared-inits"> {
+  let summary = "give each use of an empty tensor, or of a fill of one, its "
+                "own copy";
+  let description = [{
+    CSE merges identical `tensor.empty` ops, and identical `linalg.fill` ops
+    of them, into one value read by several ops (a zero-filled accumulator
+    for each of a layer's projections, an empty row for both halves of a
+    rotation). Bufferisation gives such a value one buffer: each op that
+    writes into it while another use still needs it gets a copy of it, and
+    `eliminate-empty-tensors`, which computes a value straight into the
+    buffer it is later inserted into, can serve only one use of an empty
+    tensor. This pass undoes the sharing before bufferisation: every use but
+    the first gets a clone of the op, made where the op is. A fill costs no
+    more than the copy it replaces, and an empty tensor costs nothing.
+
+    ```mlir
+    %e = tensor.empty() : tensor<64x32xf32>
+    %z = linalg.fill ins(%cst : f32) outs(%e : tensor<64x32xf32>) -> tensor<64x32xf32>
+    %a = linalg.matmul ins(%x, %w : ...) outs(%z : tensor<64x32xf32>) -> tensor<64x32xf32>
+    %b = linalg.matmul ins(%y, %w : ...) outs(%z : tensor<64x32xf32>) -> tensor<64x32xf32>
+    // becomes
+    %e = tensor.empty() : tensor<64x32xf32>
+    %e1 = tensor.empty() : tensor<64x32xf32>
+    %z = linalg.fill ins(%cst : f32) outs(%e : tensor<64x32xf32>) -> tensor<64x32xf32>
+    %z1 = linalg.fill ins(%cst : f32) outs(%e1 : tensor<64x32xf32>) -> tensor<64x32xf32>
+    %a = linalg.matmul ins(%x, %w : ...) outs(%z : tensor<64x32xf32>) -> tensor<64x32xf32>
+    %b = linalg.matmul ins(%y, %w : ...) outs(%z1 : tensor<64x32xf32>) -> tensor<64x32xf32>
+    ```
+
+    Left alone: fills of anything but an empty tensor (duplicated, they
+    would write the same buffer twice) and fills on buffers. The CPU
+    pipeline runs it right before bufferisation.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect"];
+}
+
+def KHAVectorizeBufferCopiesPass : Pass<"kha-vectorize-buffer-copies"> {
+  let summary = "copy and fill buffers a vector at a time along their rows";
+  let description = [{
+    Rewrites `linalg.copy` and `linalg.fill` on buffers into loops over every
+    dimension but the innermost and, inside, `vector.transfer_read` /
+    `vector.transfer_write` of whole pieces of the row (at most
+    `max-vector-size` elements each, the last piece shorter where the row is
+    not a multiple of it). Such ops are bufferisation's copies (for
+    example, of a value written in place that is read again later) and the
+    fills and copies that no tile of a schedule vectorised; lowered to
+    loops by `convert-linalg-to-loops`, they would move one element per
+    iteration.
+
+    ```mlir
+    linalg.copy ins(%a : memref<512x8x32xf32>) outs(%b : memref<512x8x32xf32, strided<[512, 64, 1]>>)
+    // becomes
+    scf.for %i = %c0 to %c512 step %c1 {
+      scf.for %j = %c0 to %c8 step %c1 {
+        %v = vector.transfer_read %a[%i, %j, %c0], %pad {in_bounds = [true]}
+            : memref<512x8x32xf32>, vector<32xf32>
+        vector.transfer_write %v, %b[%i, %j, %c0] {in_bounds = [true]}
+            : vector<32xf32>, memref<512x8x32xf32, strided<[512, 64, 1]>>
+      }
+    }
+    ```
+
+    Rewritten: ops on buffers whose operands have a static innermost
+    dimension of at least two elements and unit stride there, with one
+    element type (a fill's value of the buffer's element type). Left alone
+    (for `convert-linalg-to-loops`): ops on tensors, rank-0 buffers, rows of
+    dynamic size or of one element, rows with a stride, and copies or fills
+    that convert their element type. The CPU pipeline runs it after
+    bufferisation when it vectorises.
+  }];
+  let options = [
+    Option<"maxVectorSize", "max-vector-size", "int64_t", /*default=*/"64",
+           "the most elements one transfer moves">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def KHAForallToThreadsPass : Pass<"kha-forall-to-threads"> {

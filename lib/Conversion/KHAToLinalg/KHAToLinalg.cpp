@@ -230,7 +230,10 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
               ValueRange{castFloat(b, l, c, f32), castFloat(b, l, s, f32)});
         });
 
-    // Rotate the halves: out1 = x1 cos - x2 sin, out2 = x2 cos + x1 sin.
+    // Rotate the halves: out1 = x1 cos - x2 sin, out2 = x2 cos + x1 sin,
+    // written as one result [B, L, H, 2, d/2] (half h of the row at h) that
+    // is the op's result reshaped: bufferised, the rotation is computed in
+    // place rather than into two halves copied into the row.
     SmallVector<OpFoldResult> halfDims = dims;
     halfDims[3] = rewriter.getIndexAttr(half);
     SmallVector<OpFoldResult> zeros(4, rewriter.getIndexAttr(0));
@@ -242,18 +245,20 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
     Value x2 =
         tensor::ExtractSliceOp::create(rewriter, loc, x, upper, halfDims, ones);
 
-    AffineExpr b0, l1, n2, j3;
-    bindDims(ctx, b0, l1, n2, j3);
-    AffineMap all = dimsMap(ctx, 4, {b0, l1, n2, j3});
+    AffineExpr b0, l1, n2, h3, j4;
+    bindDims(ctx, b0, l1, n2, h3, j4);
+    AffineMap row = dimsMap(ctx, 5, {b0, l1, n2, j4});
+    AffineMap all = dimsMap(ctx, 5, {b0, l1, n2, h3, j4});
     AffineMap table =
-        positions ? dimsMap(ctx, 4, {b0, l1, j3}) : dimsMap(ctx, 4, {l1, j3});
-    Value halfInit = buildEmpty(rewriter, loc, halfDims, elementType);
+        positions ? dimsMap(ctx, 5, {b0, l1, j4}) : dimsMap(ctx, 5, {l1, j4});
+    SmallVector<OpFoldResult> splitDims = halfDims;
+    splitDims.insert(splitDims.begin() + 3, rewriter.getIndexAttr(2));
+    Value init = buildEmpty(rewriter, loc, splitDims, elementType);
     auto rotated = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{halfInit.getType(), halfInit.getType()},
+        rewriter, loc, TypeRange{init.getType()},
         ValueRange{x1, x2, tables.getResult(0), tables.getResult(1)},
-        ValueRange{halfInit, halfInit},
-        ArrayRef<AffineMap>{all, all, table, table, all, all},
-        ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar},
+        ValueRange{init}, ArrayRef<AffineMap>{row, row, table, table, all},
+        SmallVector<utils::IteratorType>(5, kPar),
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value a = castFloat(b, l, args[0], f32);
           Value c = castFloat(b, l, args[1], f32);
@@ -264,17 +269,16 @@ struct LowerRoPE : OpRewritePattern<RoPEOp> {
           Value out2 =
               arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, c, cosA),
                                     arith::MulFOp::create(b, l, a, sinA));
+          Value lower = arith::CmpIOp::create(
+              b, l, arith::CmpIPredicate::eq, linalg::IndexOp::create(b, l, 3),
+              arith::ConstantIndexOp::create(b, l, 0));
+          Value out = arith::SelectOp::create(b, l, lower, out1, out2);
           linalg::YieldOp::create(
-              b, l,
-              ValueRange{castFloat(b, l, out1, elementType),
-                         castFloat(b, l, out2, elementType)});
+              b, l, ValueRange{castFloat(b, l, out, elementType)});
         });
-
-    Value result = buildEmpty(rewriter, loc, dims, elementType);
-    result = tensor::InsertSliceOp::create(rewriter, loc, rotated.getResult(0),
-                                           result, zeros, halfDims, ones);
-    rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
-        op, rotated.getResult(1), result, upper, halfDims, ones);
+    rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
+        op, op.getType(), rotated.getResult(0),
+        ArrayRef<ReassociationIndices>{{0}, {1}, {2}, {3, 4}});
     return success();
   }
 };

@@ -68,6 +68,36 @@ module attributes {transform.with_named_sequence} {
     transform.yield
   }
 
+  // The op that makes a matmul's accumulator (operand 2); run with failures
+  // suppressed, the handle is empty where it is a block argument.
+  transform.named_sequence @init_producer(
+      %mm: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %init = transform.get_producer_of_operand %mm[2]
+        : (!transform.any_op) -> !transform.any_op
+    transform.yield %init : !transform.any_op
+  }
+  transform.named_sequence @fuse_fill(
+      %init: !transform.any_op {transform.consumed},
+      %blocks: !transform.any_op {transform.readonly}) {
+    transform.match.operation_name %init ["linalg.fill"] : !transform.any_op
+    %fused, %loop = transform.structured.fuse_into_containing_op %init into %blocks
+        : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.yield
+  }
+  // Where the accumulator is a fill (%init: its producer, or nothing), each
+  // of the threads' blocks fills its own part: filled whole outside, it was
+  // filled on one thread, and copied for every projection sharing it.
+  transform.named_sequence @fill_each_block(
+      %init: !transform.any_op {transform.consumed},
+      %blocks: !transform.any_op {transform.readonly}) {
+    transform.foreach %init : !transform.any_op {
+    ^bb0(%producer: !transform.any_op):
+      transform.include @fuse_fill failures(suppress) (%producer, %blocks)
+          : (!transform.any_op, !transform.any_op) -> ()
+    }
+    transform.yield
+  }
+
   transform.named_sequence @tile_matmul(
       %mm: !transform.any_op {transform.consumed},
       %rows: !transform.param<i64> {transform.readonly},
@@ -75,9 +105,13 @@ module attributes {transform.with_named_sequence} {
     // Independent blocks of 128 rows x 256 columns for the threads
     // (scf.forall, run by kha-forall-to-threads): a decoding step's few
     // rows still split its columns.
+    %init = transform.include @init_producer failures(suppress) (%mm)
+        : (!transform.any_op) -> !transform.any_op
     %b, %blocks = transform.structured.tile_using_forall %mm
         tile_sizes [128, 256, 0]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.include @fill_each_block failures(propagate) (%init, %blocks)
+        : (!transform.any_op, !transform.any_op) -> ()
     // Cache tiles of 64 rows x 512 columns x 256 of K, visited n, k, m: a
     // 256 x 32 panel of B (32 KiB) stays in L1 while the rows stream past.
     %c, %cl0, %cl1, %cl2 = transform.structured.tile_using_for %b
@@ -137,10 +171,14 @@ module attributes {transform.with_named_sequence} {
       %mm: !transform.any_op {transform.consumed},
       %rows: !transform.param<i64> {transform.readonly},
       %panels: !transform.param<i64> {transform.readonly}) {
+    %init = transform.include @init_producer failures(suppress) (%mm)
+        : (!transform.any_op) -> !transform.any_op
     %b, %blocks = transform.structured.tile_using_forall %mm
         tile_sizes [128, %panels, 0, 0]
         : (!transform.any_op, !transform.param<i64>)
           -> (!transform.any_op, !transform.any_op)
+    transform.include @fill_each_block failures(propagate) (%init, %blocks)
+        : (!transform.any_op, !transform.any_op) -> ()
     %c, %lk, %lm = transform.structured.tile_using_for %b
         tile_sizes [64, 0, 0, 256] interchange = [3, 0, 1, 2]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
@@ -434,8 +472,13 @@ module attributes {transform.with_named_sequence} {
     transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
     transform.yield
   }
+  // Rank 4: the head-major copies of a layer's keys and values
+  // (kha-contiguous-attention-heads), made before the attention's tiles and
+  // split over the threads in blocks of 64 rows of one head.
   transform.named_sequence @vectorize_transpose4(%op: !transform.any_op {transform.consumed}) {
-    %t, %l0, %l1, %l2, %l3 = transform.structured.tile_using_for %op tile_sizes [1, 1, 8, 16]
+    %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [1, 1, 64, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %t, %l0, %l1, %l2, %l3 = transform.structured.tile_using_for %b tile_sizes [1, 1, 8, 16]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
                                   !transform.any_op, !transform.any_op)
     transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()

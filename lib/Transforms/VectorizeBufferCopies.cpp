@@ -1,0 +1,159 @@
+//===- VectorizeBufferCopies.cpp - copies and fills as vector rows ---------===//
+//
+// linalg.copy and linalg.fill on buffers (bufferisation's copies, and the
+// fills and copies no tile of the CPU schedule took) as loops over all but
+// the innermost dimension, each iteration moving whole vectors along it.
+// Lowered by convert-linalg-to-loops, they would move one element at a
+// time, on one thread where they are outside the threads' loops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kha/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+namespace mlir {
+namespace kha {
+#define GEN_PASS_DEF_KHAVECTORIZEBUFFERCOPIESPASS
+#include "kha/Transforms/Passes.h.inc"
+} // namespace kha
+} // namespace mlir
+
+using namespace mlir;
+
+namespace {
+/// Whether `type` is a buffer of at least one dimension whose innermost is
+/// static, longer than one element and of unit stride.
+bool hasVectorRows(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  if (!memref || memref.getRank() == 0)
+    return false;
+  int64_t row = memref.getShape().back();
+  if (ShapedType::isDynamic(row) || row < 2)
+    return false;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  return succeeded(memref.getStridesAndOffset(strides, offset)) &&
+         strides.back() == 1;
+}
+
+/// Loops over every dimension of `dest` but the innermost; in each, the row
+/// in pieces of at most `maxVector` elements: `move(b, indices, piece)`
+/// writes the piece that starts at `indices`.
+void forEachRowPiece(
+    PatternRewriter &rewriter, Location loc, Value dest, int64_t maxVector,
+    function_ref<void(OpBuilder &, Location, ValueRange, VectorType)> move) {
+  auto type = cast<MemRefType>(dest.getType());
+  int64_t rank = type.getRank(), row = type.getShape().back();
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  SmallVector<Value> lbs(rank - 1, zero), steps(rank - 1, one), ubs;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    ubs.push_back(memref::DimOp::create(rewriter, loc, dest, i));
+  int64_t piece = std::min(row, maxVector);
+  int64_t whole = row / piece * piece;
+  scf::buildLoopNest(
+      rewriter, loc, lbs, ubs, steps,
+      [&](OpBuilder &b, Location l, ValueRange outer) {
+        auto at = [&](Value column) {
+          SmallVector<Value> indices(outer);
+          indices.push_back(column);
+          return indices;
+        };
+        VectorType full = VectorType::get({piece}, type.getElementType());
+        if (whole == piece) {
+          move(b, l, at(arith::ConstantIndexOp::create(b, l, 0)), full);
+        } else {
+          scf::ForOp::create(
+              b, l, arith::ConstantIndexOp::create(b, l, 0),
+              arith::ConstantIndexOp::create(b, l, whole),
+              arith::ConstantIndexOp::create(b, l, piece), ValueRange{},
+              [&](OpBuilder &fb, Location fl, Value column, ValueRange) {
+                move(fb, fl, at(column), full);
+                scf::YieldOp::create(fb, fl);
+              });
+        }
+        if (whole != row)
+          move(b, l, at(arith::ConstantIndexOp::create(b, l, whole)),
+               VectorType::get({row - whole}, type.getElementType()));
+      });
+}
+
+struct VectorizeCopy : OpRewritePattern<linalg::CopyOp> {
+  VectorizeCopy(MLIRContext *ctx, int64_t maxVector)
+      : OpRewritePattern(ctx), maxVector(maxVector) {}
+  LogicalResult matchAndRewrite(linalg::CopyOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "not on buffers");
+    Value source = op.getInputs()[0], dest = op.getOutputs()[0];
+    if (!hasVectorRows(source.getType()) || !hasVectorRows(dest.getType()) ||
+        getElementTypeOrSelf(source) != getElementTypeOrSelf(dest))
+      return rewriter.notifyMatchFailure(
+          op, "needs static, unit-stride rows of one element type");
+    forEachRowPiece(rewriter, op.getLoc(), dest, maxVector,
+                    [&](OpBuilder &b, Location l, ValueRange indices,
+                        VectorType piece) {
+                      SmallVector<bool> inBounds = {true};
+                      Value v = vector::TransferReadOp::create(
+                          b, l, piece, source, indices,
+                          /*padding=*/std::nullopt, inBounds);
+                      vector::TransferWriteOp::create(b, l, v, dest, indices,
+                                                      inBounds);
+                    });
+    rewriter.eraseOp(op);
+    return success();
+  }
+  int64_t maxVector;
+};
+
+struct VectorizeFill : OpRewritePattern<linalg::FillOp> {
+  VectorizeFill(MLIRContext *ctx, int64_t maxVector)
+      : OpRewritePattern(ctx), maxVector(maxVector) {}
+  LogicalResult matchAndRewrite(linalg::FillOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "not on buffers");
+    Value value = op.getInputs()[0], dest = op.getOutputs()[0];
+    if (!hasVectorRows(dest.getType()) ||
+        value.getType() != getElementTypeOrSelf(dest))
+      return rewriter.notifyMatchFailure(
+          op, "needs static, unit-stride rows of the value's type");
+    forEachRowPiece(
+        rewriter, op.getLoc(), dest, maxVector,
+        [&](OpBuilder &b, Location l, ValueRange indices, VectorType piece) {
+          Value v = vector::BroadcastOp::create(b, l, piece, value);
+          vector::TransferWriteOp::create(b, l, v, dest, indices,
+                                          SmallVector<bool>{true});
+        });
+    rewriter.eraseOp(op);
+    return success();
+  }
+  int64_t maxVector;
+};
+
+struct VectorizeBufferCopiesPass
+    : kha::impl::KHAVectorizeBufferCopiesPassBase<VectorizeBufferCopiesPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    if (maxVectorSize < 1) {
+      getOperation()->emitError("max-vector-size must be at least 1");
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(&getContext());
+    kha::populateVectorizeBufferCopiesPatterns(patterns, maxVectorSize);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+} // namespace
+
+void kha::populateVectorizeBufferCopiesPatterns(RewritePatternSet &patterns,
+                                                int64_t maxVectorSize) {
+  patterns.add<VectorizeCopy, VectorizeFill>(patterns.getContext(),
+                                             maxVectorSize);
+}
