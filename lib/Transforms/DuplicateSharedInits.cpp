@@ -28,10 +28,8 @@ namespace {
 /// Gives every use of `op`'s single result but the first a clone of `op`,
 /// made where `op` is (so that its operands dominate it).
 void duplicatePerUse(OpBuilder &b, Operation *op) {
-  SmallVector<OpOperand *> uses =
-      llvm::map_to_vector(op->getResult(0).getUses(), [](OpOperand &use) {
-        return &use;
-      });
+  SmallVector<OpOperand *> uses = llvm::map_to_vector(
+      op->getResult(0).getUses(), [](OpOperand &use) { return &use; });
   b.setInsertionPointAfter(op);
   for (OpOperand *use : llvm::drop_begin(uses))
     use->set(b.clone(*op)->getResult(0));

@@ -1,4 +1,5 @@
-//===- VectorizeBufferCopies.cpp - copies and fills as vector rows ---------===//
+//===- VectorizeBufferCopies.cpp - copies and fills as vector rows
+//---------===//
 //
 // linalg.copy and linalg.fill on buffers (bufferisation's copies, and the
 // fills and copies no tile of the CPU schedule took) as loops over all but
@@ -50,13 +51,18 @@ void forEachRowPiece(
     function_ref<void(OpBuilder &, Location, ValueRange, VectorType)> move) {
   auto type = cast<MemRefType>(dest.getType());
   int64_t rank = type.getRank(), row = type.getShape().back();
-  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  SmallVector<Value> lbs(rank - 1, zero), steps(rank - 1, one), ubs;
-  for (int64_t i = 0; i + 1 < rank; ++i)
-    ubs.push_back(memref::DimOp::create(rewriter, loc, dest, i));
   int64_t piece = std::min(row, maxVector);
   int64_t whole = row / piece * piece;
+  auto index = [&](int64_t i) {
+    return arith::ConstantIndexOp::create(rewriter, loc, i).getResult();
+  };
+  Value zero = index(0), one = index(1);
+  Value pieceSize = index(piece), wholeEnd = index(whole);
+  SmallVector<Value> lbs(rank - 1, zero), steps(rank - 1, one), ubs;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    ubs.push_back(getValueOrCreateConstantIndexOp(
+        rewriter, loc, memref::getMixedSize(rewriter, loc, dest, i)));
+  VectorType full = VectorType::get({piece}, type.getElementType());
   scf::buildLoopNest(
       rewriter, loc, lbs, ubs, steps,
       [&](OpBuilder &b, Location l, ValueRange outer) {
@@ -65,21 +71,18 @@ void forEachRowPiece(
           indices.push_back(column);
           return indices;
         };
-        VectorType full = VectorType::get({piece}, type.getElementType());
         if (whole == piece) {
-          move(b, l, at(arith::ConstantIndexOp::create(b, l, 0)), full);
+          move(b, l, at(zero), full);
         } else {
           scf::ForOp::create(
-              b, l, arith::ConstantIndexOp::create(b, l, 0),
-              arith::ConstantIndexOp::create(b, l, whole),
-              arith::ConstantIndexOp::create(b, l, piece), ValueRange{},
+              b, l, zero, wholeEnd, pieceSize, ValueRange{},
               [&](OpBuilder &fb, Location fl, Value column, ValueRange) {
                 move(fb, fl, at(column), full);
                 scf::YieldOp::create(fb, fl);
               });
         }
         if (whole != row)
-          move(b, l, at(arith::ConstantIndexOp::create(b, l, whole)),
+          move(b, l, at(wholeEnd),
                VectorType::get({row - whole}, type.getElementType()));
       });
 }
@@ -96,16 +99,15 @@ struct VectorizeCopy : OpRewritePattern<linalg::CopyOp> {
         getElementTypeOrSelf(source) != getElementTypeOrSelf(dest))
       return rewriter.notifyMatchFailure(
           op, "needs static, unit-stride rows of one element type");
-    forEachRowPiece(rewriter, op.getLoc(), dest, maxVector,
-                    [&](OpBuilder &b, Location l, ValueRange indices,
-                        VectorType piece) {
-                      SmallVector<bool> inBounds = {true};
-                      Value v = vector::TransferReadOp::create(
-                          b, l, piece, source, indices,
-                          /*padding=*/std::nullopt, inBounds);
-                      vector::TransferWriteOp::create(b, l, v, dest, indices,
-                                                      inBounds);
-                    });
+    forEachRowPiece(
+        rewriter, op.getLoc(), dest, maxVector,
+        [&](OpBuilder &b, Location l, ValueRange indices, VectorType piece) {
+          SmallVector<bool> inBounds = {true};
+          Value v = vector::TransferReadOp::create(b, l, piece, source, indices,
+                                                   /*padding=*/std::nullopt,
+                                                   inBounds);
+          vector::TransferWriteOp::create(b, l, v, dest, indices, inBounds);
+        });
     rewriter.eraseOp(op);
     return success();
   }
@@ -120,10 +122,8 @@ struct VectorizeFill : OpRewritePattern<linalg::FillOp> {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "not on buffers");
     Value value = op.getInputs()[0], dest = op.getOutputs()[0];
-    if (!hasVectorRows(dest.getType()) ||
-        value.getType() != getElementTypeOrSelf(dest))
-      return rewriter.notifyMatchFailure(
-          op, "needs static, unit-stride rows of the value's type");
+    if (!hasVectorRows(dest.getType()))
+      return rewriter.notifyMatchFailure(op, "needs static, unit-stride rows");
     forEachRowPiece(
         rewriter, op.getLoc(), dest, maxVector,
         [&](OpBuilder &b, Location l, ValueRange indices, VectorType piece) {

@@ -131,7 +131,24 @@ func.func @dynamic_blocks(%q: tensor<1x?x2x8xf32>, %k: tensor<1x?x1x8xf32>, %v: 
 // -----
 
 // A tile of rows placed by query_offset: key j is masked when
-// j > row + offset (signed).
+// j > row + offset (signed). In blocks, the full blocks no row can see past
+// (up to (offset + 1) floordiv 4 blocks, at most all full blocks) come first
+// and skip the mask's arithmetic; the later ones, and the remainder, mask.
+// BLOCKS-DAG: #[[$BELOW:.*]] = affine_map<()[s0, s1] -> ((s0 floordiv 4) * 4, ((s1 + 1) floordiv 4) * 4)>
+// BLOCKS-DAG: #[[$NONNEG:.*]] = affine_map<()[s0] -> (0, s0)>
+// BLOCKS-LABEL: func @tile_offset
+// BLOCKS-SAME: %[[O:[a-z0-9]+]]: index
+// BLOCKS: %[[FULL:.*]] = affine.apply #{{.*}}()[%[[S:.*]]]
+// BLOCKS: %[[BELOW:.*]] = affine.min #[[$BELOW]]()[%[[S]], %[[O]]]
+// BLOCKS: %[[FROM:.*]] = affine.max #[[$NONNEG]]()[%[[BELOW]]]
+// BLOCKS: scf.for %{{.*}} = %c0 to %[[FROM]] step %c4
+// BLOCKS-NOT: arith.cmpi
+// BLOCKS: scf.yield
+// BLOCKS: scf.for %{{.*}} = %[[FROM]] to %[[FULL]] step %c4
+// BLOCKS: arith.cmpi sgt
+// BLOCKS: scf.yield
+// BLOCKS: scf.if
+// BLOCKS: arith.cmpi sgt
 // CHECK-LABEL: func @tile_offset
 // CHECK-SAME: %[[O:[a-z0-9]+]]: index
 // CHECK: linalg.generic
@@ -146,7 +163,15 @@ func.func @tile_offset(%q: tensor<1x16x2x8xf32>, %k: tensor<1x?x1x8xf32>, %v: te
 
 // -----
 
-// Aligned bottom right: query row 0 sits at key S - L (10 - 3).
+// Aligned bottom right: query row 0 sits at key S - L (10 - 3). In blocks of
+// 4, both full blocks (keys 0-7) are at or before row 0's place and skip the
+// mask; only the last 2 keys are masked.
+// BLOCKS-LABEL: func @bottom_right
+// BLOCKS: scf.for %{{.*}} = %c0 to %c8 step %c4
+// BLOCKS-NOT: arith.cmpi
+// BLOCKS: scf.yield
+// BLOCKS-NOT: scf.for
+// BLOCKS: arith.cmpi sgt
 // CHECK-LABEL: func @bottom_right
 // CHECK: %[[OFF:.*]] = arith.constant 7 : index
 // CHECK: linalg.generic

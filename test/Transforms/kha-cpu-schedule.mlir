@@ -133,6 +133,57 @@ func.func @panel_matmul(%a: tensor<256x16xf32>, %p: tensor<4x16x32xf32>, %c: ten
 
 // -----
 
+// A zero accumulator shared by two panel matmuls (two projections of one
+// input) and one of a plain matmul: each block of the threads fills its own
+// part, inside its scf.forall; nothing is filled whole outside.
+// CHECK-LABEL: func @accumulator_fills
+// CHECK-NOT: linalg.fill
+// CHECK: scf.forall (%{{.*}}) in (2) shared_outs(%[[O1:.*]] = %{{.*}})
+// CHECK: %[[S1:.*]] = tensor.extract_slice %[[O1]][%{{.*}}, 0, 0] [128, 4, 32]
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%[[S1]] : tensor<128x4x32xf32>)
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: linalg.fill
+// CHECK: scf.forall (%{{.*}}) in (2) shared_outs(%[[O2:.*]] = %{{.*}})
+// CHECK: %[[S2:.*]] = tensor.extract_slice %[[O2]]
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%[[S2]] : tensor<128x4x32xf32>)
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: linalg.fill
+// CHECK: scf.forall (%{{.*}}) in (2) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<256x64xf32>)
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<128x64xf32>)
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: linalg.fill
+func.func @accumulator_fills(%a: tensor<256x16xf32>, %p: tensor<4x16x32xf32>, %q: tensor<4x16x32xf32>,
+                             %w: tensor<16x64xf32>) -> (tensor<256x4x32xf32>, tensor<256x4x32xf32>, tensor<256x64xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<256x4x32xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<256x4x32xf32>) -> tensor<256x4x32xf32>
+  %0 = linalg.contract indexing_maps = [affine_map<(m, j, c, k) -> (m, k)>, affine_map<(m, j, c, k) -> (j, k, c)>, affine_map<(m, j, c, k) -> (m, j, c)>]
+      ins(%a, %p : tensor<256x16xf32>, tensor<4x16x32xf32>) outs(%z : tensor<256x4x32xf32>) -> tensor<256x4x32xf32>
+  %1 = linalg.contract indexing_maps = [affine_map<(m, j, c, k) -> (m, k)>, affine_map<(m, j, c, k) -> (j, k, c)>, affine_map<(m, j, c, k) -> (m, j, c)>]
+      ins(%a, %q : tensor<256x16xf32>, tensor<4x16x32xf32>) outs(%z : tensor<256x4x32xf32>) -> tensor<256x4x32xf32>
+  %e2 = tensor.empty() : tensor<256x64xf32>
+  %z2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<256x64xf32>) -> tensor<256x64xf32>
+  %2 = linalg.matmul ins(%a, %w : tensor<256x16xf32>, tensor<16x64xf32>) outs(%z2 : tensor<256x64xf32>) -> tensor<256x64xf32>
+  return %0, %1, %2 : tensor<256x4x32xf32>, tensor<256x4x32xf32>, tensor<256x64xf32>
+}
+
+// -----
+
+// A rank-4 transpose (the head-major copy of a layer's keys): blocks of 64
+// rows of one head for the threads, 8 x 16 vector transposes inside.
+// CHECK-LABEL: func @head_major_copy
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (4, 2)
+// CHECK: vector.transfer_read {{.*}} : tensor<1x8x1x16xf32>, vector<1x1x8x16xf32>
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: linalg.transpose
+func.func @head_major_copy(%k: tensor<1x128x4x64xf32>) -> tensor<1x4x128x64xf32> {
+  %e = tensor.empty() : tensor<1x4x128x64xf32>
+  %t = linalg.transpose ins(%k : tensor<1x128x4x64xf32>) outs(%e : tensor<1x4x128x64xf32>) permutation = [0, 2, 1, 3]
+  return %t : tensor<1x4x128x64xf32>
+}
+
+// -----
+
 // Panels of a weight packed in the function itself (no prepare function): the
 // pack becomes a reshape and a transpose, vectorised in blocks like the
 // other transposes. Contractions of other shapes are not panel matmuls and

@@ -278,12 +278,11 @@ def KHAVectorizeBufferCopiesPass : Pass<"kha-vectorize-buffer-copies"> {
     ```
 
     Rewritten: ops on buffers whose operands have a static innermost
-    dimension of at least two elements and unit stride there, with one
-    element type (a fill's value of the buffer's element type). Left alone
-    (for `convert-linalg-to-loops`): ops on tensors, rank-0 buffers, rows of
-    dynamic size or of one element, rows with a stride, and copies or fills
-    that convert their element type. The CPU pipeline runs it after
-    bufferisation when it vectorises.
+    dimension of at least two elements and unit stride there, and copies
+    between buffers of one element type. Left alone (for
+    `convert-linalg-to-loops`): ops on tensors, rank-0 buffers, rows of
+    dynamic size or of one element, and rows with a stride. The CPU pipeline
+    runs it after bufferisation when it vectorises.
   }];
   let options = [
     Option<"maxVectorSize", "max-vector-size", "int64_t", /*default=*/"64",

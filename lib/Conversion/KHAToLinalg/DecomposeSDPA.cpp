@@ -251,10 +251,13 @@ private:
   SoftmaxState initialState(OpBuilder &b);
   SoftmaxState visitKeys(OpBuilder &b, Value queries, SoftmaxState state);
   SoftmaxState step(OpBuilder &b, Value queries, SoftmaxState state,
-                    Value keyStart, OpFoldResult keys);
+                    Value keyStart, OpFoldResult keys, bool causalMask = true);
+  SoftmaxState blockLoop(OpBuilder &b, Value queries, SoftmaxState state,
+                         OpFoldResult from, OpFoldResult to, bool causalMask);
   Value scores(OpBuilder &b, Value queries, Value keyStart, OpFoldResult keys);
   Value keyRows(OpBuilder &b, Value source, Value keyStart, OpFoldResult keys);
-  Value maskedScore(OpBuilder &b, Location l, Value score, Value keyStart);
+  Value maskedScore(OpBuilder &b, Location l, Value score, Value keyStart,
+                    bool causalMask);
   Value normaliseIntoDestination(OpBuilder &b, SoftmaxState state);
   Value headRows(OpBuilder &b, Value source, Value keyStart, OpFoldResult keys);
 
@@ -340,21 +343,26 @@ SoftmaxState SDPADecomposition::visitKeys(OpBuilder &b, Value queries,
   if (keyBlock <= 0 || (staticKeys && *staticKeys <= keyBlock))
     return step(b, queries, state, zero, /*keys=*/OpFoldResult());
 
-  AffineExpr s0;
-  bindSymbols(ctx, s0);
+  AffineExpr s0, s1;
+  bindSymbols(ctx, s0, s1);
   OpFoldResult full = affine::makeComposedFoldedAffineApply(
       b, loc, s0.floorDiv(keyBlock) * keyBlock, {keys});
-  auto loop = scf::ForOp::create(
-      b, loc, zero, getValueOrCreateConstantIndexOp(b, loc, full),
-      arith::ConstantIndexOp::create(b, loc, keyBlock),
-      ValueRange{state.max, state.sum, state.acc},
-      [&](OpBuilder &lb, Location, Value keyStart, ValueRange carried) {
-        SoftmaxState next =
-            step(lb, queries, {carried[0], carried[1], carried[2]}, keyStart,
-                 lb.getIndexAttr(keyBlock));
-        scf::YieldOp::create(lb, loc, ValueRange{next.max, next.sum, next.acc});
-      });
-  state = {loop.getResult(0), loop.getResult(1), loop.getResult(2)};
+  OpFoldResult maskedFrom = b.getIndexAttr(0);
+  if (op.getCausal()) {
+    // Causal: block [j0, j0 + n) is in no row's future when its last key is
+    // at most the first row's place, j0 + n - 1 <= base. The full blocks up
+    // to (base + 1) floordiv n blocks skip the causal mask's arithmetic.
+    OpFoldResult below = affine::makeComposedFoldedAffineMin(
+        b, loc,
+        AffineMap::get(0, 2, {s0, (s1 + 1).floorDiv(keyBlock) * keyBlock}, ctx),
+        {full, causalBase});
+    maskedFrom = affine::makeComposedFoldedAffineMax(
+        b, loc, AffineMap::get(0, 1, {s0, b.getAffineConstantExpr(0)}, ctx),
+        {below});
+    state = blockLoop(b, queries, state, b.getIndexAttr(0), maskedFrom,
+                      /*causalMask=*/false);
+  }
+  state = blockLoop(b, queries, state, maskedFrom, full, /*causalMask=*/true);
   if (staticKeys && *staticKeys % keyBlock == 0)
     return state;
   OpFoldResult rest =
@@ -381,11 +389,35 @@ SoftmaxState SDPADecomposition::visitKeys(OpBuilder &b, Value queries,
           remainder.getResult(2)};
 }
 
+/// The full blocks of keys from `from` to `to` (a multiple of the block
+/// size apart) in a loop carrying the softmax's state; none when both fold
+/// to one constant.
+SoftmaxState SDPADecomposition::blockLoop(OpBuilder &b, Value queries,
+                                          SoftmaxState state, OpFoldResult from,
+                                          OpFoldResult to, bool causalMask) {
+  std::optional<int64_t> start = getConstantIntValue(from),
+                         end = getConstantIntValue(to);
+  if (start && end && *start >= *end)
+    return state;
+  auto loop = scf::ForOp::create(
+      b, loc, getValueOrCreateConstantIndexOp(b, loc, from),
+      getValueOrCreateConstantIndexOp(b, loc, to),
+      arith::ConstantIndexOp::create(b, loc, keyBlock),
+      ValueRange{state.max, state.sum, state.acc},
+      [&](OpBuilder &lb, Location, Value keyStart, ValueRange carried) {
+        SoftmaxState next =
+            step(lb, queries, {carried[0], carried[1], carried[2]}, keyStart,
+                 lb.getIndexAttr(keyBlock), causalMask);
+        scf::YieldOp::create(lb, loc, ValueRange{next.max, next.sum, next.acc});
+      });
+  return {loop.getResult(0), loop.getResult(1), loop.getResult(2)};
+}
+
 /// One block of keys [keyStart, keyStart + keys); all of them when `keys`
 /// is null.
 SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
                                      SoftmaxState state, Value keyStart,
-                                     OpFoldResult keys) {
+                                     OpFoldResult keys, bool causalMask) {
   Type f32 = b.getF32Type();
   // The softmax's loops follow the scores' layout: (n, row, key), or
   // (n, key, row) when they are key-major.
@@ -423,7 +455,7 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
           b, loc, state.max.getType(), ValueRange{s}, ValueRange{blockMaxInit},
           ArrayRef<AffineMap>{all, rows}, rowReduction,
           [&](OpBuilder &bb, Location l, ValueRange args) {
-            Value masked = maskedScore(bb, l, args[0], keyStart);
+            Value masked = maskedScore(bb, l, args[0], keyStart, causalMask);
             linalg::YieldOp::create(
                 bb, l,
                 ValueRange{arith::MaximumFOp::create(bb, l, masked, args[1])});
@@ -454,7 +486,8 @@ SoftmaxState SDPADecomposition::step(OpBuilder &b, Value queries,
                 ValueRange{buildEmpty(b, loc, sizes, f32)},
                 ArrayRef<AffineMap>{all, rows, all}, parallel3,
                 [&](OpBuilder &bb, Location l, ValueRange args) {
-                  Value masked = maskedScore(bb, l, args[0], keyStart);
+                  Value masked =
+                      maskedScore(bb, l, args[0], keyStart, causalMask);
                   linalg::YieldOp::create(
                       bb, l, ValueRange{shifted(bb, l, masked, args[1])});
                 })
@@ -561,11 +594,12 @@ Value SDPADecomposition::keyRows(OpBuilder &b, Value source, Value keyStart,
 /// gathered with tensor.extract (its index is not an affine function of
 /// (n, row, j) when L is dynamic).
 Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
-                                     Value keyStart) {
+                                     Value keyStart, bool causalMask) {
   Value s = arith::MulFOp::create(
       b, l, score, buildF32Constant(b, l, op.getScale().convertToDouble()));
   Value mask = op.getMask();
-  if (!op.getCausal() && !mask)
+  bool causal = op.getCausal() && causalMask;
+  if (!causal && !mask)
     return s;
   Value row = linalg::IndexOp::create(b, l, keyMajor ? 2 : 1);
   Value key = arith::AddIOp::create(
@@ -597,7 +631,7 @@ Value SDPADecomposition::maskedScore(OpBuilder &b, Location l, Value score,
     Value m = tensor::ExtractOp::create(b, l, mask, at);
     s = arith::AddFOp::create(b, l, s, castFloat(b, l, m, b.getF32Type()));
   }
-  if (op.getCausal()) {
+  if (causal) {
     // Key j is in query i's future when j > i + base (signed: the base of a
     // bottom-right alignment is negative when L > S).
     Value place = arith::AddIOp::create(b, l, pos, causalBase);
