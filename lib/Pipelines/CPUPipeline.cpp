@@ -79,6 +79,8 @@ void kha::addHostLowering(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createKHALowerVectorReductionsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createKHAMathApproximationPass());
+  // Roundings to bf16 as vector integer arithmetic, not a call per lane.
+  pm.addPass(createKHAExpandBF16ConversionsPass());
 
   // To the LLVM dialect.
   pm.addPass(createKHAEmitCInterfacePass());

@@ -428,6 +428,33 @@ def KHAMathApproximationPass : Pass<"kha-math-approximation"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def KHAExpandBF16ConversionsPass : Pass<"kha-expand-bf16-conversions"> {
+  let summary = "f32 <-> bf16 conversions as integer arithmetic on their bits";
+  let description = [{
+    Rewrites `arith.truncf` from f32 to bf16 and `arith.extf` from bf16 to
+    f32, on scalars and vectors, into arithmetic on the values' bits (MLIR's
+    `populateExpandBFloat16Patterns`): an extension is a shift left by 16;
+    a rounding adds `0x7FFF` plus the lowest kept bit (round to nearest,
+    ties to even) and keeps the high half, and gives a quiet NaN for a NaN.
+    Without AVX512-BF16, LLVM rounds each lane of a vector to bf16 with a
+    call of the runtime routine `__truncsfbf2`; the expanded form is plain
+    vector integer arithmetic.
+
+    ```mlir
+    %b = arith.truncf %x : vector<16xf32> to vector<16xbf16>
+    // becomes
+    %i = arith.bitcast %x : vector<16xf32> to vector<16xi32>
+    // ... the rounding bias added, shifted right by 16, NaNs selected ...
+    %t = arith.trunci %r : vector<16xi32> to vector<16xi16>
+    %b = arith.bitcast %t : vector<16xi16> to vector<16xbf16>
+    ```
+
+    Conversions between bf16 and types other than f32 are left alone. The
+    CPU pipeline runs it with the other host lowerings.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def KHALowerVectorReductionsPass : Pass<"kha-lower-vector-reductions"> {
   let summary = "lower vector.multi_reduction to 1-D reductions";
   let description = [{
