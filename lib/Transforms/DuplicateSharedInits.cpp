@@ -6,7 +6,8 @@
 // needs it gets a copy, and where an empty tensor is shared the
 // elimination of empty tensors (which computes a value straight into the
 // buffer it is later inserted into) can serve only one of its uses. This
-// pass gives every use its own tensor.empty, and its own fill of one.
+// pass gives every use its own tensor.empty, and every use that writes into
+// a fill of one its own fill.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,14 +26,31 @@ namespace kha {
 using namespace mlir;
 
 namespace {
-/// Gives every use of `op`'s single result but the first a clone of `op`,
-/// made where `op` is (so that its operands dominate it).
-void duplicatePerUse(OpBuilder &b, Operation *op) {
-  SmallVector<OpOperand *> uses = llvm::map_to_vector(
-      op->getResult(0).getUses(), [](OpOperand &use) { return &use; });
+/// Gives each of `uses` a clone of `op` (single result), made where `op`
+/// is (so that its operands dominate it).
+void cloneFor(OpBuilder &b, Operation *op, ArrayRef<OpOperand *> uses) {
   b.setInsertionPointAfter(op);
-  for (OpOperand *use : llvm::drop_begin(uses))
+  for (OpOperand *use : uses)
     use->set(b.clone(*op)->getResult(0));
+}
+
+SmallVector<OpOperand *> usesOf(Operation *op) {
+  return llvm::map_to_vector(op->getResult(0).getUses(),
+                             [](OpOperand &use) { return &use; });
+}
+
+/// A fill's uses that write into it in place (destination operands) each
+/// get their own fill; one of them keeps the original where nothing only
+/// reads it. Reads share the original: they need no copy.
+void unshareFill(OpBuilder &b, linalg::FillOp fill) {
+  SmallVector<OpOperand *> uses = usesOf(fill), writes;
+  for (OpOperand *use : uses) {
+    auto dps = dyn_cast<DestinationStyleOpInterface>(use->getOwner());
+    if (dps && dps.isDpsInit(use))
+      writes.push_back(use);
+  }
+  bool reads = writes.size() != uses.size();
+  cloneFor(b, fill, reads ? ArrayRef(writes) : ArrayRef(writes).drop_front());
 }
 
 struct DuplicateSharedInitsPass
@@ -48,12 +66,12 @@ struct DuplicateSharedInitsPass
         fills.push_back(fill);
     });
     for (linalg::FillOp fill : fills)
-      duplicatePerUse(b, fill);
+      unshareFill(b, fill);
     SmallVector<tensor::EmptyOp> empties;
     getOperation()->walk(
         [&](tensor::EmptyOp empty) { empties.push_back(empty); });
     for (tensor::EmptyOp empty : empties)
-      duplicatePerUse(b, empty);
+      cloneFor(b, empty, ArrayRef(usesOf(empty)).drop_front());
   }
 };
 } // namespace

@@ -29,10 +29,13 @@ using namespace mlir;
 
 namespace {
 /// Whether `type` is a buffer of at least one dimension whose innermost is
-/// static, longer than one element and of unit stride.
+/// static, longer than one element and of unit stride, of whole bytes (a
+/// vector of i1 is packed into bits in memory, a buffer of i1 is not).
 bool hasVectorRows(Type type) {
   auto memref = dyn_cast<MemRefType>(type);
-  if (!memref || memref.getRank() == 0)
+  if (!memref || memref.getRank() == 0 ||
+      !memref.getElementType().isIntOrFloat() ||
+      memref.getElementTypeBitWidth() % 8 != 0)
     return false;
   int64_t row = memref.getShape().back();
   if (ShapedType::isDynamic(row) || row < 2)

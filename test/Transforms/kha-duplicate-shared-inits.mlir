@@ -52,6 +52,46 @@ func.func @shared_empty(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>) {
 
 // -----
 
+// A fill both read (by two ops) and written into (by a third): the writer
+// gets its own fill, the readers share the original.
+// CHECK-LABEL: func @read_and_written
+// CHECK-SAME: (%[[X:.*]]: tensor<8xf32>)
+// CHECK-NOT: linalg.generic
+// CHECK-DAG: %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[E:.*]] : tensor<8xf32>)
+// CHECK-DAG: %[[W:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[E1:.*]] : tensor<8xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[X]], %[[Z]] : tensor<8xf32>, tensor<8xf32>) outs(%[[X]] : tensor<8xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[Z]] : tensor<8xf32>) outs(%[[X]] : tensor<8xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[X]] : tensor<8xf32>) outs(%[[W]] : tensor<8xf32>)
+// CHECK-NOT: linalg.fill
+func.func @read_and_written(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<8xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<8xf32>) -> tensor<8xf32>
+  %a = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>, affine_map<(i) -> (i)>],
+                       iterator_types = ["parallel"]}
+      ins(%x, %z : tensor<8xf32>, tensor<8xf32>) outs(%x : tensor<8xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %s = arith.addf %p, %q : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  %b = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>],
+                       iterator_types = ["parallel"]}
+      ins(%z : tensor<8xf32>) outs(%x : tensor<8xf32>) {
+  ^bb0(%q: f32, %o: f32):
+    linalg.yield %q : f32
+  } -> tensor<8xf32>
+  %c = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>],
+                       iterator_types = ["parallel"]}
+      ins(%x : tensor<8xf32>) outs(%z : tensor<8xf32>) {
+  ^bb0(%p: f32, %o: f32):
+    %s = arith.addf %p, %o : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  return %a, %b, %c : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>
+}
+
+// -----
+
 // Left alone: a fill of anything but an empty tensor (duplicated, both
 // would write the same buffer), fills and empty tensors with one use, and
 // fills on buffers.

@@ -81,7 +81,9 @@ func.func @one_row(%b: memref<48xi32>) {
 // -----
 
 // Left alone: copies and fills on tensors, of rank-0 buffers, of rows of
-// dynamic size, of one element or with a stride.
+// dynamic size, of one element or with a stride, and of elements narrower
+// than a byte (a vector of i1 is packed into bits in memory; a buffer of i1
+// holds a byte per element).
 // CHECK-LABEL: func @left_alone
 // CHECK-NOT: vector.
 // CHECK: linalg.copy ins(%{{.*}} : tensor<4x8xf32>)
@@ -89,17 +91,22 @@ func.func @one_row(%b: memref<48xi32>) {
 // CHECK: linalg.copy ins(%{{.*}} : memref<4x?xf32>)
 // CHECK: linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : memref<8x1xf32>)
 // CHECK: linalg.copy ins(%{{.*}} : memref<4x8xf32, strided<[1, 4]>>)
+// CHECK: linalg.copy ins(%{{.*}} : memref<4x64xi1>)
+// CHECK: linalg.fill ins(%{{.*}} : i1) outs(%{{.*}} : memref<4x64xi1>)
 // CHECK-NOT: vector.
 func.func @left_alone(%t: tensor<4x8xf32>, %u: tensor<4x8xf32>,
                       %s: memref<f32>, %s2: memref<f32>,
                       %d: memref<4x?xf32>, %d2: memref<4x?xf32>,
                       %one: memref<8x1xf32>, %x: f32,
-                      %col: memref<4x8xf32, strided<[1, 4]>>, %m: memref<4x8xf32>) -> tensor<4x8xf32> {
+                      %col: memref<4x8xf32, strided<[1, 4]>>, %m: memref<4x8xf32>,
+                      %bits: memref<4x64xi1>, %bits2: memref<4x64xi1>, %flag: i1) -> tensor<4x8xf32> {
   %r = linalg.copy ins(%t : tensor<4x8xf32>) outs(%u : tensor<4x8xf32>) -> tensor<4x8xf32>
   linalg.copy ins(%s : memref<f32>) outs(%s2 : memref<f32>)
   linalg.copy ins(%d : memref<4x?xf32>) outs(%d2 : memref<4x?xf32>)
   linalg.fill ins(%x : f32) outs(%one : memref<8x1xf32>)
   linalg.copy ins(%col : memref<4x8xf32, strided<[1, 4]>>) outs(%m : memref<4x8xf32>)
+  linalg.copy ins(%bits : memref<4x64xi1>) outs(%bits2 : memref<4x64xi1>)
+  linalg.fill ins(%flag : i1) outs(%bits2 : memref<4x64xi1>)
   return %r : tensor<4x8xf32>
 }
 

@@ -225,9 +225,12 @@ def KHADuplicateSharedInitsPass : Pass<"kha-duplicate-shared-inits"> {
     writes into it while another use still needs it gets a copy of it, and
     `eliminate-empty-tensors`, which computes a value straight into the
     buffer it is later inserted into, can serve only one use of an empty
-    tensor. This pass undoes the sharing before bufferisation: every use but
-    the first gets a clone of the op, made where the op is. A fill costs no
-    more than the copy it replaces, and an empty tensor costs nothing.
+    tensor. This pass undoes the sharing before bufferisation, with clones
+    made where the op is: every use of an empty tensor but the first gets its
+    own, and every use that writes into a fill (a destination operand) gets
+    its own fill, except one where nothing else only reads it. Reads keep
+    the original, as they need no copy. A fill costs no more than the copy
+    it replaces, and an empty tensor costs nothing.
 
     ```mlir
     %e = tensor.empty() : tensor<64x32xf32>
@@ -281,7 +284,9 @@ def KHAVectorizeBufferCopiesPass : Pass<"kha-vectorize-buffer-copies"> {
     dimension of at least two elements and unit stride there, and copies
     between buffers of one element type. Left alone (for
     `convert-linalg-to-loops`): ops on tensors, rank-0 buffers, rows of
-    dynamic size or of one element, and rows with a stride. The CPU pipeline
+    dynamic size or of one element, rows with a stride, and elements narrower
+    than a byte (a vector of i1 is packed into bits in memory, a buffer of i1
+    is not). The CPU pipeline
     runs it after bufferisation when it vectorises.
   }];
   let options = [
