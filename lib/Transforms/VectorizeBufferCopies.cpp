@@ -90,49 +90,42 @@ void forEachRowPiece(
       });
 }
 
-struct VectorizeCopy : OpRewritePattern<linalg::CopyOp> {
-  VectorizeCopy(MLIRContext *ctx, int64_t maxVector)
-      : OpRewritePattern(ctx), maxVector(maxVector) {}
-  LogicalResult matchAndRewrite(linalg::CopyOp op,
-                                PatternRewriter &rewriter) const override {
-    if (!op.hasPureBufferSemantics())
-      return rewriter.notifyMatchFailure(op, "not on buffers");
-    Value source = op.getInputs()[0], dest = op.getOutputs()[0];
-    if (!hasVectorRows(source.getType()) || !hasVectorRows(dest.getType()) ||
-        getElementTypeOrSelf(source) != getElementTypeOrSelf(dest))
-      return rewriter.notifyMatchFailure(
-          op, "needs static, unit-stride rows of one element type");
-    forEachRowPiece(
-        rewriter, op.getLoc(), dest, maxVector,
-        [&](OpBuilder &b, Location l, ValueRange indices, VectorType piece) {
-          SmallVector<bool> inBounds = {true};
-          Value v = vector::TransferReadOp::create(b, l, piece, source, indices,
-                                                   /*padding=*/std::nullopt,
-                                                   inBounds);
-          vector::TransferWriteOp::create(b, l, v, dest, indices, inBounds);
-        });
-    rewriter.eraseOp(op);
-    return success();
-  }
-  int64_t maxVector;
-};
+/// A piece of a copy's row: read from its source.
+Value rowPiece(OpBuilder &b, Location l, linalg::CopyOp op, ValueRange indices,
+               VectorType piece) {
+  return vector::TransferReadOp::create(b, l, piece, op.getInputs()[0], indices,
+                                        /*padding=*/std::nullopt,
+                                        SmallVector<bool>{true});
+}
 
-struct VectorizeFill : OpRewritePattern<linalg::FillOp> {
-  VectorizeFill(MLIRContext *ctx, int64_t maxVector)
-      : OpRewritePattern(ctx), maxVector(maxVector) {}
-  LogicalResult matchAndRewrite(linalg::FillOp op,
+/// A piece of a fill's row: its value, broadcast.
+Value rowPiece(OpBuilder &b, Location l, linalg::FillOp op, ValueRange,
+               VectorType piece) {
+  return vector::BroadcastOp::create(b, l, piece, op.getInputs()[0]);
+}
+
+/// A copy or fill on buffers whose buffer operands all have vector rows (of
+/// the destination's element type), written a piece of a row at a time.
+template <typename OpT> struct VectorizeRows : OpRewritePattern<OpT> {
+  VectorizeRows(MLIRContext *ctx, int64_t maxVector)
+      : OpRewritePattern<OpT>(ctx), maxVector(maxVector) {}
+  LogicalResult matchAndRewrite(OpT op,
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "not on buffers");
-    Value value = op.getInputs()[0], dest = op.getOutputs()[0];
-    if (!hasVectorRows(dest.getType()))
-      return rewriter.notifyMatchFailure(op, "needs static, unit-stride rows");
+    Value dest = op.getOutputs()[0];
+    for (Value operand : op->getOperands())
+      if (isa<MemRefType>(operand.getType()) &&
+          (!hasVectorRows(operand.getType()) ||
+           getElementTypeOrSelf(operand) != getElementTypeOrSelf(dest)))
+        return rewriter.notifyMatchFailure(
+            op, "needs static, unit-stride rows of one element type");
     forEachRowPiece(
         rewriter, op.getLoc(), dest, maxVector,
         [&](OpBuilder &b, Location l, ValueRange indices, VectorType piece) {
-          Value v = vector::BroadcastOp::create(b, l, piece, value);
-          vector::TransferWriteOp::create(b, l, v, dest, indices,
-                                          SmallVector<bool>{true});
+          vector::TransferWriteOp::create(
+              b, l, rowPiece(b, l, op, indices, piece), dest, indices,
+              SmallVector<bool>{true});
         });
     rewriter.eraseOp(op);
     return success();
@@ -157,6 +150,6 @@ struct VectorizeBufferCopiesPass
 
 void kha::populateVectorizeBufferCopiesPatterns(RewritePatternSet &patterns,
                                                 int64_t maxVectorSize) {
-  patterns.add<VectorizeCopy, VectorizeFill>(patterns.getContext(),
-                                             maxVectorSize);
+  patterns.add<VectorizeRows<linalg::CopyOp>, VectorizeRows<linalg::FillOp>>(
+      patterns.getContext(), maxVectorSize);
 }
