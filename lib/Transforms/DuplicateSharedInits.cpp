@@ -49,6 +49,8 @@ void unshareFill(OpBuilder &b, linalg::FillOp fill) {
     if (dps && dps.isDpsInit(use))
       writes.push_back(use);
   }
+  if (writes.empty())
+    return;
   bool reads = writes.size() != uses.size();
   cloneFor(b, fill, reads ? ArrayRef(writes) : ArrayRef(writes).drop_front());
 }
@@ -70,8 +72,11 @@ struct DuplicateSharedInitsPass
     SmallVector<tensor::EmptyOp> empties;
     getOperation()->walk(
         [&](tensor::EmptyOp empty) { empties.push_back(empty); });
-    for (tensor::EmptyOp empty : empties)
-      cloneFor(b, empty, ArrayRef(usesOf(empty)).drop_front());
+    for (tensor::EmptyOp empty : empties) {
+      SmallVector<OpOperand *> uses = usesOf(empty);
+      if (uses.size() > 1)
+        cloneFor(b, empty, ArrayRef(uses).drop_front());
+    }
   }
 };
 } // namespace

@@ -109,3 +109,18 @@ func.func @left_alone(%t: tensor<4xf32>, %m: memref<4xf32>, %x: f32) -> (tensor<
   linalg.fill ins(%x : f32) outs(%m : memref<4xf32>)
   return %f, %f, %g : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
 }
+
+// -----
+
+// Unused fills and empty tensors are left as they are.
+// CHECK-LABEL: func @unused
+// CHECK-NEXT: %[[E:.*]] = tensor.empty() : tensor<4xf32>
+// CHECK-NEXT: linalg.fill ins(%{{.*}} : f32) outs(%[[E]] : tensor<4xf32>)
+// CHECK-NEXT: tensor.empty() : tensor<8xf32>
+// CHECK-NEXT: return
+func.func @unused(%x: f32) {
+  %e = tensor.empty() : tensor<4xf32>
+  %f = linalg.fill ins(%x : f32) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  %g = tensor.empty() : tensor<8xf32>
+  return
+}
