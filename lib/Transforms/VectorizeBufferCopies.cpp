@@ -1,5 +1,4 @@
-//===- VectorizeBufferCopies.cpp - copies and fills as vector rows
-//---------===//
+//===- VectorizeBufferCopies.cpp - copies and fills by vector rows -------===//
 //
 // linalg.copy and linalg.fill on buffers (bufferisation's copies, and the
 // fills and copies no tile of the CPU schedule took) as loops over all but
