@@ -170,6 +170,9 @@ void kha::buildCPUPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Tables of constants (RoPE's cos/sin at a static sequence length) are
+  // computed here once, not at every call.
+  pm.addPass(createKHAFoldConstantGenericsPass());
 
   // Tile and vectorise on tensors, where the accumulators can be hoisted.
   if (options.vectorize) {

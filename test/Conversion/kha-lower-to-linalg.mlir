@@ -81,16 +81,20 @@ func.func @mlp_knock_identity_down(%x: tensor<1x3x2x2xf32>, %up: tensor<2x2xf32>
 
 // -----
 
-// RMSNorm: a sum of squares over d in f32, then x * rsqrt(mean + eps) * w.
+// RMSNorm: a sum of squares over d in f32, the row's scale
+// 1 / sqrt(mean + eps) once per row, then x * scale * w.
 // CHECK-LABEL: func @rms_norm
 // CHECK: %[[SS:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<1x?x2xf32>)
 // CHECK: arith.extf
 // CHECK: arith.mulf
 // CHECK: arith.addf
-// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[SS]], %{{.*}} : tensor<1x?x2x8xf16>, tensor<1x?x2xf32>, tensor<8xf16>)
+// CHECK: %[[SCALE:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel"]} ins(%[[SS]] : tensor<1x?x2xf32>) outs(%{{.*}} : tensor<1x?x2xf32>)
 // CHECK: arith.constant 1.250000e-01 : f32
 // CHECK: arith.constant 9.99999997E-7 : f32
 // CHECK: math.sqrt
+// CHECK: arith.divf
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[SCALE]], %{{.*}} : tensor<1x?x2x8xf16>, tensor<1x?x2xf32>, tensor<8xf16>)
+// CHECK-NOT: math.sqrt
 // CHECK: arith.truncf
 func.func @rms_norm(%x: tensor<1x?x2x8xf16>, %w: tensor<8xf16>) -> tensor<1x?x2x8xf16> {
   %0 = kha.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<1x?x2x8xf16>, tensor<8xf16>

@@ -50,6 +50,11 @@ void populateContiguousAttentionHeadsPatterns(RewritePatternSet &patterns,
 void populateVectorizeBufferCopiesPatterns(RewritePatternSet &patterns,
                                            int64_t maxVectorSize);
 
+/// kha-fold-constant-generics: parallel linalg.generic ops of constants
+/// and loop indices, of at most `maxElements` points, become constants.
+void populateFoldConstantGenericsPatterns(RewritePatternSet &patterns,
+                                          int64_t maxElements);
+
 #define GEN_PASS_REGISTRATION
 #include "kha/Transforms/Passes.h.inc"
 

@@ -433,6 +433,45 @@ def KHAMathApproximationPass : Pass<"kha-math-approximation"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def KHAFoldConstantGenericsPass : Pass<"kha-fold-constant-generics"> {
+  let summary = "evaluate linalg.generic ops of constants at compile time";
+  let description = [{
+    A `linalg.generic` on tensors whose loops are all parallel, whose inputs
+    are constants, whose outputs' initial values are not read and whose body
+    folds to a constant at every point (its ops' own folders, given the
+    point's `linalg.index` values and input elements) becomes an
+    `arith.constant` of its results. The CPU pipeline runs it after the
+    lowering to linalg: RoPE's cos/sin tables for a static sequence length
+    (and no position input) are then built once, by the compiler, instead of
+    at every call.
+
+    ```mlir
+    %t = linalg.generic {indexing_maps = [#id], iterator_types = ["parallel", "parallel"]}
+        outs(%e : tensor<4x2xf32>) {
+    ^bb0(%out: f32):
+      %i = linalg.index 0 : index
+      ...
+      %c = math.cos %angle : f64
+      %r = arith.truncf %c : f64 to f32
+      linalg.yield %r : f32
+    } -> tensor<4x2xf32>
+    // becomes
+    %t = arith.constant dense<[[1.0, 1.0], [0.5403023, 0.99995], ...]> : tensor<4x2xf32>
+    ```
+
+    Left alone: reductions; dynamic shapes; more than `max-elements` points;
+    inputs that are not constants, or read through maps that are not
+    projected permutations; outputs read in the body; bodies with memory
+    effects, regions, or an op that does not fold.
+  }];
+  let options = [
+    Option<"maxElements", "max-elements", "int64_t", /*default=*/"65536",
+           "the largest iteration space evaluated (points; each result is "
+           "one constant of that many elements)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def KHAExpandBF16ConversionsPass : Pass<"kha-expand-bf16-conversions"> {
   let summary = "f32 <-> bf16 conversions as integer arithmetic on their bits";
   let description = [{

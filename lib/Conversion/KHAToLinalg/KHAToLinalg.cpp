@@ -126,21 +126,38 @@ struct LowerRMSNorm : OpRewritePattern<RMSNormOp> {
             })
             .getResult(0);
 
+    // The row's scale 1 / sqrt(mean + eps), once per row: computed in the
+    // elementwise op below, it would be one square root and division per
+    // element once vectorised along the row.
     double eps = op.getEpsilon().convertToDouble();
+    AffineMap rowsOnly = AffineMap::getMultiDimIdentityMap(3, ctx);
+    Value scale =
+        linalg::GenericOp::create(
+            rewriter, loc, sumInit.getType(), ValueRange{sumSq},
+            ValueRange{
+                buildEmpty(rewriter, loc, ArrayRef(dims).take_front(3), f32)},
+            ArrayRef<AffineMap>{rowsOnly, rowsOnly},
+            ArrayRef<utils::IteratorType>{kPar, kPar, kPar},
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value mean = arith::MulFOp::create(
+                  b, l, args[0], buildF32Constant(b, l, 1.0 / double(d)));
+              Value var = arith::AddFOp::create(b, l, mean,
+                                                buildF32Constant(b, l, eps));
+              Value inv =
+                  arith::DivFOp::create(b, l, buildF32Constant(b, l, 1.0),
+                                        math::SqrtOp::create(b, l, var));
+              linalg::YieldOp::create(b, l, ValueRange{inv});
+            })
+            .getResult(0);
+
     Value init = buildEmpty(rewriter, loc, dims, elementType);
     rewriter.replaceOpWithNewOp<linalg::GenericOp>(
-        op, op.getType(), ValueRange{x, sumSq, op.getWeight()},
+        op, op.getType(), ValueRange{x, scale, op.getWeight()},
         ValueRange{init}, ArrayRef<AffineMap>{all, rows, last, all},
         ArrayRef<utils::IteratorType>{kPar, kPar, kPar, kPar},
         [&](OpBuilder &b, Location l, ValueRange args) {
-          Value mean = arith::MulFOp::create(
-              b, l, args[1], buildF32Constant(b, l, 1.0 / double(d)));
-          Value var =
-              arith::AddFOp::create(b, l, mean, buildF32Constant(b, l, eps));
-          Value inv = arith::DivFOp::create(b, l, buildF32Constant(b, l, 1.0),
-                                            math::SqrtOp::create(b, l, var));
-          Value y =
-              arith::MulFOp::create(b, l, castFloat(b, l, args[0], f32), inv);
+          Value y = arith::MulFOp::create(b, l, castFloat(b, l, args[0], f32),
+                                          args[1]);
           y = arith::MulFOp::create(b, l, y, castFloat(b, l, args[2], f32));
           linalg::YieldOp::create(b, l,
                                   ValueRange{castFloat(b, l, y, elementType)});

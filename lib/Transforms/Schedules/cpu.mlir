@@ -366,6 +366,170 @@ module attributes {transform.with_named_sequence} {
   }
 
   //===--------------------------------------------------------------------===//
+  // RoPE rows, with the RMSNorm before them computed in the same loop
+  //===--------------------------------------------------------------------===//
+
+  // RoPE as kha-lower-to-linalg writes it: a rank-5 all-parallel generic
+  // over [B, L, H, 2, d/2] (the two rotated halves of each head's row).
+  transform.named_sequence @match_rope(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op ["linalg.generic"] : !transform.any_op
+    %matched = transform.match.structured %op
+        : (!transform.any_op) -> !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      %r = transform.match.structured.rank %s
+          : (!transform.any_op) -> !transform.param<i64>
+      %five = transform.param.constant 5 : i64 -> !transform.param<i64>
+      transform.match.param.cmpi eq %r, %five : !transform.param<i64>
+      transform.match.structured.dim %s[all] {parallel} : !transform.any_op
+      %two = transform.param.constant 2 : i64 -> !transform.param<i64>
+      %halves = transform.match.structured.dim %s[3]
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi eq %halves, %two : !transform.param<i64>
+      %zero = transform.param.constant 0 : i64 -> !transform.param<i64>
+      %longest = transform.param.constant 1024 : i64 -> !transform.param<i64>
+      %half = transform.match.structured.dim %s[4]
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi gt %half, %zero : !transform.param<i64>
+      transform.match.param.cmpi le %half, %longest : !transform.param<i64>
+      transform.match.structured.yield %s : !transform.any_op
+    }
+    transform.yield %matched : !transform.any_op
+  }
+
+  // The linalg.generic that computes operand 0 / 1 of %op (for operand 0,
+  // through the tensor.extract_slice RoPE reads a half with); empty where
+  // there is none.
+  transform.named_sequence @generic_of_slice_operand0(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %slice = transform.get_producer_of_operand %op[0]
+        : (!transform.any_op) -> !transform.any_op
+    %g = transform.foreach %slice : !transform.any_op -> !transform.any_op {
+    ^bb0(%x: !transform.any_op):
+      transform.match.operation_name %x ["tensor.extract_slice"] : !transform.any_op
+      %p = transform.get_producer_of_operand %x[0]
+          : (!transform.any_op) -> !transform.any_op
+      transform.yield %p : !transform.any_op
+    }
+    %generic = transform.foreach %g : !transform.any_op -> !transform.any_op {
+    ^bb0(%x: !transform.any_op):
+      transform.match.operation_name %x ["linalg.generic"] : !transform.any_op
+      transform.yield %x : !transform.any_op
+    }
+    transform.yield %generic : !transform.any_op
+  }
+  transform.named_sequence @generic_of_operand0(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %p = transform.get_producer_of_operand %op[0]
+        : (!transform.any_op) -> !transform.any_op
+    %generic = transform.foreach %p : !transform.any_op -> !transform.any_op {
+    ^bb0(%x: !transform.any_op):
+      transform.match.operation_name %x ["linalg.generic"] : !transform.any_op
+      transform.yield %x : !transform.any_op
+    }
+    transform.yield %generic : !transform.any_op
+  }
+  transform.named_sequence @generic_of_operand1(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %p = transform.get_producer_of_operand %op[1]
+        : (!transform.any_op) -> !transform.any_op
+    %generic = transform.foreach %p : !transform.any_op -> !transform.any_op {
+    ^bb0(%x: !transform.any_op):
+      transform.match.operation_name %x ["linalg.generic"] : !transform.any_op
+      transform.yield %x : !transform.any_op
+    }
+    transform.yield %generic : !transform.any_op
+  }
+
+  // Producers tiled into the row loop (each read slice of them computed
+  // there); a producer with no use in the loop is left where it is.
+  transform.named_sequence @fuse_into_rows(
+      %producer: !transform.any_op {transform.consumed},
+      %loop: !transform.any_op {transform.readonly}) {
+    %fused, %new = transform.structured.fuse_into_containing_op %producer into %loop
+        : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.yield
+  }
+  // The sum of squares and its zero fill.
+  transform.named_sequence @fuse_sums(
+      %sums: !transform.any_op {transform.consumed},
+      %loop: !transform.any_op {transform.readonly}) {
+    %fill = transform.include @init_producer failures(suppress) (%sums)
+        : (!transform.any_op) -> !transform.any_op
+    transform.include @fuse_into_rows failures(suppress) (%sums, %loop)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.foreach %fill : !transform.any_op {
+    ^bb0(%p: !transform.any_op):
+      transform.include @fuse_into_rows failures(suppress) (%p, %loop)
+          : (!transform.any_op, !transform.any_op) -> ()
+    }
+    transform.yield
+  }
+  // The row's scale 1 / sqrt(mean + eps), then what it reads.
+  transform.named_sequence @fuse_scale(
+      %scale: !transform.any_op {transform.consumed},
+      %loop: !transform.any_op {transform.readonly}) {
+    %sums = transform.include @generic_of_operand0 failures(suppress) (%scale)
+        : (!transform.any_op) -> !transform.any_op
+    transform.include @fuse_into_rows failures(suppress) (%scale, %loop)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.foreach %sums : !transform.any_op {
+    ^bb0(%p: !transform.any_op):
+      transform.include @fuse_sums failures(suppress) (%p, %loop)
+          : (!transform.any_op, !transform.any_op) -> ()
+    }
+    transform.yield
+  }
+  // The normalised row x * scale * w, then what it reads.
+  transform.named_sequence @fuse_norm(
+      %norm: !transform.any_op {transform.consumed},
+      %loop: !transform.any_op {transform.readonly}) {
+    %scale = transform.include @generic_of_operand1 failures(suppress) (%norm)
+        : (!transform.any_op) -> !transform.any_op
+    transform.include @fuse_into_rows failures(suppress) (%norm, %loop)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.foreach %scale : !transform.any_op {
+    ^bb0(%p: !transform.any_op):
+      transform.include @fuse_scale failures(suppress) (%p, %loop)
+          : (!transform.any_op, !transform.any_op) -> ()
+    }
+    transform.yield
+  }
+
+  // Blocks of 64 positions for the threads, then one row (position, head)
+  // at a time: the RMSNorm's sum of squares, scale and normalised halves
+  // are computed for that row in the same loop: the row is read from memory
+  // once instead of three times and written once instead of twice, in one
+  // parallel region instead of four.
+  // The norm is fused once per half of the row, and so is the sum of
+  // squares both halves read; the CSE after the schedule merges the two.
+  transform.named_sequence @rope_rows(%op: !transform.any_op {transform.consumed}) {
+    %norm = transform.include @generic_of_slice_operand0 failures(suppress) (%op)
+        : (!transform.any_op) -> !transform.any_op
+    %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [1, 64, 0, 0, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %t, %l0, %l1, %l2 = transform.structured.tile_using_for %b tile_sizes [1, 1, 1, 0, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
+                                  !transform.any_op)
+    // Slices of the halves' slices become slices of the norm's result.
+    transform.apply_patterns to %blocks {
+      transform.apply_patterns.tensor.merge_consecutive_insert_extract_slice
+    } : !transform.any_op
+    transform.foreach %norm : !transform.any_op {
+    ^bb0(%p: !transform.any_op):
+      transform.include @fuse_norm failures(suppress) (%p, %l2)
+          : (!transform.any_op, !transform.any_op) -> ()
+    }
+    %tiles = transform.structured.match ops{["linalg.generic", "linalg.fill"]} in %l2
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %tiles : !transform.any_op {
+    ^bb0(%tile: !transform.any_op):
+      transform.include @vectorize failures(suppress) (%tile) : (!transform.any_op) -> ()
+    }
+    transform.yield
+  }
+
+  //===--------------------------------------------------------------------===//
   // Column reductions: the row maximum and sum of key-major attention scores
   //===--------------------------------------------------------------------===//
 
@@ -593,6 +757,17 @@ module attributes {transform.with_named_sequence} {
       transform.loop.hoist_loop_invariant_subsets %loop : !transform.any_op
       transform.loop.unroll %loop {factor = 4} : !transform.any_op
     }
+    %ropes = transform.collect_matching @match_rope in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %ropes : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @rope_rows failures(propagate) (%op) : (!transform.any_op) -> ()
+    }
+    // The producers fused into the rows are gone before the row-wise ops
+    // below are matched.
+    transform.apply_patterns to %funcs {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
     %updated = transform.foreach_match in %funcs
         @match_rows2 -> @vectorize_rows2,
         @match_rows3 -> @vectorize_rows3,
