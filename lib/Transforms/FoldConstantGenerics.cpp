@@ -45,7 +45,8 @@ SmallVector<int64_t> mapPoint(AffineMap map, ArrayRef<int64_t> point) {
 /// folder leaves alone where the result is inexact; null otherwise.
 Attribute roundToNearestEven(Operation &op, ArrayRef<Attribute> operands) {
   auto trunc = dyn_cast<arith::TruncFOp>(op);
-  auto value = operands.empty() ? FloatAttr() : dyn_cast_if_present<FloatAttr>(operands[0]);
+  auto value = operands.empty() ? FloatAttr()
+                                : dyn_cast_if_present<FloatAttr>(operands[0]);
   if (!trunc || trunc.getRoundingmode() || !value)
     return {};
   auto type = dyn_cast<FloatType>(trunc.getType());
@@ -151,8 +152,8 @@ struct FoldConstantGeneric : OpRewritePattern<linalg::GenericOp> {
           return rewriter.notifyMatchFailure(op, "a yielded value is unknown");
         OpOperand *init = op.getDpsInitOperand(i);
         auto shape = cast<RankedTensorType>(init->get().getType()).getShape();
-        results[i][linearIndex(
-            mapPoint(op.getMatchingIndexingMap(init), point), shape)] = value;
+        results[i][linearIndex(mapPoint(op.getMatchingIndexingMap(init), point),
+                               shape)] = value;
       }
       // Next point, last dimension fastest.
       for (int64_t d = static_cast<int64_t>(point.size()) - 1; d >= 0; --d) {

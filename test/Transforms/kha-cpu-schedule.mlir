@@ -184,6 +184,82 @@ func.func @head_major_copy(%k: tensor<1x128x4x64xf32>) -> tensor<1x4x128x64xf32>
 
 // -----
 
+// RoPE after an RMSNorm, as kha-lower-to-linalg writes them: blocks of 64
+// positions for the threads, then one row (position, head) at a time with
+// the norm's sum of squares (from a zero vector, the fill folded), its
+// scale once per row and the normalised halves computed in the same loop.
+// Nothing of the norm is left outside.
+// CHECK-LABEL: func @norm_rope
+// CHECK-NOT: linalg.
+// CHECK: scf.forall (%{{.*}}) in (2)
+// CHECK: scf.for %{{.*}} = %c0 to %c64 step %c1
+// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1
+// CHECK: %[[ROW:.*]] = vector.transfer_read {{.*}} : tensor<1x1x1x8xf32>, vector<1x1x1x8xf32>
+// CHECK: %[[SQ:.*]] = arith.mulf %[[ROW]], %[[ROW]] : vector<1x1x1x8xf32>
+// CHECK: %[[SUM:.*]] = vector.multi_reduction <add>, %[[SQ]], %[[ZERO:.*]] [3] : vector<1x1x1x8xf32> to vector<1x1x1xf32>
+// CHECK: math.sqrt %{{.*}} : vector<1x1x1xf32>
+// CHECK: vector.transfer_write %{{.*}} : vector<1x1x1x2x4xf32>, tensor<1x1x1x2x4xf32>
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: linalg.
+// CHECK: return
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#map1 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+#map2 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#map3 = affine_map<(d0, d1, d2, d3) -> (d3)>
+#map4 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+#map5 = affine_map<(d0, d1, d2, d3, d4) -> (d1, d4)>
+#map6 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
+func.func @norm_rope(%x: tensor<1x128x2x8xf32>, %w: tensor<8xf32>, %cos: tensor<128x4xf32>, %sin: tensor<128x4xf32>) -> tensor<1x128x2x8xf32> {
+  %c0 = arith.constant 0 : index
+  %one = arith.constant 1.000000e+00 : f32
+  %eps = arith.constant 9.99999997E-7 : f32
+  %inv_d = arith.constant 1.250000e-01 : f32
+  %zero = arith.constant 0.000000e+00 : f32
+  %0 = tensor.empty() : tensor<1x128x2xf32>
+  %1 = linalg.fill ins(%zero : f32) outs(%0 : tensor<1x128x2xf32>) -> tensor<1x128x2xf32>
+  %sums = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%x : tensor<1x128x2x8xf32>) outs(%1 : tensor<1x128x2xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %8 = arith.mulf %in, %in : f32
+    %9 = arith.addf %out, %8 : f32
+    linalg.yield %9 : f32
+  } -> tensor<1x128x2xf32>
+  %scale = linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%sums : tensor<1x128x2xf32>) outs(%0 : tensor<1x128x2xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %8 = arith.mulf %in, %inv_d : f32
+    %9 = arith.addf %8, %eps : f32
+    %10 = math.sqrt %9 : f32
+    %11 = arith.divf %one, %10 : f32
+    linalg.yield %11 : f32
+  } -> tensor<1x128x2xf32>
+  %4 = tensor.empty() : tensor<1x128x2x8xf32>
+  %norm = linalg.generic {indexing_maps = [#map, #map1, #map3, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x, %scale, %w : tensor<1x128x2x8xf32>, tensor<1x128x2xf32>, tensor<8xf32>) outs(%4 : tensor<1x128x2x8xf32>) {
+  ^bb0(%in: f32, %in_6: f32, %in_7: f32, %out: f32):
+    %8 = arith.mulf %in, %in_6 : f32
+    %9 = arith.mulf %8, %in_7 : f32
+    linalg.yield %9 : f32
+  } -> tensor<1x128x2x8xf32>
+  %lo = tensor.extract_slice %norm[0, 0, 0, 0] [1, 128, 2, 4] [1, 1, 1, 1] : tensor<1x128x2x8xf32> to tensor<1x128x2x4xf32>
+  %hi = tensor.extract_slice %norm[0, 0, 0, 4] [1, 128, 2, 4] [1, 1, 1, 1] : tensor<1x128x2x8xf32> to tensor<1x128x2x4xf32>
+  %6 = tensor.empty() : tensor<1x128x2x2x4xf32>
+  %rot = linalg.generic {indexing_maps = [#map4, #map4, #map5, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} ins(%lo, %hi, %cos, %sin : tensor<1x128x2x4xf32>, tensor<1x128x2x4xf32>, tensor<128x4xf32>, tensor<128x4xf32>) outs(%6 : tensor<1x128x2x2x4xf32>) {
+  ^bb0(%in: f32, %in_6: f32, %in_7: f32, %in_8: f32, %out: f32):
+    %8 = arith.mulf %in, %in_7 : f32
+    %9 = arith.mulf %in_6, %in_8 : f32
+    %10 = arith.subf %8, %9 : f32
+    %11 = arith.mulf %in_6, %in_7 : f32
+    %12 = arith.mulf %in, %in_8 : f32
+    %13 = arith.addf %11, %12 : f32
+    %14 = linalg.index 3 : index
+    %15 = arith.cmpi eq, %14, %c0 : index
+    %16 = arith.select %15, %10, %13 : f32
+    linalg.yield %16 : f32
+  } -> tensor<1x128x2x2x4xf32>
+  %collapsed = tensor.collapse_shape %rot [[0], [1], [2], [3, 4]] : tensor<1x128x2x2x4xf32> into tensor<1x128x2x8xf32>
+  return %collapsed : tensor<1x128x2x8xf32>
+}
+
+// -----
+
 // Panels of a weight packed in the function itself (no prepare function): the
 // pack becomes a reshape and a transpose, vectorised in blocks like the
 // other transposes. Contractions of other shapes are not panel matmuls and

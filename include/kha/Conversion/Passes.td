@@ -72,7 +72,8 @@ def KHALowerToLinalgPass : Pass<"kha-lower-to-linalg"> {
       matrix, one `linalg.matmul`;
     - `kha.mlp_knock`: two matmuls (up, gate), an elementwise
       `2 * u * sigmoid(g)`, a matmul by down, all accumulated in f32;
-    - `kha.rms_norm`: a sum-of-squares reduction and an elementwise scale;
+    - `kha.rms_norm`: a sum-of-squares reduction, the row's scale
+      `1 / sqrt(mean + eps)` once per row, and an elementwise product;
     - `kha.rope`: cos/sin tables `[L, d/2]` computed once in f64 (so that
       angles stay exact at long positions), then an elementwise rotation of
       the two halves of each head;
@@ -86,7 +87,8 @@ def KHALowerToLinalgPass : Pass<"kha-lower-to-linalg"> {
     %o = kha.rms_norm %q, %w {epsilon = 1.0e-6 : f64} : tensor<1x4x2x8xf32>, tensor<8xf32>
     // becomes
     %ss = linalg.generic {... iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ...
-    %o = linalg.generic {...} ins(%q, %ss, %w : ...) outs(...)
+    %s = linalg.generic {... iterator_types = ["parallel", "parallel", "parallel"]} ins(%ss : ...) ...
+    %o = linalg.generic {...} ins(%q, %s, %w : ...) outs(...)
     ```
   }];
   let dependentDialects = [

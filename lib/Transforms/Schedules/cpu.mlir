@@ -397,48 +397,48 @@ module attributes {transform.with_named_sequence} {
     transform.yield %matched : !transform.any_op
   }
 
-  // The linalg.generic that computes operand 0 / 1 of %op (for operand 0,
-  // through the tensor.extract_slice RoPE reads a half with); empty where
-  // there is none.
-  transform.named_sequence @generic_of_slice_operand0(
+  // The linalg op (a generic or a fill) that computes operand 0 / 1 of
+  // %op; for operand 0, through the tensor.extract_slice that RoPE reads a
+  // half with. Empty where there is none.
+  transform.named_sequence @linalg_producer(
+      %p: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %op = transform.foreach %p : !transform.any_op -> !transform.any_op {
+    ^bb0(%x: !transform.any_op):
+      transform.match.operation_name %x ["linalg.generic", "linalg.fill"] : !transform.any_op
+      transform.yield %x : !transform.any_op
+    }
+    transform.yield %op : !transform.any_op
+  }
+  transform.named_sequence @producer_of_slice_operand0(
       %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
     %slice = transform.get_producer_of_operand %op[0]
         : (!transform.any_op) -> !transform.any_op
-    %g = transform.foreach %slice : !transform.any_op -> !transform.any_op {
+    %p = transform.foreach %slice : !transform.any_op -> !transform.any_op {
     ^bb0(%x: !transform.any_op):
       transform.match.operation_name %x ["tensor.extract_slice"] : !transform.any_op
-      %p = transform.get_producer_of_operand %x[0]
+      %source = transform.get_producer_of_operand %x[0]
           : (!transform.any_op) -> !transform.any_op
-      transform.yield %p : !transform.any_op
+      transform.yield %source : !transform.any_op
     }
-    %generic = transform.foreach %g : !transform.any_op -> !transform.any_op {
-    ^bb0(%x: !transform.any_op):
-      transform.match.operation_name %x ["linalg.generic"] : !transform.any_op
-      transform.yield %x : !transform.any_op
-    }
-    transform.yield %generic : !transform.any_op
+    %producer = transform.include @linalg_producer failures(propagate) (%p)
+        : (!transform.any_op) -> !transform.any_op
+    transform.yield %producer : !transform.any_op
   }
-  transform.named_sequence @generic_of_operand0(
+  transform.named_sequence @producer_of_operand0(
       %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
     %p = transform.get_producer_of_operand %op[0]
         : (!transform.any_op) -> !transform.any_op
-    %generic = transform.foreach %p : !transform.any_op -> !transform.any_op {
-    ^bb0(%x: !transform.any_op):
-      transform.match.operation_name %x ["linalg.generic"] : !transform.any_op
-      transform.yield %x : !transform.any_op
-    }
-    transform.yield %generic : !transform.any_op
+    %producer = transform.include @linalg_producer failures(propagate) (%p)
+        : (!transform.any_op) -> !transform.any_op
+    transform.yield %producer : !transform.any_op
   }
-  transform.named_sequence @generic_of_operand1(
+  transform.named_sequence @producer_of_operand1(
       %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
     %p = transform.get_producer_of_operand %op[1]
         : (!transform.any_op) -> !transform.any_op
-    %generic = transform.foreach %p : !transform.any_op -> !transform.any_op {
-    ^bb0(%x: !transform.any_op):
-      transform.match.operation_name %x ["linalg.generic"] : !transform.any_op
-      transform.yield %x : !transform.any_op
-    }
-    transform.yield %generic : !transform.any_op
+    %producer = transform.include @linalg_producer failures(propagate) (%p)
+        : (!transform.any_op) -> !transform.any_op
+    transform.yield %producer : !transform.any_op
   }
 
   // Producers tiled into the row loop (each read slice of them computed
@@ -450,11 +450,11 @@ module attributes {transform.with_named_sequence} {
         : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
     transform.yield
   }
-  // The sum of squares and its zero fill.
+  // The sum of squares (operand 0: the row; 1: its zero fill).
   transform.named_sequence @fuse_sums(
       %sums: !transform.any_op {transform.consumed},
       %loop: !transform.any_op {transform.readonly}) {
-    %fill = transform.include @init_producer failures(suppress) (%sums)
+    %fill = transform.include @producer_of_operand1 failures(suppress) (%sums)
         : (!transform.any_op) -> !transform.any_op
     transform.include @fuse_into_rows failures(suppress) (%sums, %loop)
         : (!transform.any_op, !transform.any_op) -> ()
@@ -469,7 +469,7 @@ module attributes {transform.with_named_sequence} {
   transform.named_sequence @fuse_scale(
       %scale: !transform.any_op {transform.consumed},
       %loop: !transform.any_op {transform.readonly}) {
-    %sums = transform.include @generic_of_operand0 failures(suppress) (%scale)
+    %sums = transform.include @producer_of_operand0 failures(suppress) (%scale)
         : (!transform.any_op) -> !transform.any_op
     transform.include @fuse_into_rows failures(suppress) (%scale, %loop)
         : (!transform.any_op, !transform.any_op) -> ()
@@ -484,7 +484,7 @@ module attributes {transform.with_named_sequence} {
   transform.named_sequence @fuse_norm(
       %norm: !transform.any_op {transform.consumed},
       %loop: !transform.any_op {transform.readonly}) {
-    %scale = transform.include @generic_of_operand1 failures(suppress) (%norm)
+    %scale = transform.include @producer_of_operand1 failures(suppress) (%norm)
         : (!transform.any_op) -> !transform.any_op
     transform.include @fuse_into_rows failures(suppress) (%norm, %loop)
         : (!transform.any_op, !transform.any_op) -> ()
@@ -504,7 +504,7 @@ module attributes {transform.with_named_sequence} {
   // The norm is fused once per half of the row, and so is the sum of
   // squares both halves read; the CSE after the schedule merges the two.
   transform.named_sequence @rope_rows(%op: !transform.any_op {transform.consumed}) {
-    %norm = transform.include @generic_of_slice_operand0 failures(suppress) (%op)
+    %norm = transform.include @producer_of_slice_operand0 failures(suppress) (%op)
         : (!transform.any_op) -> !transform.any_op
     %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [1, 64, 0, 0, 0]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
