@@ -31,7 +31,8 @@
 // blocks; each tile's scores s^T = K Q^T are 64 keys x 128 grouped rows
 // (two query heads of 64 rows), an 8 x 32 register tile; the row maximum is
 // one elementwise maximum per key on 16 rows at a time (no reduction within
-// a vector); the exponentials are one vector of 128 rows per key.
+// a vector); the exponentials are two vectors of 64 rows per key (rows
+// longer than 64 go in chunks of 64).
 // KM-LABEL: func @attention
 // KM-COUNT-2: vector.transfer_write {{.*}} : vector<1x1x8x16xf32>, tensor<1x1x8x16xf32>
 // KM: scf.forall (%{{.*}}, %{{.*}}) in (4, 2) shared_outs
@@ -41,7 +42,8 @@
 // KM: scf.for %{{.*}} = %c0 to %c128 step %c16
 // KM-NOT: vector.multi_reduction
 // KM-COUNT-64: arith.maximumf %{{.*}}, %{{.*}} : vector<16xf32>
-// KM: math.exp %{{.*}} : vector<1x1x128xf32>
+// KM: scf.for %{{.*}} = %c0 to %c128 step %c64
+// KM: math.exp %{{.*}} : vector<1x1x64xf32>
 // KM: vector.contract {{.*}} into vector<1x8x32xf32>
 // KM-NOT: vector.multi_reduction
 // KM: return

@@ -56,7 +56,8 @@ func.func @batch_matmul(%a: tensor<2x8x4xf32>, %b: tensor<2x4x32xf32>, %c: tenso
 
 // Row-wise generics are found by their structure (transform.foreach_match):
 // every loop parallel but the last, which is static and at most 2048 long.
-// They are vectorised one row at a time; the others are left alone.
+// They are vectorised one row at a time, all-parallel rows longer than 64 in
+// chunks of 64; the others are left alone.
 #id = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 #id2 = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d0)>
@@ -71,8 +72,9 @@ func.func @batch_matmul(%a: tensor<2x8x4xf32>, %b: tensor<2x4x32xf32>, %c: tenso
 // CHECK-NOT: vector.
 // CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<4x?xf32>)
 // CHECK: math.exp %{{.*}} : f32
-// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<4x4096xf32>)
-// CHECK: math.exp %{{.*}} : f32
+// CHECK: scf.for %{{.*}} = %c0 to %c4096 step %c64
+// CHECK: math.exp %{{.*}} : vector<1x64xf32>
+// CHECK-NOT: linalg.generic {{.*}} ins(%{{.*}} : tensor<4x4096xf32>)
 // CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
 // CHECK: return
 func.func @rows(%x: tensor<?x4x64xf32>, %o: tensor<?x4x64xf32>, %y: tensor<4x64xf32>, %s: tensor<4xf32>,
@@ -96,7 +98,7 @@ func.func @rows(%x: tensor<?x4x64xf32>, %o: tensor<?x4x64xf32>, %y: tensor<4x64x
     %e = math.exp %in : f32
     linalg.yield %e : f32
   } -> tensor<4x?xf32>
-  // A row too long to be one vector.
+  // A row too long to be one vector: in chunks of 64.
   %3 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%long : tensor<4x4096xf32>) outs(%long : tensor<4x4096xf32>) {
   ^bb0(%in: f32, %out: f32):
     %e = math.exp %in : f32
@@ -256,6 +258,45 @@ func.func @norm_rope(%x: tensor<1x128x2x8xf32>, %w: tensor<8xf32>, %cos: tensor<
   } -> tensor<1x128x2x2x4xf32>
   %collapsed = tensor.collapse_shape %rot [[0], [1], [2], [3, 4]] : tensor<1x128x2x2x4xf32> into tensor<1x128x2x8xf32>
   return %collapsed : tensor<1x128x2x8xf32>
+}
+
+// -----
+
+// Elementwise rows longer than 64 (a bf16 layer's roundings): blocks of 64
+// rows for the threads, each row in vectors of 64 elements; a partial last
+// chunk (100 = 64 + 36) is peeled and vectorised too.
+// CHECK-LABEL: func @long_rows
+// CHECK: scf.forall (%{{.*}}) in (2)
+// CHECK: scf.for %{{.*}} = %c0 to %c64 step %c1
+// CHECK: scf.for %{{.*}} = %c0 to %c512 step %c64
+// CHECK: %[[V:.*]] = vector.transfer_read {{.*}} : tensor<1x64xf32>, vector<1x64xf32>
+// CHECK: arith.truncf %[[V]] : vector<1x64xf32> to vector<1x64xbf16>
+// CHECK-NOT: linalg.generic
+// CHECK-LABEL: func @long_rows_partial
+// CHECK: scf.forall (%{{.*}}) in (3)
+// CHECK: arith.extf %{{.*}} : vector<1x1x64xbf16> to vector<1x1x64xf32>
+// CHECK: arith.extf %{{.*}} : vector<1x1x36xbf16> to vector<1x1x36xf32>
+// CHECK-NOT: linalg.generic
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @long_rows(%x: tensor<128x512xf32>) -> tensor<128x512xbf16> {
+  %e = tensor.empty() : tensor<128x512xbf16>
+  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<128x512xf32>) outs(%e : tensor<128x512xbf16>) {
+  ^bb0(%a: f32, %o: bf16):
+    %t = arith.truncf %a : f32 to bf16
+    linalg.yield %t : bf16
+  } -> tensor<128x512xbf16>
+  return %r : tensor<128x512xbf16>
+}
+func.func @long_rows_partial(%x: tensor<3x64x100xbf16>) -> tensor<3x64x100xf32> {
+  %e = tensor.empty() : tensor<3x64x100xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%x : tensor<3x64x100xbf16>) outs(%e : tensor<3x64x100xf32>) {
+  ^bb0(%a: bf16, %o: f32):
+    %t = arith.extf %a : bf16 to f32
+    linalg.yield %t : f32
+  } -> tensor<3x64x100xf32>
+  return %r : tensor<3x64x100xf32>
 }
 
 // -----

@@ -320,6 +320,48 @@ module attributes {transform.with_named_sequence} {
     transform.yield %m : !transform.any_op
   }
 
+  // A linalg.generic of the given rank whose loops are all parallel, the
+  // last static and longer than 64: elementwise ops along long rows (the
+  // roundings to bf16 or f16 after each op of a narrow layer, among them).
+  transform.named_sequence @match_long_rows(
+      %op: !transform.any_op {transform.readonly},
+      %rank: !transform.param<i64> {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op ["linalg.generic"] : !transform.any_op
+    %chunk = transform.param.constant 64 : i64 -> !transform.param<i64>
+    %matched = transform.match.structured %op
+        : (!transform.any_op) -> !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      %r = transform.match.structured.rank %s
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi eq %r, %rank : !transform.param<i64>
+      transform.match.structured.dim %s[all] {parallel} : !transform.any_op
+      // Dynamic sizes read as negative.
+      %row = transform.match.structured.dim %s[-1]
+          : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi gt %row, %chunk : !transform.param<i64>
+      transform.match.structured.yield %s : !transform.any_op
+    }
+    transform.yield %matched : !transform.any_op
+  }
+  transform.named_sequence @match_long_rows2(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 2 : i64 -> !transform.param<i64>
+    %m = transform.include @match_long_rows failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+  transform.named_sequence @match_long_rows3(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 3 : i64 -> !transform.param<i64>
+    %m = transform.include @match_long_rows failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+  transform.named_sequence @match_long_rows4(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %rank = transform.param.constant 4 : i64 -> !transform.param<i64>
+    %m = transform.include @match_long_rows failures(propagate) (%op, %rank)
+        : (!transform.any_op, !transform.param<i64>) -> !transform.any_op
+    transform.yield %m : !transform.any_op
+  }
+
   // Vectorising fails (and is skipped) where a body gathers, as a mask does.
   transform.named_sequence @vectorize(%t: !transform.any_op {transform.consumed}) {
     transform.structured.vectorize %t : !transform.any_op
@@ -362,6 +404,57 @@ module attributes {transform.with_named_sequence} {
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
                                   !transform.any_op, !transform.any_op)
     transform.include @vectorize failures(suppress) (%t) : (!transform.any_op) -> ()
+    transform.yield
+  }
+
+  // Long elementwise rows: the same blocks and rows, each row in chunks of
+  // 64 elements (a partial last chunk peeled, so that it is static too).
+  // Vectorised whole, a row of 512 became one vector of 512 lanes: with the
+  // integer arithmetic of a bf16 rounding, LLVM spilled most of it and stored
+  // the results one element at a time.
+  transform.named_sequence @vectorize_chunks(
+      %blocks: !transform.any_op {transform.readonly},
+      %chunks: !transform.any_op {transform.readonly}) {
+    transform.include @peel failures(suppress) (%chunks) : (!transform.any_op) -> ()
+    // The peeled tiles' sizes fold to constants.
+    transform.apply_patterns to %blocks {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+    %tiles = transform.structured.match ops{["linalg.generic"]} in %blocks
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %tiles : !transform.any_op {
+    ^bb0(%tile: !transform.any_op):
+      transform.include @vectorize failures(suppress) (%tile) : (!transform.any_op) -> ()
+    }
+    transform.yield
+  }
+  transform.named_sequence @vectorize_long_rows2(%op: !transform.any_op {transform.consumed}) {
+    %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [64, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %t, %l0, %l1 = transform.structured.tile_using_for %b tile_sizes [1, 64]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @vectorize_chunks failures(propagate) (%blocks, %l1)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.yield
+  }
+  transform.named_sequence @vectorize_long_rows3(%op: !transform.any_op {transform.consumed}) {
+    %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [1, 64, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %t, %l0, %l1, %l2 = transform.structured.tile_using_for %b tile_sizes [1, 1, 64]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
+                                  !transform.any_op)
+    transform.include @vectorize_chunks failures(propagate) (%blocks, %l2)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.yield
+  }
+  transform.named_sequence @vectorize_long_rows4(%op: !transform.any_op {transform.consumed}) {
+    %b, %blocks = transform.structured.tile_using_forall %op tile_sizes [1, 64, 0, 0]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    %t, %l0, %l1, %l2, %l3 = transform.structured.tile_using_for %b tile_sizes [1, 1, 1, 64]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op,
+                                  !transform.any_op, !transform.any_op)
+    transform.include @vectorize_chunks failures(propagate) (%blocks, %l3)
+        : (!transform.any_op, !transform.any_op) -> ()
     transform.yield
   }
 
@@ -769,6 +862,9 @@ module attributes {transform.with_named_sequence} {
       transform.apply_patterns.canonicalization
     } : !transform.any_op
     %updated = transform.foreach_match in %funcs
+        @match_long_rows2 -> @vectorize_long_rows2,
+        @match_long_rows3 -> @vectorize_long_rows3,
+        @match_long_rows4 -> @vectorize_long_rows4,
         @match_rows2 -> @vectorize_rows2,
         @match_rows3 -> @vectorize_rows3,
         @match_rows4 -> @vectorize_rows4,
