@@ -490,9 +490,10 @@ module attributes {transform.with_named_sequence} {
     transform.yield %matched : !transform.any_op
   }
 
-  // The linalg op (a generic or a fill) that computes operand 0 / 1 of
-  // %op; for operand 0, through the tensor.extract_slice that RoPE reads a
-  // half with. Empty where there is none.
+  // @producer_of_operand0 / 1: the linalg op (a generic or a fill) that
+  // computes that operand of %op; @producer_of_slice_operand0: the one that
+  // computes the source of the tensor.extract_slice RoPE reads a half with.
+  // Each is empty where there is none.
   transform.named_sequence @linalg_producer(
       %p: !transform.any_op {transform.readonly}) -> !transform.any_op {
     %op = transform.foreach %p : !transform.any_op -> !transform.any_op {
@@ -590,10 +591,10 @@ module attributes {transform.with_named_sequence} {
   }
 
   // Blocks of 64 positions for the threads, then one row (position, head)
-  // at a time: the RMSNorm's sum of squares, scale and normalised halves
-  // are computed for that row in the same loop: the row is read from memory
-  // once instead of three times and written once instead of twice, in one
-  // parallel region instead of four.
+  // at a time, with the RMSNorm's sum of squares, scale and normalised
+  // halves computed for that row in the same loop. The row is read from
+  // memory once instead of three times and written once instead of twice,
+  // in one parallel region instead of four.
   // The norm is fused once per half of the row, and so is the sum of
   // squares both halves read; the CSE after the schedule merges the two.
   transform.named_sequence @rope_rows(%op: !transform.any_op {transform.consumed}) {
