@@ -100,7 +100,14 @@ struct FoldConstantGeneric : OpRewritePattern<linalg::GenericOp> {
     for (auto &values : results)
       values.resize(points);
     SmallVector<int64_t> point(ranges.size(), 0);
+    // The point's values: the body's, and constants defined above it.
     DenseMap<Value, Attribute> known;
+    auto valueOf = [&](Value value) {
+      Attribute attr = known.lookup(value);
+      if (!attr)
+        matchPattern(value, m_Constant(&attr));
+      return attr;
+    };
     SmallVector<Attribute> operands;
     SmallVector<OpFoldResult> folded;
     for (int64_t step = 0; step < points; ++step) {
@@ -121,12 +128,8 @@ struct FoldConstantGeneric : OpRewritePattern<linalg::GenericOp> {
           continue;
         }
         operands.clear();
-        for (Value operand : bodyOp.getOperands()) {
-          Attribute value = known.lookup(operand);
-          if (!value)
-            matchPattern(operand, m_Constant(&value));
-          operands.push_back(value);
-        }
+        for (Value operand : bodyOp.getOperands())
+          operands.push_back(valueOf(operand));
         folded.clear();
         if (Attribute rounded = roundToNearestEven(bodyOp, operands)) {
           folded.push_back(rounded);
@@ -137,7 +140,7 @@ struct FoldConstantGeneric : OpRewritePattern<linalg::GenericOp> {
         for (auto [result, value] : llvm::zip(bodyOp.getResults(), folded)) {
           Attribute attr = dyn_cast<Attribute>(value);
           if (!attr)
-            attr = known.lookup(cast<Value>(value));
+            attr = valueOf(cast<Value>(value));
           if (!attr)
             return rewriter.notifyMatchFailure(&bodyOp, "no constant result");
           known[result] = attr;
@@ -145,9 +148,7 @@ struct FoldConstantGeneric : OpRewritePattern<linalg::GenericOp> {
       }
       auto yield = cast<linalg::YieldOp>(body.getTerminator());
       for (auto [i, yielded] : llvm::enumerate(yield.getValues())) {
-        Attribute value = known.lookup(yielded);
-        if (!value)
-          matchPattern(yielded, m_Constant(&value));
+        Attribute value = valueOf(yielded);
         if (!value)
           return rewriter.notifyMatchFailure(op, "a yielded value is unknown");
         OpOperand *init = op.getDpsInitOperand(i);

@@ -76,12 +76,21 @@ module attributes {transform.with_named_sequence} {
         : (!transform.any_op) -> !transform.any_op
     transform.yield %init : !transform.any_op
   }
+  // A producer tiled into a loop (each slice of it read there computed
+  // there); one with no use in the loop is left where it is.
+  transform.named_sequence @fuse_into(
+      %producer: !transform.any_op {transform.consumed},
+      %loop: !transform.any_op {transform.readonly}) {
+    %fused, %new = transform.structured.fuse_into_containing_op %producer into %loop
+        : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.yield
+  }
   transform.named_sequence @fuse_fill(
       %init: !transform.any_op {transform.consumed},
       %blocks: !transform.any_op {transform.readonly}) {
     transform.match.operation_name %init ["linalg.fill"] : !transform.any_op
-    %fused, %loop = transform.structured.fuse_into_containing_op %init into %blocks
-        : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.include @fuse_into failures(propagate) (%init, %blocks)
+        : (!transform.any_op, !transform.any_op) -> ()
     transform.yield
   }
   // Where the accumulator is a fill (%init: its producer, or nothing), each
@@ -535,26 +544,16 @@ module attributes {transform.with_named_sequence} {
     transform.yield %producer : !transform.any_op
   }
 
-  // Producers tiled into the row loop (each read slice of them computed
-  // there); a producer with no use in the loop is left where it is.
-  transform.named_sequence @fuse_into_rows(
-      %producer: !transform.any_op {transform.consumed},
-      %loop: !transform.any_op {transform.readonly}) {
-    %fused, %new = transform.structured.fuse_into_containing_op %producer into %loop
-        : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)
-    transform.yield
-  }
-  // The sum of squares (operand 0: the row; 1: its zero fill).
   transform.named_sequence @fuse_sums(
       %sums: !transform.any_op {transform.consumed},
       %loop: !transform.any_op {transform.readonly}) {
     %fill = transform.include @producer_of_operand1 failures(suppress) (%sums)
         : (!transform.any_op) -> !transform.any_op
-    transform.include @fuse_into_rows failures(suppress) (%sums, %loop)
+    transform.include @fuse_into failures(suppress) (%sums, %loop)
         : (!transform.any_op, !transform.any_op) -> ()
     transform.foreach %fill : !transform.any_op {
     ^bb0(%p: !transform.any_op):
-      transform.include @fuse_into_rows failures(suppress) (%p, %loop)
+      transform.include @fuse_into failures(suppress) (%p, %loop)
           : (!transform.any_op, !transform.any_op) -> ()
     }
     transform.yield
@@ -565,7 +564,7 @@ module attributes {transform.with_named_sequence} {
       %loop: !transform.any_op {transform.readonly}) {
     %sums = transform.include @producer_of_operand0 failures(suppress) (%scale)
         : (!transform.any_op) -> !transform.any_op
-    transform.include @fuse_into_rows failures(suppress) (%scale, %loop)
+    transform.include @fuse_into failures(suppress) (%scale, %loop)
         : (!transform.any_op, !transform.any_op) -> ()
     transform.foreach %sums : !transform.any_op {
     ^bb0(%p: !transform.any_op):
@@ -580,7 +579,7 @@ module attributes {transform.with_named_sequence} {
       %loop: !transform.any_op {transform.readonly}) {
     %scale = transform.include @producer_of_operand1 failures(suppress) (%norm)
         : (!transform.any_op) -> !transform.any_op
-    transform.include @fuse_into_rows failures(suppress) (%norm, %loop)
+    transform.include @fuse_into failures(suppress) (%norm, %loop)
         : (!transform.any_op, !transform.any_op) -> ()
     transform.foreach %scale : !transform.any_op {
     ^bb0(%p: !transform.any_op):
