@@ -51,6 +51,36 @@ static int64_t vectorBits(const llvm::TargetMachine &machine) {
   return 128;
 }
 
+/// The CPU pipeline's settings for `machine`: register tiles for its vector
+/// width, and AVX512-BF16 dot products as `options.bf16Dot` asks (failure,
+/// with `error`, for a choice the target cannot run).
+static FailureOr<CPUPipelineSettings>
+cpuSettingsFor(const CompileOptions &options,
+               const llvm::TargetMachine &machine, std::string &error) {
+  CPUPipelineSettings settings = options.cpuPipeline;
+  settings.vectorBits = vectorBits(machine);
+  bool hasDot = machine.getTargetTriple().isX86() &&
+                machine.getMCSubtargetInfo()->checkFeatures("+avx512bf16");
+  StringRef choice = options.bf16Dot;
+  if (choice == "auto") {
+    settings.bf16Dot = hasDot ? "avx512bf16" : "none";
+  } else if (choice == "none" || choice == "emulate") {
+    settings.bf16Dot = choice.str();
+  } else if (choice == "avx512bf16") {
+    if (!hasDot) {
+      error = "--bf16-dot=avx512bf16: the target CPU has no AVX512-BF16 "
+              "(choose it with --mcpu, or use auto or emulate)";
+      return failure();
+    }
+    settings.bf16Dot = choice.str();
+  } else {
+    error = "--bf16-dot must be auto, none, emulate or avx512bf16, got '" +
+            choice.str() + "'";
+    return failure();
+  }
+  return settings;
+}
+
 /// A target machine for the host, tuned for `cpu` ("native": this machine's
 /// CPU and features).
 static std::unique_ptr<llvm::TargetMachine>
@@ -236,7 +266,7 @@ checkTarget(Location loc, const CompileOptions &options, OutputKind kind) {
 static FailureOr<std::string> describeLibrary(ModuleOp module,
                                               const CompileOptions &options,
                                               CompileTarget target,
-                                              int64_t hostVectorBits) {
+                                              const CPUPipelineSettings &cpu) {
   bool foldKnocks = target.cuda ? options.gpuPipeline.foldKnocks
                                 : options.cpuPipeline.foldKnocks;
   bool prepareWeights = target.cuda ? options.gpuPipeline.prepareWeights
@@ -248,15 +278,11 @@ static FailureOr<std::string> describeLibrary(ModuleOp module,
         knownRelations[func.getName()] = sizeRelations(func);
     // The CPU pipeline packs weights before it outlines their preparation:
     // the prepare functions return the packed panels.
-    int64_t panelWidth = 0;
-    if (!target.cuda) {
-      CPUPipelineSettings cpu = options.cpuPipeline;
-      cpu.vectorBits = hostVectorBits;
-      panelWidth = cpuWeightPanelWidth(cpu);
-    }
+    int64_t panelWidth = target.cuda ? 0 : cpuWeightPanelWidth(cpu);
+    bool bf16Pairs = !target.cuda && cpuPacksBF16Pairs(cpu);
     PassManager front(module.getContext());
     addExpansionAndKnockFolding(front, foldKnocks, /*prepareWeights=*/true,
-                                panelWidth);
+                                panelWidth, bf16Pairs);
     if (failed(front.run(module)))
       return emitError(module.getLoc()) << "expanding the kha ops failed";
   }
@@ -270,7 +296,7 @@ static FailureOr<std::string> describeLibrary(ModuleOp module,
 static LogicalResult lowerToLLVMDialect(ModuleOp module,
                                         const CompileOptions &options,
                                         CompileTarget target, OutputKind kind,
-                                        const llvm::TargetMachine &machine) {
+                                        const CPUPipelineSettings &cpu) {
   Location loc = module.getLoc();
   PassManager pm(module.getContext());
   if (target.cuda && !target.onHost && options.gpuPipeline.toolkit.empty() &&
@@ -286,9 +312,7 @@ static LogicalResult lowerToLLVMDialect(ModuleOp module,
       return emitError(loc) << error;
     buildGPUPipeline(pm, settings);
   } else {
-    CPUPipelineSettings settings = options.cpuPipeline;
-    settings.vectorBits = vectorBits(machine);
-    buildCPUPipeline(pm, settings);
+    buildCPUPipeline(pm, cpu);
   }
   if (options.configurePassManager && failed(options.configurePassManager(pm)))
     return emitError(loc) << "the pass manager options are not valid";
@@ -419,8 +443,11 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   if (!machine)
     return emitError(loc) << "no LLVM target for this host and --mcpu: "
                           << error;
+  FailureOr<CPUPipelineSettings> cpu = cpuSettingsFor(options, *machine, error);
+  if (failed(cpu))
+    return emitError(loc) << error;
   FailureOr<std::string> manifest =
-      describeLibrary(module, options, *target, vectorBits(*machine));
+      describeLibrary(module, options, *target, *cpu);
   if (failed(manifest))
     return failure();
 
@@ -429,7 +456,7 @@ LogicalResult kha::compileModule(ModuleOp module, const CompileOptions &options,
   registerAllToLLVMIRTranslations(registry);
   module.getContext()->appendDialectRegistry(registry);
 
-  if (failed(lowerToLLVMDialect(module, options, *target, kind, *machine)))
+  if (failed(lowerToLLVMDialect(module, options, *target, kind, *cpu)))
     return failure();
   if (kind == OutputKind::PTX)
     return writePTX(module, outputPath);

@@ -28,7 +28,8 @@ static constexpr int64_t kCPUKeyBlockSize = 64;
 
 void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks,
                                       bool prepareWeights,
-                                      int64_t weightPanelWidth) {
+                                      int64_t weightPanelWidth,
+                                      bool bf16Pairs) {
   // TOSA input through upstream's conversions (nothing happens without
   // TOSA ops), then attention and head-shared knocks written in linalg
   // become kha.sdpa and kha.linear_knock.
@@ -49,10 +50,18 @@ void kha::addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks,
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createKHAFoldKnockPass());
   }
-  // Projection weights in the panels the CPU's matmul kernels read.
+  // Projection weights in the panels the CPU's matmul kernels read; for
+  // AVX512-BF16 dot products, bf16 products are kept in bf16 and their
+  // weights packed in pairs along K.
   if (weightPanelWidth > 0) {
+    if (bf16Pairs) {
+      KHAFoldMatmulExtensionsPassOptions fold;
+      fold.elementTypes = {"bf16"};
+      pm.addNestedPass<func::FuncOp>(createKHAFoldMatmulExtensionsPass(fold));
+    }
     KHAPackMatmulWeightsPassOptions pack;
     pack.panelWidth = weightPanelWidth;
+    pack.bf16Pairs = bf16Pairs;
     pm.addNestedPass<func::FuncOp>(createKHAPackMatmulWeightsPass(pack));
   }
   // Work on the weights alone, once per set of weights.
@@ -70,7 +79,7 @@ void kha::addBufferization(OpPassManager &pm) {
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
 }
 
-void kha::addHostLowering(OpPassManager &pm) {
+void kha::addHostLowering(OpPassManager &pm, StringRef bf16Dot) {
   // Vectors: masks and transfers to plain loads and stores, contractions to
   // outer products (FMA chains).
   pm.addNestedPass<func::FuncOp>(vector::createLowerVectorMaskPass());
@@ -81,6 +90,9 @@ void kha::addHostLowering(OpPassManager &pm) {
   pm.addPass(createKHAMathApproximationPass());
   // Roundings to bf16 as vector integer arithmetic, not a call per lane.
   pm.addPass(createKHAExpandBF16ConversionsPass());
+  // AVX512-BF16 dot products emulated where the target lacks them.
+  if (bf16Dot == "emulate")
+    pm.addPass(createKHAEmulateBF16DotPass());
 
   // To the LLVM dialect.
   pm.addPass(createKHAEmitCInterfacePass());
@@ -96,6 +108,7 @@ void kha::addHostLowering(OpPassManager &pm) {
       vector::VectorContractLowering::OuterProduct;
   vectorToLLVM.vectorTransposeLowering =
       vector::VectorTransposeLowering::Shuffle1D;
+  vectorToLLVM.x86Vector = bf16Dot == "avx512bf16";
   pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
@@ -107,6 +120,14 @@ void kha::addHostLowering(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   // Nothing left that the translation to LLVM IR refuses.
   pm.addPass(createKHAVerifyLoweredPass());
+}
+
+bool kha::isValidCPUBF16Dot(StringRef bf16Dot) {
+  return bf16Dot == "none" || bf16Dot == "avx512bf16" || bf16Dot == "emulate";
+}
+
+bool kha::cpuPacksBF16Pairs(const CPUPipelineSettings &settings) {
+  return settings.vectorize && settings.bf16Dot != "none";
 }
 
 int64_t kha::cpuWeightPanelWidth(const CPUPipelineSettings &settings) {
@@ -143,7 +164,8 @@ void kha::buildCPUPipeline(OpPassManager &pm,
                            const CPUPipelineSettings &options) {
   // kha -> linalg on tensors.
   addExpansionAndKnockFolding(pm, options.foldKnocks, options.prepareWeights,
-                              cpuWeightPanelWidth(options));
+                              cpuWeightPanelWidth(options),
+                              cpuPacksBF16Pairs(options));
   if (options.fuseKnockMlp)
     pm.addPass(createKHAFuseKnockMlpPass());
   // Attention: tiles of query rows (causal ones skip the keys above the
@@ -183,6 +205,9 @@ void kha::buildCPUPipeline(OpPassManager &pm,
     pm.addPass(createKHACPUSchedulePass(schedule));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
+    // The bf16 pair products' register tiles as dot products.
+    if (cpuPacksBF16Pairs(options))
+      pm.addPass(createKHAContractToBF16DotPass());
   }
 
   // Tensors -> buffers, with deallocation. Shared empty tensors and fills
@@ -218,7 +243,8 @@ void kha::buildCPUPipeline(OpPassManager &pm,
     pm.addPass(createCanonicalizerPass());
   }
 
-  addHostLowering(pm);
+  addHostLowering(pm, cpuPacksBF16Pairs(options) ? StringRef(options.bf16Dot)
+                                                 : StringRef("none"));
 }
 
 void kha::registerKHAPipelines() {
@@ -236,6 +262,10 @@ void kha::registerKHAPipelines() {
           return errorHandler("kha-cpu-pipeline: vector-bits must be 128, "
                               "256 or 512, got " +
                               Twine(options.vectorBits));
+        if (!isValidCPUBF16Dot(options.bf16Dot))
+          return errorHandler("kha-cpu-pipeline: bf16-dot must be none, "
+                              "avx512bf16 or emulate, got '" +
+                              Twine(options.bf16Dot) + "'");
         buildCPUPipeline(pm, options.settings());
         return success();
       },

@@ -27,8 +27,16 @@ namespace kha {
 using namespace mlir;
 
 namespace {
-/// True when `value` would be returned in memory the function does not own.
+/// True when `value` would be returned in memory the function does not own:
+/// an argument's, a constant's, or another result's (`seen`), directly or
+/// through a reshape or slice (which bufferize to views of their source).
 bool needsOwnCopy(Value value, llvm::SmallPtrSetImpl<Value> &seen) {
+  while (Operation *def = value.getDefiningOp()) {
+    if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp,
+             tensor::ExtractSliceOp, tensor::CastOp>(def))
+      break;
+    value = def->getOperand(0);
+  }
   if (!seen.insert(value).second || isa<BlockArgument>(value))
     return true;
   Operation *def = value.getDefiningOp();

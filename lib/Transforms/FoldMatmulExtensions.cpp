@@ -30,12 +30,12 @@ Value reshapeLike(OpBuilder &b, Operation *reshape, Value source,
                                        expand.getMixedOutputShape());
 }
 
-/// The narrow tensor that `value` widens: `x` for `value = arith.extf x`, or
-/// for `value = reshape(...(arith.extf x))` through tensor.collapse_shape and
-/// tensor.expand_shape (which commute with an elementwise extension), `x`
-/// reshaped the same way (built before `before`). Null otherwise.
-Value narrowSource(PatternRewriter &rewriter, Operation *before, Value value) {
-  SmallVector<Operation *> reshapes;
+/// The tensor extension (`arith.extf`) that `value` is, seen through
+/// tensor.collapse_shape and tensor.expand_shape (which commute with an
+/// elementwise extension; collected into `reshapes`, outermost first), or
+/// null.
+arith::ExtFOp findExtension(Value value,
+                            SmallVectorImpl<Operation *> &reshapes) {
   while (Operation *def = value.getDefiningOp()) {
     if (!isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(def))
       break;
@@ -44,6 +44,17 @@ Value narrowSource(PatternRewriter &rewriter, Operation *before, Value value) {
   }
   auto extension = value.getDefiningOp<arith::ExtFOp>();
   if (!extension || !isa<RankedTensorType>(extension.getIn().getType()))
+    return {};
+  return extension;
+}
+
+/// The narrow tensor that `value` widens: `x` for `value = arith.extf x`, or
+/// for `value = reshape(...(arith.extf x))`, `x` reshaped the same way (built
+/// before `before`). Null otherwise.
+Value narrowSource(PatternRewriter &rewriter, Operation *before, Value value) {
+  SmallVector<Operation *> reshapes;
+  arith::ExtFOp extension = findExtension(value, reshapes);
+  if (!extension)
     return {};
   Value narrow = extension.getIn();
   Type element = getElementTypeOrSelf(narrow.getType());
@@ -54,18 +65,47 @@ Value narrowSource(PatternRewriter &rewriter, Operation *before, Value value) {
   return narrow;
 }
 
+/// The element type that `value` is extended from (as narrowSource sees
+/// it), or null.
+Type narrowType(Value value) {
+  SmallVector<Operation *> reshapes;
+  arith::ExtFOp extension = findExtension(value, reshapes);
+  return extension ? getElementTypeOrSelf(extension.getIn().getType()) : Type();
+}
+
 /// linalg.matmul(extf a, extf b) -> linalg.matmul(a, b): the matmul's body
 /// extends each operand to the result's element type, which is what the
 /// (exact) float extension did. Extensions seen through reshapes are folded
 /// too (the reshapes then move to the narrow tensors).
+/// With `elementTypes` (names of float types), only matmuls both of whose
+/// operands extend the same one of those types are folded.
 struct FoldExtensionsIntoMatmul : OpRewritePattern<linalg::MatmulOp> {
-  using OpRewritePattern::OpRewritePattern;
+  FoldExtensionsIntoMatmul(MLIRContext *context,
+                           ArrayRef<std::string> elementTypes)
+      : OpRewritePattern(context), elementTypes(elementTypes) {}
+
+  /// True when operands extended from `type` may be folded.
+  bool folds(Type type) const {
+    if (elementTypes.empty())
+      return true;
+    std::string name;
+    llvm::raw_string_ostream os(name);
+    type.print(os);
+    return llvm::is_contained(elementTypes, name);
+  }
 
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureTensorSemantics() || op.hasUserDefinedMaps())
       return rewriter.notifyMatchFailure(op, "not a plain matmul on tensors");
     SmallVector<Value> inputs(op.getDpsInputs());
+    if (!elementTypes.empty()) {
+      // Both or neither: a half-folded matmul would mix element types.
+      Type lhs = narrowType(inputs[0]), rhs = narrowType(inputs[1]);
+      if (!lhs || lhs != rhs || !folds(lhs))
+        return rewriter.notifyMatchFailure(
+            op, "operands not both extended from one listed type");
+    }
     bool folded = false;
     for (Value &input : inputs) {
       Value narrow = narrowSource(rewriter, op, input);
@@ -82,6 +122,8 @@ struct FoldExtensionsIntoMatmul : OpRewritePattern<linalg::MatmulOp> {
     rewriter.replaceOp(op, matmul->getResults());
     return success();
   }
+
+  SmallVector<std::string> elementTypes;
 };
 
 /// arith.truncf(reshape(...(x))) -> reshape(...(arith.truncf x)) through
@@ -124,15 +166,19 @@ struct RoundBeforeReshapes : OpRewritePattern<arith::TruncFOp> {
 
 struct FoldMatmulExtensionsPass
     : kha::impl::KHAFoldMatmulExtensionsPassBase<FoldMatmulExtensionsPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    kha::populateFoldMatmulExtensionsPatterns(patterns);
+    kha::populateFoldMatmulExtensionsPatterns(patterns, elementTypes);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 } // namespace
 
-void kha::populateFoldMatmulExtensionsPatterns(RewritePatternSet &patterns) {
-  patterns.add<FoldExtensionsIntoMatmul, RoundBeforeReshapes>(
-      patterns.getContext());
+void kha::populateFoldMatmulExtensionsPatterns(
+    RewritePatternSet &patterns, ArrayRef<std::string> elementTypes) {
+  patterns.add<FoldExtensionsIntoMatmul>(patterns.getContext(), elementTypes);
+  if (elementTypes.empty())
+    patterns.add<RoundBeforeReshapes>(patterns.getContext());
 }

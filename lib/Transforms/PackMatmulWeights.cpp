@@ -63,24 +63,35 @@ bool isWeightDerived(Value root) {
 }
 
 /// The first panels x width columns of the K x N constant `matrix` as
-/// K x width panels, each contiguous: element [k, j * width + c] moves to
-/// [j, k, c].
+/// contiguous panels of `packedType`: K x width panels, element
+/// [k, j * width + c] moving to [j, k, c]; or, for a rank-4 `packedType`,
+/// K/2 x width x 2 panels of pairs along K, element [2 k + p, j * width + c]
+/// moving to [j, k, c, p].
 DenseElementsAttr packConstant(DenseElementsAttr matrix,
                                RankedTensorType packedType) {
   if (matrix.isSplat())
     return DenseElementsAttr::get(packedType,
                                   matrix.getSplatValue<Attribute>());
-  int64_t panels = packedType.getDimSize(0), k = packedType.getDimSize(1),
-          width = packedType.getDimSize(2);
+  bool pairs = packedType.getRank() == 4;
+  int64_t panels = packedType.getDimSize(0), width = packedType.getDimSize(2);
+  int64_t k = packedType.getDimSize(1) * (pairs ? 2 : 1);
   int64_t n = cast<ShapedType>(matrix.getType()).getDimSize(1);
   size_t bytes = matrix.getElementType().getIntOrFloatBitWidth() / 8;
   ArrayRef<char> source = matrix.getRawData();
   std::vector<char> packed(panels * k * width * bytes);
   size_t row = n * bytes, chunk = width * bytes;
   for (int64_t j = 0; j < panels; ++j)
-    for (int64_t r = 0; r < k; ++r)
-      std::memcpy(&packed[(j * k + r) * chunk], &source[r * row + j * chunk],
-                  chunk);
+    for (int64_t r = 0; r < k; ++r) {
+      const char *from = &source[r * row + j * chunk];
+      if (!pairs) {
+        std::memcpy(&packed[(j * k + r) * chunk], from, chunk);
+        continue;
+      }
+      // Row r is element r % 2 of the pairs of panel row r / 2.
+      char *to = &packed[((j * k + r - r % 2) * width + r % 2) * bytes];
+      for (int64_t c = 0; c < width; ++c)
+        std::memcpy(to + 2 * c * bytes, from + c * bytes, bytes);
+    }
   return DenseElementsAttr::getFromRawBuffer(packedType, packed);
 }
 
@@ -91,9 +102,24 @@ DenseElementsAttr packConstant(DenseElementsAttr matrix,
 /// reads P[j, k, :] for consecutive k from one contiguous K x w panel
 /// instead of rows N elements apart. Columns past the last whole panel
 /// stay a matmul on the slices of B and C.
+///
+/// With `bf16Pairs`, bf16 x bf16 -> f32 with K even becomes a contraction
+/// over (m, j, c, k, p) of A viewed as M x K/2 x 2 and panels of pairs:
+///   C'[m, j, c] += A[m, k, p] * P[j, k, c, p],  P[j, k, c, p] = B[2k+p, jw+c]
 struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
-  PackWeightPanels(MLIRContext *context, int64_t width)
-      : OpRewritePattern(context), width(width) {}
+  PackWeightPanels(MLIRContext *context, int64_t width, bool bf16Pairs)
+      : OpRewritePattern(context), width(width), bf16Pairs(bf16Pairs) {}
+
+  /// True when `op`'s operands are bf16 and its result f32, and K is even.
+  bool packsPairs(linalg::MatmulOp op) const {
+    if (!bf16Pairs)
+      return false;
+    auto bType = cast<RankedTensorType>(op.getInputs()[1].getType());
+    return getElementTypeOrSelf(op.getInputs()[0].getType()).isBF16() &&
+           bType.getElementType().isBF16() &&
+           getElementTypeOrSelf(op.getOutputs()[0].getType()).isF32() &&
+           bType.hasStaticShape() && bType.getDimSize(0) % 2 == 0;
+  }
 
   LogicalResult matchAndRewrite(linalg::MatmulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -106,11 +132,14 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
     auto bType = cast<RankedTensorType>(b.getType());
     auto cType = cast<RankedTensorType>(c.getType());
     Type element = cType.getElementType();
-    if (getElementTypeOrSelf(a.getType()) != element ||
-        bType.getElementType() != element || !element.isIntOrFloat() ||
-        element.getIntOrFloatBitWidth() % 8 != 0)
+    bool pairs = packsPairs(op);
+    if (!pairs &&
+        (getElementTypeOrSelf(a.getType()) != element ||
+         bType.getElementType() != element || !element.isIntOrFloat() ||
+         element.getIntOrFloatBitWidth() % 8 != 0))
       return rewriter.notifyMatchFailure(
           op, "mixed, sub-byte or non-scalar elements");
+    Type bElement = bType.getElementType();
     if (!bType.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "dynamic weight shape");
     int64_t k = bType.getDimSize(0), n = bType.getDimSize(1);
@@ -135,7 +164,9 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
         full == n ? b : columns(b, rewriter.getIndexAttr(k), 0, full);
     Value cPanels = full == n ? c : columns(c, rows, 0, full);
 
-    auto packedType = RankedTensorType::get({panels, k, width}, element);
+    auto packedType =
+        pairs ? RankedTensorType::get({panels, k / 2, width, 2}, bElement)
+              : RankedTensorType::get({panels, k, width}, bElement);
     Value packed;
     DenseElementsAttr constant;
     if (matchPattern(b, m_Constant(&constant))) {
@@ -143,11 +174,17 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
                                          packConstant(constant, packedType));
     } else {
       Value dest = tensor::EmptyOp::create(rewriter, loc, packedType.getShape(),
-                                           element);
-      packed = linalg::PackOp::create(
-          rewriter, loc, bPanels, dest, /*innerDimsPos=*/{1},
-          /*innerTiles=*/{rewriter.getIndexAttr(width)},
-          /*paddingValue=*/std::nullopt, /*outerDimsPerm=*/{1, 0});
+                                           bElement);
+      SmallVector<int64_t> innerDims = {1};
+      SmallVector<OpFoldResult> innerTiles = {rewriter.getIndexAttr(width)};
+      if (pairs) {
+        innerDims.push_back(0);
+        innerTiles.push_back(rewriter.getIndexAttr(2));
+      }
+      packed = linalg::PackOp::create(rewriter, loc, bPanels, dest, innerDims,
+                                      innerTiles,
+                                      /*paddingValue=*/std::nullopt,
+                                      /*outerDimsPerm=*/{1, 0});
     }
 
     SmallVector<ReassociationIndices> panelsOfRow = {{0}, {1, 2}};
@@ -156,15 +193,28 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
     Value view = tensor::ExpandShapeOp::create(rewriter, loc, viewType, cPanels,
                                                panelsOfRow);
     MLIRContext *ctx = op.getContext();
-    AffineExpr m, j, col, red;
-    bindDims(ctx, m, j, col, red);
+    AffineExpr m, j, col, red, pair;
+    bindDims(ctx, m, j, col, red, pair);
     auto map = [&](ArrayRef<AffineExpr> results) {
-      return AffineMap::get(4, 0, results, ctx);
+      return AffineMap::get(pairs ? 5 : 4, 0, results, ctx);
     };
-    ArrayAttr maps = rewriter.getAffineMapArrayAttr(
-        {map({m, red}), map({j, red, col}), map({m, j, col})});
+    ArrayAttr maps =
+        pairs ? rewriter.getAffineMapArrayAttr({map({m, red, pair}),
+                                                map({j, red, col, pair}),
+                                                map({m, j, col})})
+              : rewriter.getAffineMapArrayAttr(
+                    {map({m, red}), map({j, red, col}), map({m, j, col})});
+    Value lhs = a;
+    if (pairs) {
+      auto aType = cast<RankedTensorType>(a.getType());
+      lhs = tensor::ExpandShapeOp::create(
+          rewriter, loc,
+          RankedTensorType::get({aType.getDimSize(0), k / 2, 2},
+                                aType.getElementType()),
+          a, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    }
     auto contract = linalg::ContractOp::create(
-        rewriter, loc, TypeRange{viewType}, ValueRange{a, packed},
+        rewriter, loc, TypeRange{viewType}, ValueRange{lhs, packed},
         ValueRange{view}, maps);
     Value product = tensor::CollapseShapeOp::create(
         rewriter, loc, cPanels.getType(), contract->getResult(0), panelsOfRow);
@@ -192,6 +242,7 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
   }
 
   int64_t width;
+  bool bf16Pairs;
 };
 
 struct PackMatmulWeightsPass
@@ -206,13 +257,14 @@ struct PackMatmulWeightsPass
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    kha::populatePackMatmulWeightsPatterns(patterns, panelWidth);
+    kha::populatePackMatmulWeightsPatterns(patterns, panelWidth, bf16Pairs);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 } // namespace
 
 void kha::populatePackMatmulWeightsPatterns(RewritePatternSet &patterns,
-                                            int64_t panelWidth) {
-  patterns.add<PackWeightPanels>(patterns.getContext(), panelWidth);
+                                            int64_t panelWidth,
+                                            bool bf16Pairs) {
+  patterns.add<PackWeightPanels>(patterns.getContext(), panelWidth, bf16Pairs);
 }

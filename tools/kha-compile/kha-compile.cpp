@@ -78,6 +78,13 @@ static cl::opt<std::string> cpu("mcpu",
                                          "CPU name)"),
                                 cl::cat(category),
                                 cl::init(mlir::kha::CompileOptions().cpu));
+static cl::opt<std::string> bf16Dot(
+    "bf16-dot",
+    cl::desc("--target=cpu, bf16 projections as AVX512-BF16 dot products: "
+             "auto (where the target CPU has them), none, emulate (the same "
+             "code with the instruction emulated: runs on any CPU, to check "
+             "it) or avx512bf16 (required)"),
+    cl::cat(category), cl::init(mlir::kha::CompileOptions().bf16Dot));
 static cl::opt<bool> noVectorize("no-vectorize",
                                  cl::desc("plain loops (for debugging)"),
                                  cl::cat(category), cl::init(false));
@@ -181,6 +188,7 @@ int main(int argc, char **argv) {
     cpuPipeline.fuseKnockMlp = !noFuseKnockMlp;
     cpuPipeline.prepareWeights = !noPrepareWeights;
     cpuPipeline.threads = !noThreads;
+    options.bf16Dot = bf16Dot;
     mlir::kha::GPUPipelineSettings &gpuPipeline = options.gpuPipeline;
     gpuPipeline.foldKnocks = !noFoldKnocks;
     gpuPipeline.prepareWeights = !noPrepareWeights;

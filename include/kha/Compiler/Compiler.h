@@ -33,9 +33,15 @@ struct CompileOptions {
   std::string target = "cpu";
   /// The host CPU to tune for: "native" or an LLVM CPU name.
   std::string cpu = "native";
-  /// --target=cpu: the CPU pipeline's settings; `vectorBits` is taken from
-  /// the target machine's features.
+  /// --target=cpu: the CPU pipeline's settings; `vectorBits` and `bf16Dot`
+  /// are taken from the target machine's features and `bf16Dot` below.
   CPUPipelineSettings cpuPipeline;
+  /// --target=cpu: bf16 products as AVX512-BF16 dot products. "auto": where
+  /// the target CPU has the feature; "none": never (f32 products of widened
+  /// operands); "emulate": the dot products' code with the instruction
+  /// emulated in f32 vector arithmetic, which runs on any CPU (to check it);
+  /// "avx512bf16": required (an error for a target without the feature).
+  std::string bf16Dot = "auto";
   /// --target=cuda: the GPU pipeline's settings. `hostEmulation` runs the
   /// kernels on the host CPU instead (threads as loops), giving a host
   /// library with host buffers: the GPU path checked without a GPU. PTX

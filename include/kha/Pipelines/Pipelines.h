@@ -22,11 +22,14 @@ namespace kha {
 /// prepare functions (kha-outline-weight-preparation). With a
 /// `weightPanelWidth`, matmuls read weights packed into panels of that many
 /// columns (kha-pack-matmul-weights; 0: not packed), packed before the
-/// outlining so that the packing is prepared once. kha-compile runs them
-/// before it describes a library's functions.
+/// outlining so that the packing is prepared once; with `bf16Pairs`, bf16
+/// products stay bf16 and their weights are packed in pairs along K, for
+/// AVX512-BF16 dot products. kha-compile runs them before it describes a
+/// library's functions.
 void addExpansionAndKnockFolding(OpPassManager &pm, bool foldKnocks,
                                  bool prepareWeights,
-                                 int64_t weightPanelWidth = 0);
+                                 int64_t weightPanelWidth = 0,
+                                 bool bf16Pairs = false);
 
 /// What `--kha-cpu-pipeline` builds, with the defaults: the one place they
 /// are defined. The registered pipeline's options (CPUPipelineOptions) take
@@ -50,6 +53,12 @@ struct CPUPipelineSettings {
   /// columns) on all the cores with OpenMP; the library then needs LLVM's
   /// OpenMP runtime (libomp.so.5). Off: one thread, no runtime.
   bool threads = true;
+  /// bf16 x bf16 projections: "none" (computed in f32 from widened
+  /// operands), "avx512bf16" (AVX512-BF16 dot products on bf16 panels,
+  /// `vdpbf16ps`; kha-compile chooses it where the target has the feature),
+  /// or "emulate" (the same code, the instruction emulated in f32 vector
+  /// arithmetic: to check it on any CPU).
+  std::string bf16Dot = "none";
 };
 
 /// Options of `--kha-cpu-pipeline`: CPUPipelineSettings as pass options.
@@ -93,10 +102,17 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "(the library then needs libomp.so.5; false: one "
                      "thread)"),
       llvm::cl::init(CPUPipelineSettings().threads)};
+  PassOptions::Option<std::string> bf16Dot{
+      *this, "bf16-dot",
+      llvm::cl::desc("bf16 projections: none (in f32 from widened "
+                     "operands), avx512bf16 (AVX512-BF16 dot products on "
+                     "bf16 weight panels) or emulate (the same code with the "
+                     "instruction emulated, for checking)"),
+      llvm::cl::init(CPUPipelineSettings().bf16Dot)};
 
   CPUPipelineSettings settings() const {
     return {vectorize,    foldKnocks, prepareWeights, fuseKnockMlp,
-            scheduleFile, vectorBits, threads};
+            scheduleFile, vectorBits, threads,        bf16Dot};
   }
 };
 
@@ -105,6 +121,13 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// vectors), or 0 when the CPU pipeline packs no weights (no vectorising
 /// schedule).
 int64_t cpuWeightPanelWidth(const CPUPipelineSettings &settings);
+
+/// True when `bf16Dot` names a valid choice (none, avx512bf16, emulate).
+bool isValidCPUBF16Dot(StringRef bf16Dot);
+
+/// True when the CPU pipeline built from `settings` packs bf16 products in
+/// pairs for dot products (vectorised, and `bf16Dot` not "none").
+bool cpuPacksBF16Pairs(const CPUPipelineSettings &settings);
 
 /// The CPU schedule's code generation entry point for vector registers of
 /// `vectorBits` (lib/Transforms/Schedules/cpu.mlir), or failure when the

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Transform/IR/TransformDialect.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
@@ -31,13 +32,26 @@ namespace kha {
 void populateExpandShapeToReinterpretCastPatterns(RewritePatternSet &patterns);
 
 /// Adds the fold of exact float extensions of a linalg.matmul's operands
-/// into the matmul (which extends them itself).
-void populateFoldMatmulExtensionsPatterns(RewritePatternSet &patterns);
+/// into the matmul (which extends them itself). With `elementTypes`, only
+/// matmuls both of whose operands extend one of those types are folded, and
+/// roundings are not moved.
+void populateFoldMatmulExtensionsPatterns(
+    RewritePatternSet &patterns, ArrayRef<std::string> elementTypes = {});
 
 /// kha-pack-matmul-weights: matmuls whose right operand comes from weights
 /// read it as contiguous panels of `panelWidth` columns.
+/// With `bf16Pairs`, bf16 x bf16 -> f32 matmuls of even K are packed in
+/// pairs of K for AVX512-BF16 dot products.
 void populatePackMatmulWeightsPatterns(RewritePatternSet &patterns,
-                                       int64_t panelWidth);
+                                       int64_t panelWidth,
+                                       bool bf16Pairs = false);
+
+/// kha-contract-to-bf16-dot: register tiles of the bf16 pair contraction as
+/// x86vector.avx512.dot ops.
+void populateContractToBF16DotPatterns(RewritePatternSet &patterns);
+
+/// kha-emulate-bf16-dot: x86vector.avx512.dot as f32 vector arithmetic.
+void populateEmulateBF16DotPatterns(RewritePatternSet &patterns);
 
 /// kha-contiguous-attention-heads: kha.sdpa tiles with at least `minRows`
 /// grouped query rows read their key/value head from a head-major copy.

@@ -87,6 +87,10 @@ def KHAFoldMatmulExtensionsPass : Pass<"kha-fold-matmul-extensions"> {
     single-use reshapes, next to the product it rounds, so that the matmul
     kernel can store the rounded values itself (`kha-matmul-to-gpu`). The GPU
     pipeline runs it before kernel selection and after `kha-lower-to-linalg`.
+    With `element-types`, a matmul is folded only when both its operands
+    are extensions of one of the listed types (`bf16`, `f16`), and roundings
+    are left where they are: the CPU pipeline folds the bf16 products that
+    AVX512-BF16 dot products compute (`kha-pack-matmul-weights{bf16-pairs}`).
 
     ```mlir
     %a = arith.extf %x : tensor<8x16xbf16> to tensor<8x16xf32>
@@ -96,6 +100,12 @@ def KHAFoldMatmulExtensionsPass : Pass<"kha-fold-matmul-extensions"> {
     %c = linalg.matmul ins(%x, %w : tensor<8x16xbf16>, tensor<16x32xbf16>) outs(%z : tensor<8x32xf32>) -> tensor<8x32xf32>
     ```
   }];
+  let options = [
+    ListOption<"elementTypes", "element-types", "std::string",
+               "fold only matmuls both of whose operands extend one of these "
+               "types (bf16, f16), and move no rounding (default: every "
+               "extended operand, and roundings)">,
+  ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
@@ -140,10 +150,33 @@ def KHAPackMatmulWeightsPass : Pass<"kha-pack-matmul-weights"> {
     The CPU pipeline runs it with the vectorising schedule, `panel-width`
     being the register tile's width (32, 16 or 8 for 512-, 256- or 128-bit
     vectors), before `kha-outline-weight-preparation`.
+
+    With `bf16-pairs`, a matmul of bf16 operands into f32 (as
+    `kha-fold-matmul-extensions` leaves it) whose K is even is packed for
+    AVX512-BF16 dot products instead, which multiply pairs of consecutive
+    K elements: the panels are N / w x K / 2 x w x 2 (`linalg.pack` with
+    inner tiles `[w, 2]`), element `[j, k, c, p]` being `B[2 k + p, j w + c]`,
+    and A is read as M x K / 2 x 2 (a `tensor.expand_shape`):
+
+    ```mlir
+    %r = linalg.contract indexing_maps = [affine_map<(m, j, c, k, p) -> (m, k, p)>,
+                                          affine_map<(m, j, c, k, p) -> (j, k, c, p)>,
+                                          affine_map<(m, j, c, k, p) -> (m, j, c)>]
+           ins(%x2, %p : tensor<?x256x2xbf16>, tensor<16x256x32x2xbf16>)
+           outs(%v : tensor<?x16x32xf32>) -> tensor<?x16x32xf32>
+    ```
+
+    A register tile then reads one pair of A's elements (a 32-bit
+    broadcast) and `2 w` consecutive bf16 of a panel per step of the pair
+    loop: what `kha-contract-to-bf16-dot` turns into dot products. Other
+    element types, and an odd K, are packed as without the option.
   }];
   let options = [
     Option<"panelWidth", "panel-width", "int64_t", /*default=*/"16",
            "columns per panel: the width of the CPU schedule's register tile">,
+    Option<"bf16Pairs", "bf16-pairs", "bool", /*default=*/"false",
+           "pack bf16 x bf16 -> f32 matmuls in pairs of K for AVX512-BF16 "
+           "dot products">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
@@ -499,6 +532,72 @@ def KHAExpandBF16ConversionsPass : Pass<"kha-expand-bf16-conversions"> {
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def KHAContractToBF16DotPass : Pass<"kha-contract-to-bf16-dot"> {
+  let summary = "register tiles of bf16 pair products as AVX512-BF16 dot products";
+  let description = [{
+    Rewrites the vectorised register tiles of the bf16 pair contraction that
+    `kha-pack-matmul-weights{bf16-pairs}` makes, a `vector.contract`
+
+    ```mlir
+    %r = vector.contract {indexing_maps = [affine_map<(m, j, c, k, p) -> (m, k, p)>,
+                                           affine_map<(m, j, c, k, p) -> (j, k, c, p)>,
+                                           affine_map<(m, j, c, k, p) -> (m, j, c)>],
+                          iterator_types = ["parallel", "parallel", "parallel",
+                                            "reduction", "reduction"],
+                          kind = #vector.kind<add>}
+           %a, %b, %acc : vector<Rx1x2xbf16>, vector<1x1xWx2xbf16> into vector<Rx1xWxf32>
+    ```
+
+    into one `x86vector.avx512.dot` (`vdpbf16ps`) per row and per 16
+    columns (8 or 4 when W is smaller): the row's pair of A elements,
+    bit-cast to one 32-bit value and broadcast, against `2 x 16` consecutive
+    bf16 of the panel, accumulated in f32. The pair loop's extent in the
+    tile may be more than 1 (one dot product per step). Contractions with
+    other maps, types, a pair dimension other than 2, or a W that is not a
+    multiple of 4 are left alone. Each dot product adds the odd products of
+    its pairs, then the even ones, each rounded to f32 (nearest even), with
+    subnormal inputs and results flushed to zero: the sums differ from a
+    contraction in f32 by that order and that flushing.
+
+    The CPU pipeline runs it after the schedule when the target has
+    AVX512-BF16 (`kha-compile` reads it from the target's features), or
+    when `bf16-dot=emulate` asks for the same code with the instruction
+    emulated (`kha-emulate-bf16-dot`).
+  }];
+  let dependentDialects = ["::mlir::vector::VectorDialect",
+                           "::mlir::x86vector::X86VectorDialect"];
+}
+
+def KHAEmulateBF16DotPass : Pass<"kha-emulate-bf16-dot"> {
+  let summary = "AVX512-BF16 dot products as f32 vector arithmetic";
+  let description = [{
+    Rewrites `x86vector.avx512.dot` into what the instruction computes, in
+    vector arithmetic any target has: each 32-bit lane of the two bf16
+    operands holds a pair (element 2i in its low half, 2i+1 in its high
+    half), widened to f32 by a shift or a mask; subnormal inputs are read as
+    zero; the accumulator gets the product of the odd elements, then that
+    of the even ones, each by `math.fma` (the products of two bf16 are exact
+    in f32, so this is one rounding to nearest even per step), and a
+    subnormal result is flushed to zero after each step.
+
+    ```mlir
+    %d = x86vector.avx512.dot %acc, %a, %b : vector<32xbf16> -> vector<16xf32>
+    // becomes
+    %ai = vector.bitcast %a : vector<32xbf16> to vector<16xi32>
+    // ... odd and even halves widened, subnormals flushed ...
+    %s = math.fma %a_odd, %b_odd, %acc : vector<16xf32>
+    %d = math.fma %a_even, %b_even, %s_flushed : vector<16xf32>
+    ```
+
+    It lets the code made for AVX512-BF16 run, and its numerics be checked,
+    on a CPU without it (`kha-compile --bf16-dot=emulate`); it is not a fast
+    path.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def KHALowerVectorReductionsPass : Pass<"kha-lower-vector-reductions"> {
   let summary = "lower vector.multi_reduction to 1-D reductions";
   let description = [{
@@ -544,8 +643,9 @@ def KHAEntryPointOwnershipPass
     `bufferization.writable = false` (so an in-place update copies instead of
     writing into the caller's input) and copies, with `linalg.copy` into a
     `tensor.empty`, every returned value that would not be a buffer of its
-    own: a value returned twice, an argument returned as it is, a constant.
-    Both pipelines run it just before bufferization.
+    own: a value returned twice, an argument returned as it is, a constant,
+    or a reshape or slice of one of these (bufferized, a view of its
+    memory). Both pipelines run it just before bufferization.
 
     ```mlir
     func.func @f(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {

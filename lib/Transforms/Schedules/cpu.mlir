@@ -199,6 +199,50 @@ module attributes {transform.with_named_sequence} {
     transform.yield
   }
 
+  // The same for weights packed in pairs along K for AVX512-BF16 dot
+  // products (kha-pack-matmul-weights{bf16-pairs}): a linalg.contract over
+  // (m, j, c, k, p) reading A[m, k, p] and P[j, k, c, p], p the pair.
+  transform.named_sequence @match_pair_panel_matmul(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op ["linalg.contract"] : !transform.any_op
+    %matched = transform.match.structured %op
+        : (!transform.any_op) -> !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      %rank = transform.match.structured.rank %s
+          : (!transform.any_op) -> !transform.param<i64>
+      %five = transform.param.constant 5 : i64 -> !transform.param<i64>
+      transform.match.param.cmpi eq %rank, %five : !transform.param<i64>
+      transform.match.structured.dim %s[0, 1, 2] {parallel} : !transform.any_op
+      transform.match.structured.dim %s[3, 4] {reduction} : !transform.any_op
+      transform.match.structured.yield %s : !transform.any_op
+    }
+    transform.yield %matched : !transform.any_op
+  }
+  // @tile_panel_matmul's tiles, with 128 pairs (256 of K) per cache tile
+  // and the pairs whole.
+  transform.named_sequence @tile_pair_panel_matmul(
+      %mm: !transform.any_op {transform.consumed},
+      %rows: !transform.param<i64> {transform.readonly},
+      %panels: !transform.param<i64> {transform.readonly}) {
+    %init = transform.include @init_producer failures(suppress) (%mm)
+        : (!transform.any_op) -> !transform.any_op
+    %b, %blocks = transform.structured.tile_using_forall %mm
+        tile_sizes [128, %panels, 0, 0, 0]
+        : (!transform.any_op, !transform.param<i64>)
+          -> (!transform.any_op, !transform.any_op)
+    transform.include @fill_each_block failures(propagate) (%init, %blocks)
+        : (!transform.any_op, !transform.any_op) -> ()
+    %c, %lk, %lm = transform.structured.tile_using_for %b
+        tile_sizes [64, 0, 0, 128, 0] interchange = [3, 0, 1, 2, 4]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    %t, %lj, %lr = transform.structured.tile_using_for %c tile_sizes [%rows, 1, 0, 0, 0]
+        interchange = [1, 0, 2, 3, 4]
+        : (!transform.any_op, !transform.param<i64>)
+          -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.include @peel failures(suppress) (%lr) : (!transform.any_op) -> ()
+    transform.yield
+  }
+
   // A full tile: K step 1, one vector.contract per step (outer-product FMAs
   // after lowering). The K loop is marked `kha.hoist_accumulator`: once every
   // tile is vectorised, @kha_codegen hoists the accumulator out of the marked
@@ -249,6 +293,14 @@ module attributes {transform.with_named_sequence} {
         : (!transform.any_op) -> !transform.any_op
     transform.yield %matched : !transform.any_op
   }
+  transform.named_sequence @match_dynamic_pair_panel_tile(
+      %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    %panel = transform.include @match_pair_panel_matmul failures(propagate) (%op)
+        : (!transform.any_op) -> !transform.any_op
+    %matched = transform.include @match_dynamic_rows failures(propagate) (%panel)
+        : (!transform.any_op) -> !transform.any_op
+    transform.yield %matched : !transform.any_op
+  }
   transform.named_sequence @match_dynamic_matmul_tile(
       %op: !transform.any_op {transform.readonly}) -> !transform.any_op {
     transform.match.operation_name %op ["linalg.matmul"] : !transform.any_op
@@ -267,6 +319,16 @@ module attributes {transform.with_named_sequence} {
   // batch_matmul and the panel contraction: K is their fourth loop.
   transform.named_sequence @vectorize_k4(%mm: !transform.any_op {transform.consumed}) {
     %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 0, 1]
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.include @vectorize_steps failures(propagate) (%t, %lk)
+        : (!transform.any_op, !transform.any_op) -> ()
+    transform.yield
+  }
+
+  // The pair contraction: one pair of K per step (an AVX512-BF16 dot
+  // product per row and 16 columns, by kha-contract-to-bf16-dot).
+  transform.named_sequence @vectorize_pairs(%mm: !transform.any_op {transform.consumed}) {
+    %t, %lk = transform.structured.tile_using_for %mm tile_sizes [0, 0, 0, 1, 0]
         : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
     transform.include @vectorize_steps failures(propagate) (%t, %lk)
         : (!transform.any_op, !transform.any_op) -> ()
@@ -801,6 +863,13 @@ module attributes {transform.with_named_sequence} {
       transform.include @tile_panel_matmul failures(propagate) (%op, %rows, %panels)
           : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
     }
+    %ppmm = transform.collect_matching @match_pair_panel_matmul in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %ppmm : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @tile_pair_panel_matmul failures(propagate) (%op, %rows, %panels)
+          : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
+    }
     // Peeled tiles' sizes fold to constants, so that they vectorise.
     transform.apply_patterns to %funcs {
       transform.apply_patterns.canonicalization
@@ -809,7 +878,10 @@ module attributes {transform.with_named_sequence} {
         : (!transform.any_op) -> !transform.any_op
     %dynamic_matmuls = transform.collect_matching @match_dynamic_matmul_tile in %root
         : (!transform.any_op) -> !transform.any_op
-    %dynamic = transform.merge_handles %dynamic_panels, %dynamic_matmuls : !transform.any_op
+    %dynamic_pairs = transform.collect_matching @match_dynamic_pair_panel_tile in %root
+        : (!transform.any_op) -> !transform.any_op
+    %dynamic = transform.merge_handles %dynamic_panels, %dynamic_matmuls, %dynamic_pairs
+        : !transform.any_op
     transform.foreach %dynamic : !transform.any_op {
     ^bb0(%op: !transform.any_op):
       transform.include @rows_one_at_a_time failures(propagate) (%op)
@@ -829,6 +901,12 @@ module attributes {transform.with_named_sequence} {
     transform.foreach %k4tiles : !transform.any_op {
     ^bb0(%op: !transform.any_op):
       transform.include @vectorize_k4 failures(suppress) (%op) : (!transform.any_op) -> ()
+    }
+    %pptiles = transform.collect_matching @match_pair_panel_matmul in %root
+        : (!transform.any_op) -> !transform.any_op
+    transform.foreach %pptiles : !transform.any_op {
+    ^bb0(%op: !transform.any_op):
+      transform.include @vectorize_pairs failures(suppress) (%op) : (!transform.any_op) -> ()
     }
     // Hoisting needs the accumulator's read and write to address the K
     // loop's iteration argument directly, which canonicalisation makes
