@@ -1,4 +1,5 @@
-//===- ContractToBF16Dot.cpp - bf16 pair products as vdpbf16ps -------------===//
+//===- ContractToBF16Dot.cpp - bf16 pair products as vdpbf16ps
+//-------------===//
 //
 // The kha-contract-to-bf16-dot pass: the vectorised register tiles of the
 // bf16 pair contraction (kha-pack-matmul-weights{bf16-pairs}) become
@@ -95,8 +96,8 @@ struct ContractToBF16Dot : OpRewritePattern<vector::ContractionOp> {
       for (int64_t r = 0; r < rows; ++r) {
         Value pair = vector::ExtractOp::create(rewriter, loc, op.getLhs(),
                                                ArrayRef<int64_t>{r, k});
-        Value word = vector::BitCastOp::create(
-            rewriter, loc, VectorType::get({1}, i32), pair);
+        Value word = vector::BitCastOp::create(rewriter, loc,
+                                               VectorType::get({1}, i32), pair);
         Value splat = vector::BroadcastOp::create(
             rewriter, loc, VectorType::get({lanes}, i32), word);
         Value a = vector::BitCastOp::create(rewriter, loc, pairsType, splat);

@@ -1,4 +1,5 @@
-//===- EmulateBF16Dot.cpp - vdpbf16ps as f32 vector arithmetic -------------===//
+//===- EmulateBF16Dot.cpp - vdpbf16ps as f32 vector arithmetic
+//-------------===//
 //
 // The kha-emulate-bf16-dot pass: x86vector.avx512.dot rewritten into what
 // the instruction computes (Intel's definition of VDPBF16PS: per 32-bit
@@ -38,8 +39,7 @@ struct EmulateBF16Dot : OpRewritePattern<x86vector::DotBF16Op> {
     auto constant = [&](uint32_t bits) -> Value {
       return arith::ConstantOp::create(
           rewriter, loc,
-          DenseElementsAttr::get(wordsType,
-                                 rewriter.getI32IntegerAttr(bits)));
+          DenseElementsAttr::get(wordsType, rewriter.getI32IntegerAttr(bits)));
     };
     Value zero = constant(0), exponent = constant(0x7F800000u),
           sign = constant(0x80000000u);
@@ -47,8 +47,8 @@ struct EmulateBF16Dot : OpRewritePattern<x86vector::DotBF16Op> {
     // subnormals) replaced by their sign alone: a signed zero.
     auto flushSubnormals = [&](Value words) -> Value {
       Value field = arith::AndIOp::create(rewriter, loc, words, exponent);
-      Value tiny = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
-                                         field, zero);
+      Value tiny = arith::CmpIOp::create(rewriter, loc,
+                                         arith::CmpIPredicate::eq, field, zero);
       Value signOnly = arith::AndIOp::create(rewriter, loc, words, sign);
       return arith::SelectOp::create(rewriter, loc, tiny, signOnly, words);
     };
@@ -61,8 +61,8 @@ struct EmulateBF16Dot : OpRewritePattern<x86vector::DotBF16Op> {
     auto halves = [&](Value pairs) -> std::pair<Value, Value> {
       Value words = vector::BitCastOp::create(rewriter, loc, wordsType, pairs);
       Value even = arith::ShLIOp::create(rewriter, loc, words, constant(16));
-      Value odd = arith::AndIOp::create(rewriter, loc, words,
-                                        constant(0xFFFF0000u));
+      Value odd =
+          arith::AndIOp::create(rewriter, loc, words, constant(0xFFFF0000u));
       return {toF32(even), toF32(odd)};
     };
     auto flushResult = [&](Value value) -> Value {
