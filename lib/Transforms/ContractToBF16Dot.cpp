@@ -9,6 +9,9 @@
 
 #include "kha/Transforms/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/PatternMatch.h"
@@ -33,6 +36,47 @@ SmallVector<AffineMap> pairContractionMaps(MLIRContext *ctx) {
     return AffineMap::get(5, 0, results, ctx);
   };
   return {map({m, k, p}), map({j, k, c, p}), map({m, j, c})};
+}
+
+/// Elements [offset, offset + size) of the 1-D vector `value` (itself when
+/// that is all of it).
+Value slice(PatternRewriter &rewriter, Location loc, Value value,
+            int64_t offset, int64_t size) {
+  if (offset == 0 && cast<VectorType>(value.getType()).getDimSize(0) == size)
+    return value;
+  return vector::ExtractStridedSliceOp::create(
+      rewriter, loc, value, ArrayRef<int64_t>{offset}, ArrayRef<int64_t>{size},
+      ArrayRef<int64_t>{1});
+}
+
+/// The panel operand `rhs` (vector<1 x K x W x 2>) as one flat vector of
+/// K * W * 2 elements. Read whole from a tensor of its own shape (a tile's
+/// slice), it is read again through a flat view of that tensor: one load
+/// of consecutive elements, where the n-D vector, which LLVM holds as an
+/// array of 2-element vectors, would be put together from pieces.
+Value flatPanel(PatternRewriter &rewriter, Location loc, Value rhs) {
+  auto type = cast<VectorType>(rhs.getType());
+  auto flatType =
+      VectorType::get({type.getNumElements()}, type.getElementType());
+  auto read = rhs.getDefiningOp<vector::TransferReadOp>();
+  auto source =
+      read ? dyn_cast<RankedTensorType>(read.getBase().getType()) : nullptr;
+  bool wholeSource =
+      source && source.getShape() == type.getShape() &&
+      read.getPermutationMap().isMinorIdentity() && !read.getMask() &&
+      llvm::all_of(read.getInBoundsValues(), [](bool b) { return b; }) &&
+      llvm::all_of(read.getIndices(),
+                   [](Value index) { return isZeroInteger(index); });
+  if (!wholeSource)
+    return vector::ShapeCastOp::create(rewriter, loc, flatType, rhs);
+  ReassociationIndices all =
+      llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+  Value flat = tensor::CollapseShapeOp::create(
+      rewriter, loc, read.getBase(), ArrayRef<ReassociationIndices>{all});
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  return vector::TransferReadOp::create(rewriter, loc, flatType, flat,
+                                        ValueRange{zero}, read.getPadding(),
+                                        ArrayRef<bool>{true});
 }
 
 /// vector.contract A[R, K, 2] x P[1, K, W, 2] into C[R, 1, W] (bf16 into
@@ -78,21 +122,15 @@ struct ContractToBF16Dot : OpRewritePattern<vector::ContractionOp> {
       Value row = vector::ExtractOp::create(rewriter, loc, acc,
                                             ArrayRef<int64_t>{r, 0});
       for (int64_t q = 0; q < chunks; ++q)
-        sums[r].push_back(vector::ExtractStridedSliceOp::create(
-            rewriter, loc, row, ArrayRef<int64_t>{q * lanes},
-            ArrayRef<int64_t>{lanes}, ArrayRef<int64_t>{1}));
+        sums[r].push_back(slice(rewriter, loc, row, q * lanes, lanes));
     }
+    // The panel's W pairs at each step, flat: lanes columns' pairs per chunk.
+    Value flat = flatPanel(rewriter, loc, op.getRhs());
     for (int64_t k = 0; k < steps; ++k) {
-      // The panel's W pairs at step k, flat: lanes columns' pairs per chunk.
-      Value panel = vector::ExtractOp::create(rewriter, loc, op.getRhs(),
-                                              ArrayRef<int64_t>{0, k});
-      Value flat = vector::ShapeCastOp::create(
-          rewriter, loc, VectorType::get({2 * width}, bf16), panel);
       SmallVector<Value> b;
       for (int64_t q = 0; q < chunks; ++q)
-        b.push_back(vector::ExtractStridedSliceOp::create(
-            rewriter, loc, flat, ArrayRef<int64_t>{2 * lanes * q},
-            ArrayRef<int64_t>{2 * lanes}, ArrayRef<int64_t>{1}));
+        b.push_back(
+            slice(rewriter, loc, flat, 2 * (k * width + lanes * q), 2 * lanes));
       for (int64_t r = 0; r < rows; ++r) {
         Value pair = vector::ExtractOp::create(rewriter, loc, op.getLhs(),
                                                ArrayRef<int64_t>{r, k});
@@ -110,12 +148,15 @@ struct ContractToBF16Dot : OpRewritePattern<vector::ContractionOp> {
     Value result = acc;
     auto rowType = VectorType::get({width}, f32);
     for (int64_t r = 0; r < rows; ++r) {
-      Value row = arith::ConstantOp::create(
-          rewriter, loc, cast<TypedAttr>(rewriter.getZeroAttr(rowType)));
-      for (int64_t q = 0; q < chunks; ++q)
-        row = vector::InsertStridedSliceOp::create(
-            rewriter, loc, sums[r][q], row, ArrayRef<int64_t>{q * lanes},
-            ArrayRef<int64_t>{1});
+      Value row = sums[r][0];
+      if (chunks > 1) {
+        row = arith::ConstantOp::create(
+            rewriter, loc, cast<TypedAttr>(rewriter.getZeroAttr(rowType)));
+        for (int64_t q = 0; q < chunks; ++q)
+          row = vector::InsertStridedSliceOp::create(
+              rewriter, loc, sums[r][q], row, ArrayRef<int64_t>{q * lanes},
+              ArrayRef<int64_t>{1});
+      }
       result = vector::InsertOp::create(rewriter, loc, row, result,
                                         ArrayRef<int64_t>{r, 0});
     }

@@ -15,8 +15,7 @@
 // CHECK-DAG:     %[[ROW0:.*]] = vector.extract %[[ACC]][0, 0] : vector<32xf32> from vector<2x1x32xf32>
 // CHECK-DAG:     %[[S00:.*]] = vector.extract_strided_slice %[[ROW0]] {offsets = [0], sizes = [16], strides = [1]}
 // CHECK-DAG:     %[[S01:.*]] = vector.extract_strided_slice %[[ROW0]] {offsets = [16], sizes = [16], strides = [1]}
-// CHECK-DAG:     %[[PANEL:.*]] = vector.extract %[[B]][0, 0] : vector<32x2xbf16> from vector<1x1x32x2xbf16>
-// CHECK-DAG:     %[[FLAT:.*]] = vector.shape_cast %[[PANEL]] : vector<32x2xbf16> to vector<64xbf16>
+// CHECK-DAG:     %[[FLAT:.*]] = vector.shape_cast %[[B]] : vector<1x1x32x2xbf16> to vector<64xbf16>
 // CHECK-DAG:     %[[B0:.*]] = vector.extract_strided_slice %[[FLAT]] {offsets = [0], sizes = [32], strides = [1]}
 // CHECK-DAG:     %[[B1:.*]] = vector.extract_strided_slice %[[FLAT]] {offsets = [32], sizes = [32], strides = [1]}
 // CHECK:         %[[PAIR0:.*]] = vector.extract %[[A]][0, 0] : vector<2xbf16> from vector<2x1x2xbf16>
@@ -37,6 +36,31 @@ func.func @tile(%a: vector<2x1x2xbf16>, %b: vector<1x1x32x2xbf16>, %acc: vector<
                         kind = #vector.kind<add>} %a, %b, %acc
       : vector<2x1x2xbf16>, vector<1x1x32x2xbf16> into vector<2x1x32xf32>
   return %r : vector<2x1x32xf32>
+}
+
+// -----
+
+#a = affine_map<(m, j, c, k, p) -> (m, k, p)>
+#b = affine_map<(m, j, c, k, p) -> (j, k, c, p)>
+#o = affine_map<(m, j, c, k, p) -> (m, j, c)>
+
+// A panel tile read whole from a tensor slice is read again through a flat
+// view of the slice: one 1-D read, sliced per dot product.
+// CHECK-LABEL: func @flat_read
+// CHECK-SAME:    (%{{.*}}: vector<1x1x2xbf16>, %[[T:.*]]: tensor<1x1x16x2xbf16>,
+// CHECK:         %[[V:.*]] = tensor.collapse_shape %[[T]] {{\[}}[0, 1, 2, 3]] : tensor<1x1x16x2xbf16> into tensor<32xbf16>
+// CHECK:         %[[R:.*]] = vector.transfer_read %[[V]][%{{.*}}], %{{.*}} {in_bounds = [true]} : tensor<32xbf16>, vector<32xbf16>
+// CHECK:         x86vector.avx512.dot %{{.*}}, %{{.*}}, %[[R]] : vector<32xbf16> -> vector<16xf32>
+func.func @flat_read(%a: vector<1x1x2xbf16>, %t: tensor<1x1x16x2xbf16>, %acc: vector<1x1x16xf32>) -> vector<1x1x16xf32> {
+  %c0 = arith.constant 0 : index
+  %pad = arith.constant 0.0 : bf16
+  %b = vector.transfer_read %t[%c0, %c0, %c0, %c0], %pad {in_bounds = [true, true, true, true]}
+      : tensor<1x1x16x2xbf16>, vector<1x1x16x2xbf16>
+  %r = vector.contract {indexing_maps = [#a, #b, #o],
+                        iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"],
+                        kind = #vector.kind<add>} %a, %b, %acc
+      : vector<1x1x2xbf16>, vector<1x1x16x2xbf16> into vector<1x1x16xf32>
+  return %r : vector<1x1x16xf32>
 }
 
 // -----

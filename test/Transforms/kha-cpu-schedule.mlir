@@ -135,6 +135,26 @@ func.func @panel_matmul(%a: tensor<256x16xf32>, %p: tensor<4x16x32xf32>, %c: ten
 
 // -----
 
+// A bf16 matmul on panels of pairs along K (kha-pack-matmul-weights
+// {bf16-pairs}): the same register tiles (one block here), one pair of K
+// per step (for kha-contract-to-bf16-dot), the accumulator hoisted. 37
+// rows: four tiles of 8, then the last 5 in a peeled tile.
+// CHECK-LABEL: func @pair_panel_matmul
+// CHECK: %[[ACC0:.*]] = vector.transfer_read {{.*}} : tensor<8x1x32xf32>, vector<8x1x32xf32>
+// CHECK: %[[K:.*]] = scf.for %{{.*}} = %c0 to %c8 step %c4 iter_args(%[[ACC:.*]] = %[[ACC0]]) -> (vector<8x1x32xf32>)
+// CHECK: vector.contract {{.*}} %[[ACC]] : vector<8x1x2xbf16>, vector<1x1x32x2xbf16> into vector<8x1x32xf32>
+// CHECK: vector.transfer_write %[[K]]
+// CHECK: vector.contract {{.*}} : vector<5x1x2xbf16>, vector<1x1x32x2xbf16> into vector<5x1x32xf32>
+// CHECK-NOT: linalg.contract
+// CHECK-NOT: kha.hoist_accumulator
+func.func @pair_panel_matmul(%a: tensor<37x8x2xbf16>, %p: tensor<4x8x32x2xbf16>, %c: tensor<37x4x32xf32>) -> tensor<37x4x32xf32> {
+  %0 = linalg.contract indexing_maps = [affine_map<(m, j, c, k, p) -> (m, k, p)>, affine_map<(m, j, c, k, p) -> (j, k, c, p)>, affine_map<(m, j, c, k, p) -> (m, j, c)>]
+      ins(%a, %p : tensor<37x8x2xbf16>, tensor<4x8x32x2xbf16>) outs(%c : tensor<37x4x32xf32>) -> tensor<37x4x32xf32>
+  return %0 : tensor<37x4x32xf32>
+}
+
+// -----
+
 // A zero accumulator shared by two panel matmuls (two projections of one
 // input) and one of a plain matmul: each block of the threads fills its own
 // part, inside its scf.forall; nothing is filled whole outside.

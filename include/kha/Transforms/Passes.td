@@ -552,7 +552,10 @@ def KHAContractToBF16DotPass : Pass<"kha-contract-to-bf16-dot"> {
     columns (8 or 4 when W is smaller): the row's pair of A elements,
     bit-cast to one 32-bit value and broadcast, against `2 x 16` consecutive
     bf16 of the panel, accumulated in f32. The pair loop's extent in the
-    tile may be more than 1 (one dot product per step). Contractions with
+    tile may be more than 1 (one dot product per step). A panel tile read
+    whole from a tensor slice is read again through a flat view of it
+    (`tensor.collapse_shape`): one load of consecutive elements per dot
+    product, where the n-D vector would be assembled from 2-element pieces. Contractions with
     other maps, types, a pair dimension other than 2, or a W that is not a
     multiple of 4 are left alone. Each dot product adds the odd products of
     its pairs, then the even ones, each rounded to f32 (nearest even), with
@@ -564,7 +567,9 @@ def KHAContractToBF16DotPass : Pass<"kha-contract-to-bf16-dot"> {
     when `bf16-dot=emulate` asks for the same code with the instruction
     emulated (`kha-emulate-bf16-dot`).
   }];
-  let dependentDialects = ["::mlir::vector::VectorDialect",
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::vector::VectorDialect",
                            "::mlir::x86vector::X86VectorDialect"];
 }
 
