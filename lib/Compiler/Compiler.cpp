@@ -64,7 +64,7 @@ cpuSettingsFor(const CompileOptions &options,
   StringRef choice = options.bf16Dot;
   if (choice == "auto") {
     settings.bf16Dot = hasDot ? "avx512bf16" : "none";
-  } else if (choice == "none" || choice == "emulate") {
+  } else if (choice == "none" || choice == "emulate" || choice == "widen") {
     settings.bf16Dot = choice.str();
   } else if (choice == "avx512bf16") {
     if (!hasDot) {
@@ -74,7 +74,8 @@ cpuSettingsFor(const CompileOptions &options,
     }
     settings.bf16Dot = choice.str();
   } else {
-    error = "--bf16-dot must be auto, none, emulate or avx512bf16, got '" +
+    error = "--bf16-dot must be auto, none, widen, emulate or avx512bf16, "
+            "got '" +
             choice.str() + "'";
     return failure();
   }

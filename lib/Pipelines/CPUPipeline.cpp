@@ -90,9 +90,13 @@ void kha::addHostLowering(OpPassManager &pm, StringRef bf16Dot) {
   pm.addPass(createKHAMathApproximationPass());
   // Roundings to bf16 as vector integer arithmetic, not a call per lane.
   pm.addPass(createKHAExpandBF16ConversionsPass());
-  // AVX512-BF16 dot products emulated where the target lacks them.
-  if (bf16Dot == "emulate")
-    pm.addPass(createKHAEmulateBF16DotPass());
+  // AVX512-BF16 dot products emulated where the target lacks them, or as
+  // FMAs on the pairs widened in registers.
+  if (bf16Dot == "emulate" || bf16Dot == "widen") {
+    KHAEmulateBF16DotPassOptions emulate;
+    emulate.flushSubnormals = bf16Dot == "emulate";
+    pm.addPass(createKHAEmulateBF16DotPass(emulate));
+  }
 
   // To the LLVM dialect.
   pm.addPass(createKHAEmitCInterfacePass());
@@ -123,7 +127,8 @@ void kha::addHostLowering(OpPassManager &pm, StringRef bf16Dot) {
 }
 
 bool kha::isValidCPUBF16Dot(StringRef bf16Dot) {
-  return bf16Dot == "none" || bf16Dot == "avx512bf16" || bf16Dot == "emulate";
+  return bf16Dot == "none" || bf16Dot == "avx512bf16" || bf16Dot == "emulate" ||
+         bf16Dot == "widen";
 }
 
 bool kha::cpuPacksBF16Pairs(const CPUPipelineSettings &settings) {
@@ -264,7 +269,7 @@ void kha::registerKHAPipelines() {
                               Twine(options.vectorBits));
         if (!isValidCPUBF16Dot(options.bf16Dot))
           return errorHandler("kha-cpu-pipeline: bf16-dot must be none, "
-                              "avx512bf16 or emulate, got '" +
+                              "avx512bf16, emulate or widen, got '" +
                               Twine(options.bf16Dot) + "'");
         buildCPUPipeline(pm, options.settings());
         return success();

@@ -28,8 +28,11 @@ namespace kha {
 using namespace mlir;
 
 namespace {
+/// With `flush` false, the same without the flushing of subnormals: IEEE
+/// f32 arithmetic.
 struct EmulateBF16Dot : OpRewritePattern<x86vector::DotBF16Op> {
-  using OpRewritePattern::OpRewritePattern;
+  EmulateBF16Dot(MLIRContext *context, bool flush)
+      : OpRewritePattern(context), flush(flush) {}
 
   LogicalResult matchAndRewrite(x86vector::DotBF16Op op,
                                 PatternRewriter &rewriter) const override {
@@ -46,6 +49,8 @@ struct EmulateBF16Dot : OpRewritePattern<x86vector::DotBF16Op> {
     // `words` with the lanes whose exponent field is zero (zeros and
     // subnormals) replaced by their sign alone: a signed zero.
     auto flushSubnormals = [&](Value words) -> Value {
+      if (!flush)
+        return words;
       Value field = arith::AndIOp::create(rewriter, loc, words, exponent);
       Value tiny = arith::CmpIOp::create(rewriter, loc,
                                          arith::CmpIPredicate::eq, field, zero);
@@ -66,6 +71,8 @@ struct EmulateBF16Dot : OpRewritePattern<x86vector::DotBF16Op> {
       return {toF32(even), toF32(odd)};
     };
     auto flushResult = [&](Value value) -> Value {
+      if (!flush)
+        return value;
       Value words = arith::BitcastOp::create(rewriter, loc, wordsType, value);
       return arith::BitcastOp::create(rewriter, loc, accType,
                                       flushSubnormals(words));
@@ -78,18 +85,23 @@ struct EmulateBF16Dot : OpRewritePattern<x86vector::DotBF16Op> {
     rewriter.replaceOp(op, acc);
     return success();
   }
+
+  bool flush;
 };
 
 struct EmulateBF16DotPass
     : kha::impl::KHAEmulateBF16DotPassBase<EmulateBF16DotPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    kha::populateEmulateBF16DotPatterns(patterns);
+    kha::populateEmulateBF16DotPatterns(patterns, flushSubnormals);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 } // namespace
 
-void kha::populateEmulateBF16DotPatterns(RewritePatternSet &patterns) {
-  patterns.add<EmulateBF16Dot>(patterns.getContext());
+void kha::populateEmulateBF16DotPatterns(RewritePatternSet &patterns,
+                                         bool flushSubnormals) {
+  patterns.add<EmulateBF16Dot>(patterns.getContext(), flushSubnormals);
 }

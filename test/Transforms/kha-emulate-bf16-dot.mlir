@@ -1,6 +1,7 @@
 // kha-emulate-bf16-dot: x86vector.avx512.dot as what VDPBF16PS computes, in
 // vector arithmetic any target has.
 // RUN: kha-opt %s -kha-emulate-bf16-dot | FileCheck %s
+// RUN: kha-opt %s -kha-emulate-bf16-dot=flush-subnormals=false | FileCheck %s --check-prefix=IEEE
 
 // Each 32-bit lane holds a pair: element 2i widened by a shift left by 16,
 // element 2i+1 by clearing the low half. Subnormals (exponent field zero)
@@ -33,6 +34,14 @@
 // CHECK:         %[[R:.*]] = arith.bitcast %{{.*}} : vector<16xi32> to vector<16xf32>
 // CHECK:         return %[[R]]
 // CHECK-NOT:     x86vector
+// Without the flushing: the pairs widened, two fmas, nothing else.
+// IEEE-LABEL: func @dot
+// IEEE-SAME:    (%[[ACC:.*]]: vector<16xf32>, %[[A:.*]]: vector<32xbf16>, %[[B:.*]]: vector<32xbf16>)
+// IEEE-NOT:     arith.cmpi
+// IEEE-NOT:     arith.select
+// IEEE:         %[[S1:.*]] = math.fma %{{.*}}, %{{.*}}, %[[ACC]] : vector<16xf32>
+// IEEE:         %[[S2:.*]] = math.fma %{{.*}}, %{{.*}}, %[[S1]] : vector<16xf32>
+// IEEE:         return %[[S2]]
 func.func @dot(%acc: vector<16xf32>, %a: vector<32xbf16>, %b: vector<32xbf16>) -> vector<16xf32> {
   %d = x86vector.avx512.dot %acc, %a, %b : vector<32xbf16> -> vector<16xf32>
   return %d : vector<16xf32>

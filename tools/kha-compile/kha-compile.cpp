@@ -81,9 +81,10 @@ static cl::opt<std::string> cpu("mcpu",
 static cl::opt<std::string> bf16Dot(
     "bf16-dot",
     cl::desc("--target=cpu, bf16 projections as AVX512-BF16 dot products: "
-             "auto (where the target CPU has them), none, emulate (the same "
-             "code with the instruction emulated: runs on any CPU, to check "
-             "it) or avx512bf16 (required)"),
+             "auto (where the target CPU has them), none, widen (the same "
+             "bf16 weight panels, widened in registers for f32 FMAs), "
+             "emulate (the instruction emulated: runs on any CPU, to check "
+             "the code) or avx512bf16 (required)"),
     cl::cat(category), cl::init(mlir::kha::CompileOptions().bf16Dot));
 static cl::opt<bool> noVectorize("no-vectorize",
                                  cl::desc("plain loops (for debugging)"),

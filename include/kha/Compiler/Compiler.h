@@ -40,7 +40,9 @@ struct CompileOptions {
   /// the target CPU has the feature; "none": never (f32 products of widened
   /// operands); "emulate": the dot products' code with the instruction
   /// emulated in f32 vector arithmetic, which runs on any CPU (to check it);
-  /// "avx512bf16": required (an error for a target without the feature).
+  /// "widen": the same bf16 weight panels, each dot product two f32 FMAs on
+  /// the pairs widened in registers; "avx512bf16": required (an error for a
+  /// target without the feature).
   std::string bf16Dot = "auto";
   /// --target=cuda: the GPU pipeline's settings. `hostEmulation` runs the
   /// kernels on the host CPU instead (threads as loops), giving a host

@@ -56,8 +56,9 @@ struct CPUPipelineSettings {
   /// bf16 x bf16 projections: "none" (computed in f32 from widened
   /// operands), "avx512bf16" (AVX512-BF16 dot products on bf16 panels,
   /// `vdpbf16ps`; kha-compile chooses it where the target has the feature),
-  /// or "emulate" (the same code, the instruction emulated in f32 vector
-  /// arithmetic: to check it on any CPU).
+  /// "emulate" (the same code, the instruction emulated in f32 vector
+  /// arithmetic: to check it on any CPU), or "widen" (the same bf16 panels,
+  /// each dot product as two f32 FMAs on the pairs widened in registers).
   std::string bf16Dot = "none";
 };
 
@@ -106,8 +107,9 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "bf16-dot",
       llvm::cl::desc("bf16 projections: none (in f32 from widened "
                      "operands), avx512bf16 (AVX512-BF16 dot products on "
-                     "bf16 weight panels) or emulate (the same code with the "
-                     "instruction emulated, for checking)"),
+                     "bf16 weight panels), emulate (the same code with the "
+                     "instruction emulated, for checking) or widen (bf16 "
+                     "panels widened in registers, f32 FMAs)"),
       llvm::cl::init(CPUPipelineSettings().bf16Dot)};
 
   CPUPipelineSettings settings() const {
@@ -122,7 +124,8 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// schedule).
 int64_t cpuWeightPanelWidth(const CPUPipelineSettings &settings);
 
-/// True when `bf16Dot` names a valid choice (none, avx512bf16, emulate).
+/// True when `bf16Dot` names a valid choice (none, avx512bf16, emulate,
+/// widen).
 bool isValidCPUBF16Dot(StringRef bf16Dot);
 
 /// True when the CPU pipeline built from `settings` packs bf16 products in

@@ -50,8 +50,10 @@ void populatePackMatmulWeightsPatterns(RewritePatternSet &patterns,
 /// x86vector.avx512.dot ops.
 void populateContractToBF16DotPatterns(RewritePatternSet &patterns);
 
-/// kha-emulate-bf16-dot: x86vector.avx512.dot as f32 vector arithmetic.
-void populateEmulateBF16DotPatterns(RewritePatternSet &patterns);
+/// kha-emulate-bf16-dot: x86vector.avx512.dot as f32 vector arithmetic
+/// (with `flushSubnormals`, VDPBF16PS's flushing of subnormals).
+void populateEmulateBF16DotPatterns(RewritePatternSet &patterns,
+                                    bool flushSubnormals = true);
 
 /// kha-contiguous-attention-heads: kha.sdpa tiles with at least `minRows`
 /// grouped query rows read their key/value head from a head-major copy.

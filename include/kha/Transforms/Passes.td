@@ -597,7 +597,17 @@ def KHAEmulateBF16DotPass : Pass<"kha-emulate-bf16-dot"> {
     It lets the code made for AVX512-BF16 run, and its numerics be checked,
     on a CPU without it (`kha-compile --bf16-dot=emulate`); it is not a fast
     path.
+
+    With `flush-subnormals=false`, nothing is flushed: each dot product is
+    two IEEE f32 FMAs on the pairs widened in registers, the bf16 products
+    of a CPU without AVX512-BF16 reading bf16 weight panels
+    (`kha-compile --bf16-dot=widen`).
   }];
+  let options = [
+    Option<"flushSubnormals", "flush-subnormals", "bool", /*default=*/"true",
+           "read subnormal inputs as zero and flush subnormal results, as "
+           "VDPBF16PS does (false: IEEE f32 arithmetic)">,
+  ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
                            "::mlir::vector::VectorDialect"];
