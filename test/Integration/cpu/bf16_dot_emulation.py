@@ -22,6 +22,9 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import expect, report  # noqa: E402
+
 ROWS = 64
 
 MODULE = """
@@ -115,22 +118,21 @@ def main():
                        + ["--input=@" + p for p in paths] + ["--output=@" + y_path],
                        check=True, capture_output=True)
         got = np.load(y_path)
-    checks = [
-        ("all lanes bit for bit as VDPBF16PS", np.array_equal(bits(got), bits(expected))),
-        ("odd products first (row 0)", np.all(got[0] == np.float32(1 - 2.0 ** -24))),
-        ("subnormal input read as zero (row 1)", np.all(got[1] == 1.0)),
-        ("subnormal product flushed (row 2)", np.all(bits(got[2]) == 0x80000000)),
-        ("subnormal accumulator read as zero (row 3)", np.all(bits(got[3]) == 0)),
-        ("negative control: the even step first differs",
-         not np.array_equal(bits(reference(acc, a, b, order=(0, 1))), bits(expected))),
-        ("negative control: no flushing differs",
-         not np.array_equal(bits(reference(acc, a, b, flushing=False)), bits(expected))),
-    ]
-    passed = sum(bool(ok) for _, ok in checks)
-    for name, ok in checks:
-        print("%s: %s" % (name, "ok" if ok else "FAIL"))
-    print("%d passed, %d failed" % (passed, len(checks) - passed))
-    return 0 if passed == len(checks) else 1
+    expect(np.array_equal(bits(got), bits(expected)),
+           "all lanes bit for bit as VDPBF16PS")
+    expect(np.all(got[0] == np.float32(1 - 2.0 ** -24)),
+           "odd products first (row 0)")
+    expect(np.all(got[1] == 1.0),
+           "subnormal input read as zero (row 1)")
+    expect(np.all(bits(got[2]) == 0x80000000),
+           "subnormal product flushed (row 2)")
+    expect(np.all(bits(got[3]) == 0),
+           "subnormal accumulator read as zero (row 3)")
+    expect(not np.array_equal(bits(reference(acc, a, b, order=(0, 1))), bits(expected)),
+           "negative control: the even step first differs")
+    expect(not np.array_equal(bits(reference(acc, a, b, flushing=False)), bits(expected)),
+           "negative control: no flushing differs")
+    return report()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import expect, report  # noqa: E402
 import torch
 
 N = 4099
@@ -52,18 +55,13 @@ def main():
                         "--output=@" + y_path], check=True, capture_output=True)
         y = np.load(y_path)  # kha-run writes bf16 results widened to f32
     got = y.view(np.uint32)
-    checks = [
-        ("finite and infinite values as PyTorch rounds them",
-         np.array_equal(got[~nan], expected[~nan])),
-        ("NaN stays NaN", bool(np.all(np.isnan(y[nan])))),
-        ("negative control: truncation differs from rounding on these inputs",
-         not np.array_equal(truncated[~nan], expected[~nan])),
-    ]
-    passed = sum(ok for _, ok in checks)
-    for name, ok in checks:
-        print("%s: %s" % (name, "ok" if ok else "FAIL"))
-    print("%d passed, %d failed" % (passed, len(checks) - passed))
-    return 0 if passed == len(checks) else 1
+    expect(np.array_equal(got[~nan], expected[~nan]),
+           "finite and infinite values as PyTorch rounds them")
+    expect(bool(np.all(np.isnan(y[nan]))),
+           "NaN stays NaN")
+    expect(not np.array_equal(truncated[~nan], expected[~nan]),
+           "negative control: truncation differs from rounding on these inputs")
+    return report()
 
 
 if __name__ == "__main__":
