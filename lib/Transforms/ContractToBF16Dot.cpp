@@ -1,5 +1,4 @@
-//===- ContractToBF16Dot.cpp - bf16 pair products as vdpbf16ps
-//-------------===//
+//===- ContractToBF16Dot.cpp - bf16 pair products as vdpbf16ps ------------===//
 //
 // The kha-contract-to-bf16-dot pass: the vectorised register tiles of the
 // bf16 pair contraction (kha-pack-matmul-weights{bf16-pairs}) become

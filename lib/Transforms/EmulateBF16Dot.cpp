@@ -1,5 +1,4 @@
-//===- EmulateBF16Dot.cpp - vdpbf16ps as f32 vector arithmetic
-//-------------===//
+//===- EmulateBF16Dot.cpp - vdpbf16ps as f32 vector arithmetic -----------===//
 //
 // The kha-emulate-bf16-dot pass: x86vector.avx512.dot rewritten into what
 // the instruction computes (Intel's definition of VDPBF16PS: per 32-bit

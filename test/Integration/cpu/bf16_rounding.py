@@ -14,10 +14,10 @@ import sys
 import tempfile
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import expect, report  # noqa: E402
-import torch
 
 N = 4099
 
