@@ -818,11 +818,15 @@ module attributes {transform.with_named_sequence} {
 
   // The code generation, for a register tile of %rows x %cols, and blocks of
   // %panels weight panels (256 columns) for the threads.
+  // %rows x %cols: the register tile of f32 products (and of f32 panels);
+  // %pair_rows: its rows for panels of bf16 pairs, whose widened halves
+  // need registers of their own where there are no dot products.
   transform.named_sequence @kha_codegen(
       %root: !transform.any_op {transform.readonly},
       %rows: !transform.param<i64> {transform.readonly},
       %cols: !transform.param<i64> {transform.readonly},
-      %panels: !transform.param<i64> {transform.readonly}) {
+      %panels: !transform.param<i64> {transform.readonly},
+      %pair_rows: !transform.param<i64> {transform.readonly}) {
     %funcs = transform.structured.match ops{["func.func"]} in %root
         : (!transform.any_op) -> !transform.any_op
     // Slices of full-size empty tensors become tile-size ones.
@@ -867,7 +871,7 @@ module attributes {transform.with_named_sequence} {
         : (!transform.any_op) -> !transform.any_op
     transform.foreach %ppmm : !transform.any_op {
     ^bb0(%op: !transform.any_op):
-      transform.include @tile_pair_panel_matmul failures(propagate) (%op, %rows, %panels)
+      transform.include @tile_pair_panel_matmul failures(propagate) (%op, %pair_rows, %panels)
           : (!transform.any_op, !transform.param<i64>, !transform.param<i64>) -> ()
     }
     // Peeled tiles' sizes fold to constants, so that they vectorise.
@@ -959,31 +963,38 @@ module attributes {transform.with_named_sequence} {
     transform.yield
   }
 
+  // The entry points per vector width. Pair panels take 8 rows with 512-bit
+  // vectors (dot products: 16 accumulators, 2 panel vectors, a broadcast),
+  // 4 with narrower ones, where widening them takes 6 more registers: AVX2's
+  // 6 x 16 tile spilled (91 of 312 instructions of the K loop).
   transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
     %rows = transform.param.constant 8 : i64 -> !transform.param<i64>
     %cols = transform.param.constant 32 : i64 -> !transform.param<i64>
     %panels = transform.param.constant 8 : i64 -> !transform.param<i64>
-    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols, %panels)
+    %pair_rows = transform.param.constant 8 : i64 -> !transform.param<i64>
+    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols, %panels, %pair_rows)
         : (!transform.any_op, !transform.param<i64>, !transform.param<i64>,
-           !transform.param<i64>) -> ()
+           !transform.param<i64>, !transform.param<i64>) -> ()
     transform.yield
   }
   transform.named_sequence @kha_codegen_256(%root: !transform.any_op {transform.readonly}) {
     %rows = transform.param.constant 6 : i64 -> !transform.param<i64>
     %cols = transform.param.constant 16 : i64 -> !transform.param<i64>
     %panels = transform.param.constant 16 : i64 -> !transform.param<i64>
-    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols, %panels)
+    %pair_rows = transform.param.constant 4 : i64 -> !transform.param<i64>
+    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols, %panels, %pair_rows)
         : (!transform.any_op, !transform.param<i64>, !transform.param<i64>,
-           !transform.param<i64>) -> ()
+           !transform.param<i64>, !transform.param<i64>) -> ()
     transform.yield
   }
   transform.named_sequence @kha_codegen_128(%root: !transform.any_op {transform.readonly}) {
     %rows = transform.param.constant 4 : i64 -> !transform.param<i64>
     %cols = transform.param.constant 8 : i64 -> !transform.param<i64>
     %panels = transform.param.constant 32 : i64 -> !transform.param<i64>
-    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols, %panels)
+    %pair_rows = transform.param.constant 4 : i64 -> !transform.param<i64>
+    transform.include @kha_codegen failures(propagate) (%root, %rows, %cols, %panels, %pair_rows)
         : (!transform.any_op, !transform.param<i64>, !transform.param<i64>,
-           !transform.param<i64>) -> ()
+           !transform.param<i64>, !transform.param<i64>) -> ()
     transform.yield
   }
 }
