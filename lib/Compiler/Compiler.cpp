@@ -64,14 +64,11 @@ cpuSettingsFor(const CompileOptions &options,
   StringRef choice = options.bf16Dot;
   if (choice == "auto") {
     settings.bf16Dot = hasDot ? "avx512bf16" : "none";
-  } else if (choice == "none" || choice == "emulate" || choice == "widen") {
-    settings.bf16Dot = choice.str();
-  } else if (choice == "avx512bf16") {
-    if (!hasDot) {
-      error = "--bf16-dot=avx512bf16: the target CPU has no AVX512-BF16 "
-              "(choose it with --mcpu, or use auto or emulate)";
-      return failure();
-    }
+  } else if (choice == "avx512bf16" && !hasDot) {
+    error = "--bf16-dot=avx512bf16: the target CPU has no AVX512-BF16 "
+            "(choose it with --mcpu, or use auto or emulate)";
+    return failure();
+  } else if (isValidCPUBF16Dot(choice)) {
     settings.bf16Dot = choice.str();
   } else {
     error = "--bf16-dot must be auto, none, widen, emulate or avx512bf16, "

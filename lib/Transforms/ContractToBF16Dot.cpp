@@ -26,17 +26,6 @@ namespace kha {
 using namespace mlir;
 
 namespace {
-/// The maps of the pair contraction over (m, j, c, k, p): A[m, k, p],
-/// P[j, k, c, p], C[m, j, c].
-SmallVector<AffineMap> pairContractionMaps(MLIRContext *ctx) {
-  AffineExpr m, j, c, k, p;
-  bindDims(ctx, m, j, c, k, p);
-  auto map = [&](ArrayRef<AffineExpr> results) {
-    return AffineMap::get(5, 0, results, ctx);
-  };
-  return {map({m, k, p}), map({j, k, c, p}), map({m, j, c})};
-}
-
 /// Elements [offset, offset + size) of the 1-D vector `value` (itself when
 /// that is all of it).
 Value slice(PatternRewriter &rewriter, Location loc, Value value,
@@ -90,7 +79,8 @@ struct ContractToBF16Dot : OpRewritePattern<vector::ContractionOp> {
     if (op.getKind() != vector::CombiningKind::ADD ||
         isa<vector::MaskOp>(op->getParentOp()))
       return rewriter.notifyMatchFailure(op, "not a plain sum of products");
-    if (op.getIndexingMapsArray() != pairContractionMaps(op.getContext()))
+    if (op.getIndexingMapsArray() !=
+        kha::getBF16PairContractionMaps(op.getContext()))
       return rewriter.notifyMatchFailure(op, "not the pair contraction's maps");
     VectorType lhsType = op.getLhsType(), rhsType = op.getRhsType();
     auto accType = dyn_cast<VectorType>(op.getAccType());

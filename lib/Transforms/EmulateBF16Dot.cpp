@@ -72,9 +72,7 @@ struct EmulateBF16Dot : OpRewritePattern<x86vector::DotBF16Op> {
     auto flushResult = [&](Value value) -> Value {
       if (!flush)
         return value;
-      Value words = arith::BitcastOp::create(rewriter, loc, wordsType, value);
-      return arith::BitcastOp::create(rewriter, loc, accType,
-                                      flushSubnormals(words));
+      return toF32(arith::BitcastOp::create(rewriter, loc, wordsType, value));
     };
     auto [aEven, aOdd] = halves(op.getA());
     auto [bEven, bOdd] = halves(op.getB());

@@ -193,15 +193,14 @@ struct PackWeightPanels : OpRewritePattern<linalg::MatmulOp> {
     Value view = tensor::ExpandShapeOp::create(rewriter, loc, viewType, cPanels,
                                                panelsOfRow);
     MLIRContext *ctx = op.getContext();
-    AffineExpr m, j, col, red, pair;
-    bindDims(ctx, m, j, col, red, pair);
+    AffineExpr m, j, col, red;
+    bindDims(ctx, m, j, col, red);
     auto map = [&](ArrayRef<AffineExpr> results) {
-      return AffineMap::get(pairs ? 5 : 4, 0, results, ctx);
+      return AffineMap::get(4, 0, results, ctx);
     };
     ArrayAttr maps =
-        pairs ? rewriter.getAffineMapArrayAttr({map({m, red, pair}),
-                                                map({j, red, col, pair}),
-                                                map({m, j, col})})
+        pairs ? rewriter.getAffineMapArrayAttr(
+                    kha::getBF16PairContractionMaps(ctx))
               : rewriter.getAffineMapArrayAttr(
                     {map({m, red}), map({j, red, col}), map({m, j, col})});
     Value lhs = a;
@@ -262,6 +261,15 @@ struct PackMatmulWeightsPass
   }
 };
 } // namespace
+
+SmallVector<AffineMap> kha::getBF16PairContractionMaps(MLIRContext *context) {
+  AffineExpr m, j, c, k, p;
+  bindDims(context, m, j, c, k, p);
+  auto map = [&](ArrayRef<AffineExpr> results) {
+    return AffineMap::get(5, 0, results, context);
+  };
+  return {map({m, k, p}), map({j, k, c, p}), map({m, j, c})};
+}
 
 void kha::populatePackMatmulWeightsPatterns(RewritePatternSet &patterns,
                                             int64_t panelWidth,

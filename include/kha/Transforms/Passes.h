@@ -46,6 +46,11 @@ void populatePackMatmulWeightsPatterns(RewritePatternSet &patterns,
                                        int64_t panelWidth,
                                        bool bf16Pairs = false);
 
+/// The indexing maps of the bf16 pair contraction that
+/// kha-pack-matmul-weights{bf16-pairs} makes and kha-contract-to-bf16-dot
+/// rewrites, over (m, j, c, k, p): A[m, k, p], P[j, k, c, p], C[m, j, c].
+SmallVector<AffineMap> getBF16PairContractionMaps(MLIRContext *context);
+
 /// kha-contract-to-bf16-dot: register tiles of the bf16 pair contraction as
 /// x86vector.avx512.dot ops.
 void populateContractToBF16DotPatterns(RewritePatternSet &patterns);
